@@ -1,0 +1,38 @@
+# The two commands a newcomer types: `make demo` and `make test`.
+# Each creates .venv if missing and installs what it needs first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Stamp files: reinstall only when the packaging metadata changed.
+$(VENV)/.installed: $(PY) pyproject.toml setup.cfg
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(PY) pyproject.toml setup.cfg
+	$(PIP) install -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(PY) -m docflow.demo
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check docflow tests examples benchmarks
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check docflow tests examples benchmarks
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.installed-test
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,709 @@
+"""edXML document and status packets: build bytes from the model, parse bytes into it.
+
+Built packets always validate against ``xsd/``; parsed packets are validated before any
+field is read. The wire format carries wall-clock times without an offset: they are
+written and read in ``tz`` (Asia/Ho_Chi_Minh unless told otherwise). This module does no
+I/O: bytes in, objects out.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import hashlib
+import io
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+from docflow.envelope._schema import PacketKind, validate_tree
+from docflow.envelope._xml import (
+    DEFAULT_LIMITS,
+    EDXML_NS,
+    XLINK_NS,
+    ParseLimits,
+    parse_xml,
+    q,
+)
+from docflow.errors import AttachmentError, EnvelopeError, ModelError, OversizeError, SchemaError
+from docflow.model import (
+    DEFAULT_TZ,
+    Attachment,
+    Business,
+    BusinessDocType,
+    BusinessDocumentInfo,
+    DocumentInfo,
+    DocumentType,
+    OrganCode,
+    OrganInfo,
+    Priority,
+    ReplacementInfo,
+    ResponseFor,
+    Signer,
+    StaffInfo,
+    StatusCode,
+    StatusInfo,
+    TraceHop,
+)
+
+__all__ = [
+    "Envelope",
+    "add_trace_hop",
+    "build_envelope",
+    "build_status",
+    "parse_envelope",
+    "parse_packet",
+    "parse_status",
+    "validate_packet",
+]
+
+#: Dates outside this range are refused on both sides (typos such as year 20224).
+MIN_DATE = dt.date(1900, 1, 1)
+MAX_DATE = dt.date(2999, 12, 31)
+
+_DATE_FMT = "%Y/%m/%d"
+_TS_FMT = "%Y/%m/%d %H:%M:%S"
+_ZIP_MAGIC = b"PK\x03\x04"
+_T = TypeVar("_T")
+
+
+def _new_message_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One edXML document packet: the document, its attachments, and the hops so far.
+
+    ``message_id`` identifies the packet (not the document) and stays the same across
+    resends; it travels in the docflow extension element ``MessageHeader/MessageId``.
+    Packets from systems that do not write it get a stable id derived from the
+    ``DocumentId`` and the business type (see :func:`derived_message_id`).
+    """
+
+    info: DocumentInfo
+    attachments: tuple[Attachment, ...] = ()
+    trace: tuple[TraceHop, ...] = ()
+    message_id: str = field(default_factory=_new_message_id)
+
+    def __post_init__(self) -> None:
+        fixed = tuple(
+            att if att.content_id else replace(att, content_id=f"att{index}")
+            for index, att in enumerate(self.attachments, start=1)
+        )
+        ids = [att.content_id for att in fixed]
+        if len(set(ids)) != len(ids):
+            raise ModelError(f"attachment content ids must be unique, got {ids}")
+        object.__setattr__(self, "attachments", fixed)
+
+
+def derived_message_id(document_id: str, business: BusinessDocType) -> str:
+    """Message id for a packet that carries none: stable across resends of that packet."""
+    digest = hashlib.sha256(f"{document_id}\x00{int(business)}".encode()).hexdigest()
+    return f"edxml-{digest[:32]}"
+
+
+# --------------------------------------------------------------------------- writing
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    element = etree.SubElement(parent, q(tag))
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _opt(parent: etree._Element, tag: str, text: str | None) -> None:
+    if text is not None:
+        _sub(parent, tag, text)
+
+
+def _date(value: dt.date, what: str) -> str:
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise ModelError(f"{what} {value} is outside {MIN_DATE}..{MAX_DATE}")
+    return f"{value.year:04d}/{value.month:02d}/{value.day:02d}"
+
+
+def _timestamp(value: dt.datetime, tz: ZoneInfo, what: str) -> str:
+    local = value.astimezone(tz)
+    _date(local.date(), what)
+    return local.strftime(_TS_FMT)
+
+
+def _organ(parent: etree._Element, tag: str, organ: OrganInfo) -> None:
+    element = _sub(parent, tag)
+    _sub(element, "OrganId", str(organ.code))
+    _sub(element, "OrganizationInCharge", organ.organization_in_charge)
+    _sub(element, "OrganName", organ.name)
+    _opt(element, "OrganAdd", organ.address)
+    _opt(element, "Email", organ.email)
+    _opt(element, "Telephone", organ.telephone)
+    _opt(element, "Fax", organ.fax)
+    _opt(element, "Website", organ.website)
+
+
+def _response_for(parent: etree._Element, response: ResponseFor) -> None:
+    element = _sub(parent, "ResponseFor")
+    _sub(element, "OrganId", str(response.organ_id))
+    _sub(element, "Code", response.code)
+    _sub(element, "PromulgationDate", _date(response.promulgation_date, "ResponseFor date"))
+    _sub(element, "DocumentId", response.document_id)
+
+
+def _staff(parent: etree._Element, staff: StaffInfo) -> None:
+    element = _sub(parent, "StaffInfo")
+    _sub(element, "Department", staff.department)
+    _sub(element, "Staff", staff.staff)
+    _opt(element, "Mobile", staff.mobile)
+    _opt(element, "Email", staff.email)
+
+
+def _packet_root() -> tuple[etree._Element, etree._Element]:
+    # Root with the default namespace; the envelope re-declares it with the "edXML"
+    # prefix so that every element inside is written edXML:Name, as strict receivers want.
+    root = etree.Element(q("edXML"), nsmap={None: EDXML_NS})
+    envelope = etree.SubElement(root, q("edXMLEnvelope"), nsmap={"edXML": EDXML_NS})
+    return root, envelope
+
+
+def _serialize(root: etree._Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _message_header(parent: etree._Element, info: DocumentInfo, message_id: str) -> None:
+    header = _sub(parent, "MessageHeader")
+    _organ(header, "From", info.sender)
+    for recipient in info.recipients:
+        _organ(header, "To", recipient)
+    code = _sub(header, "Code")
+    _sub(code, "CodeNumber", info.code_number)
+    _sub(code, "CodeNotation", info.code_notation)
+    promulgation = _sub(header, "PromulgationInfo")
+    _sub(promulgation, "Place", info.promulgation_place)
+    _sub(promulgation, "PromulgationDate", _date(info.promulgation_date, "PromulgationDate"))
+    doc_type = _sub(header, "DocumentType")
+    _sub(doc_type, "Type", str(info.document_type.type))
+    if info.document_type.detail is not None:
+        _sub(doc_type, "TypeDetail", str(info.document_type.detail))
+    _sub(doc_type, "TypeName", info.document_type.name)
+    _sub(header, "Subject", info.subject)
+    _opt(header, "Content", info.content)
+    signer = _sub(header, "SignerInfo")
+    _sub(signer, "Competence", info.signer.competence)
+    _sub(signer, "Position", info.signer.position)
+    _sub(signer, "FullName", info.signer.full_name)
+    if info.due_date is not None:
+        _sub(header, "DueDate", _date(info.due_date, "DueDate"))
+    places = _sub(header, "ToPlaces")
+    for place in info.to_places:
+        _sub(places, "Place", place)
+    other = _sub(header, "OtherInfo")
+    _sub(other, "Priority", str(int(info.priority)))
+    _opt(other, "SphereOfPromulgation", info.sphere_of_promulgation)
+    _opt(other, "TyperNotation", info.typer_notation)
+    if info.promulgation_amount is not None:
+        _sub(other, "PromulgationAmount", str(info.promulgation_amount))
+    if info.page_amount is not None:
+        _sub(other, "PageAmount", str(info.page_amount))
+    if info.direction is not None:
+        _sub(other, "Direction", "1" if info.direction else "0")
+    appendixes = _sub(other, "Appendixes")
+    for appendix in info.appendixes:
+        _sub(appendixes, "Appendix", appendix)
+    if info.steering_type is not None:
+        _sub(header, "SteeringType", str(info.steering_type))
+    for response in info.response_for:
+        _response_for(header, response)
+    _sub(header, "DocumentId", info.document_id)
+    _sub(header, "MessageId", message_id)
+
+
+def _business(parent: etree._Element, business: Business) -> None:
+    element = _sub(parent, "Bussiness")
+    _sub(element, "BussinessDocType", str(int(business.doc_type)))
+    _opt(element, "BussinessDocReason", business.reason)
+    _opt(element, "DocumentId", business.document_id)
+    if business.document_info is not None:
+        info = business.document_info
+        doc_info = _sub(element, "BussinessDocumentInfo")
+        _sub(doc_info, "DocumentInfo", "1" if info.document_info_changed else "0")
+        _sub(doc_info, "DocumentReceiver", "1" if info.receivers_changed else "0")
+        receivers = _sub(doc_info, "ReceiverList")
+        for code in info.receivers:
+            _sub(receivers, "OrganId", str(code))
+    if business.replacements:
+        replacements = _sub(element, "ReplacementInfoList")
+        for item in business.replacements:
+            replacement = _sub(replacements, "ReplacementInfo")
+            _sub(replacement, "DocumentId", item.document_id)
+            organs = _sub(replacement, "OrganIdList")
+            for code in item.organ_ids:
+                _sub(organs, "OrganId", str(code))
+    if business.staff is not None:
+        _staff(element, business.staff)
+    _sub(element, "Paper", "1" if business.paper else "0")
+
+
+def _trace_header(hop: TraceHop, tz: ZoneInfo) -> etree._Element:
+    element = etree.Element(q("TraceHeader"))
+    _sub(element, "OrganId", str(hop.organ_id))
+    _sub(element, "Timestamp", _timestamp(hop.timestamp, tz, "TraceHeader timestamp"))
+    return element
+
+
+def build_envelope(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
+    """Serialize an :class:`Envelope` to edXML bytes (validated against ``edxml.xsd``).
+
+    >>> from docflow.samples import sample_envelope
+    >>> build_envelope(sample_envelope()).startswith(b"<?xml")
+    True
+    """
+    info = envelope.info
+    root, env = _packet_root()
+    header = _sub(env, "edXMLHeader")
+    _message_header(header, info, envelope.message_id)
+    trace_list = _sub(header, "TraceHeaderList")
+    for hop in envelope.trace:
+        trace_list.append(_trace_header(hop, tz))
+    _business(trace_list, info.business)
+    body = _sub(env, "edXMLBody")
+    manifest = _sub(body, "edXMLManifest")
+    manifest.set("version", "1.0")
+    encoded = _sub(root, "AttachmentEncoded")
+    for att in envelope.attachments:
+        reference = _sub(manifest, "Reference")
+        reference.set(f"{{{XLINK_NS}}}href", f"cid:{att.content_id}")
+        _opt(reference, "Description", att.description)
+        _sub(reference, "AttachmentName", att.name)
+        _sub(reference, "ContentType", att.content_type)
+        _sub(reference, "ContentId", att.content_id)
+        item = _sub(encoded, "Attachment")
+        _sub(item, "ContentType", att.content_type)
+        _sub(item, "ContentId", att.content_id)
+        _opt(item, "Description", att.description)
+        _sub(item, "AttachmentName", att.name)
+        _sub(item, "ContentTransferEncoded", binascii.b2a_base64(att.data, newline=False).decode())
+    validate_tree(root, PacketKind.DOCUMENT)
+    return _serialize(root)
+
+
+def build_status(status: StatusInfo, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
+    """Serialize a :class:`StatusInfo` to an edXML status packet (validated)."""
+    root, env = _packet_root()
+    header = _sub(_sub(env, "edXMLHeader"), "MessageHeader")
+    _response_for(header, status.response_for)
+    _organ(header, "From", status.sender)
+    _sub(header, "StatusCode", status.code.value)
+    _sub(header, "Description", status.description)
+    _sub(header, "Timestamp", _timestamp(status.timestamp, tz, "status timestamp"))
+    if status.staff is not None:
+        _staff(header, status.staff)
+    _opt(header, "MessageId", status.message_id)
+    _opt(header, "ReceivedDigest", status.received_sha256)
+    validate_tree(root, PacketKind.STATUS)
+    return _serialize(root)
+
+
+# --------------------------------------------------------------------------- reading
+
+class _Reader:
+    """Field access on a validated tree, with errors that name the element path."""
+
+    def __init__(self, root: etree._Element, tz: ZoneInfo):
+        self.tree = root.getroottree()
+        self.tz = tz
+
+    def fail(self, element: etree._Element, message: str) -> SchemaError:
+        return SchemaError(message, path=self.tree.getpath(element), line=element.sourceline)
+
+    def child(self, parent: etree._Element, tag: str) -> etree._Element | None:
+        return parent.find(q(tag))
+
+    def need(self, parent: etree._Element, tag: str) -> etree._Element:
+        element = parent.find(q(tag))
+        if element is None:  # the schema makes this unreachable for required elements
+            raise SchemaError(f"missing element edXML:{tag}", path=self.tree.getpath(parent))
+        return element
+
+    def text(self, parent: etree._Element, tag: str) -> str:
+        return self.need(parent, tag).text or ""
+
+    def opt_text(self, parent: etree._Element, tag: str) -> str | None:
+        element = parent.find(q(tag))
+        return None if element is None else element.text or ""
+
+    def all_text(self, parent: etree._Element | None, tag: str) -> tuple[str, ...]:
+        if parent is None:
+            return ()
+        return tuple(element.text or "" for element in parent.iterfind(q(tag)))
+
+    def convert(self, element: etree._Element, func: Callable[[str], _T]) -> _T:
+        try:
+            return func(element.text or "")
+        except (ValueError, ModelError) as exc:
+            message = exc.message if isinstance(exc, ModelError) else str(exc)
+            raise self.fail(element, f"invalid value {element.text!r}: {message}") from exc
+
+    def date(self, element: etree._Element) -> dt.date:
+        value = self.convert(
+            element, lambda text: dt.datetime.strptime(text, _DATE_FMT).date()
+        )
+        if not MIN_DATE <= value <= MAX_DATE:
+            raise self.fail(element, f"date {value} is outside {MIN_DATE}..{MAX_DATE}")
+        return value
+
+    def opt_date(self, parent: etree._Element, tag: str) -> dt.date | None:
+        element = parent.find(q(tag))
+        return None if element is None else self.date(element)
+
+    def timestamp(self, element: etree._Element) -> dt.datetime:
+        naive = self.convert(element, lambda text: dt.datetime.strptime(text, _TS_FMT))
+        if not MIN_DATE <= naive.date() <= MAX_DATE:
+            raise self.fail(element, f"timestamp {naive} is outside {MIN_DATE}..{MAX_DATE}")
+        return naive.replace(tzinfo=self.tz)
+
+    def integer(self, parent: etree._Element, tag: str) -> int | None:
+        element = parent.find(q(tag))
+        return None if element is None else self.convert(element, int)
+
+    def flag(self, parent: etree._Element, tag: str) -> bool | None:
+        value = self.integer(parent, tag)
+        return None if value is None else bool(value)
+
+    def organ_code(self, element: etree._Element) -> OrganCode:
+        return self.convert(element, OrganCode)
+
+    def organ(self, element: etree._Element) -> OrganInfo:
+        return OrganInfo(
+            code=self.organ_code(self.need(element, "OrganId")),
+            name=self.text(element, "OrganName"),
+            organization_in_charge=self.opt_text(element, "OrganizationInCharge") or "",
+            address=self.opt_text(element, "OrganAdd"),
+            email=self.opt_text(element, "Email"),
+            telephone=self.opt_text(element, "Telephone"),
+            fax=self.opt_text(element, "Fax"),
+            website=self.opt_text(element, "Website"),
+        )
+
+    def response_for(self, element: etree._Element) -> ResponseFor:
+        return ResponseFor(
+            organ_id=self.organ_code(self.need(element, "OrganId")),
+            code=self.text(element, "Code"),
+            promulgation_date=self.date(self.need(element, "PromulgationDate")),
+            document_id=self.text(element, "DocumentId"),
+        )
+
+    def staff(self, element: etree._Element | None) -> StaffInfo | None:
+        if element is None:
+            return None
+        return StaffInfo(
+            department=self.opt_text(element, "Department") or "",
+            staff=self.opt_text(element, "Staff") or "",
+            mobile=self.opt_text(element, "Mobile"),
+            email=self.opt_text(element, "Email"),
+        )
+
+    def organ_codes(self, parent: etree._Element | None) -> tuple[OrganCode, ...]:
+        if parent is None:
+            return ()
+        return tuple(self.organ_code(element) for element in parent.iterfind(q("OrganId")))
+
+
+
+def _load(data: bytes, kind: PacketKind | None, limits: ParseLimits) -> etree._Element:
+    """Parse, check the root, and validate against ``kind`` (guessed when None)."""
+    root = parse_xml(data, limits)
+    if root.tag != q("edXML"):
+        raise SchemaError(
+            f"root element is {root.tag}, expected edXML:edXML",
+            path="/" + root.tag,
+            line=root.sourceline,
+            hint=f"edXML packets use the namespace {EDXML_NS}",
+        )
+    if kind is None:
+        kind = PacketKind.STATUS if _is_status(root) else PacketKind.DOCUMENT
+    validate_tree(root, kind)
+    return root
+
+
+def _is_status(root: etree._Element) -> bool:
+    header = root.find(f"{q('edXMLEnvelope')}/{q('edXMLHeader')}/{q('MessageHeader')}")
+    return header is not None and header.find(q("StatusCode")) is not None
+
+
+def parse_packet(
+    data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, tz: ZoneInfo = DEFAULT_TZ
+) -> Envelope | StatusInfo:
+    """Parse either kind of packet: a document (:class:`Envelope`) or a status."""
+    root = _load(data, None, limits)
+    reader = _Reader(root, tz)
+    if _is_status(root):
+        return _read_status(reader, root)
+    return _read_envelope(reader, root, limits)
+
+
+def validate_packet(
+    data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, tz: ZoneInfo = DEFAULT_TZ
+) -> PacketKind:
+    """Fully check a document or status packet (schema, dates, codes, attachments) and
+    return its kind; raise the same errors as :func:`parse_packet`."""
+    packet = parse_packet(data, limits=limits, tz=tz)
+    return PacketKind.STATUS if isinstance(packet, StatusInfo) else PacketKind.DOCUMENT
+
+
+def parse_envelope(
+    data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, tz: ZoneInfo = DEFAULT_TZ
+) -> Envelope:
+    """Parse and validate an edXML document packet.
+
+    Raises :class:`~docflow.errors.SchemaError` (with element path and line) for invalid
+    packets, :class:`~docflow.errors.UnsafeXmlError`, :class:`~docflow.errors.XmlError` or
+    :class:`~docflow.errors.OversizeError` for hostile or broken input.
+    """
+    root = _load(data, PacketKind.DOCUMENT, limits)
+    return _read_envelope(_Reader(root, tz), root, limits)
+
+
+def parse_status(
+    data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, tz: ZoneInfo = DEFAULT_TZ
+) -> StatusInfo:
+    """Parse and validate an edXML status packet."""
+    root = _load(data, PacketKind.STATUS, limits)
+    return _read_status(_Reader(root, tz), root)
+
+
+def _read_envelope(reader: _Reader, root: etree._Element, limits: ParseLimits) -> Envelope:
+    env = reader.need(root, "edXMLEnvelope")
+    header = reader.need(env, "edXMLHeader")
+    message = reader.need(header, "MessageHeader")
+    trace_list = reader.need(header, "TraceHeaderList")
+    code = reader.need(message, "Code")
+    promulgation = reader.need(message, "PromulgationInfo")
+    doc_type = reader.need(message, "DocumentType")
+    signer = reader.need(message, "SignerInfo")
+    other = reader.child(message, "OtherInfo")
+    business_el = reader.child(trace_list, "Bussiness")
+    business = _read_business(reader, business_el) if business_el is not None else Business()
+    priority = None if other is None else reader.integer(other, "Priority")
+    info = DocumentInfo(
+        sender=reader.organ(reader.need(message, "From")),
+        recipients=tuple(reader.organ(element) for element in message.iterfind(q("To"))),
+        code_number=reader.text(code, "CodeNumber"),
+        code_notation=reader.text(code, "CodeNotation"),
+        promulgation_place=reader.text(promulgation, "Place"),
+        promulgation_date=reader.date(reader.need(promulgation, "PromulgationDate")),
+        document_type=DocumentType(
+            type=reader.integer(doc_type, "Type") or 0,
+            name=reader.text(doc_type, "TypeName"),
+            detail=reader.integer(doc_type, "TypeDetail"),
+        ),
+        subject=reader.text(message, "Subject"),
+        content=reader.opt_text(message, "Content"),
+        signer=Signer(
+            full_name=reader.text(signer, "FullName"),
+            position=reader.opt_text(signer, "Position") or "",
+            competence=reader.opt_text(signer, "Competence") or "",
+        ),
+        due_date=reader.opt_date(message, "DueDate"),
+        to_places=reader.all_text(reader.child(message, "ToPlaces"), "Place"),
+        priority=Priority(priority) if priority is not None else Priority.NORMAL,
+        sphere_of_promulgation=None if other is None else reader.opt_text(other, "SphereOfPromulgation"),
+        typer_notation=None if other is None else reader.opt_text(other, "TyperNotation"),
+        promulgation_amount=None if other is None else reader.integer(other, "PromulgationAmount"),
+        page_amount=None if other is None else reader.integer(other, "PageAmount"),
+        direction=None if other is None else reader.flag(other, "Direction"),
+        appendixes=()
+        if other is None
+        else reader.all_text(reader.child(other, "Appendixes"), "Appendix"),
+        steering_type=reader.integer(message, "SteeringType"),
+        response_for=tuple(
+            reader.response_for(element) for element in message.iterfind(q("ResponseFor"))
+        ),
+        business=business,
+        document_id=reader.opt_text(message, "DocumentId") or "",
+    )
+    trace = tuple(
+        TraceHop(
+            organ_id=reader.organ_code(reader.need(element, "OrganId")),
+            timestamp=reader.timestamp(reader.need(element, "Timestamp")),
+        )
+        for element in trace_list.iterfind(q("TraceHeader"))
+    )
+    message_id = reader.opt_text(message, "MessageId") or derived_message_id(
+        info.document_id, business.doc_type
+    )
+    attachments = _read_attachments(reader, root, env, limits)
+    return Envelope(info=info, attachments=attachments, trace=trace, message_id=message_id)
+
+
+def _read_business(reader: _Reader, element: etree._Element) -> Business:
+    doc_info_el = reader.child(element, "BussinessDocumentInfo")
+    doc_info = None
+    if doc_info_el is not None:
+        doc_info = BusinessDocumentInfo(
+            document_info_changed=bool(reader.flag(doc_info_el, "DocumentInfo")),
+            receivers_changed=bool(reader.flag(doc_info_el, "DocumentReceiver")),
+            receivers=reader.organ_codes(reader.child(doc_info_el, "ReceiverList")),
+        )
+    replacements_el = reader.child(element, "ReplacementInfoList")
+    replacements: tuple[ReplacementInfo, ...] = ()
+    if replacements_el is not None:
+        replacements = tuple(
+            ReplacementInfo(
+                document_id=reader.text(item, "DocumentId"),
+                organ_ids=reader.organ_codes(reader.child(item, "OrganIdList")),
+            )
+            for item in replacements_el.iterfind(q("ReplacementInfo"))
+        )
+    doc_type = reader.integer(element, "BussinessDocType") or 0
+    return Business(
+        doc_type=BusinessDocType(doc_type),
+        reason=reader.opt_text(element, "BussinessDocReason"),
+        document_id=reader.opt_text(element, "DocumentId"),
+        document_info=doc_info,
+        replacements=replacements,
+        staff=reader.staff(reader.child(element, "StaffInfo")),
+        paper=bool(reader.flag(element, "Paper")),
+    )
+
+
+def _read_attachments(
+    reader: _Reader, root: etree._Element, env: etree._Element, limits: ParseLimits
+) -> tuple[Attachment, ...]:
+    encoded = reader.child(root, "AttachmentEncoded")
+    if encoded is None:
+        return ()
+    manifest = env.find(f"{q('edXMLBody')}/{q('edXMLManifest')}")
+    referenced = set()
+    if manifest is not None:
+        referenced = {
+            reader.opt_text(reference, "ContentId") or ""
+            for reference in manifest.iterfind(q("Reference"))
+        }
+    out = []
+    for item in encoded.iterfind(q("Attachment")):
+        content_id = reader.opt_text(item, "ContentId") or ""
+        if content_id and content_id not in referenced:
+            raise reader.fail(
+                item,
+                f"attachment {content_id!r} has no Reference in edXMLManifest",
+            )
+        payload = reader.need(item, "ContentTransferEncoded")
+        data = _decode_attachment(reader, payload, limits)
+        payload.text = None  # free libxml2's copy of the base64 text early
+        out.append(
+            Attachment(
+                name=reader.text(item, "AttachmentName"),
+                data=data,
+                content_type=reader.text(item, "ContentType"),
+                description=reader.opt_text(item, "Description"),
+                content_id=content_id,
+            )
+        )
+    return tuple(out)
+
+
+def _decode_attachment(reader: _Reader, element: etree._Element, limits: ParseLimits) -> bytes:
+    text = element.text or ""
+    try:
+        data = binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        # MIME-style base64 (line breaks every 76 characters) is common: retry without
+        # white space, still strictly.
+        try:
+            compact = text.encode("ascii").translate(None, b" \t\r\n")
+            data = binascii.a2b_base64(compact, strict_mode=True)
+        except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
+            raise AttachmentError(
+                f"attachment content is not valid base64: {exc}",
+                where=reader.tree.getpath(element),
+                hint="ContentTransferEncoded must hold the file in base64",
+            ) from exc
+    if len(data) > limits.max_attachment_bytes:
+        raise OversizeError(
+            len(data), limits.max_attachment_bytes, where=reader.tree.getpath(element)
+        )
+    if data.startswith(_ZIP_MAGIC):
+        data = _maybe_unzip(reader, element, data, limits)
+    return data
+
+
+def _maybe_unzip(
+    reader: _Reader, element: etree._Element, data: bytes, limits: ParseLimits
+) -> bytes:
+    """Some senders zip an attachment before base64: unwrap a one-file archive whose
+    attachment name does not itself say ``.zip``."""
+    parent = element.getparent()
+    name = (reader.opt_text(parent, "AttachmentName") or "") if parent is not None else ""
+    if name.lower().endswith(".zip"):
+        return data
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [info for info in archive.infolist() if not info.is_dir()]
+            if len(members) != 1:
+                return data
+            member = members[0]
+            if member.file_size > limits.max_attachment_bytes:
+                raise OversizeError(
+                    member.file_size, limits.max_attachment_bytes, where=reader.tree.getpath(element)
+                )
+            with archive.open(member) as handle:
+                content = handle.read(limits.max_attachment_bytes + 1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+        raise AttachmentError(
+            f"attachment looks zipped but cannot be unzipped: {exc}",
+            where=reader.tree.getpath(element),
+        ) from exc
+    if len(content) > limits.max_attachment_bytes:
+        raise OversizeError(len(content), limits.max_attachment_bytes, where=reader.tree.getpath(element))
+    return content
+
+
+def _read_status(reader: _Reader, root: etree._Element) -> StatusInfo:
+    header = root.find(f"{q('edXMLEnvelope')}/{q('edXMLHeader')}/{q('MessageHeader')}")
+    if header is None:  # the schema makes this unreachable
+        raise SchemaError("missing edXML:MessageHeader", path="/edXML")
+    code_el = reader.need(header, "StatusCode")
+    code = reader.convert(code_el, StatusCode)
+    return StatusInfo(
+        response_for=reader.response_for(reader.need(header, "ResponseFor")),
+        sender=reader.organ(reader.need(header, "From")),
+        code=code,
+        description=reader.opt_text(header, "Description") or "",
+        timestamp=reader.timestamp(reader.need(header, "Timestamp")),
+        staff=reader.staff(reader.child(header, "StaffInfo")),
+        message_id=reader.opt_text(header, "MessageId"),
+        received_sha256=reader.opt_text(header, "ReceivedDigest"),
+    )
+
+
+# --------------------------------------------------------------------------- trace hops
+
+def add_trace_hop(
+    data: bytes,
+    hop: TraceHop,
+    *,
+    limits: ParseLimits = DEFAULT_LIMITS,
+    tz: ZoneInfo = DEFAULT_TZ,
+) -> bytes:
+    """Append a ``TraceHeader`` (a hub the packet went through) and return the new bytes.
+
+    The hop goes after the existing ones and before ``Bussiness``; nothing else in the
+    packet changes, so the sender's signature (which excludes hops) stays valid.
+    """
+    root = _load(data, PacketKind.DOCUMENT, limits)
+    trace_list = root.find(
+        f"{q('edXMLEnvelope')}/{q('edXMLHeader')}/{q('TraceHeaderList')}"
+    )
+    assert trace_list is not None  # required by the schema
+    element = _trace_header(hop, tz)
+    business = trace_list.find(q("Bussiness"))
+    if business is None:
+        trace_list.append(element)
+    else:
+        business.addprevious(element)
+    return _serialize(root)

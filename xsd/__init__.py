@@ -1,0 +1,1 @@
+"""The edXML schemas and WSDL shipped with docflow (source of truth: ``xsd/``)."""
