@@ -48,7 +48,10 @@ __all__ = [
 #: Time zone of wall-clock times on the wire (edXML timestamps carry no offset).
 DEFAULT_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
-_ORGAN_CODE_RE = re.compile(r"^(\d{3})\.(\d{2})\.(\d{2})\.([A-Z]\d{2})$")
+# White space as XML Schema's \s sees it (NonEmptyString in xsd/ is "not only these").
+_XML_SPACE = " \t\n\r"
+
+_ORGAN_CODE_RE = re.compile(r"\A([0-9]{3})\.([0-9]{2})\.([0-9]{2})\.([A-Z][0-9]{2})\Z")
 
 
 @dataclass(frozen=True, order=True)
@@ -79,9 +82,7 @@ class OrganCode:
         return value if isinstance(value, OrganCode) else cls(value.strip())
 
     def _parts(self) -> tuple[str, str, str, str]:
-        match = _ORGAN_CODE_RE.match(self.value)
-        assert match is not None  # checked in __post_init__
-        vvv, zz, yy, root = match.groups()
+        vvv, zz, yy, root = self.value.split(".")  # shape checked in __post_init__
         return vvv, zz, yy, root
 
     @property
@@ -306,29 +307,29 @@ class Hierarchy:
             by_code[organ.code] = organ
         levels = {level.key: level for level in self.levels}
         for organ in self.organs:
-            level = levels.get(organ.level)
-            if level is None:
+            organ_level = levels.get(organ.level)
+            if organ_level is None:
                 raise ConfigError(
                     f"unknown level {organ.level!r}",
                     where=str(organ.code),
                     hint=f"known levels: {', '.join(keys)}",
                 )
             if organ.parent is None:
-                if level.parents:
+                if organ_level.parents:
                     raise ConfigError(
                         f"a {organ.level} must have a parent organ", where=str(organ.code)
                     )
                 continue
-            parent = by_code.get(organ.parent)
-            if parent is None:
+            parent_organ = by_code.get(organ.parent)
+            if parent_organ is None:
                 raise ConfigError(
                     f"parent organ {organ.parent} is not in the hierarchy", where=str(organ.code)
                 )
-            if parent.level not in level.parents:
+            if parent_organ.level not in organ_level.parents:
                 raise ConfigError(
-                    f"a {organ.level} cannot sit under a {parent.level}",
+                    f"a {organ.level} cannot sit under a {parent_organ.level}",
                     where=str(organ.code),
-                    hint=f"allowed parent levels: {', '.join(level.parents) or 'none'}",
+                    hint=f"allowed parent levels: {', '.join(organ_level.parents) or 'none'}",
                 )
         object.__setattr__(self, "_by_code", by_code)
 
@@ -360,7 +361,9 @@ class Hierarchy:
                 for item in data.get("levels", ())
             ) or FOUR_LEVELS
             level_parents = {level.key: level.parents for level in levels}
-            organs = tuple(_organ_from_table(item, level_parents) for item in data.get("organs", ()))
+            organs = tuple(
+                _organ_from_table(item, level_parents) for item in data.get("organs", ())
+            )
         except KeyError as exc:
             raise ConfigError(f"missing key {exc.args[0]!r} in hierarchy", where=where) from exc
         except ModelError as exc:
@@ -410,7 +413,9 @@ class Hierarchy:
         return out
 
 
-def _organ_from_table(item: Mapping[str, Any], level_parents: Mapping[str, tuple[str, ...]]) -> Organ:
+def _organ_from_table(
+    item: Mapping[str, Any], level_parents: Mapping[str, tuple[str, ...]]
+) -> Organ:
     code = OrganCode.parse(str(item["code"]))
     level = str(item["level"])
     parent_text = item.get("parent")
@@ -532,7 +537,7 @@ class DocumentInfo:
     def __post_init__(self) -> None:
         if not self.recipients:
             raise ModelError("a document needs at least one recipient (To)")
-        if not self.subject.strip():
+        if not self.subject.strip(_XML_SPACE):
             raise ModelError("a document needs a subject (trích yếu)")
         if not self.document_id:
             object.__setattr__(

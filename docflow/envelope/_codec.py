@@ -14,9 +14,11 @@ import hashlib
 import io
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -30,7 +32,7 @@ from docflow.envelope._xml import (
     parse_xml,
     q,
 )
-from docflow.errors import AttachmentError, EnvelopeError, ModelError, OversizeError, SchemaError
+from docflow.errors import AttachmentError, ModelError, OversizeError, SchemaError
 from docflow.model import (
     DEFAULT_TZ,
     Attachment,
@@ -276,7 +278,7 @@ def build_envelope(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
     encoded = _sub(root, "AttachmentEncoded")
     for att in envelope.attachments:
         reference = _sub(manifest, "Reference")
-        reference.set(f"{{{XLINK_NS}}}href", f"cid:{att.content_id}")
+        reference.set(f"{{{XLINK_NS}}}href", "cid:" + quote(att.content_id, safe=""))
         _opt(reference, "Description", att.description)
         _sub(reference, "AttachmentName", att.name)
         _sub(reference, "ContentType", att.content_type)
@@ -418,9 +420,10 @@ def _load(data: bytes, kind: PacketKind | None, limits: ParseLimits) -> etree._E
     """Parse, check the root, and validate against ``kind`` (guessed when None)."""
     root = parse_xml(data, limits)
     if root.tag != q("edXML"):
+        tag = str(root.tag)
         raise SchemaError(
-            f"root element is {root.tag}, expected edXML:edXML",
-            path="/" + root.tag,
+            f"root element is {tag}, expected edXML:edXML",
+            path="/" + tag,
             line=root.sourceline,
             hint=f"edXML packets use the namespace {EDXML_NS}",
         )
@@ -511,7 +514,9 @@ def _read_envelope(reader: _Reader, root: etree._Element, limits: ParseLimits) -
         due_date=reader.opt_date(message, "DueDate"),
         to_places=reader.all_text(reader.child(message, "ToPlaces"), "Place"),
         priority=Priority(priority) if priority is not None else Priority.NORMAL,
-        sphere_of_promulgation=None if other is None else reader.opt_text(other, "SphereOfPromulgation"),
+        sphere_of_promulgation=None
+        if other is None
+        else reader.opt_text(other, "SphereOfPromulgation"),
         typer_notation=None if other is None else reader.opt_text(other, "TyperNotation"),
         promulgation_amount=None if other is None else reader.integer(other, "PromulgationAmount"),
         page_amount=None if other is None else reader.integer(other, "PageAmount"),
@@ -594,7 +599,6 @@ def _read_attachments(
             )
         payload = reader.need(item, "ContentTransferEncoded")
         data = _decode_attachment(reader, payload, limits)
-        payload.text = None  # free libxml2's copy of the base64 text early
         out.append(
             Attachment(
                 name=reader.text(item, "AttachmentName"),
@@ -609,6 +613,9 @@ def _read_attachments(
 
 def _decode_attachment(reader: _Reader, element: etree._Element, limits: ParseLimits) -> bytes:
     text = element.text or ""
+    # Free libxml2's copy of the base64 text before decoding: with the caller's bytes and
+    # the Python string that is the third copy, and it would stay for the whole decode.
+    element.text = None
     try:
         data = binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
@@ -635,31 +642,30 @@ def _decode_attachment(reader: _Reader, element: etree._Element, limits: ParseLi
 def _maybe_unzip(
     reader: _Reader, element: etree._Element, data: bytes, limits: ParseLimits
 ) -> bytes:
-    """Some senders zip an attachment before base64: unwrap a one-file archive whose
-    attachment name does not itself say ``.zip``."""
+    """Some senders zip an attachment before base64: unwrap an archive that holds exactly
+    one file named like the attachment itself. Anything else (a real .zip, a .docx, which
+    is a zip of many parts) is kept as it came."""
     parent = element.getparent()
     name = (reader.opt_text(parent, "AttachmentName") or "") if parent is not None else ""
-    if name.lower().endswith(".zip"):
-        return data
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = [info for info in archive.infolist() if not info.is_dir()]
-            if len(members) != 1:
+            if len(members) != 1 or members[0].filename.rsplit("/", 1)[-1] != name:
                 return data
             member = members[0]
             if member.file_size > limits.max_attachment_bytes:
-                raise OversizeError(
-                    member.file_size, limits.max_attachment_bytes, where=reader.tree.getpath(element)
-                )
+                raise OversizeError(member.file_size, limits.max_attachment_bytes,
+                                    where=reader.tree.getpath(element))
             with archive.open(member) as handle:
                 content = handle.read(limits.max_attachment_bytes + 1)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-        raise AttachmentError(
-            f"attachment looks zipped but cannot be unzipped: {exc}",
-            where=reader.tree.getpath(element),
-        ) from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError,
+            ValueError, OSError, zlib.error):
+        # Binary content that merely starts like a zip (or a damaged zip): keep the bytes
+        # exactly as the sender encoded them.
+        return data
     if len(content) > limits.max_attachment_bytes:
-        raise OversizeError(len(content), limits.max_attachment_bytes, where=reader.tree.getpath(element))
+        raise OversizeError(len(content), limits.max_attachment_bytes,
+                            where=reader.tree.getpath(element))
     return content
 
 
@@ -699,7 +705,8 @@ def add_trace_hop(
     trace_list = root.find(
         f"{q('edXMLEnvelope')}/{q('edXMLHeader')}/{q('TraceHeaderList')}"
     )
-    assert trace_list is not None  # required by the schema
+    if trace_list is None:  # the schema requires it; kept for a clear error all the same
+        raise SchemaError("missing edXML:TraceHeaderList", path="/edXML/edXMLEnvelope/edXMLHeader")
     element = _trace_header(hop, tz)
     business = trace_list.find(q("Bussiness"))
     if business is None:

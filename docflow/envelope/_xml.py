@@ -8,6 +8,8 @@ not read files, sockets or clocks.
 
 from __future__ import annotations
 
+import codecs
+import re
 from dataclasses import dataclass
 
 from lxml import etree
@@ -24,6 +26,31 @@ XLINK_NS = "http://www.w3.org/1999/xlink"
 # are base64 text nodes, so large packets need it. Entities stay disabled either way and
 # the byte limit below still bounds everything.
 _HUGE_TREE_FROM = 8 * 1024 * 1024
+
+
+# The prolog (declaration, comments, PIs, white space) up to a DOCTYPE, if any. Scanned on
+# the first bytes only: a DOCTYPE hidden behind a longer prolog is still refused after
+# parsing, by the docinfo check in parse_xml.
+_DOCTYPE_RE = re.compile(
+    r"\A\ufeff?\s*(?:<\?xml[^>]{0,200}\?>)?(?:\s+|<!--.*?-->|<\?.*?\?>)*<!DOCTYPE", re.DOTALL
+)
+_PROLOG_SCAN = 16 * 1024
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def _has_doctype(data: bytes) -> bool:
+    head = bytes(data[:_PROLOG_SCAN])
+    encoding = "latin-1"  # every ASCII-compatible encoding reads "<!DOCTYPE" the same
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            head, encoding = head[len(bom):], name
+            break
+    return _DOCTYPE_RE.match(head.decode(encoding, errors="ignore")) is not None
 
 
 def q(tag: str) -> str:
@@ -59,6 +86,11 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
         raise OversizeError(size, limits.max_bytes)
     if size == 0:
         raise XmlError("empty input", hint="send a complete edXML packet")
+    if _has_doctype(data):
+        raise UnsafeXmlError(
+            "DOCTYPE declarations are not allowed",
+            hint="edXML packets never need a DTD; remove the <!DOCTYPE ...> line",
+        )
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,

@@ -1,0 +1,194 @@
+"""The ``docflow`` command: an entry point that only translates arguments and output.
+
+Commands grow with the library's capabilities (see the README's "Command line"). Every
+``DocflowError`` becomes a one-line message on stderr and exit status 2; usage errors
+exit with 2 as click does; success is 0; a check that finds a problem (``validate``)
+exits with 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from docflow.envelope import (
+    Envelope,
+    ParseLimits,
+    build_envelope,
+    build_status,
+    parse_packet,
+)
+from docflow.errors import DocflowError, SchemaError
+from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, StatusInfo
+
+__all__ = ["main"]
+
+_SAMPLE_TYPES = {"decision": "decision", "letter": "letter", "report": "report"}
+
+
+def _fail(exc: DocflowError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="docflow")
+def cli() -> None:
+    """docflow: edXML document interconnection (liên thông văn bản) between state bodies."""
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--max-bytes", type=int, default=ParseLimits().max_bytes, show_default=True,
+              help="Refuse packets larger than this.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def validate(file: Path, max_bytes: int, as_json: bool) -> None:
+    """Check that FILE is a valid edXML document or status packet.
+
+    Exit status 0 when valid, 1 when not (the problem is printed with its element path
+    and line).
+    """
+    data = file.read_bytes()
+    try:
+        packet = parse_packet(data, limits=ParseLimits(max_bytes=max_bytes))
+    except DocflowError as exc:
+        result: dict[str, Any] = {
+            "file": str(file),
+            "valid": False,
+            "error": type(exc).__name__,
+            "message": exc.message,
+            "where": exc.where,
+            "hint": exc.hint,
+        }
+        if isinstance(exc, SchemaError):
+            result["path"], result["line"] = exc.path, exc.line
+        if as_json:
+            click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        else:
+            click.echo(f"{file}: INVALID ({type(exc).__name__})")
+            click.echo(f"  what:  {exc.message}")
+            if exc.where:
+                click.echo(f"  where: {exc.where}")
+            if exc.hint:
+                click.echo(f"  hint:  {exc.hint}")
+        sys.exit(1)
+    summary = _summary(packet)
+    if as_json:
+        click.echo(json.dumps({"file": str(file), "valid": True, **summary}, ensure_ascii=False,
+                              indent=2))
+    else:
+        click.echo(f"{file}: valid {summary['kind']} packet")
+        for key, value in summary.items():
+            if key != "kind":
+                click.echo(f"  {key}: {value}")
+
+
+def _summary(packet: Envelope | StatusInfo) -> dict[str, Any]:
+    if isinstance(packet, StatusInfo):
+        return {
+            "kind": "status",
+            "status": f"{packet.code.value} {packet.code.name.lower()}",
+            "from": str(packet.sender.code),
+            "document_id": packet.response_for.document_id,
+            "timestamp": packet.timestamp.isoformat(),
+        }
+    info = packet.info
+    return {
+        "kind": "document",
+        "message_id": packet.message_id,
+        "document_id": info.document_id,
+        "code": info.code,
+        "type": info.document_type.name,
+        "subject": info.subject,
+        "from": str(info.sender.code),
+        "to": [str(organ.code) for organ in info.recipients],
+        "business": info.business.doc_type.name.lower(),
+        "attachments": [f"{att.name} ({len(att.data)} bytes)" for att in packet.attachments],
+        "hops": [str(hop.organ_id) for hop in packet.trace],
+    }
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["decision", "letter", "report", "status"]))
+@click.option("--from", "sender", default="000.00.00.H41", show_default=True,
+              help="Sender organ code.")
+@click.option("--to", "recipient", default="000.00.01.H41", show_default=True,
+              help="Recipient organ code(s), comma-separated.")
+@click.option("--attachment-bytes", type=int, default=1024, show_default=True,
+              help="Size of the sample attachment (0 for none).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the packet ('-' for stdout).")
+def sample(kind: str, sender: str, recipient: str, attachment_bytes: int, output: Path) -> None:
+    """Write a sample packet (a document of KIND, or a status) for testing other systems."""
+    from dataclasses import replace
+
+    from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
+
+    try:
+        sender_info = OrganInfo(OrganCode.parse(sender), PROVINCE.name if sender == str(
+            PROVINCE.code) else f"Cơ quan {sender}")
+        recipients = tuple(
+            OrganInfo(OrganCode.parse(code), TAM_KY.name if code == str(TAM_KY.code)
+                      else f"Cơ quan {code}")
+            for code in recipient.split(",") if code.strip()
+        )
+        envelope = sample_envelope(sender=sender_info, recipients=recipients,
+                                   attachment_bytes=attachment_bytes)
+        if kind == "status":
+            data = build_status(sample_status(envelope))
+        else:
+            info = replace(envelope.info, document_type=DOCUMENT_TYPES[_SAMPLE_TYPES[kind]])
+            data = build_envelope(replace(envelope, info=info))
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    if str(output) == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
+        click.echo(f"wrote {kind} packet ({len(data)} bytes) to {output}")
+
+
+@cli.command()
+def doctor() -> None:
+    """Check the installation: lxml and xmlsec must share one libxml2, schemas must load."""
+    from lxml import etree
+
+    from docflow.envelope import schema_path
+
+    problems = 0
+    lxml_libxml = ".".join(map(str, etree.LIBXML_VERSION))
+    click.echo(f"lxml {etree.__version__} with libxml2 {lxml_libxml}")
+    try:
+        import xmlsec
+
+        xmlsec_libxml = ".".join(map(str, xmlsec.get_libxml_version()))
+        click.echo(f"xmlsec with libxml2 {xmlsec_libxml}")
+        if xmlsec_libxml != lxml_libxml:
+            problems += 1
+            click.echo("  PROBLEM: lxml and xmlsec use different libxml2 builds; "
+                       "reinstall both at the versions pinned by docflow")
+    except Exception as exc:  # an import failure here is exactly what doctor reports
+        problems += 1
+        click.echo(f"  PROBLEM: xmlsec cannot be imported: {exc}")
+    for name in ("edxml.xsd", "status.xsd"):
+        try:
+            click.echo(f"schema {name}: {schema_path(name)}")
+        except FileNotFoundError as exc:
+            problems += 1
+            click.echo(f"  PROBLEM: {exc}")
+    click.echo("ok" if not problems else f"{problems} problem(s)")
+    sys.exit(1 if problems else 0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the ``docflow`` command (the console-script entry point)."""
+    cli.main(args=argv, prog_name="docflow")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

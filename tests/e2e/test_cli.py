@@ -1,0 +1,82 @@
+"""The docflow command through its real entry point (a subprocess), plus make-demo's module."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCFLOW = Path(sys.executable).with_name("docflow")
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(DOCFLOW), *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONIOENCODING": "utf-8"}, timeout=60)
+
+
+def test_sample_then_validate(tmp_path: Path) -> None:
+    for kind in ("decision", "letter", "report", "status"):
+        out = tmp_path / f"{kind}.edxml"
+        result = run("sample", kind, "--to", "000.00.01.H41,000.00.05.H41", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        checked = run("validate", "--json", str(out))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        report = json.loads(checked.stdout)
+        assert report["valid"] is True
+        assert report["kind"] == ("status" if kind == "status" else "document")
+
+
+def test_validate_explains_what_is_wrong_and_where(tmp_path: Path) -> None:
+    good = tmp_path / "good.edxml"
+    run("sample", "letter", "-o", str(good))
+    bad = tmp_path / "bad.edxml"
+    bad.write_bytes(good.read_bytes().replace(b"000.00.00.H41", b"000.00.00.h41", 1))
+    result = run("validate", str(bad))
+    assert result.returncode == 1
+    assert "INVALID (SchemaError)" in result.stdout
+    assert "OrganId" in result.stdout and "line" in result.stdout
+    as_json = json.loads(run("validate", "--json", str(bad)).stdout)
+    assert as_json["valid"] is False and as_json["error"] == "SchemaError"
+    assert "OrganId" in as_json["path"]
+
+
+def test_validate_refuses_hostile_file(tmp_path: Path) -> None:
+    evil = tmp_path / "xxe.edxml"
+    evil.write_bytes(b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><edXML>&e;</edXML>')
+    result = run("validate", str(evil))
+    assert result.returncode == 1
+    assert "UnsafeXmlError" in result.stdout and "DOCTYPE" in result.stdout
+
+
+def test_validate_real_layout_packet() -> None:
+    result = run("validate", str(ROOT / "tests" / "data" / "real-layout.edxml"))
+    assert result.returncode == 0 and "valid document packet" in result.stdout
+
+
+def test_bad_organ_code_option_is_a_clear_error(tmp_path: Path) -> None:
+    result = run("sample", "letter", "--to", "district-5", "-o", str(tmp_path / "x"))
+    assert result.returncode == 2
+    assert "not a valid organ code" in result.stderr
+
+
+def test_doctor() -> None:
+    result = run("doctor")
+    assert result.returncode == 0, result.stdout
+    assert "libxml2" in result.stdout and result.stdout.strip().endswith("ok")
+
+
+def test_help_and_version() -> None:
+    assert "validate" in run("--help").stdout
+    assert "0.1.0" in run("--version").stdout
+
+
+def test_demo_module() -> None:
+    result = subprocess.run([sys.executable, "-m", "docflow.demo"], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert result.returncode == 0, result.stderr
+    assert "4512/QĐ-UBND" in result.stdout
+    assert "valid against xsd/edxml.xsd" in result.stdout
+    assert "status packet 01" in result.stdout
