@@ -1,0 +1,1 @@
+"""docflow benchmarks: `make bench` (python -m benchmarks) -> benchmarks/RESULTS.md."""

@@ -1,0 +1,28 @@
+"""Run every benchmark and write benchmarks/RESULTS.md: ``python -m benchmarks [names]``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+from benchmarks._harness import Row, write_results
+
+MODULES = ["bench_envelope"]
+
+
+def main(argv: list[str]) -> int:
+    selected = argv or MODULES
+    rows: list[Row] = []
+    notes: list[str] = []
+    for name in selected:
+        module = importlib.import_module(f"benchmarks.{name}")
+        print(f"running {name} ...", flush=True)
+        rows.extend(module.run())
+        notes.extend(getattr(module, "NOTES", []))
+    print(write_results(rows, Path(__file__).with_name("RESULTS.md"), notes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
