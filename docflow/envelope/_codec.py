@@ -55,6 +55,7 @@ from docflow.model import (
 )
 
 __all__ = [
+    "SIGNED_IDS",
     "Envelope",
     "add_trace_hop",
     "build_envelope",
@@ -72,6 +73,20 @@ MAX_DATE = dt.date(2999, 12, 31)
 _TS_FMT = "%Y/%m/%d %H:%M:%S"
 _ZIP_MAGIC = b"PK\x03\x04"
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class SignedIds:
+    """The ``Id`` values docflow writes on the parts a sender's signature covers (and
+    that docflow.security requires at exactly these places)."""
+
+    header: str = "edxml-header"
+    business: str = "edxml-business"
+    body: str = "edxml-body"
+    attachments: str = "edxml-attachments"
+
+
+SIGNED_IDS = SignedIds()
 
 
 def _new_message_id() -> str:
@@ -167,7 +182,7 @@ def _staff(parent: etree._Element, staff: StaffInfo) -> None:
 def _packet_root() -> tuple[etree._Element, etree._Element]:
     # Root with the default namespace; the envelope re-declares it with the "edXML"
     # prefix so that every element inside is written edXML:Name, as strict receivers want.
-    root = etree.Element(q("edXML"), nsmap={None: EDXML_NS})
+    root = etree.Element(q("edXML"), nsmap={None: EDXML_NS, "xlink": XLINK_NS})
     envelope = etree.SubElement(root, q("edXMLEnvelope"), nsmap={"edXML": EDXML_NS})
     return root, envelope
 
@@ -178,6 +193,7 @@ def _serialize(root: etree._Element) -> bytes:
 
 def _message_header(parent: etree._Element, info: DocumentInfo, message_id: str) -> None:
     header = _sub(parent, "MessageHeader")
+    header.set("Id", SIGNED_IDS.header)
     _organ(header, "From", info.sender)
     for recipient in info.recipients:
         _organ(header, "To", recipient)
@@ -226,6 +242,7 @@ def _message_header(parent: etree._Element, info: DocumentInfo, message_id: str)
 
 def _business(parent: etree._Element, business: Business) -> None:
     element = _sub(parent, "Bussiness")
+    element.set("Id", SIGNED_IDS.business)
     _sub(element, "BussinessDocType", str(int(business.doc_type)))
     _opt(element, "BussinessDocReason", business.reason)
     _opt(element, "DocumentId", business.document_id)
@@ -273,9 +290,11 @@ def build_envelope(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
         trace_list.append(_trace_header(hop, tz))
     _business(trace_list, info.business)
     body = _sub(env, "edXMLBody")
+    body.set("Id", SIGNED_IDS.body)
     manifest = _sub(body, "edXMLManifest")
     manifest.set("version", "1.0")
     encoded = _sub(root, "AttachmentEncoded")
+    encoded.set("Id", SIGNED_IDS.attachments)
     for att in envelope.attachments:
         reference = _sub(manifest, "Reference")
         reference.set(f"{{{XLINK_NS}}}href", "cid:" + quote(att.content_id, safe=""))
@@ -298,6 +317,7 @@ def build_status(status: StatusInfo, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
     """Serialize a :class:`StatusInfo` to an edXML status packet (validated)."""
     root, env = _packet_root()
     header = _sub(_sub(env, "edXMLHeader"), "MessageHeader")
+    header.set("Id", SIGNED_IDS.header)
     _response_for(header, status.response_for)
     _organ(header, "From", status.sender)
     _sub(header, "StatusCode", status.code.value)

@@ -70,10 +70,12 @@ def test_timestamps_keep_their_instant_and_read_back_in_vietnam_time() -> None:
 
 def test_built_packet_has_the_prefixes_strict_receivers_require() -> None:
     data = build_envelope(sample_envelope())
-    assert b'<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016">' in data
+    assert b'<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016" ' in data
+    assert b'xmlns:xlink="http://www.w3.org/1999/xlink"' in data  # declared, not ns0:
+    assert b'xlink:href="cid:' in data
     assert b"<edXML:edXMLEnvelope" in data
-    assert b"<edXML:MessageHeader>" in data
-    assert b"<AttachmentEncoded>" in data  # outside the envelope, no prefix
+    assert b'<edXML:MessageHeader Id="edxml-header">' in data
+    assert b'<AttachmentEncoded Id="edxml-attachments">' in data  # outside, no prefix
 
 
 def test_status_answers_the_document() -> None:
