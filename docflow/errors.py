@@ -19,6 +19,21 @@ The tree::
     │   ├── SchemaError             well-formed but not valid against xsd/ (path, line)
     │   └── AttachmentError         undecodable attachment (base64, zip)
     ├── SecurityError               signatures, certificates, trust
+    │   ├── CredentialsError        a key or certificate file cannot be used
+    │   ├── MissingSignatureError   no sender signature where one is required
+    │   ├── SignatureLayoutError    not docflow's signature layout (references,
+    │   │   │                       transforms, algorithms, KeyInfo)
+    │   │   ├── MultipleSignaturesError   more than one sender signature
+    │   │   ├── DuplicateIdError          an Id value used twice
+    │   │   └── SignatureWrappingError    a signature or signed part out of place
+    │   ├── DigestMismatchError     a signed part changed after signing
+    │   ├── SignatureValueError     the signature value does not verify
+    │   ├── CertificateError        the signer's certificate is not acceptable
+    │   │   ├── UntrustedCertificateError  not issued by a trusted CA
+    │   │   ├── CertificateValidityError   expired or not yet valid
+    │   │   └── CertificateRevokedError    listed in a CRL
+    │   ├── SignerMismatchError     the certificate's organ is not the packet's sender
+    │   └── TraceHopError           a trace hop is unsigned, forged or out of order
     ├── LifecycleError              an event not allowed in the current state
     ├── RoutingError                unknown organ, loop, hop limit
     ├── StoreError                  persistence failures
@@ -31,19 +46,33 @@ from __future__ import annotations
 
 __all__ = [
     "AttachmentError",
+    "CertificateError",
+    "CertificateRevokedError",
+    "CertificateValidityError",
     "ConfigError",
+    "CredentialsError",
+    "DigestMismatchError",
     "DocflowError",
+    "DuplicateIdError",
     "EnvelopeError",
     "LifecycleError",
+    "MissingSignatureError",
     "ModelError",
+    "MultipleSignaturesError",
     "OrganCodeError",
     "OversizeError",
     "RoutingError",
     "SchemaError",
     "SecurityError",
+    "SignatureLayoutError",
+    "SignatureValueError",
+    "SignatureWrappingError",
+    "SignerMismatchError",
     "StoreError",
+    "TraceHopError",
     "TransportError",
     "UnsafeXmlError",
+    "UntrustedCertificateError",
     "XmlError",
 ]
 
@@ -179,6 +208,100 @@ class SecurityError(DocflowError):
     """A signature, certificate or trust decision failed."""
 
     fault_code = "docflow.security"
+
+
+class CredentialsError(SecurityError):
+    """A private key or certificate cannot be read or used (bad PEM, wrong passphrase,
+    no organ in the certificate)."""
+
+    fault_code = "docflow.security.credentials"
+
+
+class MissingSignatureError(SecurityError):
+    """The packet carries no sender signature."""
+
+    fault_code = "docflow.security.missing-signature"
+
+
+class SignatureLayoutError(SecurityError):
+    """The signature is not laid out as docflow signs: other references, transforms,
+    algorithms or key information than SECURITY.md defines."""
+
+    fault_code = "docflow.security.layout"
+
+
+class MultipleSignaturesError(SignatureLayoutError):
+    """More than one sender signature."""
+
+    fault_code = "docflow.security.multiple-signatures"
+
+
+class DuplicateIdError(SignatureLayoutError):
+    """An ``Id`` value appears on more than one element."""
+
+    fault_code = "docflow.security.duplicate-id"
+
+
+class SignatureWrappingError(SignatureLayoutError):
+    """A signature or a signed part is not where docflow puts it (signature wrapping)."""
+
+    fault_code = "docflow.security.wrapping"
+
+
+class DigestMismatchError(SecurityError):
+    """A signed part (``part``) was changed after it was signed."""
+
+    fault_code = "docflow.security.digest"
+
+    def __init__(self, part: str, *, where: str | None = None):
+        self.part = part
+        super().__init__(
+            f"the signed {part} was changed after signing (digest mismatch)",
+            where=where,
+            hint="the packet was altered in transit; ask the sender to send it again",
+        )
+
+
+class SignatureValueError(SecurityError):
+    """The signature value does not verify with the signer's public key."""
+
+    fault_code = "docflow.security.signature-value"
+
+
+class CertificateError(SecurityError):
+    """The signer's certificate is not acceptable."""
+
+    fault_code = "docflow.security.certificate"
+
+
+class UntrustedCertificateError(CertificateError):
+    """The certificate was not issued by a CA of the trust store."""
+
+    fault_code = "docflow.security.untrusted"
+
+
+class CertificateValidityError(CertificateError):
+    """The certificate is expired or not yet valid at the time of verification."""
+
+    fault_code = "docflow.security.validity"
+
+
+class CertificateRevokedError(CertificateError):
+    """The certificate is listed in a CRL of its issuer."""
+
+    fault_code = "docflow.security.revoked"
+
+
+class SignerMismatchError(SecurityError):
+    """The organ named in the certificate is not the organ the packet claims to be from."""
+
+    fault_code = "docflow.security.signer-mismatch"
+
+
+class TraceHopError(SecurityError):
+    """A trace hop is unsigned, forged, or not in its place."""
+
+    fault_code = "docflow.security.trace-hop"
 
 
 class LifecycleError(DocflowError):

@@ -21,3 +21,52 @@ DATA = Path(__file__).parent / "data"
 def data_dir() -> Path:
     """Folder of hand-written test packets."""
     return DATA
+
+
+# ----------------------------------------------------------------------- PKI fixtures
+import datetime as dt  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from docflow.security import (  # noqa: E402
+    Credentials,
+    KeyType,
+    TrustStore,
+    create_ca,
+    issue_certificate,
+)
+
+NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A province CA with organ credentials, a foreign CA, and a trust store at NOW."""
+
+    now: dt.datetime
+    ca: Credentials
+    province: Credentials  # 000.00.00.H41
+    district: Credentials  # 000.00.01.H41 (Tam Kỳ, the sample recipient)
+    hub: Credentials  # 000.00.90.H41 (the province LGSP)
+    province_ec: Credentials  # 000.00.00.H41 with an ECDSA P-256 key
+    foreign_ca: Credentials
+    rogue_province: Credentials  # 000.00.00.H41 issued by the foreign CA
+    trust: TrustStore
+
+
+@pytest.fixture(scope="session")
+def pki() -> Pki:
+    ca = create_ca("Quảng Nam test CA", now=NOW)
+    foreign = create_ca("Somebody else's CA", now=NOW)
+    return Pki(
+        now=NOW,
+        ca=ca,
+        province=issue_certificate(ca, "000.00.00.H41", "UBND tỉnh Quảng Nam", now=NOW),
+        district=issue_certificate(ca, "000.00.01.H41", "UBND thành phố Tam Kỳ", now=NOW),
+        hub=issue_certificate(ca, "000.00.90.H41", "LGSP Quảng Nam", now=NOW),
+        province_ec=issue_certificate(ca, "000.00.00.H41", "UBND tỉnh Quảng Nam (EC)", now=NOW,
+                                      key_type=KeyType.ECDSA_P256),
+        foreign_ca=foreign,
+        rogue_province=issue_certificate(foreign, "000.00.00.H41", "UBND tỉnh Quảng Nam",
+                                         now=NOW),
+        trust=TrustStore([ca.certificate]),
+    )

@@ -10,14 +10,20 @@ Core module: bytes in, objects out; no files, sockets or clocks.
 """
 
 from docflow.envelope._codec import (
+    SIGNED_IDS,
     Envelope,
+    SignedIds,
     add_trace_hop,
     build_envelope,
     build_status,
     derived_message_id,
+    insert_trace_header,
+    load_tree,
     parse_envelope,
     parse_packet,
     parse_status,
+    read_tree,
+    serialize,
     validate_packet,
 )
 from docflow.envelope._schema import PacketKind, schema_path, validate_tree
@@ -26,19 +32,25 @@ from docflow.envelope._xml import DSIG_NS, EDXML_NS, XLINK_NS, ParseLimits, pars
 __all__ = [
     "DSIG_NS",
     "EDXML_NS",
+    "SIGNED_IDS",
     "XLINK_NS",
     "Envelope",
     "PacketKind",
     "ParseLimits",
+    "SignedIds",
     "add_trace_hop",
     "build_envelope",
     "build_status",
     "derived_message_id",
+    "insert_trace_header",
+    "load_tree",
     "parse_envelope",
     "parse_packet",
     "parse_status",
     "parse_xml",
+    "read_tree",
     "schema_path",
+    "serialize",
     "validate_packet",
     "validate_tree",
 ]

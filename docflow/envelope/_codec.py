@@ -60,9 +60,13 @@ __all__ = [
     "add_trace_hop",
     "build_envelope",
     "build_status",
+    "insert_trace_header",
+    "load_tree",
     "parse_envelope",
     "parse_packet",
     "parse_status",
+    "read_tree",
+    "serialize",
     "validate_packet",
 ]
 
@@ -187,7 +191,8 @@ def _packet_root() -> tuple[etree._Element, etree._Element]:
     return root, envelope
 
 
-def _serialize(root: etree._Element) -> bytes:
+def serialize(root: etree._Element) -> bytes:
+    """The bytes of a packet tree: UTF-8 with an XML declaration."""
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -310,7 +315,7 @@ def build_envelope(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
         # ASCII bytes go into libxml2 as they are; a str would be re-encoded first.
         etree.SubElement(item, q("ContentTransferEncoded")).text = pybase64.b64encode(att.data)
     validate_tree(root, PacketKind.DOCUMENT)
-    return _serialize(root)
+    return serialize(root)
 
 
 def build_status(status: StatusInfo, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
@@ -328,7 +333,7 @@ def build_status(status: StatusInfo, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
     _opt(header, "MessageId", status.message_id)
     _opt(header, "ReceivedDigest", status.received_sha256)
     validate_tree(root, PacketKind.STATUS)
-    return _serialize(root)
+    return serialize(root)
 
 
 # --------------------------------------------------------------------------- reading
@@ -481,15 +486,38 @@ def _is_status(root: etree._Element) -> bool:
     return header is not None and header.find(q("StatusCode")) is not None
 
 
+def load_tree(
+    data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS
+) -> tuple[etree._Element, PacketKind]:
+    """Parse and schema-validate a packet; return its tree and kind.
+
+    For code that must look at the tree itself (signature verification) and then read the
+    model from the very same nodes with :func:`read_tree`.
+    """
+    root = _load(data, None, limits)
+    return root, PacketKind.STATUS if _is_status(root) else PacketKind.DOCUMENT
+
+
+def read_tree(
+    root: etree._Element,
+    kind: PacketKind,
+    *,
+    limits: ParseLimits = DEFAULT_LIMITS,
+    tz: ZoneInfo = DEFAULT_TZ,
+) -> Envelope | StatusInfo:
+    """Read the model from a tree that :func:`load_tree` returned."""
+    reader = _Reader(root, tz)
+    if kind is PacketKind.STATUS:
+        return _read_status(reader, root)
+    return _read_envelope(reader, root, limits)
+
+
 def parse_packet(
     data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, tz: ZoneInfo = DEFAULT_TZ
 ) -> Envelope | StatusInfo:
     """Parse either kind of packet: a document (:class:`Envelope`) or a status."""
-    root = _load(data, None, limits)
-    reader = _Reader(root, tz)
-    if _is_status(root):
-        return _read_status(reader, root)
-    return _read_envelope(reader, root, limits)
+    root, kind = load_tree(data, limits=limits)
+    return read_tree(root, kind, limits=limits, tz=tz)
 
 
 def validate_packet(
@@ -754,9 +782,16 @@ def add_trace_hop(
     packet changes, so the sender's signature (which excludes hops) stays valid.
     """
     root = _load(data, PacketKind.DOCUMENT, limits)
-    trace_list = root.find(
-        f"{q('edXMLEnvelope')}/{q('edXMLHeader')}/{q('TraceHeaderList')}"
-    )
+    insert_trace_header(root, hop, tz=tz)
+    return serialize(root)
+
+
+def insert_trace_header(
+    root: etree._Element, hop: TraceHop, *, tz: ZoneInfo = DEFAULT_TZ
+) -> etree._Element:
+    """Insert a ``TraceHeader`` for ``hop`` after the existing ones in a validated document
+    tree and return it (docflow.security signs it in place)."""
+    trace_list = root.find(f"{q('edXMLEnvelope')}/{q('edXMLHeader')}/{q('TraceHeaderList')}")
     if trace_list is None:  # the schema requires it; kept for a clear error all the same
         raise SchemaError("missing edXML:TraceHeaderList", path="/edXML/edXMLEnvelope/edXMLHeader")
     element = _trace_header(hop, tz)
@@ -765,4 +800,4 @@ def add_trace_hop(
         trace_list.append(element)
     else:
         business.addprevious(element)
-    return _serialize(root)
+    return element

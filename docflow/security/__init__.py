@@ -1,0 +1,58 @@
+"""Keys, certificates, trust and XML-DSig for edXML packets.
+
+>>> import datetime as dt
+>>> from docflow.envelope import build_envelope
+>>> from docflow.samples import sample_envelope
+>>> now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+>>> ca = create_ca("Quảng Nam CA", now=now, key_type=KeyType.ECDSA_P256)
+>>> province = issue_certificate(ca, "000.00.00.H41", "UBND tỉnh Quảng Nam", now=now,
+...                              key_type=KeyType.ECDSA_P256)
+>>> signed = sign(build_envelope(sample_envelope()), province)
+>>> verify(signed, TrustStore([ca.certificate]), now=now).envelope.info.code
+'4512/QĐ-UBND'
+
+Core module: no I/O except reading and writing PEM files when asked; ``now`` comes from
+the caller or the trust store's clock.
+"""
+
+from docflow.security._dsig import (
+    SIGNED_INFO_ID,
+    Verified,
+    VerifiedHop,
+    sign,
+    sign_hop,
+    verify,
+)
+from docflow.security._pki import (
+    ORGAN_URI_PREFIX,
+    Credentials,
+    KeyType,
+    PrivateKey,
+    create_ca,
+    create_crl,
+    issue_certificate,
+    load_certificates,
+    load_crls,
+    organ_of,
+)
+from docflow.security._trust import TrustStore
+
+__all__ = [
+    "ORGAN_URI_PREFIX",
+    "SIGNED_INFO_ID",
+    "Credentials",
+    "KeyType",
+    "PrivateKey",
+    "TrustStore",
+    "Verified",
+    "VerifiedHop",
+    "create_ca",
+    "create_crl",
+    "issue_certificate",
+    "load_certificates",
+    "load_crls",
+    "organ_of",
+    "sign",
+    "sign_hop",
+    "verify",
+]

@@ -1,0 +1,334 @@
+"""Keys and certificates: a province CA, organ certificates, PEM files, CRLs.
+
+An organ certificate binds its organ code in a subjectAltName URI
+``urn:vn:organ:<code>`` (e.g. ``urn:vn:organ:000.00.00.H41``); the common name is the
+organ's name, for people. RSA-2048 by default, ECDSA P-256 on request. Pure functions of
+their inputs: pass ``now``; file access only in :meth:`Credentials.save` / ``load``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from docflow.errors import CredentialsError, ModelError
+from docflow.model import OrganCode
+
+__all__ = [
+    "ORGAN_URI_PREFIX",
+    "Credentials",
+    "KeyType",
+    "PrivateKey",
+    "create_ca",
+    "create_crl",
+    "issue_certificate",
+    "load_certificates",
+    "load_crls",
+    "organ_of",
+]
+
+#: The subjectAltName URI prefix that binds a certificate to an organ code.
+ORGAN_URI_PREFIX = "urn:vn:organ:"
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+class KeyType(enum.Enum):
+    """Key algorithms docflow issues and signs with."""
+
+    RSA2048 = "rsa2048"
+    ECDSA_P256 = "ecdsa-p256"
+
+    def generate(self) -> PrivateKey:
+        """A fresh private key of this type."""
+        if self is KeyType.RSA2048:
+            return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return ec.generate_private_key(ec.SECP256R1())
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A private key and its certificate: an organ's (or a CA's) signing identity.
+
+    The xmlsec form of the key is built once, on first use, and shared read-only.
+    """
+
+    private_key: PrivateKey
+    certificate: x509.Certificate
+    # Per-credentials memo of derived forms (xmlsec key, signature templates), owned by
+    # docflow.security: built once, then only read.
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def organ(self) -> OrganCode:
+        """The organ code bound in the certificate (``CredentialsError`` if none)."""
+        code = organ_of(self.certificate)
+        if code is None:
+            raise CredentialsError(
+                "the certificate names no organ",
+                where=self.certificate.subject.rfc4514_string(),
+                hint=f"issue it with a subjectAltName URI {ORGAN_URI_PREFIX}<organ code>",
+            )
+        return code
+
+    @cached_property
+    def certificate_der(self) -> bytes:
+        """The certificate in DER form (what ``X509Certificate`` carries, base64)."""
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+    def private_key_pem(self, passphrase: bytes | None = None) -> bytes:
+        """The private key as PKCS#8 PEM, encrypted when a passphrase is given."""
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase)
+            if passphrase
+            else serialization.NoEncryption()
+        )
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+        )
+
+    def certificate_pem(self) -> bytes:
+        """The certificate as PEM."""
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def save(self, key_path: Path, cert_path: Path, *, passphrase: bytes | None = None) -> None:
+        """Write the key (mode 0600) and the certificate as PEM files."""
+        key_path.write_bytes(self.private_key_pem(passphrase))
+        key_path.chmod(0o600)
+        cert_path.write_bytes(self.certificate_pem())
+
+    @classmethod
+    def load(
+        cls, key_path: Path, cert_path: Path, *, passphrase: bytes | None = None
+    ) -> Credentials:
+        """Read credentials written by :meth:`save` (or any PEM key + certificate)."""
+        try:
+            key_pem = key_path.read_bytes()
+            cert_pem = cert_path.read_bytes()
+        except OSError as exc:
+            raise CredentialsError(f"cannot read key or certificate: {exc}") from exc
+        return cls.from_pem(key_pem, cert_pem, passphrase=passphrase, where=str(key_path))
+
+    @classmethod
+    def from_pem(
+        cls,
+        key_pem: bytes,
+        cert_pem: bytes,
+        *,
+        passphrase: bytes | None = None,
+        where: str | None = None,
+    ) -> Credentials:
+        """Credentials from PEM bytes; the key must match the certificate."""
+        try:
+            key = serialization.load_pem_private_key(key_pem, password=passphrase)
+        except TypeError as exc:  # a passphrase missing or given for an unencrypted key
+            raise CredentialsError(f"cannot load the private key: {exc}", where=where) from exc
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise CredentialsError(
+                "cannot load the private key (wrong passphrase or not a PEM key)", where=where
+            ) from exc
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise CredentialsError(
+                f"unsupported key type {type(key).__name__}", where=where,
+                hint="docflow signs with RSA or ECDSA P-256 keys",
+            )
+        try:
+            cert = x509.load_pem_x509_certificate(cert_pem)
+        except ValueError as exc:
+            raise CredentialsError(f"cannot load the certificate: {exc}", where=where) from exc
+        spki = serialization.PublicFormat.SubjectPublicKeyInfo
+        if cert.public_key().public_bytes(serialization.Encoding.DER, spki) != key.public_key(
+        ).public_bytes(serialization.Encoding.DER, spki):
+            raise CredentialsError("the private key does not match the certificate", where=where)
+        return cls(key, cert)
+
+
+def organ_of(certificate: x509.Certificate) -> OrganCode | None:
+    """The organ code bound in a certificate's subjectAltName, or None."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return None
+    for uri in san.value.get_values_for_type(x509.UniformResourceIdentifier):
+        if uri.startswith(ORGAN_URI_PREFIX):
+            try:
+                return OrganCode(uri[len(ORGAN_URI_PREFIX):])
+            except ModelError:
+                return None
+    return None
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _key_usage(*, signing: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=signing,
+        content_commitment=signing,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=not signing,
+        crl_sign=not signing,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _serial() -> int:
+    return x509.random_serial_number()
+
+
+def create_ca(
+    name: str,
+    *,
+    now: dt.datetime,
+    key_type: KeyType = KeyType.RSA2048,
+    days: int = 3650,
+) -> Credentials:
+    """A self-signed CA (e.g. a province's) that issues organ certificates.
+
+    >>> import datetime as dt
+    >>> ca = create_ca("Quảng Nam test CA", now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    ...                key_type=KeyType.ECDSA_P256)
+    >>> ca.certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    True
+    """
+    key = key_type.generate()
+    subject = _name(name)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(signing=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return Credentials(key, cert)
+
+
+def issue_certificate(
+    ca: Credentials,
+    organ: OrganCode | str,
+    name: str,
+    *,
+    now: dt.datetime,
+    key_type: KeyType = KeyType.RSA2048,
+    days: int = 730,
+    not_before: dt.datetime | None = None,
+) -> Credentials:
+    """A new key and a certificate for ``organ``, issued by ``ca``.
+
+    ``not_before`` defaults to ``now`` minus five minutes (clock skew).
+    """
+    code = OrganCode.parse(organ)
+    key = key_type.generate()
+    start = not_before if not_before is not None else now - dt.timedelta(minutes=5)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(name))
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(start)
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(signing=True), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.UniformResourceIdentifier(f"{ORGAN_URI_PREFIX}{code}")]
+            ),
+            critical=False,
+        )
+    )
+    try:
+        ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value),
+            critical=False,
+        )
+    except x509.ExtensionNotFound:
+        pass  # a CA without a key identifier: the issuer name alone links them
+    return Credentials(key, builder.sign(ca.private_key, hashes.SHA256()))
+
+
+def create_crl(
+    ca: Credentials,
+    revoked: Iterable[x509.Certificate],
+    *,
+    now: dt.datetime,
+    days: int = 7,
+) -> x509.CertificateRevocationList:
+    """A CRL signed by ``ca`` that revokes ``revoked`` as of ``now``."""
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.certificate.subject)
+        .last_update(now)
+        .next_update(now + dt.timedelta(days=days))
+    )
+    for cert in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(cert.serial_number)
+            .revocation_date(now)
+            .build()
+        )
+    return builder.sign(ca.private_key, hashes.SHA256())
+
+
+def _pem_blocks(path: Path, marker: bytes) -> list[bytes]:
+    paths = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    blocks: list[bytes] = []
+    for item in paths:
+        try:
+            data = item.read_bytes()
+        except OSError as exc:
+            raise CredentialsError(f"cannot read {item}: {exc}") from exc
+        begin = b"-----BEGIN " + marker + b"-----"
+        end = b"-----END " + marker + b"-----"
+        start = data.find(begin)
+        while start >= 0:
+            stop = data.find(end, start)
+            if stop < 0:
+                raise CredentialsError("unterminated PEM block", where=str(item))
+            blocks.append(data[start : stop + len(end)])
+            start = data.find(begin, stop)
+    return blocks
+
+
+def load_certificates(path: Path) -> list[x509.Certificate]:
+    """All PEM certificates in a file, or in the files of a directory."""
+    try:
+        return [x509.load_pem_x509_certificate(b) for b in _pem_blocks(path, b"CERTIFICATE")]
+    except ValueError as exc:
+        raise CredentialsError(f"bad certificate: {exc}", where=str(path)) from exc
+
+
+def load_crls(path: Path) -> list[x509.CertificateRevocationList]:
+    """All PEM CRLs in a file, or in the files of a directory."""
+    try:
+        return [x509.load_pem_x509_crl(b) for b in _pem_blocks(path, b"X509 CRL")]
+    except ValueError as exc:
+        raise CredentialsError(f"bad CRL: {exc}", where=str(path)) from exc

@@ -1,0 +1,197 @@
+"""Signing and verification: round trips, PKI, trust, independent verifier."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from signxml import XMLVerifier
+
+from docflow.envelope import Envelope, build_envelope, build_status
+from docflow.errors import (
+    CertificateRevokedError,
+    CertificateValidityError,
+    ConfigError,
+    CredentialsError,
+    MissingSignatureError,
+    MultipleSignaturesError,
+    SignerMismatchError,
+    UntrustedCertificateError,
+)
+from docflow.model import OrganCode
+from docflow.samples import sample_envelope, sample_status
+from docflow.security import (
+    Credentials,
+    TrustStore,
+    create_crl,
+    issue_certificate,
+    load_certificates,
+    organ_of,
+    sign,
+    verify,
+)
+from tests.conftest import Pki
+from tests.strategies import envelopes
+
+
+def test_document_round_trip(pki: Pki) -> None:
+    envelope = sample_envelope()
+    verified = verify(sign(build_envelope(envelope), pki.province), pki.trust, now=pki.now)
+    assert verified.envelope == envelope
+    assert verified.signer == OrganCode("000.00.00.H41")
+    assert verified.certificate == pki.province.certificate
+    assert verified.hops == ()
+
+
+def test_status_round_trip(pki: Pki) -> None:
+    status = sample_status(sample_envelope())  # from the district
+    verified = verify(sign(build_status(status), pki.district), pki.trust, now=pki.now)
+    assert verified.status == status
+    assert verified.signer == OrganCode("000.00.01.H41")
+
+
+def test_ecdsa_round_trip(pki: Pki) -> None:
+    data = sign(build_envelope(sample_envelope()), pki.province_ec)
+    assert b"ecdsa-sha256" in data
+    assert verify(data, pki.trust, now=pki.now).envelope == sample_envelope()
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(envelopes)
+def test_any_document_signs_and_verifies(pki: Pki, envelope: Envelope) -> None:
+    sender = replace(envelope.info.sender, code=OrganCode("000.00.00.H41"))
+    # Hops are a hub's to add (and sign): a sender's packet has none.
+    envelope = replace(envelope, info=replace(envelope.info, sender=sender, document_id=""),
+                       trace=())
+    verified = verify(sign(build_envelope(envelope), pki.province), pki.trust, now=pki.now)
+    assert verified.envelope == envelope
+
+
+def test_independent_verifier_accepts_docflow_signatures(pki: Pki, tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(pki.ca.certificate_pem())
+    for credentials in (pki.province, pki.province_ec):
+        data = sign(build_envelope(sample_envelope()), credentials)
+        results = XMLVerifier().verify(data, ca_pem_file=str(ca_file), expect_references=4)
+        assert [result.signed_xml.tag.rsplit("}", 1)[1] for result in results] == [
+            "MessageHeader", "Bussiness", "edXMLBody", "AttachmentEncoded"]
+    status = sign(build_status(sample_status(sample_envelope())), pki.district)
+    # signxml returns a single result (not a list) when one reference is expected.
+    result = XMLVerifier().verify(status, ca_pem_file=str(ca_file), expect_references=1)
+    assert result.signed_xml.tag.endswith("MessageHeader")
+
+
+def test_signing_as_another_organ_is_refused(pki: Pki) -> None:
+    with pytest.raises(SignerMismatchError, match=r"from 000\.00\.00\.H41"):
+        sign(build_envelope(sample_envelope()), pki.district)
+
+
+def test_signing_twice_is_refused(pki: Pki) -> None:
+    signed = sign(build_envelope(sample_envelope()), pki.province)
+    with pytest.raises(MultipleSignaturesError, match="already signed"):
+        sign(signed, pki.province)
+
+
+def test_unsigned_packet_is_refused(pki: Pki) -> None:
+    with pytest.raises(MissingSignatureError):
+        verify(build_envelope(sample_envelope()), pki.trust, now=pki.now)
+
+
+def test_empty_signature_holder_is_refused(pki: Pki) -> None:
+    data = build_envelope(sample_envelope()).replace(
+        b"</edXML:TraceHeaderList>", b"</edXML:TraceHeaderList><edXML:DigitalSignature/>")
+    with pytest.raises(MissingSignatureError):
+        verify(data, pki.trust, now=pki.now)
+
+
+def test_certificate_from_another_ca_is_untrusted(pki: Pki) -> None:
+    data = sign(build_envelope(sample_envelope()), pki.rogue_province)
+    with pytest.raises(UntrustedCertificateError, match="not issued by a trusted CA"):
+        verify(data, pki.trust, now=pki.now)
+
+
+def test_self_signed_certificate_is_untrusted(pki: Pki) -> None:
+    # The foreign CA itself, used as if it were an organ's certificate: not ours, and a CA.
+    self_signed = Credentials(pki.foreign_ca.private_key, pki.foreign_ca.certificate)
+    assert organ_of(self_signed.certificate) is None
+    with pytest.raises(CredentialsError, match="names no organ"):
+        sign(build_envelope(sample_envelope()), self_signed)
+
+
+@pytest.mark.parametrize(("offset", "fragment"), [
+    (dt.timedelta(days=800), "expired"),
+    (dt.timedelta(days=-1), "not valid yet"),
+])
+def test_certificate_validity_period(pki: Pki, offset: dt.timedelta, fragment: str) -> None:
+    data = sign(build_envelope(sample_envelope()), pki.province)
+    with pytest.raises(CertificateValidityError, match=fragment):
+        verify(data, pki.trust, now=pki.now + offset)
+
+
+def test_revoked_certificate(pki: Pki) -> None:
+    crl = create_crl(pki.ca, [pki.province.certificate], now=pki.now)
+    trust = TrustStore([pki.ca.certificate], [crl])
+    data = sign(build_envelope(sample_envelope()), pki.province)
+    with pytest.raises(CertificateRevokedError, match="revoked"):
+        verify(data, trust, now=pki.now)
+    # Other certificates of the same CA stay good.
+    status = sign(build_status(sample_status(sample_envelope())), pki.district)
+    assert verify(status, trust, now=pki.now).signer == OrganCode("000.00.01.H41")
+
+
+def test_trust_store_clock_is_used_when_no_now_is_given(pki: Pki) -> None:
+    data = sign(build_envelope(sample_envelope()), pki.province)
+    late = TrustStore([pki.ca.certificate], clock=lambda: pki.now + dt.timedelta(days=900))
+    with pytest.raises(CertificateValidityError):
+        verify(data, late)
+
+
+def test_trust_store_refuses_non_ca_certificates(pki: Pki) -> None:
+    with pytest.raises(ConfigError, match="not a CA"):
+        TrustStore([pki.province.certificate])
+    with pytest.raises(ConfigError, match="at least one"):
+        TrustStore([])
+
+
+def test_crl_from_an_untrusted_issuer_is_refused(pki: Pki) -> None:
+    crl = create_crl(pki.foreign_ca, [], now=pki.now)
+    with pytest.raises(ConfigError, match="CRL"):
+        TrustStore([pki.ca.certificate], [crl])
+
+
+def test_credentials_files_with_passphrase(pki: Pki, tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    pki.province.save(key, cert, passphrase=b"mat-khau")
+    assert key.stat().st_mode & 0o777 == 0o600
+    loaded = Credentials.load(key, cert, passphrase=b"mat-khau")
+    assert loaded.organ == OrganCode("000.00.00.H41")
+    signed = sign(build_envelope(sample_envelope()), loaded)
+    assert verify(signed, pki.trust, now=pki.now).signer == loaded.organ
+    with pytest.raises(CredentialsError, match="wrong passphrase"):
+        Credentials.load(key, cert, passphrase=b"sai")
+    with pytest.raises(CredentialsError):
+        Credentials.load(key, cert)
+    other = tmp_path / "other.pem"
+    other.write_bytes(pki.district.certificate_pem())
+    with pytest.raises(CredentialsError, match="does not match"):
+        Credentials.load(key, other, passphrase=b"mat-khau")
+    with pytest.raises(CredentialsError, match="cannot read"):
+        Credentials.load(tmp_path / "missing.pem", cert)
+
+
+def test_trust_store_from_a_directory(pki: Pki, tmp_path: Path) -> None:
+    (tmp_path / "a.pem").write_bytes(pki.ca.certificate_pem())
+    (tmp_path / "b.pem").write_bytes(pki.foreign_ca.certificate_pem())
+    assert len(load_certificates(tmp_path)) == 2
+    trust = TrustStore.from_paths(tmp_path)
+    data = sign(build_envelope(sample_envelope()), pki.rogue_province)
+    assert verify(data, trust, now=pki.now).signer == OrganCode("000.00.00.H41")
+
+
+def test_organ_binding_is_a_san_uri(pki: Pki) -> None:
+    credentials = issue_certificate(pki.ca, "000.46.24.H44", "UBND xã", now=pki.now)
+    assert organ_of(credentials.certificate) == OrganCode("000.46.24.H44")
+    assert "urn:vn:organ:000.46.24.H44" in str(credentials.certificate.extensions)
