@@ -60,6 +60,8 @@ __all__ = [
     "add_trace_hop",
     "build_envelope",
     "build_status",
+    "build_status_tree",
+    "build_tree",
     "insert_trace_header",
     "load_tree",
     "parse_envelope",
@@ -286,6 +288,12 @@ def build_envelope(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
     >>> build_envelope(sample_envelope()).startswith(b"<?xml")
     True
     """
+    return serialize(build_tree(envelope, tz=tz))
+
+
+def build_tree(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ) -> etree._Element:
+    """The validated element tree of an envelope (what :func:`build_envelope` serializes),
+    for code that works on the tree before serializing it (signing)."""
     info = envelope.info
     root, env = _packet_root()
     header = _sub(env, "edXMLHeader")
@@ -315,11 +323,16 @@ def build_envelope(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
         # ASCII bytes go into libxml2 as they are; a str would be re-encoded first.
         etree.SubElement(item, q("ContentTransferEncoded")).text = pybase64.b64encode(att.data)
     validate_tree(root, PacketKind.DOCUMENT)
-    return serialize(root)
+    return root
 
 
 def build_status(status: StatusInfo, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
     """Serialize a :class:`StatusInfo` to an edXML status packet (validated)."""
+    return serialize(build_status_tree(status, tz=tz))
+
+
+def build_status_tree(status: StatusInfo, *, tz: ZoneInfo = DEFAULT_TZ) -> etree._Element:
+    """The validated element tree of a status packet."""
     root, env = _packet_root()
     header = _sub(_sub(env, "edXMLHeader"), "MessageHeader")
     header.set("Id", SIGNED_IDS.header)
@@ -333,7 +346,7 @@ def build_status(status: StatusInfo, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
     _opt(header, "MessageId", status.message_id)
     _opt(header, "ReceivedDigest", status.received_sha256)
     validate_tree(root, PacketKind.STATUS)
-    return serialize(root)
+    return root
 
 
 # --------------------------------------------------------------------------- reading
@@ -466,6 +479,12 @@ class _Reader:
 
 def _load(data: bytes, kind: PacketKind | None, limits: ParseLimits) -> etree._Element:
     """Parse, check the root, and validate against ``kind`` (guessed when None)."""
+    return _load_kind(data, kind, limits)[0]
+
+
+def _load_kind(
+    data: bytes, kind: PacketKind | None, limits: ParseLimits
+) -> tuple[etree._Element, PacketKind]:
     root = parse_xml(data, limits)
     if root.tag != q("edXML"):
         tag = str(root.tag)
@@ -478,7 +497,7 @@ def _load(data: bytes, kind: PacketKind | None, limits: ParseLimits) -> etree._E
     if kind is None:
         kind = PacketKind.STATUS if _is_status(root) else PacketKind.DOCUMENT
     validate_tree(root, kind)
-    return root
+    return root, kind
 
 
 def _is_status(root: etree._Element) -> bool:
@@ -494,8 +513,7 @@ def load_tree(
     For code that must look at the tree itself (signature verification) and then read the
     model from the very same nodes with :func:`read_tree`.
     """
-    root = _load(data, None, limits)
-    return root, PacketKind.STATUS if _is_status(root) else PacketKind.DOCUMENT
+    return _load_kind(data, None, limits)
 
 
 def read_tree(

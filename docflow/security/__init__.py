@@ -20,7 +20,9 @@ from docflow.security._dsig import (
     Verified,
     VerifiedHop,
     sign,
+    sign_envelope,
     sign_hop,
+    sign_status,
     verify,
 )
 from docflow.security._pki import (
@@ -53,6 +55,8 @@ __all__ = [
     "load_crls",
     "organ_of",
     "sign",
+    "sign_envelope",
     "sign_hop",
+    "sign_status",
     "verify",
 ]

@@ -30,6 +30,7 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import xmlsec
@@ -45,6 +46,8 @@ from docflow.envelope import (
     Envelope,
     PacketKind,
     ParseLimits,
+    build_status_tree,
+    build_tree,
     insert_trace_header,
     load_tree,
     read_tree,
@@ -66,7 +69,16 @@ from docflow.model import DEFAULT_TZ, OrganCode, StatusInfo, TraceHop
 from docflow.security._pki import Credentials
 from docflow.security._trust import TrustStore
 
-__all__ = ["SIGNED_INFO_ID", "Verified", "VerifiedHop", "sign", "sign_hop", "verify"]
+__all__ = [
+    "SIGNED_INFO_ID",
+    "Verified",
+    "VerifiedHop",
+    "sign",
+    "sign_envelope",
+    "sign_hop",
+    "sign_status",
+    "verify",
+]
 
 SIGNED_INFO_ID = "edxml-signed-info"
 _HOP_ID = "edxml-hop-{}"
@@ -289,18 +301,24 @@ def _check_layout(
     return method, der
 
 
+_ALL_IDS = etree.XPath("//@Id")
+
+
 def _check_ids(root: etree._Element) -> None:
-    seen: dict[str, etree._Element] = {}
-    for element in root.iter():
-        value = element.get("Id") if isinstance(element.tag, str) else None
-        if value is None:
-            continue
+    values = cast(list[str], _ALL_IDS(root))  # "//@Id" always yields attribute strings
+    if len(set(values)) == len(values):
+        return
+    seen: set[str] = set()
+    for value in values:
         if value in seen:
+            first = root.xpath("//*[@Id=$v]", v=value)
+            element = first[1] if isinstance(first, list) and len(first) > 1 else root
             raise DuplicateIdError(
-                f"Id {value!r} is used twice", where=_path(element),
+                f"Id {value!r} is used twice",
+                where=_path(element) if isinstance(element, etree._Element) else None,
                 hint="each Id must be unique; a second copy is a signature wrapping attempt",
             )
-        seen[value] = element
+        seen.add(str(value))
 
 
 # ----------------------------------------------------------------------- keys
@@ -454,14 +472,35 @@ def sign(
     '000.00.00.H41'
     """
     root, kind = load_tree(packet, limits=limits)
+    _check_sender(_claimed_sender(root), credentials)
+    return _sign_tree(root, kind, credentials)
+
+
+def sign_envelope(
+    envelope: Envelope, credentials: Credentials, *, tz: ZoneInfo = DEFAULT_TZ
+) -> bytes:
+    """Build and sign a document in one go: what :func:`sign` does to the bytes of
+    :func:`~docflow.envelope.build_envelope`, without serializing, parsing and validating
+    the sender's own packet a second time."""
+    _check_sender(envelope.info.sender.code, credentials)
+    return _sign_tree(build_tree(envelope, tz=tz), PacketKind.DOCUMENT, credentials)
+
+
+def sign_status(
+    status: StatusInfo, credentials: Credentials, *, tz: ZoneInfo = DEFAULT_TZ
+) -> bytes:
+    """Build and sign a status packet in one go (see :func:`sign_envelope`)."""
+    _check_sender(status.sender.code, credentials)
+    return _sign_tree(build_status_tree(status, tz=tz), PacketKind.STATUS, credentials)
+
+
+def _check_sender(claimed: OrganCode | str, credentials: Credentials) -> None:
     organ = credentials.organ
-    claimed = _claimed_sender(root)
-    if claimed != str(organ):
+    if str(claimed) != str(organ):
         raise SignerMismatchError(
             f"the packet is from {claimed} but the credentials are {organ}'s",
             hint="sign with the credentials of the organ in MessageHeader/From",
         )
-    return _sign_tree(root, kind, credentials)
 
 
 def _sign_tree(root: etree._Element, kind: PacketKind, credentials: Credentials) -> bytes:

@@ -42,6 +42,7 @@ class _Static:
 
     organ: OrganCode
     issuer: x509.Certificate
+    issuer_fingerprint: bytes
 
 
 def _fingerprint(cert: x509.Certificate) -> bytes:
@@ -101,7 +102,8 @@ class TrustStore:
             for entry in crl:
                 self._revoked.add((_fingerprint(issuer), entry.serial_number))
         self.clock = clock
-        self._static: dict[bytes, _Static] = {}
+        # Keyed by the certificate itself: hashing its DER is cheaper than a fingerprint.
+        self._static: dict[x509.Certificate, _Static] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -132,12 +134,13 @@ class TrustStore:
         :class:`~docflow.errors.CertificateRevokedError`.
         """
         when = now if now is not None else self.clock()
-        key = _fingerprint(cert)
-        static = self._static.get(key)
+        static = self._static.get(cert)
         if static is None:
             static = self._check_static(cert)
             with self._lock:
-                self._static[key] = static
+                if len(self._static) >= 65536:  # bounded: attackers cannot grow it
+                    self._static.clear()
+                self._static[cert] = static
         subject = cert.subject.rfc4514_string()
         for item, label in ((cert, "certificate"), (static.issuer, "issuing CA certificate")):
             if when < item.not_valid_before_utc:
@@ -152,7 +155,7 @@ class TrustStore:
                     where=subject,
                     hint="the signer needs a new certificate from its CA",
                 )
-        if (_fingerprint(static.issuer), cert.serial_number) in self._revoked:
+        if (static.issuer_fingerprint, cert.serial_number) in self._revoked:
             raise CertificateRevokedError(
                 f"the certificate (serial {cert.serial_number:x}) is revoked by its CA",
                 where=subject,
@@ -199,4 +202,4 @@ class TrustStore:
                 "(subjectAltName URI urn:vn:organ:<code> missing)",
                 where=subject,
             )
-        return _Static(organ=organ, issuer=issuer)
+        return _Static(organ=organ, issuer=issuer, issuer_fingerprint=_fingerprint(issuer))

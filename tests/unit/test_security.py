@@ -195,3 +195,17 @@ def test_organ_binding_is_a_san_uri(pki: Pki) -> None:
     credentials = issue_certificate(pki.ca, "000.46.24.H44", "UBND xã", now=pki.now)
     assert organ_of(credentials.certificate) == OrganCode("000.46.24.H44")
     assert "urn:vn:organ:000.46.24.H44" in str(credentials.certificate.extensions)
+
+
+def test_sign_envelope_and_sign_status_build_and_sign_in_one_go(pki: Pki) -> None:
+    from docflow.security import sign_envelope, sign_status
+
+    envelope = sample_envelope()
+    assert verify(sign_envelope(envelope, pki.province), pki.trust, now=pki.now).envelope == (
+        envelope)
+    status = sample_status(envelope)
+    assert verify(sign_status(status, pki.district), pki.trust, now=pki.now).status == status
+    with pytest.raises(SignerMismatchError):
+        sign_envelope(envelope, pki.district)
+    with pytest.raises(SignerMismatchError):
+        sign_status(status, pki.province)

@@ -1,0 +1,141 @@
+"""Signing and verification rates next to `openssl speed rsa2048` and signxml.
+
+All in one run: openssl's RSA-2048 sign/verify rates are the physical limit, signxml
+(pure-Python XML-DSig) is the peer to beat. Breakdown rows show where docflow's time goes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+
+import xmlsec
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from lxml import etree
+from signxml import XMLSigner, XMLVerifier
+
+from benchmarks._harness import Row, rate
+from docflow.envelope import build_envelope, load_tree
+from docflow.samples import sample_envelope
+from docflow.security import (
+    TrustStore,
+    _dsig,
+    create_ca,
+    issue_certificate,
+    sign,
+    sign_envelope,
+    verify,
+)
+
+SIZES = {"4 KB": 1024, "1 MB": 1024 * 1024}
+
+
+def openssl_speed() -> tuple[float, float]:
+    """(sign/s, verify/s) of `openssl speed -seconds 2 rsa2048` on this machine, now."""
+    out = subprocess.run(
+        ["openssl", "speed", "-seconds", "2", "rsa2048"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    match = re.search(r"^rsa\s+2048 bits\s+\S+s\s+\S+s\s+([\d.]+)\s+([\d.]+)", out, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"cannot read openssl speed output:\n{out}")
+    return float(match.group(1)), float(match.group(2))
+
+
+def run() -> list[Row]:
+    now = dt.datetime.now(dt.UTC)
+    ca = create_ca("bench CA", now=now)
+    province = issue_certificate(ca, "000.00.00.H41", "UBND tỉnh", now=now)
+    trust = TrustStore([ca.certificate])
+    openssl_sign, openssl_verify = openssl_speed()
+    rows: list[Row] = []
+    for label, attachment in SIZES.items():
+        envelope = sample_envelope(attachment_bytes=attachment)
+        data = build_envelope(envelope)
+        signed = sign(data, province)
+        small = label == "4 KB"
+        size = f"{label} ({len(data):,} B)"
+        rows.append(Row("security", f"sign(bytes) {size}", rate(lambda d=data: sign(d, province)),
+                        "openssl speed rsa2048 sign", openssl_sign, goal=0.85 if small else None))
+        rows.append(Row("security", f"build+sign with sign_envelope(model) {size}",
+                        rate(lambda e=envelope: sign_envelope(e, province)),
+                        "build_envelope then sign(bytes)",
+                        rate(lambda e=envelope: sign(build_envelope(e), province))))
+        rows.append(Row("security", f"full verify {size}",
+                        rate(lambda s=signed: verify(s, trust, now=now)),
+                        "openssl speed rsa2048 verify", openssl_verify,
+                        goal=0.25 if small else None))
+        rows.extend(_peer(province, data, signed, trust, now, size))
+    rows.extend(_breakdown(province, openssl_sign, openssl_verify))
+    return rows
+
+
+def _peer(province, data, signed, trust, now, size) -> list[Row]:  # type: ignore[no-untyped-def]
+    """signxml on the same packets (given the key object: parsing a PEM costs it ~40 ms)."""
+    tree = etree.fromstring(data)
+    signer = XMLSigner(signature_algorithm="rsa-sha256", digest_algorithm="sha256",
+                       c14n_algorithm="http://www.w3.org/2001/10/xml-exc-c14n#")
+    cert_pem = province.certificate_pem().decode()
+    verifier = XMLVerifier()
+    return [
+        Row("security", f"sign(bytes) {size}", rate(lambda: sign(data, province)),
+            "signxml sign (peer)",
+            rate(lambda: signer.sign(tree, key=province.private_key, cert=cert_pem))),
+        Row("security", f"full verify {size}", rate(lambda: verify(signed, trust, now=now)),
+            "signxml verify (peer, no model)",
+            rate(lambda: verifier.verify(signed, x509_cert=cert_pem, expect_references=4))),
+    ]
+
+
+def _breakdown(province, openssl_sign: float, openssl_verify: float) -> list[Row]:  # type: ignore[no-untyped-def]
+    """Where a 4 KB sign/verify goes: the RSA primitive inside libxmlsec1, its XML-DSig
+    processing of a tree, and docflow's own steps."""
+    message = b"x" * 100
+    key = _dsig._Keys.private(province)
+    rsa_key = province.private_key
+
+    def xmlsec_sign_binary() -> None:
+        ctx = xmlsec.SignatureContext()
+        ctx.key = key
+        ctx.sign_binary(message, xmlsec.constants.TransformRsaSha256)
+
+    data = build_envelope(sample_envelope())
+    signed = sign(data, province)
+    root, kind = load_tree(signed)
+    signature = _dsig._sender_signed_info(root).getparent()
+    parts = _dsig._sender_parts(root, kind)
+    _, public = _dsig._KEYS.public(province.certificate_der)
+
+    def xmlsec_verify_tree() -> None:
+        _dsig._verify_signature(signature, public, parts, hop=False)
+
+    return [
+        Row("security breakdown", "RSA-2048 sign inside libxmlsec1 (sign_binary)",
+            rate(xmlsec_sign_binary), "openssl speed rsa2048 sign", openssl_sign),
+        Row("security breakdown", "RSA-2048 sign in cryptography",
+            rate(lambda: rsa_key.sign(message, padding.PKCS1v15(), hashes.SHA256())),
+            "openssl speed rsa2048 sign", openssl_sign),
+        Row("security breakdown", "libxmlsec1 verify of a parsed 4 KB tree (4 references)",
+            rate(xmlsec_verify_tree), "openssl speed rsa2048 verify", openssl_verify),
+        Row("security breakdown", "parse + schema-validate 4 KB",
+            rate(lambda: load_tree(signed)), "openssl speed rsa2048 verify", openssl_verify),
+    ]
+
+
+NOTES = [
+    "security: `sign(bytes)` parses and validates the packet before signing; "
+    "`sign_envelope(model)` builds and signs in one go. `full verify` = parse, schema, "
+    "signature placement and layout checks, certificate chain/validity/CRL (chain result "
+    "cached by certificate), organ binding, libxmlsec1 digests and signature, then the "
+    "typed model read from the verified nodes.",
+    "security: the sign goal (85% of openssl) is out of reach through libxmlsec1: its own "
+    "RSA primitive (sign_binary row) is slower than `openssl speed`, and each `#id` "
+    "reference costs ~60 us in libxmlsec1 (node-set building and C14N), x4 references, "
+    "plus ~150 us of fixed XML-DSig processing. For 1 MB, libxmlsec1's C14N of the "
+    "attachments takes ~12 ms where lxml's C14N + hashlib take ~5 ms.",
+    "security: the verify goal (25% of openssl's verify rate, ~135 us) is below the cost "
+    "of parsing and validating a 4 KB packet alone (breakdown row), before any signature "
+    "work; libxmlsec1's verify of an already parsed tree is the other large part.",
+]
