@@ -138,14 +138,18 @@ _INCOMING = (
     _t("assign", ("accepted", "assigned"), "assigned", _S.ASSIGNED),
     _t("process", ("accepted", "assigned"), "processing", _S.PROCESSING),
     _t("complete", "processing", "completed", _S.COMPLETED),
+    # Answers to change requests. A request that arrives again after it was granted gets
+    # the same answer again (an internal transition), never an error.
     _t("agree_recall", _WORKING, "recalled", _S.AGREED),
-    _t("refuse_recall", (*_WORKING, "completed", "rejected"), None, _S.REFUSED,
+    _t("agree_recall", "recalled", None, _S.AGREED),
+    _t("refuse_recall", (*_WORKING, "completed", "rejected", "replaced"), None, _S.REFUSED,
        needs_reason=True),
     _t("agree_update", _WORKING, None, _S.AGREED),
-    _t("refuse_update", (*_WORKING, "completed", "rejected"), None, _S.REFUSED,
-       needs_reason=True),
+    _t("refuse_update", (*_WORKING, "completed", "rejected", "recalled", "replaced"), None,
+       _S.REFUSED, needs_reason=True),
     _t("agree_replace", _WORKING, "replaced", _S.AGREED),
-    _t("refuse_replace", (*_WORKING, "completed", "rejected"), None, _S.REFUSED,
+    _t("agree_replace", "replaced", None, _S.AGREED),
+    _t("refuse_replace", (*_WORKING, "completed", "rejected", "recalled"), None, _S.REFUSED,
        needs_reason=True),
 )
 
@@ -159,9 +163,9 @@ _CHANGE = (
 #: it agrees; everywhere else it refuses with the reason given (data: a policy change is a
 #: one-line edit).
 CHANGE_POLICY: Mapping[ChangeKind, tuple[frozenset[str], str]] = {
-    ChangeKind.RECALL: (frozenset(_WORKING), "the document is already {state}"),
+    ChangeKind.RECALL: (frozenset({*_WORKING, "recalled"}), "the document is already {state}"),
     ChangeKind.UPDATE: (frozenset(_WORKING), "the document is already {state}"),
-    ChangeKind.REPLACE: (frozenset(_WORKING), "the document is already {state}"),
+    ChangeKind.REPLACE: (frozenset({*_WORKING, "replaced"}), "the document is already {state}"),
 }
 
 

@@ -240,3 +240,15 @@ def test_readme_diagrams_are_up_to_date() -> None:
             f"the {lifecycle.name} diagram in README.md is stale: "
             "run `docflow lifecycle diagram --update-readme README.md`"
         )
+
+
+@pytest.mark.parametrize(("kind", "granted"), [(ChangeKind.RECALL, "recalled"),
+                                               (ChangeKind.REPLACE, "replaced")])
+def test_a_repeated_request_gets_the_same_answer(kind: ChangeKind, granted: str) -> None:
+    # Found by the stateful test: a recall request delivered twice reached a receiver that
+    # had already agreed, and the answer must be "agreed" again, not an error.
+    event, _ = answer_change(kind, "processing")
+    assert INCOMING.apply("processing", event).state == granted
+    again, reason = answer_change(kind, granted)
+    step = INCOMING.apply(granted, again, reason)
+    assert (again, step.state, step.emit) == (event, granted, StatusCode.AGREED)
