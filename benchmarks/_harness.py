@@ -26,7 +26,8 @@ class Row:
     reference_name: str
     reference: float
     unit: str = "ops/s"
-    goal: float | None = None  # minimum ratio ours / reference
+    goal: float | None = None  # the ratio ours / reference to reach
+    higher_is_better: bool = True  # False: the goal is a maximum (memory, latency)
 
     @property
     def ratio(self) -> float:
@@ -36,7 +37,8 @@ class Row:
     def verdict(self) -> str:
         if self.goal is None:
             return ""
-        return "met" if self.ratio >= self.goal else "NOT met"
+        met = self.ratio >= self.goal if self.higher_is_better else self.ratio <= self.goal
+        return "met" if met else "NOT met"
 
 
 def rate(func: Callable[[], object], *, seconds: float = 0.4, repeats: int = 5) -> float:
@@ -78,7 +80,8 @@ def table(rows: list[Row]) -> str:
         "|---|---|---:|---|---:|---|",
     ]
     for row in rows:
-        goal = f">= {row.goal:g} ({row.verdict})" if row.goal is not None else ""
+        sign = ">=" if row.higher_is_better else "<="
+        goal = f"{sign} {row.goal:g} ({row.verdict})" if row.goal is not None else ""
         lines.append(
             f"| {row.group} | {row.name} | {_fmt(row.ours)} {row.unit} | "
             f"{row.reference_name}: {_fmt(row.reference)} {row.unit} | {row.ratio:.2f} | {goal} |"

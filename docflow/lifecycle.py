@@ -32,12 +32,22 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from transitions import Machine
 
 from docflow.errors import LifecycleError
-from docflow.model import StatusCode
+from docflow.model import (
+    Business,
+    BusinessDocType,
+    BusinessDocumentInfo,
+    DocumentInfo,
+    OrganCode,
+    ReplacementInfo,
+    ResponseFor,
+    StaffInfo,
+    StatusCode,
+)
 
 __all__ = [
     "CHANGE",
@@ -52,6 +62,7 @@ __all__ = [
     "Transition",
     "answer_change",
     "is_change_answer",
+    "link_change",
     "merge_change",
     "merge_status",
     "readme_with_diagrams",
@@ -453,3 +464,60 @@ def readme_with_diagrams(text: str) -> str:
 
     return re.sub(r"<!-- lifecycle:(\w+) -->\n.*?<!-- /lifecycle -->", render, text,
                   flags=re.DOTALL)
+
+
+_BUSINESS_TYPE: Mapping[ChangeKind, BusinessDocType] = {
+    ChangeKind.RECALL: BusinessDocType.RECALL,
+    ChangeKind.UPDATE: BusinessDocType.UPDATE,
+    ChangeKind.REPLACE: BusinessDocType.REPLACE,
+}
+
+
+def link_change(
+    kind: ChangeKind,
+    original: DocumentInfo,
+    *,
+    reason: str,
+    new: DocumentInfo | None = None,
+    receivers: Sequence[OrganCode] = (),
+    staff: StaffInfo | None = None,
+) -> DocumentInfo:
+    """The document that carries a change request, linked to the ``original`` as edXML
+    does it: ``ResponseFor`` -> the original, and in ``Bussiness`` the type (1 recall,
+    2 update, 3 replace), the reason, and for an update the original's ``DocumentId`` (and
+    which parts changed), for a replacement a ``ReplacementInfo`` naming the original and
+    where it went.
+
+    A recall re-sends the original's header with the recall business section; an update
+    or a replacement needs the ``new`` document (its own number, subject, content).
+
+    >>> from docflow.samples import sample_envelope
+    >>> original = sample_envelope().info
+    >>> recall = link_change(ChangeKind.RECALL, original, reason="ban hành nhầm")
+    >>> recall.business.doc_type.name, recall.response_for[0].document_id == original.document_id
+    ('RECALL', True)
+    """
+    if kind is not ChangeKind.RECALL and new is None:
+        raise LifecycleError(f"a {kind.value} needs the new document", hint="pass new=...")
+    base = new if new is not None else original
+    targets = tuple(receivers) or tuple(organ.code for organ in original.recipients)
+    business = Business(
+        doc_type=_BUSINESS_TYPE[kind],
+        reason=reason,
+        document_id=original.document_id if kind is ChangeKind.UPDATE else None,
+        document_info=BusinessDocumentInfo(
+            document_info_changed=True,
+            receivers_changed=bool(receivers),
+            receivers=tuple(receivers),
+        ) if kind is ChangeKind.UPDATE else None,
+        replacements=(ReplacementInfo(original.document_id, targets),)
+        if kind is ChangeKind.REPLACE else (),
+        staff=staff,
+    )
+    link = ResponseFor(
+        organ_id=original.sender.code,
+        code=original.code,
+        promulgation_date=original.promulgation_date,
+        document_id=original.document_id,
+    )
+    return replace(base, business=business, response_for=(link, *base.response_for))

@@ -252,3 +252,33 @@ def test_a_repeated_request_gets_the_same_answer(kind: ChangeKind, granted: str)
     again, reason = answer_change(kind, granted)
     step = INCOMING.apply(granted, again, reason)
     assert (again, step.state, step.emit) == (event, granted, StatusCode.AGREED)
+
+
+def test_update_and_replace_link_old_and_new_documents() -> None:
+    import datetime as dt
+    from dataclasses import replace
+
+    from docflow.envelope import Envelope, build_envelope, parse_envelope
+    from docflow.lifecycle import link_change
+    from docflow.model import BusinessDocType, OrganCode
+    from docflow.samples import sample_envelope
+
+    original = sample_envelope().info
+    new = replace(original, code_number="4600", promulgation_date=dt.date(2018, 9, 20),
+                  document_id="")
+    replacement = link_change(ChangeKind.REPLACE, original, reason="thay thế", new=new)
+    assert replacement.business.doc_type is BusinessDocType.REPLACE
+    (info,) = replacement.business.replacements
+    assert info.document_id == original.document_id
+    assert info.organ_ids == (OrganCode("000.00.01.H41"),)
+    assert replacement.response_for[0].document_id == original.document_id
+    assert replacement.document_id != original.document_id
+    update = link_change(ChangeKind.UPDATE, original, reason="sửa lỗi chính tả", new=new)
+    assert update.business.document_id == original.document_id
+    assert update.business.document_info is not None
+    # The links survive the wire.
+    for linked in (replacement, update):
+        envelope = Envelope(linked, message_id="m1")
+        assert parse_envelope(build_envelope(envelope)) == envelope
+    with pytest.raises(LifecycleError, match="needs the new document"):
+        link_change(ChangeKind.UPDATE, original, reason="x")
