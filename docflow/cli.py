@@ -161,8 +161,8 @@ def lifecycle() -> None:
 @lifecycle.command("diagram")
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
               show_default=True)
-@click.option("--machine", type=click.Choice(["outgoing", "delivery", "incoming", "change"]),
-              multiple=True, help="Only these machines (default: all).")
+@click.option("--machine", multiple=True, help="Only these machines (default: all).",
+              type=click.Choice(["outgoing", "transport", "delivery", "incoming", "change"]))
 @click.option("--update-readme", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Rewrite the <!-- lifecycle:NAME --> blocks of this Markdown file.")
 def lifecycle_diagram(fmt: str, machine: tuple[str, ...], update_readme: Path | None) -> None:

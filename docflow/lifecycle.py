@@ -3,13 +3,15 @@
 Rules of this file (as h11's ``_state.py``): everything that decides a state transition is
 in the tables below; the rest of docflow asks this module and stores what it answers.
 
-Four machines, each over a plain state value that the store keeps in a column:
+Five machines, each over a plain state value that the store keeps in a column:
 
 - ``OUTGOING``: a document at its sender (draft -> signed -> sent; recalled, replaced).
-- ``DELIVERY``: the sender's view of one copy sent to one recipient: transport states
-  (queued, transmitted, retrying, dead) then the receiver's business states as its status
-  packets report them (arrived 01, accepted 03 | rejected 02, assigned 04, processing 05,
-  completed 06), and recalled / replaced when the receiver agreed to that.
+- ``TRANSPORT``: getting one copy to one recipient (the outbox): queued -> sending ->
+  awaiting_receipt -> acknowledged; retrying after a failure, failed (dead-lettered) after
+  the last attempt, queued again when an operator resends it.
+- ``DELIVERY``: the sender's view of that copy's business state, as the receiver's status
+  packets report it (pending, arrived 01, accepted 03 | rejected 02, assigned 04,
+  processing 05, completed 06), and recalled / replaced when the receiver agreed to that.
 - ``INCOMING``: a document at its receiver (received -> accepted | rejected -> assigned ->
   processing -> completed; recalled, replaced), each step emitting its status code.
 - ``CHANGE``: a recall, update or replacement the sender asked for one delivery
@@ -56,6 +58,7 @@ __all__ = [
     "INCOMING",
     "LIFECYCLES",
     "OUTGOING",
+    "TRANSPORT",
     "ChangeKind",
     "Lifecycle",
     "Step",
@@ -111,7 +114,6 @@ def _t(event: str, sources: str | Sequence[str], dest: str | None,
 _S = StatusCode
 _WORKING = ("received", "accepted", "assigned", "processing")
 _REPORTED = ("arrived", "accepted", "assigned", "processing")
-_IN_FLIGHT = ("queued", "transmitted", "retrying")
 
 # --------------------------------------------------------------------------- the tables
 
@@ -123,14 +125,22 @@ _OUTGOING = (
     _t("replace", "sent", "replaced"),
 )
 
+_TRANSPORT = (
+    # A worker claims a due copy; a copy whose worker died is claimed again once its lease
+    # has run out (the store decides which are due).
+    _t("claim", ("queued", "retrying", "sending"), "sending"),
+    _t("sent", "sending", "awaiting_receipt"),
+    # A signed receipt (01) that names what was sent. A late one proves arrival even
+    # after a retry was scheduled or the copy was given up.
+    _t("acknowledge", ("sending", "awaiting_receipt", "retrying", "failed"), "acknowledged"),
+    _t("fail", ("sending", "awaiting_receipt"), "retrying"),
+    _t("give_up", ("sending", "awaiting_receipt", "retrying"), "failed"),
+    _t("resend", "failed", "queued"),
+)
+
 _DELIVERY = (
-    # transport (the outbox); a status packet may overtake any of them (merge_status)
-    _t("transmit", ("queued", "retrying"), "transmitted"),
-    _t("fail", ("queued", "transmitted"), "retrying"),
-    _t("give_up", ("queued", "transmitted", "retrying"), "dead"),
-    _t("resend", "dead", "queued"),
     # what the receiver's status packets report (the normal order; see merge_status)
-    _t("arrived", ("queued", "transmitted", "retrying", "dead"), "arrived"),
+    _t("arrived", "pending", "arrived"),
     _t("accepted", "arrived", "accepted"),
     _t("rejected", "arrived", "rejected"),
     _t("assigned", ("accepted", "assigned"), "assigned"),
@@ -138,8 +148,8 @@ _DELIVERY = (
     _t("completed", "processing", "completed"),
     # the receiver agreed to a recall / replacement (its answer proves arrival, so it may
     # overtake the receipt); a completed or rejected copy cannot be taken back
-    _t("recalled", (*_IN_FLIGHT, "dead", *_REPORTED), "recalled"),
-    _t("replaced", (*_IN_FLIGHT, "dead", *_REPORTED), "replaced"),
+    _t("recalled", ("pending", *_REPORTED), "recalled"),
+    _t("replaced", ("pending", *_REPORTED), "replaced"),
 )
 
 _INCOMING = (
@@ -326,11 +336,19 @@ OUTGOING = Lifecycle(
     "outgoing", ("draft", "signed", "sent", "recalled", "replaced"), "draft",
     ("recalled", "replaced"), _OUTGOING,
 )
+TRANSPORT = Lifecycle(
+    "transport",
+    ("queued", "sending", "awaiting_receipt", "acknowledged", "retrying", "failed"),
+    "queued",
+    # "failed" is not final: it waits, visible, for an operator's resend (or a late receipt)
+    ("acknowledged",),
+    _TRANSPORT,
+)
 DELIVERY = Lifecycle(
     "delivery",
-    ("queued", "transmitted", "retrying", "dead", "arrived", "accepted", "rejected",
-     "assigned", "processing", "completed", "recalled", "replaced"),
-    "queued",
+    ("pending", "arrived", "accepted", "rejected", "assigned", "processing", "completed",
+     "recalled", "replaced"),
+    "pending",
     ("rejected", "completed", "recalled", "replaced"),
     _DELIVERY,
 )
@@ -348,7 +366,7 @@ CHANGE = Lifecycle(
 
 #: Every machine by name (for the CLI and the docs).
 LIFECYCLES: Mapping[str, Lifecycle] = {
-    machine.name: machine for machine in (OUTGOING, DELIVERY, INCOMING, CHANGE)
+    machine.name: machine for machine in (OUTGOING, TRANSPORT, DELIVERY, INCOMING, CHANGE)
 }
 
 
@@ -357,8 +375,7 @@ LIFECYCLES: Mapping[str, Lifecycle] = {
 # How far along a delivery is, as its status packets report it. Rejected sits beside
 # accepted (both answer "arrived"); recalled/replaced end any business state.
 _RANK: Mapping[str, int] = {
-    "queued": 0, "transmitted": 0, "retrying": 0, "dead": 0,
-    "arrived": 1, "accepted": 2, "rejected": 2, "assigned": 3, "processing": 4,
+    "pending": 0, "arrived": 1, "accepted": 2, "rejected": 2, "assigned": 3, "processing": 4,
     "completed": 5, "recalled": 6, "replaced": 6,
 }
 _BY_CODE: Mapping[StatusCode, str] = {
@@ -376,12 +393,10 @@ def merge_status(state: str, code: StatusCode) -> str:
 
     Monotonic and idempotent: a report of something earlier than the current state, or a
     duplicate, changes nothing; a later one moves the delivery forward even when the
-    steps between were lost or overtaken (05 before 03). Any business report also ends the
-    transport states (a receipt that arrives after a retry or even after giving up proves
-    the document arrived). Contradictions (accepted after rejected, or the reverse) raise
-    :class:`LifecycleError`.
+    steps between were lost or overtaken (05 before 03). Contradictions (accepted after
+    rejected, or the reverse) raise :class:`LifecycleError`.
 
-    >>> merge_status(merge_status("transmitted", StatusCode.PROCESSING), StatusCode.ACCEPTED)
+    >>> merge_status(merge_status("pending", StatusCode.PROCESSING), StatusCode.ACCEPTED)
     'processing'
     """
     target = _BY_CODE.get(code)

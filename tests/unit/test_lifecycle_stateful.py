@@ -16,6 +16,7 @@ from docflow.lifecycle import (
     CHANGE,
     DELIVERY,
     INCOMING,
+    TRANSPORT,
     ChangeKind,
     answer_change,
     is_change_answer,
@@ -27,7 +28,7 @@ from docflow.model import StatusCode
 # How far along each side is, in the same units.
 RECEIVER_RANK = {"new": 0, "received": 1, "accepted": 2, "rejected": 2, "assigned": 3,
                  "processing": 4, "completed": 5, "recalled": 6, "replaced": 6}
-SENDER_RANK = {"queued": 0, "transmitted": 0, "retrying": 0, "dead": 0, "arrived": 1,
+SENDER_RANK = {"pending": 0, "arrived": 1,
                "accepted": 2, "rejected": 2, "assigned": 3, "processing": 4, "completed": 5,
                "recalled": 6, "replaced": 6}
 AS_RECEIVER = {"arrived": "received"}
@@ -38,6 +39,7 @@ class SenderAndReceiver(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.delivery = DELIVERY.initial  # the sender's view of the copy
+        self.transport = TRANSPORT.initial
         self.change = CHANGE.initial  # the sender's recall request
         self.receiver = INCOMING.initial
         self.to_receiver: list[str] = []  # "document" | "recall"
@@ -50,20 +52,21 @@ class SenderAndReceiver(RuleBasedStateMachine):
     # ----------------------------------------------------------------- sender
     @rule()
     def transmit(self) -> None:
-        if DELIVERY.can(self.delivery, "transmit"):
-            self.delivery = DELIVERY.apply(self.delivery, "transmit").state
+        if TRANSPORT.can(self.transport, "claim"):
+            self.transport = TRANSPORT.apply(self.transport, "claim").state
+            self.transport = TRANSPORT.apply(self.transport, "sent").state
             self._send("document")
 
     @rule()
     def transport_fails(self) -> None:
-        if DELIVERY.can(self.delivery, "fail"):
-            self.delivery = DELIVERY.apply(self.delivery, "fail").state
+        if TRANSPORT.can(self.transport, "fail"):
+            self.transport = TRANSPORT.apply(self.transport, "fail").state
 
     @rule()
     def give_up_and_resend(self) -> None:
-        if DELIVERY.can(self.delivery, "give_up"):
-            self.delivery = DELIVERY.apply(self.delivery, "give_up").state
-            self.delivery = DELIVERY.apply(self.delivery, "resend").state
+        if TRANSPORT.can(self.transport, "give_up"):
+            self.transport = TRANSPORT.apply(self.transport, "give_up").state
+            self.transport = TRANSPORT.apply(self.transport, "resend").state
 
     @precondition(lambda self: self.delivery in ("arrived", "accepted", "assigned",
                                                  "processing", "completed"))
@@ -129,6 +132,8 @@ class SenderAndReceiver(RuleBasedStateMachine):
                 self.delivery = DELIVERY.apply(self.delivery, "recalled").state
         else:
             self.delivery = merge_status(self.delivery, code)
+            if code is StatusCode.ARRIVED and TRANSPORT.can(self.transport, "acknowledge"):
+                self.transport = TRANSPORT.apply(self.transport, "acknowledge").state
 
     @precondition(lambda self: self.to_receiver or self.to_sender)
     @rule(data=st.data(), duplicate=st.booleans())
@@ -149,6 +154,7 @@ class SenderAndReceiver(RuleBasedStateMachine):
     @invariant()
     def states_are_defined(self) -> None:
         assert self.delivery in DELIVERY.states
+        assert self.transport in TRANSPORT.states
         assert self.receiver in INCOMING.states
         assert self.change in CHANGE.states
 
@@ -184,6 +190,7 @@ class SenderAndReceiver(RuleBasedStateMachine):
         if self.receiver != "new":
             expected = AS_RECEIVER.get(self.delivery, self.delivery)
             assert expected == self.receiver, (self.delivery, self.receiver)
+            assert self.transport == "acknowledged" or self.delivery != "pending"
 
     def _receiver_gets(self, packet: str) -> None:
         if packet == "document":
