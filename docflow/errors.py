@@ -33,10 +33,14 @@ The tree::
     │   │   ├── CertificateValidityError   expired or not yet valid
     │   │   └── CertificateRevokedError    listed in a CRL
     │   ├── SignerMismatchError     the certificate's organ is not the packet's sender
-    │   └── TraceHopError           a trace hop is unsigned, forged or out of order
+    │   ├── TraceHopError           a trace hop is unsigned, forged or out of order
+    │   └── ReplayError             a known message id arrives with different bytes
     ├── LifecycleError              an event not allowed in the current state
     ├── RoutingError                unknown organ, loop, hop limit
     ├── StoreError                  persistence failures
+    │   ├── SchemaVersionError      the database schema is older (or newer) than the code
+    │   ├── ConcurrencyError        someone else changed the row first (optimistic lock)
+    │   └── NotFoundError           no such document, delivery or message
     └── TransportError              the peer could not be reached or answered badly
 
 This module must not import anything else from docflow.
@@ -49,6 +53,7 @@ __all__ = [
     "CertificateError",
     "CertificateRevokedError",
     "CertificateValidityError",
+    "ConcurrencyError",
     "ConfigError",
     "CredentialsError",
     "DigestMismatchError",
@@ -59,10 +64,13 @@ __all__ = [
     "MissingSignatureError",
     "ModelError",
     "MultipleSignaturesError",
+    "NotFoundError",
     "OrganCodeError",
     "OversizeError",
+    "ReplayError",
     "RoutingError",
     "SchemaError",
+    "SchemaVersionError",
     "SecurityError",
     "SignatureLayoutError",
     "SignatureValueError",
@@ -304,6 +312,12 @@ class TraceHopError(SecurityError):
     fault_code = "docflow.security.trace-hop"
 
 
+class ReplayError(SecurityError):
+    """A message id already received arrives again with different bytes."""
+
+    fault_code = "docflow.security.replay"
+
+
 class LifecycleError(DocflowError):
     """An event is not allowed in the current state of a document or delivery."""
 
@@ -320,6 +334,24 @@ class StoreError(DocflowError):
     """The store could not read or write."""
 
     fault_code = "docflow.store"
+
+
+class SchemaVersionError(StoreError):
+    """The database's schema revision is not the one this docflow expects."""
+
+    fault_code = "docflow.store.schema-version"
+
+
+class ConcurrencyError(StoreError):
+    """Another worker changed the row between read and write (version mismatch)."""
+
+    fault_code = "docflow.store.concurrency"
+
+
+class NotFoundError(StoreError):
+    """No such document, delivery or message in the store."""
+
+    fault_code = "docflow.store.not-found"
 
 
 class TransportError(DocflowError):

@@ -70,3 +70,35 @@ def pki() -> Pki:
                                          now=NOW),
         trust=TrustStore([ca.certificate]),
     )
+
+
+# ----------------------------------------------------------------------- databases
+from collections.abc import Iterator  # noqa: E402
+
+from tests.postgres import PostgresCluster, missing_binaries, start_cluster  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster (skipped without server binaries, except in CI)."""
+    missing = missing_binaries()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL server binaries {missing} are required in CI")
+        pytest.skip(f"PostgreSQL server binaries {missing} are not on PATH")
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind docflow supports."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'node.db'}"
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    with cluster.database() as url:
+        yield url

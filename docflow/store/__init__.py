@@ -1,0 +1,43 @@
+"""Persistence of documents, envelopes, deliveries, statuses and the audit chain.
+
+Adapter around the core: SQLAlchemy 2.x on SQLite (default) or PostgreSQL, schema by
+Alembic migrations shipped in the package.
+
+>>> import tempfile, pathlib
+>>> from docflow.store import Store, sqlite_url
+>>> with tempfile.TemporaryDirectory() as home:
+...     with Store.open(sqlite_url(pathlib.Path(home) / "node.db")) as store:
+...         store.verify_audit().ok
+True
+"""
+
+from docflow.store._engine import make_engine, sqlite_url
+from docflow.store._store import (
+    AuditReport,
+    Claim,
+    DeliveryView,
+    DocumentView,
+    HistoryEntry,
+    OutgoingRecord,
+    Page,
+    ReceiveResult,
+    RetryPolicy,
+    Store,
+    StoreHooks,
+)
+
+__all__ = [
+    "AuditReport",
+    "Claim",
+    "DeliveryView",
+    "DocumentView",
+    "HistoryEntry",
+    "OutgoingRecord",
+    "Page",
+    "ReceiveResult",
+    "RetryPolicy",
+    "Store",
+    "StoreHooks",
+    "make_engine",
+    "sqlite_url",
+]

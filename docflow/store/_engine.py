@@ -1,0 +1,79 @@
+"""Engines for the store: SQLite files by default, PostgreSQL by URL.
+
+SQLite: WAL journal, foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` for every
+write transaction (pysqlite's own transaction handling is switched off, as SQLAlchemy's
+documentation recommends, so that the write lock is taken at BEGIN and two writers never
+deadlock upgrading a read lock). PostgreSQL: ``postgresql+psycopg://``, a pool of
+connections, READ COMMITTED; row locks with ``FOR UPDATE SKIP LOCKED`` where workers
+compete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from docflow.errors import ConfigError
+
+__all__ = ["make_engine", "sqlite_url"]
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def sqlite_url(path: Path | str) -> str:
+    """The SQLAlchemy URL of a SQLite database file."""
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine for ``url`` (``sqlite:///file`` or ``postgresql+psycopg://...``)."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError with the reason
+        raise ConfigError(f"not a database URL: {url!r} ({exc})") from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise ConfigError(
+                "docflow needs a SQLite file, not an in-memory database",
+                hint="use sqlite:///path/to/docflow.db",
+            )
+        # One connection per checkout: SQLite connections are cheap, and a pool would
+        # share them between threads.
+        engine = create_engine(url, poolclass=NullPool,
+                               connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise ConfigError(
+                f"unsupported PostgreSQL driver {parsed.get_driver_name()!r}",
+                hint="use postgresql+psycopg://user@host:port/database",
+            )
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                             pool_pre_ping=True)
+    raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}",
+                      hint="docflow runs on SQLite files and PostgreSQL")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # FULL: a commit survives power loss too (NORMAL would only survive a killed
+        # process); docflow must not lose a document it acknowledged.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = "DEFERRED" if connection.get_execution_options().get("docflow_read") else (
+            "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,228 @@
+"""The database schema (SQLAlchemy Core): one definition for SQLite and PostgreSQL.
+
+Alembic migrations in ``migrations/versions`` create and evolve it; a test checks that
+the migrations' result equals this metadata. Timestamps are stored as UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["SCHEMA_REVISION", "metadata"]
+
+#: The Alembic revision this code expects (the store refuses an older database).
+SCHEMA_REVISION = "0001"
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend (SQLite keeps no
+    offset: values are stored as naive UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError("docflow stores time-zone aware datetimes only")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if not isinstance(value, dt.datetime):
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# BIGINT primary keys on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Organ = String(13)
+MessageId = String(128)
+
+documents = Table(
+    "documents", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organ", Organ, nullable=False, comment="the node that holds this copy"),
+    Column("direction", String(3), nullable=False, comment="out | in"),
+    Column("message_id", MessageId, nullable=False),
+    Column("document_id", String(300), nullable=False),
+    Column("sender", Organ, nullable=False),
+    Column("number", String(50), nullable=False),
+    Column("notation", String(100), nullable=False),
+    Column("type_name", String(200), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("promulgation_date", Date, nullable=False),
+    Column("due_date", Date),
+    Column("business_type", SmallInteger, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("organ", "direction", "message_id"),
+    Index(None, "organ", "direction", "state"),
+    Index(None, "due_date"),
+    Index(None, "document_id"),
+)
+
+envelopes = Table(
+    "envelopes", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("document_ref", ForeignKey("documents.id"), nullable=False),
+    Column("kind", String(8), nullable=False, comment="document | status | receipt"),
+    Column("direction", String(3), nullable=False),
+    Column("message_id", MessageId),
+    Column("sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("raw", LargeBinary, nullable=False, comment="the signed bytes, as sent/received"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "document_ref"),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("document_ref", ForeignKey("documents.id"), nullable=False),
+    Column("kind", String(8), nullable=False, comment="document | status"),
+    Column("envelope_ref", ForeignKey("envelopes.id"), nullable=False),
+    Column("recipient", Organ, nullable=False),
+    Column("transport_state", String(20), nullable=False),
+    Column("business_state", String(20)),
+    Column("change_state", String(12)),
+    Column("change_kind", String(8)),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UTCDateTime),
+    Column("receipt_ref", ForeignKey("envelopes.id")),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "transport_state", "next_attempt_at"),
+    Index(None, "document_ref"),
+    Index(None, "recipient", "business_state"),
+)
+
+history = Table(
+    "history", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("document_ref", ForeignKey("documents.id"), nullable=False),
+    Column("delivery_ref", ForeignKey("deliveries.id")),
+    Column("machine", String(12), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("from_state", String(20), nullable=False),
+    Column("to_state", String(20), nullable=False),
+    Column("final", Boolean, nullable=False),
+    Column("reason", Text),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "document_ref"),
+    Index(None, "delivery_ref"),
+)
+
+status_events = Table(
+    "status_events", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("document_ref", ForeignKey("documents.id"), nullable=False),
+    Column("delivery_ref", ForeignKey("deliveries.id")),
+    Column("direction", String(3), nullable=False),
+    Column("code", String(2), nullable=False),
+    Column("from_organ", Organ, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("timestamp", UTCDateTime, nullable=False),
+    Column("envelope_ref", ForeignKey("envelopes.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "document_ref"),
+)
+
+attachments = Table(
+    "attachments", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+)
+
+document_attachments = Table(
+    "document_attachments", metadata,
+    Column("document_ref", ForeignKey("documents.id"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("sha256", ForeignKey("attachments.sha256"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("content_id", Text, nullable=False),
+    Column("description", Text),
+    PrimaryKeyConstraint("document_ref", "position"),
+)
+
+received_messages = Table(
+    "received_messages", metadata,
+    Column("organ", Organ, nullable=False),
+    Column("message_id", MessageId, nullable=False),
+    Column("document_ref", ForeignKey("documents.id"), nullable=False),
+    Column("sha256", String(64), nullable=False, comment="of the bytes first received"),
+    Column("receipt", LargeBinary, nullable=False, comment="the answer given, given again"),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("organ", "message_id"),
+    Index(None, "expires_at"),
+)
+
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_ref", ForeignKey("deliveries.id"), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Index(None, "delivery_ref"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", Id, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("organ", Organ, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row: the chain's head, locked by every append so that concurrent writers extend
+# the chain one after the other instead of forking it.
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

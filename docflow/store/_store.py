@@ -1,0 +1,990 @@
+"""The store: documents, signed envelopes, deliveries (the outbox), status history,
+attachments, the idempotent inbox and the audit chain, on SQLite or PostgreSQL.
+
+Every public method is one database transaction: it does everything or nothing. Lifecycle
+decisions come from :mod:`docflow.lifecycle`; this module only persists them. Checkpoints
+(``StoreHooks.checkpoint``) between the steps of a transaction let tests kill the process
+at each of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import random
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Generic, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Row, Select, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from docflow.clock import Clock, system_clock
+from docflow.envelope import Envelope
+from docflow.errors import (
+    ConcurrencyError,
+    DocflowError,
+    NotFoundError,
+    ReplayError,
+    SchemaVersionError,
+    StoreError,
+)
+from docflow.lifecycle import (
+    CHANGE,
+    DELIVERY,
+    INCOMING,
+    OUTGOING,
+    TRANSPORT,
+    ChangeKind,
+    Lifecycle,
+    Step,
+    is_change_answer,
+    merge_change,
+    merge_status,
+)
+from docflow.model import StatusCode, StatusInfo
+from docflow.store import _schema as s
+from docflow.store._engine import make_engine
+
+__all__ = [
+    "AuditReport",
+    "Claim",
+    "DeliveryView",
+    "DocumentView",
+    "HistoryEntry",
+    "OutgoingRecord",
+    "Page",
+    "ReceiveResult",
+    "RetryPolicy",
+    "Store",
+    "StoreHooks",
+]
+
+_T = TypeVar("_T")
+_GENESIS = "0" * 64
+
+
+class StoreHooks:
+    """Extension points inside the store's transactions (tests kill the process here)."""
+
+    def checkpoint(self, name: str) -> None:
+        """Called between the steps of a transaction; does nothing by default."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to try a failed delivery again: data, per organ or global.
+
+    ``intervals`` (seconds) are used in order, the last one repeating; without them the
+    delay is ``base * factor ** (attempt - 1)`` capped at ``max_delay``. Each delay is
+    spread by ``jitter`` (a fraction, both ways). After ``max_attempts`` attempts the
+    delivery is dead-lettered.
+    """
+
+    intervals: tuple[float, ...] = ()
+    base: float = 30.0
+    factor: float = 2.0
+    max_delay: float = 3600.0
+    max_attempts: int = 8
+    jitter: float = 0.2
+
+    def delay(self, attempt: int, rnd: float) -> dt.timedelta:
+        """The wait after failed attempt number ``attempt`` (from 1); ``rnd`` in [0, 1)."""
+        if self.intervals:
+            raw = self.intervals[min(attempt, len(self.intervals)) - 1]
+        else:
+            raw = min(self.base * self.factor ** (attempt - 1), self.max_delay)
+        return dt.timedelta(seconds=max(0.0, raw * (1 + self.jitter * (2 * rnd - 1))))
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    """What :meth:`Store.record_outgoing` created."""
+
+    document_ref: int
+    deliveries: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery a worker now owns until its lease runs out: send ``packet`` to
+    ``recipient``."""
+
+    delivery_id: int
+    document_ref: int
+    kind: str
+    recipient: str
+    message_id: str | None
+    packet: bytes
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ReceiveResult:
+    """What :meth:`Store.receive` did: the document, the receipt to answer with, and
+    whether the message had been received before (then nothing was written)."""
+
+    document_ref: int
+    receipt: bytes
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """A document row, for lists and screens."""
+
+    id: int
+    organ: str
+    direction: str
+    message_id: str
+    document_id: str
+    sender: str
+    code: str
+    type_name: str
+    subject: str
+    promulgation_date: dt.date
+    due_date: dt.date | None
+    state: str
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    def overdue(self, today: dt.date) -> bool:
+        """Past its due date and not finished."""
+        finished = self.state in (INCOMING.final | OUTGOING.final)
+        return self.due_date is not None and self.due_date < today and not finished
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """A delivery row: one copy to one recipient (or one status packet to its sender)."""
+
+    id: int
+    document_ref: int
+    kind: str
+    recipient: str
+    transport_state: str
+    business_state: str | None
+    change_state: str | None
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_error: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One state change, in the append-only history."""
+
+    at: dt.datetime
+    machine: str
+    event: str
+    from_state: str
+    to_state: str
+    final: bool
+    reason: str | None
+    delivery_ref: int | None
+
+
+@dataclass(frozen=True)
+class Page(Generic[_T]):
+    """One page of a query."""
+
+    items: tuple[_T, ...]
+    total: int
+    page: int
+    page_size: int
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The result of :meth:`Store.verify_audit`."""
+
+    ok: bool
+    entries: int
+    broken_at: int | None = None
+    reason: str | None = None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class _Tx:
+    conn: Connection
+    now: dt.datetime
+    organ: str
+    audit: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+
+class Store:
+    """The persistence of one docflow node (or hub).
+
+    Args:
+        url: ``sqlite:///path`` (default kind) or ``postgresql+psycopg://...``.
+        clock: where "now" comes from when a method is not given ``now``.
+        retry: the default :class:`RetryPolicy`; ``retry_per_organ`` overrides it by
+            recipient organ code.
+        retention: how long a received message id is remembered for duplicate detection.
+        hooks: checkpoints inside transactions (tests).
+        rnd: the random source of retry jitter (tests pass a fixed one).
+
+    The database must be at this code's schema revision: :meth:`upgrade` (or
+    ``Store.open(url)``, which upgrades first) brings it there; otherwise the store refuses
+    to run with :class:`~docflow.errors.SchemaVersionError`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock = system_clock,
+        retry: RetryPolicy = RetryPolicy(),
+        retry_per_organ: Mapping[str, RetryPolicy] | None = None,
+        retention: dt.timedelta = dt.timedelta(days=90),
+        hooks: StoreHooks | None = None,
+        rnd: Callable[[], float] = random.random,
+        check_schema: bool = True,
+    ):
+        self.url = url
+        self.engine = make_engine(url)
+        self.clock = clock
+        self.retry = retry
+        self.retry_per_organ = dict(retry_per_organ or {})
+        self.retention = retention
+        self.hooks = hooks or StoreHooks()
+        self.rnd = rnd
+        if check_schema:
+            try:
+                self._check_schema()
+            except DocflowError:
+                self.engine.dispose()  # do not leave pooled connections to the GC
+                raise
+
+    @classmethod
+    def open(cls, url: str, **options: Any) -> Store:
+        """Create or upgrade the database at ``url`` to the current schema, then open it."""
+        store = cls(url, check_schema=False, **options)
+        try:
+            store.upgrade()
+            store._check_schema()
+        except DocflowError:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ schema
+
+    @staticmethod
+    def _alembic_config() -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(resources.files("docflow.store.migrations")))
+        return config
+
+    def upgrade(self) -> None:
+        """Create the schema, or migrate it to this code's revision (Alembic)."""
+        config = self._alembic_config()
+        try:
+            with self.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database upgrade failed: {exc}", where=self._where()) from exc
+
+    def schema_revision(self) -> str | None:
+        """The database's Alembic revision (None for an empty database)."""
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the schema revision: {exc}", where=self._where()) \
+                from exc
+
+    def _check_schema(self) -> None:
+        current = self.schema_revision()
+        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        if current != head:
+            raise SchemaVersionError(
+                f"the database schema is at revision {current or 'none (empty)'}, "
+                f"this docflow needs {head}",
+                where=self._where(),
+                hint="run `docflow db upgrade` (or Store.open, which upgrades) first",
+            )
+
+    def _where(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def _tx(self, organ: str, now: dt.datetime | None) -> Iterator[_Tx]:
+        when = now if now is not None else self.clock()
+        try:
+            with self.engine.begin() as conn:
+                tx = _Tx(conn, when, organ)
+                yield tx
+                for action, subject, detail in tx.audit:
+                    self._append_audit(tx, action, subject, detail)
+                self.hooks.checkpoint("before_commit")
+        except DocflowError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc.__class__.__name__}: {exc}",
+                             where=self._where(),
+                             hint="nothing was written; retry, or check the database") from exc
+
+    @contextmanager
+    def _reader(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(docflow_read=True)
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc}", where=self._where()) from exc
+
+    def _insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+    def _history(self, tx: _Tx, machine: Lifecycle, event: str, before: str, step: Step,
+                 document_ref: int, delivery_ref: int | None = None,
+                 reason: str | None = None) -> None:
+        tx.conn.execute(s.history.insert().values(
+            document_ref=document_ref, delivery_ref=delivery_ref, machine=machine.name,
+            event=event, from_state=before, to_state=step.state, final=step.final,
+            reason=reason, at=tx.now,
+        ))
+
+    def _envelope(self, tx: _Tx, document_ref: int, kind: str, direction: str,
+                  message_id: str | None, raw: bytes) -> int:
+        result = tx.conn.execute(s.envelopes.insert().values(
+            document_ref=document_ref, kind=kind, direction=direction, message_id=message_id,
+            sha256=_sha256(raw), size=len(raw), raw=raw, created_at=tx.now,
+        ))
+        return _inserted_id(result)
+
+    def _document_row(self, tx: _Tx, envelope: Envelope, direction: str, state: str) -> int:
+        info = envelope.info
+        result = tx.conn.execute(s.documents.insert().values(
+            organ=tx.organ, direction=direction, message_id=envelope.message_id,
+            document_id=info.document_id, sender=str(info.sender.code),
+            number=info.code_number, notation=info.code_notation,
+            type_name=info.document_type.name, subject=info.subject,
+            promulgation_date=info.promulgation_date, due_date=info.due_date,
+            business_type=int(info.business.doc_type), state=state, version=1,
+            created_at=tx.now, updated_at=tx.now,
+        ))
+        document_ref = _inserted_id(result)
+        self.hooks.checkpoint("after_document")
+        self._insert_ignore(tx.conn, s.attachments, [
+            {"sha256": _sha256(att.data), "size": len(att.data), "content": att.data}
+            for att in envelope.attachments
+        ])
+        if envelope.attachments:
+            tx.conn.execute(s.document_attachments.insert(), [
+                {"document_ref": document_ref, "position": position,
+                 "sha256": _sha256(att.data), "name": att.name,
+                 "content_type": att.content_type, "content_id": att.content_id,
+                 "description": att.description}
+                for position, att in enumerate(envelope.attachments)
+            ])
+        self.hooks.checkpoint("after_attachments")
+        return document_ref
+
+    # ------------------------------------------------------------------ sending
+
+    def record_outgoing(
+        self, envelope: Envelope, packet: bytes, *, now: dt.datetime | None = None
+    ) -> OutgoingRecord:
+        """Record a signed document to send and one queued delivery per recipient, in one
+        transaction (the outbox pattern: workers deliver it afterwards)."""
+        organ = str(envelope.info.sender.code)
+        with self._tx(organ, now) as tx:
+            state = OUTGOING.initial
+            steps = []
+            for event in ("sign", "send"):
+                step = OUTGOING.apply(state, event)
+                steps.append((event, state, step))
+                state = step.state
+            document_ref = self._document_row(tx, envelope, "out", state)
+            for event, before, step in steps:
+                self._history(tx, OUTGOING, event, before, step, document_ref)
+            envelope_ref = self._envelope(tx, document_ref, "document", "out",
+                                          envelope.message_id, packet)
+            self.hooks.checkpoint("after_envelope")
+            ids = []
+            for recipient in envelope.info.recipients:
+                ids.append(self._queue(tx, document_ref, "document", envelope_ref,
+                                       str(recipient.code)))
+            self.hooks.checkpoint("after_deliveries")
+            tx.audit.append(("send", f"document:{document_ref}", {
+                "message_id": envelope.message_id, "document_id": envelope.info.document_id,
+                "sha256": _sha256(packet), "to": [str(r.code) for r in envelope.info.recipients],
+            }))
+            return OutgoingRecord(document_ref, tuple(ids))
+
+    def _queue(self, tx: _Tx, document_ref: int, kind: str, envelope_ref: int,
+               recipient: str) -> int:
+        result = tx.conn.execute(s.deliveries.insert().values(
+            document_ref=document_ref, kind=kind, envelope_ref=envelope_ref,
+            recipient=recipient, transport_state=TRANSPORT.initial,
+            business_state=DELIVERY.initial if kind == "document" else None,
+            change_state=CHANGE.initial if kind == "document" else None,
+            attempts=0, next_attempt_at=tx.now, version=1, updated_at=tx.now,
+        ))
+        return _inserted_id(result)
+
+    def claim_due(
+        self,
+        worker: str,
+        *,
+        limit: int = 10,
+        lease: dt.timedelta = dt.timedelta(minutes=5),
+        now: dt.datetime | None = None,
+    ) -> list[Claim]:
+        """Claim up to ``limit`` deliveries that are due, for ``worker``, until
+        ``now + lease``. Deliveries of a worker that died are claimed again once its lease
+        has run out. On PostgreSQL concurrent workers skip each other's rows
+        (``FOR UPDATE SKIP LOCKED``); SQLite serialises writers (``BEGIN IMMEDIATE``)."""
+        with self._tx("", now) as tx:
+            d = s.deliveries
+            due = or_(
+                and_(d.c.transport_state.in_(("queued", "retrying")),
+                     d.c.next_attempt_at <= tx.now),
+                and_(d.c.transport_state == "sending", d.c.claimed_until < tx.now),
+            )
+            query = (
+                select(d.c.id, d.c.document_ref, d.c.kind, d.c.recipient, d.c.transport_state,
+                       d.c.attempts, d.c.version, s.envelopes.c.raw, s.envelopes.c.message_id)
+                .join(s.envelopes, s.envelopes.c.id == d.c.envelope_ref)
+                .where(due)
+                .order_by(d.c.next_attempt_at, d.c.id)
+                .limit(limit)
+                .with_for_update(of=d, skip_locked=True)
+            )
+            claims = []
+            for row in tx.conn.execute(query).all():
+                step = TRANSPORT.apply(row.transport_state, "claim")
+                self._set_delivery(tx, row.id, row.version, transport_state=step.state,
+                                   claimed_by=worker, claimed_until=tx.now + lease,
+                                   attempts=row.attempts + 1)
+                self._history(tx, TRANSPORT, "claim", row.transport_state, step,
+                              row.document_ref, row.id, reason=worker)
+                claims.append(Claim(row.id, row.document_ref, row.kind, row.recipient,
+                                    row.message_id, row.raw, row.attempts + 1))
+            return claims
+
+    def _set_delivery(self, tx: _Tx, delivery_id: int, version: int, **values: Any) -> None:
+        result = tx.conn.execute(
+            update(s.deliveries)
+            .where(s.deliveries.c.id == delivery_id, s.deliveries.c.version == version)
+            .values(version=version + 1, updated_at=tx.now, **values)
+        )
+        if result.rowcount != 1:
+            raise ConcurrencyError(
+                "the delivery was changed by someone else meanwhile",
+                where=f"delivery {delivery_id}", hint="read it again and retry",
+            )
+
+    def _delivery(self, tx: _Tx, delivery_id: int) -> Row[Any]:
+        row = tx.conn.execute(
+            select(s.deliveries).where(s.deliveries.c.id == delivery_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError("no such delivery", where=f"delivery {delivery_id}")
+        return row
+
+    def _transport(self, tx: _Tx, row: Row[Any], event: str, reason: str | None = None,
+                   **values: Any) -> Step:
+        step = TRANSPORT.apply(row.transport_state, event)
+        self._set_delivery(tx, row.id, row.version, transport_state=step.state, **values)
+        self._history(tx, TRANSPORT, event, row.transport_state, step, row.document_ref,
+                      row.id, reason=reason)
+        return step
+
+    def mark_sent(self, delivery_id: int, *, now: dt.datetime | None = None) -> None:
+        """The packet went out; its receipt will come later (pull and axis transports)."""
+        with self._tx("", now) as tx:
+            row = self._delivery(tx, delivery_id)
+            self._transport(tx, row, "sent", claimed_by=None, claimed_until=None)
+
+    def acknowledge(
+        self,
+        delivery_id: int,
+        receipt: bytes,
+        status: StatusInfo,
+        *,
+        now: dt.datetime | None = None,
+    ) -> None:
+        """Store a verified receipt (status 01 naming what was sent) as proof of delivery
+        and end the delivery's transport."""
+        with self._tx("", now) as tx:
+            row = self._delivery(tx, delivery_id)
+            receipt_ref = self._envelope(tx, row.document_ref, "receipt", "in",
+                                         status.message_id, receipt)
+            self._transport(tx, row, "acknowledge", claimed_by=None, claimed_until=None,
+                            receipt_ref=receipt_ref, last_error=None)
+            self._status_event(tx, row.document_ref, row.id, "in", status, receipt_ref)
+            if row.kind == "document":
+                row = self._delivery(tx, delivery_id)
+                self._business(tx, row, status.code)
+            tx.audit.append(("acknowledged", f"delivery:{delivery_id}", {
+                "receipt_sha256": _sha256(receipt), "from": str(status.sender.code)}))
+
+    def fail(self, delivery_id: int, error: str, *, now: dt.datetime | None = None) -> str:
+        """Record a failed attempt: schedule a retry (backoff with jitter) or, after the
+        last attempt, dead-letter the delivery. Returns the new transport state."""
+        with self._tx("", now) as tx:
+            row = self._delivery(tx, delivery_id)
+            policy = self.retry_per_organ.get(row.recipient, self.retry)
+            if row.attempts >= policy.max_attempts:
+                step = self._transport(tx, row, "give_up", reason=error, last_error=error,
+                                       claimed_by=None, claimed_until=None)
+                tx.conn.execute(s.dead_letters.insert().values(
+                    delivery_ref=row.id, reason=error, at=tx.now))
+                tx.audit.append(("dead_letter", f"delivery:{delivery_id}", {"error": error}))
+            else:
+                step = self._transport(
+                    tx, row, "fail", reason=error, last_error=error, claimed_by=None,
+                    claimed_until=None,
+                    next_attempt_at=tx.now + policy.delay(row.attempts, self.rnd()),
+                )
+            return step.state
+
+    def resend(self, delivery_id: int, *, now: dt.datetime | None = None) -> None:
+        """An operator's second chance for a dead-lettered delivery: queued again, same
+        packet, same message id."""
+        with self._tx("", now) as tx:
+            row = self._delivery(tx, delivery_id)
+            self._transport(tx, row, "resend", reason="resent by an operator", attempts=0,
+                            next_attempt_at=tx.now)
+            tx.conn.execute(update(s.dead_letters)
+                            .where(s.dead_letters.c.delivery_ref == delivery_id,
+                                   s.dead_letters.c.resolved_at.is_(None))
+                            .values(resolved_at=tx.now))
+            tx.audit.append(("resend", f"delivery:{delivery_id}", {}))
+
+    def request_change(
+        self,
+        document_ref: int,
+        kind: ChangeKind,
+        *,
+        packet: bytes | None = None,
+        message_id: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> list[int]:
+        """Ask every recipient that still holds the document to recall, update or replace
+        it: each live delivery's change state becomes "requested", and ``packet`` (the
+        signed request: a status 13 for a recall) is queued to each of them. An update or
+        replacement document itself is sent with :meth:`record_outgoing`. Returns the
+        deliveries asked."""
+        with self._tx("", now) as tx:
+            doc = tx.conn.execute(select(s.documents).where(
+                s.documents.c.id == document_ref, s.documents.c.direction == "out")
+            ).one_or_none()
+            if doc is None:
+                raise NotFoundError("no such outgoing document", where=f"document {document_ref}")
+            tx.organ = doc.organ
+            rows = tx.conn.execute(select(s.deliveries).where(
+                s.deliveries.c.document_ref == document_ref, s.deliveries.c.kind == "document",
+                s.deliveries.c.business_state.not_in(sorted(DELIVERY.final)))).all()
+            envelope_ref = None if packet is None else self._envelope(
+                tx, document_ref, "status", "out", message_id, packet)
+            asked = []
+            for row in rows:
+                step = CHANGE.apply(row.change_state, "request")
+                self._set_delivery(tx, row.id, row.version, change_state=step.state,
+                                   change_kind=kind.value)
+                self._history(tx, CHANGE, "request", row.change_state, step, document_ref,
+                              row.id, reason=kind.value)
+                if envelope_ref is not None:
+                    self._queue(tx, document_ref, "status", envelope_ref, row.recipient)
+                asked.append(int(row.id))
+            tx.audit.append((f"request_{kind.value}", f"document:{document_ref}",
+                             {"deliveries": asked}))
+            return asked
+
+    # ------------------------------------------------------------------ status packets
+
+    def _status_event(self, tx: _Tx, document_ref: int, delivery_ref: int | None,
+                      direction: str, status: StatusInfo, envelope_ref: int) -> None:
+        tx.conn.execute(s.status_events.insert().values(
+            document_ref=document_ref, delivery_ref=delivery_ref, direction=direction,
+            code=status.code.value, from_organ=str(status.sender.code),
+            description=status.description, timestamp=status.timestamp,
+            envelope_ref=envelope_ref, at=tx.now,
+        ))
+
+    def _business(self, tx: _Tx, row: Row[Any], code: StatusCode,
+                  reason: str | None = None) -> str:
+        before = row.business_state
+        after = merge_status(before, code)
+        if after != before:
+            self._set_delivery(tx, row.id, row.version, business_state=after)
+            self._history(tx, DELIVERY, after, before,
+                          Step(after, None, after in DELIVERY.final), row.document_ref,
+                          row.id, reason=reason)
+        return str(after)
+
+    def apply_status(
+        self,
+        status: StatusInfo,
+        packet: bytes,
+        *,
+        organ: str,
+        legacy_answers: bool = False,
+        now: dt.datetime | None = None,
+    ) -> DeliveryView:
+        """Fold a verified status packet from a recipient into the delivery of the document
+        it names (at the sender ``organ``): progress reports merge monotonically, answers
+        to a pending recall/update/replacement settle it. Refused with
+        :class:`~docflow.errors.NotFoundError` when ``organ`` never sent that document to
+        the status packet's sender."""
+        with self._tx(organ, now) as tx:
+            document = tx.conn.execute(
+                select(s.documents.c.id).where(
+                    s.documents.c.organ == organ, s.documents.c.direction == "out",
+                    s.documents.c.document_id == status.response_for.document_id)
+            ).first()
+            row = None if document is None else tx.conn.execute(
+                select(s.deliveries).where(
+                    s.deliveries.c.document_ref == document.id,
+                    s.deliveries.c.kind == "document",
+                    s.deliveries.c.recipient == str(status.sender.code))
+            ).one_or_none()
+            if document is None or row is None:
+                raise NotFoundError(
+                    f"status {status.code.value} for a document {organ} never sent to "
+                    f"{status.sender.code}",
+                    where=status.response_for.document_id,
+                    hint="a status packet must come from an organ the document went to",
+                )
+            envelope_ref = self._envelope(tx, row.document_ref, "status", "in",
+                                          status.message_id, packet)
+            self._status_event(tx, row.document_ref, row.id, "in", status, envelope_ref)
+            if row.change_state == "requested" and is_change_answer(
+                    status.code, legacy_answers=legacy_answers):
+                step = merge_change(row.change_state, status.code, status.description,
+                                    legacy_answers=legacy_answers)
+                self._set_delivery(tx, row.id, row.version, change_state=step.state)
+                self._history(tx, CHANGE, step.state, row.change_state, step,
+                              row.document_ref, row.id, reason=status.description)
+                row = self._delivery(tx, row.id)
+                if step.state == "agreed":
+                    event = "recalled" if row.change_kind == "recall" else (
+                        "replaced" if row.change_kind == "replace" else None)
+                    if event is not None:
+                        done = DELIVERY.apply(row.business_state, event)
+                        self._set_delivery(tx, row.id, row.version, business_state=done.state)
+                        self._history(tx, DELIVERY, event, row.business_state, done,
+                                      row.document_ref, row.id)
+            elif not is_change_answer(status.code):
+                self._business(tx, row, status.code, reason=status.description or None)
+            tx.audit.append(("status", f"delivery:{row.id}", {
+                "code": status.code.value, "from": str(status.sender.code),
+                "sha256": _sha256(packet)}))
+            return _delivery_view(self._delivery(tx, row.id))
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive(
+        self,
+        envelope: Envelope,
+        packet: bytes,
+        *,
+        organ: str,
+        receipt: bytes | Callable[[], bytes],
+        now: dt.datetime | None = None,
+    ) -> ReceiveResult:
+        """Store a verified incoming document for ``organ``, idempotently.
+
+        Keyed on the envelope's message id: a message received before (within the
+        retention) returns the receipt given then and writes nothing; the same id with
+        other bytes is a :class:`~docflow.errors.ReplayError`. ``receipt`` (or the callable
+        that signs it, called only for a new message) is stored with the document, in the
+        same transaction.
+        """
+        digest = _sha256(packet)
+        with self._tx(organ, now) as tx:
+            r = s.received_messages
+            seen = tx.conn.execute(
+                select(r.c.document_ref, r.c.sha256, r.c.receipt, r.c.expires_at)
+                .where(r.c.organ == organ, r.c.message_id == envelope.message_id)
+            ).one_or_none()
+            if seen is not None and seen.expires_at > tx.now:
+                if seen.sha256 != digest:
+                    raise ReplayError(
+                        "this message id was received before with different content",
+                        where=f"message {envelope.message_id}",
+                        hint="a resend must carry the very same signed bytes",
+                    )
+                return ReceiveResult(int(seen.document_ref), bytes(seen.receipt), True)
+            if seen is not None:  # expired: the retention ran out, forget it
+                tx.conn.execute(r.delete().where(r.c.organ == organ,
+                                                 r.c.message_id == envelope.message_id))
+            answer = receipt() if callable(receipt) else receipt
+            step = INCOMING.apply(INCOMING.initial, "receive")
+            document_ref = self._document_row(tx, envelope, "in", step.state)
+            self._history(tx, INCOMING, "receive", INCOMING.initial, step, document_ref)
+            self._envelope(tx, document_ref, "document", "in", envelope.message_id, packet)
+            self.hooks.checkpoint("after_envelope")
+            tx.conn.execute(r.insert().values(
+                organ=organ, message_id=envelope.message_id, document_ref=document_ref,
+                sha256=digest, receipt=answer, received_at=tx.now,
+                expires_at=tx.now + self.retention,
+            ))
+            self.hooks.checkpoint("after_inbox")
+            tx.audit.append(("receive", f"document:{document_ref}", {
+                "message_id": envelope.message_id, "sha256": digest,
+                "from": str(envelope.info.sender.code)}))
+            return ReceiveResult(document_ref, answer, False)
+
+    def expire_received(self, *, now: dt.datetime | None = None) -> int:
+        """Forget received message ids older than the retention; returns how many."""
+        with self._tx("", now) as tx:
+            result = tx.conn.execute(s.received_messages.delete()
+                                     .where(s.received_messages.c.expires_at <= tx.now))
+            return int(result.rowcount)
+
+    def apply_incoming(
+        self,
+        document_ref: int,
+        event: str,
+        *,
+        reason: str | None = None,
+        status: Callable[[Step], tuple[StatusInfo, bytes]] | None = None,
+        expected_version: int | None = None,
+        now: dt.datetime | None = None,
+    ) -> Step:
+        """Apply a lifecycle event to an incoming document (accept, reject, assign, ...),
+        in one transaction: the state change (optimistic version check), the history row,
+        the status packet it emits queued for the sender (``status`` builds and signs it
+        from the step), and the audit entry. An illegal event changes nothing."""
+        with self._tx("", now) as tx:
+            doc = tx.conn.execute(select(s.documents).where(
+                s.documents.c.id == document_ref, s.documents.c.direction == "in")
+            ).one_or_none()
+            if doc is None:
+                raise NotFoundError("no such incoming document", where=f"document {document_ref}")
+            tx.organ = doc.organ
+            if expected_version is not None and expected_version != doc.version:
+                raise ConcurrencyError(
+                    f"the document is at version {doc.version}, not {expected_version}",
+                    where=f"document {document_ref}", hint="read it again and retry",
+                )
+            step = INCOMING.apply(doc.state, event, reason)
+            result = tx.conn.execute(
+                update(s.documents)
+                .where(s.documents.c.id == document_ref, s.documents.c.version == doc.version)
+                .values(state=step.state, version=doc.version + 1, updated_at=tx.now)
+            )
+            if result.rowcount != 1:
+                raise ConcurrencyError("the document was changed by someone else meanwhile",
+                                       where=f"document {document_ref}")
+            self._history(tx, INCOMING, event, doc.state, step, document_ref, reason=reason)
+            self.hooks.checkpoint("after_state")
+            if step.emit is not None and status is not None:
+                info, packet = status(step)
+                envelope_ref = self._envelope(tx, document_ref, "status", "out",
+                                              info.message_id, packet)
+                self._status_event(tx, document_ref, None, "out", info, envelope_ref)
+                self._queue(tx, document_ref, "status", envelope_ref, doc.sender)
+            tx.audit.append((event, f"document:{document_ref}", {
+                "from": doc.state, "to": step.state, "reason": reason}))
+            return step
+
+    # ------------------------------------------------------------------ audit chain
+
+    def _append_audit(self, tx: _Tx, action: str, subject: str,
+                      detail: dict[str, Any]) -> None:
+        head_query = select(s.audit_head).where(s.audit_head.c.id == 1)
+        if tx.conn.dialect.name == "postgresql":
+            head_query = head_query.with_for_update()
+        head = tx.conn.execute(head_query).one()
+        seq = int(head.seq) + 1
+        text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+        digest = _audit_hash(head.hash, seq, tx.now, tx.organ, action, subject, text)
+        tx.conn.execute(s.audit_log.insert().values(
+            seq=seq, at=tx.now, organ=tx.organ, action=action, subject=subject, detail=text,
+            prev_hash=head.hash, hash=digest))
+        tx.conn.execute(update(s.audit_head).where(s.audit_head.c.id == 1)
+                        .values(seq=seq, hash=digest))
+
+    def verify_audit(self) -> AuditReport:
+        """Recompute the audit chain: the first entry edited, inserted or deleted behind
+        docflow's back breaks it, and the report says where."""
+        with self._reader() as conn:
+            head = conn.execute(select(s.audit_head).where(s.audit_head.c.id == 1)).one()
+            # Streamed (a server-side cursor on PostgreSQL), closed even on early return.
+            with conn.execution_options(yield_per=1000).execute(
+                    select(s.audit_log).order_by(s.audit_log.c.seq)) as rows:
+                report = self._walk_audit(rows)
+            if isinstance(report, AuditReport):
+                return report
+            count, previous = report
+            if head.seq != count or head.hash != previous:
+                return AuditReport(False, count, count + 1,
+                                   "entries after the last one were deleted")
+            return AuditReport(True, count)
+
+    @staticmethod
+    def _walk_audit(rows: Any) -> AuditReport | tuple[int, str]:
+        previous, expected_seq, count = _GENESIS, 1, 0
+        for row in rows:
+            count += 1
+            if row.seq != expected_seq:
+                return AuditReport(False, count, expected_seq, f"entry {expected_seq} is missing")
+            if row.prev_hash != previous:
+                return AuditReport(False, count, row.seq,
+                                   "the link to the previous entry is broken")
+            digest = _audit_hash(row.prev_hash, row.seq, row.at, row.organ, row.action,
+                                 row.subject, row.detail)
+            if digest != row.hash:
+                return AuditReport(False, count, row.seq, "the entry was changed")
+            previous, expected_seq = row.hash, expected_seq + 1
+        return count, previous
+
+    # ------------------------------------------------------------------ queries
+
+    def document(self, document_ref: int) -> DocumentView:
+        """One document."""
+        with self._reader() as conn:
+            row = conn.execute(select(s.documents)
+                               .where(s.documents.c.id == document_ref)).one_or_none()
+        if row is None:
+            raise NotFoundError("no such document", where=f"document {document_ref}")
+        return _document_view(row)
+
+    def packet(self, document_ref: int) -> bytes:
+        """The signed bytes of a document, exactly as sent or received."""
+        with self._reader() as conn:
+            raw = conn.execute(select(s.envelopes.c.raw).where(
+                s.envelopes.c.document_ref == document_ref, s.envelopes.c.kind == "document")
+            ).scalar_one_or_none()
+        if raw is None:
+            raise NotFoundError("no packet for this document", where=f"document {document_ref}")
+        return bytes(raw)
+
+    def documents(
+        self,
+        *,
+        direction: str | None = None,
+        organ: str | None = None,
+        state: str | None = None,
+        overdue_on: dt.date | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> Page[DocumentView]:
+        """Documents by direction ("in" = inbox, "out" = sent), organ and state; with
+        ``overdue_on``, only those past their due date on that day and not finished."""
+        d = s.documents
+        conditions = []
+        if direction is not None:
+            conditions.append(d.c.direction == direction)
+        if organ is not None:
+            conditions.append(d.c.organ == organ)
+        if state is not None:
+            conditions.append(d.c.state == state)
+        if overdue_on is not None:
+            conditions += [d.c.due_date < overdue_on,
+                           d.c.state.not_in(sorted(INCOMING.final | OUTGOING.final))]
+        return self._page(select(d).where(*conditions).order_by(d.c.id.desc()),
+                          _document_view, page, page_size)
+
+    def deliveries(
+        self,
+        *,
+        document_ref: int | None = None,
+        recipient: str | None = None,
+        transport_state: str | None = None,
+        business_state: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> Page[DeliveryView]:
+        """Deliveries (the outbox) by document, recipient and state."""
+        d = s.deliveries
+        conditions = []
+        for column, value in ((d.c.document_ref, document_ref), (d.c.recipient, recipient),
+                              (d.c.transport_state, transport_state),
+                              (d.c.business_state, business_state)):
+            if value is not None:
+                conditions.append(column == value)
+        return self._page(select(d).where(*conditions).order_by(d.c.id),
+                          _delivery_view, page, page_size)
+
+    def dead_letters(self, *, page: int = 1, page_size: int = 50) -> Page[DeliveryView]:
+        """Deliveries that failed for good, with their last error."""
+        return self.deliveries(transport_state="failed", page=page, page_size=page_size)
+
+    def history(self, document_ref: int) -> list[HistoryEntry]:
+        """Every state change of a document and of all its deliveries, in order."""
+        with self._reader() as conn:
+            rows = conn.execute(select(s.history).where(s.history.c.document_ref == document_ref)
+                                .order_by(s.history.c.id)).all()
+        return [HistoryEntry(row.at, row.machine, row.event, row.from_state, row.to_state,
+                             row.final, row.reason, row.delivery_ref) for row in rows]
+
+    def _page(self, query: Select[Any], convert: Callable[[Row[Any]], _T], page: int,
+              page_size: int) -> Page[_T]:
+        if page < 1 or not 1 <= page_size <= 1000:
+            raise StoreError("page must be >= 1 and page_size between 1 and 1000")
+        with self._reader() as conn:
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            rows = conn.execute(query.limit(page_size).offset((page - 1) * page_size)).all()
+        return Page(tuple(convert(row) for row in rows), int(total), page, page_size)
+
+
+def _audit_hash(prev: str, seq: int, at: dt.datetime, organ: str, action: str, subject: str,
+                detail: str) -> str:
+    moment = at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    text = "\n".join((prev, str(seq), moment, organ, action, subject, detail))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _document_view(row: Row[Any]) -> DocumentView:
+    return DocumentView(
+        id=row.id, organ=row.organ, direction=row.direction, message_id=row.message_id,
+        document_id=row.document_id, sender=row.sender, code=f"{row.number}/{row.notation}",
+        type_name=row.type_name, subject=row.subject, promulgation_date=row.promulgation_date,
+        due_date=row.due_date, state=row.state, version=row.version,
+        created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+def _delivery_view(row: Row[Any]) -> DeliveryView:
+    return DeliveryView(
+        id=row.id, document_ref=row.document_ref, kind=row.kind, recipient=row.recipient,
+        transport_state=row.transport_state, business_state=row.business_state,
+        change_state=row.change_state, attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at, last_error=row.last_error, version=row.version,
+    )
+
+
+
+def _inserted_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    if key is None:  # every docflow table with a generated key returns it
+        raise StoreError("the database returned no key for the inserted row")
+    return int(key[0])

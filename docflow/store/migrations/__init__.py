@@ -1,0 +1,1 @@
+"""Alembic migrations of the docflow store (run through ``docflow.store``, not a CLI)."""

@@ -1,0 +1,341 @@
+"""The store on SQLite and PostgreSQL (each test runs on both, on a fresh database)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select, text
+
+from docflow.envelope import Envelope, build_envelope
+from docflow.errors import (
+    ConcurrencyError,
+    LifecycleError,
+    NotFoundError,
+    ReplayError,
+    SchemaVersionError,
+    StoreError,
+)
+from docflow.lifecycle import ChangeKind
+from docflow.model import OrganCode, OrganInfo, StatusCode, StatusInfo
+from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
+from docflow.store import RetryPolicy, Store
+from docflow.store import _schema as schema
+
+T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
+DAI_LOC = OrganInfo(OrganCode("000.00.05.H41"), "UBND huyện Đại Lộc")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    with Store.open(store_url, clock=lambda: T0, rnd=lambda: 0.5,
+                    retry=RetryPolicy(intervals=(10, 60), max_attempts=3)) as opened:
+        yield opened
+
+
+def counts(store: Store) -> dict[str, int]:
+    with store.engine.connect() as conn:
+        return {table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in schema.metadata.sorted_tables}
+
+
+def letter(number: str = "4512", recipients=(TAM_KY, DAI_LOC), **kw) -> Envelope:
+    return sample_envelope(number=number, recipients=recipients, message_id=f"m-{number}", **kw)
+
+
+def status(envelope: Envelope, code: StatusCode, reporter: OrganInfo = TAM_KY,
+           minute: int = 5) -> StatusInfo:
+    return sample_status(envelope, code, reporter=reporter, now=T0 + dt.timedelta(minutes=minute))
+
+
+# --------------------------------------------------------------------------- schema
+
+def test_schema_is_created_at_head_and_matches_the_code(store: Store) -> None:
+    assert store.schema_revision() == schema.SCHEMA_REVISION
+    with store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+    assert diffs == []
+
+
+def test_store_refuses_an_empty_or_older_database(store_url: str) -> None:
+    with pytest.raises(SchemaVersionError, match="none") as info:
+        Store(store_url)
+    assert "docflow db upgrade" in str(info.value)
+    Store.open(store_url).close()
+    Store(store_url).close()  # at head now: fine
+    with Store(store_url) as store, store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    with pytest.raises(SchemaVersionError, match="0000"):
+        Store(store_url)
+
+
+# --------------------------------------------------------------------------- outbox
+
+def test_record_outgoing_is_one_transaction_with_a_delivery_per_recipient(store: Store) -> None:
+    envelope = letter()
+    packet = build_envelope(envelope)
+    record = store.record_outgoing(envelope, packet)
+    assert len(record.deliveries) == 2
+    document = store.document(record.document_ref)
+    assert (document.direction, document.state, document.code) == ("out", "sent", "4512/QĐ-UBND")
+    assert store.packet(record.document_ref) == packet
+    deliveries = store.deliveries(document_ref=record.document_ref).items
+    assert [(d.recipient, d.transport_state, d.business_state) for d in deliveries] == [
+        ("000.00.01.H41", "queued", "pending"), ("000.00.05.H41", "queued", "pending")]
+    # The same attachment in a second document is stored once.
+    second = replace(letter("4513"), attachments=envelope.attachments)
+    store.record_outgoing(second, build_envelope(second))
+    assert counts(store)["attachments"] == 1
+    assert store.verify_audit().entries == 2
+
+
+def test_claims_are_exclusive_until_the_lease_runs_out(store: Store) -> None:
+    store.record_outgoing(letter(), build_envelope(letter()))
+    first = store.claim_due("w1", limit=1)
+    second = store.claim_due("w2", limit=5)
+    assert len(first) == 1 and len(second) == 1
+    assert first[0].delivery_id != second[0].delivery_id
+    assert first[0].packet == build_envelope(letter()) and first[0].message_id == "m-4512"
+    assert store.claim_due("w3") == []
+    later = T0 + dt.timedelta(minutes=6)  # the default lease is five minutes
+    again = store.claim_due("w3", now=later)
+    assert sorted(c.delivery_id for c in again) == sorted(
+        c.delivery_id for c in first + second)
+    assert all(c.attempts == 2 for c in again)
+
+
+def test_retry_schedule_then_dead_letter_then_resend(store: Store) -> None:
+    record = store.record_outgoing(letter(recipients=(TAM_KY,)), build_envelope(letter()))
+    (delivery,) = record.deliveries
+    now = T0
+    for attempt, wait in ((1, 10), (2, 60)):
+        (claim,) = store.claim_due("w", now=now)
+        assert claim.attempts == attempt
+        assert store.fail(delivery, "connection refused", now=now) == "retrying"
+        view = store.deliveries(document_ref=record.document_ref).items[0]
+        assert view.next_attempt_at == now + dt.timedelta(seconds=wait)  # rnd 0.5: no jitter
+        assert store.claim_due("w", now=now + dt.timedelta(seconds=wait - 1)) == []
+        now += dt.timedelta(seconds=wait)
+    store.claim_due("w", now=now)
+    assert store.fail(delivery, "HTTP 503", now=now) == "failed"
+    (dead,) = store.dead_letters().items
+    assert (dead.id, dead.last_error, dead.attempts) == (delivery, "HTTP 503", 3)
+    assert store.claim_due("w", now=now + dt.timedelta(days=1)) == []
+    store.resend(delivery, now=now)
+    (claim,) = store.claim_due("w", now=now)
+    assert claim.message_id == "m-4512" and claim.attempts == 1
+    assert store.dead_letters().total == 0
+
+
+def test_jitter_spreads_retries() -> None:
+    policy = RetryPolicy(base=100, factor=2, jitter=0.2)
+    assert policy.delay(1, 0.0) == dt.timedelta(seconds=80)
+    assert policy.delay(1, 1.0) == dt.timedelta(seconds=120)
+    assert policy.delay(3, 0.5) == dt.timedelta(seconds=400)
+    assert RetryPolicy(base=100, max_delay=150, jitter=0).delay(5, 0.5) == dt.timedelta(
+        seconds=150)
+
+
+def test_acknowledge_stores_proof_and_moves_business_state(store: Store) -> None:
+    envelope = letter(recipients=(TAM_KY,))
+    record = store.record_outgoing(envelope, build_envelope(envelope))
+    (claim,) = store.claim_due("w")
+    receipt = status(envelope, StatusCode.ARRIVED)
+    store.acknowledge(claim.delivery_id, b"<signed receipt/>", receipt)
+    (view,) = store.deliveries(document_ref=record.document_ref).items
+    assert (view.transport_state, view.business_state) == ("acknowledged", "arrived")
+    history = store.history(record.document_ref)
+    assert [(h.machine, h.to_state) for h in history][-3:] == [
+        ("transport", "sending"), ("transport", "acknowledged"), ("delivery", "arrived")]
+    assert history[-2].final
+
+
+def test_status_packets_merge_in_any_order(store: Store) -> None:
+    envelope = letter(recipients=(TAM_KY,))
+    record = store.record_outgoing(envelope, build_envelope(envelope))
+    for minute, code in enumerate((StatusCode.PROCESSING, StatusCode.ARRIVED,
+                                   StatusCode.ACCEPTED, StatusCode.PROCESSING), start=1):
+        view = store.apply_status(status(envelope, code, minute=minute), b"<s/>",
+                                  organ=str(PROVINCE.code))
+    assert view.business_state == "processing"
+    assert counts(store)["status_events"] == 4  # every packet is kept
+    assert store.apply_status(status(envelope, StatusCode.COMPLETED), b"<s/>",
+                              organ=str(PROVINCE.code)).business_state == "completed"
+    assert store.document(record.document_ref).state == "sent"
+
+
+def test_status_for_unknown_document_or_from_a_stranger_changes_nothing(store: Store) -> None:
+    envelope = letter(recipients=(TAM_KY,))
+    store.record_outgoing(envelope, build_envelope(envelope))
+    before = counts(store)
+    with pytest.raises(NotFoundError, match="never sent"):
+        store.apply_status(status(envelope, StatusCode.ACCEPTED, reporter=DAI_LOC), b"<s/>",
+                           organ=str(PROVINCE.code))
+    other = letter("9999", recipients=(TAM_KY,))
+    with pytest.raises(NotFoundError):
+        store.apply_status(status(other, StatusCode.ACCEPTED), b"<s/>",
+                           organ=str(PROVINCE.code))
+    assert counts(store) == before
+
+
+def test_recall_request_and_answer(store: Store) -> None:
+    envelope = letter()
+    record = store.record_outgoing(envelope, build_envelope(envelope))
+    store.apply_status(status(envelope, StatusCode.PROCESSING), b"<s/>", organ=str(PROVINCE.code))
+    store.apply_status(status(envelope, StatusCode.COMPLETED, reporter=DAI_LOC), b"<s/>",
+                       organ=str(PROVINCE.code))
+    asked = store.request_change(record.document_ref, ChangeKind.RECALL, packet=b"<13/>")
+    assert len(asked) == 1  # the completed copy cannot be recalled any more
+    view = store.apply_status(status(envelope, StatusCode.AGREED, minute=9), b"<s/>",
+                              organ=str(PROVINCE.code))
+    assert (view.business_state, view.change_state) == ("recalled", "agreed")
+    queued = store.deliveries(document_ref=record.document_ref, recipient="000.00.01.H41").items
+    assert [d.kind for d in queued] == ["document", "status"]  # the 13 went into the outbox
+
+
+# --------------------------------------------------------------------------- inbox
+
+def test_receive_is_idempotent_and_replays_are_refused(store: Store) -> None:
+    envelope = letter()
+    packet = build_envelope(envelope)
+    organ = str(TAM_KY.code)
+    calls = []
+
+    def receipt() -> bytes:
+        calls.append(1)
+        return b"<receipt 01/>"
+
+    first = store.receive(envelope, packet, organ=organ, receipt=receipt)
+    assert not first.duplicate and first.receipt == b"<receipt 01/>"
+    before = counts(store)
+    again = store.receive(envelope, packet, organ=organ, receipt=receipt)
+    assert again == replace(first, duplicate=True)
+    assert len(calls) == 1 and counts(store) == before  # nothing written, nothing signed
+    tampered = packet.replace("phê duyệt".encode(), "bãi bỏ".encode())
+    with pytest.raises(ReplayError):
+        store.receive(envelope, tampered, organ=organ, receipt=receipt)
+    assert counts(store) == before
+    # Another organ (a hub stores for several) receives the same message on its own.
+    assert not store.receive(envelope, packet, organ="000.00.05.H41", receipt=receipt).duplicate
+
+
+def test_a_failed_attempt_does_not_make_the_next_one_a_duplicate(store: Store) -> None:
+    envelope = letter()
+    packet = build_envelope(envelope)
+
+    def broken() -> bytes:
+        raise StoreError("the signing key is not available")
+
+    with pytest.raises(StoreError):
+        store.receive(envelope, packet, organ="000.00.01.H41", receipt=broken)
+    assert counts(store)["documents"] == 0
+    result = store.receive(envelope, packet, organ="000.00.01.H41", receipt=b"<r/>")
+    assert not result.duplicate
+
+
+def test_duplicate_index_is_bounded_by_retention(store: Store) -> None:
+    envelope = letter()
+    store.receive(envelope, build_envelope(envelope), organ="000.00.01.H41", receipt=b"<r/>")
+    assert store.expire_received(now=T0 + dt.timedelta(days=89)) == 0
+    assert store.expire_received(now=T0 + dt.timedelta(days=91)) == 1
+    assert counts(store)["received_messages"] == 0
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+def test_lifecycle_events_queue_status_packets_for_the_sender(store: Store) -> None:
+    envelope = letter()
+    document_ref = store.receive(envelope, build_envelope(envelope), organ="000.00.01.H41",
+                                 receipt=b"<r/>").document_ref
+
+    def sign(step):  # type: ignore[no-untyped-def]
+        info = status(envelope, step.emit)
+        return info, f"<status {step.emit.value}/>".encode()
+
+    assert store.apply_incoming(document_ref, "accept", status=sign).state == "accepted"
+    (queued,) = store.deliveries(document_ref=document_ref).items
+    assert (queued.kind, queued.recipient, queued.transport_state) == (
+        "status", "000.00.00.H41", "queued")
+    before = counts(store)
+    with pytest.raises(LifecycleError, match="allowed events"):
+        store.apply_incoming(document_ref, "complete", status=sign)
+    assert counts(store) == before
+    with pytest.raises(ConcurrencyError):
+        store.apply_incoming(document_ref, "assign", expected_version=1, status=sign)
+    assert store.apply_incoming(document_ref, "assign", expected_version=2,
+                                status=sign).state == "assigned"
+    history = store.history(document_ref)
+    assert [h.to_state for h in history if h.machine == "incoming"] == [
+        "received", "accepted", "assigned"]
+
+
+def test_two_stores_cannot_apply_conflicting_events(store_url: str) -> None:
+    first = Store.open(store_url, clock=lambda: T0)
+    second = Store(store_url, clock=lambda: T0)
+    envelope = letter()
+    ref = first.receive(envelope, build_envelope(envelope), organ="000.00.01.H41",
+                        receipt=b"<r/>").document_ref
+    version = first.document(ref).version
+    first.apply_incoming(ref, "accept", expected_version=version)
+    with pytest.raises(ConcurrencyError):
+        second.apply_incoming(ref, "reject", reason="sai", expected_version=version)
+    assert second.document(ref).state == "accepted"
+    first.close()
+    second.close()
+
+
+# --------------------------------------------------------------------------- audit
+
+def _fill(store: Store) -> None:
+    for number in ("1", "2", "3"):
+        envelope = letter(number)
+        store.record_outgoing(envelope, build_envelope(envelope))
+
+
+def test_audit_chain_detects_edits_and_deletions(store: Store) -> None:
+    _fill(store)
+    assert store.verify_audit().ok and store.verify_audit().entries == 3
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET detail = '{}' WHERE seq = 2"))
+    report = store.verify_audit()
+    assert (report.ok, report.broken_at, report.reason) == (False, 2, "the entry was changed")
+
+
+def test_audit_chain_detects_a_deleted_entry(store: Store) -> None:
+    _fill(store)
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 2"))
+    report = store.verify_audit()
+    assert (report.ok, report.broken_at) == (False, 2)
+    assert "missing" in (report.reason or "")
+
+
+def test_audit_chain_detects_a_truncated_tail(store: Store) -> None:
+    _fill(store)
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 3"))
+    report = store.verify_audit()
+    assert (report.ok, report.broken_at) == (False, 3)
+
+
+# --------------------------------------------------------------------------- queries
+
+def test_queries_inbox_overdue_and_pages(store: Store) -> None:
+    for number in range(1, 8):
+        envelope = letter(str(number), date=dt.date(2026, 11, number))
+        store.receive(envelope, build_envelope(envelope), organ="000.00.01.H41", receipt=b"r")
+    page = store.documents(direction="in", organ="000.00.01.H41", page=2, page_size=3)
+    assert (page.total, len(page.items), page.page) == (7, 3, 2)
+    # Due 21 days after promulgation: on Nov 26 the documents of Nov 1..4 are late.
+    late = store.documents(direction="in", overdue_on=dt.date(2026, 11, 26))
+    assert late.total == 4
+    assert all(doc.overdue(dt.date(2026, 11, 26)) for doc in late.items)
+    assert store.documents(direction="out").total == 0
+    with pytest.raises(StoreError, match="page"):
+        store.documents(page=0)
+    with pytest.raises(NotFoundError):
+        store.document(10_000)
