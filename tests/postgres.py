@@ -62,7 +62,8 @@ def missing_binaries() -> list[str]:
     return [name for name in ("initdb", "pg_ctl", "postgres") if shutil.which(name) is None]
 
 
-def start_cluster() -> PostgresCluster:
+def start_cluster(*, durable: bool = False) -> PostgresCluster:
+    """Start a cluster; ``durable=False`` (tests) turns fsync off, benchmarks keep it."""
     base = Path(tempfile.mkdtemp(prefix="docflow-pg-"))
     prefix: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root
@@ -73,8 +74,9 @@ def start_cluster() -> PostgresCluster:
                     f"--username={USER}", "-E", "UTF8", "--locale=C.UTF-8"],
                    check=True, capture_output=True)
     port = free_port()
-    options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
-               "-c max_connections=200 -c full_page_writes=off")
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if not durable:
+        options += " -c fsync=off -c full_page_writes=off"
     subprocess.run([*prefix, "pg_ctl", "-D", str(base / "data"), "-o", options,
                     "-l", str(base / "server.log"), "-w", "-t", "60", "start"],
                    check=True, capture_output=True)

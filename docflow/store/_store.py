@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,7 +23,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Row, Select, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -70,6 +70,11 @@ __all__ = [
 
 _T = TypeVar("_T")
 _GENESIS = "0" * 64
+_AUDIT_HEAD_UPDATE = (
+    update(s.audit_head)
+    .where(s.audit_head.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 class StoreHooks:
@@ -342,8 +347,8 @@ class Store:
             with self.engine.begin() as conn:
                 tx = _Tx(conn, when, organ)
                 yield tx
-                for action, subject, detail in tx.audit:
-                    self._append_audit(tx, action, subject, detail)
+                if tx.audit:
+                    self._append_audit(tx)
                 self.hooks.checkpoint("before_commit")
         except DocflowError:
             raise
@@ -371,45 +376,57 @@ class Store:
     def _history(self, tx: _Tx, machine: Lifecycle, event: str, before: str, step: Step,
                  document_ref: int, delivery_ref: int | None = None,
                  reason: str | None = None) -> None:
-        tx.conn.execute(s.history.insert().values(
-            document_ref=document_ref, delivery_ref=delivery_ref, machine=machine.name,
-            event=event, from_state=before, to_state=step.state, final=step.final,
-            reason=reason, at=tx.now,
-        ))
+        # Constant statements with separate parameters: compiled once and cached. An
+        # insert().values(...) with the values in it builds a new cache key every time.
+        tx.conn.execute(s.history.insert(), {
+            "document_ref": document_ref, "delivery_ref": delivery_ref,
+            "machine": machine.name, "event": event, "from_state": before,
+            "to_state": step.state, "final": step.final, "reason": reason, "at": tx.now,
+        })
 
     def _envelope(self, tx: _Tx, document_ref: int, kind: str, direction: str,
                   message_id: str | None, raw: bytes) -> int:
-        result = tx.conn.execute(s.envelopes.insert().values(
-            document_ref=document_ref, kind=kind, direction=direction, message_id=message_id,
-            sha256=_sha256(raw), size=len(raw), raw=raw, created_at=tx.now,
-        ))
+        result = tx.conn.execute(s.envelopes.insert(), {
+            "document_ref": document_ref, "kind": kind, "direction": direction,
+            "message_id": message_id, "sha256": _sha256(raw), "size": len(raw), "raw": raw,
+            "created_at": tx.now,
+        })
         return _inserted_id(result)
 
-    def _document_row(self, tx: _Tx, envelope: Envelope, direction: str, state: str) -> int:
+    @staticmethod
+    def _document_values(tx: _Tx, envelope: Envelope, direction: str,
+                         state: str) -> dict[str, Any]:
         info = envelope.info
-        result = tx.conn.execute(s.documents.insert().values(
-            organ=tx.organ, direction=direction, message_id=envelope.message_id,
-            document_id=info.document_id, sender=str(info.sender.code),
-            number=info.code_number, notation=info.code_notation,
-            type_name=info.document_type.name, subject=info.subject,
-            promulgation_date=info.promulgation_date, due_date=info.due_date,
-            business_type=int(info.business.doc_type), state=state, version=1,
-            created_at=tx.now, updated_at=tx.now,
-        ))
-        document_ref = _inserted_id(result)
-        self.hooks.checkpoint("after_document")
+        return {
+            "organ": tx.organ, "direction": direction, "message_id": envelope.message_id,
+            "document_id": info.document_id, "sender": str(info.sender.code),
+            "number": info.code_number, "notation": info.code_notation,
+            "type_name": info.document_type.name, "subject": info.subject,
+            "promulgation_date": info.promulgation_date, "due_date": info.due_date,
+            "business_type": int(info.business.doc_type), "state": state, "version": 1,
+            "created_at": tx.now, "updated_at": tx.now,
+        }
+
+    def _attachment_rows(self, tx: _Tx, documents: list[tuple[int, Envelope]]) -> None:
+        contents = {_sha256(att.data): att.data
+                    for _, envelope in documents for att in envelope.attachments}
         self._insert_ignore(tx.conn, s.attachments, [
-            {"sha256": _sha256(att.data), "size": len(att.data), "content": att.data}
-            for att in envelope.attachments
-        ])
-        if envelope.attachments:
-            tx.conn.execute(s.document_attachments.insert(), [
-                {"document_ref": document_ref, "position": position,
-                 "sha256": _sha256(att.data), "name": att.name,
-                 "content_type": att.content_type, "content_id": att.content_id,
-                 "description": att.description}
-                for position, att in enumerate(envelope.attachments)
-            ])
+            {"sha256": digest, "size": len(data), "content": data}
+            for digest, data in contents.items()])
+        links = [
+            {"document_ref": ref, "position": position, "sha256": _sha256(att.data),
+             "name": att.name, "content_type": att.content_type,
+             "content_id": att.content_id, "description": att.description}
+            for ref, envelope in documents for position, att in enumerate(envelope.attachments)
+        ]
+        if links:
+            tx.conn.execute(s.document_attachments.insert(), links)
+
+    def _document_row(self, tx: _Tx, envelope: Envelope, direction: str, state: str) -> int:
+        document_ref = _inserted_id(tx.conn.execute(
+            s.documents.insert(), self._document_values(tx, envelope, direction, state)))
+        self.hooks.checkpoint("after_document")
+        self._attachment_rows(tx, [(document_ref, envelope)])
         self.hooks.checkpoint("after_attachments")
         return document_ref
 
@@ -420,41 +437,90 @@ class Store:
     ) -> OutgoingRecord:
         """Record a signed document to send and one queued delivery per recipient, in one
         transaction (the outbox pattern: workers deliver it afterwards)."""
-        organ = str(envelope.info.sender.code)
+        return self.record_outgoing_batch([(envelope, packet)], now=now)[0]
+
+    def record_outgoing_batch(
+        self, items: Sequence[tuple[Envelope, bytes]], *, now: dt.datetime | None = None
+    ) -> list[OutgoingRecord]:
+        """:meth:`record_outgoing` for many documents of one sender in one transaction
+        (a broadcast to every commune, a batch import): all or none."""
+        if not items:
+            return []
+        organ = str(items[0][0].info.sender.code)
+        if any(str(envelope.info.sender.code) != organ for envelope, _ in items):
+            raise StoreError("a batch holds the documents of one sender",
+                             hint="record each sender's documents in its own batch")
         with self._tx(organ, now) as tx:
-            state = OUTGOING.initial
-            steps = []
-            for event in ("sign", "send"):
-                step = OUTGOING.apply(state, event)
-                steps.append((event, state, step))
-                state = step.state
-            document_ref = self._document_row(tx, envelope, "out", state)
-            for event, before, step in steps:
-                self._history(tx, OUTGOING, event, before, step, document_ref)
-            envelope_ref = self._envelope(tx, document_ref, "document", "out",
-                                          envelope.message_id, packet)
-            self.hooks.checkpoint("after_envelope")
-            ids = []
+            return self._record_outgoing(tx, items)
+
+    def _record_outgoing(
+        self, tx: _Tx, items: Sequence[tuple[Envelope, bytes]]
+    ) -> list[OutgoingRecord]:
+        # Bulk statements (executemany, RETURNING in parameter order): a batch costs a
+        # handful of round trips, not a handful per document.
+        steps, state = [], OUTGOING.initial
+        for event in ("sign", "send"):
+            step = OUTGOING.apply(state, event)
+            steps.append((event, state, step))
+            state = step.state
+        refs = self._insert_ids(tx, s.documents, [
+            self._document_values(tx, envelope, "out", state) for envelope, _ in items])
+        self.hooks.checkpoint("after_document")
+        self._attachment_rows(tx, [(ref, envelope) for ref, (envelope, _) in zip(
+            refs, items, strict=True)])
+        self.hooks.checkpoint("after_attachments")
+        tx.conn.execute(s.history.insert(), [
+            {"document_ref": ref, "delivery_ref": None, "machine": OUTGOING.name,
+             "event": event, "from_state": before, "to_state": step.state,
+             "final": step.final, "reason": None, "at": tx.now}
+            for ref in refs for event, before, step in steps])
+        envelope_refs = self._insert_ids(tx, s.envelopes, [
+            {"document_ref": ref, "kind": "document", "direction": "out",
+             "message_id": envelope.message_id, "sha256": _sha256(packet),
+             "size": len(packet), "raw": packet, "created_at": tx.now}
+            for ref, (envelope, packet) in zip(refs, items, strict=True)])
+        self.hooks.checkpoint("after_envelope")
+        delivery_rows, owners = [], []
+        for ref, envelope_ref, (envelope, _) in zip(refs, envelope_refs, items, strict=True):
             for recipient in envelope.info.recipients:
-                ids.append(self._queue(tx, document_ref, "document", envelope_ref,
-                                       str(recipient.code)))
-            self.hooks.checkpoint("after_deliveries")
-            tx.audit.append(("send", f"document:{document_ref}", {
+                delivery_rows.append(self._delivery_values(
+                    tx, ref, "document", envelope_ref, str(recipient.code)))
+                owners.append(ref)
+        delivery_ids = self._insert_ids(tx, s.deliveries, delivery_rows)
+        self.hooks.checkpoint("after_deliveries")
+        records = []
+        for ref, (envelope, packet) in zip(refs, items, strict=True):
+            records.append(OutgoingRecord(ref, tuple(
+                delivery for delivery, owner in zip(delivery_ids, owners, strict=True)
+                if owner == ref)))
+            tx.audit.append(("send", f"document:{ref}", {
                 "message_id": envelope.message_id, "document_id": envelope.info.document_id,
                 "sha256": _sha256(packet), "to": [str(r.code) for r in envelope.info.recipients],
             }))
-            return OutgoingRecord(document_ref, tuple(ids))
+        return records
+
+    @staticmethod
+    def _insert_ids(tx: _Tx, table: Any, rows: list[dict[str, Any]]) -> list[int]:
+        statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+        return [int(value) for value in tx.conn.execute(statement, rows).scalars().all()]
 
     def _queue(self, tx: _Tx, document_ref: int, kind: str, envelope_ref: int,
                recipient: str) -> int:
-        result = tx.conn.execute(s.deliveries.insert().values(
-            document_ref=document_ref, kind=kind, envelope_ref=envelope_ref,
-            recipient=recipient, transport_state=TRANSPORT.initial,
-            business_state=DELIVERY.initial if kind == "document" else None,
-            change_state=CHANGE.initial if kind == "document" else None,
-            attempts=0, next_attempt_at=tx.now, version=1, updated_at=tx.now,
-        ))
-        return _inserted_id(result)
+        values = self._delivery_values(tx, document_ref, kind, envelope_ref, recipient)
+        return _inserted_id(tx.conn.execute(s.deliveries.insert(), values))
+
+    @staticmethod
+    def _delivery_values(tx: _Tx, document_ref: int, kind: str, envelope_ref: int,
+                         recipient: str) -> dict[str, Any]:
+        return {
+            "document_ref": document_ref, "kind": kind, "envelope_ref": envelope_ref,
+            "recipient": recipient, "transport_state": TRANSPORT.initial,
+            "business_state": DELIVERY.initial if kind == "document" else None,
+            "change_state": CHANGE.initial if kind == "document" else None,
+            "change_kind": None, "attempts": 0, "next_attempt_at": tx.now, "version": 1,
+            "updated_at": tx.now, "last_error": None, "claimed_by": None,
+            "claimed_until": None, "receipt_ref": None,
+        }
 
     def claim_due(
         self,
@@ -817,20 +883,24 @@ class Store:
 
     # ------------------------------------------------------------------ audit chain
 
-    def _append_audit(self, tx: _Tx, action: str, subject: str,
-                      detail: dict[str, Any]) -> None:
+    def _append_audit(self, tx: _Tx) -> None:
+        """Extend the chain with the transaction's entries: the head row is locked (on
+        PostgreSQL; SQLite writers are serial anyway) so concurrent writers take turns."""
         head_query = select(s.audit_head).where(s.audit_head.c.id == 1)
         if tx.conn.dialect.name == "postgresql":
             head_query = head_query.with_for_update()
         head = tx.conn.execute(head_query).one()
-        seq = int(head.seq) + 1
-        text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
-        digest = _audit_hash(head.hash, seq, tx.now, tx.organ, action, subject, text)
-        tx.conn.execute(s.audit_log.insert().values(
-            seq=seq, at=tx.now, organ=tx.organ, action=action, subject=subject, detail=text,
-            prev_hash=head.hash, hash=digest))
-        tx.conn.execute(update(s.audit_head).where(s.audit_head.c.id == 1)
-                        .values(seq=seq, hash=digest))
+        seq, previous, rows = int(head.seq), str(head.hash), []
+        for action, subject, detail in tx.audit:
+            seq += 1
+            text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+            digest = _audit_hash(previous, seq, tx.now, tx.organ, action, subject, text)
+            rows.append({"seq": seq, "at": tx.now, "organ": tx.organ, "action": action,
+                         "subject": subject, "detail": text, "prev_hash": previous,
+                         "hash": digest})
+            previous = digest
+        tx.conn.execute(s.audit_log.insert(), rows)
+        tx.conn.execute(_AUDIT_HEAD_UPDATE, {"new_seq": seq, "new_hash": previous})
 
     def verify_audit(self) -> AuditReport:
         """Recompute the audit chain: the first entry edited, inserted or deleted behind
