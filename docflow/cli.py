@@ -181,6 +181,60 @@ def lifecycle_diagram(fmt: str, machine: tuple[str, ...], update_readme: Path | 
         click.echo(item.mermaid() if fmt == "mermaid" else item.dot())
 
 
+def _database_option(function: Any) -> Any:
+    return click.option(
+        "--database", "database", required=True, envvar="DOCFLOW_DATABASE",
+        help="sqlite:///path/to/node.db or postgresql+psycopg://user@host/db "
+             "(or DOCFLOW_DATABASE).")(function)
+
+
+@cli.group()
+def db() -> None:
+    """The node's database."""
+
+
+@db.command("upgrade")
+@_database_option
+def db_upgrade(database: str) -> None:
+    """Create the database schema, or migrate it to this docflow's revision."""
+    from docflow.store import Store
+
+    try:
+        with Store.open(database) as store:
+            click.echo(f"database at schema revision {store.schema_revision()}")
+    except DocflowError as exc:
+        _fail(exc)
+
+
+@cli.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@_database_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def audit_verify(database: str, as_json: bool) -> None:
+    """Recompute the audit chain; exit 1 and say where if any entry was changed."""
+    from docflow.store import Store
+
+    try:
+        with Store(database) as store:
+            report = store.verify_audit()
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps({"ok": report.ok, "entries": report.entries,
+                               "broken_at": report.broken_at, "reason": report.reason}))
+    elif report.ok:
+        click.echo(f"audit chain intact: {report.entries} entries")
+    else:
+        click.echo(f"audit chain BROKEN at entry {report.broken_at}: {report.reason} "
+                   f"({report.entries} entries read)")
+    sys.exit(0 if report.ok else 1)
+
+
 @cli.command()
 def doctor() -> None:
     """Check the installation: lxml and xmlsec must share one libxml2, schemas must load."""

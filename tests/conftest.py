@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from docflow.security import (
+    Credentials,
+    KeyType,
+    TrustStore,
+    create_ca,
+    issue_certificate,
+)
+from tests.postgres import PostgresCluster, missing_binaries, start_cluster
 
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile(
@@ -24,17 +36,6 @@ def data_dir() -> Path:
 
 
 # ----------------------------------------------------------------------- PKI fixtures
-import datetime as dt  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-from docflow.security import (  # noqa: E402
-    Credentials,
-    KeyType,
-    TrustStore,
-    create_ca,
-    issue_certificate,
-)
-
 NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
 
 
@@ -73,10 +74,6 @@ def pki() -> Pki:
 
 
 # ----------------------------------------------------------------------- databases
-from collections.abc import Iterator  # noqa: E402
-
-from tests.postgres import PostgresCluster, missing_binaries, start_cluster  # noqa: E402
-
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:

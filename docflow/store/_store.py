@@ -562,6 +562,18 @@ class Store:
                                     row.message_id, row.raw, row.attempts + 1))
             return claims
 
+    @staticmethod
+    def _own_document(tx: _Tx, document_ref: int, direction: str) -> Row[Any]:
+        """The document, which must go that way; its organ becomes the audit's actor."""
+        doc = tx.conn.execute(select(s.documents).where(
+            s.documents.c.id == document_ref, s.documents.c.direction == direction)
+        ).one_or_none()
+        if doc is None:
+            kind = "outgoing" if direction == "out" else "incoming"
+            raise NotFoundError(f"no such {kind} document", where=f"document {document_ref}")
+        tx.organ = doc.organ
+        return doc
+
     def _set_delivery(self, tx: _Tx, delivery_id: int, version: int, **values: Any) -> None:
         result = tx.conn.execute(
             update(s.deliveries)
@@ -667,12 +679,7 @@ class Store:
         replacement document itself is sent with :meth:`record_outgoing`. Returns the
         deliveries asked."""
         with self._tx("", now) as tx:
-            doc = tx.conn.execute(select(s.documents).where(
-                s.documents.c.id == document_ref, s.documents.c.direction == "out")
-            ).one_or_none()
-            if doc is None:
-                raise NotFoundError("no such outgoing document", where=f"document {document_ref}")
-            tx.organ = doc.organ
+            self._own_document(tx, document_ref, "out")
             rows = tx.conn.execute(select(s.deliveries).where(
                 s.deliveries.c.document_ref == document_ref, s.deliveries.c.kind == "document",
                 s.deliveries.c.business_state.not_in(sorted(DELIVERY.final)))).all()
@@ -849,12 +856,7 @@ class Store:
         the status packet it emits queued for the sender (``status`` builds and signs it
         from the step), and the audit entry. An illegal event changes nothing."""
         with self._tx("", now) as tx:
-            doc = tx.conn.execute(select(s.documents).where(
-                s.documents.c.id == document_ref, s.documents.c.direction == "in")
-            ).one_or_none()
-            if doc is None:
-                raise NotFoundError("no such incoming document", where=f"document {document_ref}")
-            tx.organ = doc.organ
+            doc = self._own_document(tx, document_ref, "in")
             if expected_version is not None and expected_version != doc.version:
                 raise ConcurrencyError(
                     f"the document is at version {doc.version}, not {expected_version}",

@@ -80,3 +80,31 @@ def test_demo_module() -> None:
     assert "4512/QĐ-UBND" in result.stdout
     assert "valid against xsd/edxml.xsd" in result.stdout
     assert "status packet 01" in result.stdout
+
+
+def test_db_upgrade_and_audit_verify(tmp_path: Path) -> None:
+    import sqlite3
+
+    from docflow.envelope import build_envelope
+    from docflow.samples import sample_envelope
+    from docflow.store import Store
+
+    url = f"sqlite:///{tmp_path / 'node.db'}"
+    result = run("db", "upgrade", "--database", url)
+    assert result.returncode == 0 and "revision 0001" in result.stdout, result.stderr
+    with Store(url) as store:
+        envelope = sample_envelope()
+        store.record_outgoing(envelope, build_envelope(envelope))
+    ok = run("audit", "verify", "--database", url)
+    assert ok.returncode == 0 and "intact: 1 entries" in ok.stdout
+    with sqlite3.connect(tmp_path / "node.db") as conn:
+        conn.execute("UPDATE audit_log SET organ = 'x' WHERE seq = 1")
+    broken = run("audit", "verify", "--json", "--database", url)
+    assert broken.returncode == 1
+    assert json.loads(broken.stdout)["broken_at"] == 1
+
+
+def test_store_commands_refuse_a_database_not_upgraded(tmp_path: Path) -> None:
+    result = run("audit", "verify", "--database", f"sqlite:///{tmp_path / 'new.db'}")
+    assert result.returncode == 2
+    assert "docflow db upgrade" in result.stderr
