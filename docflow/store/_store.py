@@ -611,25 +611,31 @@ class Store:
     def acknowledge(
         self,
         delivery_id: int,
-        receipt: bytes,
-        status: StatusInfo,
+        receipt: bytes | None = None,
+        status: StatusInfo | None = None,
         *,
         now: dt.datetime | None = None,
     ) -> None:
-        """Store a verified receipt (status 01 naming what was sent) as proof of delivery
-        and end the delivery's transport."""
+        """End a delivery's transport. For a document, pass the verified receipt (status 01
+        naming what was sent) and its parsed form: it is kept as proof of delivery. A
+        status packet is acknowledged by the transport alone."""
         with self._tx("", now) as tx:
             row = self._delivery(tx, delivery_id)
-            receipt_ref = self._envelope(tx, row.document_ref, "receipt", "in",
-                                         status.message_id, receipt)
+            if row.kind == "document" and (receipt is None or status is None):
+                raise StoreError("a document delivery is acknowledged with its receipt",
+                                 where=f"delivery {delivery_id}")
+            receipt_ref = None
+            if receipt is not None and status is not None:
+                receipt_ref = self._envelope(tx, row.document_ref, "receipt", "in",
+                                             status.message_id, receipt)
             self._transport(tx, row, "acknowledge", claimed_by=None, claimed_until=None,
                             receipt_ref=receipt_ref, last_error=None)
-            self._status_event(tx, row.document_ref, row.id, "in", status, receipt_ref)
-            if row.kind == "document":
+            if receipt_ref is not None and status is not None:
+                self._status_event(tx, row.document_ref, row.id, "in", status, receipt_ref)
                 row = self._delivery(tx, delivery_id)
                 self._business(tx, row, status.code)
             tx.audit.append(("acknowledged", f"delivery:{delivery_id}", {
-                "receipt_sha256": _sha256(receipt), "from": str(status.sender.code)}))
+                "receipt_sha256": _sha256(receipt) if receipt is not None else None}))
 
     def fail(self, delivery_id: int, error: str, *, now: dt.datetime | None = None) -> str:
         """Record a failed attempt: schedule a retry (backoff with jitter) or, after the
@@ -965,20 +971,22 @@ class Store:
         direction: str | None = None,
         organ: str | None = None,
         state: str | None = None,
+        document_id: str | None = None,
+        sender: str | None = None,
         overdue_on: dt.date | None = None,
         page: int = 1,
         page_size: int = 50,
     ) -> Page[DocumentView]:
-        """Documents by direction ("in" = inbox, "out" = sent), organ and state; with
-        ``overdue_on``, only those past their due date on that day and not finished."""
+        """Documents by direction ("in" = inbox, "out" = sent), organ, state, edXML
+        ``DocumentId`` and sender; with ``overdue_on``, only those past their due date on
+        that day and not finished."""
         d = s.documents
         conditions = []
-        if direction is not None:
-            conditions.append(d.c.direction == direction)
-        if organ is not None:
-            conditions.append(d.c.organ == organ)
-        if state is not None:
-            conditions.append(d.c.state == state)
+        for column, value in ((d.c.direction, direction), (d.c.organ, organ),
+                              (d.c.state, state), (d.c.document_id, document_id),
+                              (d.c.sender, sender)):
+            if value is not None:
+                conditions.append(column == value)
         if overdue_on is not None:
             conditions += [d.c.due_date < overdue_on,
                            d.c.state.not_in(sorted(INCOMING.final | OUTGOING.final))]

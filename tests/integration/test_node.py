@@ -1,0 +1,213 @@
+"""Two nodes (the province and a district) over the in-memory transport: real keys, real
+signatures, real SQLite stores. Sending, signed receipts, statuses back, recall,
+duplicates, tampered receipts, strangers, a node that is down."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from docflow.errors import NotFoundError, RoutingError
+from docflow.model import OrganCode, StatusCode
+from docflow.node import Node
+from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
+from docflow.security import sign_status
+from docflow.store import Store, sqlite_url
+from docflow.transport import InMemoryTransport
+from tests.conftest import Pki
+
+
+class Clock:
+    def __init__(self, start: dt.datetime):
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+@dataclass
+class Network:
+    province: Node
+    district: Node
+    transport: InMemoryTransport
+    clock: Clock
+
+
+@pytest.fixture
+def net(pki: Pki, tmp_path: Path) -> Iterator[Network]:
+    clock = Clock(pki.now)
+    transport = InMemoryTransport()
+    nodes = []
+    for organ, credentials in ((PROVINCE, pki.province), (TAM_KY, pki.district)):
+        store = Store.open(sqlite_url(tmp_path / f"{organ.code}.db"), clock=clock,
+                           rnd=lambda: 0.5)
+        node = Node(organ, credentials, pki.trust, store, transport, clock=clock)
+        transport.register(organ.code, node)
+        nodes.append(node)
+    yield Network(nodes[0], nodes[1], transport, clock)
+    for node in nodes:
+        node.store.close()
+
+
+def send_letter(net: Network, number: str = "4512") -> int:
+    info = sample_envelope(number=number).info
+    return net.province.send(info, sample_envelope(number=number).attachments).document_ref
+
+
+def only_delivery(node: Node, document_ref: int):  # type: ignore[no-untyped-def]
+    (delivery,) = node.store.deliveries(document_ref=document_ref).items
+    return delivery
+
+
+def inbox(node: Node):  # type: ignore[no-untyped-def]
+    return node.store.documents(direction="in").items
+
+
+def test_send_receipt_and_statuses_back(net: Network) -> None:
+    ref = send_letter(net)
+    assert net.province.deliver().delivered == 1
+    (received,) = inbox(net.district)
+    assert (received.state, received.code) == ("received", "4512/QĐ-UBND")
+    delivery = only_delivery(net.province, ref)
+    assert (delivery.transport_state, delivery.business_state) == ("acknowledged", "arrived")
+    for act, expected in ((net.district.accept, "accepted"), (net.district.assign, "assigned"),
+                          (net.district.process, "processing"),
+                          (net.district.complete, "completed")):
+        act(received.id)
+        net.clock.advance(60)
+        assert net.district.deliver().delivered == 1
+        assert only_delivery(net.province, ref).business_state == expected
+    assert net.province.store.verify_audit().ok and net.district.store.verify_audit().ok
+    machines = {entry.machine for entry in net.province.store.history(ref)}
+    assert machines == {"outgoing", "transport", "delivery"}
+
+
+def test_duplicate_delivery_returns_the_same_receipt(net: Network) -> None:
+    ref = send_letter(net)
+    net.province.deliver()
+    packet = net.province.store.packet(ref)
+    first = net.transport.send_document(TAM_KY.code, packet)
+    second = net.transport.send_document(TAM_KY.code, packet)
+    assert first == second
+    assert len(inbox(net.district)) == 1
+
+
+class Tampering:
+    """Corrupts the receipts that come back, or not."""
+
+    def __init__(self, inner: InMemoryTransport):
+        self.inner, self.active = inner, True
+
+    def send_document(self, recipient: OrganCode, packet: bytes) -> bytes:
+        receipt = self.inner.send_document(recipient, packet)
+        return receipt.replace(b"StatusCode>01<", b"StatusCode>03<") if self.active else receipt
+
+    def send_status(self, recipient: OrganCode, packet: bytes) -> None:
+        self.inner.send_status(recipient, packet)
+
+
+def test_a_tampered_receipt_is_no_receipt(net: Network) -> None:
+    tampering = Tampering(net.transport)
+    net.province.transport = tampering
+    ref = send_letter(net)
+    report = net.province.deliver()
+    assert (report.delivered, report.failed) == (0, 1)
+    assert "DigestMismatchError" in (only_delivery(net.province, ref).last_error or "")
+    assert only_delivery(net.province, ref).transport_state == "retrying"
+    tampering.active = False
+    net.clock.advance(3600)
+    assert net.province.deliver().delivered == 1
+    assert only_delivery(net.province, ref).transport_state == "acknowledged"
+    assert len(inbox(net.district)) == 1  # the district kept one copy all along
+
+
+def test_a_receipt_for_other_bytes_does_not_count(net: Network) -> None:
+    ref = send_letter(net)
+    packet = net.province.store.packet(ref)
+    stale = net.district.receive_document(packet)
+    other = replace(sample_envelope(), message_id="another")  # a receipt for another message
+    forged = sign_status(replace(sample_status(other), timestamp=net.clock()),
+                         net.district.credentials)
+    with pytest.raises(Exception, match="receipt does not prove"):
+        net.province._check_receipt(forged, TAM_KY.code, "sample-0001", packet)
+    assert net.province._check_receipt(stale, TAM_KY.code, only_message_id(net, ref), packet)
+
+
+def only_message_id(net: Network, ref: int) -> str:
+    return net.province.store.document(ref).message_id
+
+
+def test_documents_not_addressed_to_the_node_are_refused(net: Network, pki: Pki) -> None:
+    ref = send_letter(net)
+    packet = net.province.store.packet(ref)
+    stranger = Node(replace(PROVINCE, code=OrganCode("000.00.90.H41"), name="LGSP"), pki.hub,
+                    pki.trust, net.district.store, net.transport, clock=net.clock)
+    with pytest.raises(RoutingError, match="not addressed"):
+        stranger.receive_document(packet)
+    assert inbox(net.district) == ()
+
+
+def test_status_from_an_organ_the_document_never_went_to(net: Network, pki: Pki) -> None:
+    ref = send_letter(net)
+    net.province.deliver()
+    envelope = sample_envelope()
+    hub = replace(PROVINCE, code=OrganCode("000.00.90.H41"), name="LGSP")
+    status = replace(sample_status(envelope, StatusCode.ACCEPTED, reporter=hub),
+                     timestamp=net.clock())
+    with pytest.raises(NotFoundError, match="never sent"):
+        net.province.receive_status(sign_status(status, pki.hub))
+    assert only_delivery(net.province, ref).business_state == "arrived"
+
+
+def test_recall_agreed_while_received_refused_once_completed(net: Network) -> None:
+    ref = send_letter(net)
+    net.province.deliver()
+    net.province.recall(ref, "ban hành nhầm")
+    net.province.deliver()  # the 13 goes to the district, which answers by its state
+    (document,) = inbox(net.district)
+    assert net.district.store.document(document.id).state == "recalled"
+    net.district.deliver()  # the 15 comes back
+    delivery = only_delivery_of_kind(net.province, ref, "document")
+    assert (delivery.business_state, delivery.change_state) == ("recalled", "agreed")
+
+    second = send_letter(net, "4600")
+    net.province.deliver()
+    (_, doc) = sorted(inbox(net.district), key=lambda d: d.id)
+    for act in (net.district.accept, net.district.process, net.district.complete):
+        act(doc.id)
+    # The district's 03/05/06 are still in its outbox: the province asks for the copy back.
+    net.province.recall(second, "ban hành nhầm")
+    net.province.deliver()
+    assert net.district.store.document(doc.id).state == "completed"  # refused: kept
+    net.district.deliver()
+    delivery = only_delivery_of_kind(net.province, second, "document")
+    assert (delivery.business_state, delivery.change_state) == ("completed", "refused")
+    history = net.province.store.history(second)
+    (refusal,) = [h for h in history if h.machine == "change" and h.to_state == "refused"]
+    assert refusal.reason == "the document is already completed"
+    # Once the province knows the copy is completed, it does not even ask.
+    assert net.province.recall(second, "lần nữa") == []
+
+
+def only_delivery_of_kind(node: Node, ref: int, kind: str):  # type: ignore[no-untyped-def]
+    (delivery,) = [d for d in node.store.deliveries(document_ref=ref).items if d.kind == kind]
+    return delivery
+
+
+def test_a_node_that_is_down_is_retried(net: Network) -> None:
+    net.transport.unregister(TAM_KY.code)
+    ref = send_letter(net)
+    report = net.province.deliver()
+    assert report.failed == 1 and "no route" in report.errors[0]
+    net.transport.register(TAM_KY.code, net.district)
+    assert net.province.deliver().delivered == 0  # not due yet
+    net.clock.advance(3600)
+    assert net.province.deliver().delivered == 1
+    assert only_delivery(net.province, ref).attempts == 2
