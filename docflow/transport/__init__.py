@@ -1,9 +1,13 @@
 """How packets travel between nodes: one :class:`Transport` port, several adapters.
 
 Nothing above this port knows which adapter it talks to. Adapters: :class:`InMemoryTransport`
-(tests, the simulator); SOAP over HTTP and the national axis's HTTP API come next.
+(tests, the simulator) and SOAP over HTTP (:class:`SoapClient` to send, :class:`SoapApp`,
+a WSGI application, to receive; :func:`serve` runs it under waitress).
 """
 
 from docflow.transport._port import Endpoint, InMemoryTransport, Transport
+from docflow.transport._serve import serve
+from docflow.transport._soap_client import SoapClient
+from docflow.transport._soap_server import SoapApp
 
-__all__ = ["Endpoint", "InMemoryTransport", "Transport"]
+__all__ = ["Endpoint", "InMemoryTransport", "SoapApp", "SoapClient", "Transport", "serve"]
