@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks._harness import Row, write_results
 
-MODULES = ["bench_envelope", "bench_security", "bench_lifecycle", "bench_store"]
+MODULES = ["bench_envelope", "bench_security", "bench_lifecycle", "bench_store", "bench_soap"]
 
 
 def main(argv: list[str]) -> int:
