@@ -24,6 +24,7 @@ from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.security import TrustStore, create_ca, issue_certificate
 from docflow.store import Store, sqlite_url
 from docflow.transport import SoapClient
+from tests.postgres import free_port
 
 ROUND_TRIPS = 150
 
@@ -55,16 +56,8 @@ SERVER = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start(home: Path, threads: int, kind: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-c", SERVER, str(home), str(port),
                                 str(threads), kind], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
