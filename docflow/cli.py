@@ -9,6 +9,7 @@ exits with 1.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,177 @@ def audit_verify(database: str, as_json: bool) -> None:
         click.echo(f"audit chain BROKEN at entry {report.broken_at}: {report.reason} "
                    f"({report.entries} entries read)")
     sys.exit(0 if report.ok else 1)
+
+
+@cli.group()
+def pki() -> None:
+    """Test PKI: a province CA and organ certificates (real deployments use the CA of the
+    government's signing service)."""
+
+
+@pki.command("ca")
+@click.argument("action", type=click.Choice(["create"]))
+@click.option("--name", required=True, help="The CA's name, e.g. 'Quảng Nam province CA'.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for ca.key and ca.crt.")
+@click.option("--ecdsa", is_flag=True, help="ECDSA P-256 instead of RSA-2048.")
+def pki_ca(action: str, name: str, out: Path, ecdsa: bool) -> None:
+    """Create a CA: OUT/ca.key and OUT/ca.crt."""
+    from docflow.clock import system_clock
+    from docflow.security import KeyType, create_ca
+
+    out.mkdir(parents=True, exist_ok=True)
+    ca = create_ca(name, now=system_clock(),
+                   key_type=KeyType.ECDSA_P256 if ecdsa else KeyType.RSA2048)
+    ca.save(out / "ca.key", out / "ca.crt")
+    click.echo(f"created CA {name!r}: {out / 'ca.crt'}")
+
+
+@pki.command("issue")
+@click.option("--ca", "ca_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The CA folder (ca.key, ca.crt).")
+@click.option("--organ", required=True, help="The organ code, e.g. 000.00.01.H41.")
+@click.option("--name", required=True, help="The organ's name.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for organ.key and organ.crt.")
+@click.option("--ecdsa", is_flag=True, help="ECDSA P-256 instead of RSA-2048.")
+def pki_issue(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool) -> None:
+    """Issue an organ certificate (its organ code in a subjectAltName URI)."""
+    _issue(ca_dir, organ, name, out, ecdsa)
+
+
+def _issue(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool) -> None:
+    from docflow.clock import system_clock
+    from docflow.security import Credentials, KeyType, issue_certificate
+
+    try:
+        ca = Credentials.load(ca_dir / "ca.key", ca_dir / "ca.crt")
+        credentials = issue_certificate(ca, organ, name, now=system_clock(),
+                                        key_type=KeyType.ECDSA_P256 if ecdsa else KeyType.RSA2048)
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    credentials.save(out / "organ.key", out / "organ.crt")
+    click.echo(f"issued a certificate for {organ}: {out / 'organ.crt'}")
+
+
+@pki.command("show")
+@click.argument("certificate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def pki_show(certificate: Path) -> None:
+    """Print who a certificate names, who issued it, and when it is valid."""
+    from docflow.security import load_certificates, organ_of
+
+    try:
+        certs = load_certificates(certificate)
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    for cert in certs:
+        click.echo(f"subject:  {cert.subject.rfc4514_string()}")
+        click.echo(f"organ:    {organ_of(cert) or '-'}")
+        click.echo(f"issuer:   {cert.issuer.rfc4514_string()}")
+        click.echo(f"valid:    {cert.not_valid_before_utc:%Y-%m-%d} .. "
+                   f"{cert.not_valid_after_utc:%Y-%m-%d}")
+        click.echo(f"serial:   {cert.serial_number:x}")
+
+
+@cli.command()
+@click.argument("home", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--organ", required=True, help="This node's organ code.")
+@click.option("--name", required=True, help="This node's organ name.")
+@click.option("--ca", "ca_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A CA folder (from `docflow pki ca create`) to issue the node's certificate "
+                   "and to trust.")
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--peer", "peers", multiple=True, metavar="CODE=URL",
+              help="Another organ's SOAP endpoint (repeatable).")
+def init(home: Path, organ: str, name: str, ca_dir: Path, port: int,
+         peers: tuple[str, ...]) -> None:
+    """Create a node home: node.toml, keys, trust store, migrated SQLite database."""
+    import shutil
+
+    from docflow.config import load_config, write_config
+    from docflow.model import OrganCode, OrganInfo
+    from docflow.store import Store
+
+    try:
+        info = OrganInfo(OrganCode.parse(organ), name)
+        peer_map = {}
+        for item in peers:
+            code, _, url = item.partition("=")
+            peer_map[str(OrganCode.parse(code))] = url
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    if (home / "node.toml").exists():
+        click.echo(f"error: {home} is already a node home", err=True)
+        sys.exit(2)
+    home.mkdir(parents=True, exist_ok=True)
+    _issue(ca_dir, organ, name, home / "keys", ecdsa=False)
+    (home / "trust").mkdir(exist_ok=True)
+    shutil.copy(ca_dir / "ca.crt", home / "trust" / "ca.crt")
+    write_config(home, info, port=port, peers=peer_map)
+    config = load_config(home)
+    with Store.open(config.database) as store:
+        revision = store.schema_revision()
+    click.echo(f"node home {home} ready for {organ} (database at revision {revision})")
+
+
+@cli.command()
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The node home (from `docflow init`).")
+@click.option("--host", help="Override [server] host.")
+@click.option("--port", type=int, help="Override [server] port.")
+@click.option("--threads", type=int, help="Override [server] threads.")
+def serve(home: Path, host: str | None, port: int | None, threads: int | None) -> None:
+    """Run the node: its SOAP endpoint and its outbox worker, until Ctrl-C or SIGTERM.
+
+    A stop never loses a delivery: the outbox lives in the database, and a delivery in
+    flight when the process stops is claimed again once its lease runs out.
+    """
+    import signal
+    import threading
+
+    from docflow.config import load_config
+    from docflow.transport import SoapApp
+    from docflow.transport import serve as serve_wsgi
+
+    try:
+        config = load_config(home)
+        node = config.open_node()
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.wait(config.server.deliver_every):
+            try:
+                node.deliver(worker=f"serve-{os.getpid()}")
+            except DocflowError as exc:  # a database hiccup: try again next pass
+                click.echo(f"outbox pass failed: {exc}", err=True)
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    thread = threading.Thread(target=worker, name="docflow-outbox", daemon=True)
+    thread.start()
+    listen_host = host or config.server.host
+    listen_port = port or config.server.port
+    click.echo(f"docflow node {config.organ.code} serving on http://{listen_host}:{listen_port}/",
+               err=True)
+    try:
+        serve_wsgi(SoapApp(node), host=listen_host, port=listen_port,
+                   threads=threads or config.server.threads)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        node.store.close()
+        click.echo("docflow node stopped", err=True)
 
 
 @cli.command()

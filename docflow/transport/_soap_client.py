@@ -38,7 +38,7 @@ class SoapClient:
 
     def __init__(
         self,
-        addresses: Mapping[OrganCode | str, str],
+        addresses: Mapping[OrganCode, str] | Mapping[str, str],
         *,
         soap_version: str = "1.1",
         timeout: float = 30.0,

@@ -1,0 +1,166 @@
+"""The one configuration loader: a node's home folder and its ``node.toml``.
+
+```toml
+[node]
+organ = "000.00.00.H41"
+name = "UBND tỉnh Quảng Nam"
+database = "sqlite:///node.db"          # relative paths are relative to this file
+key = "keys/organ.key"
+certificate = "keys/organ.crt"
+trust = "trust"                          # a folder of trusted CA certificates (PEM)
+crls = "crls"                            # optional: a folder of CRLs
+
+[server]
+host = "127.0.0.1"
+port = 8080
+threads = 4
+deliver_every = 2.0                      # seconds between outbox passes
+
+[peers]                                  # where other organs' SOAP endpoints are
+"000.00.01.H41" = "http://127.0.0.1:8081/"
+```
+
+Adapter-level module: it reads files; the core never imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from docflow.errors import ConfigError, DocflowError
+from docflow.model import OrganCode, OrganInfo
+
+if TYPE_CHECKING:
+    from docflow.node import Node
+
+__all__ = ["CONFIG_NAME", "NodeConfig", "ServerConfig", "load_config", "write_config"]
+
+CONFIG_NAME = "node.toml"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where and how ``docflow serve`` listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 4
+    deliver_every: float = 2.0
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """A node's configuration, with every path made absolute."""
+
+    organ: OrganInfo
+    database: str
+    key: Path
+    certificate: Path
+    trust: Path
+    crls: Path | None = None
+    server: ServerConfig = field(default_factory=ServerConfig)
+    peers: dict[OrganCode, str] = field(default_factory=dict)
+    # The name of the environment variable holding the key's passphrase, not a secret.
+    passphrase_env: str = "DOCFLOW_KEY_PASSPHRASE"  # noqa: S105
+
+    def open_node(self) -> Node:
+        """The :class:`~docflow.node.Node` this configuration describes (store opened and
+        upgraded, credentials loaded, SOAP client to the peers)."""
+        from docflow.node import Node
+        from docflow.security import Credentials, TrustStore
+        from docflow.store import Store
+        from docflow.transport import SoapClient
+
+        passphrase = os.environ.get(self.passphrase_env)
+        credentials = Credentials.load(self.key, self.certificate,
+                                       passphrase=passphrase.encode() if passphrase else None)
+        trust = TrustStore.from_paths(self.trust, self.crls)
+        store = Store.open(self.database)
+        return Node(self.organ, credentials, trust, store, SoapClient(self.peers))
+
+
+def _path(base: Path, value: Any, name: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"[node] {name} must be a path", where=str(base / CONFIG_NAME))
+    path = Path(value)
+    return path if path.is_absolute() else base / path
+
+
+def _database(base: Path, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError("[node] database must be a URL", where=str(base / CONFIG_NAME))
+    prefix = "sqlite:///"
+    if value.startswith(prefix) and not value[len(prefix):].startswith("/"):
+        return prefix + str(base / value[len(prefix):])
+    return value
+
+
+def load_config(home: Path) -> NodeConfig:
+    """Read ``home/node.toml`` (or a ``.toml`` file given directly)."""
+    path = home if home.suffix == ".toml" else home / CONFIG_NAME
+    base = path.parent.resolve()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the node configuration: {exc}", where=str(path),
+                          hint="create a node home with `docflow init`") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", where=str(path)) from exc
+    node = data.get("node")
+    if not isinstance(node, dict):
+        raise ConfigError("missing [node] table", where=str(path))
+    try:
+        organ = OrganInfo(OrganCode.parse(str(node["organ"])), str(node["name"]))
+        server = ServerConfig(**data.get("server", {}))
+        peers = {OrganCode.parse(code): str(url) for code, url in data.get("peers", {}).items()}
+    except KeyError as exc:
+        raise ConfigError(f"missing key {exc.args[0]!r} in [node]", where=str(path)) from exc
+    except TypeError as exc:
+        raise ConfigError(f"unknown setting in [server]: {exc}", where=str(path)) from exc
+    except DocflowError as exc:
+        raise ConfigError(exc.message, where=str(path), hint=exc.hint) from exc
+    crls = node.get("crls")
+    return NodeConfig(
+        organ=organ,
+        database=_database(base, node.get("database", "sqlite:///node.db")),
+        key=_path(base, node.get("key", "keys/organ.key"), "key"),
+        certificate=_path(base, node.get("certificate", "keys/organ.crt"), "certificate"),
+        trust=_path(base, node.get("trust", "trust"), "trust"),
+        crls=_path(base, crls, "crls") if crls else None,
+        server=server,
+        peers=peers,
+    )
+
+
+def write_config(home: Path, organ: OrganInfo, *, port: int = 8080,
+                 peers: dict[str, str] | None = None) -> Path:
+    """Write a default ``node.toml`` into ``home`` (used by ``docflow init``)."""
+    lines = [
+        "[node]",
+        f'organ = "{organ.code}"',
+        f"name = {_toml_string(organ.name)}",
+        'database = "sqlite:///node.db"',
+        'key = "keys/organ.key"',
+        'certificate = "keys/organ.crt"',
+        'trust = "trust"',
+        "",
+        "[server]",
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        "",
+        "[peers]",
+        *(f'"{code}" = {_toml_string(url)}' for code, url in (peers or {}).items()),
+        "",
+    ]
+    path = home / CONFIG_NAME
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,90 @@
+"""A scripted session through the real entry point: a CA, two node homes (`docflow
+init`), both nodes served (`docflow serve`, SOAP + outbox worker), a letter sent, accepted
+at the district, the 03 flowing back by the district's own worker, a clean SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from docflow.config import load_config
+from docflow.samples import sample_envelope
+from docflow.store import Store
+from tests.postgres import free_port
+
+DOCFLOW = Path(sys.executable).with_name("docflow")
+ENV = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(DOCFLOW), *args], capture_output=True, text=True, env=ENV,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def up(url: str) -> bool:
+    try:
+        return requests.get(url + "?wsdl", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_two_served_nodes_exchange_a_letter_and_its_status(tmp_path: Path) -> None:
+    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
+    ports = {"province": free_port(), "district": free_port()}
+    urls = {name: f"http://127.0.0.1:{port}/" for name, port in ports.items()}
+    codes = {"province": "000.00.00.H41", "district": "000.00.01.H41"}
+    names = {"province": "Ủy ban nhân dân tỉnh Quảng Nam",
+             "district": "Ủy ban nhân dân thành phố Tam Kỳ"}
+    for me, other in (("province", "district"), ("district", "province")):
+        run("init", str(tmp_path / me), "--organ", codes[me], "--name", names[me],
+            "--ca", str(tmp_path / "ca"), "--port", str(ports[me]),
+            "--peer", f"{codes[other]}={urls[other]}")
+    shown = run("pki", "show", str(tmp_path / "district" / "keys" / "organ.crt")).stdout
+    assert "organ:    000.00.01.H41" in shown
+    servers = {name: subprocess.Popen([str(DOCFLOW), "serve", "--home", str(tmp_path / name)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=ENV)
+               for name in ("province", "district")}
+    try:
+        for name in servers:
+            wait_for(lambda name=name: up(urls[name]))
+        # The province's clerk sends through its node (the served process delivers it).
+        province = load_config(tmp_path / "province").open_node()
+        letter = sample_envelope()
+        ref = province.send(letter.info, letter.attachments).document_ref
+        district_db = load_config(tmp_path / "district").database
+        with Store(district_db) as district_store:
+            wait_for(lambda: district_store.documents(direction="in").total == 1)
+            (document,) = district_store.documents(direction="in").items
+        district = load_config(tmp_path / "district").open_node()
+        district.accept(document.id)  # the served district's worker sends the 03 back
+        wait_for(lambda: province.store.deliveries(document_ref=ref).items[0].business_state
+                 == "accepted")
+        for node in (province, district):
+            assert node.store.verify_audit().ok
+            node.store.close()
+    finally:
+        for process in servers.values():
+            process.send_signal(signal.SIGTERM)
+        outputs = {name: process.communicate(timeout=60) for name, process in servers.items()}
+    for name, process in servers.items():
+        assert process.returncode == 0, outputs[name]
+        assert "docflow node stopped" in outputs[name][1]

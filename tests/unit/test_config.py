@@ -1,0 +1,41 @@
+"""The node configuration loader: paths relative to the file, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docflow.config import load_config, write_config
+from docflow.errors import ConfigError
+from docflow.model import OrganCode, OrganInfo
+
+
+def test_written_config_reads_back_with_absolute_paths(tmp_path: Path) -> None:
+    organ = OrganInfo(OrganCode("000.00.01.H41"), 'UBND "Tam Kỳ"')
+    write_config(tmp_path, organ, port=9000, peers={"000.00.00.H41": "http://127.0.0.1:9001/"})
+    config = load_config(tmp_path)
+    assert config.organ == organ
+    assert config.database == f"sqlite:///{tmp_path.resolve() / 'node.db'}"
+    assert config.key == tmp_path.resolve() / "keys" / "organ.key"
+    assert config.server.port == 9000
+    assert config.peers == {OrganCode("000.00.00.H41"): "http://127.0.0.1:9001/"}
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("this is not toml = =", "invalid TOML"),
+    ("[server]\nport = 1", r"missing \[node\]"),
+    ('[node]\nname = "x"', "missing key 'organ'"),
+    ('[node]\norgan = "H41"\nname = "x"', "not a valid organ code"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\nspeed = 3', "unknown setting"),
+])
+def test_bad_configs_say_what_is_wrong(tmp_path: Path, text: str, fragment: str) -> None:
+    (tmp_path / "node.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=fragment) as info:
+        load_config(tmp_path)
+    assert "node.toml" in str(info.value)
+
+
+def test_missing_home(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="docflow init"):
+        load_config(tmp_path / "nowhere")
