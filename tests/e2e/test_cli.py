@@ -76,10 +76,14 @@ def test_help_and_version() -> None:
 def test_demo_module() -> None:
     result = subprocess.run([sys.executable, "-m", "docflow.demo"], capture_output=True,
                             text=True, timeout=60, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
-    assert result.returncode == 0, result.stderr
-    assert "4512/QĐ-UBND" in result.stdout
-    assert "valid against xsd/edxml.xsd" in result.stdout
-    assert "status packet 01" in result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "4512/QĐ-UBND" in out and "27/BC-UBND" in out
+    assert "recall agreed" in out and "recall refused" in out
+    assert "every copy delivered once, with a verified signed receipt: yes" in out
+    assert "sender's view of every copy equals the receiver's state: yes" in out
+    assert "audit chains intact: 7/7" in out
+    assert "PROBLEM" not in out
 
 
 def test_db_upgrade_and_audit_verify(tmp_path: Path) -> None:
