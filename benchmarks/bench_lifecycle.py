@@ -66,13 +66,7 @@ MEASURE_RSS = textwrap.dedent(
     """
     import json
     from docflow.lifecycle import INCOMING
-
-    def status(field):
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-        raise LookupError(field)
+    from tests.proc import status
 
     base = status("VmRSS")
     states = [INCOMING.initial] * 1_000_000

@@ -93,12 +93,7 @@ RSS = textwrap.dedent(
     from docflow.envelope import build_envelope
     from docflow.samples import TAM_KY, sample_envelope
     from docflow.store import Store
-
-    def rss():
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
+    from tests.proc import status
 
     store = Store.open(sys.argv[1])
     total, batch, samples = int(sys.argv[2]), 500, {}
@@ -111,7 +106,7 @@ RSS = textwrap.dedent(
         store.record_outgoing_batch(items)
         done = start + batch
         if done in (total // 10, total):
-            samples[done] = rss()
+            samples[done] = status("VmRSS")
     print(json.dumps(samples))
     """
 )

@@ -24,13 +24,7 @@ MEASURE = textwrap.dedent(
     import json, sys
     from docflow.envelope import build_envelope, parse_envelope
     from docflow.samples import sample_envelope
-
-    def status(field):
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-        raise LookupError(field)
+    from tests.proc import status
 
     parse_envelope(build_envelope(sample_envelope()))
     baseline = status("VmRSS")

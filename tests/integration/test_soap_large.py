@@ -32,12 +32,7 @@ COMMON = textwrap.dedent(
     from docflow.security import Credentials, TrustStore
     from docflow.store import Store, sqlite_url
     from docflow.transport import SoapApp, SoapClient, serve
-
-    def status(field):
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
+    from tests.proc import status
 
     home = Path(sys.argv[1])
     trust = TrustStore.from_paths(home / "ca.pem")
