@@ -1,8 +1,11 @@
 """The SOAP client adapter of the transport port, built on zeep from ``xsd/docflow.wsdl``.
 
-zeep builds and parses the SOAP messages; docflow signs and verifies the packets inside
-them itself (zeep's WS-Security would sign the SOAP envelope with SHA-1 defaults and does
-not check what was signed). Every failure surfaces as a
+zeep builds the SOAP message from the WSDL and parses the replies and faults; the
+packet's base64 is spliced into zeep's serialized message rather than set as element
+text, because a multi-megabyte payload would otherwise be copied four times over (base64
+bytes, a Python string, libxml2's text, the serialized message). docflow signs and
+verifies the packets itself (zeep's WS-Security would sign the SOAP envelope with SHA-1
+defaults and does not check what was signed). Every failure surfaces as a
 :class:`~docflow.errors.TransportError` carrying the receiver's fault code, if any.
 """
 
@@ -12,9 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pybase64
 import requests
 import zeep
 import zeep.exceptions
+from lxml import etree
 from zeep.transports import Transport as ZeepTransport
 
 from docflow.envelope import schema_path
@@ -23,6 +28,10 @@ from docflow.model import OrganCode
 from docflow.transport._soap_server import SERVICE_NS
 
 __all__ = ["SoapClient"]
+
+# A one-byte packet whose base64 text marks where the real packet's base64 goes.
+_PLACEHOLDER = b"\x00"
+_PLACEHOLDER_B64 = b">AA==<"
 
 
 class SoapClient:
@@ -57,10 +66,14 @@ class SoapClient:
         self._client = zeep.Client(str(schema_path("docflow.wsdl")), transport=transport,
                                    settings=zeep.Settings(strict=True, xml_huge_tree=False))
         binding = f"{{{SERVICE_NS}}}NodeSoap{'11' if soap_version == '1.1' else '12'}"
+        # The SOAP binding (zeep's Soap11Binding/Soap12Binding): templates and replies.
+        self._binding: Any = self._client.wsdl.bindings[binding]
+        self._soap12 = soap_version == "1.2"
+        self._urls = {OrganCode.parse(organ): url for organ, url in addresses.items()}
         self._services = {
-            OrganCode.parse(organ): self._client.create_service(binding, url)
-            for organ, url in addresses.items()
+            organ: self._client.create_service(binding, url) for organ, url in self._urls.items()
         }
+        self._timeout = timeout
         self.session = session
 
     def _service(self, recipient: OrganCode) -> Any:
@@ -70,10 +83,31 @@ class SoapClient:
                                  hint="add it to the client's addresses (the directory)")
         return service
 
+    def _request(
+        self, recipient: OrganCode, operation: str, packet: bytes
+    ) -> tuple[bytes, dict[str, str]]:
+        template = etree.tostring(self._client.create_message(
+            self._service(recipient), operation, Packet=_PLACEHOLDER))
+        head, marker, tail = template.partition(_PLACEHOLDER_B64)
+        head, tail = head + b">", b"<" + tail
+        if not marker:  # zeep changed how it writes base64: fail loudly, not silently
+            raise TransportError("cannot place the packet in zeep's SOAP message")
+        action = self._binding.get(operation).soapaction
+        if self._soap12:
+            headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'}
+        else:
+            headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"'}
+        return b"".join((head, pybase64.b64encode(packet), tail)), headers
+
     def _call(self, recipient: OrganCode, operation: str, packet: bytes) -> Any:
-        service = self._service(recipient)
+        url = self._urls.get(recipient)
         try:
-            return getattr(service, operation)(Packet=packet)
+            body, headers = self._request(recipient, operation, packet)
+            response = self.session.post(url or "", data=body, headers=headers,
+                                         timeout=self._timeout)
+            del body
+            return self._binding.process_reply(self._client, self._binding.get(operation),
+                                               response)
         except zeep.exceptions.Fault as fault:
             code, where = _fault_detail(fault)
             raise TransportError(

@@ -144,6 +144,9 @@ class SoapApp:
             raise _FaultError("docflow.transport.action",
                          f"SOAPAction {action!r} does not match the operation {name.localname}")
         packet = _packet(operation)
+        # The request body and its SOAP tree are each as large as the packet (base64):
+        # let them go before the node parses, verifies and stores the packet itself.
+        del body, root, body_el, operations, operation
         if name.localname == "SendDocument":
             receipt = self.endpoint.receive_document(packet)
             return _response(version, "SendDocumentResponse", "Receipt",
@@ -163,8 +166,14 @@ def _packet(operation: etree._Element) -> bytes:
     if element is None or len(operation) != 1:
         raise _FaultError("docflow.transport.operation",
                           "the operation must hold exactly one Packet")
+    text = element.text or ""
+    element.text = None  # free libxml2's copy before decoding
     try:
-        return pybase64.b64decode("".join((element.text or "").split()), validate=True)
+        return pybase64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass  # line-wrapped base64: strip the white space, then strictly again
+    try:
+        return pybase64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise _FaultError("docflow.transport.operation", "Packet is not base64") from exc
 

@@ -1,10 +1,10 @@
 """A 20 MB attachment end to end over SOAP between two processes, each measuring its own
 peak RSS.
 
-The goal is under ~6x the payload on each side; measured now: the sender ~15x (build,
-sign and store ~7.5x, then zeep's base64 encoding of the packet on top), the receiver
-~10x. Not met yet: the bound below guards against regressions while the copies are taken
-out (streamed SOAP encoding, signing the built tree, storing without the extra copy)."""
+The goal is under ~6x the payload on each side. Measured: the receiver ~6.5x (the SOAP
+request and its tree are dropped before the node parses the packet), the sender ~9x:
+signing alone peaks at ~7.8x inside libxmlsec1, whose C14N of the 27 MB of base64 grows
+its buffer by doubling before the digest. The bound below guards against regressions."""
 
 from __future__ import annotations
 
@@ -106,6 +106,6 @@ def test_20mb_attachment_end_to_end(pki: Pki, tmp_path: Path) -> None:
             server.kill()
     assert sent["delivered"] == 1, sent["errors"]
     assert received["documents"] == 1
-    for side, figures in (("sender", sent), ("receiver", received)):
+    for side, figures, ceiling in (("sender", sent, 10), ("receiver", received, 7.5)):
         used = figures["peak"] - figures["baseline"]
-        assert used < 18 * PAYLOAD, f"{side} used {used / 1e6:.0f} MB for a 20 MB payload"
+        assert used < ceiling * PAYLOAD, f"{side} used {used / 1e6:.0f} MB for 20 MB"
