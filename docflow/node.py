@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from docflow.clock import Clock, system_clock
-from docflow.envelope import Envelope
+from docflow.envelope import Envelope, parse_envelope
 from docflow.errors import (
     DocflowError,
     ModelError,
@@ -32,11 +32,27 @@ from docflow.model import (
     StatusCode,
     StatusInfo,
 )
-from docflow.security import Credentials, TrustStore, sign_envelope, sign_status, verify
-from docflow.store import DocumentView, OutgoingRecord, Store
-from docflow.transport import Transport
+from docflow.routing import Directory
+from docflow.security import (
+    Credentials,
+    TrustStore,
+    sign_envelope,
+    sign_request,
+    sign_status,
+    verify,
+)
+from docflow.store import (
+    DeliveryView,
+    DocumentView,
+    HistoryEntry,
+    OutgoingRecord,
+    Page,
+    StatusEvent,
+    Store,
+)
+from docflow.transport import PullTransport, TraceReport, Transport
 
-__all__ = ["DeliveryReport", "Node"]
+__all__ = ["DeliveryReport", "DocumentTrace", "Node", "PullReport"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,31 @@ class DeliveryReport:
     errors: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class PullReport:
+    """What one pull from the hub did."""
+
+    documents: int = 0
+    statuses: int = 0
+    refused: int = 0
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DocumentTrace:
+    """Everything a node knows of one document: the row, each copy (sent documents),
+    the state history, the status packets, the hubs it went through (received
+    documents) and, for a document sent through a hub that answers traces, the hub's
+    view."""
+
+    document: DocumentView
+    deliveries: tuple[DeliveryView, ...]
+    history: tuple[HistoryEntry, ...]
+    statuses: tuple[StatusEvent, ...]
+    hops: tuple[tuple[str, dt.datetime], ...]
+    hub: TraceReport | None = None
+
+
 class Node:
     """One organ's docflow: send, deliver, receive, act on documents.
 
@@ -57,11 +98,14 @@ class Node:
         trust: the CAs whose organs it accepts packets from.
         store: its database.
         transport: how its packets travel.
+        directory: the routes (through the organ's hub, across provinces); without one,
+            packets go straight to their recipients.
         clock: where "now" comes from.
     """
 
     def __init__(self, organ: OrganInfo, credentials: Credentials, trust: TrustStore,
-                 store: Store, transport: Transport, *, clock: Clock = system_clock):
+                 store: Store, transport: Transport, *, directory: Directory | None = None,
+                 clock: Clock = system_clock):
         if credentials.organ != organ.code:
             raise ModelError(
                 f"the credentials are {credentials.organ}'s, not {organ.code}'s",
@@ -72,6 +116,7 @@ class Node:
         self.trust = trust
         self.store = store
         self.transport = transport
+        self.directory = directory
         self.clock = clock
 
     @property
@@ -99,12 +144,13 @@ class Node:
         for claim in self.store.claim_due(worker, limit=limit, now=self.clock()):
             recipient = OrganCode(claim.recipient)
             try:
+                via = self._via(recipient)
                 if claim.kind == "status":
-                    self.transport.send_status(recipient, claim.packet)
+                    self.transport.send_status(recipient, claim.packet, via=via)
                     self.store.acknowledge(claim.delivery_id, now=self.clock())
                 else:
-                    receipt = self.transport.send_document(recipient, claim.packet)
-                    status = self._check_receipt(receipt, recipient, claim.message_id,
+                    receipt = self.transport.send_document(recipient, claim.packet, via=via)
+                    status = self._check_receipt(receipt, recipient, via, claim.message_id,
                                                  claim.packet)
                     self.store.acknowledge(claim.delivery_id, receipt, status, now=self.clock())
                 delivered += 1
@@ -115,15 +161,22 @@ class Node:
                 errors.append(f"{claim.recipient}: {exc}")
         return DeliveryReport(delivered, failed, tuple(errors))
 
-    def _check_receipt(self, receipt: bytes, recipient: OrganCode, message_id: str | None,
-                       packet: bytes) -> StatusInfo:
+    def _via(self, recipient: OrganCode) -> OrganCode | None:
+        if self.directory is None:
+            return None
+        via = self.directory.next_hop(self.code, recipient)
+        return None if via == recipient else via
+
+    def _check_receipt(self, receipt: bytes, recipient: OrganCode, via: OrganCode | None,
+                       message_id: str | None, packet: bytes) -> StatusInfo:
         status = verify(receipt, self.trust, now=self.clock()).status
         expected = hashlib.sha256(packet).hexdigest()
         problems = []
         if status.code is not StatusCode.ARRIVED:
             problems.append(f"status {status.code.value} instead of 01")
-        if status.sender.code != recipient:
-            problems.append(f"signed by {status.sender.code}, not the recipient {recipient}")
+        if status.sender.code not in (recipient, via):
+            problems.append(f"signed by {status.sender.code}, not the recipient {recipient}"
+                            + (f" or the hub {via}" if via else ""))
         if status.message_id != message_id:
             problems.append(f"for message {status.message_id}, not {message_id}")
         if status.received_sha256 != expected:
@@ -144,10 +197,17 @@ class Node:
 
     # ------------------------------------------------------------------ receiving
 
-    def receive_document(self, packet: bytes) -> bytes:
+    def _addressed(self, recipient: OrganCode | None) -> None:
+        if recipient is not None and recipient != self.code:
+            raise RoutingError(f"a copy for {recipient} reached this organ's node",
+                               where=str(self.code),
+                               hint="send it to that organ's node or to its hub")
+
+    def receive_document(self, packet: bytes, recipient: OrganCode | None = None) -> bytes:
         """Verify and store a document addressed to this organ; answer with the signed
         receipt (01 naming the message id and the SHA-256 of the bytes received). A
         duplicate gets the first receipt again and changes nothing."""
+        self._addressed(recipient)
         now = self.clock()
         envelope = verify(packet, self.trust, now=now).envelope
         if self.code not in {organ.code for organ in envelope.info.recipients}:
@@ -172,10 +232,11 @@ class Node:
         return self.store.receive(envelope, packet, organ=str(self.code), receipt=receipt,
                                   now=now).receipt
 
-    def receive_status(self, packet: bytes) -> None:
+    def receive_status(self, packet: bytes, recipient: OrganCode | None = None) -> None:
         """Verify a status packet: a report on a document this organ sent (merged into
         its delivery), or a recall request for a document it received (answered by the
         document's state)."""
+        self._addressed(recipient)
         now = self.clock()
         status = verify(packet, self.trust, now=now).status
         if status.code is StatusCode.RECALL_REQUESTED:
@@ -194,6 +255,87 @@ class Node:
         document = matches[0]
         event, reason = answer_change(ChangeKind.RECALL, document.state)
         self.act(document.id, event, reason)
+
+    # ------------------------------------------------------------------ pulling
+
+    def _hub(self) -> OrganCode:
+        hub = None if self.directory is None else self.directory.entry(self.code).hub
+        if hub is None:
+            raise RoutingError("this organ has no hub to pull from", where=str(self.code),
+                               hint="give the node a directory that names its hub")
+        return hub
+
+    def _puller(self) -> PullTransport:
+        if not isinstance(self.transport, PullTransport):
+            raise RoutingError("this node's transport cannot pull", where=str(self.code))
+        return self.transport
+
+    def pull(self, *, limit: int = 50) -> PullReport:
+        """Fetch what this organ's hub holds for it (documents, then status packets),
+        store each, and acknowledge each only after it is stored: with the receipt, or
+        with the reason a packet was refused (never dropped silently)."""
+        hub, transport = self._hub(), self._puller()
+        counts = {"document": 0, "status": 0}
+        refused, errors = 0, []
+        for kind in ("document", "status"):
+            token = sign_request(self.credentials, "pending", kind, now=self.clock())
+            for item in transport.pending(hub, token, kind, limit):
+                receipt, error = None, None
+                try:
+                    if item.kind == "document":
+                        receipt = self.receive_document(item.packet)
+                    else:
+                        self.receive_status(item.packet)
+                    counts[kind] += 1
+                except DocflowError as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    refused += 1
+                    errors.append(error)
+                ack = sign_request(self.credentials, "acknowledge", str(item.handle),
+                                   now=self.clock())
+                transport.acknowledge(hub, ack, item.handle, receipt, error)
+        return PullReport(counts["document"], counts["status"], refused, tuple(errors))
+
+    # ------------------------------------------------------------------ reading
+
+    def inbox(self, *, state: str | None = None, page: int = 1,
+              page_size: int = 50) -> Page[DocumentView]:
+        """Documents this organ received (newest first)."""
+        return self.store.documents(direction="in", organ=str(self.code), state=state,
+                                    page=page, page_size=page_size)
+
+    def outbox(self, *, state: str | None = None, page: int = 1,
+               page_size: int = 50) -> Page[DocumentView]:
+        """Documents this organ sent (newest first)."""
+        return self.store.documents(direction="out", organ=str(self.code), state=state,
+                                    page=page, page_size=page_size)
+
+    def document(self, document_ref: int) -> DocumentView:
+        """One document of this node."""
+        return self.store.document(document_ref)
+
+    def trace(self, document_ref: int, *, ask_hub: bool = True) -> DocumentTrace:
+        """A document's whole story: copies, history, statuses, hops, and (for a sent
+        document routed through a hub, when ``ask_hub``) what the hub saw."""
+        document = self.store.document(document_ref)
+        hops = tuple((str(hop.organ_id), hop.timestamp.astimezone(dt.UTC))
+                     for hop in parse_envelope(self.store.packet(document_ref)).trace)
+        hub_report = None
+        if (ask_hub and document.direction == "out" and self.directory is not None
+                and self.directory.entry(self.code).hub is not None
+                and isinstance(self.transport, PullTransport)):
+            hub = self._hub()
+            token = sign_request(self.credentials, "trace", document.message_id,
+                                 now=self.clock())
+            hub_report = self.transport.trace(hub, token, document.message_id)
+        return DocumentTrace(
+            document=document,
+            deliveries=self.store.deliveries(document_ref=document_ref, page_size=1000).items,
+            history=tuple(self.store.history(document_ref)),
+            statuses=tuple(self.store.status_events(document_ref)),
+            hops=hops,
+            hub=hub_report,
+        )
 
     # ------------------------------------------------------------------ acting
 

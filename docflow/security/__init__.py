@@ -37,14 +37,24 @@ from docflow.security._pki import (
     load_crls,
     organ_of,
 )
+from docflow.security._token import (
+    DEFAULT_SKEW,
+    NonceCache,
+    RequestToken,
+    sign_request,
+    verify_request,
+)
 from docflow.security._trust import TrustStore
 
 __all__ = [
+    "DEFAULT_SKEW",
     "ORGAN_URI_PREFIX",
     "SIGNED_INFO_ID",
     "Credentials",
     "KeyType",
+    "NonceCache",
     "PrivateKey",
+    "RequestToken",
     "TrustStore",
     "Verified",
     "VerifiedHop",
@@ -57,6 +67,8 @@ __all__ = [
     "sign",
     "sign_envelope",
     "sign_hop",
+    "sign_request",
     "sign_status",
     "verify",
+    "verify_request",
 ]

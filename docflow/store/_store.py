@@ -63,7 +63,9 @@ __all__ = [
     "OutgoingRecord",
     "Page",
     "ReceiveResult",
+    "RelayResult",
     "RetryPolicy",
+    "StatusEvent",
     "Store",
     "StoreHooks",
 ]
@@ -140,6 +142,31 @@ class ReceiveResult:
     document_ref: int
     receipt: bytes
     duplicate: bool
+
+
+@dataclass(frozen=True)
+class RelayResult:
+    """What a hub's :meth:`Store.relay` or :meth:`Store.relay_status` did: the relayed
+    document, the recipient's delivery, the hub's receipt (documents only) and whether
+    the copy was known already (then nothing was written)."""
+
+    document_ref: int
+    delivery_id: int
+    receipt: bytes
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """A status packet as recorded: which way it went, its code, who reported it."""
+
+    direction: str
+    code: StatusCode
+    from_organ: str
+    description: str
+    timestamp: dt.datetime
+    at: dt.datetime
+    delivery_ref: int | None
 
 
 @dataclass(frozen=True)
@@ -529,11 +556,18 @@ class Store:
         limit: int = 10,
         lease: dt.timedelta = dt.timedelta(minutes=5),
         now: dt.datetime | None = None,
+        recipients: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+        kind: str | None = None,
     ) -> list[Claim]:
         """Claim up to ``limit`` deliveries that are due, for ``worker``, until
         ``now + lease``. Deliveries of a worker that died are claimed again once its lease
         has run out. On PostgreSQL concurrent workers skip each other's rows
-        (``FOR UPDATE SKIP LOCKED``); SQLite serialises writers (``BEGIN IMMEDIATE``)."""
+        (``FOR UPDATE SKIP LOCKED``); SQLite serialises writers (``BEGIN IMMEDIATE``).
+
+        ``recipients`` keeps only deliveries to those organs, ``exclude`` leaves out
+        deliveries to these (a hub's push worker leaves the pulling organs' packets for
+        them), ``kind`` keeps only "document" or "status" deliveries."""
         with self._tx("", now) as tx:
             d = s.deliveries
             due = or_(
@@ -541,6 +575,12 @@ class Store:
                      d.c.next_attempt_at <= tx.now),
                 and_(d.c.transport_state == "sending", d.c.claimed_until < tx.now),
             )
+            if recipients is not None:
+                due = and_(due, d.c.recipient.in_(list(recipients)))
+            if exclude:
+                due = and_(due, d.c.recipient.not_in(list(exclude)))
+            if kind is not None:
+                due = and_(due, d.c.kind == kind)
             query = (
                 select(d.c.id, d.c.document_ref, d.c.kind, d.c.recipient, d.c.transport_state,
                        d.c.attempts, d.c.version, s.envelopes.c.raw, s.envelopes.c.message_id)
@@ -618,7 +658,9 @@ class Store:
     ) -> None:
         """End a delivery's transport. For a document, pass the verified receipt (status 01
         naming what was sent) and its parsed form: it is kept as proof of delivery. A
-        status packet is acknowledged by the transport alone."""
+        receipt signed by the recipient also marks the copy "arrived"; one signed by a hub
+        on the way proves only that the hub took it (the recipient's own 01 follows as a
+        status packet). A status packet is acknowledged by the transport alone."""
         with self._tx("", now) as tx:
             row = self._delivery(tx, delivery_id)
             if row.kind == "document" and (receipt is None or status is None):
@@ -632,8 +674,9 @@ class Store:
                             receipt_ref=receipt_ref, last_error=None)
             if receipt_ref is not None and status is not None:
                 self._status_event(tx, row.document_ref, row.id, "in", status, receipt_ref)
-                row = self._delivery(tx, delivery_id)
-                self._business(tx, row, status.code)
+                if str(status.sender.code) == row.recipient:  # not a hub's custody receipt
+                    row = self._delivery(tx, delivery_id)
+                    self._business(tx, row, status.code)
             tx.audit.append(("acknowledged", f"delivery:{delivery_id}", {
                 "receipt_sha256": _sha256(receipt) if receipt is not None else None}))
 
@@ -888,6 +931,166 @@ class Store:
             tx.audit.append((event, f"document:{document_ref}", {
                 "from": doc.state, "to": step.state, "reason": reason}))
             return step
+
+    # ------------------------------------------------------------------ hubs
+
+    def relay(
+        self,
+        envelope: Envelope,
+        packet: bytes,
+        *,
+        hub: str,
+        recipient: str,
+        forwarded: Callable[[], bytes],
+        receipt: Callable[[], bytes],
+        now: dt.datetime | None = None,
+    ) -> RelayResult:
+        """Take a verified document into a hub's custody, for one recipient, idempotently.
+
+        The first copy of a message stores the packet as the hub forwards it
+        (``forwarded()``: the sender's bytes plus the hub's signed trace hop) and the hub's
+        receipt (``receipt()``: a 01 naming the bytes received); each recipient gets one
+        delivery in the hub's outbox. Another copy for a recipient already queued writes
+        nothing; the same message id with other bytes is a
+        :class:`~docflow.errors.ReplayError`. Returns the hub's receipt.
+        """
+        digest = _sha256(packet)
+        with self._tx(hub, now) as tx:
+            r = s.received_messages
+            seen = tx.conn.execute(
+                select(r.c.document_ref, r.c.sha256, r.c.receipt)
+                .where(r.c.organ == hub, r.c.message_id == envelope.message_id)
+            ).one_or_none()
+            if seen is not None and seen.sha256 != digest:
+                raise ReplayError(
+                    "this message id was relayed before with different content",
+                    where=f"message {envelope.message_id}",
+                    hint="a resend must carry the very same signed bytes",
+                )
+            if seen is None:
+                document_ref = _inserted_id(tx.conn.execute(
+                    s.documents.insert(), self._document_values(tx, envelope, "hop",
+                                                                "relayed")))
+                self.hooks.checkpoint("after_document")
+                envelope_ref = self._envelope(tx, document_ref, "document", "out",
+                                              envelope.message_id, forwarded())
+                self.hooks.checkpoint("after_envelope")
+                answer = receipt()
+                tx.conn.execute(r.insert().values(
+                    organ=hub, message_id=envelope.message_id, document_ref=document_ref,
+                    sha256=digest, receipt=answer, received_at=tx.now,
+                    expires_at=tx.now + self.retention,
+                ))
+                tx.audit.append(("relay", f"document:{document_ref}", {
+                    "message_id": envelope.message_id, "sha256": digest,
+                    "from": str(envelope.info.sender.code)}))
+            else:
+                document_ref, answer = int(seen.document_ref), bytes(seen.receipt)
+                envelope_ref = tx.conn.execute(select(s.envelopes.c.id).where(
+                    s.envelopes.c.document_ref == document_ref,
+                    s.envelopes.c.kind == "document")).scalar_one()
+            queued = tx.conn.execute(select(s.deliveries.c.id).where(
+                s.deliveries.c.document_ref == document_ref,
+                s.deliveries.c.kind == "document",
+                s.deliveries.c.recipient == recipient)).scalar_one_or_none()
+            if queued is not None:
+                return RelayResult(document_ref, int(queued), answer, True)
+            delivery_id = self._queue(tx, document_ref, "document", envelope_ref, recipient)
+            self.hooks.checkpoint("after_deliveries")
+            tx.audit.append(("relay_to", f"delivery:{delivery_id}", {"to": recipient}))
+            return RelayResult(document_ref, delivery_id, answer, False)
+
+    def relay_status(
+        self,
+        status: StatusInfo,
+        packet: bytes,
+        *,
+        hub: str,
+        recipient: str,
+        now: dt.datetime | None = None,
+    ) -> RelayResult:
+        """Take a verified status packet into a hub's custody for ``recipient``.
+
+        Only between the two ends of a document this hub relayed: from a recipient of the
+        document to its sender, or from its sender to a recipient (a recall request);
+        anything else is a :class:`~docflow.errors.NotFoundError` and writes nothing. The
+        same packet again writes nothing. A recipient's progress (01-06) is merged into
+        the hub's view of that copy, for traces.
+        """
+        digest = _sha256(packet)
+        origin = str(status.sender.code)
+        with self._tx(hub, now) as tx:
+            d = s.deliveries
+            doc = tx.conn.execute(
+                select(s.documents.c.id, s.documents.c.sender).where(
+                    s.documents.c.organ == hub, s.documents.c.direction == "hop",
+                    s.documents.c.document_id == status.response_for.document_id)
+                .order_by(s.documents.c.id.desc())
+            ).first()
+            copies = set() if doc is None else {
+                row.recipient for row in tx.conn.execute(select(d.c.recipient).where(
+                    d.c.document_ref == doc.id, d.c.kind == "document"))}
+            upward = doc is not None and origin in copies and recipient == doc.sender
+            downward = doc is not None and origin == doc.sender and recipient in copies
+            if doc is None or not (upward or downward):
+                raise NotFoundError(
+                    f"status {status.code.value} from {origin} to {recipient} for a document "
+                    "this hub never relayed between them",
+                    where=status.response_for.document_id,
+                    hint="status packets travel only between a document's sender and its "
+                    "recipients",
+                )
+            document_ref = int(doc.id)
+            known = tx.conn.execute(
+                select(d.c.id).join(s.envelopes, s.envelopes.c.id == d.c.envelope_ref).where(
+                    d.c.document_ref == document_ref, d.c.kind == "status",
+                    d.c.recipient == recipient, s.envelopes.c.sha256 == digest)
+            ).scalar_one_or_none()
+            if known is not None:
+                return RelayResult(document_ref, int(known), b"", True)
+            envelope_ref = self._envelope(tx, document_ref, "status", "out",
+                                          status.message_id, packet)
+            self._status_event(tx, document_ref, None, "in", status, envelope_ref)
+            delivery_id = self._queue(tx, document_ref, "status", envelope_ref, recipient)
+            if upward and not is_change_answer(status.code):
+                copy = tx.conn.execute(select(d).where(
+                    d.c.document_ref == document_ref, d.c.kind == "document",
+                    d.c.recipient == origin)).one()
+                self._business(tx, copy, status.code, reason=status.description or None)
+            tx.audit.append(("relay_status", f"delivery:{delivery_id}", {
+                "code": status.code.value, "from": origin, "to": recipient,
+                "sha256": digest}))
+            return RelayResult(document_ref, delivery_id, b"", False)
+
+    def relayed(self, hub: str, message_id: str) -> DocumentView:
+        """The document a hub relayed under ``message_id`` (``NotFoundError`` if none)."""
+        d = s.documents
+        with self._reader() as conn:
+            row = conn.execute(select(d).where(
+                d.c.organ == hub, d.c.direction == "hop", d.c.message_id == message_id)
+            ).one_or_none()
+        if row is None:
+            raise NotFoundError("this hub relayed no such message", where=f"message {message_id}")
+        return _document_view(row)
+
+    def status_events(self, document_ref: int) -> list[StatusEvent]:
+        """Every status packet recorded for a document (sent, received or relayed)."""
+        e = s.status_events
+        with self._reader() as conn:
+            rows = conn.execute(select(e).where(e.c.document_ref == document_ref)
+                                .order_by(e.c.id)).all()
+        return [StatusEvent(row.direction, StatusCode(row.code), row.from_organ,
+                            row.description, row.timestamp, row.at, row.delivery_ref)
+                for row in rows]
+
+    def delivery(self, delivery_id: int) -> DeliveryView:
+        """One delivery."""
+        with self._reader() as conn:
+            row = conn.execute(select(s.deliveries)
+                               .where(s.deliveries.c.id == delivery_id)).one_or_none()
+        if row is None:
+            raise NotFoundError("no such delivery", where=f"delivery {delivery_id}")
+        return _delivery_view(row)
 
     # ------------------------------------------------------------------ audit chain
 

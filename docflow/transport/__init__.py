@@ -5,9 +5,32 @@ Nothing above this port knows which adapter it talks to. Adapters: :class:`InMem
 a WSGI application, to receive; :func:`serve` runs it under waitress).
 """
 
-from docflow.transport._port import Endpoint, InMemoryTransport, Transport
+from docflow.transport._port import (
+    CopyTrace,
+    Endpoint,
+    InMemoryTransport,
+    Mailbox,
+    Pending,
+    PullTransport,
+    StatusTrace,
+    TraceReport,
+    Transport,
+)
 from docflow.transport._serve import serve
 from docflow.transport._soap_client import SoapClient
 from docflow.transport._soap_server import SoapApp
 
-__all__ = ["Endpoint", "InMemoryTransport", "SoapApp", "SoapClient", "Transport", "serve"]
+__all__ = [
+    "CopyTrace",
+    "Endpoint",
+    "InMemoryTransport",
+    "Mailbox",
+    "Pending",
+    "PullTransport",
+    "SoapApp",
+    "SoapClient",
+    "StatusTrace",
+    "TraceReport",
+    "Transport",
+    "serve",
+]

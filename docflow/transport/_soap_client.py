@@ -11,7 +11,8 @@ defaults and does not check what was signed). Every failure surfaces as a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from zeep.transports import Transport as ZeepTransport
 from docflow.envelope import schema_path
 from docflow.errors import TransportError
 from docflow.model import OrganCode
+from docflow.security import RequestToken
+from docflow.transport._port import CopyTrace, Pending, StatusTrace, TraceReport
 from docflow.transport._soap_server import SERVICE_NS
 
 __all__ = ["SoapClient"]
@@ -84,10 +87,10 @@ class SoapClient:
         return service
 
     def _request(
-        self, recipient: OrganCode, operation: str, packet: bytes
+        self, to: OrganCode, operation: str, packet: bytes, recipient: OrganCode
     ) -> tuple[bytes, dict[str, str]]:
         template = etree.tostring(self._client.create_message(
-            self._service(recipient), operation, Packet=_PLACEHOLDER))
+            self._service(to), operation, Packet=_PLACEHOLDER, Recipient=str(recipient)))
         head, marker, tail = template.partition(_PLACEHOLDER_B64)
         head, tail = head + b">", b"<" + tail
         if not marker:  # zeep changed how it writes base64: fail loudly, not silently
@@ -99,37 +102,78 @@ class SoapClient:
             headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"'}
         return b"".join((head, pybase64.b64encode(packet), tail)), headers
 
-    def _call(self, recipient: OrganCode, operation: str, packet: bytes) -> Any:
-        url = self._urls.get(recipient)
+    @contextmanager
+    def _errors(self, to: OrganCode) -> Iterator[None]:
         try:
-            body, headers = self._request(recipient, operation, packet)
+            yield
+        except zeep.exceptions.Fault as fault:
+            code, where = _fault_detail(fault)
+            raise TransportError(
+                f"{to} refused the request: {fault.message}",
+                where=where or str(to),
+                hint=f"remote fault {code}" if code else None,
+            ) from fault
+        except (requests.RequestException, zeep.exceptions.Error, OSError) as exc:
+            raise TransportError(f"cannot reach {to}: {exc}", where=str(to),
+                                 hint="the delivery is retried later") from exc
+
+    def _call(self, to: OrganCode, operation: str, packet: bytes, recipient: OrganCode) -> Any:
+        url = self._urls.get(to)
+        with self._errors(to):
+            body, headers = self._request(to, operation, packet, recipient)
             response = self.session.post(url or "", data=body, headers=headers,
                                          timeout=self._timeout)
             del body
             return self._binding.process_reply(self._client, self._binding.get(operation),
                                                response)
-        except zeep.exceptions.Fault as fault:
-            code, where = _fault_detail(fault)
-            raise TransportError(
-                f"{recipient} refused the packet: {fault.message}",
-                where=where or str(recipient),
-                hint=f"remote fault {code}" if code else None,
-            ) from fault
-        except (requests.RequestException, zeep.exceptions.Error, OSError) as exc:
-            raise TransportError(f"cannot reach {recipient}: {exc}", where=str(recipient),
-                                 hint="the delivery is retried later") from exc
 
-    def send_document(self, recipient: OrganCode, packet: bytes) -> bytes:
-        """Deliver a signed document; return the receiver's signed receipt."""
-        receipt = self._call(recipient, "SendDocument", packet)
+    def send_document(self, recipient: OrganCode, packet: bytes, *,
+                      via: OrganCode | None = None) -> bytes:
+        """Deliver a signed document (to ``via`` when a hub is on the way); return the
+        signed receipt."""
+        to = via or recipient
+        receipt = self._call(to, "SendDocument", packet, recipient)
         if not isinstance(receipt, bytes):
-            raise TransportError(f"{recipient} answered without a receipt",
-                                 where=str(recipient))
+            raise TransportError(f"{to} answered without a receipt", where=str(to))
         return receipt
 
-    def send_status(self, recipient: OrganCode, packet: bytes) -> None:
+    def send_status(self, recipient: OrganCode, packet: bytes, *,
+                    via: OrganCode | None = None) -> None:
         """Deliver a signed status packet."""
-        self._call(recipient, "SendStatus", packet)
+        self._call(via or recipient, "SendStatus", packet, recipient)
+
+    # ------------------------------------------------------------------ pull mode
+
+    def pending(self, hub: OrganCode, token: RequestToken, kind: str,
+                limit: int) -> list[Pending]:
+        """Lease up to ``limit`` packets of ``kind`` the hub holds for the caller."""
+        operation = "GetPendingDocuments" if kind == "document" else "GetPendingStatuses"
+        with self._errors(hub):
+            result = getattr(self._service(hub), operation)(Token=token.to_text(),
+                                                            Limit=limit)
+        items = [] if result is None else result
+        return [Pending(int(item.Handle), kind, bytes(item.Packet)) for item in items]
+
+    def acknowledge(self, hub: OrganCode, token: RequestToken, handle: int,
+                    receipt: bytes | None = None, error: str | None = None) -> None:
+        """Settle a pulled packet at the hub."""
+        choice = {"Receipt": receipt} if receipt is not None else (
+            {"Error": error} if error is not None else {})
+        with self._errors(hub):
+            self._service(hub).Acknowledge(Token=token.to_text(), Handle=handle, **choice)
+
+    def trace(self, hub: OrganCode, token: RequestToken, message_id: str) -> TraceReport:
+        """Ask the hub what became of a document the caller sent."""
+        with self._errors(hub):
+            r = self._service(hub).GetTrace(Token=token.to_text(), MessageId=message_id)
+        return TraceReport(
+            message_id=r.MessageId, document_id=r.DocumentId, sender=r.Sender,
+            hops=tuple((h.Organ, h.Timestamp) for h in r.Hop or ()),
+            copies=tuple(CopyTrace(c.Recipient, c.TransportState, c.BusinessState,
+                                   int(c.Attempts), c.LastError) for c in r.Copy or ()),
+            statuses=tuple(StatusTrace(t.From, t.Code, t.Description, t.Timestamp)
+                           for t in r.Status or ()),
+        )
 
     def close(self) -> None:
         """Close the HTTP connections."""

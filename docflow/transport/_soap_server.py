@@ -13,6 +13,7 @@ generic fault and is logged, with nothing leaked.
 from __future__ import annotations
 
 import binascii
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ from docflow.errors import (
     StoreError,
     TransportError,
 )
-from docflow.transport._port import Endpoint
+from docflow.model import OrganCode
+from docflow.security import RequestToken
+from docflow.transport._port import Endpoint, Mailbox, TraceReport
 
 __all__ = ["SERVICE_NS", "SOAP11_NS", "SOAP12_NS", "SoapApp"]
 
@@ -68,7 +71,8 @@ class SoapApp:
     """The WSGI application of a node's SOAP endpoint.
 
     Args:
-        endpoint: what handles the packets (a :class:`~docflow.node.Node`).
+        endpoint: what handles the packets (a :class:`~docflow.node.Node`, or a
+            :class:`~docflow.hub.Hub`, which also answers the pull operations).
         max_body: the largest request accepted, in bytes (default: a 50 MiB packet,
             base64-encoded, plus room for the SOAP envelope).
     """
@@ -136,23 +140,55 @@ class SoapApp:
                          f"the SOAP body must hold exactly one operation, found {len(operations)}")
         (operation,) = operations
         name = etree.QName(operation)
-        if name.namespace != SERVICE_NS or name.localname not in ("SendDocument", "SendStatus"):
+        if name.namespace != SERVICE_NS or name.localname not in _OPERATIONS:
             raise _FaultError("docflow.transport.operation", f"unknown operation {name.text}")
         action = _action(request, version)
         expected_action = f"{SERVICE_NS}#{name.localname}"
         if action and action != expected_action:
             raise _FaultError("docflow.transport.action",
                          f"SOAPAction {action!r} does not match the operation {name.localname}")
+        if name.localname not in ("SendDocument", "SendStatus"):
+            del body
+            return self._pull(version, name.localname, operation)
+        recipient = _recipient(operation)
         packet = _packet(operation)
         # The request body and its SOAP tree are each as large as the packet (base64):
         # let them go before the node parses, verifies and stores the packet itself.
         del body, root, body_el, operations, operation
         if name.localname == "SendDocument":
-            receipt = self.endpoint.receive_document(packet)
+            receipt = self.endpoint.receive_document(packet, recipient)
             return _response(version, "SendDocumentResponse", "Receipt",
                              pybase64.b64encode(receipt))
-        self.endpoint.receive_status(packet)
+        self.endpoint.receive_status(packet, recipient)
         return _response(version, "SendStatusResponse", "Accepted", b"true")
+
+    def _pull(self, version: _Version, operation: str, element: etree._Element) -> Response:
+        mailbox = self.endpoint
+        if not isinstance(mailbox, Mailbox):
+            raise _FaultError("docflow.transport.operation",
+                              f"{operation}: this node holds no packets for pulling",
+                              hint="pull from a hub")
+        _check_request(element)
+        token = RequestToken.from_text(_text(element, "Token"))
+        if operation in ("GetPendingDocuments", "GetPendingStatuses"):
+            kind = "document" if operation == "GetPendingDocuments" else "status"
+            items = mailbox.pending(token, kind, int(_text(element, "Limit")))
+            root, body = _envelope(version)
+            result = etree.SubElement(body, f"{{{SERVICE_NS}}}{operation}Response")
+            for item in items:
+                entry = etree.SubElement(result, f"{{{SERVICE_NS}}}Item")
+                etree.SubElement(entry, f"{{{SERVICE_NS}}}Handle").text = str(item.handle)
+                etree.SubElement(entry, f"{{{SERVICE_NS}}}Packet").text = (
+                    pybase64.b64encode(item.packet))
+            return _xml_response(version, root)
+        if operation == "Acknowledge":
+            receipt = element.findtext(f"{{{SERVICE_NS}}}Receipt")
+            mailbox.acknowledge(token, int(_text(element, "Handle")),
+                                None if receipt is None else pybase64.b64decode(receipt),
+                                element.findtext(f"{{{SERVICE_NS}}}Error"))
+            return _response(version, "AcknowledgeResponse", "Accepted", b"true")
+        report = mailbox.trace(token, _text(element, "MessageId"))
+        return _xml_response(version, _trace_response(version, report))
 
 
 def _action(request: Request, version: _Version) -> str:
@@ -161,11 +197,50 @@ def _action(request: Request, version: _Version) -> str:
     return str(request.mimetype_params.get("action", "")).strip('"')
 
 
+_OPERATIONS = ("SendDocument", "SendStatus", "GetPendingDocuments", "GetPendingStatuses",
+               "Acknowledge", "GetTrace")
+
+
+def _request_schema() -> etree.XMLSchema:
+    """The WSDL's own types, to check the (small) pull requests against the contract."""
+    wsdl = etree.parse(str(schema_path("docflow.wsdl")))
+    schema = wsdl.find(".//{http://www.w3.org/2001/XMLSchema}schema")
+    if schema is None:  # pragma: no cover - the shipped WSDL has one
+        raise TransportError("the shipped WSDL has no schema")
+    return etree.XMLSchema(schema)
+
+
+_REQUEST_SCHEMA = _request_schema()
+
+
+def _check_request(element: etree._Element) -> None:
+    if not _REQUEST_SCHEMA.validate(element):
+        error = _REQUEST_SCHEMA.error_log.last_error
+        raise _FaultError("docflow.transport.operation",
+                          f"the request does not match the contract: "
+                          f"{error.message if error else 'invalid'}")
+
+
+def _text(element: etree._Element, child: str) -> str:
+    return element.findtext(f"{{{SERVICE_NS}}}{child}") or ""
+
+
+def _recipient(operation: etree._Element) -> OrganCode | None:
+    element = operation.find(f"{{{SERVICE_NS}}}Recipient")
+    if element is None:
+        return None
+    try:
+        return OrganCode.parse(element.text or "")
+    except DocflowError as exc:
+        raise _FaultError(exc.fault_code, f"Recipient: {exc.message}") from exc
+
+
 def _packet(operation: etree._Element) -> bytes:
     element = operation.find(f"{{{SERVICE_NS}}}Packet")
-    if element is None or len(operation) != 1:
+    names = [etree.QName(child).localname for child in operation if isinstance(child.tag, str)]
+    if element is None or names not in (["Packet"], ["Packet", "Recipient"]):
         raise _FaultError("docflow.transport.operation",
-                          "the operation must hold exactly one Packet")
+                          "the operation must hold one Packet and at most one Recipient")
     text = element.text or ""
     element.text = None  # free libxml2's copy before decoding
     try:
@@ -188,8 +263,44 @@ def _response(version: _Version, element: str, child: str, text: bytes) -> Respo
     root, body = _envelope(version)
     result = etree.SubElement(body, f"{{{SERVICE_NS}}}{element}")
     etree.SubElement(result, f"{{{SERVICE_NS}}}{child}").text = text
+    return _xml_response(version, root)
+
+
+def _xml_response(version: _Version, root: etree._Element) -> Response:
     return Response(etree.tostring(root, xml_declaration=True, encoding="UTF-8"),
                     content_type=version.content_type)
+
+
+def _trace_response(version: _Version, report: TraceReport) -> etree._Element:
+    root, body = _envelope(version)
+    result = etree.SubElement(body, f"{{{SERVICE_NS}}}GetTraceResponse")
+
+    def add(parent: etree._Element, name: str, value: object) -> None:
+        if value is not None:
+            text = value.isoformat() if isinstance(value, dt.datetime) else str(value)
+            etree.SubElement(parent, f"{{{SERVICE_NS}}}{name}").text = text
+
+    add(result, "MessageId", report.message_id)
+    add(result, "DocumentId", report.document_id)
+    add(result, "Sender", report.sender)
+    for organ, when in report.hops:
+        hop = etree.SubElement(result, f"{{{SERVICE_NS}}}Hop")
+        add(hop, "Organ", organ)
+        add(hop, "Timestamp", when)
+    for copy in report.copies:
+        item = etree.SubElement(result, f"{{{SERVICE_NS}}}Copy")
+        add(item, "Recipient", copy.recipient)
+        add(item, "TransportState", copy.transport_state)
+        add(item, "BusinessState", copy.business_state)
+        add(item, "Attempts", copy.attempts)
+        add(item, "LastError", copy.last_error)
+    for status in report.statuses:
+        item = etree.SubElement(result, f"{{{SERVICE_NS}}}Status")
+        add(item, "From", status.from_organ)
+        add(item, "Code", status.code)
+        add(item, "Description", status.description)
+        add(item, "Timestamp", status.timestamp)
+    return root
 
 
 def _fault_response(version: _Version, fault: _FaultError) -> Response:

@@ -105,12 +105,14 @@ class Tampering:
     def __init__(self, inner: InMemoryTransport):
         self.inner, self.active = inner, True
 
-    def send_document(self, recipient: OrganCode, packet: bytes) -> bytes:
-        receipt = self.inner.send_document(recipient, packet)
+    def send_document(self, recipient: OrganCode, packet: bytes, *,
+                      via: OrganCode | None = None) -> bytes:
+        receipt = self.inner.send_document(recipient, packet, via=via)
         return receipt.replace(b"StatusCode>01<", b"StatusCode>03<") if self.active else receipt
 
-    def send_status(self, recipient: OrganCode, packet: bytes) -> None:
-        self.inner.send_status(recipient, packet)
+    def send_status(self, recipient: OrganCode, packet: bytes, *,
+                    via: OrganCode | None = None) -> None:
+        self.inner.send_status(recipient, packet, via=via)
 
 
 def test_a_tampered_receipt_is_no_receipt(net: Network) -> None:
@@ -136,8 +138,9 @@ def test_a_receipt_for_other_bytes_does_not_count(net: Network) -> None:
     forged = sign_status(replace(sample_status(other), timestamp=net.clock()),
                          net.district.credentials)
     with pytest.raises(Exception, match="receipt does not prove"):
-        net.province._check_receipt(forged, TAM_KY.code, "sample-0001", packet)
-    assert net.province._check_receipt(stale, TAM_KY.code, only_message_id(net, ref), packet)
+        net.province._check_receipt(forged, TAM_KY.code, None, "sample-0001", packet)
+    assert net.province._check_receipt(stale, TAM_KY.code, None, only_message_id(net, ref),
+                                       packet)
 
 
 def only_message_id(net: Network, ref: int) -> str:

@@ -74,11 +74,11 @@ def soap(request: pytest.FixtureRequest, pki: Pki, tmp_path: Path) -> Iterator[S
         def __init__(self, key: str):
             self.key = key
 
-        def receive_document(self, packet: bytes) -> bytes:
-            return holders[self.key].receive_document(packet)
+        def receive_document(self, packet: bytes, recipient: OrganCode | None = None) -> bytes:
+            return holders[self.key].receive_document(packet, recipient)
 
-        def receive_status(self, packet: bytes) -> None:
-            holders[self.key].receive_status(packet)
+        def receive_status(self, packet: bytes, recipient: OrganCode | None = None) -> None:
+            holders[self.key].receive_status(packet, recipient)
 
     servers = [Server(SoapApp(Late("province"))), Server(SoapApp(Late("district")))]
     client = SoapClient({PROVINCE.code: servers[0].url, TAM_KY.code: servers[1].url},
@@ -191,10 +191,10 @@ def test_hostile_requests(soap: SoapNet, body: bytes, content_type: str,
 
 def test_huge_body_is_refused_before_reading(pki: Pki) -> None:
     class Never:
-        def receive_document(self, packet: bytes) -> bytes:
+        def receive_document(self, packet: bytes, recipient: object = None) -> bytes:
             raise AssertionError("must not be reached")
 
-        def receive_status(self, packet: bytes) -> None:
+        def receive_status(self, packet: bytes, recipient: object = None) -> None:
             raise AssertionError("must not be reached")
 
     server = Server(SoapApp(Never(), max_body=1000))
@@ -208,10 +208,10 @@ def test_huge_body_is_refused_before_reading(pki: Pki) -> None:
 
 def test_unexpected_errors_leak_nothing(caplog: pytest.LogCaptureFixture) -> None:
     class Broken:
-        def receive_document(self, packet: bytes) -> bytes:
+        def receive_document(self, packet: bytes, recipient: object = None) -> bytes:
             raise RuntimeError("secret database password in this message")
 
-        def receive_status(self, packet: bytes) -> None:
+        def receive_status(self, packet: bytes, recipient: object = None) -> None:
             raise RuntimeError("secret")
 
     server = Server(SoapApp(Broken()))
@@ -227,10 +227,10 @@ def test_unexpected_errors_leak_nothing(caplog: pytest.LogCaptureFixture) -> Non
 
 def test_slow_clients_are_dropped() -> None:
     class Idle:
-        def receive_document(self, packet: bytes) -> bytes:
+        def receive_document(self, packet: bytes, recipient: object = None) -> bytes:
             return b""
 
-        def receive_status(self, packet: bytes) -> None:
+        def receive_status(self, packet: bytes, recipient: object = None) -> None:
             return None
 
     server = Server(SoapApp(Idle()), channel_timeout=1, cleanup_interval=1)

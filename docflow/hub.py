@@ -1,0 +1,263 @@
+"""A hub: the store-and-forward role of a province's LGSP or of the national axis.
+
+A hub takes a signed document for one recipient, verifies it (signature, trust, schema),
+checks the route (the recipient is among the document's ``To`` organs, the directory
+knows a way on, no loop, hop limit), takes custody (its own signed receipt 01 for the
+bytes it received) and appends its signed trace hop. Its outbox then pushes the packet to
+the next stop, or holds it until a pulling organ fetches it. Receipts of the recipients
+travel back to the sender as status packets, like every other status: a hub relays status
+packets only between a document's sender and its recipients.
+
+Pulling organs authenticate each request with a signed
+:class:`~docflow.security.RequestToken`; a hub hands an organ only its own packets and
+traces only documents the organ sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from docflow.clock import Clock, system_clock
+from docflow.envelope import parse_envelope
+from docflow.errors import (
+    DocflowError,
+    ModelError,
+    NotFoundError,
+    RoutingError,
+    SecurityError,
+)
+from docflow.model import OrganCode, OrganInfo, ResponseFor, StatusCode, StatusInfo
+from docflow.routing import Directory
+from docflow.security import (
+    Credentials,
+    NonceCache,
+    RequestToken,
+    TrustStore,
+    sign_hop,
+    sign_status,
+    verify,
+    verify_request,
+)
+from docflow.store import Store
+from docflow.transport import CopyTrace, Pending, StatusTrace, TraceReport, Transport
+
+__all__ = ["Hub", "HubReport"]
+
+#: Operations a pulling organ signs its request tokens for.
+PULL_PENDING = "pending"
+PULL_ACK = "acknowledge"
+PULL_TRACE = "trace"
+
+
+@dataclass(frozen=True)
+class HubReport:
+    """What one pass of a hub's push worker did."""
+
+    forwarded: int = 0
+    failed: int = 0
+    errors: tuple[str, ...] = ()
+
+
+class Hub:
+    """The hub role of a node (an LGSP or the national axis).
+
+    Args:
+        organ: the hub as it appears in trace hops and receipts.
+        credentials: its signing key and certificate.
+        trust: the CAs whose organs it accepts packets from.
+        store: its database (relayed documents, its outbox).
+        transport: how it pushes packets on.
+        directory: the organs and hubs, and the routes between them.
+        clock: where "now" comes from.
+    """
+
+    def __init__(self, organ: OrganInfo, credentials: Credentials, trust: TrustStore,
+                 store: Store, transport: Transport, directory: Directory, *,
+                 clock: Clock = system_clock):
+        if credentials.organ != organ.code:
+            raise ModelError(f"the credentials are {credentials.organ}'s, not {organ.code}'s")
+        if not directory.is_hub(organ.code):
+            raise RoutingError("the directory does not list this organ as a hub",
+                               where=str(organ.code), hint="add it under [[hubs]]")
+        self.organ = organ
+        self.credentials = credentials
+        self.trust = trust
+        self.store = store
+        self.transport = transport
+        self.directory = directory
+        self.clock = clock
+        self.nonces = NonceCache()
+
+    @property
+    def code(self) -> OrganCode:
+        """The hub's code."""
+        return self.organ.code
+
+    @property
+    def pulling(self) -> list[str]:
+        """The organs this hub holds packets for (they pull instead of being pushed to)."""
+        return [str(entry.code) for entry in self.directory.served_by(self.code) if entry.pull]
+
+    # ------------------------------------------------------------------ taking packets
+
+    def _recipient(self, recipient: OrganCode | None) -> OrganCode:
+        if recipient is None:
+            raise RoutingError("a hub needs to know which recipient each copy is for",
+                               where=str(self.code),
+                               hint="send with the Recipient element (SOAP) / recipient=")
+        self.directory.entry(recipient)
+        return recipient
+
+    def receive_document(self, packet: bytes, recipient: OrganCode | None = None) -> bytes:
+        """Verify a document, check its route, take custody for ``recipient``; answer
+        with the hub's signed receipt. A copy received before changes nothing."""
+        target = self._recipient(recipient)
+        now = self.clock()
+        verified = verify(packet, self.trust, now=now)
+        envelope = verified.envelope
+        info = envelope.info
+        if target not in {organ.code for organ in info.recipients}:
+            raise RoutingError("the copy's recipient is not among the document's To organs",
+                               where=f"{info.document_id} -> {target}")
+        self.directory.entry(info.sender.code)
+        self.directory.next_hop(self.code, target, trace=[hop.organ for hop in verified.hops])
+
+        def receipt() -> bytes:
+            return sign_status(StatusInfo(
+                response_for=ResponseFor(info.sender.code, info.code, info.promulgation_date,
+                                         info.document_id),
+                sender=self.organ, code=StatusCode.ARRIVED, timestamp=now,
+                description=f"{StatusCode.ARRIVED.description} (hub {self.code})",
+                message_id=envelope.message_id,
+                received_sha256=hashlib.sha256(packet).hexdigest(),
+            ), self.credentials)
+
+        return self.store.relay(
+            envelope, packet, hub=str(self.code), recipient=str(target),
+            forwarded=lambda: sign_hop(packet, self.credentials, when=now),
+            receipt=receipt, now=now,
+        ).receipt
+
+    def receive_status(self, packet: bytes, recipient: OrganCode | None = None) -> None:
+        """Verify a status packet and queue it for ``recipient`` (only between a relayed
+        document's sender and its recipients)."""
+        target = self._recipient(recipient)
+        now = self.clock()
+        status = verify(packet, self.trust, now=now).status
+        self.directory.next_hop(self.code, target)
+        self.store.relay_status(status, packet, hub=str(self.code), recipient=str(target),
+                                now=now)
+
+    # ------------------------------------------------------------------ pushing on
+
+    def deliver(self, *, worker: str = "hub", limit: int = 50) -> HubReport:
+        """One pass of the push worker: forward what is due to its next stop (the packets
+        of pulling organs stay held). A recipient's own receipt is relayed back to the
+        document's sender as a status packet."""
+        forwarded, failed, errors = 0, 0, []
+        for claim in self.store.claim_due(worker, limit=limit, now=self.clock(),
+                                          exclude=self.pulling):
+            recipient = OrganCode(claim.recipient)
+            try:
+                # Loops and the hop limit were checked when the packet came in.
+                via = self.directory.next_hop(self.code, recipient)
+                if claim.kind == "status":
+                    self.transport.send_status(recipient, claim.packet, via=via)
+                    self.store.acknowledge(claim.delivery_id, now=self.clock())
+                else:
+                    receipt = self.transport.send_document(recipient, claim.packet, via=via)
+                    self._settle(claim.delivery_id, claim.document_ref, recipient,
+                                 claim.message_id, claim.packet, receipt, {recipient, via})
+                forwarded += 1
+            except DocflowError as exc:
+                self.store.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}",
+                                now=self.clock())
+                failed += 1
+                errors.append(f"{claim.recipient}: {exc}")
+        return HubReport(forwarded, failed, tuple(errors))
+
+    def _settle(self, delivery_id: int, document_ref: int, recipient: OrganCode,
+                message_id: str | None, packet: bytes, receipt: bytes,
+                signers: set[OrganCode]) -> None:
+        now = self.clock()
+        status = verify(receipt, self.trust, now=now).status
+        problems = []
+        if status.code is not StatusCode.ARRIVED:
+            problems.append(f"status {status.code.value} instead of 01")
+        if status.sender.code not in signers:
+            problems.append(f"signed by {status.sender.code}")
+        if status.message_id != message_id:
+            problems.append(f"for message {status.message_id}, not {message_id}")
+        if status.received_sha256 != hashlib.sha256(packet).hexdigest():
+            problems.append("for other bytes than were sent")
+        if problems:
+            raise SecurityError("the receipt does not prove this delivery: "
+                                + "; ".join(problems), where=str(recipient))
+        self.store.acknowledge(delivery_id, receipt, status, now=now)
+        if status.sender.code == recipient:  # the recipient's own 01: tell the sender
+            sender = OrganCode(self.store.document(document_ref).sender)
+            self.store.relay_status(status, receipt, hub=str(self.code),
+                                    recipient=str(sender), now=now)
+
+    # ------------------------------------------------------------------ pull side
+
+    def _caller(self, token: RequestToken, operation: str, subject: str = "") -> str:
+        organ = verify_request(token, self.trust, operation=operation, subject=subject,
+                               now=self.clock(), nonces=self.nonces)
+        self.directory.entry(organ)
+        return str(organ)
+
+    def pending(self, token: RequestToken, kind: str, limit: int) -> list[Pending]:
+        """Packets of ``kind`` held for the token's organ, leased to it."""
+        if kind not in ("document", "status"):
+            raise ModelError(f"unknown packet kind {kind!r}", hint="document or status")
+        organ = self._caller(token, PULL_PENDING, kind)
+        claims = self.store.claim_due(f"pull:{organ}", limit=max(1, min(limit, 100)),
+                                      now=self.clock(), recipients=[organ], kind=kind)
+        return [Pending(claim.delivery_id, claim.kind, claim.packet) for claim in claims]
+
+    def acknowledge(self, token: RequestToken, handle: int, receipt: bytes | None = None,
+                    error: str | None = None) -> None:
+        """Settle a packet the token's organ pulled: with its receipt (a document), with
+        nothing (a status), or with the reason it refused the packet (retried, then
+        dead-lettered)."""
+        organ = self._caller(token, PULL_ACK, str(handle))
+        delivery = self.store.delivery(handle)
+        if delivery.recipient != organ:
+            raise NotFoundError("no such packet pending for this organ",
+                                where=f"handle {handle}")
+        if error is not None:
+            self.store.fail(handle, f"refused by {organ}: {error}", now=self.clock())
+            return
+        if delivery.kind == "status":
+            self.store.acknowledge(handle, now=self.clock())
+            return
+        if receipt is None:
+            raise SecurityError("a pulled document is acknowledged with its receipt",
+                                where=f"handle {handle}")
+        document = self.store.document(delivery.document_ref)
+        self._settle(handle, delivery.document_ref, OrganCode(organ), document.message_id,
+                     self.store.packet(delivery.document_ref), receipt, {OrganCode(organ)})
+
+    def trace(self, token: RequestToken, message_id: str) -> TraceReport:
+        """What this hub knows of a document the token's organ sent."""
+        organ = self._caller(token, PULL_TRACE, message_id)
+        document = self.store.relayed(str(self.code), message_id)
+        if document.sender != organ:
+            raise NotFoundError("this hub relayed no such message from this organ",
+                                where=f"message {message_id}")
+        hops = parse_envelope(self.store.packet(document.id)).trace
+        copies = self.store.deliveries(document_ref=document.id, page_size=1000).items
+        return TraceReport(
+            message_id=message_id, document_id=document.document_id, sender=document.sender,
+            hops=tuple((str(hop.organ_id), hop.timestamp.astimezone(dt.UTC)) for hop in hops),
+            copies=tuple(CopyTrace(c.recipient, c.transport_state, c.business_state,
+                                   c.attempts, c.last_error)
+                         for c in copies if c.kind == "document"),
+            # A recipient's receipt is recorded twice (proof of the copy, then relayed).
+            statuses=tuple(dict.fromkeys(
+                StatusTrace(e.from_organ, e.code.value, e.description, e.timestamp)
+                for e in self.store.status_events(document.id))),
+        )

@@ -1,0 +1,360 @@
+"""Routing through hubs over the in-memory transport: the province hub (LGSP) relays with
+signed hops and custody receipts, pushes or holds for pull, relays receipts and statuses
+back; across provinces through the national axis; every refusal changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from docflow.errors import (
+    NotFoundError,
+    ReplayError,
+    RoutingError,
+    SecurityError,
+    SignerMismatchError,
+    UntrustedCertificateError,
+)
+from docflow.hub import Hub
+from docflow.model import OrganCode, OrganInfo, StatusCode
+from docflow.node import Node
+from docflow.routing import Directory
+from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
+from docflow.security import (
+    Credentials,
+    issue_certificate,
+    sign_envelope,
+    sign_request,
+    sign_status,
+    verify,
+)
+from docflow.store import Store, sqlite_url
+from docflow.transport import InMemoryTransport
+from tests.conftest import Pki
+
+DIRECTORY = """
+[[hubs]]
+code = "000.00.00.G22"
+name = "Trục liên thông văn bản quốc gia"
+[[hubs]]
+code = "000.00.90.H41"
+name = "LGSP Quảng Nam"
+upstream = "000.00.00.G22"
+[[hubs]]
+code = "000.00.90.H43"
+name = "LGSP Đà Nẵng"
+upstream = "000.00.00.G22"
+
+[[organs]]
+code = "000.00.00.H41"
+name = "UBND tỉnh Quảng Nam"
+level = "province"
+hub = "000.00.90.H41"
+[[organs]]
+code = "000.00.01.H41"
+name = "UBND thành phố Tam Kỳ"
+level = "district"
+hub = "000.00.90.H41"
+[[organs]]
+code = "000.01.01.H41"
+name = "UBND phường An Mỹ"
+level = "commune"
+hub = "000.00.90.H41"
+pull = true
+[[organs]]
+code = "000.00.00.H43"
+name = "UBND thành phố Đà Nẵng"
+level = "province"
+hub = "000.00.90.H43"
+"""
+
+COMMUNE = OrganInfo(OrganCode("000.01.01.H41"), "UBND phường An Mỹ")
+DA_NANG = OrganInfo(OrganCode("000.00.00.H43"), "UBND thành phố Đà Nẵng")
+LGSP = OrganInfo(OrganCode("000.00.90.H41"), "LGSP Quảng Nam")
+LGSP_DN = OrganInfo(OrganCode("000.00.90.H43"), "LGSP Đà Nẵng")
+AXIS = OrganInfo(OrganCode("000.00.00.G22"), "Trục liên thông văn bản quốc gia")
+
+
+class Clock:
+    def __init__(self, start: dt.datetime):
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+@dataclass
+class Province:
+    nodes: dict[OrganCode, Node]
+    hubs: dict[OrganCode, Hub]
+    transport: InMemoryTransport
+    clock: Clock
+    credentials: dict[OrganCode, Credentials]
+
+    def node(self, organ: OrganInfo) -> Node:
+        return self.nodes[organ.code]
+
+    def hub(self, organ: OrganInfo) -> Hub:
+        return self.hubs[organ.code]
+
+    def settle(self, rounds: int = 8) -> None:
+        """Run every worker until nothing moves (pulling organs pull too)."""
+        for _ in range(rounds):
+            moved = 0
+            for hub in self.hubs.values():
+                moved += hub.deliver().forwarded
+            for node in self.nodes.values():
+                moved += node.deliver().delivered
+                if node.directory and node.directory.entry(node.code).pull:
+                    report = node.pull()
+                    moved += report.documents + report.statuses
+            if not moved:
+                return
+            self.clock.advance(1)
+
+
+@pytest.fixture
+def qn(pki: Pki, tmp_path: Path) -> Iterator[Province]:
+    directory = Directory.from_toml(DIRECTORY)
+    clock = Clock(pki.now)
+    transport = InMemoryTransport()
+    credentials = {PROVINCE.code: pki.province, TAM_KY.code: pki.district, LGSP.code: pki.hub}
+    for organ in (COMMUNE, DA_NANG, LGSP_DN, AXIS):
+        credentials[organ.code] = issue_certificate(pki.ca, str(organ.code), organ.name,
+                                                    now=pki.now)
+    stores = []
+
+    def store(code: OrganCode) -> Store:
+        stores.append(Store.open(sqlite_url(tmp_path / f"{code}.db"), clock=clock,
+                                 rnd=lambda: 0.5))
+        return stores[-1]
+
+    nodes = {}
+    for organ in (PROVINCE, TAM_KY, COMMUNE, DA_NANG):
+        nodes[organ.code] = Node(organ, credentials[organ.code], pki.trust, store(organ.code),
+                                 transport, directory=directory, clock=clock)
+        transport.register(organ.code, nodes[organ.code])
+    hubs = {}
+    for organ in (LGSP, LGSP_DN, AXIS):
+        hubs[organ.code] = Hub(organ, credentials[organ.code], pki.trust, store(organ.code),
+                               transport, directory, clock=clock)
+        transport.register(organ.code, hubs[organ.code])
+    yield Province(nodes, hubs, transport, clock, credentials)
+    for opened in stores:
+        opened.close()
+
+
+def send(qn: Province, sender: OrganInfo, to: tuple[OrganInfo, ...], number: str = "4512"
+         ) -> int:
+    envelope = sample_envelope(number=number, sender=sender, recipients=to,
+                               date=qn.clock().date())
+    return qn.node(sender).send(envelope.info, envelope.attachments).document_ref
+
+
+def copies(node: Node, ref: int) -> dict[str, tuple[str, str | None]]:
+    return {d.recipient: (d.transport_state, d.business_state)
+            for d in node.store.deliveries(document_ref=ref).items if d.kind == "document"}
+
+
+def test_push_through_the_province_hub(qn: Province) -> None:
+    ref = send(qn, PROVINCE, (TAM_KY,))
+    report = qn.node(PROVINCE).deliver()
+    assert report.delivered == 1, report.errors
+    # The hub took custody: acknowledged, not yet arrived.
+    assert copies(qn.node(PROVINCE), ref) == {str(TAM_KY.code): ("acknowledged", "pending")}
+    assert qn.hub(LGSP).deliver().forwarded == 1
+    (received,) = qn.node(TAM_KY).inbox().items
+    hops = qn.node(TAM_KY).trace(received.id).hops
+    assert [organ for organ, _ in hops] == [str(LGSP.code)]
+    qn.settle()  # the district's own receipt travels back as a status packet
+    assert copies(qn.node(PROVINCE), ref) == {str(TAM_KY.code): ("acknowledged", "arrived")}
+    qn.node(TAM_KY).accept(received.id)
+    qn.settle()
+    assert copies(qn.node(PROVINCE), ref)[str(TAM_KY.code)][1] == "accepted"
+    trace = qn.node(PROVINCE).trace(ref)
+    assert trace.hub is not None
+    assert [organ for organ, _ in trace.hub.hops] == [str(LGSP.code)]
+    (copy,) = trace.hub.copies
+    assert (copy.recipient, copy.transport_state, copy.business_state) == (
+        str(TAM_KY.code), "acknowledged", "accepted")
+    assert [s.code for s in trace.hub.statuses] == ["01", "03"]
+    for node in (*qn.nodes.values(), *qn.hubs.values()):
+        assert node.store.verify_audit().ok
+
+
+def test_pull_mode_holds_packets_until_fetched_and_acknowledged(qn: Province) -> None:
+    ref = send(qn, PROVINCE, (COMMUNE,))
+    qn.node(PROVINCE).deliver()
+    assert qn.hub(LGSP).deliver().forwarded == 0  # held for the commune to pull
+    assert copies(qn.hub(LGSP), qn.hub(LGSP).store.relayed(
+        str(LGSP.code), qn.node(PROVINCE).document(ref).message_id).id) == {
+        str(COMMUNE.code): ("queued", "pending")}
+    report = qn.node(COMMUNE).pull()
+    assert (report.documents, report.refused) == (1, 0)
+    qn.settle()
+    assert copies(qn.node(PROVINCE), ref) == {str(COMMUNE.code): ("acknowledged", "arrived")}
+    # A recall goes down the same way: held, pulled, answered.
+    qn.node(PROVINCE).recall(ref, "ban hành nhầm")
+    qn.settle()
+    (document,) = qn.node(COMMUNE).inbox().items
+    assert document.state == "recalled"
+    (copy,) = [d for d in qn.node(PROVINCE).store.deliveries(document_ref=ref).items
+               if d.kind == "document"]
+    assert (copy.business_state, copy.change_state) == ("recalled", "agreed")
+
+
+def test_a_crash_between_pull_and_acknowledge_redelivers(qn: Province) -> None:
+    send(qn, PROVINCE, (COMMUNE,))
+    qn.node(PROVINCE).deliver()
+    hub, commune = qn.hub(LGSP), qn.node(COMMUNE)
+    token = sign_request(commune.credentials, "pending", "document", now=qn.clock())
+    (item,) = hub.pending(token, "document", 10)
+    commune.receive_document(item.packet)  # stored, then the commune "crashes"
+    again = sign_request(commune.credentials, "pending", "document", now=qn.clock())
+    assert hub.pending(again, "document", 10) == []  # leased
+    qn.clock.advance(301)  # the lease runs out: offered again
+    assert commune.pull().documents == 1  # a duplicate for the commune: same receipt
+    assert commune.inbox().total == 1
+    qn.settle()
+    assert hub.pending(sign_request(commune.credentials, "pending", "document",
+                                    now=qn.clock()), "document", 10) == []
+
+
+def test_pull_requests_are_authenticated(qn: Province, pki: Pki) -> None:
+    send(qn, PROVINCE, (COMMUNE,))
+    qn.node(PROVINCE).deliver()
+    hub = qn.hub(LGSP)
+    commune = qn.credentials[COMMUNE.code]
+    token = sign_request(commune, "pending", "document", now=qn.clock())
+    (item,) = hub.pending(token, "document", 10)
+    with pytest.raises(ReplayError, match="used before"):
+        hub.pending(token, "document", 10)
+    stale = sign_request(commune, "pending", "document", now=qn.clock() - dt.timedelta(hours=1))
+    with pytest.raises(ReplayError, match="more than"):
+        hub.pending(stale, "document", 10)
+    with pytest.raises(SignerMismatchError, match="another request"):
+        hub.pending(sign_request(commune, "pending", "status", now=qn.clock()), "document", 1)
+    forged = replace(sign_request(commune, "pending", "document", now=qn.clock()),
+                     organ=TAM_KY.code)
+    with pytest.raises(SignerMismatchError, match="certificate is"):
+        hub.pending(forged, "document", 10)
+    rogue = sign_request(pki.rogue_province, "pending", "document", now=qn.clock())
+    with pytest.raises(UntrustedCertificateError):
+        hub.pending(rogue, "document", 10)
+    # Another organ cannot acknowledge (or fail) the commune's packet, nor see it.
+    district = qn.credentials[TAM_KY.code]
+    with pytest.raises(NotFoundError, match="no such packet"):
+        hub.acknowledge(sign_request(district, "acknowledge", str(item.handle),
+                                     now=qn.clock()), item.handle, error="not mine")
+    assert hub.pending(sign_request(district, "pending", "document", now=qn.clock()),
+                       "document", 10) == []
+    assert hub.store.delivery(item.handle).attempts == 1
+    message_id = verify(item.packet, pki.trust, now=qn.clock()).envelope.message_id
+    with pytest.raises(NotFoundError, match="from this organ"):
+        hub.trace(sign_request(district, "trace", message_id, now=qn.clock()), message_id)
+
+
+def test_a_refused_pulled_packet_is_retried_then_dead_lettered(qn: Province) -> None:
+    send(qn, PROVINCE, (COMMUNE,))
+    qn.node(PROVINCE).deliver()
+    hub = qn.hub(LGSP)
+    commune = qn.credentials[COMMUNE.code]
+    for attempt in range(8):
+        token = sign_request(commune, "pending", "document", now=qn.clock())
+        (item,) = hub.pending(token, "document", 10)
+        hub.acknowledge(sign_request(commune, "acknowledge", str(item.handle), now=qn.clock()),
+                        item.handle, error=f"disk full ({attempt})")
+        qn.clock.advance(7200)
+    (dead,) = hub.store.dead_letters().items
+    assert dead.transport_state == "failed" and "disk full (7)" in (dead.last_error or "")
+
+
+def test_across_provinces_through_the_national_axis(qn: Province) -> None:
+    ref = send(qn, PROVINCE, (DA_NANG,))
+    qn.settle()
+    (received,) = qn.node(DA_NANG).inbox().items
+    hops = [organ for organ, _ in qn.node(DA_NANG).trace(received.id).hops]
+    assert hops == [str(LGSP.code), str(AXIS.code), str(LGSP_DN.code)]
+    qn.node(DA_NANG).reject(received.id, "không thuộc thẩm quyền")
+    qn.settle()
+    assert copies(qn.node(PROVINCE), ref) == {str(DA_NANG.code): ("acknowledged", "rejected")}
+
+
+def test_a_broadcast_goes_once_per_recipient(qn: Province) -> None:
+    ref = send(qn, PROVINCE, (TAM_KY, COMMUNE, DA_NANG))
+    qn.settle()
+    assert copies(qn.node(PROVINCE), ref) == {
+        str(code): ("acknowledged", "arrived") for code in (TAM_KY.code, COMMUNE.code,
+                                                           DA_NANG.code)}
+    for organ in (TAM_KY, COMMUNE, DA_NANG):
+        assert qn.node(organ).inbox().total == 1
+    # Duplicate copies from the sender change nothing at the hub.
+    packet = qn.node(PROVINCE).store.packet(ref)
+    hub = qn.hub(LGSP)
+    before = hub.store.deliveries(page_size=1000).total
+    assert hub.receive_document(packet, TAM_KY.code) == hub.receive_document(packet,
+                                                                             COMMUNE.code)
+    assert hub.store.deliveries(page_size=1000).total == before
+
+
+def test_hub_refusals_change_nothing(qn: Province, pki: Pki) -> None:
+    hub = qn.hub(LGSP)
+    envelope = sample_envelope(sender=PROVINCE, recipients=(TAM_KY,), date=qn.clock().date())
+    record = qn.node(PROVINCE).send(envelope.info, envelope.attachments)
+    packet = qn.node(PROVINCE).store.packet(record.document_ref)
+    message_id = qn.node(PROVINCE).document(record.document_ref).message_id
+    with pytest.raises(RoutingError, match="not among"):
+        hub.receive_document(packet, COMMUNE.code)
+    with pytest.raises(RoutingError, match="unknown organ"):
+        hub.receive_document(packet, OrganCode("000.00.77.H41"))
+    with pytest.raises(RoutingError, match="which recipient"):
+        hub.receive_document(packet)
+    tampered = packet.replace("Quảng Nam".encode(), b"Quang Nam", 1)
+    with pytest.raises(SecurityError):
+        hub.receive_document(tampered, TAM_KY.code)
+    # A status between organs the hub never relayed a document between.
+    status = replace(sample_status(envelope, StatusCode.ACCEPTED, reporter=COMMUNE),
+                     timestamp=qn.clock())
+    with pytest.raises(NotFoundError, match="never relayed"):
+        hub.receive_status(sign_status(status, qn.credentials[COMMUNE.code]), PROVINCE.code)
+    assert hub.store.documents().total == 0
+    assert hub.store.deliveries().total == 0
+    # A loop: the packet already went through this hub.
+    hub.receive_document(packet, TAM_KY.code)
+    relayed = hub.store.packet(hub.store.relayed(str(LGSP.code), message_id).id)
+    with pytest.raises(RoutingError, match="loop"):
+        hub.receive_document(relayed, TAM_KY.code)
+    # Same message id, other bytes.
+    other = sample_envelope(number="9999", sender=PROVINCE, recipients=(TAM_KY,),
+                            date=qn.clock().date(), message_id=message_id)
+    with pytest.raises(ReplayError):
+        hub.receive_document(sign_envelope(other, pki.province), TAM_KY.code)
+    assert hub.store.deliveries().total == 1
+
+
+def test_directory_refuses_loops_and_unknowns() -> None:
+    directory = Directory.from_toml(DIRECTORY)
+    assert directory.path(COMMUNE.code, DA_NANG.code) == [
+        LGSP.code, AXIS.code, LGSP_DN.code, DA_NANG.code]
+    assert directory.path(DA_NANG.code, COMMUNE.code) == [
+        LGSP_DN.code, AXIS.code, LGSP.code, COMMUNE.code]
+    with pytest.raises(RoutingError, match="unknown organ"):
+        directory.next_hop(PROVINCE.code, "000.00.55.H41")
+    with pytest.raises(RoutingError, match="loop"):
+        directory.next_hop(LGSP.code, TAM_KY.code, trace=[LGSP.code])
+    with pytest.raises(RoutingError, match="hop limit"):
+        directory.next_hop(AXIS.code, TAM_KY.code,
+                           trace=[OrganCode(f"000.00.9{i}.H50") for i in range(6)])
+    with pytest.raises(Exception, match="cycle"):
+        Directory.from_toml(DIRECTORY.replace(
+            'name = "Trục liên thông văn bản quốc gia"',
+            'name = "Trục"\nupstream = "000.00.90.H41"'))
+    with pytest.raises(Exception, match="unknown hub"):
+        Directory.from_toml(DIRECTORY.replace('hub = "000.00.90.H43"', 'hub = "000.00.91.H43"'))
