@@ -298,13 +298,13 @@ class Node:
 
     # ------------------------------------------------------------------ reading
 
-    def inbox(self, *, state: str | None = None, page: int = 1,
+    def inbox(self, *, state: str | Sequence[str] | None = None, page: int = 1,
               page_size: int = 50) -> Page[DocumentView]:
         """Documents this organ received (newest first)."""
         return self.store.documents(direction="in", organ=str(self.code), state=state,
                                     page=page, page_size=page_size)
 
-    def outbox(self, *, state: str | None = None, page: int = 1,
+    def outbox(self, *, state: str | Sequence[str] | None = None, page: int = 1,
                page_size: int = 50) -> Page[DocumentView]:
         """Documents this organ sent (newest first)."""
         return self.store.documents(direction="out", organ=str(self.code), state=state,

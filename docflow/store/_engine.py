@@ -28,8 +28,12 @@ def sqlite_url(path: Path | str) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine for ``url`` (``sqlite:///file`` or ``postgresql+psycopg://...``)."""
+def make_engine(url: str, *, pool_size: int = 5, durable: bool = True) -> Engine:
+    """An engine for ``url`` (``sqlite:///file`` or ``postgresql+psycopg://...``).
+
+    ``durable=False`` lets SQLite skip fsync (``synchronous=OFF``): for simulations and
+    benchmarks of many nodes on one machine, never for a node that acknowledges
+    documents (a power loss could then undo an acknowledged commit)."""
     try:
         parsed = make_url(url)
     except Exception as exc:  # SQLAlchemy raises ArgumentError with the reason
@@ -46,7 +50,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size,
                                connect_args={"timeout": BUSY_TIMEOUT_MS / 1000,
                                              "check_same_thread": False})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, "FULL" if durable else "OFF")
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() != "psycopg":
@@ -60,7 +64,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
                       hint="docflow runs on SQLite files and PostgreSQL")
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
@@ -70,7 +74,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         # FULL: a commit survives power loss too (NORMAL would only survive a killed
         # process); docflow must not lose a document it acknowledged.
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -1,0 +1,166 @@
+"""What a simulation found: invariants, figures, latency per level; as JSON, as a readable
+summary and as an SVG chart (written by hand: a few rectangles need no plotting
+library)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from html import escape
+from typing import Any
+
+__all__ = ["Latency", "SimulationReport"]
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Percentiles of send-to-arrival times, in simulated seconds."""
+
+    count: int
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Latency:
+        """Nearest-rank percentiles of ``values``."""
+        ordered = sorted(values)
+        if not ordered:
+            return cls(0, 0.0, 0.0, 0.0, 0.0)
+
+        def rank(p: float) -> float:
+            return ordered[max(0, math.ceil(p * len(ordered)) - 1)]
+
+        return cls(len(ordered), rank(0.5), rank(0.95), rank(0.99), ordered[-1])
+
+
+@dataclass(frozen=True)
+class SimulationReport:
+    """The outcome of a :class:`~docflow.harness.simulator.Simulation` run.
+
+    ``ok`` holds when nothing was lost or duplicated, every tampered packet was refused,
+    every sender's view of each copy equals the receiver's state, every received packet
+    carries exactly what was signed, and every audit chain verifies.
+    """
+
+    organs: int
+    hubs: int
+    documents: int
+    copies: int
+    packets: int
+    rounds: int
+    simulated_seconds: float
+    wall_seconds: float
+    lost: int
+    duplicated: int
+    dead_lettered: int
+    diverged: int
+    content_mismatches: int
+    tampered: int
+    tampered_rejected: int
+    tampered_accepted: int
+    duplicate_mismatches: int
+    dropped: int
+    replies_lost: int
+    duplicates_sent: int
+    delayed: int
+    crashes: int
+    hub_outages: int
+    recalls: int
+    rejects: int
+    retries: int
+    audits_broken: tuple[str, ...]
+    latency: Mapping[str, Latency]
+    refusals: Mapping[str, int] = field(default_factory=dict)
+    faults: str = ""
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Every invariant holds."""
+        return not (self.lost or self.duplicated or self.diverged or self.content_mismatches
+                    or self.tampered_accepted or self.duplicate_mismatches
+                    or self.audits_broken or self.tampered != self.tampered_rejected)
+
+    @property
+    def documents_per_second(self) -> float:
+        """Documents sent and settled per wall-clock second."""
+        return self.documents / self.wall_seconds if self.wall_seconds else 0.0
+
+    def to_json(self) -> str:
+        """The report as JSON (with ``ok`` and the throughput)."""
+        data: dict[str, Any] = asdict(self)
+        data["ok"] = self.ok
+        data["documents_per_second"] = round(self.documents_per_second, 2)
+        return json.dumps(data, ensure_ascii=False, indent=2)
+
+    def summary(self) -> str:
+        """A readable summary."""
+        verdict = "ALL INVARIANTS HOLD" if self.ok else "INVARIANTS VIOLATED"
+        lines = [
+            f"{verdict}",
+            f"network     {self.organs} organs, {self.hubs} hubs; faults: {self.faults or 'none'}",
+            f"workload    {self.documents} documents, {self.copies} copies, "
+            f"{self.packets} packets pushed, {self.recalls} recalls, {self.rejects} rejections",
+            f"time        {self.rounds} rounds ({self.simulated_seconds / 3600:.1f} h simulated), "
+            f"{self.wall_seconds:.1f} s wall, {self.documents_per_second:.1f} documents/s",
+            f"delivery    lost {self.lost}, duplicated {self.duplicated}, dead-lettered "
+            f"{self.dead_lettered}, views diverged {self.diverged}, content mismatches "
+            f"{self.content_mismatches}",
+            f"faults      dropped {self.dropped}, replies lost {self.replies_lost}, duplicated "
+            f"{self.duplicates_sent}, delayed {self.delayed}, crashes {self.crashes}, hub "
+            f"outages {self.hub_outages}, retries {self.retries}",
+            f"tampering   {self.tampered} tampered, {self.tampered_rejected} rejected, "
+            f"{self.tampered_accepted} accepted",
+            "audit       " + ("all chains intact" if not self.audits_broken
+                                  else "BROKEN: " + ", ".join(self.audits_broken)),
+            "latency     level        copies      p50      p95      p99   (simulated s)",
+        ]
+        for level, latency in self.latency.items():
+            lines.append(f"            {level:<12} {latency.count:>6} {latency.p50:>8.0f} "
+                         f"{latency.p95:>8.0f} {latency.p99:>8.0f}")
+        lines += [f"problem     {problem}" for problem in self.problems[:10]]
+        return "\n".join(lines)
+
+    def svg(self) -> str:
+        """A bar chart of p50/p95/p99 latency per level."""
+        levels = list(self.latency.items())
+        width, height, left, bottom, top = 640, 360, 60, 50, 40
+        plot_w, plot_h = width - left - 20, height - top - bottom
+        peak = max([lat.p99 for _, lat in levels] + [1.0])
+        group = plot_w / max(1, len(levels))
+        bar = group / 4
+        colours = (("p50", "#4e79a7"), ("p95", "#f28e2b"), ("p99", "#e15759"))
+        parts = [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'font-family="sans-serif" font-size="12">',
+            f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">'
+            f'Send-to-arrival latency per level (simulated seconds)</text>',
+            f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+            'stroke="black"/>',
+            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="black"/>',
+        ]
+        for tick in range(5):
+            value = peak * tick / 4
+            y = top + plot_h - plot_h * tick / 4
+            parts.append(f'<text x="{left - 6}" y="{y + 4}" text-anchor="end">{value:.0f}</text>')
+        for index, (level, latency) in enumerate(levels):
+            x0 = left + index * group + bar / 2
+            for offset, (name, colour) in enumerate(colours):
+                value = getattr(latency, name)
+                h = plot_h * value / peak
+                parts.append(
+                    f'<rect x="{x0 + offset * bar:.1f}" y="{top + plot_h - h:.1f}" '
+                    f'width="{bar * 0.9:.1f}" height="{h:.1f}" fill="{colour}">'
+                    f'<title>{escape(level)} {name}: {value:.0f} s</title></rect>')
+            parts.append(f'<text x="{x0 + 1.5 * bar:.1f}" y="{top + plot_h + 18}" '
+                         f'text-anchor="middle">{escape(level)} ({latency.count})</text>')
+        for offset, (name, colour) in enumerate(colours):
+            x = left + 10 + offset * 70
+            parts.append(f'<rect x="{x}" y="{height - 22}" width="12" height="12" '
+                         f'fill="{colour}"/><text x="{x + 16}" y="{height - 12}">{name}</text>')
+        parts.append("</svg>")
+        return "\n".join(parts)

@@ -1,0 +1,522 @@
+"""The province simulator: every organ and hub of a directory as a node in one process,
+each with its own keys and SQLite store, over a faulty in-memory network.
+
+The run goes in rounds of simulated time (``tick`` seconds): documents are sent on a
+workload schedule, hubs and nodes run their outbox workers, pulling organs pull,
+receivers work through their inboxes (accept or reject, then process and complete),
+senders recall some documents; faults are injected as configured. When nothing is left
+to move, the invariants are checked from the stores themselves (not from the simulator's
+own bookkeeping) and a :class:`~docflow.harness.report.SimulationReport` is returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docflow.envelope import Envelope, parse_envelope
+from docflow.errors import ConfigError, DocflowError
+from docflow.harness.faults import Faults, FaultyTransport
+from docflow.harness.report import Latency, SimulationReport
+from docflow.hub import Hub
+from docflow.model import (
+    DOCUMENT_TYPES,
+    Attachment,
+    DocumentInfo,
+    OrganCode,
+    OrganInfo,
+    Signer,
+)
+from docflow.node import Node
+from docflow.routing import Directory
+from docflow.security import Credentials, KeyType, TrustStore, create_ca, issue_certificate
+from docflow.store import DocumentView, Page, RetryPolicy, Store, sqlite_url
+from docflow.transport import InMemoryTransport
+
+__all__ = ["Simulation", "SimulationConfig"]
+
+#: Receiver state -> the sender's view of that copy when both agree.
+_SENDER_VIEW = {"received": "arrived"}
+_ACTIVE = ("received", "accepted", "processing")
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """What to simulate.
+
+    Attributes:
+        documents: how many documents to send (a broadcast counts as one).
+        faults: what goes wrong.
+        seed: the random seed (a run is reproducible from its seed).
+        tick: simulated seconds per round.
+        send_rounds: the rounds over which the documents are sent.
+        max_rounds: give up (and report) after this many rounds.
+        reject_rate: how often a receiver rejects instead of accepting.
+        recall_rate: how often a sender recalls a document it sent.
+        broadcast_rate: how often the province broadcasts to every district and commune.
+        retry: the outbox's retry schedule.
+        durable: SQLite fsync on every commit (off by default: a simulation, not a node).
+    """
+
+    documents: int = 100
+    faults: Faults = field(default_factory=Faults)
+    seed: int = 1
+    tick: float = 30.0
+    send_rounds: int = 20
+    max_rounds: int = 2000
+    reject_rate: float = 0.1
+    recall_rate: float = 0.03
+    broadcast_rate: float = 0.005
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(
+        intervals=(30, 60, 120, 240, 480), max_attempts=12, jitter=0.2))
+    durable: bool = False
+
+    def __post_init__(self) -> None:
+        if self.documents < 0 or self.send_rounds < 1 or self.tick <= 0:
+            raise ConfigError("documents >= 0, send_rounds >= 1 and tick > 0 are required")
+
+
+class _Clock:
+    def __init__(self, start: dt.datetime):
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+class _Skewed:
+    def __init__(self, base: _Clock, offset: float):
+        self.base, self.offset = base, dt.timedelta(seconds=offset)
+
+    def __call__(self) -> dt.datetime:
+        return self.base.now + self.offset
+
+
+@dataclass
+class _Sent:
+    sender: OrganCode
+    document_ref: int
+    message_id: str
+    recipients: tuple[OrganCode, ...]
+    at: dt.datetime
+
+
+@dataclass
+class _Member:
+    """One node or hub of the simulated network, and what it needs to restart."""
+
+    code: OrganCode
+    info: OrganInfo
+    credentials: Credentials
+    url: str
+    offset: float
+    level: str
+    hub: bool
+    pull: bool = False
+    service: Node | Hub | None = None
+    down_until: int = -1
+
+
+@dataclass
+class _Plan:
+    at_round: int
+    sender: OrganCode
+    recipients: tuple[OrganCode, ...]
+    kind: str
+
+
+@dataclass
+class _Counters:
+    crashes: int = 0
+    hub_outages: int = 0
+    recalls: int = 0
+    rejects: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Simulation:
+    """A whole directory as nodes in one process (see the module docstring).
+
+    Args:
+        directory: the organs and hubs.
+        home: a folder for the stores (one SQLite file per node).
+        config: the workload and faults.
+    """
+
+    def __init__(self, directory: Directory, home: Path, config: SimulationConfig):
+        self.directory = directory
+        self.home = Path(home)
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.clock = _Clock(dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC))
+        self.network = InMemoryTransport()
+        self.transport = FaultyTransport(self.network, config.faults,
+                                         random.Random(config.seed + 1))
+        self.members: dict[OrganCode, _Member] = {}
+        self.sent: list[_Sent] = []
+        self.counters = _Counters()
+        self._active: set[OrganCode] = set()
+        self._build()
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        issued = self.clock() - dt.timedelta(days=1)
+        ca = create_ca("Simulated province CA", now=issued, key_type=KeyType.ECDSA_P256)
+        self.trust = TrustStore([ca.certificate], clock=self.clock)
+        template = self.home / "template.db"
+        Store.open(sqlite_url(template)).close()  # migrate once, copy for every node
+        skew = self.config.faults.skew
+        organs = [(hub.code, hub.name, "hub", True, False)
+                  for hub in self.directory.hubs.values()]
+        organs += [(e.code, e.organ.name, e.organ.level, False, e.pull)
+                   for e in self.directory]
+        for code, name, level, is_hub, pull in organs:
+            path = self.home / f"{code}.db"
+            shutil.copyfile(template, path)
+            member = _Member(
+                code=code, info=OrganInfo(code, name),
+                credentials=issue_certificate(ca, code, name, now=issued,
+                                              key_type=KeyType.ECDSA_P256),
+                url=sqlite_url(path), offset=self.rng.uniform(-skew, skew) if skew else 0.0,
+                level=level, hub=is_hub, pull=pull,
+            )
+            self.members[code] = member
+            self._start(member)
+        template.unlink()
+
+    def _start(self, member: _Member) -> None:
+        clock = _Skewed(self.clock, member.offset)
+        rnd = random.Random(self.rng.random()).random
+        store = Store(member.url, clock=clock, retry=self.config.retry, rnd=rnd,
+                      durable=self.config.durable)
+        if member.hub:
+            member.service = Hub(member.info, member.credentials, self.trust, store,
+                                 self.transport, self.directory, clock=clock)
+        else:
+            member.service = Node(member.info, member.credentials, self.trust, store,
+                                  self.transport, directory=self.directory, clock=clock)
+        self.network.register(member.code, member.service)
+
+    def _stop(self, member: _Member) -> None:
+        self.network.unregister(member.code)
+        if member.service is not None:
+            member.service.store.close()
+            member.service = None
+
+    def close(self) -> None:
+        """Close every store."""
+        for member in self.members.values():
+            self._stop(member)
+
+    def nodes(self) -> Iterator[tuple[_Member, Node]]:
+        """The organs' nodes that are up."""
+        for member in self.members.values():
+            if isinstance(member.service, Node):
+                yield member, member.service
+
+    def hubs(self) -> Iterator[tuple[_Member, Hub]]:
+        """The hubs that are up."""
+        for member in self.members.values():
+            if isinstance(member.service, Hub):
+                yield member, member.service
+
+    # ------------------------------------------------------------------ workload
+
+    def _plan(self) -> list[_Plan]:
+        config, rng = self.config, self.rng
+        by_level: dict[str, list[OrganCode]] = {}
+        for entry in self.directory:
+            by_level.setdefault(entry.organ.level, []).append(entry.code)
+        province = by_level.get("province", [])
+        departments = by_level.get("department", [])
+        districts = by_level.get("district", [])
+        communes = by_level.get("commune", [])
+        own = [code for code in province if code.root == (departments or communes)[0].root]
+        top = own[0] if own else province[0]
+        foreign = [code for code in province if code != top]
+        lower = districts or communes
+
+        def parent_of(commune: OrganCode) -> OrganCode:
+            parent = self.directory.entry(commune).organ.parent
+            return parent if parent is not None else top
+
+        kinds: list[tuple[str, float, Callable[[], tuple[OrganCode, tuple[OrganCode, ...]]]]]
+        kinds = [
+            ("broadcast", config.broadcast_rate, lambda: (top, tuple(districts + communes))),
+            ("province to departments", 0.05,
+             lambda: (top, tuple(rng.sample(departments, min(3, len(departments)))))),
+            ("department to district", 0.3,
+             lambda: (rng.choice(departments), (rng.choice(lower),))),
+            ("district to department", 0.15,
+             lambda: (rng.choice(lower), (rng.choice(departments),))),
+            ("commune report", 0.3,
+             lambda: (c := rng.choice(communes), (parent_of(c),))),
+            ("district to communes", 0.15,
+             lambda: (rng.choice(lower), tuple(rng.sample(communes, 2)))),
+            ("across provinces", 0.05 if foreign else 0.0,
+             lambda: (top, (rng.choice(foreign),))),
+        ]
+        weights = [weight for _, weight, _ in kinds]
+        plans = []
+        for number in range(config.documents):
+            name, _, pick = rng.choices(kinds, weights=weights)[0]
+            sender, recipients = pick()
+            at_round = number * config.send_rounds // max(1, config.documents)
+            plans.append(_Plan(at_round, sender, recipients, name))
+        return plans
+
+    def _document(self, sender: _Member, recipients: tuple[OrganCode, ...], number: int,
+                  kind: str) -> tuple[DocumentInfo, tuple[Attachment, ...]]:
+        today = self.clock().astimezone(dt.UTC).date()
+        info = DocumentInfo(
+            sender=sender.info,
+            recipients=tuple(self.members[code].info for code in recipients),
+            code_number=str(number),
+            code_notation="VP",
+            promulgation_place="Quảng Nam",
+            promulgation_date=today,
+            document_type=DOCUMENT_TYPES["letter"],
+            subject=f"Văn bản mô phỏng số {number} ({kind})",
+            signer=Signer("Người ký mô phỏng", "Chánh Văn phòng", "KT. Chủ tịch"),
+            due_date=today + dt.timedelta(days=7),
+        )
+        body = self.rng.randbytes(2048)
+        return info, (Attachment(name=f"vb-{number}.pdf", data=body,
+                                 content_type="application/pdf"),)
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> SimulationReport:
+        """Run to the end (nothing left to move) and check the invariants."""
+        started = time.perf_counter()
+        plans = self._plan()
+        config = self.config
+        hub_window = self._hub_window()
+        number, round_no, quiet = 0, 0, 0
+        for round_no in range(config.max_rounds):
+            self._disrupt(round_no, hub_window)
+            while number < len(plans) and plans[number].at_round <= round_no:
+                self._send(plans[number], number + 1)
+                number += 1
+            moved = self._move()
+            moved += self._act()
+            moved += self._recall()
+            if progress is not None:
+                progress(number, len(plans))
+            self.clock.now += dt.timedelta(seconds=config.tick)
+            busy = bool(moved or number < len(plans) or self.transport.delayed
+                        or any(m.down_until >= round_no for m in self.members.values()))
+            quiet = 0 if (busy or self._pending()) else quiet + 1
+            if quiet >= 2:
+                break
+        wall = time.perf_counter() - started
+        for member in self.members.values():  # restart what is down, to check it
+            if member.service is None:
+                self._start(member)
+        return self._report(round_no + 1, wall)
+
+    def _hub_window(self) -> tuple[int, int]:
+        length = self.config.faults.hub_down
+        start = self.config.send_rounds // 2
+        return (start, start + length) if length else (-1, -1)
+
+    def _disrupt(self, round_no: int, hub_window: tuple[int, int]) -> None:
+        faults = self.config.faults
+        for member in self.members.values():
+            if member.service is None and member.down_until < round_no:
+                self._start(member)
+        province_hubs = [m for m in self.members.values() if m.hub and m.code.root != "G22"]
+        if hub_window[0] == round_no and province_hubs:
+            victim = province_hubs[0]
+            self._stop(victim)
+            victim.down_until = hub_window[1] - 1
+            self.counters.hub_outages += 1
+        if faults.crash and self.rng.random() < faults.crash:
+            candidates = [m for m in self.members.values() if not m.hub and m.service]
+            if candidates:
+                victim = self.rng.choice(candidates)
+                self._stop(victim)
+                victim.down_until = round_no + self.rng.randint(2, 10)
+                self.counters.crashes += 1
+
+    def _send(self, plan: _Plan, number: int) -> None:
+        member = self.members[plan.sender]
+        node = member.service
+        if not isinstance(node, Node):
+            # The sender is down this round: a clerk would send it when it is back.
+            plan.at_round += 1
+            return
+        info, attachments = self._document(member, plan.recipients, number, plan.kind)
+        message_id = f"sim-{self.config.seed}-{number}"
+        record = node.send(info, attachments, message_id=message_id)
+        self.sent.append(_Sent(plan.sender, record.document_ref, message_id, plan.recipients,
+                               self.clock()))
+
+    def _move(self) -> int:
+        moved = self.transport.flush_delayed()
+        for _, hub in self.hubs():
+            moved += hub.deliver(limit=500).forwarded
+        for member, node in self.nodes():
+            moved += node.deliver(limit=500).delivered
+            if member.pull:
+                try:
+                    report = node.pull(limit=100)
+                except DocflowError as exc:  # its hub is down: try next round
+                    self.counters.errors.append(f"{member.code} pull: {exc}")
+                    continue
+                moved += report.documents + report.statuses
+                if report.documents:
+                    self._active.add(member.code)
+        self._active |= {code for code in self.transport.arrivals if code in self.members}
+        self.transport.arrivals.clear()
+        return moved
+
+    def _act(self) -> int:
+        acted = 0
+        for code in list(self._active):
+            node = self.members[code].service
+            if not isinstance(node, Node):
+                continue
+            documents = node.inbox(state=_ACTIVE, page_size=1000).items
+            if not documents:
+                self._active.discard(code)
+            for document in documents:
+                try:
+                    if document.state == "received":
+                        if self.rng.random() < self.config.reject_rate:
+                            node.reject(document.id, "không thuộc thẩm quyền (mô phỏng)")
+                            self.counters.rejects += 1
+                        else:
+                            node.accept(document.id)
+                    elif document.state == "accepted":
+                        node.process(document.id)
+                    else:
+                        node.complete(document.id)
+                    acted += 1
+                except DocflowError as exc:
+                    self.counters.errors.append(f"{code} act: {exc}")
+        return acted
+
+    def _recall(self) -> int:
+        if not self.config.recall_rate or not self.sent:
+            return 0
+        recalled = 0
+        for sent in self.rng.sample(self.sent, min(3, len(self.sent))):
+            node = self.members[sent.sender].service
+            if not isinstance(node, Node) or self.rng.random() >= self.config.recall_rate:
+                continue
+            if node.document(sent.document_ref).state != "sent":
+                continue
+            try:
+                if node.recall(sent.document_ref, "ban hành nhầm (mô phỏng)"):
+                    self.counters.recalls += 1
+                    recalled += 1
+            except DocflowError as exc:
+                self.counters.errors.append(f"{sent.sender} recall: {exc}")
+        return recalled
+
+    def _pending(self) -> bool:
+        for member in self.members.values():
+            if member.service is None or member.service.store.outstanding():
+                return True
+        return False
+
+    # ------------------------------------------------------------------ checking
+
+    def _report(self, rounds: int, wall: float) -> SimulationReport:
+        inboxes: dict[OrganCode, dict[str, list[tuple[str, dt.datetime, int]]]] = {}
+        for member, node in self.nodes():
+            held_by = inboxes.setdefault(member.code, {})
+            for d in _inbox(node):  # a message id held twice would be a duplicate
+                held_by.setdefault(d.message_id, []).append((d.state, d.created_at, d.id))
+        copies = lost = duplicated = dead = diverged = mismatched = 0
+        retries = 0
+        latencies: dict[str, list[float]] = {}
+        problems: list[str] = []
+        for sent in self.sent:
+            node = self._service(self.members[sent.sender])
+            original = parse_envelope(node.store.packet(sent.document_ref))
+            deliveries = {d.recipient: d for d in node.store.deliveries(
+                document_ref=sent.document_ref, page_size=1000).items if d.kind == "document"}
+            for recipient in sent.recipients:
+                copies += 1
+                delivery = deliveries[str(recipient)]
+                retries += max(0, delivery.attempts - 1)
+                held_copies = inboxes[recipient].get(sent.message_id, [])
+                duplicated += max(0, len(held_copies) - 1)
+                held = held_copies[0] if held_copies else None
+                if delivery.transport_state == "failed":
+                    dead += 1
+                    if not delivery.last_error:
+                        problems.append(f"{sent.message_id} -> {recipient}: dead letter "
+                                        "without a reason")
+                    continue
+                if held is None:
+                    lost += 1
+                    problems.append(f"{sent.message_id} -> {recipient}: lost "
+                                    f"({delivery.transport_state}/{delivery.business_state})")
+                    continue
+                state, created_at, ref = held
+                receiver = self.members[recipient]
+                if not self._same_content(receiver, ref, original):
+                    mismatched += 1
+                    problems.append(f"{sent.message_id} -> {recipient}: content differs")
+                expected = _SENDER_VIEW.get(state, state)
+                if delivery.business_state != expected:
+                    diverged += 1
+                    problems.append(f"{sent.message_id} -> {recipient}: sender sees "
+                                    f"{delivery.business_state}, receiver is {state}")
+                arrival = created_at - dt.timedelta(seconds=receiver.offset)
+                latencies.setdefault(receiver.level, []).append(
+                    (arrival - sent.at).total_seconds())
+        audits_broken = [str(m.code) for m in self.members.values()
+                         if m.service is not None and not m.service.store.verify_audit().ok]
+        stats = self.transport.stats
+        return SimulationReport(
+            organs=sum(1 for m in self.members.values() if not m.hub),
+            hubs=sum(1 for m in self.members.values() if m.hub),
+            documents=len(self.sent), copies=copies, packets=stats.packets,
+            rounds=rounds, simulated_seconds=rounds * self.config.tick, wall_seconds=wall,
+            lost=lost, duplicated=duplicated, dead_lettered=dead, diverged=diverged,
+            content_mismatches=mismatched, tampered=stats.tampered,
+            tampered_rejected=stats.tampered_rejected,
+            tampered_accepted=stats.tampered_accepted,
+            duplicate_mismatches=stats.duplicate_mismatches, dropped=stats.dropped,
+            replies_lost=stats.replies_lost, duplicates_sent=stats.duplicated,
+            delayed=stats.delayed, crashes=self.counters.crashes,
+            hub_outages=self.counters.hub_outages, recalls=self.counters.recalls,
+            rejects=self.counters.rejects, retries=retries,
+            audits_broken=tuple(audits_broken),
+            latency={level: Latency.of(values) for level, values in sorted(latencies.items())},
+            refusals=dict(stats.refusals), faults=self.config.faults.describe(),
+            problems=tuple(problems[:50]),
+        )
+
+    @staticmethod
+    def _service(member: _Member) -> Node:
+        if not isinstance(member.service, Node):
+            raise ConfigError("the organ's node is not running", where=str(member.code))
+        return member.service
+
+    def _same_content(self, receiver: _Member, ref: int, original: Envelope) -> bool:
+        received = parse_envelope(self._service(receiver).store.packet(ref))
+        return (received.info, received.attachments, received.message_id) == (
+            original.info, original.attachments, original.message_id)
+
+
+def _inbox(node: Node) -> Iterator[DocumentView]:
+    page = 1
+    while True:
+        result: Page[DocumentView] = node.store.documents(
+            direction="in", organ=str(node.code), page=page, page_size=1000)
+        yield from result.items
+        if page * 1000 >= result.total:
+            return
+        page += 1

@@ -1,0 +1,98 @@
+"""The province simulator at small size: clean runs on the 4- and 3-level directories, a
+run with every kind of fault, the report's forms, and proof that its checks can fail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sqlalchemy import create_engine, text
+
+from docflow.errors import ConfigError
+from docflow.harness import Faults, Simulation, SimulationConfig, quang_nam
+from docflow.harness.directory import AXIS, OTHER_PROVINCE, PROVINCE_HUB
+from docflow.routing import Directory
+
+
+def small(levels: int = 4) -> Directory:
+    return Directory.from_toml(quang_nam(levels=levels, districts=3, communes=4,
+                                         departments=4))
+
+
+def run(tmp_path: Path, config: SimulationConfig, levels: int = 4) -> Simulation:
+    simulation = Simulation(small(levels), tmp_path, config)
+    simulation.report = simulation.run()  # type: ignore[attr-defined]
+    return simulation
+
+
+def test_the_sample_directory_is_sized_like_quang_nam() -> None:
+    directory = Directory.from_toml(Path("examples/quangnam.toml"))
+    levels = [entry.organ.level for entry in directory]
+    assert (levels.count("province"), levels.count("department"), levels.count("district"),
+            levels.count("commune")) == (2, 20, 18, 244)
+    assert {str(code) for code in directory.hubs} == {AXIS, PROVINCE_HUB, "000.00.90.H43"}
+    assert directory.path("000.07.11.H41", OTHER_PROVINCE)[-2:] == [
+        directory.hub("000.00.90.H43").code, directory.entry(OTHER_PROVINCE).code]
+    assert Path("examples/quangnam.toml").read_text(encoding="utf-8") == quang_nam()
+    three = Directory.from_toml(quang_nam(levels=3))
+    assert {e.organ.level for e in three} == {"province", "department", "commune"}
+
+
+@pytest.mark.parametrize("levels", [4, 3])
+def test_a_clean_run_delivers_everything(tmp_path: Path, levels: int) -> None:
+    simulation = run(tmp_path, SimulationConfig(documents=30, seed=7, send_rounds=4), levels)
+    report = simulation.report  # type: ignore[attr-defined]
+    simulation.close()
+    assert report.ok, report.summary()
+    assert report.documents == 30 and report.copies >= 30
+    assert (report.lost, report.dead_lettered, report.retries) == (0, 0, 0)
+    assert set(report.latency) <= {"province", "department", "district", "commune"}
+
+
+def test_a_run_with_every_fault_keeps_every_invariant(tmp_path: Path) -> None:
+    faults = Faults.parse("drop=0.1,duplicate=0.1,delay=0.05,tamper=0.05,crash=0.2,"
+                          "hub_down=3,skew=30")
+    simulation = run(tmp_path, SimulationConfig(documents=60, seed=3, send_rounds=6,
+                                                faults=faults))
+    report = simulation.report  # type: ignore[attr-defined]
+    simulation.close()
+    assert report.ok, report.summary()
+    assert report.tampered > 0 and report.tampered == report.tampered_rejected
+    assert report.dropped and report.duplicates_sent and report.delayed
+    assert report.crashes and report.hub_outages == 1 and report.retries > 0
+    assert json.loads(report.to_json())["ok"] is True
+    svg = etree.fromstring(report.svg().encode())
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "ALL INVARIANTS HOLD" in report.summary()
+
+
+def test_the_checks_catch_a_receiver_that_disagrees(tmp_path: Path) -> None:
+    simulation = run(tmp_path, SimulationConfig(documents=10, seed=5, send_rounds=2,
+                                                reject_rate=0.0))
+    assert simulation.report.ok  # type: ignore[attr-defined]
+    receiver = simulation.sent[0].recipients[0]
+    url = simulation.members[receiver].url
+    simulation.close()
+    engine = create_engine(url)
+    with engine.begin() as conn:  # behind docflow's back
+        conn.execute(text("UPDATE documents SET state = 'processing' WHERE direction = 'in' "
+                          "AND message_id = :m"), {"m": simulation.sent[0].message_id})
+    engine.dispose()
+    for member in simulation.members.values():
+        simulation._start(member)
+    report = simulation._report(1, 1.0)
+    simulation.close()
+    assert not report.ok
+    assert report.diverged == 1 and report.audits_broken == ()
+    assert "receiver is processing" in report.problems[0]
+
+
+def test_bad_fault_settings_are_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown fault"):
+        Faults.parse("explode=1")
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        Faults.parse("drop=2")
+    with pytest.raises(ConfigError, match="needs a number"):
+        Faults.parse("drop=lots")
