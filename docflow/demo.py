@@ -1,157 +1,129 @@
-"""``make demo``: a province decision travelling to every level, on embedded SQLite.
+"""``make demo``: liên thông văn bản 4 cấp through the province hub, on embedded SQLite.
 
-Every organ is a node with its own key (issued by a test province CA) and its own SQLite
-database; packets travel over the in-memory transport, signed and verified at every step.
-The province sends a decision to a department, two districts and three communes; they
-acknowledge it with signed receipts, work on it or reject it; a mistaken letter is
-recalled; a commune reports up to its district. The demo ends with the trace table and
-the invariant checks. (Routing through the province's LGSP hub comes with the network
-issue; here the nodes talk directly.)
+The Quảng Nam directory (the provincial People's Committee, 20 departments, 18 districts,
+their communes - three per district here, to finish in seconds - the province's LGSP hub,
+the national axis) runs as nodes in one process: every organ has its own key, issued by a
+demo province CA; every packet is signed, goes through the LGSP, which verifies it, signs
+its trace hop and forwards it (or holds it for the communes behind NAT, which pull), and
+every receipt and status comes back the same way. The province sends a decision to every
+district and commune; some reject it; a mistaken letter is recalled; communes report back
+to their districts; a letter goes to Đà Nẵng through the national axis. The demo prints a
+compact trace and checks the invariants from the stores themselves.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 import time
-from dataclasses import replace
+from collections import Counter
 from pathlib import Path
 
-from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo
-from docflow.node import Node
-from docflow.samples import sample_envelope
-from docflow.security import TrustStore, create_ca, issue_certificate
-from docflow.store import Store, sqlite_url
-from docflow.transport import InMemoryTransport
-
-ORGANS = [
-    ("province", OrganInfo(OrganCode("000.00.00.H41"), "UBND tỉnh Quảng Nam")),
-    ("department", OrganInfo(OrganCode("000.00.51.H41"), "Sở Thông tin và Truyền thông")),
-    ("district", OrganInfo(OrganCode("000.00.01.H41"), "UBND thành phố Tam Kỳ")),
-    ("district", OrganInfo(OrganCode("000.00.05.H41"), "UBND huyện Đại Lộc")),
-    ("commune", OrganInfo(OrganCode("000.01.05.H41"), "UBND xã Đại Hiệp")),
-    ("commune", OrganInfo(OrganCode("000.02.05.H41"), "UBND xã Đại Hòa")),
-    ("commune", OrganInfo(OrganCode("000.01.01.H41"), "UBND phường An Mỹ")),
-]
+from docflow.harness import Simulation, SimulationConfig, quang_nam
+from docflow.harness.directory import OTHER_PROVINCE, PROVINCE
+from docflow.model import OrganCode
+from docflow.routing import Directory
 
 
-def _pump(nodes: dict[OrganCode, Node], rounds: int = 4) -> None:
-    """Run every node's outbox worker until nothing is left to send."""
-    for _ in range(rounds):
-        if sum(node.deliver().delivered for node in nodes.values()) == 0:
-            return
+def _received(simulation: Simulation, organ: OrganCode, message_id: str) -> int:
+    node = simulation.node(organ)
+    (document,) = [d for d in node.inbox(page_size=1000).items if d.message_id == message_id]
+    return document.id
 
 
 def main() -> None:
     """Run the demo and print what happened."""
     started = time.perf_counter()
-    now = dt.datetime.now(dt.UTC)
     home = Path(tempfile.mkdtemp(prefix="docflow-demo-"))
-    ca = create_ca("Quảng Nam province CA (demo)", now=now)
-    trust = TrustStore([ca.certificate])
-    network = InMemoryTransport()
-    nodes: dict[OrganCode, Node] = {}
-    levels: dict[OrganCode, str] = {}
-    for level, organ in ORGANS:
-        credentials = issue_certificate(ca, organ.code, organ.name, now=now)
-        store = Store.open(sqlite_url(home / f"{organ.code}.db"))
-        nodes[organ.code] = Node(organ, credentials, trust, store, network)
-        network.register(organ.code, nodes[organ.code])
-        levels[organ.code] = level
-    province = nodes[OrganCode("000.00.00.H41")]
-    print("docflow demo: liên thông văn bản 4 cấp, every packet signed (XML-DSig) and verified")
-    print(f"  {len(nodes)} nodes, each with its own key and SQLite database in {home}\n")
+    directory = Directory.from_toml(quang_nam(communes=3))
+    simulation = Simulation(directory, home, SimulationConfig(documents=0, seed=2018))
+    province = OrganCode(PROVINCE)
+    districts = [e.code for e in directory if e.organ.level == "district"]
+    communes = [e.code for e in directory if e.organ.level == "commune"]
+    pulling = sum(1 for e in directory if e.pull)
+    print("docflow demo: liên thông văn bản 4 cấp through the LGSP, every packet signed")
+    print(f"  {len(directory)} organs and {len(directory.hubs)} hubs, each with its own key; "
+          f"{pulling} communes behind NAT pull from the hub; stores in {home}\n")
 
-    recipients = tuple(organ for level, organ in ORGANS if level != "province")
-    decision = sample_envelope(recipients=recipients, message_id="demo-decision").info
-    decision_ref = province.send(decision).document_ref
-    mistaken = replace(sample_envelope(number="4513", recipients=recipients).info,
-                       subject="Công văn gửi nhầm (sẽ thu hồi)", document_id="",
-                       document_type=DOCUMENT_TYPES["letter"])
-    mistake_ref = province.send(mistaken).document_ref
-    _pump(nodes)
+    # 1. The province's decision to every district and commune.
+    decision = simulation.send(province, tuple(districts + communes), kind="decision",
+                               subject="Quyết định phê duyệt Đề án Chính quyền điện tử")
+    # 2. A letter sent by mistake to five communes (recalled below).
+    mistake = simulation.send(province, tuple(communes[:5]), kind="letter",
+                              subject="Công văn gửi nhầm (sẽ thu hồi)")
+    simulation.settle(act=False)
 
-    def received(code: str, number: str) -> int:
-        node = nodes[OrganCode(code)]
-        return next(doc.id for doc in node.store.documents(direction="in").items
-                    if doc.code.startswith(number + "/"))
-
-    # Each office acts on the decision.
-    for code in ("000.00.51.H41", "000.00.01.H41", "000.01.05.H41", "000.01.01.H41"):
-        node, ref = nodes[OrganCode(code)], received(code, "4512")
+    # Each office works on the decision; two districts reject it.
+    for organ in districts + communes:
+        node, ref = simulation.node(organ), _received(simulation, organ, decision.message_id)
+        if organ in districts[:2]:
+            node.reject(ref, "không đúng thẩm quyền")
+            continue
         node.accept(ref)
-        node.assign(ref, "giao phòng chuyên môn")
         node.process(ref)
-    nodes[OrganCode("000.01.05.H41")].complete(received("000.01.05.H41", "4512"))
-    nodes[OrganCode("000.00.05.H41")].reject(received("000.00.05.H41", "4512"),
-                                              "không đúng thẩm quyền")
-    # Đại Hòa finished the mistaken letter before the recall arrives.
-    dai_hoa = nodes[OrganCode("000.02.05.H41")]
-    for act in (dai_hoa.accept, dai_hoa.process, dai_hoa.complete):
-        act(received("000.02.05.H41", "4513"))
-    province.recall(mistake_ref, "ban hành nhầm")
-    _pump(nodes)
+        if organ in communes:
+            node.complete(ref)
+    # The first commune finished the mistaken letter before the recall arrives.
+    first = simulation.node(communes[0])
+    for act in (first.accept, first.process, first.complete):
+        act(_received(simulation, communes[0], mistake.message_id))
+    simulation.node(province).recall(mistake.document_ref, "ban hành nhầm")
+    simulation.settle(act=False)
 
-    # A commune reports upward to its district.
-    commune = nodes[OrganCode("000.01.05.H41")]
-    district = nodes[OrganCode("000.00.05.H41")]
-    report = replace(sample_envelope(number="27", sender=commune.organ,
-                                     recipients=(district.organ,)).info,
-                     document_type=DOCUMENT_TYPES["report"], document_id="",
-                     code_notation="BC-UBND",
-                     subject="Báo cáo kết quả triển khai Quyết định 4512/QĐ-UBND")
-    report_ref = commune.send(report).document_ref
-    _pump(nodes)
-    district.accept(received("000.00.05.H41", "27"))
-    _pump(nodes)
+    # 3. Communes report back to their districts; 4. a letter across provinces.
+    reports = [simulation.send(commune, (directory.entry(commune).organ.parent or province,),
+                               kind="report", subject="Báo cáo kết quả triển khai")
+               for commune in communes[:6]]
+    abroad = simulation.send(province, (OrganCode(OTHER_PROVINCE),), kind="letter",
+                             subject="Công văn phối hợp liên tỉnh")
+    simulation.settle(act=False)
+    for sent in reports:
+        (district,) = sent.recipients
+        simulation.node(district).accept(_received(simulation, district, sent.message_id))
+    simulation.settle(act=False)
 
-    print(f"{'document':<16} {'from':<14} {'to':<14} {'level':<10} {'transport':<13} "
-          f"{'sender sees':<12} {'receiver has':<13} answer")
-    problems = []
-    for sender, ref in ((province, decision_ref), (province, mistake_ref), (commune, report_ref)):
-        document = sender.store.document(ref)
-        for delivery in sender.store.deliveries(document_ref=ref).items:
-            if delivery.kind != "document":
-                continue
-            receiver = nodes[OrganCode(delivery.recipient)]
-            copies = receiver.store.documents(direction="in", document_id=document.document_id,
-                                              sender=str(sender.code))
-            if copies.total != 1:
-                problems.append(f"{document.code} at {delivery.recipient}: "
-                                f"{copies.total} copies")
-            copy = copies.items[0]
-            seen = delivery.business_state or "-"
-            expected = {"arrived": "received"}.get(seen, seen)
-            if expected != copy.state:
-                problems.append(f"{document.code} at {delivery.recipient}: sender sees {seen}, "
-                                f"receiver has {copy.state}")
-            if delivery.transport_state != "acknowledged":
-                problems.append(f"{document.code} to {delivery.recipient} not acknowledged")
-            answer = {"agreed": "recall agreed", "refused": "recall refused"}.get(
-                delivery.change_state or "", "")
-            print(f"{document.code:<16} {sender.code!s:<14} {delivery.recipient:<14} "
-                  f"{levels[receiver.code]:<10} {delivery.transport_state:<13} {seen:<12} "
-                  f"{copy.state:<13} {answer}")
-    rejected = [h for h in province.store.history(decision_ref) if h.to_state == "rejected"]
-    print(f"\nrejection reason recorded at the sender: {rejected[0].reason!r}"
-          if rejected else "")
-    audits = [node.store.verify_audit() for node in nodes.values()]
-    print("\ninvariants:")
-    print(f"  every copy delivered once, with a verified signed receipt: "
-          f"{'yes' if not problems else 'NO'}")
-    print(f"  sender's view of every copy equals the receiver's state: "
-          f"{'yes' if not problems else 'NO'}")
-    print(f"  audit chains intact: {sum(a.ok for a in audits)}/{len(audits)} "
-          f"({sum(a.entries for a in audits)} entries)")
-    documents = sum(1 for kind, _, _ in network.sent if kind == "document")
-    print(f"  packets on the wire: {documents} documents, {len(network.sent) - documents} "
-          "status packets")
-    for problem in problems:
+    # The trace, as the senders see it.
+    sender = simulation.node(province)
+    print(f"{'document':<34} {'copies':>6}  sender's view of the copies")
+    for label, sent in (("decision -> districts, communes", decision),
+                        ("mistaken letter (recalled)", mistake),
+                        ("letter to Đà Nẵng (via axis)", abroad)):
+        deliveries = [d for d in sender.store.deliveries(document_ref=sent.document_ref,
+                                                         page_size=1000).items
+                      if d.kind == "document"]
+        states = Counter(f"{d.business_state}" + (f"/recall {d.change_state}"
+                                                  if d.change_state != "none" else "")
+                         for d in deliveries)
+        print(f"{label:<34} {len(deliveries):>6}  "
+              + ", ".join(f"{n} {state}" for state, n in sorted(states.items())))
+    report_states = Counter(
+        d.business_state for sent in reports
+        for d in simulation.node(sent.sender).store.deliveries(
+            document_ref=sent.document_ref).items if d.kind == "document")
+    print(f"{'commune reports -> districts':<34} {len(reports):>6}  "
+          + ", ".join(f"{n} {state}" for state, n in sorted(report_states.items())))
+    da_nang = OrganCode(OTHER_PROVINCE)
+    arrived = simulation.node(da_nang).trace(_received(simulation, da_nang, abroad.message_id))
+    hops = " -> ".join([str(province), *(organ for organ, _ in arrived.hops), str(da_nang)])
+    print(f"\nroute of the letter to Đà Nẵng (hub-signed trace hops): {hops}")
+    rejected = [h.reason or "" for h in sender.store.history(decision.document_ref)
+                if h.to_state == "rejected"]
+    print(f"rejection reasons recorded at the sender: {sorted(set(rejected))}")
+
+    report = simulation.report(time.perf_counter() - started)
+    simulation.close()
+    print("\ninvariants (checked from every store):")
+    print(f"  copies delivered exactly once: {report.copies - report.lost - report.duplicated}"
+          f"/{report.copies} (lost {report.lost}, duplicated {report.duplicated})")
+    print(f"  sender's view equals the receiver's state: "
+          f"{'yes' if not report.diverged else f'NO ({report.diverged})'}")
+    print(f"  received content equals what was signed: "
+          f"{'yes' if not report.content_mismatches else 'NO'}")
+    print(f"  audit chains intact: {'yes' if not report.audits_broken else 'NO'}")
+    print(f"  packets pushed: {report.packets}")
+    for problem in report.problems:
         print(f"  PROBLEM: {problem}")
-    for node in nodes.values():
-        node.store.close()
     print(f"\ndone in {time.perf_counter() - started:.1f} s")
-    if problems or not all(a.ok for a in audits):
+    if not report.ok:
         raise SystemExit(1)
 
 

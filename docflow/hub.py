@@ -158,7 +158,7 @@ class Hub:
         document's sender as a status packet."""
         forwarded, failed, errors = 0, 0, []
         for claim in self.store.claim_due(worker, limit=limit, now=self.clock(),
-                                          exclude=self.pulling):
+                                          exclude=self.pulling, organ=str(self.code)):
             recipient = OrganCode(claim.recipient)
             try:
                 # Loops and the hop limit were checked when the packet came in.
@@ -215,7 +215,8 @@ class Hub:
             raise ModelError(f"unknown packet kind {kind!r}", hint="document or status")
         organ = self._caller(token, PULL_PENDING, kind)
         claims = self.store.claim_due(f"pull:{organ}", limit=max(1, min(limit, 100)),
-                                      now=self.clock(), recipients=[organ], kind=kind)
+                                      now=self.clock(), recipients=[organ], kind=kind,
+                                      organ=str(self.code))
         return [Pending(claim.delivery_id, claim.kind, claim.packet) for claim in claims]
 
     def acknowledge(self, token: RequestToken, handle: int, receipt: bytes | None = None,

@@ -141,7 +141,8 @@ class Node:
         the outcome. A missing, unsigned, wrongly signed or mismatching receipt counts as
         no receipt: the delivery is retried later."""
         delivered, failed, errors = 0, 0, []
-        for claim in self.store.claim_due(worker, limit=limit, now=self.clock()):
+        for claim in self.store.claim_due(worker, limit=limit, now=self.clock(),
+                                          organ=str(self.code)):
             recipient = OrganCode(claim.recipient)
             try:
                 via = self._via(recipient)

@@ -11,6 +11,7 @@ own bookkeeping) and a :class:`~docflow.harness.report.SimulationReport` is retu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import shutil
@@ -38,7 +39,7 @@ from docflow.security import Credentials, KeyType, TrustStore, create_ca, issue_
 from docflow.store import DocumentView, Page, RetryPolicy, Store, sqlite_url
 from docflow.transport import InMemoryTransport
 
-__all__ = ["Simulation", "SimulationConfig"]
+__all__ = ["Sent", "Simulation", "SimulationConfig"]
 
 #: Receiver state -> the sender's view of that copy when both agree.
 _SENDER_VIEW = {"received": "arrived"}
@@ -61,6 +62,8 @@ class SimulationConfig:
         broadcast_rate: how often the province broadcasts to every district and commune.
         retry: the outbox's retry schedule.
         durable: SQLite fsync on every commit (off by default: a simulation, not a node).
+        shared_store: every node keeps its rows in one database (as a province hosting
+            its communes' nodes would); False gives each node its own SQLite file.
     """
 
     documents: int = 100
@@ -75,6 +78,7 @@ class SimulationConfig:
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(
         intervals=(30, 60, 120, 240, 480), max_attempts=12, jitter=0.2))
     durable: bool = False
+    shared_store: bool = True
 
     def __post_init__(self) -> None:
         if self.documents < 0 or self.send_rounds < 1 or self.tick <= 0:
@@ -98,7 +102,9 @@ class _Skewed:
 
 
 @dataclass
-class _Sent:
+class Sent:
+    """A document the simulation sent (checked at the end)."""
+
     sender: OrganCode
     document_ref: int
     message_id: str
@@ -158,9 +164,10 @@ class Simulation:
         self.transport = FaultyTransport(self.network, config.faults,
                                          random.Random(config.seed + 1))
         self.members: dict[OrganCode, _Member] = {}
-        self.sent: list[_Sent] = []
+        self.sent: list[Sent] = []
         self.counters = _Counters()
         self._active: set[OrganCode] = set()
+        self._shared: Store | None = None
         self._build()
 
     # ------------------------------------------------------------------ building
@@ -172,14 +179,17 @@ class Simulation:
         self.trust = TrustStore([ca.certificate], clock=self.clock)
         template = self.home / "template.db"
         Store.open(sqlite_url(template)).close()  # migrate once, copy for every node
+        if self.config.shared_store:
+            shutil.copyfile(template, self.home / "network.db")
         skew = self.config.faults.skew
         organs = [(hub.code, hub.name, "hub", True, False)
                   for hub in self.directory.hubs.values()]
         organs += [(e.code, e.organ.name, e.organ.level, False, e.pull)
                    for e in self.directory]
         for code, name, level, is_hub, pull in organs:
-            path = self.home / f"{code}.db"
-            shutil.copyfile(template, path)
+            path = self.home / ("network.db" if self.config.shared_store else f"{code}.db")
+            if not self.config.shared_store:
+                shutil.copyfile(template, path)
             member = _Member(
                 code=code, info=OrganInfo(code, name),
                 credentials=issue_certificate(ca, code, name, now=issued,
@@ -193,9 +203,16 @@ class Simulation:
 
     def _start(self, member: _Member) -> None:
         clock = _Skewed(self.clock, member.offset)
-        rnd = random.Random(self.rng.random()).random
-        store = Store(member.url, clock=clock, retry=self.config.retry, rnd=rnd,
-                      durable=self.config.durable)
+        if self.config.shared_store:
+            if self._shared is None:
+                self._shared = Store(member.url, retry=self.config.retry,
+                                     rnd=random.Random(self.rng.random()).random,
+                                     durable=self.config.durable)
+            store = self._shared
+        else:
+            store = Store(member.url, clock=clock, retry=self.config.retry,
+                          rnd=random.Random(self.rng.random()).random,
+                          durable=self.config.durable)
         if member.hub:
             member.service = Hub(member.info, member.credentials, self.trust, store,
                                  self.transport, self.directory, clock=clock)
@@ -205,15 +222,29 @@ class Simulation:
         self.network.register(member.code, member.service)
 
     def _stop(self, member: _Member) -> None:
+        """Take a member off the network, dropping its in-memory state (a crash); its own
+        store is closed, a shared one stays open for the others."""
         self.network.unregister(member.code)
         if member.service is not None:
-            member.service.store.close()
+            if member.service.store is not self._shared:
+                member.service.store.close()
             member.service = None
 
     def close(self) -> None:
         """Close every store."""
         for member in self.members.values():
             self._stop(member)
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
+
+    def stores(self) -> list[Store]:
+        """Each distinct store of the running members."""
+        found: dict[int, Store] = {}
+        for member in self.members.values():
+            if member.service is not None:
+                found.setdefault(id(member.service.store), member.service.store)
+        return list(found.values())
 
     def nodes(self) -> Iterator[tuple[_Member, Node]]:
         """The organs' nodes that are up."""
@@ -347,17 +378,53 @@ class Simulation:
                 self.counters.crashes += 1
 
     def _send(self, plan: _Plan, number: int) -> None:
-        member = self.members[plan.sender]
-        node = member.service
-        if not isinstance(node, Node):
+        if not isinstance(self.members[plan.sender].service, Node):
             # The sender is down this round: a clerk would send it when it is back.
             plan.at_round += 1
             return
-        info, attachments = self._document(member, plan.recipients, number, plan.kind)
+        self.send(plan.sender, plan.recipients, number=number, kind=plan.kind)
+
+    # ------------------------------------------------------------------ scripting
+
+    def node(self, code: OrganCode | str) -> Node:
+        """The running node of an organ."""
+        return self._service(self.members[OrganCode.parse(code)])
+
+    def send(self, sender: OrganCode, recipients: tuple[OrganCode, ...], *,
+             number: int | None = None, kind: str = "letter",
+             subject: str | None = None) -> Sent:
+        """Have ``sender`` send a (generated) document; it is checked at the end."""
+        member = self.members[sender]
+        number = number if number is not None else len(self.sent) + 1
+        info, attachments = self._document(member, recipients, number, kind)
+        if subject is not None:
+            info = dataclasses.replace(info, subject=subject)
         message_id = f"sim-{self.config.seed}-{number}"
-        record = node.send(info, attachments, message_id=message_id)
-        self.sent.append(_Sent(plan.sender, record.document_ref, message_id, plan.recipients,
-                               self.clock()))
+        record = self.node(sender).send(info, attachments, message_id=message_id)
+        sent = Sent(sender, record.document_ref, message_id, recipients, self.clock())
+        self.sent.append(sent)
+        return sent
+
+    def step(self, *, act: bool = True) -> int:
+        """One round: move packets (and, with ``act``, let receivers work); the clock
+        advances one tick. Returns how much moved."""
+        moved = self._move() + (self._act() if act else 0)
+        self.clock.now += dt.timedelta(seconds=self.config.tick)
+        return moved
+
+    def settle(self, *, act: bool = True, max_rounds: int = 100) -> int:
+        """Step until nothing moves and no delivery is outstanding; returns the rounds."""
+        for rounds in range(1, max_rounds + 1):
+            if not self.step(act=act) and not self._pending():
+                return rounds
+        return max_rounds
+
+    def report(self, wall: float = 0.0) -> SimulationReport:
+        """Check the invariants now (every member restarted first)."""
+        for member in self.members.values():
+            if member.service is None:
+                self._start(member)
+        return self._report(0, wall)
 
     def _move(self) -> int:
         moved = self.transport.flush_delayed()
@@ -423,10 +490,9 @@ class Simulation:
         return recalled
 
     def _pending(self) -> bool:
-        for member in self.members.values():
-            if member.service is None or member.service.store.outstanding():
-                return True
-        return False
+        if any(member.service is None for member in self.members.values()):
+            return True
+        return any(store.outstanding() for store in self.stores())
 
     # ------------------------------------------------------------------ checking
 
@@ -476,8 +542,8 @@ class Simulation:
                 arrival = created_at - dt.timedelta(seconds=receiver.offset)
                 latencies.setdefault(receiver.level, []).append(
                     (arrival - sent.at).total_seconds())
-        audits_broken = [str(m.code) for m in self.members.values()
-                         if m.service is not None and not m.service.store.verify_audit().ok]
+        audits_broken = [store.url for store in self.stores()
+                         if not store.verify_audit().ok]
         stats = self.transport.stats
         return SimulationReport(
             organs=sum(1 for m in self.members.values() if not m.hub),

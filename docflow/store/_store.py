@@ -110,6 +110,14 @@ _SEEN = select(s.received_messages.c.document_ref, s.received_messages.c.sha256,
                s.received_messages.c.receipt, s.received_messages.c.expires_at).where(
     s.received_messages.c.organ == bindparam("organ"),
     s.received_messages.c.message_id == bindparam("message_id"))
+_RELAYED_DOCUMENT = select(s.documents.c.id, s.documents.c.sender).where(
+    s.documents.c.organ == bindparam("organ"), s.documents.c.direction == "hop",
+    s.documents.c.document_id == bindparam("document_id")).order_by(s.documents.c.id.desc())
+_RELAYED_STATUS = select(s.deliveries.c.id).join(
+    s.envelopes, s.envelopes.c.id == s.deliveries.c.envelope_ref).where(
+    s.deliveries.c.document_ref == bindparam("document_ref"), s.deliveries.c.kind == "status",
+    s.deliveries.c.recipient == bindparam("recipient"),
+    s.envelopes.c.sha256 == bindparam("sha256"))
 _PACKET = select(s.envelopes.c.raw).where(s.envelopes.c.document_ref == bindparam("id"),
                                           s.envelopes.c.kind == "document")
 _PACKET_ID = select(s.envelopes.c.id).where(s.envelopes.c.document_ref == bindparam("id"),
@@ -614,6 +622,7 @@ class Store:
         recipients: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
         kind: str | None = None,
+        organ: str | None = None,
     ) -> list[Claim]:
         """Claim up to ``limit`` deliveries that are due, for ``worker``, until
         ``now + lease``. Deliveries of a worker that died are claimed again once its lease
@@ -622,11 +631,12 @@ class Store:
 
         ``recipients`` keeps only deliveries to those organs, ``exclude`` leaves out
         deliveries to these (a hub's push worker leaves the pulling organs' packets for
-        them), ``kind`` keeps only "document" or "status" deliveries."""
+        them), ``kind`` keeps only "document" or "status" deliveries, ``organ`` only the
+        deliveries of that organ's documents (several organs sharing one database)."""
         params: dict[str, Any] = {"now": now if now is not None else self.clock(),
                                   "limit": limit, "recipients": list(recipients or ()),
-                                  "exclude": list(exclude), "kind": kind}
-        shape = (recipients is not None, bool(exclude), kind is not None)
+                                  "exclude": list(exclude), "kind": kind, "organ": organ}
+        shape = (recipients is not None, bool(exclude), kind is not None, organ is not None)
         # An idle poll (the common case) costs one read, not a write transaction.
         with self._reader() as conn:
             if conn.execute(_claim_query(*shape, probe=True), params).first() is None:
@@ -1044,18 +1054,15 @@ class Store:
         digest = _sha256(packet)
         origin = str(status.sender.code)
         with self._tx(hub, now) as tx:
-            d = s.deliveries
-            doc = tx.conn.execute(
-                select(s.documents.c.id, s.documents.c.sender).where(
-                    s.documents.c.organ == hub, s.documents.c.direction == "hop",
-                    s.documents.c.document_id == status.response_for.document_id)
-                .order_by(s.documents.c.id.desc())
-            ).first()
-            copies = set() if doc is None else {
-                row.recipient for row in tx.conn.execute(select(d.c.recipient).where(
-                    d.c.document_ref == doc.id, d.c.kind == "document"))}
-            upward = doc is not None and origin in copies and recipient == doc.sender
-            downward = doc is not None and origin == doc.sender and recipient in copies
+            doc = tx.conn.execute(_RELAYED_DOCUMENT, {
+                "organ": hub, "document_id": status.response_for.document_id}).first()
+
+            def has_copy(organ: str) -> bool:
+                return doc is not None and tx.conn.execute(_COPY, {
+                    "document_ref": doc.id, "recipient": organ}).first() is not None
+
+            upward = doc is not None and recipient == doc.sender and has_copy(origin)
+            downward = doc is not None and origin == doc.sender and has_copy(recipient)
             if doc is None or not (upward or downward):
                 raise NotFoundError(
                     f"status {status.code.value} from {origin} to {recipient} for a document "
@@ -1065,10 +1072,8 @@ class Store:
                     "recipients",
                 )
             document_ref = int(doc.id)
-            known = tx.conn.execute(
-                select(d.c.id).join(s.envelopes, s.envelopes.c.id == d.c.envelope_ref).where(
-                    d.c.document_ref == document_ref, d.c.kind == "status",
-                    d.c.recipient == recipient, s.envelopes.c.sha256 == digest)
+            known = tx.conn.execute(_RELAYED_STATUS, {
+                "document_ref": document_ref, "recipient": recipient, "sha256": digest}
             ).scalar_one_or_none()
             if known is not None:
                 return RelayResult(document_ref, int(known), b"", True)
@@ -1106,11 +1111,13 @@ class Store:
                             row.description, row.timestamp, row.at, row.delivery_ref)
                 for row in rows]
 
-    def outstanding(self) -> int:
-        """How many deliveries are still on their way (queued, sending or waiting for a
-        retry): zero when this node's outbox is settled."""
+    def outstanding(self, organ: str | None = None) -> int:
+        """How many deliveries (of ``organ``'s documents, or of all) are still on their
+        way (queued, sending or waiting for a retry): zero when the outbox is settled."""
         with self._reader() as conn:
-            return int(conn.execute(_OUTSTANDING).scalar_one())
+            if organ is None:
+                return int(conn.execute(_OUTSTANDING).scalar_one())
+            return int(conn.execute(_OUTSTANDING_OF, {"organ": organ}).scalar_one())
 
     def delivery(self, delivery_id: int) -> DeliveryView:
         """One delivery."""
@@ -1267,10 +1274,14 @@ class Store:
 
 _OUTSTANDING = select(func.count()).select_from(s.deliveries).where(
     s.deliveries.c.transport_state.in_(("queued", "retrying", "sending")))
+_OUTSTANDING_OF = _OUTSTANDING.join_from(
+    s.deliveries, s.documents, s.documents.c.id == s.deliveries.c.document_ref).where(
+    s.documents.c.organ == bindparam("organ"))
 
 
 @functools.cache
-def _claim_query(recipients: bool, exclude: bool, kind: bool, *, probe: bool) -> Select[Any]:
+def _claim_query(recipients: bool, exclude: bool, kind: bool, organ: bool, *,
+                 probe: bool) -> Select[Any]:
     """The due-deliveries query of :meth:`Store.claim_due` for one combination of filters,
     built once (bound parameters: now, limit, recipients, exclude, kind): SQLAlchemy then
     reuses its compiled form instead of rebuilding a cache key on every poll."""
@@ -1286,6 +1297,10 @@ def _claim_query(recipients: bool, exclude: bool, kind: bool, *, probe: bool) ->
         due = and_(due, d.c.recipient.not_in(bindparam("exclude", expanding=True)))
     if kind:
         due = and_(due, d.c.kind == bindparam("kind"))
+    if organ:
+        owner = select(s.documents.c.id).where(s.documents.c.id == d.c.document_ref,
+                                               s.documents.c.organ == bindparam("organ"))
+        due = and_(due, owner.exists())
     if probe:
         return select(d.c.id).where(due).limit(1)
     return (

@@ -78,11 +78,12 @@ def test_demo_module() -> None:
                             text=True, timeout=60, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "4512/QĐ-UBND" in out and "27/BC-UBND" in out
-    assert "recall agreed" in out and "recall refused" in out
-    assert "every copy delivered once, with a verified signed receipt: yes" in out
-    assert "sender's view of every copy equals the receiver's state: yes" in out
-    assert "audit chains intact: 7/7" in out
+    assert "72  54 completed, 16 processing, 2 rejected" in out
+    assert "1 completed/recall refused, 4 recalled/recall agreed" in out
+    assert "000.00.90.H41 -> 000.00.00.G22 -> 000.00.90.H43 -> 000.00.00.H43" in out
+    assert "copies delivered exactly once: 84/84 (lost 0, duplicated 0)" in out
+    assert "sender's view equals the receiver's state: yes" in out
+    assert "audit chains intact: yes" in out
     assert "PROBLEM" not in out
 
 

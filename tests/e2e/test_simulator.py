@@ -78,7 +78,8 @@ def test_the_checks_catch_a_receiver_that_disagrees(tmp_path: Path) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:  # behind docflow's back
         conn.execute(text("UPDATE documents SET state = 'processing' WHERE direction = 'in' "
-                          "AND message_id = :m"), {"m": simulation.sent[0].message_id})
+                          "AND organ = :o AND message_id = :m"),
+                     {"o": str(receiver), "m": simulation.sent[0].message_id})
     engine.dispose()
     for member in simulation.members.values():
         simulation._start(member)
