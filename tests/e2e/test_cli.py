@@ -113,3 +113,20 @@ def test_store_commands_refuse_a_database_not_upgraded(tmp_path: Path) -> None:
     result = run("audit", "verify", "--database", f"sqlite:///{tmp_path / 'new.db'}")
     assert result.returncode == 2
     assert "docflow db upgrade" in result.stderr
+
+
+def test_simulate(tmp_path: Path) -> None:
+    directory = tmp_path / "small.toml"
+    from docflow.harness import quang_nam
+
+    directory.write_text(quang_nam(districts=2, communes=2, departments=2), encoding="utf-8")
+    result = run("simulate", "--directory", str(directory), "--documents", "12",
+                 "--faults", "drop=0.1,tamper=0.1", "--seed", "4",
+                 "--report", str(tmp_path / "r.json"), "--chart", str(tmp_path / "c.svg"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ALL INVARIANTS HOLD" in result.stdout
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["ok"] and report["documents"] == 12
+    assert (tmp_path / "c.svg").read_text(encoding="utf-8").startswith("<svg")
+    bad = run("simulate", "--documents", "1", "--faults", "explode=1")
+    assert bad.returncode == 2 and "unknown fault" in bad.stderr
