@@ -168,6 +168,10 @@ class Hub:
                     self.store.acknowledge(claim.delivery_id, now=self.clock())
                 else:
                     receipt = self.transport.send_document(recipient, claim.packet, via=via)
+                    if receipt is None:
+                        self.store.mark_sent(claim.delivery_id, now=self.clock())
+                        forwarded += 1
+                        continue
                     self._settle(claim.delivery_id, claim.document_ref, recipient,
                                  claim.message_id, claim.packet, receipt, {recipient, via})
                 forwarded += 1

@@ -50,7 +50,7 @@ from docflow.store import (
     StatusEvent,
     Store,
 )
-from docflow.transport import PullTransport, TraceReport, Transport
+from docflow.transport import PullTransport, TraceReport, Transport, VxpClient
 
 __all__ = ["DeliveryReport", "DocumentTrace", "Node", "PullReport"]
 
@@ -151,9 +151,13 @@ class Node:
                     self.store.acknowledge(claim.delivery_id, now=self.clock())
                 else:
                     receipt = self.transport.send_document(recipient, claim.packet, via=via)
-                    status = self._check_receipt(receipt, recipient, via, claim.message_id,
-                                                 claim.packet)
-                    self.store.acknowledge(claim.delivery_id, receipt, status, now=self.clock())
+                    if receipt is None:  # queued by an axis: the 01 comes as a status
+                        self.store.mark_sent(claim.delivery_id, now=self.clock())
+                    else:
+                        status = self._check_receipt(receipt, recipient, via,
+                                                     claim.message_id, claim.packet)
+                        self.store.acknowledge(claim.delivery_id, receipt, status,
+                                               now=self.clock())
                 delivered += 1
             except DocflowError as exc:
                 self.store.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}",
@@ -296,6 +300,49 @@ class Node:
                                    now=self.clock())
                 transport.acknowledge(hub, ack, item.handle, receipt, error)
         return PullReport(counts["document"], counts["status"], refused, tuple(errors))
+
+    def poll_axis(self, axis: VxpClient | None = None, *, limit: int = 50) -> PullReport:
+        """The receive loop on a national axis / LGSP: list what waits, fetch each
+        packet, verify and store it, queue the signed receipt of a document back to its
+        sender, and only then acknowledge ``done``. A packet this node refuses is
+        acknowledged ``fail`` (the axis retries, then dead-letters it) and the refusal is
+        recorded in the audit chain: never dropped silently. ``axis`` defaults to the
+        node's transport."""
+        if axis is None:
+            if not isinstance(self.transport, VxpClient):
+                raise RoutingError("this node's transport is not an axis client",
+                                   where=str(self.code), hint="pass the VxpClient to poll")
+            axis = self.transport
+        counts = {"edoc": 0, "status": 0}
+        refused, errors = 0, []
+        for message_type in ("edoc", "status"):
+            for item in axis.received(message_type=message_type, page_size=limit):
+                packet = axis.get_edoc(item.doc_id)
+                try:
+                    if message_type == "edoc":
+                        self._receive_from_axis(packet)
+                    else:
+                        self.receive_status(packet)
+                except DocflowError as exc:
+                    reason = f"{type(exc).__name__}: {exc}"
+                    self.store.note_refusal(str(self.code), f"axis:{item.doc_id}", reason,
+                                            packet, now=self.clock())
+                    axis.update_status(item.doc_id, "fail")
+                    refused += 1
+                    errors.append(reason)
+                    continue
+                axis.update_status(item.doc_id, "done")
+                counts[message_type] += 1
+        return PullReport(counts["edoc"], counts["status"], refused, tuple(errors))
+
+    def _receive_from_axis(self, packet: bytes) -> None:
+        receipt = self.receive_document(packet)
+        status = verify(receipt, self.trust, now=self.clock()).status
+        matches = self.store.documents(direction="in", organ=str(self.code),
+                                       document_id=status.response_for.document_id,
+                                       sender=str(status.response_for.organ_id)).items
+        if matches:
+            self.store.queue_receipt(matches[0].id, receipt, status, now=self.clock())
 
     # ------------------------------------------------------------------ reading
 

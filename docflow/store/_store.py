@@ -118,6 +118,9 @@ _RELAYED_STATUS = select(s.deliveries.c.id).join(
     s.deliveries.c.document_ref == bindparam("document_ref"), s.deliveries.c.kind == "status",
     s.deliveries.c.recipient == bindparam("recipient"),
     s.envelopes.c.sha256 == bindparam("sha256"))
+_DELIVERY_PACKET = select(s.envelopes.c.raw).join(
+    s.deliveries, s.deliveries.c.envelope_ref == s.envelopes.c.id).where(
+    s.deliveries.c.id == bindparam("id"))
 _PACKET = select(s.envelopes.c.raw).where(s.envelopes.c.document_ref == bindparam("id"),
                                           s.envelopes.c.kind == "document")
 _PACKET_ID = select(s.envelopes.c.id).where(s.envelopes.c.document_ref == bindparam("id"),
@@ -703,16 +706,20 @@ class Store:
         receipt: bytes | None = None,
         status: StatusInfo | None = None,
         *,
+        transport_only: bool = False,
         now: dt.datetime | None = None,
     ) -> None:
         """End a delivery's transport. For a document, pass the verified receipt (status 01
         naming what was sent) and its parsed form: it is kept as proof of delivery. A
         receipt signed by the recipient also marks the copy "arrived"; one signed by a hub
         on the way proves only that the hub took it (the recipient's own 01 follows as a
-        status packet). A status packet is acknowledged by the transport alone."""
+        status packet). A status packet is acknowledged by the transport alone, and so is
+        a document with ``transport_only`` (an axis whose recipient confirmed the
+        download: its signed 01 follows as a status packet)."""
         with self._tx("", now) as tx:
             row = self._delivery(tx, delivery_id)
-            if row.kind == "document" and (receipt is None or status is None):
+            if row.kind == "document" and not transport_only and (
+                    receipt is None or status is None):
                 raise StoreError("a document delivery is acknowledged with its receipt",
                                  where=f"delivery {delivery_id}")
             receipt_ref = None
@@ -867,6 +874,13 @@ class Store:
                                       row.document_ref, row.id)
             elif not is_change_answer(status.code):
                 self._business(tx, row, status.code, reason=status.description or None)
+            if status.code is StatusCode.ARRIVED and TRANSPORT.can(row.transport_state,
+                                                                   "acknowledge"):
+                # A receipt that travelled as a status packet (an axis, a late receipt):
+                # it ends the copy's transport and is kept as its proof.
+                row = self._delivery(tx, row.id)
+                self._transport(tx, row, "acknowledge", claimed_by=None, claimed_until=None,
+                                receipt_ref=envelope_ref, last_error=None)
             tx.audit.append(("status", f"delivery:{row.id}", {
                 "code": status.code.value, "from": str(status.sender.code),
                 "sha256": _sha256(packet)}))
@@ -1090,6 +1104,45 @@ class Store:
                 "sha256": digest}))
             return RelayResult(document_ref, delivery_id, b"", False)
 
+    def hand_over(self, delivery_id: int, worker: str, *,
+                  lease: dt.timedelta = dt.timedelta(minutes=5),
+                  now: dt.datetime | None = None) -> None:
+        """Lease one delivery to ``worker`` (an axis client fetching it); an expired or
+        repeated lease is taken over. A delivery already acknowledged is left alone."""
+        with self._tx("", now) as tx:
+            row = self._delivery(tx, delivery_id)
+            if TRANSPORT.can(row.transport_state, "claim"):
+                self._transport(tx, row, "claim", reason=worker, claimed_by=worker,
+                                claimed_until=tx.now + lease, attempts=row.attempts + 1)
+
+    def queue_receipt(self, document_ref: int, receipt: bytes, status: StatusInfo, *,
+                      now: dt.datetime | None = None) -> int | None:
+        """Queue this organ's receipt for a received document to its sender, as a status
+        packet (transports without synchronous receipts: an axis). Queued once: the
+        same receipt again returns None and writes nothing."""
+        digest = _sha256(receipt)
+        with self._tx("", now) as tx:
+            doc = self._own_document(tx, document_ref, "in")
+            if tx.conn.execute(_RELAYED_STATUS, {"document_ref": document_ref,
+                                                 "recipient": doc.sender,
+                                                 "sha256": digest}).first() is not None:
+                return None
+            envelope_ref = self._envelope(tx, document_ref, "status", "out",
+                                          status.message_id, receipt)
+            self._status_event(tx, document_ref, None, "out", status, envelope_ref)
+            delivery_id = self._queue(tx, document_ref, "status", envelope_ref, doc.sender)
+            tx.audit.append(("receipt", f"document:{document_ref}", {"sha256": digest}))
+            return delivery_id
+
+    def note_refusal(self, organ: str, source: str, reason: str, packet: bytes, *,
+                     now: dt.datetime | None = None) -> None:
+        """Record, in the audit chain, a packet this organ refused (nothing else is
+        written): an axis's packet that failed verification is never dropped silently."""
+        with self._tx(organ, now) as tx:
+            tx.audit.append(("refused", source[:64], {"reason": reason,
+                                                      "sha256": _sha256(packet),
+                                                      "size": len(packet)}))
+
     def relayed(self, hub: str, message_id: str) -> DocumentView:
         """The document a hub relayed under ``message_id`` (``NotFoundError`` if none)."""
         d = s.documents
@@ -1233,22 +1286,50 @@ class Store:
         self,
         *,
         document_ref: int | None = None,
-        recipient: str | None = None,
-        transport_state: str | None = None,
+        recipient: str | Sequence[str] | None = None,
+        transport_state: str | Sequence[str] | None = None,
         business_state: str | None = None,
+        kind: str | None = None,
+        organ: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
         page: int = 1,
         page_size: int = 50,
     ) -> Page[DeliveryView]:
-        """Deliveries (the outbox) by document, recipient and state."""
+        """Deliveries (the outbox) by document, recipient(s), state(s), kind, the organ
+        whose documents they carry, and when they were queued (``since``/``until``)."""
         d = s.deliveries
-        conditions = []
-        for column, value in ((d.c.document_ref, document_ref), (d.c.recipient, recipient),
-                              (d.c.transport_state, transport_state),
-                              (d.c.business_state, business_state)):
+        conditions: list[Any] = []
+        for column, value in ((d.c.document_ref, document_ref),
+                              (d.c.business_state, business_state), (d.c.kind, kind)):
             if value is not None:
                 conditions.append(column == value)
+        for column, values in ((d.c.recipient, recipient),
+                               (d.c.transport_state, transport_state)):
+            if isinstance(values, str):
+                conditions.append(column == values)
+            elif values is not None:
+                conditions.append(column.in_(list(values)))
+        if organ is not None:
+            conditions.append(select(s.documents.c.id).where(
+                s.documents.c.id == d.c.document_ref, s.documents.c.organ == organ).exists())
+        if since is not None or until is not None:
+            queued = select(s.envelopes.c.created_at).where(
+                s.envelopes.c.id == d.c.envelope_ref).scalar_subquery()
+            if since is not None:
+                conditions.append(queued >= since)
+            if until is not None:
+                conditions.append(queued <= until)
         return self._page(select(d).where(*conditions).order_by(d.c.id),
                           _delivery_view, page, page_size)
+
+    def delivery_packet(self, delivery_id: int) -> bytes:
+        """The signed bytes a delivery carries (a document, or a status packet)."""
+        with self._reader() as conn:
+            raw = conn.execute(_DELIVERY_PACKET, {"id": delivery_id}).scalar_one_or_none()
+        if raw is None:
+            raise NotFoundError("no such delivery", where=f"delivery {delivery_id}")
+        return bytes(raw)
 
     def dead_letters(self, *, page: int = 1, page_size: int = 50) -> Page[DeliveryView]:
         """Deliveries that failed for good, with their last error."""

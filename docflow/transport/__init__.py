@@ -1,10 +1,12 @@
 """How packets travel between nodes: one :class:`Transport` port, several adapters.
 
 Nothing above this port knows which adapter it talks to. Adapters: :class:`InMemoryTransport`
-(tests, the simulator) and SOAP over HTTP (:class:`SoapClient` to send, :class:`SoapApp`,
-a WSGI application, to receive; :func:`serve` runs it under waitress).
+(tests, the simulator), SOAP over HTTP (:class:`SoapClient` to send, :class:`SoapApp`,
+a WSGI application, to receive; :func:`serve` runs it under waitress), and the national
+axis's HTTP API (:class:`VxpClient`; :class:`AxisApp` emulates the axis).
 """
 
+from docflow.transport._axis import AxisApp, AxisSystem
 from docflow.transport._port import (
     CopyTrace,
     Endpoint,
@@ -19,8 +21,11 @@ from docflow.transport._port import (
 from docflow.transport._serve import serve
 from docflow.transport._soap_client import SoapClient
 from docflow.transport._soap_server import SoapApp
+from docflow.transport._vxp import VxpClient, VxpItem, VxpSent, sign_headers
 
 __all__ = [
+    "AxisApp",
+    "AxisSystem",
     "CopyTrace",
     "Endpoint",
     "InMemoryTransport",
@@ -32,5 +37,9 @@ __all__ = [
     "StatusTrace",
     "TraceReport",
     "Transport",
+    "VxpClient",
+    "VxpItem",
+    "VxpSent",
     "serve",
+    "sign_headers",
 ]

@@ -116,13 +116,15 @@ class Transport(Protocol):
 
     ``via`` is the next stop on the route (a hub), when it is not the recipient itself.
     ``send_document`` returns the signed receipt of whoever took the packet (the
-    recipient, or the hub that took custody), which the sender verifies itself; any
-    failure to deliver raises :class:`~docflow.errors.TransportError`.
+    recipient, or the hub that took custody), which the sender verifies itself, or None
+    when the transport only queued it (a national axis: the recipient's signed 01 comes
+    back later as a status packet); any failure to deliver raises
+    :class:`~docflow.errors.TransportError`.
     """
 
     def send_document(self, recipient: OrganCode, packet: bytes, *,
-                      via: OrganCode | None = None) -> bytes:
-        """Deliver a signed document; return the signed receipt."""
+                      via: OrganCode | None = None) -> bytes | None:
+        """Deliver a signed document; return the signed receipt (None: it comes later)."""
         ...
 
     def send_status(self, recipient: OrganCode, packet: bytes, *,

@@ -1,0 +1,253 @@
+"""The national document axis's HTTP API (VDXP, re-exposed by every provincial LGSP): the
+request signing both sides share, and :class:`VxpClient`, the second adapter of the
+transport port.
+
+Plain HTTP(S), not SOAP. Parameters travel as request headers ``XroadVnpt-<name>``; the
+caller's system id (its organ code) and a timestamp travel the same way; the headers
+named in ``XroadVnpt-sign-header-key`` (joined by ``;``) are repeated as one JSON object
+in ``XroadVnpt-sign-header``, and ``XroadVnpt-hash-header`` is the hex HMAC-SHA256 of
+that JSON text under the secret the axis operator issued with the system id. Responses
+are JSON: ``{"status": "OK" | "FAIL", "ErrorCode": "0" | code, "ErrorDesc": ...}`` plus
+the operation's data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pybase64
+import requests
+
+from docflow.errors import TransportError
+from docflow.model import OrganCode
+
+__all__ = [
+    "HEADER_PREFIX",
+    "VxpClient",
+    "VxpItem",
+    "VxpSent",
+    "header_text",
+    "sign_headers",
+]
+
+HEADER_PREFIX = "XroadVnpt-"
+_DATE_FORMAT = "%d/%m/%Y %H:%M:%S"
+
+
+def sign_headers(system_id: str, secret: str, params: Mapping[str, str], *,
+                 now: dt.datetime) -> dict[str, str]:
+    """The wire headers of a request: every parameter, the system id and the timestamp
+    as ``XroadVnpt-*`` headers, all of them signed (key list, JSON, HMAC-SHA256)."""
+    signed = {"systemid": system_id, "timestamp": str(int(now.timestamp() * 1000)),
+              **params}
+    text = json.dumps(signed, ensure_ascii=True, separators=(",", ":"))
+    headers = {f"{HEADER_PREFIX}{name}": _header_value(value) for name, value in signed.items()}
+    headers[f"{HEADER_PREFIX}sign-header-key"] = ";".join(signed)
+    headers[f"{HEADER_PREFIX}sign-header"] = text
+    headers[f"{HEADER_PREFIX}hash-header"] = hmac.new(
+        secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+    return headers
+
+
+def _header_value(value: str) -> str:
+    """HTTP headers are Latin-1 on the wire: a non-ASCII value (an organ's name) travels
+    as the inside of a JSON string (``\\uXXXX`` escapes); see :func:`header_text`."""
+    return value if value.isascii() else json.dumps(value)[1:-1]
+
+
+def header_text(value: str) -> str:
+    """The value :func:`_header_value` encoded (JSON escapes undone)."""
+    if "\\u" not in value:
+        return value
+    try:
+        decoded = json.loads(f'"{value}"')
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, str) else value
+
+
+@dataclass(frozen=True)
+class VxpItem:
+    """A packet waiting for this organ at the axis (``getReceivedEdocList``)."""
+
+    doc_id: str
+    sender: str
+    to: str
+    message_type: str
+    status: str
+    created: str
+
+
+@dataclass(frozen=True)
+class VxpSent:
+    """One copy of a packet this organ sent (``getSentEdocList``)."""
+
+    sender_doc_id: str
+    receiver_doc_id: str
+    to: str
+    receive_status: str
+    send_status: str
+
+
+class VxpClient:
+    """A client of the national axis (or of an LGSP that re-exposes its API).
+
+    It is also a :class:`~docflow.transport.Transport`: ``send_document`` and
+    ``send_status`` call ``sendEdoc``; the axis queues the packet (no synchronous
+    receipt: the recipient's signed 01 comes back as a status packet).
+
+    Args:
+        base_url: the axis's address, e.g. ``https://axis.example/``.
+        system_id: the caller's system id (its organ code).
+        secret: the secret issued with the system id.
+        timeout: seconds to connect and to wait for an answer.
+        retries: how many times a request is tried again after a network error (not
+            after an answer from the axis, which is never retried blindly).
+        ca_bundle: a CA file to verify HTTPS with (default: the system's).
+    """
+
+    def __init__(self, base_url: str, system_id: str, secret: str, *, timeout: float = 30.0,
+                 retries: int = 2, ca_bundle: Path | None = None,
+                 clock: Any = None):
+        self.base_url = base_url.rstrip("/") + "/"
+        self.system_id = str(OrganCode.parse(system_id))
+        self._secret = secret
+        self.timeout = timeout
+        self.retries = retries
+        self.session = requests.Session()
+        if ca_bundle is not None:
+            self.session.verify = str(ca_bundle)
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self.session.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _call(self, operation: str, params: Mapping[str, str] | None = None, *,
+              body: bytes = b"", method: str = "POST") -> dict[str, Any]:
+        url = self.base_url + operation
+        attempt = 0
+        while True:
+            headers = sign_headers(self.system_id, self._secret, dict(params or {}),
+                                   now=self._clock())
+            try:
+                response = self.session.request(method, url, data=body, headers=headers,
+                                                timeout=self.timeout)
+                break
+            except requests.RequestException as exc:
+                if attempt >= self.retries:
+                    raise TransportError(f"cannot reach the axis: {exc}", where=url,
+                                         hint="the delivery is retried later") from exc
+                attempt += 1
+                time.sleep(min(2.0, 0.1 * 2 ** attempt))
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise TransportError(f"the axis answered {response.status_code} without JSON",
+                                 where=url) from exc
+        if not isinstance(answer, dict):
+            raise TransportError("the axis answered with something other than an object",
+                                 where=url)
+        if answer.get("status") != "OK" or str(answer.get("ErrorCode", "0")) != "0":
+            code, desc = answer.get("ErrorCode"), answer.get("ErrorDesc") or "refused"
+            raise TransportError(f"the axis refused {operation}: {desc}",
+                                 where=f"{url} (ErrorCode {code})",
+                                 hint=f"axis error {code}")
+        return answer
+
+    # ------------------------------------------------------------------ the API
+
+    def send_edoc(self, packet: bytes, *, to: Sequence[OrganCode | str],
+                  message_type: str = "edoc", sender: str | None = None) -> str:
+        """``sendEdoc``: queue a packet for the organs in ``to``; returns its DocId."""
+        answer = self._call("sendEdoc", {
+            "from": sender or self.system_id,
+            "to": json.dumps([str(code) for code in to]),
+            "servicetype": "edoc",
+            "messagetype": message_type,
+            "hash-file": hashlib.sha256(packet).hexdigest(),
+        }, body=packet)
+        return str(answer.get("DocId", ""))
+
+    def received(self, *, message_type: str = "edoc", since: dt.datetime | None = None,
+                 until: dt.datetime | None = None, page_size: int = 50,
+                 page_index: int = 1) -> list[VxpItem]:
+        """``getReceivedEdocList``: packets waiting for this organ (until acknowledged)."""
+        params = {"messagetype": message_type, "pageSize": str(page_size),
+                  "pageIndex": str(page_index)}
+        if since is not None:
+            params["fromDate"] = since.astimezone(dt.UTC).strftime(_DATE_FORMAT)
+        if until is not None:
+            params["toDate"] = until.astimezone(dt.UTC).strftime(_DATE_FORMAT)
+        answer = self._call("getReceivedEdocList", params)
+        return [VxpItem(str(item["docId"]), str(item["from"]), str(item["to"]),
+                        str(item["messageType"]), str(item["status"]),
+                        str(item["created_time"])) for item in answer.get("data", [])]
+
+    def get_edoc(self, doc_id: str) -> bytes:
+        """``getEdoc``: the packet's bytes."""
+        answer = self._call("getEdoc", {"docId": doc_id})
+        try:
+            return pybase64.b64decode(str(answer["data"]), validate=True)
+        except (KeyError, ValueError) as exc:
+            raise TransportError("getEdoc answered without base64 data",
+                                 where=f"docId {doc_id}") from exc
+
+    def update_status(self, doc_id: str, status: str) -> None:
+        """``updateStatus``: ``done``, ``fail`` or ``processing`` (the transport's
+        acknowledgement, not a business status)."""
+        if status not in ("done", "fail", "processing"):
+            raise TransportError(f"unknown transport status {status!r}",
+                                 hint="done, fail or processing")
+        self._call("updateStatus", {"docId": doc_id, "status": status})
+
+    def sent(self, *, page_size: int = 50, page_index: int = 1) -> list[VxpSent]:
+        """``getSentEdocList``: each copy this organ sent, with its receive status."""
+        answer = self._call("getSentEdocList", {"pageSize": str(page_size),
+                                                "pageIndex": str(page_index)})
+        return [VxpSent(str(item["senderDocId"]), str(item["receiverDocId"]),
+                        str(item["toCode"]), str(item["receiveStatus"]),
+                        str(item["sendStatus"])) for item in answer.get("data", [])]
+
+    def count_received(self, message_type: str = "edoc") -> int:
+        """``countReceiveEdoc`` / ``countReceiveStatus``."""
+        operation = "countReceiveEdoc" if message_type == "edoc" else "countReceiveStatus"
+        return int(self._call(operation, method="GET").get("count", 0))
+
+    def agencies(self) -> list[dict[str, str]]:
+        """``getAgenciesList``: the organs the axis knows."""
+        return [dict(item) for item in self._call("getAgenciesList").get("data", [])]
+
+    def register_agency(self, code: OrganCode | str, name: str, *, parent: str = "",
+                        mail: str = "") -> None:
+        """``registerAgency``: make an organ known to the axis (``parent``: the code of
+        the LGSP that serves it, if any)."""
+        self._call("registerAgency", {"code": str(OrganCode.parse(code)), "pcode": parent,
+                                      "name": name, "mail": mail})
+
+    def delete_agency(self, code: OrganCode | str) -> None:
+        """``deleteAgency``."""
+        self._call("deleteAgency", {"code": str(OrganCode.parse(code))})
+
+    # ------------------------------------------------------------------ transport port
+
+    def send_document(self, recipient: OrganCode, packet: bytes, *,
+                      via: OrganCode | None = None) -> bytes | None:
+        """Queue a document at the axis for ``recipient`` (no receipt now: None)."""
+        self.send_edoc(packet, to=[recipient], message_type="edoc")
+        return None
+
+    def send_status(self, recipient: OrganCode, packet: bytes, *,
+                    via: OrganCode | None = None) -> None:
+        """Queue a status packet at the axis for ``recipient``."""
+        self.send_edoc(packet, to=[recipient], message_type="status")
