@@ -9,7 +9,7 @@ from pathlib import Path
 from benchmarks._harness import Row, write_results
 
 MODULES = ["bench_envelope", "bench_security", "bench_lifecycle", "bench_store", "bench_soap",
-           "bench_network"]
+           "bench_axis", "bench_network"]
 
 
 def main(argv: list[str]) -> int:

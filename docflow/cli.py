@@ -439,6 +439,52 @@ def doctor() -> None:
     sys.exit(1 if problems else 0)
 
 
+@cli.group()
+def axis() -> None:
+    """A local emulator of the national document axis / an LGSP (its HTTP API)."""
+
+
+@axis.command("serve")
+@click.option("--systems", "systems_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML with [[systems]] tables: system_id, secret, name, relay.")
+@click.option("--database", default="sqlite:///axis.db", show_default=True,
+              help="Where the packets wait (a SQLite file or a PostgreSQL URL).")
+@click.option("--code", default="000.00.00.G22", show_default=True,
+              help="The axis's own organ code.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8090, show_default=True)
+@click.option("--threads", type=int, default=4, show_default=True)
+def axis_serve(systems_file: Path, database: str, code: str, host: str, port: int,
+               threads: int) -> None:
+    """Serve the axis API (sendEdoc, getReceivedEdocList, getEdoc, updateStatus, ...)."""
+    import tomllib
+
+    from docflow.errors import ConfigError
+    from docflow.store import Store
+    from docflow.transport import AxisApp, AxisSystem, serve
+
+    try:
+        try:
+            tables = tomllib.loads(systems_file.read_text(encoding="utf-8")).get("systems", [])
+            systems = [AxisSystem(str(t["system_id"]), str(t["secret"]), str(t.get("name", "")),
+                                  bool(t.get("relay", False))) for t in tables]
+        except (tomllib.TOMLDecodeError, KeyError) as exc:
+            raise ConfigError(f"bad systems file: {exc}", where=str(systems_file),
+                              hint="[[systems]] tables with system_id and secret") from exc
+        store = Store.open(database)
+        app = AxisApp(code, store, systems)
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    click.echo(f"axis {code} serving {len(systems)} systems on http://{host}:{port}/ "
+               f"(database {store.engine.url.render_as_string(hide_password=True)})")
+    try:
+        serve(app, host=host, port=port, threads=threads)
+    finally:
+        store.close()
+
+
 @cli.command()
 @click.option("--directory", "directory_file",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -88,3 +88,43 @@ def test_two_served_nodes_exchange_a_letter_and_its_status(tmp_path: Path) -> No
     for name, process in servers.items():
         assert process.returncode == 0, outputs[name]
         assert "docflow node stopped" in outputs[name][1]
+
+
+def test_axis_serve_in_a_process(tmp_path: Path) -> None:
+    from docflow.samples import PROVINCE, TAM_KY
+    from docflow.transport import VxpClient
+
+    (tmp_path / "systems.toml").write_text(
+        '[[systems]]\nsystem_id = "000.00.00.H41"\nsecret = "p"\nname = "UBND tỉnh"\n'
+        '[[systems]]\nsystem_id = "000.00.01.H41"\nsecret = "d"\n', encoding="utf-8")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(DOCFLOW), "axis", "serve", "--systems", str(tmp_path / "systems.toml"),
+         "--database", f"sqlite:///{tmp_path / 'axis.db'}", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    url = f"http://127.0.0.1:{port}/"
+    province = VxpClient(url, str(PROVINCE.code), "p", timeout=10)
+    district = VxpClient(url, str(TAM_KY.code), "d", timeout=10)
+    try:
+        def answering() -> bool:
+            try:
+                return requests.post(url + "echo", data=b"x", timeout=1).content == b"x"
+            except requests.ConnectionError:
+                return False
+
+        wait_for(answering)
+        from docflow.envelope import build_envelope
+
+        packet = build_envelope(sample_envelope())
+        province.send_edoc(packet, to=[TAM_KY.code])
+        (item,) = district.received()
+        assert district.get_edoc(item.doc_id) == packet
+        district.update_status(item.doc_id, "done")
+        assert district.received() == []
+        assert {a["code"] for a in district.agencies()} == {"000.00.00.H41", "000.00.01.H41"}
+    finally:
+        province.close()
+        district.close()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert "axis 000.00.00.G22 serving 2 systems" in out, out + err
