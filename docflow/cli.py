@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ from docflow.envelope import (
     build_status,
     parse_packet,
 )
-from docflow.errors import DocflowError, SchemaError
-from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, StatusInfo
+from docflow.errors import ConfigError, DocflowError, ModelError, SchemaError
+from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, StatusInfo, organ_codes
 
 __all__ = ["main"]
 
@@ -405,6 +406,364 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
         thread.join(timeout=30)
         node.store.close()
         click.echo("docflow node stopped", err=True)
+
+
+# ---------------------------------------------------------------------- node operations
+
+def _home_option(function: Any) -> Any:
+    return click.option("--home", type=click.Path(file_okay=False, path_type=Path),
+                        default=lambda: os.environ.get("DOCFLOW_HOME", "."),
+                        show_default="$DOCFLOW_HOME or .",
+                        help="The node home (from `docflow init`).")(function)
+
+
+def _json_option(function: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print the result as JSON.")(function)
+
+
+def _open(home: Path) -> Any:
+    from docflow.config import load_config
+
+    return load_config(home).open_node()
+
+
+def _emit(data: Any, as_json: bool, text: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        text()
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [[str(value) for value in row] for row in rows]
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@cli.command()
+@_home_option
+@click.option("--to", "recipients", help="Recipient organ codes, comma-separated.")
+@click.option("--type", "doc_type", type=click.Choice(sorted(DOCUMENT_TYPES)),
+              default="letter", show_default=True)
+@click.option("--number", help="The document number (default: the next free one).")
+@click.option("--notation", default="VP", show_default=True,
+              help="The notation (ký hiệu), e.g. QĐ-UBND.")
+@click.option("--subject", help="The document's subject (trích yếu).")
+@click.option("--attach", "attachments", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A file to attach (repeatable).")
+@click.option("--sample", type=click.Choice(["decision", "letter", "report"]),
+              help="Send a sample document of this kind instead.")
+@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many (with --sample).")
+@click.option("--deliver/--no-deliver", default=True, show_default=True,
+              help="Run one outbox pass now (a served node's worker would too).")
+def send(home: Path, recipients: str | None, doc_type: str, number: str | None,
+         notation: str, subject: str | None, attachments: tuple[Path, ...],
+         sample: str | None, count: int, deliver: bool) -> None:
+    """Sign documents and put them in the outbox; print their message ids."""
+    import datetime as dt
+    import mimetypes
+    import uuid
+    from dataclasses import replace
+
+    from docflow.model import Attachment
+    from docflow.samples import sample_envelope
+
+    try:
+        node = _open(home)
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    try:
+        targets = tuple(OrganInfo(code, str(code)) for code in
+                        organ_codes(recipients.split(",")) if recipients) if recipients else ()
+        if not targets:
+            raise ModelError("no recipient", hint="--to CODE[,CODE...]")
+        files = tuple(Attachment(name=path.name, data=path.read_bytes(),
+                                 content_type=mimetypes.guess_type(path.name)[0]
+                                 or "application/octet-stream") for path in attachments)
+        today = dt.datetime.now(dt.UTC).date()
+        first = int(number) if number and number.isdigit() else node.outbox().total + 1
+        with click.progressbar(range(count if sample else 1), label="signing",
+                               file=sys.stderr, hidden=count == 1) as items:
+            for index in items:
+                base = sample_envelope(sender=node.organ, recipients=targets, date=today,
+                                       number=str(first + index))
+                info = replace(base.info, document_type=DOCUMENT_TYPES[sample or doc_type],
+                               document_id="")
+                if not sample:
+                    info = replace(info, code_notation=notation,
+                                   subject=subject or base.info.subject)
+                message_id = uuid.uuid4().hex
+                node.send(info, base.attachments if sample else files,
+                          message_id=message_id)
+                click.echo(message_id)
+        if deliver:
+            report = node.deliver()
+            click.echo(f"delivered {report.delivered}, failed {report.failed}", err=True)
+            for error in report.errors:
+                click.echo(f"  {error}", err=True)
+    except DocflowError as exc:
+        _fail(exc)
+    finally:
+        node.store.close()
+
+
+def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> None:
+    import datetime as dt
+
+    try:
+        node = _open(home)
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    try:
+        page = node.store.documents(direction=direction, organ=str(node.code), state=state,
+                                    page_size=1000)
+        today = dt.datetime.now(dt.UTC).date()
+        rows = [{"id": d.id, "code": d.code, "sender": d.sender, "state": d.state,
+                 "due": d.due_date, "overdue": d.overdue(today), "subject": d.subject,
+                 "message_id": d.message_id} for d in page.items]
+        _emit(rows, as_json, lambda: _table(
+            ["id", "code", "from", "state", "due", "", "subject"],
+            [[r["id"], r["code"], r["sender"], r["state"], r["due"] or "-",
+              "OVERDUE" if r["overdue"] else "", str(r["subject"])[:50]] for r in rows]))
+    finally:
+        node.store.close()
+
+
+@cli.command()
+@_home_option
+@click.option("--state", help="Only documents in this state.")
+@_json_option
+def inbox(home: Path, state: str | None, as_json: bool) -> None:
+    """Documents this organ received (state, due date, overdue marks)."""
+    _documents(home, "in", state, as_json)
+
+
+@cli.command()
+@_home_option
+@click.option("--state", help="Only documents in this state.")
+@_json_option
+def outbox(home: Path, state: str | None, as_json: bool) -> None:
+    """Documents this organ sent."""
+    _documents(home, "out", state, as_json)
+
+
+@cli.command()
+@_home_option
+@click.argument("document", type=int)
+@_json_option
+def show(home: Path, document: int, as_json: bool) -> None:
+    """One document and the state of each of its copies."""
+    _trace(home, document, as_json, full=False)
+
+
+@cli.command()
+@_home_option
+@click.argument("document", type=int)
+@_json_option
+def trace(home: Path, document: int, as_json: bool) -> None:
+    """A document's hops, status timeline and state history."""
+    _trace(home, document, as_json, full=True)
+
+
+def _trace(home: Path, document: int, as_json: bool, *, full: bool) -> None:
+    from dataclasses import asdict
+
+    try:
+        node = _open(home)
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    try:
+        story = node.trace(document, ask_hub=False)
+        data = asdict(story)
+        if not full:
+            data = {"document": data["document"], "deliveries": data["deliveries"]}
+
+        def text() -> None:
+            d = story.document
+            click.echo(f"document {d.id}: {d.code} ({d.type_name}), {d.direction}, "
+                       f"state {d.state}")
+            click.echo(f"  from {d.sender}, message {d.message_id}, due {d.due_date or '-'}")
+            click.echo(f"  subject: {d.subject}")
+            copies = [c for c in story.deliveries if c.kind == "document"]
+            if copies:
+                _table(["copy", "to", "transport", "business", "change", "attempts",
+                        "last error"],
+                       [[c.id, c.recipient, c.transport_state, c.business_state or "-",
+                         c.change_state or "-", c.attempts, (c.last_error or "")[:40]]
+                        for c in copies])
+            if not full:
+                return
+            if story.hops:
+                click.echo("hops: " + " -> ".join(f"{organ} ({when:%Y-%m-%d %H:%M:%S})"
+                                                  for organ, when in story.hops))
+            for event in story.statuses:
+                click.echo(f"status {event.code.value} {event.direction} from "
+                           f"{event.from_organ} at {event.timestamp:%Y-%m-%d %H:%M:%S}: "
+                           f"{event.description}")
+            for entry in story.history:
+                click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.machine:<9} "
+                           f"{entry.from_state} -{entry.event}-> {entry.to_state}"
+                           + (f" ({entry.reason})" if entry.reason else ""))
+
+        _emit(data, as_json, text)
+    except DocflowError as exc:
+        _fail(exc)
+    finally:
+        node.store.close()
+
+
+@cli.command()
+@_home_option
+@_json_option
+def deadletters(home: Path, as_json: bool) -> None:
+    """Deliveries that failed for good, with the last error."""
+    try:
+        node = _open(home)
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    try:
+        items = node.store.dead_letters(page_size=1000).items
+        rows = [{"delivery": d.id, "document": d.document_ref, "to": d.recipient,
+                 "kind": d.kind, "attempts": d.attempts, "last_error": d.last_error}
+                for d in items]
+        _emit(rows, as_json, lambda: _table(
+            ["delivery", "document", "to", "kind", "attempts", "last error"],
+            [list(r.values()) for r in rows]))
+    finally:
+        node.store.close()
+
+
+@cli.command()
+@_home_option
+@click.argument("delivery", type=int)
+def resend(home: Path, delivery: int) -> None:
+    """Queue a dead-lettered delivery again (same packet, same message id)."""
+    try:
+        node = _open(home)
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    try:
+        node.store.resend(delivery)
+        click.echo(f"delivery {delivery} queued again")
+    except DocflowError as exc:
+        _fail(exc)
+    finally:
+        node.store.close()
+
+
+def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> None:
+    @cli.command(name=event, help=summary)
+    @_home_option
+    @click.argument("document", type=int)
+    @click.option("--reason", required=needs_reason, help="Why (sent with the status).")
+    def command(home: Path, document: int, reason: str | None) -> None:
+        try:
+            node = _open(home)
+        except DocflowError as exc:
+            _fail(exc)
+            return
+        try:
+            if event == "recall":
+                asked = node.recall(document, reason or "thu hồi")
+                click.echo(f"recall requested from {len(asked)} recipient(s)")
+            else:
+                step = node.act(document, event, reason)
+                click.echo(f"document {document}: {step.state}"
+                           + (f" (status {step.emit.value} queued for the sender)"
+                              if step.emit else ""))
+        except DocflowError as exc:
+            _fail(exc)
+        finally:
+            node.store.close()
+
+
+_act_command("accept", "Register a received document (status 03).")
+_act_command("reject", "Refuse a received document, with a reason (02).", needs_reason=True)
+_act_command("assign", "A leader assigns the document (04).")
+_act_command("process", "Work on the document has started (05).")
+_act_command("complete", "The document is dealt with (06).")
+_act_command("recall", "Ask every recipient to give a sent document back (13).",
+             needs_reason=True)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--trust", "trust_path", required=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="A CA certificate file, or a folder of them.")
+@click.option("--crls", type=click.Path(exists=True, path_type=Path),
+              help="A CRL file or folder.")
+@click.option("--at", "at", help="Verify as of this ISO time (default: now).")
+@_json_option
+def verify(file: Path, trust_path: Path, crls: Path | None, at: str | None,
+           as_json: bool) -> None:
+    """Verify a signed packet's signatures, certificate chain and organ binding.
+
+    Exit status 1 and an explanation when it does not verify.
+    """
+    import datetime as dt
+
+    from docflow.security import TrustStore
+    from docflow.security import verify as verify_packet
+
+    try:
+        trust = TrustStore.from_paths(trust_path, crls)
+        when = dt.datetime.fromisoformat(at) if at else dt.datetime.now(dt.UTC)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        verified = verify_packet(file.read_bytes(), trust, now=when)
+    except ValueError as exc:
+        raise click.BadParameter(f"--at: {exc}") from exc
+    except DocflowError as exc:
+        _explain_refusal(file, exc, as_json)
+        sys.exit(1)
+    data = {"file": str(file), "valid": True, "signer": str(verified.signer),
+            "certificate": verified.certificate.subject.rfc4514_string(),
+            "hops": [str(hop.organ) for hop in verified.hops],
+            **_summary(verified.packet)}
+    def text() -> None:
+        click.echo(f"{file}: verified, signed by {verified.signer}")
+        for key, value in data.items():
+            if key not in ("file", "valid"):
+                click.echo(f"  {key}: {value}")
+
+    _emit(data, as_json, text)
+
+
+def _explain_refusal(file: Path, exc: DocflowError, as_json: bool) -> None:
+    def text() -> None:
+        click.echo(f"{file}: NOT VERIFIED ({type(exc).__name__})")
+        click.echo(f"  what:  {exc.message}")
+        if exc.where:
+            click.echo(f"  where: {exc.where}")
+        if exc.hint:
+            click.echo(f"  hint:  {exc.hint}")
+
+    _emit({"file": str(file), "valid": False, "error": type(exc).__name__,
+           "message": exc.message, "where": exc.where, "hint": exc.hint}, as_json, text)
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+def bench(names: tuple[str, ...]) -> None:
+    """Run the benchmarks (from a source checkout) and print the table."""
+    try:
+        from benchmarks.__main__ import main as run_benchmarks
+    except ImportError:
+        _fail(ConfigError("the benchmarks ship with the source, not the wheel",
+                          hint="run `make bench` in a checkout of docflow"))
+        return
+    sys.exit(run_benchmarks(list(names)))
 
 
 @cli.command()

@@ -128,3 +128,76 @@ def test_axis_serve_in_a_process(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
     assert "axis 000.00.00.G22 serving 2 systems" in out, out + err
+
+
+def test_a_scripted_session_through_the_command_line(tmp_path: Path) -> None:
+    import json
+
+    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
+    ports = {"province": free_port(), "district": free_port()}
+    urls = {name: f"http://127.0.0.1:{port}/" for name, port in ports.items()}
+    codes = {"province": "000.00.00.H41", "district": "000.00.01.H41"}
+    for me, other in (("province", "district"), ("district", "province")):
+        run("init", str(tmp_path / me), "--organ", codes[me], "--name", f"UBND {me}",
+            "--ca", str(tmp_path / "ca"), "--port", str(ports[me]),
+            "--peer", f"{codes[other]}={urls[other]}")
+    home = {name: ["--home", str(tmp_path / name)] for name in codes}
+    servers = {name: subprocess.Popen([str(DOCFLOW), "serve", *home[name]],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=ENV) for name in codes}
+    try:
+        for name in servers:
+            wait_for(lambda name=name: up(urls[name]))
+        (tmp_path / "kehoach.pdf").write_bytes(b"%PDF-1.4 ke hoach")
+        sent = run("send", *home["province"], "--to", codes["district"], "--type", "plan",
+                   "--subject", "Kế hoạch chuyển đổi số năm 2027",
+                   "--attach", str(tmp_path / "kehoach.pdf"))
+        (message_id,) = sent.stdout.split()
+        assert "delivered 1, failed 0" in sent.stderr
+
+        def inbox() -> list[dict[str, object]]:
+            return list(json.loads(run("inbox", *home["district"], "--json").stdout))
+
+        (document,) = inbox()
+        assert (document["message_id"], document["state"]) == (message_id, "received")
+        ref = str(document["id"])
+        assert "accepted (status 03 queued for the sender)" in run(
+            "accept", *home["district"], ref).stdout
+        run("process", *home["district"], ref)
+        done = run("complete", *home["district"], ref).stdout
+        assert "completed (status 06 queued for the sender)" in done
+        rejected = subprocess.run([str(DOCFLOW), "reject", *home["district"], ref],
+                                  capture_output=True, text=True, env=ENV, timeout=60)
+        assert rejected.returncode == 2 and "--reason" in rejected.stderr
+        illegal = subprocess.run([str(DOCFLOW), "reject", *home["district"], ref,
+                                  "--reason", "x"], capture_output=True, text=True, env=ENV,
+                                 timeout=60)
+        assert illegal.returncode == 2 and "completed" in illegal.stderr
+
+        def business() -> str:
+            (shown_doc,) = json.loads(run("outbox", *home["province"], "--json").stdout)
+            shown = json.loads(run("show", *home["province"], str(shown_doc["id"]),
+                                   "--json").stdout)
+            return str(shown["deliveries"][0]["business_state"])
+
+        wait_for(lambda: business() == "completed", seconds=30)
+        trace = run("trace", *home["province"], "1").stdout
+        assert "status 06 in from 000.00.01.H41" in trace
+        assert "delivery  processing -completed-> completed" in trace
+        assert run("deadletters", *home["province"], "--json").stdout.strip() == "[]"
+        # The packet on disk verifies against the CA, and a tampered one does not.
+        with Store(load_config(tmp_path / "district").database) as store:
+            packet = store.packet(int(ref))
+        (tmp_path / "in.edxml").write_bytes(packet)
+        ok = run("verify", str(tmp_path / "in.edxml"), "--trust", str(tmp_path / "ca" / "ca.crt"))
+        assert "verified, signed by 000.00.00.H41" in ok.stdout
+        (tmp_path / "bad.edxml").write_bytes(packet.replace("Kế hoạch".encode(), b"Ke hoach"))
+        bad = subprocess.run([str(DOCFLOW), "verify", str(tmp_path / "bad.edxml"), "--trust",
+                              str(tmp_path / "ca" / "ca.crt")], capture_output=True,
+                             text=True, env=ENV, timeout=60)
+        assert bad.returncode == 1 and "NOT VERIFIED (DigestMismatchError)" in bad.stdout
+    finally:
+        for process in servers.values():
+            process.send_signal(signal.SIGTERM)
+        for process in servers.values():
+            process.communicate(timeout=60)
