@@ -2,7 +2,7 @@
 (every organ and hub a node, every packet signed, verified, stored and acknowledged),
 with faults next to without, in the same run; and the invariants of the faulty run.
 
-Size: ``DOCFLOW_BENCH_DOCUMENTS`` documents per run (default 1,000; the issue's goal
+Size: ``DOCFLOW_BENCH_DOCUMENTS`` documents per run (default 500; the issue's goal
 run is 10,000). Faults: 5% drop, 5% duplicates, 1% tampering, 2% delays, node crashes,
 the province hub down for 5 rounds, 30 s of clock skew.
 """
@@ -34,7 +34,7 @@ def _run(documents: int, faults: str) -> SimulationReport:
 
 
 def run() -> list[Row]:
-    documents = int(os.environ.get("DOCFLOW_BENCH_DOCUMENTS", "1000"))
+    documents = int(os.environ.get("DOCFLOW_BENCH_DOCUMENTS", "500"))
     clean = _run(documents, "")
     faulty = _run(documents, FAULTS)
     NOTES.append(

@@ -814,9 +814,21 @@ def axis() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8090, show_default=True)
 @click.option("--threads", type=int, default=4, show_default=True)
+@click.option("--parent", help="The URL of the axis above (an LGSP's national axis).")
+@click.option("--parent-secret-env", default="DOCFLOW_AXIS_PARENT_SECRET", show_default=True,
+              help="The environment variable holding this axis's secret at the parent.")
+@click.option("--forward-every", type=float, default=2.0, show_default=True,
+              help="Seconds between exchanges with the parent.")
 def axis_serve(systems_file: Path, database: str, code: str, host: str, port: int,
-               threads: int) -> None:
-    """Serve the axis API (sendEdoc, getReceivedEdocList, getEdoc, updateStatus, ...)."""
+               threads: int, parent: str | None, parent_secret_env: str,
+               forward_every: float) -> None:
+    """Serve the axis API (sendEdoc, getReceivedEdocList, getEdoc, updateStatus, ...).
+
+    With --parent, packets for organs not registered here go up to the parent axis and
+    packets waiting there for this axis's organs come down (this axis's code is its
+    system id at the parent)."""
+    import signal
+    import threading
     import tomllib
 
     from docflow.errors import ConfigError
@@ -831,16 +843,47 @@ def axis_serve(systems_file: Path, database: str, code: str, host: str, port: in
         except (tomllib.TOMLDecodeError, KeyError) as exc:
             raise ConfigError(f"bad systems file: {exc}", where=str(systems_file),
                               hint="[[systems]] tables with system_id and secret") from exc
+        upstream = None
+        if parent:
+            secret = os.environ.get(parent_secret_env)
+            if not secret:
+                raise ConfigError(f"--parent needs the secret in ${parent_secret_env}")
+            from docflow.transport import VxpClient
+
+            upstream = VxpClient(parent, code, secret)
         store = Store.open(database)
-        app = AxisApp(code, store, systems)
+        app = AxisApp(code, store, systems, parent=upstream)
     except DocflowError as exc:
         _fail(exc)
         return
+    stop = threading.Event()
+
+    def forwarder() -> None:
+        while not stop.wait(forward_every):
+            try:
+                app.forward()
+            except DocflowError as exc:  # the parent is away: try again next time
+                click.echo(f"exchange with the parent failed: {exc}", err=True)
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    thread = threading.Thread(target=forwarder, name="docflow-axis-parent", daemon=True)
+    if upstream is not None:
+        thread.start()
     click.echo(f"axis {code} serving {len(systems)} systems on http://{host}:{port}/ "
-               f"(database {store.engine.url.render_as_string(hide_password=True)})")
+               f"(database {store.engine.url.render_as_string(hide_password=True)})"
+               + (f", parent {parent}" if parent else ""))
     try:
         serve(app, host=host, port=port, threads=threads)
+    except KeyboardInterrupt:
+        pass
     finally:
+        stop.set()
+        if upstream is not None:
+            thread.join(timeout=30)
+            upstream.close()
         store.close()
 
 

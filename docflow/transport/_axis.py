@@ -37,7 +37,7 @@ from docflow.errors import DocflowError, NotFoundError
 from docflow.model import OrganCode, StatusInfo
 from docflow.security import TrustStore, verify
 from docflow.store import DeliveryView, Store
-from docflow.transport._vxp import HEADER_PREFIX, header_text
+from docflow.transport._vxp import HEADER_PREFIX, VxpClient, header_text
 
 __all__ = ["AxisApp", "AxisSystem"]
 
@@ -74,12 +74,15 @@ class AxisApp:
         clock: where "now" comes from.
         skew: how far a request's timestamp may be from the axis's clock.
         max_body: the largest packet accepted, in bytes.
+        parent: the axis above this one (an LGSP's national axis), with this axis's own
+            system id there (a relaying system): packets for organs not registered here
+            are queued for it, and :meth:`forward` exchanges them.
     """
 
     def __init__(self, code: OrganCode | str, store: Store, systems: Iterable[AxisSystem], *,
                  trust: TrustStore | None = None, clock: Clock = system_clock,
                  skew: dt.timedelta = dt.timedelta(minutes=5),
-                 max_body: int = 50 * 1024 * 1024):
+                 max_body: int = 50 * 1024 * 1024, parent: VxpClient | None = None):
         self.code = str(OrganCode.parse(code))
         self.store = store
         self.systems = {str(OrganCode.parse(system.system_id)): system for system in systems}
@@ -87,6 +90,7 @@ class AxisApp:
         self.clock = clock
         self.skew = skew
         self.max_body = max_body
+        self.parent = parent
         self.agencies: dict[str, dict[str, str]] = {
             code: {"code": code, "pcode": "", "name": system.name, "mail": ""}
             for code, system in self.systems.items()}
@@ -184,11 +188,15 @@ class AxisApp:
         if not to:
             raise _RefusalError("BAD_REQUEST", "to names no organ")
         unknown = [code for code in to if code not in self.agencies]
-        if unknown:
+        if unknown and self.parent is None:
             raise _RefusalError("UNKNOWN_ORGAN", f"not registered with the axis: {unknown}")
-        kind = params.get("messagetype", "edoc")
+        return {"DocId": self._accept(body, params.get("messagetype", "edoc"), sender, to,
+                                      self.clock())}
+
+    def _accept(self, body: bytes, kind: str, sender: str, to: list[str],
+                now: dt.datetime) -> str:
+        """Check a packet and queue it for each organ in ``to``; returns its DocId."""
         limits = ParseLimits(max_bytes=self.max_body)
-        now = self.clock()
         if kind == "edoc":
             envelope = parse_envelope(body, limits=limits)
             self._check_sender(str(envelope.info.sender.code), sender, body)
@@ -199,14 +207,59 @@ class AxisApp:
             refs = [self.store.relay(envelope, body, hub=self.code, recipient=code,
                                      forwarded=lambda: body, receipt=lambda: b"axis",
                                      now=now).document_ref for code in to]
-            return {"DocId": str(refs[0])}
+            return str(refs[0])
         if kind == "status":
             status: StatusInfo = parse_status(body, limits=limits)
             self._check_sender(str(status.sender.code), sender, body)
             ids = [self.store.relay_status(status, body, hub=self.code, recipient=code,
                                            now=now).delivery_id for code in to]
-            return {"DocId": str(ids[0])}
+            return str(ids[0])
         raise _RefusalError("BAD_REQUEST", f"unknown messagetype {kind!r}")
+
+    def forward(self, *, limit: int = 100) -> int:
+        """One exchange with the parent axis: push up what waits here for organs not
+        registered here (acknowledged here once the parent took it), and take in what
+        waits at the parent for this axis's organs (acknowledged there once stored here).
+        Returns how many packets moved."""
+        if self.parent is None:
+            return 0
+        moved, now = 0, self.clock()
+        for kind, message_type in (("document", "edoc"), ("status", "status")):
+            waiting = self.store.deliveries(organ=self.code, kind=kind,
+                                            transport_state=("queued", "retrying"),
+                                            page_size=limit).items
+            for delivery in waiting:
+                if delivery.recipient in self.agencies:
+                    continue
+                packet = self.store.delivery_packet(delivery.id)
+                sender = self._sender_of(packet, kind)
+                self.store.hand_over(delivery.id, f"parent:{self.code}", now=now)
+                try:
+                    self.parent.send_edoc(packet, to=[delivery.recipient],
+                                          message_type=message_type, sender=sender)
+                except DocflowError as exc:
+                    self.store.fail(delivery.id, f"parent axis: {exc}", now=now)
+                    continue
+                self.store.acknowledge(delivery.id, transport_only=True, now=now)
+                moved += 1
+            for item in self.parent.received(message_type=message_type, page_size=limit):
+                packet = self.parent.get_edoc(item.doc_id)
+                try:
+                    self._accept(packet, message_type, self._sender_of(packet, kind),
+                                 [item.to], now)
+                except DocflowError as exc:
+                    _LOG.warning("refused a packet from the parent axis: %s", exc)
+                    self.parent.update_status(item.doc_id, "fail")
+                    continue
+                self.parent.update_status(item.doc_id, "done")
+                moved += 1
+        return moved
+
+    @staticmethod
+    def _sender_of(packet: bytes, kind: str) -> str:
+        if kind == "document":
+            return str(parse_envelope(packet).info.sender.code)
+        return str(parse_status(packet).sender.code)
 
     def _check_sender(self, packet_sender: str, sender: str, body: bytes) -> None:
         if packet_sender != sender:

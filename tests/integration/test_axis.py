@@ -220,3 +220,62 @@ def test_a_20_mb_packet(net: Net) -> None:
     assert net.district.poll_axis().documents == 1
     (received,) = net.district.inbox().items
     assert net.district.store.packet(received.id) == net.province.store.packet(ref)
+
+
+def test_two_provinces_through_the_national_axis(pki: Pki, tmp_path: Path) -> None:
+    """Province LGSP -> national axis -> other province's LGSP, and the receipt back."""
+    clock = lambda: pki.now  # noqa: E731
+    da_nang = OrganInfo(OrganCode("000.00.00.H43"), "UBND thành phố Đà Nẵng")
+    lgsp = {"H41": "000.00.90.H41", "H43": "000.00.90.H43"}
+    stores, servers, clients = [], [], []
+
+    def emulator(code: str, systems: list[AxisSystem], parent: VxpClient | None) -> AxisApp:
+        store = Store.open(sqlite_url(tmp_path / f"{code}.db"), clock=clock)
+        stores.append(store)
+        app = AxisApp(code, store, systems, clock=clock, parent=parent)
+        servers.append(Server(app))
+        return app
+
+    def client(url: str, code: str, secret: str) -> VxpClient:
+        clients.append(VxpClient(url, code, secret, timeout=10, clock=clock))
+        return clients[-1]
+
+    try:
+        national = emulator("000.00.00.G22", [AxisSystem(lgsp["H41"], "q", relay=True),
+                                              AxisSystem(lgsp["H43"], "d", relay=True)], None)
+        national_url = servers[-1].url
+        up = {name: client(national_url, code, secret) for name, code, secret in
+              (("H41", lgsp["H41"], "q"), ("H43", lgsp["H43"], "d"))}
+        quang_nam = emulator(lgsp["H41"], [AxisSystem(str(PROVINCE.code), "p")], up["H41"])
+        qn_url = servers[-1].url
+        danang = emulator(lgsp["H43"], [AxisSystem(str(da_nang.code), "n")], up["H43"])
+        dn_url = servers[-1].url
+        up["H41"].register_agency(PROVINCE.code, PROVINCE.name, parent=lgsp["H41"])
+        up["H43"].register_agency(da_nang.code, da_nang.name, parent=lgsp["H43"])
+        credentials = issue_certificate(pki.ca, str(da_nang.code), da_nang.name, now=pki.now)
+        sender = Node(PROVINCE, pki.province, pki.trust,
+                      Store.open(sqlite_url(tmp_path / "p.db"), clock=clock),
+                      client(qn_url, str(PROVINCE.code), "p"), clock=clock)
+        receiver = Node(da_nang, credentials, pki.trust,
+                        Store.open(sqlite_url(tmp_path / "n.db"), clock=clock),
+                        client(dn_url, str(da_nang.code), "n"), clock=clock)
+        stores += [sender.store, receiver.store]
+        envelope = sample_envelope(recipients=(da_nang,))
+        ref = sender.send(envelope.info, envelope.attachments).document_ref
+        assert sender.deliver().delivered == 1
+        assert quang_nam.forward() == 1  # up to the national axis
+        assert danang.forward() == 1  # down to Đà Nẵng's LGSP
+        assert receiver.poll_axis().documents == 1
+        assert receiver.deliver().delivered == 1  # the signed 01 goes back
+        assert danang.forward() == 1 and quang_nam.forward() == 1
+        assert sender.poll_axis().statuses == 1
+        (copy,) = sender.store.deliveries(document_ref=ref).items
+        assert (copy.transport_state, copy.business_state) == ("acknowledged", "arrived")
+        assert national.store.verify_audit().ok
+    finally:
+        for opened in clients:
+            opened.close()
+        for server in servers:
+            server.close()
+        for store in stores:
+            store.close()
