@@ -122,10 +122,17 @@ def _summary(packet: Envelope | StatusInfo) -> dict[str, Any]:
               help="Recipient organ code(s), comma-separated.")
 @click.option("--attachment-bytes", type=int, default=1024, show_default=True,
               help="Size of the sample attachment (0 for none).")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Sign with this private key (PEM; passphrase in $DOCFLOW_KEY_PASSPHRASE).")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The certificate that goes with --key.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the packet ('-' for stdout).")
-def sample(kind: str, sender: str, recipient: str, attachment_bytes: int, output: Path) -> None:
-    """Write a sample packet (a document of KIND, or a status) for testing other systems."""
+def sample(kind: str, sender: str, recipient: str, attachment_bytes: int, output: Path,
+           key: Path | None, cert: Path | None) -> None:
+    """Write a sample packet (a document of KIND, or a status) for testing other systems;
+    signed when --key and --cert are given (the certificate must name the --from organ;
+    for a status, the first --to organ reports)."""
     from dataclasses import replace
 
     from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
@@ -145,6 +152,14 @@ def sample(kind: str, sender: str, recipient: str, attachment_bytes: int, output
         else:
             info = replace(envelope.info, document_type=DOCUMENT_TYPES[_SAMPLE_TYPES[kind]])
             data = build_envelope(replace(envelope, info=info))
+        if (key is None) != (cert is None):
+            raise ConfigError("--key and --cert go together")
+        if key is not None and cert is not None:
+            from docflow.security import Credentials, sign
+
+            passphrase = os.environ.get("DOCFLOW_KEY_PASSPHRASE")
+            data = sign(data, Credentials.load(
+                key, cert, passphrase=passphrase.encode() if passphrase else None))
     except DocflowError as exc:
         _fail(exc)
         return
@@ -313,28 +328,44 @@ def pki_show(certificate: Path) -> None:
 @cli.command()
 @click.argument("home", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--organ", required=True, help="This node's organ code.")
-@click.option("--name", required=True, help="This node's organ name.")
+@click.option("--name", help="This node's organ name (default: the directory's).")
 @click.option("--ca", "ca_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="A CA folder (from `docflow pki ca create`) to issue the node's certificate "
                    "and to trust.")
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--peer", "peers", multiple=True, metavar="CODE=URL",
               help="Another organ's SOAP endpoint (repeatable).")
-def init(home: Path, organ: str, name: str, ca_dir: Path, port: int,
-         peers: tuple[str, ...]) -> None:
+@click.option("--directory", "directory_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The organ directory (copied into the home): routes, hubs, endpoints.")
+@click.option("--hub", "is_hub", is_flag=True,
+              help="This home runs a hub (the province's LGSP) listed in the directory.")
+def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int,
+         peers: tuple[str, ...], directory_file: Path | None, is_hub: bool) -> None:
     """Create a node home: node.toml, keys, trust store, migrated SQLite database."""
     import shutil
 
     from docflow.config import load_config, write_config
     from docflow.model import OrganCode, OrganInfo
+    from docflow.routing import Directory
     from docflow.store import Store
 
     try:
-        info = OrganInfo(OrganCode.parse(organ), name)
+        code = OrganCode.parse(organ)
+        if directory_file is not None:
+            directory = Directory.from_toml(directory_file)
+            listed = (directory.hub(code).name if is_hub
+                      else directory.entry(code).organ.name)
+            name = name or listed
+        elif is_hub:
+            raise ConfigError("a hub home needs --directory")
+        if not name:
+            raise ConfigError("--name is required without a directory")
+        info = OrganInfo(code, name)
         peer_map = {}
         for item in peers:
-            code, _, url = item.partition("=")
-            peer_map[str(OrganCode.parse(code))] = url
+            peer, _, url = item.partition("=")
+            peer_map[str(OrganCode.parse(peer))] = url
     except DocflowError as exc:
         _fail(exc)
         return
@@ -345,7 +376,11 @@ def init(home: Path, organ: str, name: str, ca_dir: Path, port: int,
     _issue(ca_dir, organ, name, home / "keys", ecdsa=False)
     (home / "trust").mkdir(exist_ok=True)
     shutil.copy(ca_dir / "ca.crt", home / "trust" / "ca.crt")
-    write_config(home, info, port=port, peers=peer_map)
+    if directory_file is not None:
+        shutil.copy(directory_file, home / "directory.toml")
+    write_config(home, info, port=port, peers=peer_map,
+                 directory="directory.toml" if directory_file else None,
+                 role="hub" if is_hub else "node")
     config = load_config(home)
     with Store.open(config.database) as store:
         revision = store.schema_revision()
@@ -357,9 +392,14 @@ def init(home: Path, organ: str, name: str, ca_dir: Path, port: int,
               help="The node home (from `docflow init`).")
 @click.option("--host", help="Override [server] host.")
 @click.option("--port", type=int, help="Override [server] port.")
-@click.option("--threads", type=int, help="Override [server] threads.")
+@click.option("--threads", "--workers", "threads", type=int,
+              help="Override [server] threads (request workers).")
 def serve(home: Path, host: str | None, port: int | None, threads: int | None) -> None:
     """Run the node: its SOAP endpoint and its outbox worker, until Ctrl-C or SIGTERM.
+
+    A node whose directory entry says `pull = true` also pulls from its hub on every
+    pass; a hub home (`role = "hub"`) serves the hub's endpoint (push and pull
+    operations) and forwards what it holds.
 
     A stop never loses a delivery: the outbox lives in the database, and a delivery in
     flight when the process stops is claimed again once its lease runs out.
@@ -368,12 +408,15 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
     import threading
 
     from docflow.config import load_config
+    from docflow.node import Node
     from docflow.transport import SoapApp
     from docflow.transport import serve as serve_wsgi
 
     try:
         config = load_config(home)
-        node = config.open_node()
+        node: Any = config.open_hub() if config.role == "hub" else config.open_node()
+        pulls = (config.role == "node" and node.directory is not None
+                 and node.directory.entry(node.code).pull)
     except DocflowError as exc:
         _fail(exc)
         return
@@ -383,7 +426,9 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
         while not stop.wait(config.server.deliver_every):
             try:
                 node.deliver(worker=f"serve-{os.getpid()}")
-            except DocflowError as exc:  # a database hiccup: try again next pass
+                if pulls and isinstance(node, Node):
+                    node.pull()
+            except DocflowError as exc:  # a database hiccup, a hub away: next pass
                 click.echo(f"outbox pass failed: {exc}", err=True)
 
     def on_term(_signum: int, _frame: Any) -> None:
@@ -394,8 +439,8 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
     thread.start()
     listen_host = host or config.server.host
     listen_port = port or config.server.port
-    click.echo(f"docflow node {config.organ.code} serving on http://{listen_host}:{listen_port}/",
-               err=True)
+    click.echo(f"docflow {config.role} {config.organ.code} serving on "
+               f"http://{listen_host}:{listen_port}/", err=True)
     try:
         serve_wsgi(SoapApp(node), host=listen_host, port=listen_port,
                    threads=threads or config.server.threads)
@@ -405,7 +450,7 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
         stop.set()
         thread.join(timeout=30)
         node.store.close()
-        click.echo("docflow node stopped", err=True)
+        click.echo(f"docflow {config.role} stopped", err=True)
 
 
 # ---------------------------------------------------------------------- node operations

@@ -9,6 +9,8 @@ key = "keys/organ.key"
 certificate = "keys/organ.crt"
 trust = "trust"                          # a folder of trusted CA certificates (PEM)
 crls = "crls"                            # optional: a folder of CRLs
+directory = "quangnam.toml"              # optional: the organ directory (routes, hubs)
+role = "node"                            # or "hub": this home runs a province hub (LGSP)
 
 [server]
 host = "127.0.0.1"
@@ -35,6 +37,7 @@ from docflow.errors import ConfigError, DocflowError
 from docflow.model import OrganCode, OrganInfo
 
 if TYPE_CHECKING:
+    from docflow.hub import Hub
     from docflow.node import Node
 
 __all__ = ["CONFIG_NAME", "NodeConfig", "ServerConfig", "load_config", "write_config"]
@@ -64,13 +67,41 @@ class NodeConfig:
     crls: Path | None = None
     server: ServerConfig = field(default_factory=ServerConfig)
     peers: dict[OrganCode, str] = field(default_factory=dict)
+    directory: Path | None = None
+    role: str = "node"
     # The name of the environment variable holding the key's passphrase, not a secret.
     passphrase_env: str = "DOCFLOW_KEY_PASSPHRASE"  # noqa: S105
 
     def open_node(self) -> Node:
         """The :class:`~docflow.node.Node` this configuration describes (store opened and
-        upgraded, credentials loaded, SOAP client to the peers)."""
+        upgraded, credentials loaded, SOAP client to the peers and the directory's
+        endpoints, routes from the directory)."""
         from docflow.node import Node
+
+        if self.role != "node":
+            raise ConfigError(f"this home is a {self.role}, not a node",
+                              hint="use open_hub(), or `docflow serve`, which knows both")
+        credentials, trust, store, transport, directory = self._parts()
+        return Node(self.organ, credentials, trust, store, transport, directory=directory)
+
+    def open_hub(self) -> Hub:
+        """The :class:`~docflow.hub.Hub` of a home with ``role = "hub"``."""
+        from docflow.hub import Hub
+
+        credentials, trust, store, transport, directory = self._parts()
+        if self.role != "hub" or directory is None:
+            store.close()
+            raise ConfigError("a hub home needs role = \"hub\" and a directory",
+                              where=str(self.organ.code))
+        return Hub(self.organ, credentials, trust, store, transport, directory)
+
+    def load_directory(self) -> Any:
+        """The organ directory, if the configuration names one."""
+        from docflow.routing import Directory
+
+        return None if self.directory is None else Directory.from_toml(self.directory)
+
+    def _parts(self) -> tuple[Any, Any, Any, Any, Any]:
         from docflow.security import Credentials, TrustStore
         from docflow.store import Store
         from docflow.transport import SoapClient
@@ -79,8 +110,11 @@ class NodeConfig:
         credentials = Credentials.load(self.key, self.certificate,
                                        passphrase=passphrase.encode() if passphrase else None)
         trust = TrustStore.from_paths(self.trust, self.crls)
+        directory = self.load_directory()
+        addresses = dict(directory.addresses()) if directory is not None else {}
+        addresses.update(self.peers)
         store = Store.open(self.database)
-        return Node(self.organ, credentials, trust, store, SoapClient(self.peers))
+        return credentials, trust, store, SoapClient(addresses), directory
 
 
 def _path(base: Path, value: Any, name: str) -> Path:
@@ -124,6 +158,10 @@ def load_config(home: Path) -> NodeConfig:
     except DocflowError as exc:
         raise ConfigError(exc.message, where=str(path), hint=exc.hint) from exc
     crls = node.get("crls")
+    directory = node.get("directory")
+    role = node.get("role", "node")
+    if role not in ("node", "hub"):
+        raise ConfigError(f"unknown role {role!r}", where=str(path), hint="node or hub")
     return NodeConfig(
         organ=organ,
         database=_database(base, node.get("database", "sqlite:///node.db")),
@@ -133,11 +171,14 @@ def load_config(home: Path) -> NodeConfig:
         crls=_path(base, crls, "crls") if crls else None,
         server=server,
         peers=peers,
+        directory=_path(base, directory, "directory") if directory else None,
+        role=str(role),
     )
 
 
 def write_config(home: Path, organ: OrganInfo, *, port: int = 8080,
-                 peers: dict[str, str] | None = None) -> Path:
+                 peers: dict[str, str] | None = None, directory: str | None = None,
+                 role: str = "node") -> Path:
     """Write a default ``node.toml`` into ``home`` (used by ``docflow init``)."""
     lines = [
         "[node]",
@@ -147,6 +188,8 @@ def write_config(home: Path, organ: OrganInfo, *, port: int = 8080,
         'key = "keys/organ.key"',
         'certificate = "keys/organ.crt"',
         'trust = "trust"',
+        *([f"directory = {_toml_string(directory)}"] if directory else []),
+        f'role = "{role}"',
         "",
         "[server]",
         'host = "127.0.0.1"',

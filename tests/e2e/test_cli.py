@@ -130,3 +130,20 @@ def test_simulate(tmp_path: Path) -> None:
     assert (tmp_path / "c.svg").read_text(encoding="utf-8").startswith("<svg")
     bad = run("simulate", "--documents", "1", "--faults", "explode=1")
     assert bad.returncode == 2 and "unknown fault" in bad.stderr
+
+
+def test_signed_sample_verifies(tmp_path: Path) -> None:
+    run("pki", "ca", "create", "--name", "CA", "--out", str(tmp_path / "ca"))
+    run("pki", "issue", "--ca", str(tmp_path / "ca"), "--organ", "000.00.00.H41",
+        "--name", "UBND tỉnh", "--out", str(tmp_path / "p"))
+    keys = sorted((tmp_path / "p").iterdir())
+    key = next(p for p in keys if p.suffix == ".key")
+    cert = next(p for p in keys if p.suffix == ".crt")
+    out = tmp_path / "signed.edxml"
+    result = run("sample", "decision", "--key", str(key), "--cert", str(cert), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    checked = run("verify", str(out), "--trust", str(tmp_path / "ca" / "ca.crt"), "--json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert json.loads(checked.stdout)["signer"] == "000.00.00.H41"
+    half = run("sample", "letter", "--key", str(key), "-o", str(tmp_path / "x.edxml"))
+    assert half.returncode == 2 and "go together" in half.stderr

@@ -201,3 +201,71 @@ def test_a_scripted_session_through_the_command_line(tmp_path: Path) -> None:
             process.send_signal(signal.SIGTERM)
         for process in servers.values():
             process.communicate(timeout=60)
+
+
+def test_a_province_hub_and_a_pulling_commune_as_processes(tmp_path: Path) -> None:
+    """Three processes over real HTTP: the province, its LGSP hub, and a commune behind
+    NAT that only pulls; the letter goes down through the hub, the answer comes back."""
+    import json
+
+    ports = {"province": free_port(), "hub": free_port(), "commune": free_port()}
+    url = {name: f"http://127.0.0.1:{port}/" for name, port in ports.items()}
+    (tmp_path / "directory.toml").write_text(f"""
+[[hubs]]
+code = "000.00.90.H41"
+name = "LGSP Quảng Nam"
+endpoint = "{url['hub']}"
+[[organs]]
+code = "000.00.00.H41"
+name = "UBND tỉnh Quảng Nam"
+level = "province"
+hub = "000.00.90.H41"
+endpoint = "{url['province']}"
+[[organs]]
+code = "000.00.03.H41"
+name = "UBND thị xã Điện Bàn"
+level = "district"
+hub = "000.00.90.H41"
+[[organs]]
+code = "000.01.03.H41"
+name = "UBND phường Vĩnh Điện"
+level = "commune"
+hub = "000.00.90.H41"
+pull = true
+""", encoding="utf-8")
+    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
+    codes = {"province": "000.00.00.H41", "hub": "000.00.90.H41", "commune": "000.01.03.H41"}
+    for name, code in codes.items():
+        run("init", str(tmp_path / name), "--organ", code, "--ca", str(tmp_path / "ca"),
+            "--port", str(ports[name]), "--directory", str(tmp_path / "directory.toml"),
+            *(["--hub"] if name == "hub" else []))
+    home = {name: ["--home", str(tmp_path / name)] for name in codes}
+    servers = {name: subprocess.Popen([str(DOCFLOW), "serve", *home[name]],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=ENV) for name in codes}
+    try:
+        for name in servers:
+            wait_for(lambda name=name: up(url[name]))
+        run("send", *home["province"], "--to", codes["commune"], "--subject",
+            "Công văn về chuyển đổi số")
+
+        def inbox() -> list[dict[str, object]]:
+            return list(json.loads(run("inbox", *home["commune"], "--json").stdout))
+
+        wait_for(lambda: len(inbox()) == 1, seconds=40)
+        run("accept", *home["commune"], str(inbox()[0]["id"]))
+
+        def seen() -> str:
+            shown = json.loads(run("show", *home["province"], "1", "--json").stdout)
+            return str(shown["deliveries"][0]["business_state"])
+
+        wait_for(lambda: seen() == "accepted", seconds=40)
+        trace = run("trace", *home["commune"], str(inbox()[0]["id"])).stdout
+        assert "hops: 000.00.90.H41" in trace
+    finally:
+        for process in servers.values():
+            process.send_signal(signal.SIGTERM)
+        outputs = {name: process.communicate(timeout=60) for name, process in servers.items()}
+    assert "docflow hub stopped" in outputs["hub"][1]
+    for name, process in servers.items():
+        assert process.returncode == 0, outputs[name]
