@@ -1,5 +1,6 @@
 """Mutated packets (bytes flipped, cut, inserted; elements deleted, duplicated, moved,
-rewritten) never raise anything but a DocflowError."""
+rewritten) never raise anything but a DocflowError; a mutated *signed* packet is either
+refused or reads exactly as it was signed."""
 
 from __future__ import annotations
 
@@ -71,3 +72,74 @@ def test_byte_mutations_only_raise_docflow_errors(data: bytes) -> None:
 def test_tree_mutations_only_raise_docflow_errors(data: bytes) -> None:
     with contextlib.suppress(DocflowError):
         parse_packet(data)
+
+
+# ----------------------------------------------------------------------- signed packets
+
+def _signed_seeds() -> tuple[list[bytes], object, object]:
+    import datetime as dt
+
+    from docflow.security import (
+        KeyType,
+        TrustStore,
+        create_ca,
+        issue_certificate,
+        sign,
+        verify,
+    )
+
+    now = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
+    ca = create_ca("fuzz CA", now=now, key_type=KeyType.ECDSA_P256)
+    province = issue_certificate(ca, "000.00.00.H41", "UBND tỉnh", now=now,
+                                 key_type=KeyType.ECDSA_P256)
+    district = issue_certificate(ca, "000.00.01.H41", "UBND TP Tam Kỳ", now=now,
+                                 key_type=KeyType.ECDSA_P256)
+    trust = TrustStore([ca.certificate])
+    seeds = [sign(SEEDS[0], province), sign(SEEDS[1], district)]
+    originals = {seed: verify(seed, trust, now=now).packet for seed in seeds}
+    return seeds, (trust, now), originals
+
+
+SIGNED, (TRUST, NOW), ORIGINALS = _signed_seeds()
+
+
+@st.composite
+def signed_mutations(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    seed = draw(st.sampled_from(SIGNED))
+    if draw(st.booleans()):
+        data = bytearray(seed)
+        for _ in range(draw(st.integers(1, 3))):
+            position = draw(st.integers(0, len(data) - 1))
+            data[position] ^= draw(st.integers(1, 255))
+        return seed, bytes(data)
+    root = etree.fromstring(seed)
+    elements = list(root.iter())
+    element = draw(st.sampled_from(elements))
+    parent = element.getparent()
+    if parent is not None:
+        kind = draw(st.sampled_from(["delete", "duplicate", "move", "text"]))
+        if kind == "delete":
+            parent.remove(element)
+        elif kind == "duplicate":
+            parent.append(etree.fromstring(etree.tostring(element)))
+        elif kind == "move":
+            draw(st.sampled_from(elements)).append(etree.fromstring(etree.tostring(element)))
+        else:
+            element.text = draw(st.text(alphabet=st.characters(min_codepoint=0x20,
+                                                               max_codepoint=0x2FF), max_size=8))
+    return seed, etree.tostring(root)
+
+
+@given(signed_mutations())
+def test_a_mutated_signed_packet_is_refused_or_means_exactly_what_was_signed(
+        case: tuple[bytes, bytes]) -> None:
+    from docflow.security import verify
+
+    seed, data = case
+    try:
+        verified = verify(data, TRUST, now=NOW)  # type: ignore[arg-type]
+    except DocflowError:
+        return
+    # Accepted: only changes outside what the signature covers (e.g. whitespace between
+    # parts) can get here, and the packet must read exactly as signed.
+    assert verified.packet == ORIGINALS[seed]  # type: ignore[index]
