@@ -404,6 +404,7 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
     A stop never loses a delivery: the outbox lives in the database, and a delivery in
     flight when the process stops is claimed again once its lease runs out.
     """
+    import datetime as dt
     import signal
     import threading
 
@@ -415,6 +416,8 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
     try:
         config = load_config(home)
         node: Any = config.open_hub() if config.role == "hub" else config.open_node()
+        if config.role == "hub":
+            node.pull_lease = dt.timedelta(seconds=config.server.lease)
         pulls = (config.role == "node" and node.directory is not None
                  and node.directory.entry(node.code).pull)
     except DocflowError as exc:
@@ -425,7 +428,8 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
     def worker() -> None:
         while not stop.wait(config.server.deliver_every):
             try:
-                node.deliver(worker=f"serve-{os.getpid()}")
+                node.deliver(worker=f"serve-{os.getpid()}",
+                             lease=dt.timedelta(seconds=config.server.lease))
                 if pulls and isinstance(node, Node):
                     node.pull()
             except DocflowError as exc:  # a database hiccup, a hub away: next pass
@@ -949,9 +953,13 @@ def axis_serve(systems_file: Path, database: str, code: str, host: str, port: in
 @click.option("--chart", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the latency chart (SVG) here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--processes", is_flag=True,
+              help="Run every organ and hub as a `docflow serve` process over SOAP instead "
+                   "(use a small --directory), SIGKILLing --kills of them mid-run.")
+@click.option("--kills", type=click.IntRange(min=0), default=3, show_default=True)
 def simulate(directory_file: Path | None, levels: str, documents: int, faults: str,
              seed: int, home: Path | None, report_file: Path | None, chart: Path | None,
-             as_json: bool) -> None:
+             as_json: bool, processes: bool, kills: int) -> None:
     """Run a whole province in one process, with faults; check the invariants.
 
     Exit status 1 when an invariant does not hold.
@@ -960,6 +968,10 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
 
     from docflow.harness import Faults, Simulation, SimulationConfig, quang_nam
     from docflow.routing import Directory
+
+    if processes:
+        _simulate_processes(directory_file, levels, documents, seed, home, kills, as_json)
+        return
 
     try:
         directory = (Directory.from_toml(directory_file) if directory_file
@@ -988,6 +1000,38 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
     if chart:
         chart.write_text(report.svg(), encoding="utf-8")
     click.echo(report.to_json() if as_json else report.summary())
+    sys.exit(0 if report.ok else 1)
+
+
+def _simulate_processes(directory_file: Path | None, levels: str, documents: int, seed: int,
+                        home: Path | None, kills: int, as_json: bool) -> None:
+    import dataclasses
+    import tempfile
+
+    from docflow.harness import ProcessNetwork, quang_nam
+
+    text = (directory_file.read_text(encoding="utf-8") if directory_file
+            else quang_nam(levels=int(levels), districts=2, communes=2, departments=1))
+    try:
+        with tempfile.TemporaryDirectory(prefix="docflow-proc-") as scratch:
+            network = ProcessNetwork(text, home or Path(scratch))
+            report = network.run(documents, kills=kills, seed=seed,
+                                 progress=lambda line: click.echo(line, err=True))
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, indent=2))
+    else:
+        click.echo(f"{'ALL INVARIANTS HOLD' if report.ok else 'INVARIANTS VIOLATED'}: "
+                   f"{report.documents} documents, {report.copies} copies, {report.kills} "
+                   f"processes killed with SIGKILL; delivered {report.delivered}, lost "
+                   f"{report.lost}, duplicated {report.duplicated}, diverged "
+                   f"{report.diverged}, audit chains "
+                   f"{'intact' if not report.audits_broken else 'BROKEN'} "
+                   f"({report.seconds:.0f} s)")
+        for problem in report.problems[:10]:
+            click.echo(f"  problem: {problem}")
     sys.exit(0 if report.ok else 1)
 
 

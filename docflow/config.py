@@ -17,6 +17,9 @@ host = "127.0.0.1"
 port = 8080
 threads = 4
 deliver_every = 2.0                      # seconds between outbox passes
+lease = 300.0                            # seconds a worker owns a claimed delivery
+retry_intervals = [30, 60, 300, 900]     # optional: the retry schedule (default: backoff)
+max_attempts = 8                         # then the delivery is dead-lettered
 
 [peers]                                  # where other organs' SOAP endpoints are
 "000.00.01.H41" = "http://127.0.0.1:8081/"
@@ -53,6 +56,13 @@ class ServerConfig:
     port: int = 8080
     threads: int = 4
     deliver_every: float = 2.0
+    #: how long a worker owns a delivery it claimed (a killed worker's claims are taken
+    #: over after this)
+    lease: float = 300.0
+    #: the outbox's retry schedule: seconds between attempts (the last one repeats) and
+    #: how many attempts before a delivery is dead-lettered (defaults: RetryPolicy's)
+    retry_intervals: tuple[float, ...] = ()
+    max_attempts: int = 8
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,13 @@ class NodeConfig:
         directory = self.load_directory()
         addresses = dict(directory.addresses()) if directory is not None else {}
         addresses.update(self.peers)
-        store = Store.open(self.database)
+        from docflow.store import RetryPolicy
+
+        retry = (RetryPolicy(intervals=self.server.retry_intervals,
+                             max_attempts=self.server.max_attempts)
+                 if self.server.retry_intervals else
+                 RetryPolicy(max_attempts=self.server.max_attempts))
+        store = Store.open(self.database, retry=retry)
         return credentials, trust, store, SoapClient(addresses), directory
 
 
@@ -149,7 +165,11 @@ def load_config(home: Path) -> NodeConfig:
         raise ConfigError("missing [node] table", where=str(path))
     try:
         organ = OrganInfo(OrganCode.parse(str(node["organ"])), str(node["name"]))
-        server = ServerConfig(**data.get("server", {}))
+        server_table = dict(data.get("server", {}))
+        if "retry_intervals" in server_table:
+            server_table["retry_intervals"] = tuple(
+                float(value) for value in server_table["retry_intervals"])
+        server = ServerConfig(**server_table)
         peers = {OrganCode.parse(code): str(url) for code, url in data.get("peers", {}).items()}
     except KeyError as exc:
         raise ConfigError(f"missing key {exc.args[0]!r} in [node]", where=str(path)) from exc

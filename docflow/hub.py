@@ -89,6 +89,8 @@ class Hub:
         self.directory = directory
         self.clock = clock
         self.nonces = NonceCache()
+        #: how long a pulled packet stays leased to its organ before it is offered again
+        self.pull_lease = dt.timedelta(minutes=5)
 
     @property
     def code(self) -> OrganCode:
@@ -152,13 +154,15 @@ class Hub:
 
     # ------------------------------------------------------------------ pushing on
 
-    def deliver(self, *, worker: str = "hub", limit: int = 50) -> HubReport:
+    def deliver(self, *, worker: str = "hub", limit: int = 50,
+                lease: dt.timedelta = dt.timedelta(minutes=5)) -> HubReport:
         """One pass of the push worker: forward what is due to its next stop (the packets
         of pulling organs stay held). A recipient's own receipt is relayed back to the
         document's sender as a status packet."""
         forwarded, failed, errors = 0, 0, []
         for claim in self.store.claim_due(worker, limit=limit, now=self.clock(),
-                                          exclude=self.pulling, organ=str(self.code)):
+                                          exclude=self.pulling, organ=str(self.code),
+                                          lease=lease):
             recipient = OrganCode(claim.recipient)
             try:
                 # Loops and the hop limit were checked when the packet came in.
@@ -219,6 +223,7 @@ class Hub:
             raise ModelError(f"unknown packet kind {kind!r}", hint="document or status")
         organ = self._caller(token, PULL_PENDING, kind)
         claims = self.store.claim_due(f"pull:{organ}", limit=max(1, min(limit, 100)),
+                                      lease=self.pull_lease,
                                       now=self.clock(), recipients=[organ], kind=kind,
                                       organ=str(self.code))
         return [Pending(claim.delivery_id, claim.kind, claim.packet) for claim in claims]

@@ -136,13 +136,14 @@ class Node:
         packet = sign_envelope(envelope, self.credentials)
         return self.store.record_outgoing(envelope, packet, now=self.clock())
 
-    def deliver(self, *, worker: str = "node", limit: int = 50) -> DeliveryReport:
+    def deliver(self, *, worker: str = "node", limit: int = 50,
+                lease: dt.timedelta = dt.timedelta(minutes=5)) -> DeliveryReport:
         """One pass of the outbox worker: send what is due, verify each receipt, record
         the outcome. A missing, unsigned, wrongly signed or mismatching receipt counts as
         no receipt: the delivery is retried later."""
         delivered, failed, errors = 0, 0, []
         for claim in self.store.claim_due(worker, limit=limit, now=self.clock(),
-                                          organ=str(self.code)):
+                                          organ=str(self.code), lease=lease):
             recipient = OrganCode(claim.recipient)
             try:
                 via = self._via(recipient)

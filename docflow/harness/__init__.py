@@ -9,14 +9,17 @@ Adapter layer: it builds nodes and hubs on stores and an in-memory transport.
 
 from docflow.harness.directory import quang_nam
 from docflow.harness.faults import Faults, FaultStats, FaultyTransport
+from docflow.harness.processes import CrashReport, ProcessNetwork
 from docflow.harness.report import Latency, SimulationReport
 from docflow.harness.simulator import Simulation, SimulationConfig
 
 __all__ = [
+    "CrashReport",
     "FaultStats",
     "Faults",
     "FaultyTransport",
     "Latency",
+    "ProcessNetwork",
     "Simulation",
     "SimulationConfig",
     "SimulationReport",

@@ -1,0 +1,255 @@
+"""A province as real processes: every organ and hub a ``docflow serve`` process with its
+own home (keys, node.toml, SQLite database), talking SOAP over 127.0.0.1; processes are
+killed with SIGKILL at random moments and restarted, and the invariants are then checked
+from the databases.
+
+This is the crash-safety harness: a SIGKILL can land anywhere (inside a store
+transaction, between a send and its acknowledgement, between a pull and its
+acknowledgement), and after restarts every copy must still be delivered exactly once,
+with the sender's view equal to the receiver's state and every audit chain intact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docflow.config import load_config, write_config
+from docflow.errors import ConfigError
+from docflow.model import OrganInfo
+from docflow.routing import Directory
+from docflow.samples import sample_envelope
+from docflow.security import Credentials, KeyType, create_ca, issue_certificate
+from docflow.store import Store
+
+__all__ = ["CrashReport", "ProcessNetwork"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class CrashReport:
+    """What a process run did and found."""
+
+    documents: int
+    copies: int
+    kills: int
+    delivered: int
+    lost: int
+    duplicated: int
+    diverged: int
+    audits_broken: list[str]
+    seconds: float
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing lost, nothing duplicated, views agree, audit chains intact."""
+        return not (self.lost or self.duplicated or self.diverged or self.audits_broken)
+
+
+class ProcessNetwork:
+    """Homes and ``docflow serve`` processes for every organ and hub of ``directory``.
+
+    Args:
+        directory_toml: the directory (endpoints are filled in with free ports).
+        home: where the homes go.
+        deliver_every: seconds between each process's outbox passes.
+    """
+
+    def __init__(self, directory_toml: str, home: Path, *, deliver_every: float = 0.2):
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        plain = Directory.from_toml(directory_toml)
+        self.ports = {str(code): _free_port() for code in [*plain.hubs, *plain.entries]}
+        self.directory_file = self.home / "directory.toml"
+        self.directory_file.write_text(self._with_endpoints(directory_toml), encoding="utf-8")
+        self.directory = Directory.from_toml(self.directory_file)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._docflow = Path(sys.executable).with_name("docflow")
+        self._make_homes(deliver_every)
+
+    def _with_endpoints(self, text: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            lines.append(line)
+            stripped = line.strip()
+            if stripped.startswith("code = "):
+                code = stripped.split("=", 1)[1].strip().strip('"')
+                if code in self.ports:
+                    lines.append(f'endpoint = "http://127.0.0.1:{self.ports[code]}/"')
+        return "\n".join(lines) + "\n"
+
+    def _make_homes(self, deliver_every: float) -> None:
+        now = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        ca = create_ca("Process network CA", now=now, key_type=KeyType.ECDSA_P256)
+        (self.home / "ca.crt").write_bytes(ca.certificate_pem())
+        organs = [(code, hub.name, True) for code, hub in self.directory.hubs.items()]
+        organs += [(entry.code, entry.organ.name, False) for entry in self.directory]
+        for code, name, is_hub in organs:
+            home = self.home / str(code)
+            (home / "keys").mkdir(parents=True, exist_ok=True)
+            (home / "trust").mkdir(exist_ok=True)
+            (home / "trust" / "ca.crt").write_bytes(ca.certificate_pem())
+            credentials: Credentials = issue_certificate(ca, code, name, now=now,
+                                                         key_type=KeyType.ECDSA_P256)
+            credentials.save(home / "keys" / "organ.key", home / "keys" / "organ.crt")
+            (home / "directory.toml").write_bytes(self.directory_file.read_bytes())
+            write_config(home, OrganInfo(code, name), port=self.ports[str(code)],
+                         directory="directory.toml", role="hub" if is_hub else "node")
+            # Quick workers and short leases: a killed worker's claims return in seconds.
+            config = home / "node.toml"
+            config.write_text(config.read_text(encoding="utf-8").replace(
+                "[peers]", f"deliver_every = {deliver_every}\nlease = 3.0\n"
+                "retry_intervals = [0.5, 1.0, 2.0]\nmax_attempts = 1000\n\n[peers]"),
+                encoding="utf-8")
+            Store.open(load_config(home).database).close()
+
+    # ------------------------------------------------------------------ processes
+
+    def start(self, code: str) -> None:
+        """Start (or restart) the process of one organ or hub."""
+        self.processes[code] = subprocess.Popen(  # noqa: S603 - our own entry point
+            [str(self._docflow), "serve", "--home", str(self.home / code)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+
+    def start_all(self, timeout: float = 60.0) -> None:
+        """Start every process and wait until each answers."""
+        for code in self.ports:
+            self.start(code)
+        for code in self.ports:
+            self.wait_up(code, timeout)
+
+    def wait_up(self, code: str, timeout: float = 60.0) -> None:
+        """Wait until ``code``'s endpoint accepts connections."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.ports[code]), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise ConfigError(f"{code} did not start", where=str(self.home / code))
+
+    def kill(self, code: str) -> None:
+        """SIGKILL a process: no cleanup, wherever it is."""
+        process = self.processes.get(code)
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        """SIGTERM every process and wait for it."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self, documents: int, *, kills: int, seed: int = 1, timeout: float = 120.0,
+            progress: Callable[[str], None] | None = None) -> CrashReport:
+        """Send ``documents`` letters between random organs while ``kills`` random
+        processes (senders, hubs, receivers) are SIGKILLed and restarted; wait until
+        every copy is settled; check the invariants."""
+        rng = random.Random(seed)
+        started = time.monotonic()
+        organs = [str(entry.code) for entry in self.directory]
+        sent: list[tuple[str, int, str, tuple[str, ...]]] = []
+        kill_at = sorted(rng.sample(range(documents), min(kills, documents)))
+        killed = 0
+        self.start_all()
+        for number in range(documents):
+            sender = rng.choice(organs)
+            recipients = tuple(rng.sample([o for o in organs if o != sender],
+                                          rng.randint(1, 2)))
+            config = load_config(self.home / sender)
+            node = config.open_node()
+            try:
+                envelope = sample_envelope(
+                    number=str(number + 1), sender=node.organ,
+                    recipients=tuple(self.directory.entry(r).organ.info() for r in recipients),
+                    date=dt.datetime.now(dt.UTC).date(), message_id=f"proc-{seed}-{number}")
+                record = node.send(envelope.info, envelope.attachments,
+                                   message_id=envelope.message_id)
+            finally:
+                node.store.close()
+            sent.append((sender, record.document_ref, envelope.message_id, recipients))
+            while kill_at and kill_at[0] == number:
+                kill_at.pop(0)
+                # The province hub first (every packet crosses it), then anyone.
+                busiest = max(self.directory.hubs,
+                              key=lambda hub: len(self.directory.served_by(hub)))
+                victim = str(busiest) if killed == 0 else rng.choice(list(self.ports))
+                time.sleep(rng.uniform(0.0, 0.4))  # land somewhere in its work
+                self.kill(victim)
+                killed += 1
+                if progress:
+                    progress(f"killed {victim}")
+                time.sleep(rng.uniform(0.1, 0.5))
+                self.start(victim)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._settled(sent):
+            time.sleep(0.5)
+        self.stop_all()
+        return self._report(sent, killed, time.monotonic() - started)
+
+    def _settled(self, sent: list[tuple[str, int, str, tuple[str, ...]]]) -> bool:
+        for sender, ref, _, _ in sent:
+            with Store(load_config(self.home / sender).database) as store:
+                copies = [d for d in store.deliveries(document_ref=ref).items
+                          if d.kind == "document"]
+                if any(d.business_state != "arrived" for d in copies):
+                    return False
+        return True
+
+    def _report(self, sent: list[tuple[str, int, str, tuple[str, ...]]], kills: int,
+                seconds: float) -> CrashReport:
+        copies = delivered = lost = duplicated = diverged = 0
+        problems: list[str] = []
+        for sender, ref, message_id, recipients in sent:
+            with Store(load_config(self.home / sender).database) as store:
+                views = {d.recipient: d for d in store.deliveries(document_ref=ref).items
+                         if d.kind == "document"}
+            for recipient in recipients:
+                copies += 1
+                with Store(load_config(self.home / recipient).database) as store:
+                    held = [d for d in store.documents(direction="in", organ=recipient,
+                                                       page_size=1000).items
+                            if d.message_id == message_id]
+                if not held:
+                    lost += 1
+                    problems.append(f"{message_id} -> {recipient}: lost")
+                    continue
+                delivered += 1
+                duplicated += len(held) - 1
+                view = views[recipient]
+                if (view.transport_state, view.business_state) != ("acknowledged", "arrived"):
+                    diverged += 1
+                    problems.append(f"{message_id} -> {recipient}: sender sees "
+                                    f"{view.transport_state}/{view.business_state}")
+        broken = []
+        for code in self.ports:
+            with Store(load_config(self.home / code).database) as store:
+                if not store.verify_audit().ok:
+                    broken.append(code)
+        return CrashReport(len(sent), copies, kills, delivered, lost, duplicated, diverged,
+                           broken, seconds, problems)
