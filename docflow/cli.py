@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -477,6 +478,23 @@ def _open(home: Path) -> Any:
     return load_config(home).open_node()
 
 
+@contextmanager
+def _opened(home: Path) -> Iterator[Any]:
+    """The home's node, its store closed afterwards; a DocflowError, opening it or
+    inside the block, is reported and exits with status 2."""
+    try:
+        node = _open(home)
+    except DocflowError as exc:
+        _fail(exc)
+        raise  # _fail exits; this line only satisfies the type checker
+    try:
+        yield node
+    except DocflowError as exc:
+        _fail(exc)
+    finally:
+        node.store.close()
+
+
 def _emit(data: Any, as_json: bool, text: Callable[[], None]) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
@@ -522,12 +540,7 @@ def send(home: Path, recipients: str | None, doc_type: str, number: str | None,
     from docflow.model import Attachment
     from docflow.samples import sample_envelope
 
-    try:
-        node = _open(home)
-    except DocflowError as exc:
-        _fail(exc)
-        return
-    try:
+    with _opened(home) as node:
         targets = tuple(OrganInfo(code, str(code)) for code in
                         organ_codes(recipients.split(",")) if recipients) if recipients else ()
         if not targets:
@@ -556,21 +569,12 @@ def send(home: Path, recipients: str | None, doc_type: str, number: str | None,
             click.echo(f"delivered {report.delivered}, failed {report.failed}", err=True)
             for error in report.errors:
                 click.echo(f"  {error}", err=True)
-    except DocflowError as exc:
-        _fail(exc)
-    finally:
-        node.store.close()
 
 
 def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> None:
     import datetime as dt
 
-    try:
-        node = _open(home)
-    except DocflowError as exc:
-        _fail(exc)
-        return
-    try:
+    with _opened(home) as node:
         page = node.store.documents(direction=direction, organ=str(node.code), state=state,
                                     page_size=1000)
         today = dt.datetime.now(dt.UTC).date()
@@ -581,8 +585,6 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
             ["id", "code", "from", "state", "due", "", "subject"],
             [[r["id"], r["code"], r["sender"], r["state"], r["due"] or "-",
               "OVERDUE" if r["overdue"] else "", str(r["subject"])[:50]] for r in rows]))
-    finally:
-        node.store.close()
 
 
 @cli.command()
@@ -624,12 +626,7 @@ def trace(home: Path, document: int, as_json: bool) -> None:
 def _trace(home: Path, document: int, as_json: bool, *, full: bool) -> None:
     from dataclasses import asdict
 
-    try:
-        node = _open(home)
-    except DocflowError as exc:
-        _fail(exc)
-        return
-    try:
+    with _opened(home) as node:
         story = node.trace(document, ask_hub=False)
         data = asdict(story)
         if not full:
@@ -663,10 +660,6 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool) -> None:
                            + (f" ({entry.reason})" if entry.reason else ""))
 
         _emit(data, as_json, text)
-    except DocflowError as exc:
-        _fail(exc)
-    finally:
-        node.store.close()
 
 
 @cli.command()
@@ -674,12 +667,7 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool) -> None:
 @_json_option
 def deadletters(home: Path, as_json: bool) -> None:
     """Deliveries that failed for good, with the last error."""
-    try:
-        node = _open(home)
-    except DocflowError as exc:
-        _fail(exc)
-        return
-    try:
+    with _opened(home) as node:
         items = node.store.dead_letters(page_size=1000).items
         rows = [{"delivery": d.id, "document": d.document_ref, "to": d.recipient,
                  "kind": d.kind, "attempts": d.attempts, "last_error": d.last_error}
@@ -687,8 +675,6 @@ def deadletters(home: Path, as_json: bool) -> None:
         _emit(rows, as_json, lambda: _table(
             ["delivery", "document", "to", "kind", "attempts", "last error"],
             [list(r.values()) for r in rows]))
-    finally:
-        node.store.close()
 
 
 @cli.command()
@@ -696,18 +682,9 @@ def deadletters(home: Path, as_json: bool) -> None:
 @click.argument("delivery", type=int)
 def resend(home: Path, delivery: int) -> None:
     """Queue a dead-lettered delivery again (same packet, same message id)."""
-    try:
-        node = _open(home)
-    except DocflowError as exc:
-        _fail(exc)
-        return
-    try:
+    with _opened(home) as node:
         node.store.resend(delivery)
         click.echo(f"delivery {delivery} queued again")
-    except DocflowError as exc:
-        _fail(exc)
-    finally:
-        node.store.close()
 
 
 def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> None:
@@ -716,12 +693,7 @@ def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> Non
     @click.argument("document", type=int)
     @click.option("--reason", required=needs_reason, help="Why (sent with the status).")
     def command(home: Path, document: int, reason: str | None) -> None:
-        try:
-            node = _open(home)
-        except DocflowError as exc:
-            _fail(exc)
-            return
-        try:
+        with _opened(home) as node:
             if event == "recall":
                 asked = node.recall(document, reason or "thu hồi")
                 click.echo(f"recall requested from {len(asked)} recipient(s)")
@@ -730,10 +702,6 @@ def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> Non
                 click.echo(f"document {document}: {step.state}"
                            + (f" (status {step.emit.value} queued for the sender)"
                               if step.emit else ""))
-        except DocflowError as exc:
-            _fail(exc)
-        finally:
-            node.store.close()
 
 
 _act_command("accept", "Register a received document (status 03).")

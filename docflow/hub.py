@@ -29,6 +29,7 @@ from docflow.errors import (
     SecurityError,
 )
 from docflow.model import OrganCode, OrganInfo, ResponseFor, StatusCode, StatusInfo
+from docflow.node import check_receipt
 from docflow.routing import Directory
 from docflow.security import (
     Credentials,
@@ -177,7 +178,7 @@ class Hub:
                         forwarded += 1
                         continue
                     self._settle(claim.delivery_id, claim.document_ref, recipient,
-                                 claim.message_id, claim.packet, receipt, {recipient, via})
+                                 claim.message_id, claim.packet, receipt, (recipient, via))
                 forwarded += 1
             except DocflowError as exc:
                 self.store.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}",
@@ -188,21 +189,10 @@ class Hub:
 
     def _settle(self, delivery_id: int, document_ref: int, recipient: OrganCode,
                 message_id: str | None, packet: bytes, receipt: bytes,
-                signers: set[OrganCode]) -> None:
+                signers: tuple[OrganCode, ...]) -> None:
         now = self.clock()
-        status = verify(receipt, self.trust, now=now).status
-        problems = []
-        if status.code is not StatusCode.ARRIVED:
-            problems.append(f"status {status.code.value} instead of 01")
-        if status.sender.code not in signers:
-            problems.append(f"signed by {status.sender.code}")
-        if status.message_id != message_id:
-            problems.append(f"for message {status.message_id}, not {message_id}")
-        if status.received_sha256 != hashlib.sha256(packet).hexdigest():
-            problems.append("for other bytes than were sent")
-        if problems:
-            raise SecurityError("the receipt does not prove this delivery: "
-                                + "; ".join(problems), where=str(recipient))
+        status = check_receipt(receipt, self.trust, now=now, signers=signers,
+                               message_id=message_id, packet=packet, recipient=recipient)
         self.store.acknowledge(delivery_id, receipt, status, now=now)
         if status.sender.code == recipient:  # the recipient's own 01: tell the sender
             sender = OrganCode(self.store.document(document_ref).sender)
@@ -249,7 +239,7 @@ class Hub:
                                 where=f"handle {handle}")
         document = self.store.document(delivery.document_ref)
         self._settle(handle, delivery.document_ref, OrganCode(organ), document.message_id,
-                     self.store.packet(delivery.document_ref), receipt, {OrganCode(organ)})
+                     self.store.packet(delivery.document_ref), receipt, (OrganCode(organ),))
 
     def trace(self, token: RequestToken, message_id: str) -> TraceReport:
         """What this hub knows of a document the token's organ sent."""

@@ -52,7 +52,7 @@ from docflow.store import (
 )
 from docflow.transport import PullTransport, TraceReport, Transport, VxpClient
 
-__all__ = ["DeliveryReport", "DocumentTrace", "Node", "PullReport"]
+__all__ = ["DeliveryReport", "DocumentTrace", "Node", "PullReport", "check_receipt"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,30 @@ class DocumentTrace:
     statuses: tuple[StatusEvent, ...]
     hops: tuple[tuple[str, dt.datetime], ...]
     hub: TraceReport | None = None
+
+
+def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
+                  signers: Sequence[OrganCode], message_id: str | None, packet: bytes,
+                  recipient: OrganCode) -> StatusInfo:
+    """Verify a receipt and check that it proves this delivery: status 01, signed by one
+    of ``signers`` (the recipient, or a hub that took custody), naming ``message_id`` and
+    the SHA-256 of ``packet``; a :class:`~docflow.errors.SecurityError` otherwise (the
+    delivery then counts as not acknowledged)."""
+    status = verify(receipt, trust, now=now).status
+    problems = []
+    if status.code is not StatusCode.ARRIVED:
+        problems.append(f"status {status.code.value} instead of 01")
+    if status.sender.code not in signers:
+        problems.append(f"signed by {status.sender.code}, not the recipient {recipient}"
+                        + (f" or the hub {signers[1]}" if len(signers) > 1 else ""))
+    if status.message_id != message_id:
+        problems.append(f"for message {status.message_id}, not {message_id}")
+    if status.received_sha256 != hashlib.sha256(packet).hexdigest():
+        problems.append("for other bytes than were sent")
+    if problems:
+        raise SecurityError("the receipt does not prove this delivery: "
+                            + "; ".join(problems), where=str(recipient))
+    return status
 
 
 class Node:
@@ -175,22 +199,9 @@ class Node:
 
     def _check_receipt(self, receipt: bytes, recipient: OrganCode, via: OrganCode | None,
                        message_id: str | None, packet: bytes) -> StatusInfo:
-        status = verify(receipt, self.trust, now=self.clock()).status
-        expected = hashlib.sha256(packet).hexdigest()
-        problems = []
-        if status.code is not StatusCode.ARRIVED:
-            problems.append(f"status {status.code.value} instead of 01")
-        if status.sender.code not in (recipient, via):
-            problems.append(f"signed by {status.sender.code}, not the recipient {recipient}"
-                            + (f" or the hub {via}" if via else ""))
-        if status.message_id != message_id:
-            problems.append(f"for message {status.message_id}, not {message_id}")
-        if status.received_sha256 != expected:
-            problems.append("for other bytes than were sent")
-        if problems:
-            raise SecurityError("the receipt does not prove this delivery: "
-                                + "; ".join(problems), where=str(recipient))
-        return status
+        signers = (recipient,) if via is None else (recipient, via)
+        return check_receipt(receipt, self.trust, now=self.clock(), signers=signers,
+                             message_id=message_id, packet=packet, recipient=recipient)
 
     def recall(self, document_ref: int, reason: str) -> list[int]:
         """Ask every recipient still holding the document to give it back (status 13);

@@ -35,6 +35,19 @@ def data_dir() -> Path:
     return DATA
 
 
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: dt.datetime):
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
 # ----------------------------------------------------------------------- PKI fixtures
 NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
 

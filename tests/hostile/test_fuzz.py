@@ -39,11 +39,10 @@ def byte_mutations(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@st.composite
-def tree_mutations(draw: st.DrawFn) -> bytes:
-    root = etree.fromstring(draw(st.sampled_from(SEEDS)))
+def _mutate_tree(draw: st.DrawFn, root: etree._Element, rounds: int) -> bytes:
+    """Delete, duplicate, move or rewrite ``rounds`` random elements of ``root``."""
     elements = list(root.iter())
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(rounds):
         element = draw(st.sampled_from(elements))
         kind = draw(st.sampled_from(["delete", "duplicate", "move", "text"]))
         parent = element.getparent()
@@ -60,6 +59,12 @@ def tree_mutations(draw: st.DrawFn) -> bytes:
                                                                max_codepoint=0x2FF), max_size=12))
         elements = list(root.iter())
     return etree.tostring(root)
+
+
+@st.composite
+def tree_mutations(draw: st.DrawFn) -> bytes:
+    root = etree.fromstring(draw(st.sampled_from(SEEDS)))
+    return _mutate_tree(draw, root, draw(st.integers(1, 3)))
 
 
 @given(byte_mutations())
@@ -112,22 +117,7 @@ def signed_mutations(draw: st.DrawFn) -> tuple[bytes, bytes]:
             position = draw(st.integers(0, len(data) - 1))
             data[position] ^= draw(st.integers(1, 255))
         return seed, bytes(data)
-    root = etree.fromstring(seed)
-    elements = list(root.iter())
-    element = draw(st.sampled_from(elements))
-    parent = element.getparent()
-    if parent is not None:
-        kind = draw(st.sampled_from(["delete", "duplicate", "move", "text"]))
-        if kind == "delete":
-            parent.remove(element)
-        elif kind == "duplicate":
-            parent.append(etree.fromstring(etree.tostring(element)))
-        elif kind == "move":
-            draw(st.sampled_from(elements)).append(etree.fromstring(etree.tostring(element)))
-        else:
-            element.text = draw(st.text(alphabet=st.characters(min_codepoint=0x20,
-                                                               max_codepoint=0x2FF), max_size=8))
-    return seed, etree.tostring(root)
+    return seed, _mutate_tree(draw, etree.fromstring(seed), 1)
 
 
 @given(signed_mutations())

@@ -34,7 +34,7 @@ from docflow.security import (
 )
 from docflow.store import Store, sqlite_url
 from docflow.transport import InMemoryTransport
-from tests.conftest import Pki
+from tests.conftest import Clock, Pki
 
 DIRECTORY = """
 [[hubs]]
@@ -77,17 +77,6 @@ DA_NANG = OrganInfo(OrganCode("000.00.00.H43"), "UBND thành phố Đà Nẵng")
 LGSP = OrganInfo(OrganCode("000.00.90.H41"), "LGSP Quảng Nam")
 LGSP_DN = OrganInfo(OrganCode("000.00.90.H43"), "LGSP Đà Nẵng")
 AXIS = OrganInfo(OrganCode("000.00.00.G22"), "Trục liên thông văn bản quốc gia")
-
-
-class Clock:
-    def __init__(self, start: dt.datetime):
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 @dataclass

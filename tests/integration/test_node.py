@@ -4,7 +4,6 @@ duplicates, tampered receipts, strangers, a node that is down."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,18 +17,7 @@ from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
 from docflow.security import sign_status
 from docflow.store import Store, sqlite_url
 from docflow.transport import InMemoryTransport
-from tests.conftest import Pki
-
-
-class Clock:
-    def __init__(self, start: dt.datetime):
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
+from tests.conftest import Clock, Pki
 
 
 @dataclass
