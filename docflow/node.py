@@ -22,9 +22,10 @@ from docflow.errors import (
     RoutingError,
     SecurityError,
 )
-from docflow.lifecycle import ChangeKind, Step, answer_change
+from docflow.lifecycle import ChangeKind, Step, answer_change, link_change
 from docflow.model import (
     Attachment,
+    BusinessDocType,
     DocumentInfo,
     OrganCode,
     OrganInfo,
@@ -111,6 +112,10 @@ def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
         raise SecurityError("the receipt does not prove this delivery: "
                             + "; ".join(problems), where=str(recipient))
     return status
+
+
+_CHANGES = {BusinessDocType.UPDATE: ChangeKind.UPDATE,
+            BusinessDocType.REPLACE: ChangeKind.REPLACE}
 
 
 class Node:
@@ -212,6 +217,30 @@ class Node:
         return self.store.request_change(document_ref, ChangeKind.RECALL, packet=packet,
                                          message_id=info.message_id, now=self.clock())
 
+    def update(self, document_ref: int, new: DocumentInfo,
+               attachments: Sequence[Attachment] = (), *, reason: str) -> OutgoingRecord:
+        """Send an update (cập nhật) of a sent document: ``new`` (its own number and
+        content) goes to the same recipients, linked to the original; each recipient still
+        holding the original answers whether it takes the update (15) or not (16)."""
+        return self._change(ChangeKind.UPDATE, document_ref, new, attachments, reason)
+
+    def replace(self, document_ref: int, new: DocumentInfo,
+                attachments: Sequence[Attachment] = (), *, reason: str) -> OutgoingRecord:
+        """Send a replacement (thay thế): the new document replaces the original at every
+        recipient still holding it; those that agree mark the original replaced (15)."""
+        return self._change(ChangeKind.REPLACE, document_ref, new, attachments, reason)
+
+    def _change(self, kind: ChangeKind, document_ref: int, new: DocumentInfo,
+                attachments: Sequence[Attachment], reason: str) -> OutgoingRecord:
+        if new.sender.code != self.code:
+            raise ModelError(f"this node sends as {self.code}, not {new.sender.code}")
+        original = parse_envelope(self.store.packet(document_ref)).info
+        linked = link_change(kind, original, reason=reason, new=new)
+        envelope = Envelope(linked, tuple(attachments), message_id=uuid.uuid4().hex)
+        packet = sign_envelope(envelope, self.credentials)
+        return self.store.record_change(document_ref, kind, envelope, packet,
+                                        now=self.clock())
+
     # ------------------------------------------------------------------ receiving
 
     def _addressed(self, recipient: OrganCode | None) -> None:
@@ -246,8 +275,16 @@ class Node:
                 received_sha256=hashlib.sha256(packet).hexdigest(),
             ), self.credentials)
 
-        return self.store.receive(envelope, packet, organ=str(self.code), receipt=receipt,
-                                  now=now).receipt
+        result = self.store.receive(envelope, packet, organ=str(self.code), receipt=receipt,
+                                    now=now)
+        business = envelope.info.business
+        if not result.duplicate and business.doc_type in _CHANGES:
+            original = (business.document_id if business.doc_type is BusinessDocType.UPDATE
+                        else next(iter(r.document_id for r in business.replacements), None))
+            if original:
+                self._answer_change(_CHANGES[business.doc_type], original,
+                                    str(envelope.info.sender.code), required=False)
+        return result.receipt
 
     def receive_status(self, packet: bytes, recipient: OrganCode | None = None) -> None:
         """Verify a status packet: a report on a document this organ sent (merged into
@@ -262,15 +299,22 @@ class Node:
         self.store.apply_status(status, packet, organ=str(self.code), now=now)
 
     def _answer_recall(self, request: StatusInfo) -> None:
-        matches = self.store.documents(
-            direction="in", organ=str(self.code),
-            document_id=request.response_for.document_id, sender=str(request.sender.code),
-        ).items
+        self._answer_change(ChangeKind.RECALL, request.response_for.document_id,
+                            str(request.sender.code), required=True)
+
+    def _answer_change(self, kind: ChangeKind, document_id: str, sender: str, *,
+                       required: bool) -> None:
+        """Answer a recall, update or replacement of a document this organ received, by
+        that document's state (agree: 15, refuse with the reason: 16)."""
+        matches = self.store.documents(direction="in", organ=str(self.code),
+                                       document_id=document_id, sender=sender).items
         if not matches:
-            raise NotFoundError("a recall of a document this organ never received",
-                                where=request.response_for.document_id)
-        document = matches[0]
-        event, reason = answer_change(ChangeKind.RECALL, document.state)
+            if required:
+                raise NotFoundError(f"a {kind.value} of a document this organ never received",
+                                    where=document_id)
+            return  # an update of a document that never arrived: the new one stands alone
+        document = matches[-1]  # the earliest copy (pages are newest first)
+        event, reason = answer_change(kind, document.state)
         self.act(document.id, event, reason)
 
     # ------------------------------------------------------------------ pulling

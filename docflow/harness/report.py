@@ -70,6 +70,7 @@ class SimulationReport:
     crashes: int
     hub_outages: int
     recalls: int
+    replacements: int
     rejects: int
     retries: int
     audits_broken: tuple[str, ...]
@@ -104,7 +105,8 @@ class SimulationReport:
             f"{verdict}",
             f"network     {self.organs} organs, {self.hubs} hubs; faults: {self.faults or 'none'}",
             f"workload    {self.documents} documents, {self.copies} copies, "
-            f"{self.packets} packets pushed, {self.recalls} recalls, {self.rejects} rejections",
+            f"{self.packets} packets pushed, {self.recalls} recalls, {self.replacements} "
+            f"replacements, {self.rejects} rejections",
             f"time        {self.rounds} rounds ({self.simulated_seconds / 3600:.1f} h simulated), "
             f"{self.wall_seconds:.1f} s wall, {self.documents_per_second:.1f} documents/s",
             f"delivery    lost {self.lost}, duplicated {self.duplicated}, dead-lettered "

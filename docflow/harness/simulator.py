@@ -110,6 +110,7 @@ class Sent:
     message_id: str
     recipients: tuple[OrganCode, ...]
     at: dt.datetime
+    changed: bool = False  # recalled or replaced once (the simulation changes each once)
 
 
 @dataclass
@@ -141,6 +142,7 @@ class _Counters:
     crashes: int = 0
     hub_outages: int = 0
     recalls: int = 0
+    replacements: int = 0
     rejects: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -338,7 +340,7 @@ class Simulation:
                 number += 1
             moved = self._move()
             moved += self._act()
-            moved += self._recall()
+            moved += self._recall(round_no)
             if progress is not None:
                 progress(number, len(plans))
             self.clock.now += dt.timedelta(seconds=config.tick)
@@ -471,23 +473,41 @@ class Simulation:
                     self.counters.errors.append(f"{code} act: {exc}")
         return acted
 
-    def _recall(self) -> int:
-        if not self.config.recall_rate or not self.sent:
+    def _recall(self, round_no: int) -> int:
+        if not self.config.recall_rate or not self.sent or round_no > self.config.send_rounds:
             return 0
         recalled = 0
         for sent in self.rng.sample(self.sent, min(3, len(self.sent))):
             node = self.members[sent.sender].service
-            if not isinstance(node, Node) or self.rng.random() >= self.config.recall_rate:
+            if (not isinstance(node, Node) or sent.changed
+                    or self.rng.random() >= self.config.recall_rate):
                 continue
+            sent.changed = True
             if node.document(sent.document_ref).state != "sent":
                 continue
             try:
-                if node.recall(sent.document_ref, "ban hành nhầm (mô phỏng)"):
-                    self.counters.recalls += 1
+                if self.rng.random() < 0.5:
+                    if node.recall(sent.document_ref, "ban hành nhầm (mô phỏng)"):
+                        self.counters.recalls += 1
+                        recalled += 1
+                else:
+                    self._replace(node, sent)
                     recalled += 1
             except DocflowError as exc:
-                self.counters.errors.append(f"{sent.sender} recall: {exc}")
+                self.counters.errors.append(f"{sent.sender} recall/replace: {exc}")
         return recalled
+
+    def _replace(self, node: Node, sent: Sent) -> None:
+        """Replace a sent document by a new one (thay thế), checked like any other."""
+        number = len(self.sent) + 100_000
+        info, attachments = self._document(self.members[sent.sender], sent.recipients,
+                                           number, "replacement")
+        record = node.replace(sent.document_ref, info, attachments,
+                              reason="thay thế (mô phỏng)")
+        self.sent.append(Sent(sent.sender, record.document_ref,
+                              node.document(record.document_ref).message_id,
+                              sent.recipients, self.clock(), changed=True))
+        self.counters.replacements += 1
 
     def _pending(self) -> bool:
         if any(member.service is None for member in self.members.values()):
@@ -558,6 +578,7 @@ class Simulation:
             replies_lost=stats.replies_lost, duplicates_sent=stats.duplicated,
             delayed=stats.delayed, crashes=self.counters.crashes,
             hub_outages=self.counters.hub_outages, recalls=self.counters.recalls,
+            replacements=self.counters.replacements,
             rejects=self.counters.rejects, retries=retries,
             audits_broken=tuple(audits_broken),
             latency={level: Latency.of(values) for level, values in sorted(latencies.items())},

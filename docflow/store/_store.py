@@ -781,28 +781,49 @@ class Store:
         """Ask every recipient that still holds the document to recall, update or replace
         it: each live delivery's change state becomes "requested", and ``packet`` (the
         signed request: a status 13 for a recall) is queued to each of them. An update or
-        replacement document itself is sent with :meth:`record_outgoing`. Returns the
-        deliveries asked."""
+        replacement document goes with :meth:`record_change`. Returns the deliveries
+        asked."""
         with self._tx("", now) as tx:
-            self._own_document(tx, document_ref, "out")
-            rows = tx.conn.execute(select(s.deliveries).where(
-                s.deliveries.c.document_ref == document_ref, s.deliveries.c.kind == "document",
-                s.deliveries.c.business_state.not_in(sorted(DELIVERY.final)))).all()
-            envelope_ref = None if packet is None else self._envelope(
-                tx, document_ref, "status", "out", message_id, packet)
-            asked = []
-            for row in rows:
-                step = CHANGE.apply(row.change_state, "request")
-                self._set_delivery(tx, row.id, row.version, change_state=step.state,
-                                   change_kind=kind.value)
-                self._history(tx, CHANGE, "request", row.change_state, step, document_ref,
-                              row.id, reason=kind.value)
-                if envelope_ref is not None:
-                    self._queue(tx, document_ref, "status", envelope_ref, row.recipient)
-                asked.append(int(row.id))
-            tx.audit.append((f"request_{kind.value}", f"document:{document_ref}",
-                             {"deliveries": asked}))
-            return asked
+            return self._request_change(tx, document_ref, kind, packet, message_id)
+
+    def record_change(
+        self,
+        document_ref: int,
+        kind: ChangeKind,
+        envelope: Envelope,
+        packet: bytes,
+        *,
+        now: dt.datetime | None = None,
+    ) -> OutgoingRecord:
+        """Send an update or a replacement of a sent document, in one transaction: the
+        new signed document and its deliveries (as :meth:`record_outgoing`), and the
+        change request on every live copy of the original (as :meth:`request_change`)."""
+        with self._tx(str(envelope.info.sender.code), now) as tx:
+            (record,) = self._record_outgoing(tx, [(envelope, packet)])
+            self._request_change(tx, document_ref, kind, None, None)
+            return record
+
+    def _request_change(self, tx: _Tx, document_ref: int, kind: ChangeKind,
+                        packet: bytes | None, message_id: str | None) -> list[int]:
+        self._own_document(tx, document_ref, "out")
+        rows = tx.conn.execute(select(s.deliveries).where(
+            s.deliveries.c.document_ref == document_ref, s.deliveries.c.kind == "document",
+            s.deliveries.c.business_state.not_in(sorted(DELIVERY.final)))).all()
+        envelope_ref = None if packet is None else self._envelope(
+            tx, document_ref, "status", "out", message_id, packet)
+        asked = []
+        for row in rows:
+            step = CHANGE.apply(row.change_state, "request")
+            self._set_delivery(tx, row.id, row.version, change_state=step.state,
+                               change_kind=kind.value)
+            self._history(tx, CHANGE, "request", row.change_state, step, document_ref,
+                          row.id, reason=kind.value)
+            if envelope_ref is not None:
+                self._queue(tx, document_ref, "status", envelope_ref, row.recipient)
+            asked.append(int(row.id))
+        tx.audit.append((f"request_{kind.value}", f"document:{document_ref}",
+                         {"deliveries": asked}))
+        return asked
 
     # ------------------------------------------------------------------ status packets
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from docflow.errors import NotFoundError, RoutingError
+from docflow.errors import ModelError, NotFoundError, RoutingError
 from docflow.model import OrganCode, StatusCode
 from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
@@ -202,3 +202,35 @@ def test_a_node_that_is_down_is_retried(net: Network) -> None:
     net.clock.advance(3600)
     assert net.province.deliver().delivered == 1
     assert only_delivery(net.province, ref).attempts == 2
+
+
+def test_replace_and_update(net: Network) -> None:
+    ref = send_letter(net)
+    net.province.deliver()
+    new = replace(sample_envelope(number="4600").info, subject="Quyết định thay thế")
+    net.province.replace(ref, new, reason="sai sót nội dung")
+    assert net.province.deliver().delivered == 1
+    documents = sorted(inbox(net.district), key=lambda d: d.id)
+    assert [d.state for d in documents] == ["replaced", "received"]
+    assert documents[1].subject == "Quyết định thay thế"
+    net.district.deliver()  # 01 for the new one, 15 for the replaced one
+    copy = only_delivery_of_kind(net.province, ref, "document")
+    assert (copy.business_state, copy.change_state) == ("replaced", "agreed")
+
+    second = send_letter(net, "4700")
+    net.province.deliver()
+    (doc,) = [d for d in inbox(net.district) if d.code.startswith("4700/")]
+    for act in (net.district.accept, net.district.process, net.district.complete):
+        act(doc.id)  # its 03/05/06 are still in its outbox when the update comes
+    updated = replace(sample_envelope(number="4701").info, subject="Quyết định sửa đổi")
+    net.province.update(second, updated, reason="bổ sung")
+    net.province.deliver()
+    net.district.deliver()
+    copy = only_delivery_of_kind(net.province, second, "document")
+    assert (copy.business_state, copy.change_state) == ("completed", "refused")
+    assert net.district.store.document(doc.id).state == "completed"
+    # Once the province knows a copy is completed, an update does not ask it again.
+    net.province.update(second, replace(updated, code_number="4702"), reason="lần nữa")
+    assert only_delivery_of_kind(net.province, second, "document").change_state == "refused"
+    with pytest.raises(ModelError, match="sends as"):
+        net.district.update(doc.id, updated, reason="x")
