@@ -162,7 +162,7 @@ class Simulation:
         self.config = config
         self.rng = random.Random(config.seed)
         self.clock = _Clock(dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC))
-        self.network = InMemoryTransport()
+        self.network = InMemoryTransport(record=False)
         self.transport = FaultyTransport(self.network, config.faults,
                                          random.Random(config.seed + 1))
         self.members: dict[OrganCode, _Member] = {}

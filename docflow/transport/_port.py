@@ -163,9 +163,12 @@ class InMemoryTransport:
     docflow.errors.TransportError: no route to organ (at 000.00.01.H41). register its endpoint ...
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, record: bool = True) -> None:
         self._endpoints: dict[OrganCode, Endpoint] = {}
+        #: every packet sent, in order, when ``record`` (tests look at it; a long
+        #: simulation turns it off, or it would hold every packet in memory)
         self.sent: list[tuple[str, OrganCode, bytes]] = []
+        self.record = record
 
     def register(self, organ: OrganCode | str, endpoint: Endpoint) -> None:
         """Route packets for ``organ`` to ``endpoint``."""
@@ -194,13 +197,15 @@ class InMemoryTransport:
     def send_document(self, recipient: OrganCode, packet: bytes, *,
                       via: OrganCode | None = None) -> bytes:
         endpoint = self._endpoint(via or recipient)
-        self.sent.append(("document", recipient, packet))
+        if self.record:
+            self.sent.append(("document", recipient, packet))
         return endpoint.receive_document(packet, recipient)
 
     def send_status(self, recipient: OrganCode, packet: bytes, *,
                     via: OrganCode | None = None) -> None:
         endpoint = self._endpoint(via or recipient)
-        self.sent.append(("status", recipient, packet))
+        if self.record:
+            self.sent.append(("status", recipient, packet))
         endpoint.receive_status(packet, recipient)
 
     def pending(self, hub: OrganCode, token: RequestToken, kind: str,
