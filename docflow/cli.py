@@ -713,6 +713,45 @@ _act_command("recall", "Ask every recipient to give a sent document back (13).",
              needs_reason=True)
 
 
+def _change_command(kind: str, summary: str) -> None:
+    @cli.command(name=kind, help=summary)
+    @_home_option
+    @click.argument("document", type=int)
+    @click.option("--reason", required=True, help="Why (sent with the new document).")
+    @click.option("--subject", help="The new document's subject (default: the original's).")
+    @click.option("--number", help="The new document's number (default: the next free one).")
+    @click.option("--attach", "attachments", multiple=True,
+                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="A file to attach to the new document (repeatable; default: the "
+                       "original's attachments).")
+    def command(home: Path, document: int, reason: str, subject: str | None,
+                number: str | None, attachments: tuple[Path, ...]) -> None:
+        import mimetypes
+        from dataclasses import replace
+
+        from docflow.envelope import parse_envelope
+        from docflow.model import Attachment
+
+        with _opened(home) as node:
+            envelope = parse_envelope(node.store.packet(document))
+            original = envelope.info
+            new = replace(original, code_number=number or str(node.outbox().total + 1),
+                          subject=subject or original.subject, document_id="",
+                          response_for=())
+            files = tuple(Attachment(name=path.name, data=path.read_bytes(),
+                                     content_type=mimetypes.guess_type(path.name)[0]
+                                     or "application/octet-stream") for path in attachments)
+            change = node.update if kind == "update" else node.replace
+            record = change(document, new, files or envelope.attachments, reason=reason)
+            click.echo(f"document {record.document_ref} sent as the {kind} of {document} "
+                       f"to {len(record.deliveries)} recipient(s)")
+
+
+_change_command("update", "Send an update of a sent document (each copy answers 15/16).")
+_change_command("replace", "Send a replacement of a sent document (agreeing copies end "
+                "replaced).")
+
+
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--trust", "trust_path", required=True,

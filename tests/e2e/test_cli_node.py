@@ -185,6 +185,13 @@ def test_a_scripted_session_through_the_command_line(tmp_path: Path) -> None:
         assert "status 06 in from 000.00.01.H41" in trace
         assert "delivery  processing -completed-> completed" in trace
         assert run("deadletters", *home["province"], "--json").stdout.strip() == "[]"
+        replaced = run("replace", *home["province"], "1", "--reason", "bổ sung phụ lục",
+                       "--subject", "Kế hoạch chuyển đổi số năm 2027 (thay thế)")
+        assert "sent as the replace of 1 to 1 recipient(s)" in replaced.stdout
+        wait_for(lambda: len(inbox()) == 2, seconds=30)
+        assert {str(d["subject"]) for d in inbox()} == {
+            "Kế hoạch chuyển đổi số năm 2027",
+            "Kế hoạch chuyển đổi số năm 2027 (thay thế)"}
         # The packet on disk verifies against the CA, and a tampered one does not.
         with Store(load_config(tmp_path / "district").database) as store:
             packet = store.packet(int(ref))
