@@ -7,6 +7,7 @@ entry points (the CLI, a SOAP server) only translate and call these methods.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import uuid
@@ -156,14 +157,24 @@ class Node:
     # ------------------------------------------------------------------ sending
 
     def send(self, info: DocumentInfo, attachments: Sequence[Attachment] = (), *,
+             to: Sequence[OrganCode | str] | None = None,
              message_id: str | None = None) -> OutgoingRecord:
         """Sign a document from this organ and put it in the outbox, one delivery per
-        recipient (delivered by :meth:`deliver`)."""
+        recipient (delivered by :meth:`deliver`). ``to`` sets the recipients by organ
+        code (their names from the directory), instead of ``info.recipients``."""
         if info.sender.code != self.code:
             raise ModelError(f"this node sends as {self.code}, not {info.sender.code}")
+        if to is not None:
+            info = dataclasses.replace(info, recipients=tuple(
+                self._organ_info(OrganCode.parse(code)) for code in to))
         envelope = Envelope(info, tuple(attachments), message_id=message_id or uuid.uuid4().hex)
         packet = sign_envelope(envelope, self.credentials)
         return self.store.record_outgoing(envelope, packet, now=self.clock())
+
+    def _organ_info(self, code: OrganCode) -> OrganInfo:
+        if self.directory is not None and code in self.directory.entries:
+            return self.directory.entry(code).organ.info()
+        return OrganInfo(code, str(code))
 
     def deliver(self, *, worker: str = "node", limit: int = 50,
                 lease: dt.timedelta = dt.timedelta(minutes=5)) -> DeliveryReport:

@@ -347,3 +347,14 @@ def test_directory_refuses_loops_and_unknowns() -> None:
             'name = "Trục"\nupstream = "000.00.90.H41"'))
     with pytest.raises(Exception, match="unknown hub"):
         Directory.from_toml(DIRECTORY.replace('hub = "000.00.90.H43"', 'hub = "000.00.91.H43"'))
+
+
+def test_send_to_codes_takes_names_from_the_directory(qn: Province) -> None:
+    envelope = sample_envelope(date=qn.clock().date())
+    record = qn.node(PROVINCE).send(envelope.info, envelope.attachments,
+                                    to=[COMMUNE.code, "000.00.00.H43"])
+    packet = qn.node(PROVINCE).store.packet(record.document_ref)
+    recipients = verify(packet, qn.node(PROVINCE).trust, now=qn.clock()).envelope.info.recipients
+    assert [(str(r.code), r.name) for r in recipients] == [
+        (str(COMMUNE.code), COMMUNE.name), ("000.00.00.H43", DA_NANG.name)]
+    assert len(record.deliveries) == 2
