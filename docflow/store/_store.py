@@ -128,6 +128,13 @@ _PACKET_ID = select(s.envelopes.c.id).where(s.envelopes.c.document_ref == bindpa
 
 
 @functools.cache
+def _insert_ignore(dialect: str, name: str) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for a table, built once per dialect."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(s.metadata.tables[name]).on_conflict_do_nothing()
+
+
+@functools.cache
 def _insert_returning(name: str) -> Any:
     table = s.metadata.tables[name]
     return table.insert().returning(table.c.id, sort_by_parameter_order=True)
@@ -463,8 +470,7 @@ class Store:
     def _insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+        conn.execute(_insert_ignore(conn.dialect.name, table.name), rows)
 
     def _history(self, tx: _Tx, machine: Lifecycle, event: str, before: str, step: Step,
                  document_ref: int, delivery_ref: int | None = None,
