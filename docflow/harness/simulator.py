@@ -336,7 +336,8 @@ class Simulation:
         for round_no in range(config.max_rounds):
             self._disrupt(round_no, hub_window)
             while number < len(plans) and plans[number].at_round <= round_no:
-                self._send(plans[number], number + 1)
+                if not self._send(plans[number], number + 1):
+                    break  # its sender is down: it goes out in a later round
                 number += 1
             moved = self._move()
             moved += self._act()
@@ -379,12 +380,13 @@ class Simulation:
                 victim.down_until = round_no + self.rng.randint(2, 10)
                 self.counters.crashes += 1
 
-    def _send(self, plan: _Plan, number: int) -> None:
+    def _send(self, plan: _Plan, number: int) -> bool:
         if not isinstance(self.members[plan.sender].service, Node):
             # The sender is down this round: a clerk would send it when it is back.
             plan.at_round += 1
-            return
+            return False
         self.send(plan.sender, plan.recipients, number=number, kind=plan.kind)
+        return True
 
     # ------------------------------------------------------------------ scripting
 

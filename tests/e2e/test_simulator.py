@@ -97,3 +97,13 @@ def test_bad_fault_settings_are_refused() -> None:
         Faults.parse("drop=2")
     with pytest.raises(ConfigError, match="needs a number"):
         Faults.parse("drop=lots")
+
+
+def test_documents_of_a_crashed_sender_go_out_later(tmp_path: Path) -> None:
+    faults = Faults.parse("crash=0.9")
+    simulation = run(tmp_path, SimulationConfig(documents=40, seed=9, send_rounds=4,
+                                                faults=faults))
+    report = simulation.report  # type: ignore[attr-defined]
+    simulation.close()
+    assert report.crashes > 0 and report.documents == 40, report.summary()
+    assert report.ok, report.summary()
