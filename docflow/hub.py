@@ -173,12 +173,12 @@ class Hub:
                     self.store.acknowledge(claim.delivery_id, now=self.clock())
                 else:
                     receipt = self.transport.send_document(recipient, claim.packet, via=via)
-                    if receipt is None:
+                    if receipt is None:  # an axis queued it: the 01 comes as a status
                         self.store.mark_sent(claim.delivery_id, now=self.clock())
-                        forwarded += 1
-                        continue
-                    self._settle(claim.delivery_id, claim.document_ref, recipient,
-                                 claim.message_id, claim.packet, receipt, (recipient, via))
+                    else:
+                        self._settle(claim.delivery_id, claim.document_ref, recipient,
+                                     claim.message_id, claim.packet, receipt,
+                                     (recipient, via))
                 forwarded += 1
             except DocflowError as exc:
                 self.store.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}",
@@ -193,11 +193,10 @@ class Hub:
         now = self.clock()
         status = check_receipt(receipt, self.trust, now=now, signers=signers,
                                message_id=message_id, packet=packet, recipient=recipient)
-        self.store.acknowledge(delivery_id, receipt, status, now=now)
-        if status.sender.code == recipient:  # the recipient's own 01: tell the sender
-            sender = OrganCode(self.store.document(document_ref).sender)
-            self.store.relay_status(status, receipt, hub=str(self.code),
-                                    recipient=str(sender), now=now)
+        # The recipient's own 01 goes on to the sender, in the same transaction.
+        sender = (self.store.document(document_ref).sender
+                  if status.sender.code == recipient else None)
+        self.store.acknowledge(delivery_id, receipt, status, relay_to=sender, now=now)
 
     # ------------------------------------------------------------------ pull side
 

@@ -713,6 +713,7 @@ class Store:
         status: StatusInfo | None = None,
         *,
         transport_only: bool = False,
+        relay_to: str | None = None,
         now: dt.datetime | None = None,
     ) -> None:
         """End a delivery's transport. For a document, pass the verified receipt (status 01
@@ -721,7 +722,9 @@ class Store:
         on the way proves only that the hub took it (the recipient's own 01 follows as a
         status packet). A status packet is acknowledged by the transport alone, and so is
         a document with ``transport_only`` (an axis whose recipient confirmed the
-        download: its signed 01 follows as a status packet)."""
+        download: its signed 01 follows as a status packet). A hub passes ``relay_to``
+        (the document's sender) to queue the recipient's receipt to it in the same
+        transaction: a crash cannot keep the proof from the sender."""
         with self._tx("", now) as tx:
             row = self._delivery(tx, delivery_id)
             if row.kind == "document" and not transport_only and (
@@ -739,6 +742,10 @@ class Store:
                 if str(status.sender.code) == row.recipient:  # not a hub's custody receipt
                     row = self._delivery(tx, delivery_id)
                     self._business(tx, row, status.code)
+                if relay_to is not None and receipt is not None:
+                    relayed = self._envelope(tx, row.document_ref, "status", "out",
+                                             status.message_id, receipt)
+                    self._queue(tx, row.document_ref, "status", relayed, relay_to)
             tx.audit.append(("acknowledged", f"delivery:{delivery_id}", {
                 "receipt_sha256": _sha256(receipt) if receipt is not None else None}))
 
