@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from docflow.clock import Clock, system_clock
@@ -44,6 +44,7 @@ from docflow.security import (
     verify,
 )
 from docflow.store import (
+    Answer,
     DeliveryView,
     DocumentView,
     HistoryEntry,
@@ -286,16 +287,28 @@ class Node:
                 received_sha256=hashlib.sha256(packet).hexdigest(),
             ), self.credentials)
 
-        result = self.store.receive(envelope, packet, organ=str(self.code), receipt=receipt,
-                                    now=now)
+        return self.store.receive(envelope, packet, organ=str(self.code), receipt=receipt,
+                                  change_answer=self._change_answer(envelope),
+                                  now=now).receipt
+
+    def _change_answer(self, envelope: Envelope) -> Answer | None:
+        """For an update or a replacement, how the original copy answers (by its state),
+        applied in the same transaction as the new document is stored."""
         business = envelope.info.business
-        if not result.duplicate and business.doc_type in _CHANGES:
-            original = (business.document_id if business.doc_type is BusinessDocType.UPDATE
-                        else next(iter(r.document_id for r in business.replacements), None))
-            if original:
-                self._answer_change(_CHANGES[business.doc_type], original,
-                                    str(envelope.info.sender.code), required=False)
-        return result.receipt
+        if business.doc_type not in _CHANGES:
+            return None
+        kind = _CHANGES[business.doc_type]
+        original_id = (business.document_id if kind is ChangeKind.UPDATE
+                       else next(iter(r.document_id for r in business.replacements), None))
+        matches = [] if not original_id else self.store.documents(
+            direction="in", organ=str(self.code), document_id=original_id,
+            sender=str(envelope.info.sender.code)).items
+        if not matches:
+            return None  # an update of a document that never arrived stands alone
+        original = matches[-1]  # the earliest copy (pages are newest first)
+        event, reason = answer_change(kind, original.state)
+        return Answer(original.id, event, reason, self._status_builder(original, event,
+                                                                        reason))
 
     def receive_status(self, packet: bytes, recipient: OrganCode | None = None) -> None:
         """Verify a status packet: a report on a document this organ sent (merged into
@@ -310,22 +323,17 @@ class Node:
         self.store.apply_status(status, packet, organ=str(self.code), now=now)
 
     def _answer_recall(self, request: StatusInfo) -> None:
-        self._answer_change(ChangeKind.RECALL, request.response_for.document_id,
-                            str(request.sender.code), required=True)
-
-    def _answer_change(self, kind: ChangeKind, document_id: str, sender: str, *,
-                       required: bool) -> None:
-        """Answer a recall, update or replacement of a document this organ received, by
-        that document's state (agree: 15, refuse with the reason: 16)."""
-        matches = self.store.documents(direction="in", organ=str(self.code),
-                                       document_id=document_id, sender=sender).items
+        """Answer a recall by the document's state (agree: 15, refuse with the reason:
+        16)."""
+        matches = self.store.documents(
+            direction="in", organ=str(self.code),
+            document_id=request.response_for.document_id, sender=str(request.sender.code),
+        ).items
         if not matches:
-            if required:
-                raise NotFoundError(f"a {kind.value} of a document this organ never received",
-                                    where=document_id)
-            return  # an update of a document that never arrived: the new one stands alone
+            raise NotFoundError("a recall of a document this organ never received",
+                                where=request.response_for.document_id)
         document = matches[-1]  # the earliest copy (pages are newest first)
-        event, reason = answer_change(kind, document.state)
+        event, reason = answer_change(ChangeKind.RECALL, document.state)
         self.act(document.id, event, reason)
 
     # ------------------------------------------------------------------ pulling
@@ -460,15 +468,22 @@ class Node:
         process, complete, or an answer to a change request); the status packet it emits
         is signed and queued for the sender in the same transaction."""
         document = self.store.document(document_ref)
+        return self.store.apply_incoming(
+            document_ref, event, reason=reason,
+            status=self._status_builder(document, event, reason),
+            expected_version=expected_version, now=self.clock())
 
+    def _status_builder(self, document: DocumentView, event: str,
+                        reason: str | None) -> Callable[[Step], tuple[StatusInfo, bytes]]:
+        """Builds and signs the status an event on ``document`` emits (the store calls
+        it inside its transaction, only when the step emits a code)."""
         def status(step: Step) -> tuple[StatusInfo, bytes]:
-            if step.emit is None:  # the store calls this only when a code is emitted
+            if step.emit is None:
                 raise ModelError(f"event {event!r} reports no status")
             info = self._status(document, step.emit, reason)
             return info, sign_status(info, self.credentials)
 
-        return self.store.apply_incoming(document_ref, event, reason=reason, status=status,
-                                         expected_version=expected_version, now=self.clock())
+        return status
 
     def accept(self, document_ref: int) -> Step:
         """Tiếp nhận: register the document (03)."""

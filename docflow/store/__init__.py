@@ -13,6 +13,7 @@ True
 
 from docflow.store._engine import make_engine, sqlite_url
 from docflow.store._store import (
+    Answer,
     AuditReport,
     Claim,
     DeliveryView,
@@ -29,6 +30,7 @@ from docflow.store._store import (
 )
 
 __all__ = [
+    "Answer",
     "AuditReport",
     "Claim",
     "DeliveryView",

@@ -67,6 +67,7 @@ from docflow.store import _schema as s
 from docflow.store._engine import make_engine
 
 __all__ = [
+    "Answer",
     "AuditReport",
     "Claim",
     "DeliveryView",
@@ -213,6 +214,17 @@ class ReceiveResult:
     document_ref: int
     receipt: bytes
     duplicate: bool
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An event to apply to an earlier incoming document in the same transaction as a
+    new one is received (an update or replacement answered by the original's state)."""
+
+    document_ref: int
+    event: str
+    reason: str | None
+    status: Callable[[Step], tuple[StatusInfo, bytes]]
 
 
 @dataclass(frozen=True)
@@ -929,6 +941,7 @@ class Store:
         *,
         organ: str,
         receipt: bytes | Callable[[], bytes],
+        change_answer: Answer | None = None,
         now: dt.datetime | None = None,
     ) -> ReceiveResult:
         """Store a verified incoming document for ``organ``, idempotently.
@@ -937,7 +950,8 @@ class Store:
         retention) returns the receipt given then and writes nothing; the same id with
         other bytes is a :class:`~docflow.errors.ReplayError`. ``receipt`` (or the callable
         that signs it, called only for a new message) is stored with the document, in the
-        same transaction.
+        same transaction, and so is ``change_answer``: the event an update or a replacement
+        causes on the original document (its 15/16 queued for the sender).
         """
         digest = _sha256(packet)
         with self._tx(organ, now) as tx:
@@ -967,6 +981,10 @@ class Store:
                 "received_at": tx.now, "expires_at": tx.now + self.retention,
             })
             self.hooks.checkpoint("after_inbox")
+            if change_answer is not None:
+                self._apply_incoming(tx, change_answer.document_ref, change_answer.event,
+                                     change_answer.reason, change_answer.status, None)
+                tx.organ = organ
             tx.audit.append(("receive", f"document:{document_ref}", {
                 "message_id": envelope.message_id, "sha256": digest,
                 "from": str(envelope.info.sender.code)}))
@@ -994,32 +1012,38 @@ class Store:
         the status packet it emits queued for the sender (``status`` builds and signs it
         from the step), and the audit entry. An illegal event changes nothing."""
         with self._tx("", now) as tx:
-            doc = self._own_document(tx, document_ref, "in")
-            if expected_version is not None and expected_version != doc.version:
-                raise ConcurrencyError(
-                    f"the document is at version {doc.version}, not {expected_version}",
-                    where=f"document {document_ref}", hint="read it again and retry",
-                )
-            step = INCOMING.apply(doc.state, event, reason)
-            result = tx.conn.execute(
-                update(s.documents)
-                .where(s.documents.c.id == document_ref, s.documents.c.version == doc.version)
-                .values(state=step.state, version=doc.version + 1, updated_at=tx.now)
+            return self._apply_incoming(tx, document_ref, event, reason, status,
+                                        expected_version)
+
+    def _apply_incoming(self, tx: _Tx, document_ref: int, event: str, reason: str | None,
+                        status: Callable[[Step], tuple[StatusInfo, bytes]] | None,
+                        expected_version: int | None) -> Step:
+        doc = self._own_document(tx, document_ref, "in")
+        if expected_version is not None and expected_version != doc.version:
+            raise ConcurrencyError(
+                f"the document is at version {doc.version}, not {expected_version}",
+                where=f"document {document_ref}", hint="read it again and retry",
             )
-            if result.rowcount != 1:
-                raise ConcurrencyError("the document was changed by someone else meanwhile",
-                                       where=f"document {document_ref}")
-            self._history(tx, INCOMING, event, doc.state, step, document_ref, reason=reason)
-            self.hooks.checkpoint("after_state")
-            if step.emit is not None and status is not None:
-                info, packet = status(step)
-                envelope_ref = self._envelope(tx, document_ref, "status", "out",
-                                              info.message_id, packet)
-                self._status_event(tx, document_ref, None, "out", info, envelope_ref)
-                self._queue(tx, document_ref, "status", envelope_ref, doc.sender)
-            tx.audit.append((event, f"document:{document_ref}", {
-                "from": doc.state, "to": step.state, "reason": reason}))
-            return step
+        step = INCOMING.apply(doc.state, event, reason)
+        result = tx.conn.execute(
+            update(s.documents)
+            .where(s.documents.c.id == document_ref, s.documents.c.version == doc.version)
+            .values(state=step.state, version=doc.version + 1, updated_at=tx.now)
+        )
+        if result.rowcount != 1:
+            raise ConcurrencyError("the document was changed by someone else meanwhile",
+                                   where=f"document {document_ref}")
+        self._history(tx, INCOMING, event, doc.state, step, document_ref, reason=reason)
+        self.hooks.checkpoint("after_state")
+        if step.emit is not None and status is not None:
+            info, packet = status(step)
+            envelope_ref = self._envelope(tx, document_ref, "status", "out",
+                                          info.message_id, packet)
+            self._status_event(tx, document_ref, None, "out", info, envelope_ref)
+            self._queue(tx, document_ref, "status", envelope_ref, doc.sender)
+        tx.audit.append((event, f"document:{document_ref}", {
+            "from": doc.state, "to": step.state, "reason": reason}))
+        return step
 
     # ------------------------------------------------------------------ hubs
 

@@ -234,3 +234,33 @@ def test_replace_and_update(net: Network) -> None:
     assert only_delivery_of_kind(net.province, second, "document").change_state == "refused"
     with pytest.raises(ModelError, match="sends as"):
         net.district.update(doc.id, updated, reason="x")
+
+
+def test_a_replacement_and_its_answer_are_stored_together(net: Network) -> None:
+    from docflow.store import StoreHooks
+
+    ref = send_letter(net)
+    net.province.deliver()
+    (original,) = inbox(net.district)
+
+    class CrashOnce(StoreHooks):
+        armed = True
+
+        def checkpoint(self, name: str) -> None:
+            if name == "after_state" and self.armed:  # answering the original
+                self.armed = False
+                raise RuntimeError("power cut")
+
+    new = replace(sample_envelope(number="4800").info, subject="Quyết định thay thế")
+    record = net.province.replace(ref, new, reason="sai sót")
+    packet = net.province.store.packet(record.document_ref)
+    net.district.store.hooks = CrashOnce()
+    with pytest.raises(RuntimeError, match="power cut"):  # the process dies mid-commit
+        net.district.receive_document(packet)
+    assert [d.state for d in inbox(net.district)] == ["received"]
+    assert net.district.store.document(original.id).state == "received"
+    net.district.receive_document(packet)  # the sender's retry
+    assert sorted(d.state for d in inbox(net.district)) == ["received", "replaced"]
+    net.district.deliver()
+    copy = only_delivery_of_kind(net.province, ref, "document")
+    assert (copy.business_state, copy.change_state) == ("replaced", "agreed")
