@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from docflow.clock import Clock, system_clock
 from docflow.envelope import parse_envelope
 from docflow.errors import (
-    DocflowError,
     ModelError,
     NotFoundError,
     RoutingError,
     SecurityError,
 )
 from docflow.model import OrganCode, OrganInfo, ResponseFor, StatusCode, StatusInfo
-from docflow.node import check_receipt
+from docflow.node import check_receipt, run_outbox
 from docflow.routing import Directory
 from docflow.security import (
     Credentials,
@@ -41,7 +40,7 @@ from docflow.security import (
     verify,
     verify_request,
 )
-from docflow.store import Store
+from docflow.store import Claim, Store
 from docflow.transport import CopyTrace, Pending, StatusTrace, TraceReport, Transport
 
 __all__ = ["Hub", "HubReport"]
@@ -160,32 +159,19 @@ class Hub:
         """One pass of the push worker: forward what is due to its next stop (the packets
         of pulling organs stay held). A recipient's own receipt is relayed back to the
         document's sender as a status packet."""
-        forwarded, failed, errors = 0, 0, []
-        for claim in self.store.claim_due(worker, limit=limit, now=self.clock(),
-                                          exclude=self.pulling, organ=str(self.code),
-                                          lease=lease):
-            recipient = OrganCode(claim.recipient)
-            try:
-                # Loops and the hop limit were checked when the packet came in.
-                via = self.directory.next_hop(self.code, recipient)
-                if claim.kind == "status":
-                    self.transport.send_status(recipient, claim.packet, via=via)
-                    self.store.acknowledge(claim.delivery_id, now=self.clock())
-                else:
-                    receipt = self.transport.send_document(recipient, claim.packet, via=via)
-                    if receipt is None:  # an axis queued it: the 01 comes as a status
-                        self.store.mark_sent(claim.delivery_id, now=self.clock())
-                    else:
-                        self._settle(claim.delivery_id, claim.document_ref, recipient,
-                                     claim.message_id, claim.packet, receipt,
-                                     (recipient, via))
-                forwarded += 1
-            except DocflowError as exc:
-                self.store.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}",
-                                now=self.clock())
-                failed += 1
-                errors.append(f"{claim.recipient}: {exc}")
-        return HubReport(forwarded, failed, tuple(errors))
+        def settle(claim: Claim, recipient: OrganCode, via: OrganCode | None,
+                   receipt: bytes) -> None:
+            signers = (recipient,) if via is None else (recipient, via)
+            self._settle(claim.delivery_id, claim.document_ref, recipient, claim.message_id,
+                         claim.packet, receipt, signers)
+
+        claims = self.store.claim_due(worker, limit=limit, now=self.clock(),
+                                      exclude=self.pulling, organ=str(self.code), lease=lease)
+        # Loops and the hop limit were checked when the packets came in.
+        report = run_outbox(claims, self.store, self.transport, self.clock,
+                            via=lambda recipient: self.directory.next_hop(self.code, recipient),
+                            settle=settle)
+        return HubReport(report.delivered, report.failed, report.errors)
 
     def _settle(self, delivery_id: int, document_ref: int, recipient: OrganCode,
                 message_id: str | None, packet: bytes, receipt: bytes,

@@ -45,6 +45,7 @@ from docflow.security import (
 )
 from docflow.store import (
     Answer,
+    Claim,
     DeliveryView,
     DocumentView,
     HistoryEntry,
@@ -55,7 +56,8 @@ from docflow.store import (
 )
 from docflow.transport import PullTransport, TraceReport, Transport, VxpClient
 
-__all__ = ["DeliveryReport", "DocumentTrace", "Node", "PullReport", "check_receipt"]
+__all__ = ["DeliveryReport", "DocumentTrace", "Node", "PullReport", "check_receipt",
+           "run_outbox"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,36 @@ class DocumentTrace:
     statuses: tuple[StatusEvent, ...]
     hops: tuple[tuple[str, dt.datetime], ...]
     hub: TraceReport | None = None
+
+
+def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, clock: Clock, *,
+               via: Callable[[OrganCode], OrganCode | None],
+               settle: Callable[[Claim, OrganCode, OrganCode | None, bytes], None],
+               ) -> DeliveryReport:
+    """Send claimed deliveries (a node's or a hub's outbox pass): a status packet is
+    acknowledged once sent; a document's receipt goes to ``settle`` (which verifies and
+    records it), or, from a transport that only queued it (an axis), the copy waits for
+    its receipt; any DocflowError is a failed attempt (retried, then dead-lettered)."""
+    delivered, failed, errors = 0, 0, []
+    for claim in claims:
+        recipient = OrganCode(claim.recipient)
+        try:
+            next_stop = via(recipient)
+            if claim.kind == "status":
+                transport.send_status(recipient, claim.packet, via=next_stop)
+                store.acknowledge(claim.delivery_id, now=clock())
+            else:
+                receipt = transport.send_document(recipient, claim.packet, via=next_stop)
+                if receipt is None:  # queued by an axis: the 01 comes as a status
+                    store.mark_sent(claim.delivery_id, now=clock())
+                else:
+                    settle(claim, recipient, next_stop, receipt)
+            delivered += 1
+        except DocflowError as exc:
+            store.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}", now=clock())
+            failed += 1
+            errors.append(f"{claim.recipient}: {exc}")
+    return DeliveryReport(delivered, failed, tuple(errors))
 
 
 def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
@@ -182,31 +214,16 @@ class Node:
         """One pass of the outbox worker: send what is due, verify each receipt, record
         the outcome. A missing, unsigned, wrongly signed or mismatching receipt counts as
         no receipt: the delivery is retried later."""
-        delivered, failed, errors = 0, 0, []
-        for claim in self.store.claim_due(worker, limit=limit, now=self.clock(),
-                                          organ=str(self.code), lease=lease):
-            recipient = OrganCode(claim.recipient)
-            try:
-                via = self._via(recipient)
-                if claim.kind == "status":
-                    self.transport.send_status(recipient, claim.packet, via=via)
-                    self.store.acknowledge(claim.delivery_id, now=self.clock())
-                else:
-                    receipt = self.transport.send_document(recipient, claim.packet, via=via)
-                    if receipt is None:  # queued by an axis: the 01 comes as a status
-                        self.store.mark_sent(claim.delivery_id, now=self.clock())
-                    else:
-                        status = self._check_receipt(receipt, recipient, via,
-                                                     claim.message_id, claim.packet)
-                        self.store.acknowledge(claim.delivery_id, receipt, status,
-                                               now=self.clock())
-                delivered += 1
-            except DocflowError as exc:
-                self.store.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}",
-                                now=self.clock())
-                failed += 1
-                errors.append(f"{claim.recipient}: {exc}")
-        return DeliveryReport(delivered, failed, tuple(errors))
+        def settle(claim: Claim, recipient: OrganCode, via: OrganCode | None,
+                   receipt: bytes) -> None:
+            status = self._check_receipt(receipt, recipient, via, claim.message_id,
+                                         claim.packet)
+            self.store.acknowledge(claim.delivery_id, receipt, status, now=self.clock())
+
+        claims = self.store.claim_due(worker, limit=limit, now=self.clock(),
+                                      organ=str(self.code), lease=lease)
+        return run_outbox(claims, self.store, self.transport, self.clock, via=self._via,
+                          settle=settle)
 
     def _via(self, recipient: OrganCode) -> OrganCode | None:
         if self.directory is None:
