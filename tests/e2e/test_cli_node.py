@@ -39,6 +39,23 @@ def wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
     raise AssertionError("timed out")
 
 
+def serve_homes(base: Path, urls: dict[str, str]) -> dict[str, subprocess.Popen[str]]:
+    """`docflow serve` each home under ``base`` (named as in ``urls``); wait until all
+    answer."""
+    servers = {name: subprocess.Popen([str(DOCFLOW), "serve", "--home", str(base / name)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=ENV) for name in urls}
+    try:
+        for name in servers:
+            wait_for(lambda name=name: up(urls[name]))
+    except AssertionError:
+        for process in servers.values():
+            process.kill()
+            process.communicate(timeout=30)
+        raise
+    return servers
+
+
 def up(url: str) -> bool:
     try:
         return requests.get(url + "?wsdl", timeout=1).status_code == 200
@@ -59,13 +76,8 @@ def test_two_served_nodes_exchange_a_letter_and_its_status(tmp_path: Path) -> No
             "--peer", f"{codes[other]}={urls[other]}")
     shown = run("pki", "show", str(tmp_path / "district" / "keys" / "organ.crt")).stdout
     assert "organ:    000.00.01.H41" in shown
-    servers = {name: subprocess.Popen([str(DOCFLOW), "serve", "--home", str(tmp_path / name)],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, env=ENV)
-               for name in ("province", "district")}
+    servers = serve_homes(tmp_path, urls)
     try:
-        for name in servers:
-            wait_for(lambda name=name: up(urls[name]))
         # The province's clerk sends through its node (the served process delivers it).
         province = load_config(tmp_path / "province").open_node()
         letter = sample_envelope()
@@ -142,12 +154,8 @@ def test_a_scripted_session_through_the_command_line(tmp_path: Path) -> None:
             "--ca", str(tmp_path / "ca"), "--port", str(ports[me]),
             "--peer", f"{codes[other]}={urls[other]}")
     home = {name: ["--home", str(tmp_path / name)] for name in codes}
-    servers = {name: subprocess.Popen([str(DOCFLOW), "serve", *home[name]],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, env=ENV) for name in codes}
+    servers = serve_homes(tmp_path, urls)
     try:
-        for name in servers:
-            wait_for(lambda name=name: up(urls[name]))
         (tmp_path / "kehoach.pdf").write_bytes(b"%PDF-1.4 ke hoach")
         sent = run("send", *home["province"], "--to", codes["district"], "--type", "plan",
                    "--subject", "Kế hoạch chuyển đổi số năm 2027",
@@ -247,12 +255,8 @@ pull = true
             "--port", str(ports[name]), "--directory", str(tmp_path / "directory.toml"),
             *(["--hub"] if name == "hub" else []))
     home = {name: ["--home", str(tmp_path / name)] for name in codes}
-    servers = {name: subprocess.Popen([str(DOCFLOW), "serve", *home[name]],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, env=ENV) for name in codes}
+    servers = serve_homes(tmp_path, url)
     try:
-        for name in servers:
-            wait_for(lambda name=name: up(url[name]))
         run("send", *home["province"], "--to", codes["commune"], "--subject",
             "Công văn về chuyển đổi số")
 
