@@ -64,6 +64,7 @@ from docflow.lifecycle import (
 )
 from docflow.model import StatusCode, StatusInfo
 from docflow.store import _schema as s
+from docflow.store._driver import DriverCursor
 from docflow.store._engine import make_engine
 
 __all__ = [
@@ -95,7 +96,7 @@ _AUDIT_HEAD_UPDATE = (
 # Statements built once, with bound parameters: SQLAlchemy reuses their cache keys and
 # compiled forms, where a statement built per call with its values in it costs a new
 # cache key (~0.1-0.2 ms) on every execution.
-_HEAD = select(s.audit_head).where(s.audit_head.c.id == 1)
+_HEAD = select(s.audit_head.c.seq, s.audit_head.c.hash).where(s.audit_head.c.id == 1)
 _HEAD_LOCKED = _HEAD.with_for_update()
 _INSERT = {table.name: table.insert() for table in s.metadata.sorted_tables}
 _DELIVERY_BY_ID = select(s.deliveries).where(s.deliveries.c.id == bindparam("id"))
@@ -133,12 +134,6 @@ def _insert_ignore(dialect: str, name: str) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` for a table, built once per dialect."""
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(s.metadata.tables[name]).on_conflict_do_nothing()
-
-
-@functools.cache
-def _insert_returning(name: str) -> Any:
-    table = s.metadata.tables[name]
-    return table.insert().returning(table.c.id, sort_by_parameter_order=True)
 
 
 @functools.cache
@@ -338,6 +333,7 @@ class _Tx:
     conn: Connection
     now: dt.datetime
     organ: str
+    driver: DriverCursor
     audit: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -457,10 +453,13 @@ class Store:
         when = now if now is not None else self.clock()
         try:
             with self.engine.begin() as conn:
-                tx = _Tx(conn, when, organ)
-                yield tx
-                if tx.audit:
-                    self._append_audit(tx)
+                tx = _Tx(conn, when, organ, DriverCursor(conn))
+                try:
+                    yield tx
+                    if tx.audit:
+                        self._append_audit(tx)
+                finally:
+                    tx.driver.close()
                 self.hooks.checkpoint("before_commit")
         except DocflowError:
             raise
@@ -479,17 +478,16 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {exc}", where=self._where()) from exc
 
-    def _insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        conn.execute(_insert_ignore(conn.dialect.name, table.name), rows)
+    @staticmethod
+    def _insert_ignore(tx: _Tx, table: Any, rows: list[dict[str, Any]]) -> None:
+        tx.driver.executemany(_insert_ignore(tx.conn.dialect.name, table.name), rows)
 
     def _history(self, tx: _Tx, machine: Lifecycle, event: str, before: str, step: Step,
                  document_ref: int, delivery_ref: int | None = None,
                  reason: str | None = None) -> None:
         # Constant statements with separate parameters: compiled once and cached. An
         # insert().values(...) with the values in it builds a new cache key every time.
-        tx.conn.execute(_INSERT["history"], {
+        tx.driver.execute(_INSERT["history"], {
             "document_ref": document_ref, "delivery_ref": delivery_ref,
             "machine": machine.name, "event": event, "from_state": before,
             "to_state": step.state, "final": step.final, "reason": reason, "at": tx.now,
@@ -497,12 +495,11 @@ class Store:
 
     def _envelope(self, tx: _Tx, document_ref: int, kind: str, direction: str,
                   message_id: str | None, raw: bytes) -> int:
-        result = tx.conn.execute(_INSERT["envelopes"], {
+        return tx.driver.insert_ids(s.envelopes, [{
             "document_ref": document_ref, "kind": kind, "direction": direction,
             "message_id": message_id, "sha256": _sha256(raw), "size": len(raw), "raw": raw,
             "created_at": tx.now,
-        })
-        return _inserted_id(result)
+        }])[0]
 
     @staticmethod
     def _document_values(tx: _Tx, envelope: Envelope, direction: str,
@@ -521,7 +518,7 @@ class Store:
     def _attachment_rows(self, tx: _Tx, documents: list[tuple[int, Envelope]]) -> None:
         contents = {_sha256(att.data): att.data
                     for _, envelope in documents for att in envelope.attachments}
-        self._insert_ignore(tx.conn, s.attachments, [
+        self._insert_ignore(tx, s.attachments, [
             {"sha256": digest, "size": len(data), "content": data}
             for digest, data in contents.items()])
         links = [
@@ -530,12 +527,11 @@ class Store:
              "content_id": att.content_id, "description": att.description}
             for ref, envelope in documents for position, att in enumerate(envelope.attachments)
         ]
-        if links:
-            tx.conn.execute(s.document_attachments.insert(), links)
+        tx.driver.executemany(_INSERT["document_attachments"], links)
 
     def _document_row(self, tx: _Tx, envelope: Envelope, direction: str, state: str) -> int:
-        document_ref = _inserted_id(tx.conn.execute(
-            _INSERT["documents"], self._document_values(tx, envelope, direction, state)))
+        document_ref = tx.driver.insert_ids(
+            s.documents, [self._document_values(tx, envelope, direction, state)])[0]
         self.hooks.checkpoint("after_document")
         self._attachment_rows(tx, [(document_ref, envelope)])
         self.hooks.checkpoint("after_attachments")
@@ -580,7 +576,7 @@ class Store:
         self._attachment_rows(tx, [(ref, envelope) for ref, (envelope, _) in zip(
             refs, items, strict=True)])
         self.hooks.checkpoint("after_attachments")
-        tx.conn.execute(_INSERT["history"], [
+        tx.driver.executemany(_INSERT["history"], [
             {"document_ref": ref, "delivery_ref": None, "machine": OUTGOING.name,
              "event": event, "from_state": before, "to_state": step.state,
              "final": step.final, "reason": None, "at": tx.now}
@@ -612,13 +608,12 @@ class Store:
 
     @staticmethod
     def _insert_ids(tx: _Tx, table: Any, rows: list[dict[str, Any]]) -> list[int]:
-        statement = _insert_returning(table.name)
-        return [int(value) for value in tx.conn.execute(statement, rows).scalars().all()]
+        return tx.driver.insert_ids(table, rows)
 
     def _queue(self, tx: _Tx, document_ref: int, kind: str, envelope_ref: int,
                recipient: str) -> int:
         values = self._delivery_values(tx, document_ref, kind, envelope_ref, recipient)
-        return _inserted_id(tx.conn.execute(_INSERT["deliveries"], values))
+        return tx.driver.insert_ids(s.deliveries, [values])[0]
 
     @staticmethod
     def _delivery_values(tx: _Tx, document_ref: int, kind: str, envelope_ref: int,
@@ -691,8 +686,7 @@ class Store:
         params = {f"v_{name}": value for name, value in values.items()}
         params.update(w_id=delivery_id, w_version=version, v_version=version + 1,
                       v_updated_at=tx.now)
-        result = tx.conn.execute(_update_delivery(tuple(sorted(values))), params)
-        if result.rowcount != 1:
+        if tx.driver.execute(_update_delivery(tuple(sorted(values))), params) != 1:
             raise ConcurrencyError(
                 "the delivery was changed by someone else meanwhile",
                 where=f"delivery {delivery_id}", hint="read it again and retry",
@@ -854,7 +848,7 @@ class Store:
 
     def _status_event(self, tx: _Tx, document_ref: int, delivery_ref: int | None,
                       direction: str, status: StatusInfo, envelope_ref: int) -> None:
-        tx.conn.execute(_INSERT["status_events"], {
+        tx.driver.execute(_INSERT["status_events"], {
             "document_ref": document_ref, "delivery_ref": delivery_ref,
             "direction": direction, "code": status.code.value,
             "from_organ": str(status.sender.code), "description": status.description,
@@ -975,7 +969,7 @@ class Store:
             self._history(tx, INCOMING, "receive", INCOMING.initial, step, document_ref)
             self._envelope(tx, document_ref, "document", "in", envelope.message_id, packet)
             self.hooks.checkpoint("after_envelope")
-            tx.conn.execute(_INSERT["received_messages"], {
+            tx.driver.execute(_INSERT["received_messages"], {
                 "organ": organ, "message_id": envelope.message_id,
                 "document_ref": document_ref, "sha256": digest, "receipt": answer,
                 "received_at": tx.now, "expires_at": tx.now + self.retention,
@@ -1078,15 +1072,14 @@ class Store:
                     hint="a resend must carry the very same signed bytes",
                 )
             if seen is None:
-                document_ref = _inserted_id(tx.conn.execute(
-                    _INSERT["documents"], self._document_values(tx, envelope, "hop",
-                                                                "relayed")))
+                document_ref = tx.driver.insert_ids(s.documents, [
+                    self._document_values(tx, envelope, "hop", "relayed")])[0]
                 self.hooks.checkpoint("after_document")
                 envelope_ref = self._envelope(tx, document_ref, "document", "out",
                                               envelope.message_id, forwarded())
                 self.hooks.checkpoint("after_envelope")
                 answer = receipt()
-                tx.conn.execute(_INSERT["received_messages"], {
+                tx.driver.execute(_INSERT["received_messages"], {
                     "organ": hub, "message_id": envelope.message_id,
                     "document_ref": document_ref, "sha256": digest, "receipt": answer,
                     "received_at": tx.now, "expires_at": tx.now + self.retention,
@@ -1244,8 +1237,12 @@ class Store:
         """Extend the chain with the transaction's entries: the head row is locked (on
         PostgreSQL; SQLite writers are serial anyway) so concurrent writers take turns."""
         locked = tx.conn.dialect.name == "postgresql"
-        head = tx.conn.execute(_HEAD_LOCKED if locked else _HEAD).one()
-        seq, previous, rows = int(head.seq), str(head.hash), []
+        head = tx.driver.fetchone(_HEAD_LOCKED if locked else _HEAD, {})
+        if head is None:
+            raise StoreError("the audit chain has no head row", where=self._where(),
+                             hint="the database was not created by docflow; run "
+                                  "`docflow db upgrade`")
+        seq, previous, rows = int(head[0]), str(head[1]), []
         for action, subject, detail in tx.audit:
             seq += 1
             text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
@@ -1254,8 +1251,8 @@ class Store:
                          "subject": subject, "detail": text, "prev_hash": previous,
                          "hash": digest})
             previous = digest
-        tx.conn.execute(_INSERT["audit_log"], rows)
-        tx.conn.execute(_AUDIT_HEAD_UPDATE, {"new_seq": seq, "new_hash": previous})
+        tx.driver.executemany(_INSERT["audit_log"], rows)
+        tx.driver.execute(_AUDIT_HEAD_UPDATE, {"new_seq": seq, "new_hash": previous})
 
     def verify_audit(self) -> AuditReport:
         """Recompute the audit chain: the first entry edited, inserted or deleted behind
@@ -1478,10 +1475,3 @@ def _delivery_view(row: Row[Any]) -> DeliveryView:
         next_attempt_at=row.next_attempt_at, last_error=row.last_error, version=row.version,
     )
 
-
-
-def _inserted_id(result: Any) -> int:
-    key = result.inserted_primary_key
-    if key is None:  # every docflow table with a generated key returns it
-        raise StoreError("the database returned no key for the inserted row")
-    return int(key[0])
