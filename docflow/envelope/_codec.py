@@ -15,7 +15,7 @@ import io
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 from urllib.parse import quote
@@ -291,9 +291,16 @@ def build_envelope(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ) -> bytes:
     return serialize(build_tree(envelope, tz=tz))
 
 
-def build_tree(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ) -> etree._Element:
+def build_tree(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ,
+               placeholders: Sequence[str] | None = None) -> etree._Element:
     """The validated element tree of an envelope (what :func:`build_envelope` serializes),
-    for code that works on the tree before serializing it (signing)."""
+    for code that works on the tree before serializing it (signing).
+
+    ``placeholders`` (one per attachment, each itself valid base64) stand in the tree for
+    the attachments' base64: a signer splices the real text into the bytes afterwards, so
+    that a 20 MB file is never copied into the tree and out of it again."""
+    if placeholders is not None and len(placeholders) != len(envelope.attachments):
+        raise ValueError("one placeholder per attachment")
     info = envelope.info
     root, env = _packet_root()
     header = _sub(env, "edXMLHeader")
@@ -308,7 +315,7 @@ def build_tree(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ) -> etree._Eleme
     manifest.set("version", "1.0")
     encoded = _sub(root, "AttachmentEncoded")
     encoded.set("Id", SIGNED_IDS.attachments)
-    for att in envelope.attachments:
+    for position, att in enumerate(envelope.attachments):
         reference = _sub(manifest, "Reference")
         reference.set(f"{{{XLINK_NS}}}href", "cid:" + quote(att.content_id, safe=""))
         _opt(reference, "Description", att.description)
@@ -321,7 +328,9 @@ def build_tree(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ) -> etree._Eleme
         _opt(item, "Description", att.description)
         _sub(item, "AttachmentName", att.name)
         # ASCII bytes go into libxml2 as they are; a str would be re-encoded first.
-        etree.SubElement(item, q("ContentTransferEncoded")).text = pybase64.b64encode(att.data)
+        etree.SubElement(item, q("ContentTransferEncoded")).text = (
+            pybase64.b64encode(att.data) if placeholders is None
+            else placeholders[position])
     validate_tree(root, PacketKind.DOCUMENT)
     return root
 

@@ -27,16 +27,19 @@ import binascii
 import copy
 import datetime as dt
 import hashlib
+import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 from zoneinfo import ZoneInfo
 
+import pybase64
 import xmlsec
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 
 from docflow.envelope import (
@@ -483,7 +486,35 @@ def sign_envelope(
     :func:`~docflow.envelope.build_envelope`, without serializing, parsing and validating
     the sender's own packet a second time."""
     _check_sender(envelope.info.sender.code, credentials)
-    return _sign_tree(build_tree(envelope, tz=tz), PacketKind.DOCUMENT, credentials)
+    if not envelope.attachments:
+        return _sign_tree(build_tree(envelope, tz=tz), PacketKind.DOCUMENT, credentials)
+    splice = _Splice([pybase64.b64encode(att.data) for att in envelope.attachments])
+    root = build_tree(envelope, tz=tz, placeholders=splice.tokens)
+    return b"".join(splice.pieces(_sign_tree(root, PacketKind.DOCUMENT, credentials,
+                                             splice=splice)))
+
+
+class _Splice:
+    """Attachments' base64 kept out of the tree: the tree holds a random token for each
+    (32 hex digits: valid base64, unguessable), and the real text is spliced in where
+    the token is, in the attachments' canonical form (for the digest) and in the
+    serialized packet. Base64 needs no escaping in either, so the result is exactly what
+    the full tree would give (a test compares the bytes)."""
+
+    def __init__(self, contents: Sequence[bytes]) -> None:
+        self.contents = contents
+        self.tokens = [secrets.token_hex(16) for _ in contents]
+
+    def pieces(self, data: bytes) -> Iterator[bytes]:
+        """``data`` cut at each token, with the token's content in its place."""
+        for token, content in zip(self.tokens, self.contents, strict=True):
+            before, found, data = data.partition(token.encode("ascii"))
+            if not found or token.encode("ascii") in data:
+                raise SecurityError("an attachment placeholder is not where it belongs",
+                                    hint="sign again (a new placeholder is drawn)")
+            yield before
+            yield content
+        yield data
 
 
 def sign_status(
@@ -503,7 +534,8 @@ def _check_sender(claimed: OrganCode | str, credentials: Credentials) -> None:
         )
 
 
-def _sign_tree(root: etree._Element, kind: PacketKind, credentials: Credentials) -> bytes:
+def _sign_tree(root: etree._Element, kind: PacketKind, credentials: Credentials, *,
+               splice: _Splice | None = None) -> bytes:
     """Sign a loaded packet as-is (no check of who it claims to be from)."""
     header = _header(root)
     parts = _sender_parts(root, kind)
@@ -520,12 +552,63 @@ def _sign_tree(root: etree._Element, kind: PacketKind, credentials: Credentials)
     signature = _sender_template(credentials, kind)
     holder.append(signature)
     _check_ids(root)
-    ctx = _context(_Keys.private(credentials), [part.element for part in parts], hop=False)
-    try:
-        ctx.sign(signature)
-    except xmlsec.Error as exc:
-        raise SecurityError(f"signing failed: {exc}") from exc
+    _fill_signature(signature, [part.element for part in parts], credentials,
+                    splice=splice)
     return serialize(root)
+
+
+class _Digest:
+    """A file-like sink hashing what lxml's C14N writes into it, chunk by chunk: a
+    20 MB attachment is digested without its canonical form ever being one buffer."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes, /) -> int:
+        self.hash.update(data)
+        return len(data)
+
+
+def _c14n_digest(element: etree._Element, splice: _Splice | None = None) -> bytes:
+    sink = _Digest()
+    if splice is None or element.tag != _ed("AttachmentEncoded"):
+        etree.ElementTree(element).write_c14n(sink, exclusive=True, with_comments=False)
+    else:
+        canonical = etree.tostring(element, method="c14n", exclusive=True,
+                                   with_comments=False)
+        for piece in splice.pieces(canonical):
+            sink.write(piece)
+    return sink.hash.digest()
+
+
+def _fill_signature(signature: etree._Element, elements: Sequence[etree._Element],
+                    credentials: Credentials, *, splice: _Splice | None = None) -> None:
+    """Compute the sender signature of a filled-in template, in the order XML-DSig
+    prescribes: each reference's digest (exclusive C14N of the referenced element, no
+    comments, SHA-256, the template's only transform), then the signature value over the
+    exclusive C14N of SignedInfo.
+
+    This is what libxmlsec1's ``sign`` does for docflow's fixed layout, with lxml's C14N
+    streamed into hashlib and the key's own signing call: ~1 ms less per signature and no
+    C14N buffer for large attachments. libxmlsec1 verifies every signature made here
+    (:func:`verify`), and a test checks that both produce the very same bytes."""
+    signed_info = signature[0]
+    references = signed_info.findall(_ds("Reference"))
+    for reference, element in zip(references, elements, strict=True):
+        reference[2].text = base64.b64encode(_c14n_digest(element, splice)).decode("ascii")
+    canonical = etree.tostring(signed_info, method="c14n", exclusive=True,
+                               with_comments=False)
+    key = credentials.private_key
+    if isinstance(key, rsa.RSAPrivateKey):
+        value = key.sign(canonical, padding.PKCS1v15(), hashes.SHA256())
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        # XML-DSig's ECDSA value is r || s, each as wide as the curve's order.
+        r, s = decode_dss_signature(key.sign(canonical, ec.ECDSA(hashes.SHA256())))
+        width = (key.curve.key_size + 7) // 8
+        value = r.to_bytes(width, "big") + s.to_bytes(width, "big")
+    else:  # Credentials accepts RSA and ECDSA keys only
+        raise SecurityError(f"cannot sign with a {type(key).__name__}")
+    signature[1].text = base64.b64encode(value).decode("ascii")
 
 
 def sign_hop(

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import xmlsec
 from hypothesis import HealthCheck, given, settings
+from lxml import etree
 from signxml import XMLVerifier
 
-from docflow.envelope import Envelope, build_envelope, build_status
+from docflow.envelope import (
+    DSIG_NS,
+    Envelope,
+    PacketKind,
+    build_envelope,
+    build_status,
+    build_tree,
+)
 from docflow.errors import (
     CertificateRevokedError,
     CertificateValidityError,
@@ -31,8 +41,11 @@ from docflow.security import (
     load_certificates,
     organ_of,
     sign,
+    sign_envelope,
+    sign_status,
     verify,
 )
+from docflow.security._dsig import _sign_tree
 from tests.conftest import Pki
 from tests.strategies import envelopes
 
@@ -68,6 +81,49 @@ def test_any_document_signs_and_verifies(pki: Pki, envelope: Envelope) -> None:
                        trace=())
     verified = verify(sign(build_envelope(envelope), pki.province), pki.trust, now=pki.now)
     assert verified.envelope == envelope
+
+
+def _libxmlsec1_signature(signed: bytes, credentials: Credentials) -> tuple[bytes, ...]:
+    """Sign the template of a docflow-signed packet again with libxmlsec1 itself; the
+    decoded digest values and signature value it computes."""
+    root = etree.fromstring(signed)
+    signature = root.find(f".//{{{DSIG_NS}}}Signature")
+    assert signature is not None
+    for node in signature.iter(f"{{{DSIG_NS}}}DigestValue", f"{{{DSIG_NS}}}SignatureValue"):
+        node.text = None
+    ctx = xmlsec.SignatureContext()
+    ctx.key = xmlsec.Key.from_memory(credentials.private_key_pem(),
+                                     xmlsec.constants.KeyDataFormatPem)
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.get("Id", "").startswith("edxml-"):
+            ctx.register_id(element, "Id")
+    ctx.sign(signature)
+    return _signature_values(etree.tostring(root))
+
+
+def _signature_values(packet: bytes) -> tuple[bytes, ...]:
+    root = etree.fromstring(packet)
+    return tuple(base64.b64decode("".join((node.text or "").split())) for node in root.iter(
+        f"{{{DSIG_NS}}}DigestValue", f"{{{DSIG_NS}}}SignatureValue"))
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(envelopes)
+def test_signatures_are_those_libxmlsec1_computes(pki: Pki, envelope: Envelope) -> None:
+    """docflow computes its digests and signature values itself (lxml C14N, hashlib, the
+    key); RSA PKCS#1 v1.5 is deterministic, so libxmlsec1 signing the same template must
+    produce the same bytes, for any document and for status packets."""
+    sender = replace(envelope.info.sender, code=OrganCode("000.00.00.H41"))
+    envelope = replace(envelope, info=replace(envelope.info, sender=sender, document_id=""),
+                       trace=())
+    signed = sign_envelope(envelope, pki.province)
+    assert _signature_values(signed) == _libxmlsec1_signature(signed, pki.province)
+    # sign_envelope splices the attachments' base64 into the bytes instead of the tree:
+    # the packet must be the very one signing the full tree gives.
+    full_tree = _sign_tree(build_tree(envelope), PacketKind.DOCUMENT, pki.province)
+    assert signed == full_tree
+    status = sign_status(sample_status(sample_envelope()), pki.district)
+    assert _signature_values(status) == _libxmlsec1_signature(status, pki.district)
 
 
 def test_independent_verifier_accepts_docflow_signatures(pki: Pki, tmp_path: Path) -> None:
