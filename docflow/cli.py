@@ -430,7 +430,8 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
         while not stop.wait(config.server.deliver_every):
             try:
                 node.deliver(worker=f"serve-{os.getpid()}",
-                             lease=dt.timedelta(seconds=config.server.lease))
+                             lease=dt.timedelta(seconds=config.server.lease),
+                             workers=config.server.deliver_workers)
                 if pulls and isinstance(node, Node):
                     node.pull()
             except DocflowError as exc:  # a database hiccup, a hub away: next pass

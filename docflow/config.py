@@ -17,6 +17,7 @@ host = "127.0.0.1"
 port = 8080
 threads = 4
 deliver_every = 2.0                      # seconds between outbox passes
+deliver_workers = 4                      # deliveries sent at a time in a pass
 lease = 300.0                            # seconds a worker owns a claimed delivery
 retry_intervals = [30, 60, 300, 900]     # optional: the retry schedule (default: backoff)
 max_attempts = 8                         # then the delivery is dead-lettered
@@ -56,6 +57,8 @@ class ServerConfig:
     port: int = 8080
     threads: int = 4
     deliver_every: float = 2.0
+    #: deliveries an outbox pass sends at a time (threads)
+    deliver_workers: int = 4
     #: how long a worker owns a delivery it claimed (a killed worker's claims are taken
     #: over after this)
     lease: float = 300.0
@@ -170,6 +173,8 @@ def load_config(home: Path) -> NodeConfig:
             server_table["retry_intervals"] = tuple(
                 float(value) for value in server_table["retry_intervals"])
         server = ServerConfig(**server_table)
+        if server.deliver_workers < 1 or server.threads < 1:
+            raise ConfigError("[server] threads and deliver_workers must be at least 1")
         peers = {OrganCode.parse(code): str(url) for code, url in data.get("peers", {}).items()}
     except KeyError as exc:
         raise ConfigError(f"missing key {exc.args[0]!r} in [node]", where=str(path)) from exc

@@ -155,10 +155,11 @@ class Hub:
     # ------------------------------------------------------------------ pushing on
 
     def deliver(self, *, worker: str = "hub", limit: int = 50,
-                lease: dt.timedelta = dt.timedelta(minutes=5)) -> HubReport:
+                lease: dt.timedelta = dt.timedelta(minutes=5), workers: int = 1) -> HubReport:
         """One pass of the push worker: forward what is due to its next stop (the packets
         of pulling organs stay held). A recipient's own receipt is relayed back to the
-        document's sender as a status packet."""
+        document's sender as a status packet. ``workers`` forwards that many at a time
+        (see :func:`~docflow.node.run_outbox`)."""
         def settle(claim: Claim, recipient: OrganCode, via: OrganCode | None,
                    receipt: bytes) -> None:
             signers = (recipient,) if via is None else (recipient, via)
@@ -170,7 +171,7 @@ class Hub:
         # Loops and the hop limit were checked when the packets came in.
         report = run_outbox(claims, self.store, self.transport, self.clock,
                             via=lambda recipient: self.directory.next_hop(self.code, recipient),
-                            settle=settle)
+                            settle=settle, workers=workers)
         return HubReport(report.delivered, report.failed, report.errors)
 
     def _settle(self, delivery_id: int, document_ref: int, recipient: OrganCode,

@@ -12,11 +12,13 @@ import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from docflow.clock import Clock, system_clock
 from docflow.envelope import Envelope, parse_envelope
 from docflow.errors import (
+    ConfigError,
     DocflowError,
     ModelError,
     NotFoundError,
@@ -97,13 +99,17 @@ class DocumentTrace:
 def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, clock: Clock, *,
                via: Callable[[OrganCode], OrganCode | None],
                settle: Callable[[Claim, OrganCode, OrganCode | None, bytes], None],
-               ) -> DeliveryReport:
+               workers: int = 1) -> DeliveryReport:
     """Send claimed deliveries (a node's or a hub's outbox pass): a status packet is
     acknowledged once sent; a document's receipt goes to ``settle`` (which verifies and
     records it), or, from a transport that only queued it (an axis), the copy waits for
-    its receipt; any DocflowError is a failed attempt (retried, then dead-lettered)."""
-    delivered, failed, errors = 0, 0, []
-    for claim in claims:
+    its receipt; any DocflowError is a failed attempt (retried, then dead-lettered).
+
+    ``workers`` > 1 sends that many deliveries at a time (threads): a broadcast to many
+    organs waits on their networks side by side instead of one after the other. Each
+    delivery is settled in its own transaction either way; the transport must be safe
+    to share between threads (the SOAP client and the in-memory transport are)."""
+    def one(claim: Claim) -> str | None:
         recipient = OrganCode(claim.recipient)
         try:
             next_stop = via(recipient)
@@ -116,12 +122,21 @@ def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, cloc
                     store.mark_sent(claim.delivery_id, now=clock())
                 else:
                     settle(claim, recipient, next_stop, receipt)
-            delivered += 1
+            return None
         except DocflowError as exc:
             store.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}", now=clock())
-            failed += 1
-            errors.append(f"{claim.recipient}: {exc}")
-    return DeliveryReport(delivered, failed, tuple(errors))
+            return f"{claim.recipient}: {exc}"
+
+    if workers < 1:
+        raise ConfigError(f"an outbox pass needs at least one worker, not {workers}")
+    if workers == 1 or len(claims) < 2:
+        outcomes = [one(claim) for claim in claims]
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(claims)),
+                                thread_name_prefix="docflow-outbox") as pool:
+            outcomes = list(pool.map(one, claims))
+    errors = tuple(error for error in outcomes if error is not None)
+    return DeliveryReport(len(claims) - len(errors), len(errors), errors)
 
 
 def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
@@ -210,10 +225,12 @@ class Node:
         return OrganInfo(code, str(code))
 
     def deliver(self, *, worker: str = "node", limit: int = 50,
-                lease: dt.timedelta = dt.timedelta(minutes=5)) -> DeliveryReport:
+                lease: dt.timedelta = dt.timedelta(minutes=5),
+                workers: int = 1) -> DeliveryReport:
         """One pass of the outbox worker: send what is due, verify each receipt, record
         the outcome. A missing, unsigned, wrongly signed or mismatching receipt counts as
-        no receipt: the delivery is retried later."""
+        no receipt: the delivery is retried later. ``workers`` sends that many at a time
+        (see :func:`run_outbox`)."""
         def settle(claim: Claim, recipient: OrganCode, via: OrganCode | None,
                    receipt: bytes) -> None:
             status = self._check_receipt(receipt, recipient, via, claim.message_id,
@@ -223,7 +240,7 @@ class Node:
         claims = self.store.claim_due(worker, limit=limit, now=self.clock(),
                                       organ=str(self.code), lease=lease)
         return run_outbox(claims, self.store, self.transport, self.clock, via=self._via,
-                          settle=settle)
+                          settle=settle, workers=workers)
 
     def _via(self, recipient: OrganCode) -> OrganCode | None:
         if self.directory is None:
@@ -291,19 +308,19 @@ class Node:
                 hint="send it to an organ among its To recipients",
             )
 
-        def receipt() -> bytes:
-            info = envelope.info
-            return sign_status(StatusInfo(
-                response_for=ResponseFor(info.sender.code, info.code, info.promulgation_date,
-                                         info.document_id),
-                sender=self.organ,
-                code=StatusCode.ARRIVED,
-                timestamp=now,
-                description=StatusCode.ARRIVED.description,
-                message_id=envelope.message_id,
-                received_sha256=hashlib.sha256(packet).hexdigest(),
-            ), self.credentials)
-
+        # Signed before the transaction, not inside it: the database's write lock is not
+        # held for the ~1 ms of a signature (a duplicate gets the first receipt instead).
+        info = envelope.info
+        receipt = sign_status(StatusInfo(
+            response_for=ResponseFor(info.sender.code, info.code, info.promulgation_date,
+                                     info.document_id),
+            sender=self.organ,
+            code=StatusCode.ARRIVED,
+            timestamp=now,
+            description=StatusCode.ARRIVED.description,
+            message_id=envelope.message_id,
+            received_sha256=hashlib.sha256(packet).hexdigest(),
+        ), self.credentials)
         return self.store.receive(envelope, packet, organ=str(self.code), receipt=receipt,
                                   change_answer=self._change_answer(envelope),
                                   now=now).receipt

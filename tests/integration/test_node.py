@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from docflow.errors import ModelError, NotFoundError, RoutingError
+from docflow.errors import ConfigError, ModelError, NotFoundError, RoutingError
 from docflow.model import OrganCode, StatusCode
 from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
@@ -202,6 +202,26 @@ def test_a_node_that_is_down_is_retried(net: Network) -> None:
     net.clock.advance(3600)
     assert net.province.deliver().delivered == 1
     assert only_delivery(net.province, ref).attempts == 2
+
+
+def test_deliveries_sent_side_by_side(net: Network) -> None:
+    """An outbox pass with four workers: every copy delivered once, each receipt verified
+    and recorded in its own transaction, the audit chain still one chain."""
+    refs = [send_letter(net, number=str(1000 + n)) for n in range(12)]
+    report = net.province.deliver(workers=4)
+    assert (report.delivered, report.failed) == (12, 0)
+    assert len(inbox(net.district)) == 12
+    for ref in refs:
+        assert only_delivery(net.province, ref).transport_state == "acknowledged"
+    assert net.province.store.verify_audit().ok and net.district.store.verify_audit().ok
+    net.transport.unregister(TAM_KY.code)
+    send_letter(net, number="2000")
+    send_letter(net, number="2001")
+    report = net.province.deliver(workers=4)
+    assert (report.delivered, report.failed) == (0, 2)
+    assert all("no route" in error for error in report.errors)
+    with pytest.raises(ConfigError, match="at least one worker"):
+        net.province.deliver(workers=0)
 
 
 def test_replace_and_update(net: Network) -> None:
