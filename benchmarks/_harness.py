@@ -65,6 +65,21 @@ def rate(func: Callable[[], object], *, seconds: float = 0.4, repeats: int = 5) 
     return 1.0 / best
 
 
+def alternating(ours: Callable[[int], float], reference: Callable[[int], float], *,
+                rounds: int = 6) -> tuple[float, float]:
+    """Best rates of two workloads run in alternating rounds (ours, reference, ours...).
+
+    Each callable runs round number ``i`` and returns the operations per second it
+    reached; alternating puts both sides under the same passing load of a shared machine
+    (an fsync storm, a neighbour's build) instead of one side taking it all.
+    """
+    best_ours = best_reference = 0.0
+    for number in range(rounds):
+        best_ours = max(best_ours, ours(number))
+        best_reference = max(best_reference, reference(number))
+    return best_ours, best_reference
+
+
 def _fmt(value: float) -> str:
     if value >= 100:
         return f"{value:,.0f}"

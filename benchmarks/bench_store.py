@@ -19,13 +19,13 @@ from pathlib import Path
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table
 
-from benchmarks._harness import Row
+from benchmarks._harness import Row, alternating
 from docflow.envelope import Envelope
 from docflow.samples import TAM_KY, sample_envelope
 from docflow.store import Store, sqlite_url
 
-SINGLE = 300
-BATCHES, BATCH = 10, 100
+ROUNDS, PER_ROUND = 6, 50  # one document per transaction
+BATCH, BATCHES_PER_ROUND = 100, 2  # batched
 
 _raw_metadata = MetaData()
 raw_table = Table("bench_raw", _raw_metadata,
@@ -44,7 +44,7 @@ def _packets(count: int, offset: int) -> list[tuple[Envelope, bytes]]:
     return items
 
 
-def _rate(count: int, work: Callable[[], None]) -> float:
+def _timed(count: int, work: Callable[[], None]) -> float:
     start = time.perf_counter()
     work()
     return count / (time.perf_counter() - start)
@@ -54,34 +54,43 @@ def _measure(label: str, url: str) -> list[Row]:
     store = Store.open(url)
     _raw_metadata.create_all(store.engine)
     engine = store.engine
-    single = _packets(SINGLE, 0)
-    batches = [_packets(BATCH, 10_000 + i * BATCH) for i in range(BATCHES)]
+    single = [_packets(PER_ROUND, i * PER_ROUND) for i in range(ROUNDS)]
+    batches = [[_packets(BATCH, 100_000 + (i * BATCHES_PER_ROUND + j) * BATCH)
+                for j in range(BATCHES_PER_ROUND)] for i in range(ROUNDS)]
 
-    def ours_single() -> None:
-        for envelope, packet in single:
-            store.record_outgoing(envelope, packet)
+    def ours_single(number: int) -> float:
+        def work() -> None:
+            for envelope, packet in single[number]:
+                store.record_outgoing(envelope, packet)
+        return _timed(PER_ROUND, work)
 
-    def raw_single() -> None:
-        for _, packet in single:
-            with engine.begin() as conn:
-                conn.execute(raw_table.insert().values(raw=packet))
+    def raw_single(number: int) -> float:
+        def work() -> None:
+            for _, packet in single[number]:
+                with engine.begin() as conn:
+                    conn.execute(raw_table.insert().values(raw=packet))
+        return _timed(PER_ROUND, work)
 
-    def ours_batched() -> None:
-        for batch in batches:
-            store.record_outgoing_batch(batch)
+    def ours_batched(number: int) -> float:
+        def work() -> None:
+            for batch in batches[number]:
+                store.record_outgoing_batch(batch)
+        return _timed(BATCH * BATCHES_PER_ROUND, work)
 
-    def raw_batched() -> None:
-        for batch in batches:
-            with engine.begin() as conn:
-                conn.execute(raw_table.insert(), [{"raw": packet} for _, packet in batch])
+    def raw_batched(number: int) -> float:
+        def work() -> None:
+            for batch in batches[number]:
+                with engine.begin() as conn:
+                    conn.execute(raw_table.insert(), [{"raw": packet} for _, packet in batch])
+        return _timed(BATCH * BATCHES_PER_ROUND, work)
 
+    ours, raw = alternating(ours_single, raw_single, rounds=ROUNDS)
+    ours_b, raw_b = alternating(ours_batched, raw_batched, rounds=ROUNDS)
     rows = [
-        Row("store", f"{label}: signed envelopes, one per transaction",
-            _rate(SINGLE, ours_single), "raw Core insert of the same bytes",
-            _rate(SINGLE, raw_single), unit="docs/s", goal=0.5),
-        Row("store", f"{label}: signed envelopes, {BATCH} per transaction",
-            _rate(BATCHES * BATCH, ours_batched), "raw Core executemany of the same bytes",
-            _rate(BATCHES * BATCH, raw_batched), unit="docs/s", goal=0.5),
+        Row("store", f"{label}: signed envelopes, one per transaction", ours,
+            "raw Core insert of the same bytes", raw, unit="docs/s", goal=0.5),
+        Row("store", f"{label}: signed envelopes, {BATCH} per transaction", ours_b,
+            "raw Core executemany of the same bytes", raw_b, unit="docs/s", goal=0.5),
     ]
     store.close()
     return rows
