@@ -9,7 +9,14 @@ processors: a datetime is stored exactly as SQLAlchemy stores it), then executed
 DBAPI cursor of the very connection that holds the transaction. Driver errors are
 wrapped into SQLAlchemy's exception classes, so callers see one kind of error.
 
-Only writes go this way: reads keep SQLAlchemy's result processing.
+Only writes go this way (and the packets an outbox claims): other reads keep
+SQLAlchemy's result processing.
+
+Large values on SQLite (1 MiB and more: a packet with a 20 MB attachment) are written and
+read with SQLite's incremental blob I/O: bound as a parameter, a blob is copied whole by
+SQLite, copied again into the row record, and the copy stays bound to the cached
+statement until its next use; the row gets a ``zeroblob`` of the right length instead,
+filled in chunks.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from sqlalchemy.sql.expression import Executable
 __all__ = ["DriverCursor"]
 
 _Processor = Callable[[Any], Any] | None
+LARGE = 1 << 20  # bytes from which SQLite blobs go through incremental I/O
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,7 @@ class _Compiled:
     processors: tuple[_Processor, ...]
     positional: bool
     fixed: Mapping[str, Any]  # values written in the statement itself (``id == 1``)
+    table: str | None  # the table an INSERT writes (None for other statements)
 
     def params(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         fixed = self.fixed
@@ -108,7 +118,9 @@ def _compile(connection: Connection, statement: Executable, keys: tuple[str, ...
     processors = tuple(_processor(compiled.binds[name].type, dialect) for name in names)
     fixed = {name: compiled.binds[name].effective_value for name in names
              if name not in keys and compiled.binds[name].value is not None}
-    result = _Compiled(compiled.string, names, processors, bool(compiled.positional), fixed)
+    table = statement.table.name if getattr(statement, "is_insert", False) else None  # type: ignore[attr-defined]
+    result = _Compiled(compiled.string, names, processors, bool(compiled.positional), fixed,
+                       table)
     _CACHE[cache_key] = (statement, result)
     return result
 
@@ -133,16 +145,35 @@ class DriverCursor:
             return DBAPIError.instance(sql, params, exc, dbapi.Error)
         return exc
 
+    def _run(self, compiled: _Compiled, params: Any) -> Any:
+        """Execute one statement (SQLite inserts: large blobs by incremental I/O)."""
+        cursor = self._raw()
+        large = () if not (self._sqlite and compiled.table) else tuple(
+            position for position, value in enumerate(params)
+            if isinstance(value, bytes | bytearray | memoryview) and len(value) >= LARGE)
+        try:
+            if not large:
+                cursor.execute(compiled.sql, params)
+                return cursor
+            cursor.execute(_zeroblobs(compiled.sql, large), [
+                len(value) if position in large else value
+                for position, value in enumerate(params)])
+            if cursor.rowcount == 1:  # not an INSERT ... ON CONFLICT DO NOTHING that skipped
+                connection = self._connection.connection.dbapi_connection
+                for position in large:
+                    view = memoryview(params[position]).cast("B")
+                    with connection.blobopen(  # type: ignore[union-attr]
+                            compiled.table, compiled.names[position], cursor.lastrowid) as blob:
+                        for start in range(0, len(view), _CHUNK):
+                            blob.write(view[start:start + _CHUNK])
+            return cursor
+        except Exception as exc:
+            raise self._wrap(exc, compiled.sql, params) from exc
+
     def execute(self, statement: Executable, values: Mapping[str, Any]) -> int:
         """Run ``statement`` with ``values``; the number of rows it touched."""
         compiled = _compile(self._connection, statement, tuple(values), False)
-        params = compiled.params(values)
-        cursor = self._raw()
-        try:
-            cursor.execute(compiled.sql, params)
-        except Exception as exc:
-            raise self._wrap(exc, compiled.sql, params) from exc
-        return int(cursor.rowcount)
+        return int(self._run(compiled, compiled.params(values)).rowcount)
 
     def fetchone(self, statement: Executable, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row of a query whose columns need no conversion (ids, text)."""
@@ -162,6 +193,12 @@ class DriverCursor:
             return
         compiled = _compile(self._connection, statement, tuple(rows[0]), False)
         params = [compiled.params(row) for row in rows]
+        if self._sqlite and compiled.table and any(
+                isinstance(value, bytes | bytearray | memoryview) and len(value) >= LARGE
+                for row in params for value in row):
+            for row in params:
+                self._run(compiled, row)
+            return
         try:
             self._raw().executemany(compiled.sql, params)
         except Exception as exc:
@@ -179,15 +216,7 @@ class DriverCursor:
         if self._sqlite:
             # One statement per row: in SQLite, a row's id is the cursor's lastrowid.
             compiled = _compile(self._connection, statement, keys, False)
-            ids = []
-            for row in rows:
-                params = compiled.params(row)
-                try:
-                    cursor.execute(compiled.sql, params)
-                except Exception as exc:
-                    raise self._wrap(exc, compiled.sql, params) from exc
-                ids.append(int(cursor.lastrowid))
-            return ids
+            return [int(self._run(compiled, compiled.params(row)).lastrowid) for row in rows]
         compiled = _compile(self._connection, statement, keys, True)
         params = [compiled.params(row) for row in rows]
         try:
@@ -204,6 +233,35 @@ class DriverCursor:
         except Exception as exc:
             raise self._wrap(exc, compiled.sql, params) from exc
 
+    def packets(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The raw bytes of envelopes by id (large ones on SQLite by incremental I/O: one
+        copy, where a SELECT makes SQLite assemble the value and Python copy it)."""
+        if not ids:
+            return {}
+        # Only placeholders are formatted into the SQL; the ids are bound parameters.
+        marks = ", ".join("?" if self._sqlite else "%s" for _ in ids)
+        if not self._sqlite:
+            cursor = self._raw()
+            cursor.execute(f"SELECT id, raw FROM envelopes WHERE id IN ({marks})",  # noqa: S608
+                           list(ids))
+            return {int(row[0]): bytes(row[1]) for row in cursor.fetchall()}
+        sql = (f"SELECT id, length(raw), CASE WHEN length(raw) < {LARGE} THEN raw END "  # noqa: S608
+               f"FROM envelopes WHERE id IN ({marks})")
+        cursor = self._raw()
+        try:
+            cursor.execute(sql, list(ids))
+            found = {}
+            connection = self._connection.connection.dbapi_connection
+            for ident, size, raw in cursor.fetchall():
+                if raw is None:
+                    with connection.blobopen(  # type: ignore[union-attr]
+                            "envelopes", "raw", ident, readonly=True) as blob:
+                        raw = blob.read(size)
+                found[int(ident)] = bytes(raw)
+            return found
+        except Exception as exc:
+            raise self._wrap(exc, sql, list(ids)) from exc
+
     def close(self) -> None:
         if self._cursor is not None:
             self._cursor.close()
@@ -211,3 +269,11 @@ class DriverCursor:
 
 
 _INSERTS: dict[str, Executable] = {}
+
+
+def _zeroblobs(sql: str, positions: tuple[int, ...]) -> str:
+    """``sql`` with the parameters at ``positions`` (their ``?``) as ``zeroblob(?)``."""
+    pieces = sql.split("?")
+    return "".join(piece + ("" if index == len(pieces) - 1 else
+                            "zeroblob(?)" if index in positions else "?")
+                   for index, piece in enumerate(pieces))

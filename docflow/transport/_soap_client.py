@@ -11,7 +11,7 @@ defaults and does not check what was signed). Every failure surfaces as a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from docflow.envelope import schema_path
 from docflow.errors import TransportError
 from docflow.model import OrganCode
 from docflow.security import RequestToken
+from docflow.transport._http import EnvironmentOnce
 from docflow.transport._port import CopyTrace, Pending, StatusTrace, TraceReport
 from docflow.transport._soap_server import SERVICE_NS
 
@@ -35,6 +36,42 @@ __all__ = ["SoapClient"]
 # A one-byte packet whose base64 text marks where the real packet's base64 goes.
 _PLACEHOLDER = b"\x00"
 _PLACEHOLDER_B64 = b">AA==<"
+
+
+class _Body:
+    """A request body sent from its pieces (zeep's message around the packet's base64)
+    with a Content-Length, read in blocks: the pieces are never joined into one more copy
+    of a multi-megabyte message."""
+
+    def __init__(self, pieces: Sequence[bytes]) -> None:
+        self._pieces = [memoryview(piece) for piece in pieces]
+        self._length = sum(len(piece) for piece in pieces)
+        self._index = 0
+        self._offset = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(1 << 16):
+            yield chunk
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self._pieces)
+
+    def read(self, size: int = -1) -> bytes:
+        """The next ``size`` bytes (all that is left when ``size`` < 0)."""
+        out = []
+        wanted = self._length if size < 0 else size
+        while wanted > 0 and self._index < len(self._pieces):
+            piece = self._pieces[self._index]
+            chunk = piece[self._offset:self._offset + wanted]
+            out.append(chunk)
+            wanted -= len(chunk)
+            self._offset += len(chunk)
+            if self._offset >= len(piece):
+                self._index, self._offset = self._index + 1, 0
+        return b"".join(out)
 
 
 class SoapClient:
@@ -59,7 +96,7 @@ class SoapClient:
     ):
         if soap_version not in ("1.1", "1.2"):
             raise TransportError(f"unknown SOAP version {soap_version!r}", hint="1.1 or 1.2")
-        session = requests.Session()
+        session = EnvironmentOnce()
         if ca_bundle is not None:
             session.verify = str(ca_bundle)
         if client_cert is not None:
@@ -88,7 +125,7 @@ class SoapClient:
 
     def _request(
         self, to: OrganCode, operation: str, packet: bytes, recipient: OrganCode
-    ) -> tuple[bytes, dict[str, str]]:
+    ) -> tuple[_Body, dict[str, str]]:
         template = etree.tostring(self._client.create_message(
             self._service(to), operation, Packet=_PLACEHOLDER, Recipient=str(recipient)))
         head, marker, tail = template.partition(_PLACEHOLDER_B64)
@@ -100,7 +137,7 @@ class SoapClient:
             headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'}
         else:
             headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"'}
-        return b"".join((head, pybase64.b64encode(packet), tail)), headers
+        return _Body((head, pybase64.b64encode(packet), tail)), headers
 
     @contextmanager
     def _errors(self, to: OrganCode) -> Iterator[None]:

@@ -28,6 +28,7 @@ import requests
 
 from docflow.errors import TransportError
 from docflow.model import OrganCode
+from docflow.transport._http import EnvironmentOnce
 
 __all__ = [
     "HEADER_PREFIX",
@@ -122,7 +123,7 @@ class VxpClient:
         self._secret = secret
         self.timeout = timeout
         self.retries = retries
-        self.session = requests.Session()
+        self.session = EnvironmentOnce()
         if ca_bundle is not None:
             self.session.verify = str(ca_bundle)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
