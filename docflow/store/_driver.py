@@ -86,7 +86,9 @@ def _processor(type_: Any, dialect: Any) -> _Processor:
     transaction shares the conversion of its ``now``."""
     key = (dialect.name, repr(type_))
     if key not in _PROCESSORS:
-        processor = type_.bind_processor(dialect)
+        # The dialect's own form of the type (SQLite's DATETIME writes SQLAlchemy's text
+        # format; the generic DateTime would leave the value to the driver's adapter).
+        processor = type_.dialect_impl(dialect).bind_processor(dialect)
         try:
             # Only small immutable values: remembering a 20 MB blob would keep it alive.
             timely = issubclass(type_.python_type, dt.date)

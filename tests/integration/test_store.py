@@ -93,6 +93,22 @@ def test_record_outgoing_is_one_transaction_with_a_delivery_per_recipient(store:
     assert store.verify_audit().entries == 2
 
 
+def test_values_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
+    """The hot writes bypass SQLAlchemy's execution but not its bind processing: a
+    timestamp is stored in the dialect's own format (on SQLite, text with microseconds,
+    which queries compare as text), read back equal, and found by time queries."""
+    record = store.record_outgoing(letter(), build_envelope(letter()))
+    with store.engine.connect() as conn:
+        stored = conn.execute(text("SELECT created_at FROM documents")).scalar_one()
+        through_core = conn.execute(select(func.count()).select_from(schema.documents).where(
+            schema.documents.c.created_at == T0)).scalar_one()
+    if store.engine.dialect.name == "sqlite":
+        assert stored == "2026-11-25 01:00:00.000000"
+    assert through_core == 1
+    assert store.document(record.document_ref).created_at == T0
+    assert len(store.claim_due("w", now=T0)) == 2  # due at exactly T0
+
+
 def test_large_documents_are_stored_and_read_back_exactly(store: Store) -> None:
     """Past 1 MiB, SQLite values go through incremental blob I/O (written into a
     zeroblob, read from the blob): the same bytes must come back, and a known
