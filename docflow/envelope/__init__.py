@@ -29,7 +29,14 @@ from docflow.envelope._codec import (
     validate_packet,
 )
 from docflow.envelope._schema import PacketKind, schema_path, validate_tree
-from docflow.envelope._xml import DSIG_NS, EDXML_NS, XLINK_NS, ParseLimits, parse_xml
+from docflow.envelope._xml import (
+    DSIG_NS,
+    EDXML_NS,
+    XLINK_NS,
+    ParseLimits,
+    parse_xml,
+    parse_xml_stream,
+)
 
 __all__ = [
     "DSIG_NS",
@@ -52,6 +59,7 @@ __all__ = [
     "parse_packet",
     "parse_status",
     "parse_xml",
+    "parse_xml_stream",
     "read_tree",
     "schema_path",
     "serialize",

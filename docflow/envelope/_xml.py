@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import codecs
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from lxml import etree
 
 from docflow.errors import OversizeError, UnsafeXmlError, XmlError
 
-__all__ = ["DSIG_NS", "EDXML_NS", "XLINK_NS", "ParseLimits", "parse_xml", "q"]
+__all__ = ["DSIG_NS", "EDXML_NS", "XLINK_NS", "ParseLimits", "parse_xml", "parse_xml_stream",
+           "q"]
 
 EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -131,8 +134,15 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
             hint="edXML packets never need a DTD; remove the <!DOCTYPE ...> line",
         )
     parser = _parser(size > _HUGE_TREE_FROM)
-    try:
+    with _syntax_errors():
         root = etree.fromstring(bytes(data), parser)
+    return _without_doctype(root)
+
+
+@contextmanager
+def _syntax_errors() -> Iterator[None]:
+    try:
+        yield
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else None
         raise XmlError(
@@ -142,6 +152,43 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
         ) from exc
     except ValueError as exc:  # lxml raises it for some encoding declarations
         raise XmlError(f"cannot parse XML: {exc}") from exc
+
+
+_PROLOG_WINDOW = 64 * 1024
+
+
+def parse_xml_stream(read: Callable[[int], bytes], size: int,
+                     limits: ParseLimits = DEFAULT_LIMITS) -> etree._Element:
+    """:func:`parse_xml` for ``size`` bytes read in chunks from ``read`` (a request
+    body): the same refusals, without ever holding the whole input as one bytes object
+    next to its tree. Reading stops at the limit; a short body is a syntax error.
+    """
+    if size > limits.max_bytes:
+        raise OversizeError(size, limits.max_bytes)
+    first = read(min(size, _PROLOG_WINDOW))
+    if not first:
+        raise XmlError("empty input", hint="send a complete edXML packet")
+    if _has_doctype(first):
+        raise UnsafeXmlError(
+            "DOCTYPE declarations are not allowed",
+            hint="edXML packets never need a DTD; remove the <!DOCTYPE ...> line",
+        )
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                             dtd_validation=False, huge_tree=size > _HUGE_TREE_FROM,
+                             collect_ids=False)
+    total, chunk = 0, first
+    with _syntax_errors():
+        while chunk:
+            total += len(chunk)
+            if total > size:
+                raise OversizeError(total, size)
+            parser.feed(chunk)
+            chunk = read(min(1 << 20, size - total)) if total < size else b""
+        root = parser.close()
+    return _without_doctype(root)
+
+
+def _without_doctype(root: etree._Element) -> etree._Element:
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise UnsafeXmlError(

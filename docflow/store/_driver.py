@@ -22,11 +22,12 @@ filled in chunks.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, LargeBinary, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
@@ -45,17 +46,37 @@ class _Compiled:
     positional: bool
     fixed: Mapping[str, Any]  # values written in the statement itself (``id == 1``)
     table: str | None  # the table an INSERT writes (None for other statements)
+    blobs: tuple[int, ...] = ()  # positions of binary parameters
+
+    def __post_init__(self) -> None:
+        # A list of the values in parameter order, taken in one C call; then only the
+        # positions with a processor are converted (most columns have none).
+        getter = operator.itemgetter(*self.names) if self.names else None
+        object.__setattr__(self, "_get", getter)
+        object.__setattr__(self, "_converting", tuple(
+            (position, processor) for position, processor in enumerate(self.processors)
+            if processor is not None))
 
     def params(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        fixed = self.fixed
-        converted = [value if processor is None else processor(value)
-                     for value, processor in zip(
-                         (values[name] if name in values else fixed[name]
-                          for name in self.names),
-                         self.processors, strict=True)]
+        if self.fixed:
+            values = {**self.fixed, **values}
+        getter = self._get  # type: ignore[attr-defined]
+        if getter is None:
+            taken: list[Any] = []
+        elif len(self.names) == 1:
+            taken = [getter(values)]
+        else:
+            taken = list(getter(values))
+        for position, processor in self._converting:  # type: ignore[attr-defined]
+            taken[position] = processor(taken[position])
         if self.positional:
-            return converted
-        return dict(zip(self.names, converted, strict=True))
+            return taken
+        return dict(zip(self.names, taken, strict=True))
+
+    def large(self, params: Sequence[Any]) -> tuple[int, ...]:
+        """Positions of the binary values of 1 MiB and more among ``params``."""
+        return tuple(position for position in self.blobs
+                     if params[position] is not None and len(params[position]) >= LARGE)
 
 
 def _remembering(processor: _Processor) -> _Processor:
@@ -89,9 +110,11 @@ def _processor(type_: Any, dialect: Any) -> _Processor:
         # The dialect's own form of the type (SQLite's DATETIME writes SQLAlchemy's text
         # format; the generic DateTime would leave the value to the driver's adapter).
         processor = type_.dialect_impl(dialect).bind_processor(dialect)
+        # Only small immutable values: remembering a 20 MB blob would keep it alive.
+        # (A TypeDecorator does not say its Python type; its implementation does.)
+        base = getattr(type_, "impl_instance", type_)
         try:
-            # Only small immutable values: remembering a 20 MB blob would keep it alive.
-            timely = issubclass(type_.python_type, dt.date)
+            timely = issubclass(base.python_type, dt.date)
         except NotImplementedError:
             timely = False
         _PROCESSORS[key] = _remembering(processor) if timely else processor
@@ -121,8 +144,10 @@ def _compile(connection: Connection, statement: Executable, keys: tuple[str, ...
     fixed = {name: compiled.binds[name].effective_value for name in names
              if name not in keys and compiled.binds[name].value is not None}
     table = statement.table.name if getattr(statement, "is_insert", False) else None  # type: ignore[attr-defined]
+    blobs = tuple(position for position, name in enumerate(names)
+                  if isinstance(compiled.binds[name].type, LargeBinary))
     result = _Compiled(compiled.string, names, processors, bool(compiled.positional), fixed,
-                       table)
+                       table, blobs)
     _CACHE[cache_key] = (statement, result)
     return result
 
@@ -150,9 +175,7 @@ class DriverCursor:
     def _run(self, compiled: _Compiled, params: Any) -> Any:
         """Execute one statement (SQLite inserts: large blobs by incremental I/O)."""
         cursor = self._raw()
-        large = () if not (self._sqlite and compiled.table) else tuple(
-            position for position, value in enumerate(params)
-            if isinstance(value, bytes | bytearray | memoryview) and len(value) >= LARGE)
+        large = compiled.large(params) if self._sqlite and compiled.table else ()
         try:
             if not large:
                 cursor.execute(compiled.sql, params)
@@ -195,9 +218,8 @@ class DriverCursor:
             return
         compiled = _compile(self._connection, statement, tuple(rows[0]), False)
         params = [compiled.params(row) for row in rows]
-        if self._sqlite and compiled.table and any(
-                isinstance(value, bytes | bytearray | memoryview) and len(value) >= LARGE
-                for row in params for value in row):
+        if self._sqlite and compiled.table and compiled.blobs and any(
+                compiled.large(row) for row in params if not isinstance(row, dict)):
             for row in params:
                 self._run(compiled, row)
             return

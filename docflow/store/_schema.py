@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 metadata = MetaData(
     naming_convention={
@@ -104,8 +104,10 @@ envelopes = Table(
     Column("message_id", MessageId),
     Column("sha256", String(64), nullable=False),
     Column("size", Integer, nullable=False),
-    Column("raw", LargeBinary, nullable=False, comment="the signed bytes, as sent/received"),
     Column("created_at", UTCDateTime, nullable=False),
+    # Last: SQLite leaves a zeroblob unmaterialised only in a record's last column (the
+    # store writes large packets into one by incremental I/O; migration 0002).
+    Column("raw", LargeBinary, nullable=False, comment="the signed bytes, as sent/received"),
     Index(None, "document_ref"),
 )
 

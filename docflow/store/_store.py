@@ -417,11 +417,36 @@ class Store:
         """Create the schema, or migrate it to this code's revision (Alembic)."""
         config = self._alembic_config()
         try:
-            with self.engine.begin() as conn:
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+            with self.engine.connect() as conn:
+                # SQLite rebuilds a table to change it (copy, drop, rename): foreign keys
+                # are switched off around the transaction, as SQLite's documentation
+                # prescribes, and checked before it commits.
+                sqlite = conn.dialect.name == "sqlite"
+                if sqlite:
+                    self._sqlite_foreign_keys(conn, on=False)
+                try:
+                    with conn.begin():
+                        config.attributes["connection"] = conn
+                        command.upgrade(config, "head")
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all() \
+                            if sqlite else []
+                        if broken:
+                            raise StoreError(
+                                f"the upgrade would break {len(broken)} foreign key(s), "
+                                f"first in table {broken[0][0]}", where=self._where(),
+                                hint="nothing was changed; report this database's state")
+                finally:
+                    if sqlite:
+                        self._sqlite_foreign_keys(conn, on=True)
         except SQLAlchemyError as exc:
             raise StoreError(f"database upgrade failed: {exc}", where=self._where()) from exc
+
+    @staticmethod
+    def _sqlite_foreign_keys(conn: Connection, *, on: bool) -> None:
+        """Outside any transaction (SQLite ignores the pragma inside one)."""
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is not None:
+            dbapi.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
     def schema_revision(self) -> str | None:
         """The database's Alembic revision (None for an empty database)."""

@@ -23,7 +23,7 @@ import pybase64
 from lxml import etree
 from werkzeug.wrappers import Request, Response
 
-from docflow.envelope import ParseLimits, parse_xml, schema_path
+from docflow.envelope import ParseLimits, parse_xml, parse_xml_stream, schema_path
 from docflow.errors import (
     DocflowError,
     OversizeError,
@@ -41,6 +41,7 @@ SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 SERVICE_NS = "urn:docflow:node:1"
 _WSDL_ADDRESS = b"http://localhost:8080/"
 _LOG = logging.getLogger("docflow.soap")
+_STREAMED_FROM = 1 << 20  # request bodies larger than this are parsed as they are read
 
 
 @dataclass(frozen=True)
@@ -123,11 +124,19 @@ class SoapApp:
             raise _FaultError(OversizeError.fault_code,
                          f"request of {length} bytes exceeds the limit of {self.max_body}",
                          status=413)
-        body = request.stream.read(self.max_body + 1)
-        if len(body) > self.max_body:
-            raise _FaultError(OversizeError.fault_code,
-                         f"request exceeds the limit of {self.max_body} bytes", status=413)
-        root = parse_xml(body, ParseLimits(max_bytes=self.max_body))
+        limits = ParseLimits(max_bytes=self.max_body)
+        if length is not None and length > _STREAMED_FROM:
+            # A large request is parsed as it is read: its bytes and its tree are never
+            # both held (a 20 MB attachment is ~28 MB of base64 twice over).
+            body = b""
+            root = parse_xml_stream(request.stream.read, length, limits)
+        else:
+            body = request.stream.read(self.max_body + 1)
+            if len(body) > self.max_body:
+                raise _FaultError(OversizeError.fault_code,
+                             f"request exceeds the limit of {self.max_body} bytes",
+                             status=413)
+            root = parse_xml(body, limits)
         if root.tag != f"{{{version.ns}}}Envelope":
             expected = "1.2" if version is _SOAP12 else "1.1"
             raise _FaultError("docflow.transport.version-mismatch",

@@ -96,7 +96,7 @@ def test_db_upgrade_and_audit_verify(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'node.db'}"
     result = run("db", "upgrade", "--database", url)
-    assert result.returncode == 0 and "revision 0001" in result.stdout, result.stderr
+    assert result.returncode == 0 and "revision 0002" in result.stdout, result.stderr
     with Store(url) as store:
         envelope = sample_envelope()
         store.record_outgoing(envelope, build_envelope(envelope))

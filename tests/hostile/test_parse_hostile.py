@@ -7,8 +7,16 @@ this file covers the parser, which every entry point shares.
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
-from docflow.envelope import ParseLimits, build_envelope, parse_envelope, parse_packet, parse_xml
+from docflow.envelope import (
+    ParseLimits,
+    build_envelope,
+    parse_envelope,
+    parse_packet,
+    parse_xml,
+    parse_xml_stream,
+)
 from docflow.errors import (
     AttachmentError,
     DocflowError,
@@ -155,3 +163,48 @@ def test_doctype_behind_a_long_prolog_is_still_refused() -> None:
 def test_doctype_in_utf16_is_refused() -> None:
     with pytest.raises(UnsafeXmlError):
         parse_xml(XXE_FILE.decode().encode("utf-16"))
+
+
+def _stream(data: bytes, chunk: int = 1000):  # type: ignore[no-untyped-def]
+    """A request body's read(n), returning at most ``chunk`` bytes per call."""
+    position = 0
+
+    def read(size: int) -> bytes:
+        nonlocal position
+        piece = data[position:position + min(size, chunk)]
+        position += len(piece)
+        return piece
+
+    return read
+
+
+PADDED_DOCTYPE = b"<?xml version='1.0'?><!--" + b"x" * 70_000 + b"-->" + XXE_FILE[21:]
+
+
+@pytest.mark.parametrize(("data", "error", "fragment"), [
+    (BILLION_LAUGHS, UnsafeXmlError, "DOCTYPE"),
+    (QUADRATIC, UnsafeXmlError, "DOCTYPE"),
+    (XXE_FILE, UnsafeXmlError, "DOCTYPE"),
+    (XXE_NETWORK, UnsafeXmlError, "DOCTYPE"),
+    # A DOCTYPE beyond the first window is caught after parsing, entities unresolved.
+    (PADDED_DOCTYPE, UnsafeXmlError, "DOCTYPE"),
+    (b"<edXML><unclosed></edXML>", XmlError, "not well-formed"),
+    (VALID[: len(VALID) // 2], XmlError, "not well-formed"),
+    (b"", XmlError, "empty"),
+])
+def test_streamed_parsing_refuses_what_parse_xml_refuses(
+        data: bytes, error: type[DocflowError], fragment: str) -> None:
+    with pytest.raises(error, match=fragment):
+        parse_xml(data)
+    with pytest.raises(error, match=fragment):
+        parse_xml_stream(_stream(data), len(data))
+
+
+def test_streamed_parsing_reads_the_same_tree_and_no_more_than_announced() -> None:
+    streamed = parse_xml_stream(_stream(VALID), len(VALID))
+    assert etree.tostring(streamed) == etree.tostring(parse_xml(VALID))
+    # A body longer than announced is not read past its length (a truncated tree).
+    with pytest.raises(XmlError):
+        parse_xml_stream(_stream(VALID + b"<junk/>"), len(VALID) - 10)
+    with pytest.raises(OversizeError):
+        parse_xml_stream(_stream(VALID), len(VALID), ParseLimits(max_bytes=100))

@@ -214,6 +214,17 @@ def test_deliveries_sent_side_by_side(net: Network) -> None:
     for ref in refs:
         assert only_delivery(net.province, ref).transport_state == "acknowledged"
     assert net.province.store.verify_audit().ok and net.district.store.verify_audit().ok
+    # One document's statuses to one organ still travel one after the other, in order.
+    received = inbox(net.district)[0]
+    for act in (net.district.accept, net.district.assign, net.district.process,
+                net.district.complete):
+        act(received.id)
+    assert net.district.deliver(workers=4).delivered == 4
+    (ref,) = [r for r in refs if net.province.store.document(r).message_id
+              == received.message_id]
+    path = [entry.to_state for entry in net.province.store.history(ref)
+            if entry.machine == "delivery"]
+    assert path == ["arrived", "accepted", "assigned", "processing", "completed"]
     net.transport.unregister(TAM_KY.code)
     send_letter(net, number="2000")
     send_letter(net, number="2001")

@@ -189,6 +189,27 @@ def test_hostile_requests(soap: SoapNet, body: bytes, content_type: str,
     assert soap.district.store.documents().total == 0
 
 
+_PADDING = b"<!--" + b"x" * (2 << 20) + b"-->"  # past the size parsed as it is read
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    (b"<oops" + b" " * (2 << 20), "docflow.envelope.xml"),
+    (b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;' + _PADDING + b"</x>",
+     "docflow.envelope.unsafe"),
+    (b"<?xml version='1.0'?>" + _PADDING + b'<!DOCTYPE x [<!ENTITY e "e">]><x>&e;</x>',
+     "docflow.envelope.unsafe"),
+    (_call("SendDocument", extra=_operation("SendStatus") + _PADDING),
+     "docflow.transport.operation"),
+    (_call("SendDocument", extra=_PADDING), "docflow.envelope.schema"),
+])
+def test_hostile_large_requests_parsed_as_they_are_read(soap: SoapNet, body: bytes,
+                                                        code: str) -> None:
+    response = _post(soap.district_url, body)
+    assert response.status_code in (400, 500), response.text
+    assert _fault_code(response) == code
+    assert soap.district.store.documents().total == 0
+
+
 def test_huge_body_is_refused_before_reading(pki: Pki) -> None:
     class Never:
         def receive_document(self, packet: bytes, recipient: object = None) -> bytes:

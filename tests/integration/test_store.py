@@ -10,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from docflow.envelope import Envelope, build_envelope
 from docflow.errors import (
@@ -59,6 +60,38 @@ def test_schema_is_created_at_head_and_matches_the_code(store: Store) -> None:
     with store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), schema.metadata)
     assert diffs == []
+
+
+def test_upgrade_from_the_first_revision_keeps_everything(store_url: str) -> None:
+    """0002 rebuilds SQLite's envelopes table (packet bytes last): a database written at
+    0001 keeps its documents, packets, deliveries and audit chain, foreign keys hold,
+    and the foreign keys are back on for the store's connections afterwards."""
+    from alembic import command
+
+    early = Store(store_url, check_schema=False, clock=lambda: T0)
+    config = early._alembic_config()
+    with early.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    envelope = letter()
+    record = early.record_outgoing(envelope, build_envelope(envelope))
+    (claim,) = early.claim_due("w", limit=1)
+    early.close()
+    with Store.open(store_url, clock=lambda: T0) as store:
+        assert store.schema_revision() == schema.SCHEMA_REVISION
+        assert store.packet(record.document_ref) == build_envelope(envelope)
+        assert len(store.deliveries(document_ref=record.document_ref).items) == 2
+        assert store.verify_audit().ok
+        with store.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                columns = [row[1] for row in conn.exec_driver_sql(
+                    "PRAGMA table_info(envelopes)")]
+                assert columns[-1] == "raw"
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        # A reference to no envelope is still refused.
+        with pytest.raises(IntegrityError), store.engine.begin() as conn:
+            conn.execute(schema.deliveries.update().where(
+                schema.deliveries.c.id == claim.delivery_id).values(envelope_ref=999))
 
 
 def test_store_refuses_an_empty_or_older_database(store_url: str) -> None:
