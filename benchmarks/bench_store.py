@@ -152,5 +152,13 @@ NOTES = [
     "store: one document = document row, attachment (stored once by hash), envelope bytes, "
     "a delivery per recipient, two history rows and an audit-chain entry, all in one "
     "transaction; the reference is a single INSERT of the same bytes. SQLite runs with WAL "
-    "and synchronous=FULL, PostgreSQL with fsync on, for both sides.",
+    "and synchronous=FULL, PostgreSQL with fsync on, for both sides; the two sides run in "
+    "alternating rounds (best round of each). The hot writes run on the driver's cursor "
+    "with SQLAlchemy's compiled SQL and bind processors (docflow/store/_driver.py).",
+    "store: what is left of the single-document gap is mostly the commit: a document "
+    "dirties ~21 B-tree pages (six tables, eleven index entries, the audit head) where the "
+    "reference dirties ~3, and each page costs ~25 us of WAL write and fsync here "
+    "(synchronous=OFF, the CPU-only ratio is ~0.6). The batched goal is bounded by rows: "
+    "a batch writes ~8 rows per document in six tables where the reference writes one row "
+    "with one executemany.",
 ]
