@@ -36,6 +36,7 @@ __all__ = ["SoapClient"]
 # A one-byte packet whose base64 text marks where the real packet's base64 goes.
 _PLACEHOLDER = b"\x00"
 _PLACEHOLDER_B64 = b">AA==<"
+_STREAMED_FROM = 1 << 20  # packets from this size are sent from their pieces
 
 
 class _Body:
@@ -125,7 +126,7 @@ class SoapClient:
 
     def _request(
         self, to: OrganCode, operation: str, packet: bytes, recipient: OrganCode
-    ) -> tuple[_Body, dict[str, str]]:
+    ) -> tuple[bytes | _Body, dict[str, str]]:
         template = etree.tostring(self._client.create_message(
             self._service(to), operation, Packet=_PLACEHOLDER, Recipient=str(recipient)))
         head, marker, tail = template.partition(_PLACEHOLDER_B64)
@@ -137,7 +138,10 @@ class SoapClient:
             headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'}
         else:
             headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"'}
-        return _Body((head, pybase64.b64encode(packet), tail)), headers
+        pieces = (head, pybase64.b64encode(packet), tail)
+        if len(packet) < _STREAMED_FROM:  # small: one buffer, one write
+            return b"".join(pieces), headers
+        return _Body(pieces), headers
 
     @contextmanager
     def _errors(self, to: OrganCode) -> Iterator[None]:
