@@ -161,4 +161,9 @@ NOTES = [
     "(synchronous=OFF, the CPU-only ratio is ~0.6). The batched goal is bounded by rows: "
     "a batch writes ~8 rows per document in six tables where the reference writes one row "
     "with one executemany.",
+    "store: on PostgreSQL the single-document gap is the client's CPU: a document is ~11 "
+    "statements and psycopg spends ~70-90 us of Python per statement (~0.8-1 ms per "
+    "document, measured with process_time) where the reference runs one. Sending the "
+    "statements in psycopg's pipeline mode (one wait for several statements) was tried and "
+    "measured no faster: the time is not spent waiting for the server.",
 ]
