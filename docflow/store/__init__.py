@@ -13,6 +13,7 @@ True
 
 from docflow.store._engine import make_engine, sqlite_url
 from docflow.store._store import (
+    Agency,
     Answer,
     AuditReport,
     Claim,
@@ -30,6 +31,7 @@ from docflow.store._store import (
 )
 
 __all__ = [
+    "Agency",
     "Answer",
     "AuditReport",
     "Claim",

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 metadata = MetaData(
     naming_convention={
@@ -206,6 +206,19 @@ dead_letters = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime),
     Index(None, "delivery_ref"),
+)
+
+# The organs registered with an axis (VDXP/LGSP registerAgency), kept per axis code.
+axis_agencies = Table(
+    "axis_agencies", metadata,
+    Column("axis", Organ, nullable=False),
+    Column("code", Organ, nullable=False),
+    Column("parent", Text, nullable=False, comment="pcode: the system serving it, or ''"),
+    Column("name", Text, nullable=False),
+    Column("mail", Text, nullable=False),
+    Column("registered_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("axis", "code"),
+    Index(None, "axis", "parent"),
 )
 
 audit_log = Table(

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    delete,
     func,
     or_,
     select,
@@ -68,6 +69,7 @@ from docflow.store._driver import DriverCursor
 from docflow.store._engine import make_engine
 
 __all__ = [
+    "Agency",
     "Answer",
     "AuditReport",
     "Claim",
@@ -312,6 +314,18 @@ class Page(Generic[_T]):
     total: int
     page: int
     page_size: int
+
+
+@dataclass(frozen=True)
+class Agency:
+    """An organ registered with an axis (the VDXP/LGSP ``registerAgency`` operation)."""
+
+    code: str
+    #: the system that serves it (its LGSP, ``pcode``), or "" when it calls the axis itself
+    parent: str
+    name: str
+    mail: str
+    registered_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -1260,6 +1274,57 @@ class Store:
         if row is None:
             raise NotFoundError("no such delivery", where=f"delivery {delivery_id}")
         return _delivery_view(row)
+
+    # ------------------------------------------------------------------ axis registrations
+
+    def agencies(self, axis: str, *, codes: Sequence[str] | None = None,
+                 parent: str | None = None) -> list[Agency]:
+        """The organs registered with ``axis``, by code; only ``codes`` or only those
+        served by ``parent`` when given."""
+        query = select(s.axis_agencies).where(s.axis_agencies.c.axis == axis)
+        if codes is not None:
+            query = query.where(s.axis_agencies.c.code.in_(list(codes)))
+        if parent is not None:
+            query = query.where(s.axis_agencies.c.parent == parent)
+        with self._reader() as conn:
+            rows = conn.execute(query.order_by(s.axis_agencies.c.code)).all()
+        return [Agency(row.code, row.parent, row.name, row.mail, row.registered_at)
+                for row in rows]
+
+    def register_agency(self, axis: str, code: str, *, parent: str = "", name: str = "",
+                        mail: str = "", replace: bool = True,
+                        now: dt.datetime | None = None) -> bool:
+        """Register ``code`` with ``axis`` (again: its details are replaced, unless
+        ``replace`` is False, and then an existing registration is left as it is).
+        Audited; returns whether anything was written."""
+        table = s.axis_agencies
+        key = and_(table.c.axis == axis, table.c.code == code)
+        values = {"parent": parent, "name": name, "mail": mail}
+        with self._tx(axis, now) as tx:
+            found = tx.conn.execute(select(table.c.parent, table.c.name, table.c.mail)
+                                    .where(key).with_for_update()).one_or_none()
+            if found is not None and (not replace or tuple(found) == tuple(values.values())):
+                return False
+            if found is None:
+                tx.conn.execute(table.insert().values(axis=axis, code=code,
+                                                      registered_at=tx.now, **values))
+            else:
+                tx.conn.execute(update(table).where(key).values(registered_at=tx.now,
+                                                                **values))
+            tx.audit.append(("agency_registered", f"agency:{code}", values))
+        return True
+
+    def delete_agency(self, axis: str, code: str, *, now: dt.datetime | None = None) -> None:
+        """Remove ``code``'s registration with ``axis`` (audited); NotFoundError if there
+        is none. Packets already queued for it stay queued."""
+        table = s.axis_agencies
+        with self._tx(axis, now) as tx:
+            gone = tx.conn.execute(delete(table).where(
+                table.c.axis == axis, table.c.code == code)).rowcount
+            if not gone:
+                raise NotFoundError("unknown agency", where=f"{code} at axis {axis}",
+                                    hint="getAgenciesList shows the registered organs")
+            tx.audit.append(("agency_deleted", f"agency:{code}", {}))
 
     # ------------------------------------------------------------------ audit chain
 

@@ -14,6 +14,10 @@ acknowledges each with ``updateStatus``: a copy stays listed until ``done`` (so 
 that crashes between ``getEdoc`` and ``updateStatus`` gets it again), ``fail`` counts as a
 failed attempt (retried, then dead-lettered), ``processing`` leases it.
 
+Registrations (``registerAgency``, ``deleteAgency``, ``getAgenciesList``) are rows of the
+store, audited, and outlive a restart; every configured system is registered at start if
+it is not already.
+
 ``POST /echo`` answers its body back without authentication: the benchmark's baseline.
 """
 
@@ -91,9 +95,8 @@ class AxisApp:
         self.skew = skew
         self.max_body = max_body
         self.parent = parent
-        self.agencies: dict[str, dict[str, str]] = {
-            code: {"code": code, "pcode": "", "name": system.name, "mail": ""}
-            for code, system in self.systems.items()}
+        for code, system in self.systems.items():
+            store.register_agency(self.code, code, name=system.name, replace=False)
         self._routes = {
             "sendEdoc": self._send, "getReceivedEdocList": self._received,
             "getEdoc": self._get, "updateStatus": self._update, "getSentEdocList": self._sent,
@@ -187,7 +190,8 @@ class AxisApp:
             raise _RefusalError("BAD_REQUEST", "to must be a JSON array of organ codes") from exc
         if not to:
             raise _RefusalError("BAD_REQUEST", "to names no organ")
-        unknown = [code for code in to if code not in self.agencies]
+        known = {agency.code for agency in self.store.agencies(self.code, codes=to)}
+        unknown = [code for code in to if code not in known]
         if unknown and self.parent is None:
             raise _RefusalError("UNKNOWN_ORGAN", f"not registered with the axis: {unknown}")
         return {"DocId": self._accept(body, params.get("messagetype", "edoc"), sender, to,
@@ -228,8 +232,10 @@ class AxisApp:
             waiting = self.store.deliveries(organ=self.code, kind=kind,
                                             transport_state=("queued", "retrying"),
                                             page_size=limit).items
+            registered = {agency.code for agency in self.store.agencies(
+                self.code, codes=sorted({delivery.recipient for delivery in waiting}))}
             for delivery in waiting:
-                if delivery.recipient in self.agencies:
+                if delivery.recipient in registered:
                     continue
                 packet = self.store.delivery_packet(delivery.id)
                 sender = self._sender_of(packet, kind)
@@ -269,9 +275,8 @@ class AxisApp:
             verify(body, self.trust, now=self.clock())
 
     def _mine(self, caller: AxisSystem) -> list[str]:
-        served = [code for code, agency in self.agencies.items()
-                  if agency.get("pcode") == caller.system_id]
-        return [caller.system_id, *served]
+        served = self.store.agencies(self.code, parent=caller.system_id)
+        return [caller.system_id, *(agency.code for agency in served)]
 
     def _waiting(self, caller: AxisSystem, params: dict[str, str]) -> Any:
         kind = "document" if params.get("messagetype", "edoc") == "edoc" else "status"
@@ -357,7 +362,8 @@ class AxisApp:
 
     def _agencies(self, caller: AxisSystem, params: dict[str, str],
                   request: Request) -> dict[str, Any]:
-        return {"data": sorted(self.agencies.values(), key=lambda a: a["code"])}
+        return {"data": [{"code": agency.code, "pcode": agency.parent, "name": agency.name,
+                          "mail": agency.mail} for agency in self.store.agencies(self.code)]}
 
     def _register(self, caller: AxisSystem, params: dict[str, str],
                   request: Request) -> dict[str, Any]:
@@ -367,19 +373,20 @@ class AxisApp:
             raise _RefusalError("BAD_REQUEST", f"code: {exc}") from exc
         if params.get("pcode") not in ("", caller.system_id) and not caller.relay:
             raise _RefusalError("FROM_MISMATCH", "an organ registers itself or its own organs")
-        self.agencies[code] = {"code": code, "pcode": params.get("pcode", ""),
-                               "name": params.get("name", ""), "mail": params.get("mail", "")}
+        self.store.register_agency(self.code, code, parent=params.get("pcode", ""),
+                                   name=params.get("name", ""), mail=params.get("mail", ""),
+                                   now=self.clock())
         return {}
 
     def _delete(self, caller: AxisSystem, params: dict[str, str],
                 request: Request) -> dict[str, Any]:
         code = params.get("code", "")
-        agency = self.agencies.get(code)
-        if agency is None:
+        found = self.store.agencies(self.code, codes=[code])
+        if not found:
             raise NotFoundError("unknown agency", where=code)
-        if caller.system_id not in (code, agency.get("pcode")) and not caller.relay:
+        if caller.system_id not in (code, found[0].parent) and not caller.relay:
             raise _RefusalError("FROM_MISMATCH", "an organ deletes itself or its own organs")
-        del self.agencies[code]
+        self.store.delete_agency(self.code, code, now=self.clock())
         return {}
 
 

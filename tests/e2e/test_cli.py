@@ -93,10 +93,12 @@ def test_db_upgrade_and_audit_verify(tmp_path: Path) -> None:
     from docflow.envelope import build_envelope
     from docflow.samples import sample_envelope
     from docflow.store import Store
+    from docflow.store._schema import SCHEMA_REVISION
 
     url = f"sqlite:///{tmp_path / 'node.db'}"
     result = run("db", "upgrade", "--database", url)
-    assert result.returncode == 0 and "revision 0002" in result.stdout, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert f"revision {SCHEMA_REVISION}" in result.stdout
     with Store(url) as store:
         envelope = sample_envelope()
         store.record_outgoing(envelope, build_envelope(envelope))

@@ -114,6 +114,56 @@ def test_every_operation(net: Net) -> None:
     assert district.received(message_type="status", since=since) == []
 
 
+def test_registrations_outlive_a_restart(net: Net, pki: Pki) -> None:
+    """registerAgency and deleteAgency are rows of the axis's database: an emulator
+    started again on the same file still knows them (and still serves the registered
+    organ's packets to its parent)."""
+    so_noi_vu = OrganInfo(OrganCode("000.00.31.H41"), "Sở Nội vụ")
+    axis_of(net.province).register_agency(so_noi_vu.code, so_noi_vu.name,
+                                          parent=str(PROVINCE.code), mail="snv@quangnam.gov.vn")
+    axis_of(net.commune).delete_agency(COMMUNE.code)  # an organ deletes itself
+    url = net.axis.store.url
+    net.axis.store.close()
+
+    def restart() -> tuple[Store, Server, VxpClient]:
+        store = Store.open(url, clock=lambda: pki.now)
+        systems = [AxisSystem(str(code), secret) for code, secret in SECRETS.items()]
+        server = Server(AxisApp(AXIS, store, systems, clock=lambda: pki.now))
+        client = VxpClient(server.url, str(PROVINCE.code), SECRETS[PROVINCE.code],
+                           timeout=10, clock=lambda: pki.now)
+        return store, server, client
+
+    store, server, client = restart()
+    try:
+        agencies = {agency["code"]: agency for agency in client.agencies()}
+        # Configured systems are registered again at start when missing (the commune).
+        assert set(agencies) == {*map(str, SECRETS), str(so_noi_vu.code)}
+        assert (agencies[str(so_noi_vu.code)]["pcode"],
+                agencies[str(so_noi_vu.code)]["mail"]) == (str(PROVINCE.code),
+                                                           "snv@quangnam.gov.vn")
+        envelope = sample_envelope(recipients=(so_noi_vu,))
+        packet = net.province.store.packet(
+            net.province.send(envelope.info, envelope.attachments).document_ref)
+        client.send_edoc(packet, to=[so_noi_vu.code])  # known: not UNKNOWN_ORGAN
+        (item,) = client.received()  # waiting for the organ the province serves
+        assert item.to == str(so_noi_vu.code)
+        client.delete_agency(so_noi_vu.code)
+    finally:
+        client.close()
+        server.close()
+        store.close()
+    store, server, client = restart()
+    try:
+        assert str(so_noi_vu.code) not in {agency["code"] for agency in client.agencies()}
+        with pytest.raises(TransportError, match="UNKNOWN_ORGAN"):
+            client.send_edoc(packet, to=[so_noi_vu.code])
+        assert store.verify_audit().ok
+    finally:
+        client.close()
+        server.close()
+        store.close()
+
+
 def _raw(url: str, operation: str, headers: dict[str, str], body: bytes = b"") -> dict:
     response = requests.post(url + operation, data=body, headers=headers, timeout=10)
     assert response.headers["Content-Type"].startswith("application/json")

@@ -395,6 +395,49 @@ def test_audit_chain_detects_a_truncated_tail(store: Store) -> None:
     assert (report.ok, report.broken_at) == (False, 3)
 
 
+# --------------------------------------------------------------------------- axis registrations
+
+AXIS = "000.00.00.G22"
+
+
+def test_axis_registrations_are_rows_and_audited(store: Store) -> None:
+    lgsp = "000.00.90.H41"
+    assert store.register_agency(AXIS, str(PROVINCE.code), parent=lgsp, name=PROVINCE.name)
+    assert store.register_agency(AXIS, lgsp, name="LGSP Quảng Nam")
+    assert store.register_agency("000.00.90.H43", lgsp)  # another axis, same database
+    assert [a.code for a in store.agencies(AXIS)] == [str(PROVINCE.code), lgsp]
+    (province,) = store.agencies(AXIS, parent=lgsp)
+    assert (province.code, province.name, province.registered_at) == (
+        str(PROVINCE.code), PROVINCE.name, T0)
+    assert [a.code for a in store.agencies(AXIS, codes=[lgsp, "000.00.77.H41"])] == [lgsp]
+    # The same details again write nothing; replace=False leaves new details unwritten.
+    assert not store.register_agency(AXIS, lgsp, name="LGSP Quảng Nam")
+    assert not store.register_agency(AXIS, lgsp, name="renamed", replace=False)
+    later = T0 + dt.timedelta(hours=1)
+    assert store.register_agency(AXIS, lgsp, name="renamed", mail="lgsp@quangnam.gov.vn",
+                                 now=later)
+    (renamed,) = store.agencies(AXIS, codes=[lgsp])
+    assert (renamed.name, renamed.mail, renamed.registered_at) == (
+        "renamed", "lgsp@quangnam.gov.vn", later)
+    store.delete_agency(AXIS, str(PROVINCE.code))
+    assert [a.code for a in store.agencies(AXIS)] == [lgsp]
+    before = counts(store)
+    with pytest.raises(NotFoundError, match="unknown agency"):
+        store.delete_agency(AXIS, str(PROVINCE.code))
+    assert counts(store) == before  # a refusal writes nothing, not even an audit entry
+    with store.engine.connect() as conn:
+        actions = conn.execute(select(schema.audit_log.c.action, schema.audit_log.c.subject)
+                               .order_by(schema.audit_log.c.seq)).all()
+    assert [tuple(row) for row in actions] == [
+        ("agency_registered", f"agency:{PROVINCE.code}"),
+        ("agency_registered", f"agency:{lgsp}"),
+        ("agency_registered", f"agency:{lgsp}"),
+        ("agency_registered", f"agency:{lgsp}"),
+        ("agency_deleted", f"agency:{PROVINCE.code}"),
+    ]
+    assert store.verify_audit().ok
+
+
 # --------------------------------------------------------------------------- queries
 
 def test_queries_inbox_overdue_and_pages(store: Store) -> None:
