@@ -963,7 +963,9 @@ def axis_serve(systems_file: Path, database: str, code: str, host: str, port: in
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--processes", is_flag=True,
               help="Run every organ and hub as a `docflow serve` process over SOAP instead "
-                   "(use a small --directory), SIGKILLing --kills of them mid-run.")
+                   "(use a small --directory), SIGKILLing --kills of them mid-run; "
+                   "--faults drop/duplicate/delay/tamper then act on the real requests "
+                   "through a proxy in front of each process.")
 @click.option("--kills", type=click.IntRange(min=0), default=3, show_default=True)
 def simulate(directory_file: Path | None, levels: str, documents: int, faults: str,
              seed: int, home: Path | None, report_file: Path | None, chart: Path | None,
@@ -978,7 +980,8 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
     from docflow.routing import Directory
 
     if processes:
-        _simulate_processes(directory_file, levels, documents, seed, home, kills, as_json)
+        _simulate_processes(directory_file, levels, documents, seed, home, kills, as_json,
+                            faults)
         return
 
     try:
@@ -1012,17 +1015,17 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
 
 
 def _simulate_processes(directory_file: Path | None, levels: str, documents: int, seed: int,
-                        home: Path | None, kills: int, as_json: bool) -> None:
+                        home: Path | None, kills: int, as_json: bool, faults: str) -> None:
     import dataclasses
     import tempfile
 
-    from docflow.harness import ProcessNetwork, quang_nam
+    from docflow.harness import Faults, ProcessNetwork, quang_nam
 
     text = (directory_file.read_text(encoding="utf-8") if directory_file
             else quang_nam(levels=int(levels), districts=2, communes=2, departments=1))
     try:
         with tempfile.TemporaryDirectory(prefix="docflow-proc-") as scratch:
-            network = ProcessNetwork(text, home or Path(scratch))
+            network = ProcessNetwork(text, home or Path(scratch), faults=Faults.parse(faults))
             report = network.run(documents, kills=kills, seed=seed,
                                  progress=lambda line: click.echo(line, err=True))
     except DocflowError as exc:
@@ -1035,9 +1038,15 @@ def _simulate_processes(directory_file: Path | None, levels: str, documents: int
                    f"{report.documents} documents, {report.copies} copies, {report.kills} "
                    f"processes killed with SIGKILL; delivered {report.delivered}, lost "
                    f"{report.lost}, duplicated {report.duplicated}, diverged "
-                   f"{report.diverged}, audit chains "
+                   f"{report.diverged}, content mismatches {report.mismatched}, audit chains "
                    f"{'intact' if not report.audits_broken else 'BROKEN'} "
                    f"({report.seconds:.0f} s)")
+        if report.network is not None:
+            n = report.network
+            click.echo(f"network: {n.requests} requests; dropped {n.dropped}, replies lost "
+                       f"{n.replies_lost}, duplicated {n.duplicated}, delayed {n.delayed}, "
+                       f"tampered {n.tampered_requests} requests (accepted "
+                       f"{n.tampered_accepted}) and {n.tampered_replies} replies")
         for problem in report.problems[:10]:
             click.echo(f"  problem: {problem}")
     sys.exit(0 if report.ok else 1)

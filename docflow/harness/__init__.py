@@ -10,6 +10,7 @@ Adapter layer: it builds nodes and hubs on stores and an in-memory transport.
 from docflow.harness.directory import quang_nam
 from docflow.harness.faults import Faults, FaultStats, FaultyTransport
 from docflow.harness.processes import CrashReport, ProcessNetwork
+from docflow.harness.proxy import FaultyProxy, ProxyStats
 from docflow.harness.report import Latency, SimulationReport
 from docflow.harness.simulator import Simulation, SimulationConfig
 
@@ -17,9 +18,11 @@ __all__ = [
     "CrashReport",
     "FaultStats",
     "Faults",
+    "FaultyProxy",
     "FaultyTransport",
     "Latency",
     "ProcessNetwork",
+    "ProxyStats",
     "Simulation",
     "SimulationConfig",
     "SimulationReport",

@@ -1,7 +1,8 @@
 """A province as real processes: every organ and hub a ``docflow serve`` process with its
 own home (keys, node.toml, SQLite database), talking SOAP over 127.0.0.1; processes are
 killed with SIGKILL at random moments and restarted, and the invariants are then checked
-from the databases.
+from the databases. Given network faults, every request also crosses a
+:class:`~docflow.harness.proxy.FaultyProxy` that loses, duplicates, delays and tampers.
 
 This is the crash-safety harness: a SIGKILL can land anywhere (inside a store
 transaction, between a send and its acknowledgement, between a pull and its
@@ -24,7 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from docflow.config import load_config, write_config
+from docflow.envelope import parse_envelope
 from docflow.errors import ConfigError
+from docflow.harness.faults import Faults
+from docflow.harness.proxy import FaultyProxy, ProxyStats
 from docflow.model import OrganInfo
 from docflow.routing import Directory
 from docflow.samples import sample_envelope
@@ -33,11 +37,20 @@ from docflow.store import Store
 
 __all__ = ["CrashReport", "ProcessNetwork"]
 
+_Sent = tuple[str, int, str, tuple[str, ...]]  # sender, document ref, message id, to
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports of 127.0.0.1 (all held open while they are chosen:
+    one at a time, the system may hand out the same port twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @dataclass
@@ -54,11 +67,18 @@ class CrashReport:
     audits_broken: list[str]
     seconds: float
     problems: list[str] = field(default_factory=list)
+    #: copies whose content (metadata, attachments, message id) is not what was signed
+    mismatched: int = 0
+    #: what the faulty network did (None: no network faults)
+    network: ProxyStats | None = None
 
     @property
     def ok(self) -> bool:
-        """Nothing lost, nothing duplicated, views agree, audit chains intact."""
-        return not (self.lost or self.duplicated or self.diverged or self.audits_broken)
+        """Nothing lost, nothing duplicated, views agree, every copy holds what was
+        signed, no tampered request accepted, audit chains intact."""
+        tampered = self.network is not None and self.network.tampered_accepted > 0
+        return not (self.lost or self.duplicated or self.diverged or self.mismatched
+                    or tampered or self.audits_broken)
 
 
 class ProcessNetwork:
@@ -68,13 +88,30 @@ class ProcessNetwork:
         directory_toml: the directory (endpoints are filled in with free ports).
         home: where the homes go.
         deliver_every: seconds between each process's outbox passes.
+        faults: network faults (drop, duplicate, delay, tamper) between the processes,
+            through a proxy in front of each; crashes are :meth:`run`'s ``kills``.
     """
 
-    def __init__(self, directory_toml: str, home: Path, *, deliver_every: float = 0.2):
+    def __init__(self, directory_toml: str, home: Path, *, deliver_every: float = 0.2,
+                 faults: Faults | None = None):
+        faults = faults or Faults()
+        if faults.crash or faults.hub_down or faults.skew:
+            raise ConfigError(
+                "the process network injects drop, duplicate, delay and tamper only",
+                where=faults.describe(),
+                hint="crashes are real SIGKILLs here: run(kills=N), or --kills N")
+        self.faults = faults
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         plain = Directory.from_toml(directory_toml)
-        self.ports = {str(code): _free_port() for code in [*plain.hubs, *plain.entries]}
+        codes = [str(code) for code in [*plain.hubs, *plain.entries]]
+        ports = _free_ports(2 * len(codes) if self._faulty else len(codes))
+        #: where each process listens
+        self.ports = dict(zip(codes, ports, strict=False))
+        #: the endpoint the directory gives (a proxy's port when the network is faulty)
+        self.public = (dict(zip(codes, ports[len(codes):], strict=True)) if self._faulty
+                       else dict(self.ports))
+        self.proxy: FaultyProxy | None = None
         self.directory_file = self.home / "directory.toml"
         self.directory_file.write_text(self._with_endpoints(directory_toml), encoding="utf-8")
         self.directory = Directory.from_toml(self.directory_file)
@@ -89,8 +126,8 @@ class ProcessNetwork:
             stripped = line.strip()
             if stripped.startswith("code = "):
                 code = stripped.split("=", 1)[1].strip().strip('"')
-                if code in self.ports:
-                    lines.append(f'endpoint = "http://127.0.0.1:{self.ports[code]}/"')
+                if code in self.public:
+                    lines.append(f'endpoint = "http://127.0.0.1:{self.public[code]}/"')
         return "\n".join(lines) + "\n"
 
     def _make_homes(self, deliver_every: float) -> None:
@@ -117,6 +154,11 @@ class ProcessNetwork:
                 "retry_intervals = [0.5, 1.0, 2.0]\nmax_attempts = 1000\n\n[peers]"),
                 encoding="utf-8")
             Store.open(load_config(home).database).close()
+
+    @property
+    def _faulty(self) -> bool:
+        f = self.faults
+        return bool(f.drop or f.duplicate or f.delay or f.tamper)
 
     # ------------------------------------------------------------------ processes
 
@@ -172,8 +214,31 @@ class ProcessNetwork:
         every copy is settled; check the invariants."""
         rng = random.Random(seed)
         started = time.monotonic()
+        sent: list[_Sent] = []
+        if self._faulty:
+            self.proxy = FaultyProxy(
+                {self.public[code]: f"http://127.0.0.1:{self.ports[code]}/"
+                 for code in self.ports}, self.faults, seed=seed)
+            self.proxy.serve()
+        try:
+            killed = self._send_and_kill(documents, kills, seed, rng, sent, progress)
+            deadline = time.monotonic() + timeout
+            while not (settled := self._settled(sent)) and time.monotonic() < deadline:
+                time.sleep(0.5)
+        finally:
+            if self.proxy is not None:
+                self.proxy.close()  # late (delayed) requests land before the nodes stop
+            self.stop_all()
+        report = self._report(sent, killed, time.monotonic() - started)
+        if not settled:
+            report.problems.insert(0, f"not every copy had arrived after {timeout:.0f} s")
+        return report
+
+    def _send_and_kill(self, documents: int, kills: int, seed: int, rng: random.Random,
+                       sent: list[_Sent], progress: Callable[[str], None] | None) -> int:
+        """Start every process, send the letters (``sent`` grows as they go), kill and
+        restart processes on the way; returns how many were killed."""
         organs = [str(entry.code) for entry in self.directory]
-        sent: list[tuple[str, int, str, tuple[str, ...]]] = []
         kill_at = sorted(rng.sample(range(documents), min(kills, documents)))
         killed = 0
         self.start_all()
@@ -206,13 +271,9 @@ class ProcessNetwork:
                     progress(f"killed {victim}")
                 time.sleep(rng.uniform(0.1, 0.5))
                 self.start(victim)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self._settled(sent):
-            time.sleep(0.5)
-        self.stop_all()
-        return self._report(sent, killed, time.monotonic() - started)
+        return killed
 
-    def _settled(self, sent: list[tuple[str, int, str, tuple[str, ...]]]) -> bool:
+    def _settled(self, sent: list[_Sent]) -> bool:
         for sender, ref, _, _ in sent:
             with Store(load_config(self.home / sender).database) as store:
                 copies = [d for d in store.deliveries(document_ref=ref).items
@@ -221,20 +282,26 @@ class ProcessNetwork:
                     return False
         return True
 
-    def _report(self, sent: list[tuple[str, int, str, tuple[str, ...]]], kills: int,
+    def _report(self, sent: list[_Sent], kills: int,
                 seconds: float) -> CrashReport:
-        copies = delivered = lost = duplicated = diverged = 0
+        copies = delivered = lost = duplicated = diverged = mismatched = 0
         problems: list[str] = []
         for sender, ref, message_id, recipients in sent:
             with Store(load_config(self.home / sender).database) as store:
                 views = {d.recipient: d for d in store.deliveries(document_ref=ref).items
                          if d.kind == "document"}
+                signed = parse_envelope(store.packet(ref))
             for recipient in recipients:
                 copies += 1
                 with Store(load_config(self.home / recipient).database) as store:
                     held = [d for d in store.documents(direction="in", organ=recipient,
                                                        page_size=1000).items
                             if d.message_id == message_id]
+                    received = [parse_envelope(store.packet(d.id)) for d in held]
+                if any((copy.info, copy.attachments) != (signed.info, signed.attachments)
+                       for copy in received):
+                    mismatched += 1
+                    problems.append(f"{message_id} -> {recipient}: content differs")
                 if not held:
                     lost += 1
                     problems.append(f"{message_id} -> {recipient}: lost")
@@ -252,4 +319,5 @@ class ProcessNetwork:
                 if not store.verify_audit().ok:
                     broken.append(code)
         return CrashReport(len(sent), copies, kills, delivered, lost, duplicated, diverged,
-                           broken, seconds, problems)
+                           broken, seconds, problems, mismatched,
+                           self.proxy.stats if self.proxy is not None else None)
