@@ -206,6 +206,13 @@ def _database_option(function: Any) -> Any:
              "(or DOCFLOW_DATABASE).")(function)
 
 
+def _home_option(function: Any) -> Any:
+    return click.option("--home", type=click.Path(file_okay=False, path_type=Path),
+                        default=lambda: os.environ.get("DOCFLOW_HOME", "."),
+                        show_default="$DOCFLOW_HOME or .",
+                        help="The node home (from `docflow init`).")(function)
+
+
 @cli.group()
 def db() -> None:
     """The node's database."""
@@ -231,14 +238,28 @@ def audit() -> None:
 
 @audit.command("verify")
 @_database_option
+@click.option("--checkpoint", "checkpoint_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A signed checkpoint (`docflow audit checkpoint`) the chain must still "
+                   "match; repeat for several.")
+@click.option("--trust", "trust_path", type=click.Path(exists=True, path_type=Path),
+              help="CA certificates (file or folder) that verify the checkpoints.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def audit_verify(database: str, as_json: bool) -> None:
-    """Recompute the audit chain; exit 1 and say where if any entry was changed."""
+def audit_verify(database: str, checkpoint_files: tuple[Path, ...], trust_path: Path | None,
+                 as_json: bool) -> None:
+    """Recompute the audit chain; exit 1 and say where if any entry was changed (or, with
+    checkpoints, if the chain is not the one that was signed)."""
+    from docflow.security import AuditCheckpoint, TrustStore
     from docflow.store import Store
 
     try:
+        if checkpoint_files and trust_path is None:
+            raise ConfigError("--checkpoint needs --trust (the CA that verifies it)")
+        checkpoints = [AuditCheckpoint.from_json(path.read_text(encoding="utf-8"))
+                       for path in checkpoint_files]
+        trust = TrustStore.from_paths(trust_path) if trust_path is not None else None
         with Store(database) as store:
-            report = store.verify_audit()
+            report = store.verify_audit(checkpoints, trust=trust)
     except DocflowError as exc:
         _fail(exc)
         return
@@ -251,6 +272,38 @@ def audit_verify(database: str, as_json: bool) -> None:
         click.echo(f"audit chain BROKEN at entry {report.broken_at}: {report.reason} "
                    f"({report.entries} entries read)")
     sys.exit(0 if report.ok else 1)
+
+
+@audit.command("checkpoint")
+@_home_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the checkpoint here (default: standard output).")
+def audit_checkpoint(home: Path, output: Path | None) -> None:
+    """Sign the audit chain's head (entries, last hash) with the home's organ key.
+
+    Keep the file outside the database: `docflow audit verify --checkpoint FILE` then
+    also catches a chain rewritten whole after it was signed.
+    """
+    import datetime as dt
+
+    from docflow.config import load_config
+    from docflow.security import sign_checkpoint
+    from docflow.store import Store
+
+    try:
+        config = load_config(home)
+        credentials = config.credentials()
+        with Store(config.database) as store:
+            seq, head = store.audit_head()
+        checkpoint = sign_checkpoint(credentials, seq, head, now=dt.datetime.now(dt.UTC))
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    if output is None:
+        click.echo(checkpoint.to_json())
+    else:
+        output.write_text(checkpoint.to_json() + "\n", encoding="utf-8")
+        click.echo(f"signed the audit chain at entry {seq} as {checkpoint.organ}: {output}")
 
 
 @cli.group()
@@ -460,13 +513,6 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
 
 
 # ---------------------------------------------------------------------- node operations
-
-def _home_option(function: Any) -> Any:
-    return click.option("--home", type=click.Path(file_okay=False, path_type=Path),
-                        default=lambda: os.environ.get("DOCFLOW_HOME", "."),
-                        show_default="$DOCFLOW_HOME or .",
-                        help="The node home (from `docflow init`).")(function)
-
 
 def _json_option(function: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True,

@@ -114,15 +114,26 @@ class NodeConfig:
 
         return None if self.directory is None else Directory.from_toml(self.directory)
 
+    def credentials(self) -> Any:
+        """The organ's :class:`~docflow.security.Credentials` (key and certificate; the
+        key's passphrase, if any, from the environment variable ``passphrase_env``)."""
+        from docflow.security import Credentials
+
+        passphrase = os.environ.get(self.passphrase_env)
+        return Credentials.load(self.key, self.certificate,
+                                passphrase=passphrase.encode() if passphrase else None)
+
+    def trust_store(self) -> Any:
+        """The :class:`~docflow.security.TrustStore` of the home's CA certificates and CRLs."""
+        from docflow.security import TrustStore
+
+        return TrustStore.from_paths(self.trust, self.crls)
+
     def _parts(self) -> tuple[Any, Any, Any, Any, Any]:
-        from docflow.security import Credentials, TrustStore
         from docflow.store import Store
         from docflow.transport import SoapClient
 
-        passphrase = os.environ.get(self.passphrase_env)
-        credentials = Credentials.load(self.key, self.certificate,
-                                       passphrase=passphrase.encode() if passphrase else None)
-        trust = TrustStore.from_paths(self.trust, self.crls)
+        credentials, trust = self.credentials(), self.trust_store()
         directory = self.load_directory()
         addresses = dict(directory.addresses()) if directory is not None else {}
         addresses.update(self.peers)

@@ -38,8 +38,10 @@ from docflow.model import (
 )
 from docflow.routing import Directory
 from docflow.security import (
+    AuditCheckpoint,
     Credentials,
     TrustStore,
+    sign_checkpoint,
     sign_envelope,
     sign_request,
     sign_status,
@@ -477,6 +479,14 @@ class Node:
     def document(self, document_ref: int) -> DocumentView:
         """One document of this node."""
         return self.store.document(document_ref)
+
+    def audit_checkpoint(self) -> AuditCheckpoint:
+        """Sign the store's audit chain as it stands (entries, last hash) with this
+        organ's key: keep the result outside the database (``to_json``) and give it to
+        :meth:`Store.verify_audit` later, which then also catches a chain rewritten
+        whole."""
+        seq, head = self.store.audit_head()
+        return sign_checkpoint(self.credentials, seq, head, now=self.clock())
 
     def trace(self, document_ref: int, *, ask_hub: bool = True) -> DocumentTrace:
         """A document's whole story: copies, history, statuses, hops, and (for a sent

@@ -15,6 +15,7 @@ Core module: no I/O except reading and writing PEM files when asked; ``now`` com
 the caller or the trust store's clock.
 """
 
+from docflow.security._checkpoint import AuditCheckpoint, sign_checkpoint, verify_checkpoint
 from docflow.security._dsig import (
     SIGNED_INFO_ID,
     Verified,
@@ -50,6 +51,7 @@ __all__ = [
     "DEFAULT_SKEW",
     "ORGAN_URI_PREFIX",
     "SIGNED_INFO_ID",
+    "AuditCheckpoint",
     "Credentials",
     "KeyType",
     "NonceCache",
@@ -65,10 +67,12 @@ __all__ = [
     "load_crls",
     "organ_of",
     "sign",
+    "sign_checkpoint",
     "sign_envelope",
     "sign_hop",
     "sign_request",
     "sign_status",
     "verify",
+    "verify_checkpoint",
     "verify_request",
 ]

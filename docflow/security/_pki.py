@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from docflow.errors import CredentialsError, ModelError
+from docflow.errors import CredentialsError, ModelError, SignatureValueError
 from docflow.model import OrganCode
 
 __all__ = [
@@ -36,6 +36,8 @@ __all__ = [
     "load_certificates",
     "load_crls",
     "organ_of",
+    "sign_data",
+    "verify_data",
 ]
 
 #: The subjectAltName URI prefix that binds a certificate to an organ code.
@@ -55,6 +57,33 @@ class KeyType(enum.Enum):
         if self is KeyType.RSA2048:
             return rsa.generate_private_key(public_exponent=65537, key_size=2048)
         return ec.generate_private_key(ec.SECP256R1())
+
+
+def sign_data(key: PrivateKey, data: bytes) -> bytes:
+    """A plain signature of ``data`` (SHA-256; RSA PKCS#1 v1.5 or DER-encoded ECDSA): the
+    short signed statements that are not XML (request tokens, audit checkpoints)."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(data, ec.ECDSA(hashes.SHA256()))
+    raise CredentialsError(f"cannot sign with a {type(key).__name__}")
+
+
+def verify_data(certificate: x509.Certificate, signature: bytes, data: bytes, *,
+                where: str | None = None) -> None:
+    """Check a :func:`sign_data` signature with the certificate's key
+    (:class:`~docflow.errors.SignatureValueError` if it does not verify)."""
+    key = certificate.public_key()
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        else:
+            raise SignatureValueError("unsupported key type in the certificate", where=where)
+    except InvalidSignature as exc:
+        raise SignatureValueError("the signature does not verify with the certificate's key",
+                                  where=where) from exc
 
 
 @dataclass(frozen=True)

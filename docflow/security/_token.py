@@ -18,18 +18,10 @@ from dataclasses import dataclass
 
 import pybase64
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from docflow.errors import (
-    CredentialsError,
-    ReplayError,
-    SignatureValueError,
-    SignerMismatchError,
-)
+from docflow.errors import ReplayError, SignatureValueError, SignerMismatchError
 from docflow.model import OrganCode
-from docflow.security._pki import Credentials
+from docflow.security._pki import Credentials, sign_data, verify_data
 from docflow.security._trust import TrustStore
 
 __all__ = ["DEFAULT_SKEW", "NonceCache", "RequestToken", "sign_request", "verify_request"]
@@ -96,14 +88,8 @@ def sign_request(credentials: Credentials, operation: str, subject: str = "", *,
     """Sign a request for ``operation`` (on ``subject``) as the credentials' organ."""
     organ = credentials.organ
     nonce = secrets.token_hex(16)
-    data = _statement(organ, operation, subject, now, nonce)
-    key = credentials.private_key
-    if isinstance(key, rsa.RSAPrivateKey):
-        signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
-    else:  # pragma: no cover - Credentials holds only these two
-        raise CredentialsError("unsupported key type for request signing")
+    signature = sign_data(credentials.private_key,
+                          _statement(organ, operation, subject, now, nonce))
     return RequestToken(organ, operation, subject, now, nonce, credentials.certificate_der,
                         signature)
 
@@ -156,16 +142,11 @@ def verify_request(token: RequestToken, trust: TrustStore, *, operation: str,
         raise ReplayError(f"the token's time {token.timestamp.isoformat()} is more than "
                           f"{skew} from the hub's", where=where,
                           hint="check the caller's clock; sign each request afresh")
-    key = certificate.public_key()
     try:
-        if isinstance(key, rsa.RSAPublicKey):
-            key.verify(token.signature, token.statement(), padding.PKCS1v15(), hashes.SHA256())
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(token.signature, token.statement(), ec.ECDSA(hashes.SHA256()))
-        else:
-            raise SignatureValueError("unsupported key type in the token", where=where)
-    except InvalidSignature as exc:
-        raise SignatureValueError("the request token's signature is wrong", where=where) from exc
+        verify_data(certificate, token.signature, token.statement(), where=where)
+    except SignatureValueError as exc:
+        raise SignatureValueError("the request token's signature is wrong", where=where,
+                                  hint="sign each request with the organ's own key") from exc
     if not nonces.add(token.nonce, token.timestamp, now=now, window=skew):
         raise ReplayError("the request token was used before", where=where,
                           hint="sign each request afresh")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -64,6 +64,7 @@ from docflow.lifecycle import (
     merge_status,
 )
 from docflow.model import StatusCode, StatusInfo
+from docflow.security import AuditCheckpoint, TrustStore, verify_checkpoint
 from docflow.store import _schema as s
 from docflow.store._driver import DriverCursor
 from docflow.store._engine import make_engine
@@ -1349,26 +1350,54 @@ class Store:
         tx.driver.executemany(_INSERT["audit_log"], rows)
         tx.driver.execute(_AUDIT_HEAD_UPDATE, {"new_seq": seq, "new_hash": previous})
 
-    def verify_audit(self) -> AuditReport:
+    def audit_head(self) -> tuple[int, str]:
+        """The audit chain's state: how many entries, and the last one's hash (what an
+        :class:`~docflow.security.AuditCheckpoint` signs)."""
+        with self._reader() as conn:
+            head = conn.execute(select(s.audit_head).where(s.audit_head.c.id == 1)).one()
+        return int(head.seq), str(head.hash)
+
+    def verify_audit(self, checkpoints: Sequence[AuditCheckpoint] = (), *,
+                     trust: TrustStore | None = None) -> AuditReport:
         """Recompute the audit chain: the first entry edited, inserted or deleted behind
-        docflow's back breaks it, and the report says where."""
+        docflow's back breaks it, and the report says where.
+
+        ``checkpoints`` (signed heads kept outside the database, checked against
+        ``trust`` first: a bad one raises its SecurityError) also catch a chain
+        rewritten whole, every hash recomputed after the change: the entry at each
+        checkpoint must still hash to what was signed."""
+        if checkpoints and trust is None:
+            raise StoreError("checking audit checkpoints needs the trust store that "
+                             "verifies their signatures", hint="pass trust=TrustStore(...)")
+        for checkpoint in checkpoints:
+            verify_checkpoint(checkpoint, cast(TrustStore, trust))
+        signed = {checkpoint.seq: checkpoint for checkpoint in checkpoints}
         with self._reader() as conn:
             head = conn.execute(select(s.audit_head).where(s.audit_head.c.id == 1)).one()
             # Streamed (a server-side cursor on PostgreSQL), closed even on early return.
             with conn.execution_options(yield_per=1000).execute(
                     select(s.audit_log).order_by(s.audit_log.c.seq)) as rows:
-                report = self._walk_audit(rows)
+                report = self._walk_audit(rows, signed)
             if isinstance(report, AuditReport):
                 return report
             count, previous = report
+            beyond = [seq for seq in signed if seq > count]
+            if beyond:
+                return AuditReport(False, count, count + 1,
+                                   f"the chain ends at entry {count}, but a checkpoint "
+                                   f"signed entry {min(beyond)}: entries were deleted")
             if head.seq != count or head.hash != previous:
                 return AuditReport(False, count, count + 1,
                                    "entries after the last one were deleted")
             return AuditReport(True, count)
 
     @staticmethod
-    def _walk_audit(rows: Any) -> AuditReport | tuple[int, str]:
+    def _walk_audit(rows: Any, signed: Mapping[int, AuditCheckpoint]
+                    ) -> AuditReport | tuple[int, str]:
         previous, expected_seq, count = _GENESIS, 1, 0
+        if 0 in signed and signed[0].head != _GENESIS:
+            return AuditReport(False, 0, 1, "a checkpoint of the empty chain names another "
+                                            "start")
         for row in rows:
             count += 1
             if row.seq != expected_seq:
@@ -1380,6 +1409,12 @@ class Store:
                                  row.subject, row.detail)
             if digest != row.hash:
                 return AuditReport(False, count, row.seq, "the entry was changed")
+            checkpoint = signed.get(row.seq)
+            if checkpoint is not None and checkpoint.head != row.hash:
+                return AuditReport(
+                    False, count, row.seq,
+                    f"the chain up to this entry is not the one {checkpoint.organ} signed "
+                    f"at {checkpoint.at:%Y-%m-%d %H:%M:%S} UTC (rewritten)")
             previous, expected_seq = row.hash, expected_seq + 1
         return count, previous
 

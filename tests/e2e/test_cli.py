@@ -111,6 +111,40 @@ def test_db_upgrade_and_audit_verify(tmp_path: Path) -> None:
     assert json.loads(broken.stdout)["broken_at"] == 1
 
 
+def test_audit_checkpoint_then_verify_against_it(tmp_path: Path) -> None:
+    from docflow.config import load_config
+    from docflow.envelope import build_envelope
+    from docflow.samples import sample_envelope
+    from docflow.store import Store
+    from tests.integration.test_store import _rewrite_chain_from
+
+    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
+    home = tmp_path / "province"
+    made = run("init", str(home), "--organ", "000.00.00.H41", "--name", "UBND tỉnh",
+               "--ca", str(tmp_path / "ca"))
+    assert made.returncode == 0, made.stderr
+    database = load_config(home).database
+    with Store.open(database) as store:
+        for number in ("1", "2", "3"):
+            envelope = sample_envelope(number=number, message_id=f"m-{number}")
+            store.record_outgoing(envelope, build_envelope(envelope))
+    signed = run("audit", "checkpoint", "--home", str(home), "-o", str(tmp_path / "cp.json"))
+    assert signed.returncode == 0, signed.stderr
+    assert "signed the audit chain at entry 3 as 000.00.00.H41" in signed.stdout
+    check = ("audit", "verify", "--database", database, "--checkpoint",
+             str(tmp_path / "cp.json"), "--trust", str(tmp_path / "ca" / "ca.crt"))
+    assert run(*check).returncode == 0
+    no_trust = run("audit", "verify", "--database", database, "--checkpoint",
+                   str(tmp_path / "cp.json"))
+    assert no_trust.returncode == 2 and "--trust" in no_trust.stderr
+    with Store(database) as store:
+        _rewrite_chain_from(store, 1, "{}")
+    assert run("audit", "verify", "--database", database).returncode == 0
+    caught = run(*check)
+    assert caught.returncode == 1 and "BROKEN at entry 3" in caught.stdout
+    assert "rewritten" in caught.stdout
+
+
 def test_store_commands_refuse_a_database_not_upgraded(tmp_path: Path) -> None:
     result = run("audit", "verify", "--database", f"sqlite:///{tmp_path / 'new.db'}")
     assert result.returncode == 2

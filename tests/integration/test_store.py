@@ -26,6 +26,7 @@ from docflow.model import OrganCode, OrganInfo, StatusCode, StatusInfo
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
 from docflow.store import RetryPolicy, Store
 from docflow.store import _schema as schema
+from tests.conftest import Pki
 
 T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
 DAI_LOC = OrganInfo(OrganCode("000.00.05.H41"), "UBND huyện Đại Lộc")
@@ -393,6 +394,58 @@ def test_audit_chain_detects_a_truncated_tail(store: Store) -> None:
         conn.execute(text("DELETE FROM audit_log WHERE seq = 3"))
     report = store.verify_audit()
     assert (report.ok, report.broken_at) == (False, 3)
+
+
+def _rewrite_chain_from(store: Store, seq: int, detail: str) -> None:
+    """What someone with write access to the database can do: change entry ``seq`` and
+    recompute every hash after it, and the head, so that the chain verifies again."""
+    from docflow.store._store import _audit_hash
+
+    with store.engine.begin() as conn:
+        conn.execute(schema.audit_log.update().where(schema.audit_log.c.seq == seq)
+                     .values(detail=detail))
+        rows = conn.execute(select(schema.audit_log).order_by(schema.audit_log.c.seq)).all()
+        previous = "0" * 64
+        for row in rows:
+            digest = _audit_hash(previous, row.seq, row.at, row.organ, row.action,
+                                 row.subject, row.detail)
+            conn.execute(schema.audit_log.update().where(schema.audit_log.c.seq == row.seq)
+                         .values(prev_hash=previous, hash=digest))
+            previous = digest
+        conn.execute(schema.audit_head.update().values(seq=len(rows), hash=previous))
+
+
+def test_signed_checkpoints_catch_a_chain_rewritten_whole(store: Store, pki: Pki) -> None:
+    from docflow.security import sign_checkpoint
+
+    _fill(store)
+    checkpoint = sign_checkpoint(pki.province, *store.audit_head(), now=pki.now)
+    assert checkpoint.seq == 3
+    envelope = letter("4")  # the chain goes on after the checkpoint
+    store.record_outgoing(envelope, build_envelope(envelope))
+    assert store.verify_audit([checkpoint], trust=pki.trust).ok
+    with pytest.raises(StoreError, match="trust store"):
+        store.verify_audit([checkpoint])
+
+    _rewrite_chain_from(store, 2, '{"rewritten": true}')
+    assert store.verify_audit().ok  # the hashes alone cannot tell...
+    report = store.verify_audit([checkpoint], trust=pki.trust)
+    assert (report.ok, report.broken_at) == (False, 3)  # ...the signed head can
+    assert "not the one 000.00.00.H41 signed" in (report.reason or "")
+
+
+def test_signed_checkpoints_catch_entries_deleted_below_them(store: Store, pki: Pki) -> None:
+    from docflow.security import sign_checkpoint
+
+    _fill(store)
+    checkpoint = sign_checkpoint(pki.province, *store.audit_head(), now=pki.now)
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 3"))
+    _rewrite_chain_from(store, 1, '{"tidied": true}')
+    assert store.verify_audit().ok
+    report = store.verify_audit([checkpoint], trust=pki.trust)
+    assert (report.ok, report.broken_at) == (False, 3)
+    assert "entries were deleted" in (report.reason or "")
 
 
 # --------------------------------------------------------------------------- axis registrations

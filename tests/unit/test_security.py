@@ -28,6 +28,7 @@ from docflow.errors import (
     CredentialsError,
     MissingSignatureError,
     MultipleSignaturesError,
+    SignatureValueError,
     SignerMismatchError,
     UntrustedCertificateError,
 )
@@ -265,3 +266,29 @@ def test_sign_envelope_and_sign_status_build_and_sign_in_one_go(pki: Pki) -> Non
         sign_envelope(envelope, pki.district)
     with pytest.raises(SignerMismatchError):
         sign_status(status, pki.province)
+
+
+def test_audit_checkpoints_are_signed_statements(pki: Pki) -> None:
+    from docflow.security import AuditCheckpoint, sign_checkpoint, verify_checkpoint
+
+    for credentials in (pki.province, pki.province_ec):
+        checkpoint = sign_checkpoint(credentials, 42, "ab" * 32, now=pki.now)
+        assert verify_checkpoint(checkpoint, pki.trust) == OrganCode("000.00.00.H41")
+        again = AuditCheckpoint.from_json(checkpoint.to_json())
+        assert again == checkpoint and verify_checkpoint(again, pki.trust)
+        # Any field changed after signing: the signature no longer covers it.
+        for changed in (replace(checkpoint, seq=41), replace(checkpoint, head="cd" * 32),
+                        replace(checkpoint, at=pki.now + dt.timedelta(seconds=1))):
+            with pytest.raises(SignatureValueError):
+                verify_checkpoint(changed, pki.trust)
+    # Another organ's certificate under the claimed organ; a CA that is not trusted.
+    forged = replace(sign_checkpoint(pki.district, 42, "ab" * 32, now=pki.now),
+                     organ=OrganCode("000.00.00.H41"))
+    with pytest.raises(SignerMismatchError):
+        verify_checkpoint(forged, pki.trust)
+    with pytest.raises(UntrustedCertificateError):
+        verify_checkpoint(sign_checkpoint(pki.rogue_province, 42, "ab" * 32, now=pki.now),
+                          pki.trust)
+    for text in ("{}", "not json", '{"format": "docflow-audit-checkpoint-v1", "seq": -1}'):
+        with pytest.raises(SignatureValueError, match="not an audit checkpoint"):
+            AuditCheckpoint.from_json(text)
