@@ -478,6 +478,8 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
         _fail(exc)
         return
     stop = threading.Event()
+    checkpoints = _Checkpoints(home / config.server.checkpoint_dir, node,
+                               config.server.checkpoint_every)
 
     def worker() -> None:
         while not stop.wait(config.server.deliver_every):
@@ -487,8 +489,11 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
                              workers=config.server.deliver_workers)
                 if pulls and isinstance(node, Node):
                     node.pull()
+                checkpoints.when_due()
             except DocflowError as exc:  # a database hiccup, a hub away: next pass
                 click.echo(f"outbox pass failed: {exc}", err=True)
+            except OSError as exc:  # the checkpoint folder: say so, keep serving
+                click.echo(f"writing an audit checkpoint failed: {exc}", err=True)
 
     def on_term(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
@@ -508,8 +513,48 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
     finally:
         stop.set()
         thread.join(timeout=30)
+        try:
+            checkpoints.when_due(now=True)
+        except (DocflowError, OSError) as exc:
+            click.echo(f"writing the last audit checkpoint failed: {exc}", err=True)
         node.store.close()
         click.echo(f"docflow {config.role} stopped", err=True)
+
+
+class _Checkpoints:
+    """`docflow serve`'s signed audit checkpoints: every ``every`` seconds (0: never),
+    when the chain has grown since the last one, a JSON file in ``folder`` named after
+    the entry it signs (written whole, then renamed into place)."""
+
+    def __init__(self, folder: Path, node: Any, every: float):
+        import time
+
+        self.folder, self.node, self.every = folder, node, every
+        self._clock = time.monotonic
+        self._next = self._clock() + every
+        self._last: int | None = None
+
+    def when_due(self, *, now: bool = False) -> Path | None:
+        import datetime as dt
+
+        from docflow.security import sign_checkpoint
+
+        if not self.every or (not now and self._clock() < self._next):
+            return None
+        self._next = self._clock() + self.every
+        seq, head = self.node.store.audit_head()
+        if seq == 0 or seq == self._last or any(self.folder.glob(f"audit-{seq:010d}-*.json")):
+            self._last = seq
+            return None
+        checkpoint = sign_checkpoint(self.node.credentials, seq, head,
+                                     now=dt.datetime.now(dt.UTC))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"audit-{seq:010d}-{checkpoint.at:%Y%m%dT%H%M%S}Z.json"
+        partial = path.with_suffix(".partial")
+        partial.write_text(checkpoint.to_json() + "\n", encoding="utf-8")
+        partial.replace(path)
+        self._last = seq
+        return path
 
 
 # ---------------------------------------------------------------------- node operations

@@ -21,6 +21,8 @@ deliver_workers = 4                      # deliveries sent at a time in a pass
 lease = 300.0                            # seconds a worker owns a claimed delivery
 retry_intervals = [30, 60, 300, 900]     # optional: the retry schedule (default: backoff)
 max_attempts = 8                         # then the delivery is dead-lettered
+checkpoint_every = 3600.0                # optional: sign the audit chain's head this often
+checkpoint_dir = "checkpoints"           # where those signed checkpoints are written
 
 [peers]                                  # where other organs' SOAP endpoints are
 "000.00.01.H41" = "http://127.0.0.1:8081/"
@@ -66,6 +68,11 @@ class ServerConfig:
     #: how many attempts before a delivery is dead-lettered (defaults: RetryPolicy's)
     retry_intervals: tuple[float, ...] = ()
     max_attempts: int = 8
+    #: seconds between the signed audit checkpoints `docflow serve` writes (0: none); one
+    #: is written only when the chain has grown, and one more when the server stops
+    checkpoint_every: float = 0.0
+    #: where they are written (relative to the home); copy them somewhere else
+    checkpoint_dir: str = "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,9 @@ def load_config(home: Path) -> NodeConfig:
         server = ServerConfig(**server_table)
         if server.deliver_workers < 1 or server.threads < 1:
             raise ConfigError("[server] threads and deliver_workers must be at least 1")
+        if server.checkpoint_every < 0:
+            raise ConfigError("[server] checkpoint_every must not be negative",
+                              hint="0 turns signed audit checkpoints off")
         peers = {OrganCode.parse(code): str(url) for code, url in data.get("peers", {}).items()}
     except KeyError as exc:
         raise ConfigError(f"missing key {exc.args[0]!r} in [node]", where=str(path)) from exc

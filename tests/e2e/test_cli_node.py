@@ -280,3 +280,44 @@ pull = true
     assert "docflow hub stopped" in outputs["hub"][1]
     for name, process in servers.items():
         assert process.returncode == 0, outputs[name]
+
+
+def test_serve_writes_signed_audit_checkpoints(tmp_path: Path) -> None:
+    """`[server] checkpoint_every`: the served node signs its audit chain's head when it
+    has grown (and once more when it stops); each file verifies the chain."""
+    from docflow.envelope import build_envelope
+
+    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
+    home, port = tmp_path / "province", free_port()
+    run("init", str(home), "--organ", "000.00.00.H41", "--name", "UBND tỉnh",
+        "--ca", str(tmp_path / "ca"), "--port", str(port))
+    config = home / "node.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "[server]", "[server]\ncheckpoint_every = 0.3\ndeliver_every = 0.1", 1),
+        encoding="utf-8")
+    database = load_config(home).database
+
+    def record(number: str) -> None:
+        envelope = sample_envelope(number=number, message_id=f"m-{number}")
+        with Store(database) as store:
+            store.record_outgoing(envelope, build_envelope(envelope))
+
+    def written() -> list[Path]:
+        return sorted((home / "checkpoints").glob("audit-*.json"))
+
+    record("1")
+    servers = serve_homes(tmp_path, {"province": f"http://127.0.0.1:{port}/"})
+    try:
+        wait_for(lambda: len(written()) == 1)
+        time.sleep(1.0)  # several periods: an unchanged chain is not signed again
+        assert len(written()) == 1
+        record("2")
+    finally:
+        servers["province"].send_signal(signal.SIGTERM)
+        servers["province"].communicate(timeout=60)
+    files = written()
+    assert [path.name[:16] for path in files] == ["audit-0000000001", "audit-0000000002"]
+    for path in files:
+        ok = run("audit", "verify", "--database", database, "--checkpoint", str(path),
+                 "--trust", str(tmp_path / "ca" / "ca.crt"))
+        assert "intact: 2 entries" in ok.stdout

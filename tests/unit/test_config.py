@@ -30,6 +30,8 @@ def test_written_config_reads_back_with_absolute_paths(tmp_path: Path) -> None:
     ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\nspeed = 3', "unknown setting"),
     ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\ndeliver_workers = 0',
      "at least 1"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\ncheckpoint_every = -1',
+     "must not be negative"),
 ])
 def test_bad_configs_say_what_is_wrong(tmp_path: Path, text: str, fragment: str) -> None:
     (tmp_path / "node.toml").write_text(text, encoding="utf-8")
