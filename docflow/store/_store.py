@@ -556,16 +556,18 @@ class Store:
         }
 
     def _attachment_rows(self, tx: _Tx, documents: list[tuple[int, Envelope]]) -> None:
-        contents = {_sha256(att.data): att.data
-                    for _, envelope in documents for att in envelope.attachments}
+        # Each attachment hashed once: its row is keyed by the digest its links name.
+        hashed = [(ref, position, att, _sha256(att.data)) for ref, envelope in documents
+                  for position, att in enumerate(envelope.attachments)]
+        contents = {digest: att.data for _, _, att, digest in hashed}
         self._insert_ignore(tx, s.attachments, [
             {"sha256": digest, "size": len(data), "content": data}
             for digest, data in contents.items()])
         links = [
-            {"document_ref": ref, "position": position, "sha256": _sha256(att.data),
+            {"document_ref": ref, "position": position, "sha256": digest,
              "name": att.name, "content_type": att.content_type,
              "content_id": att.content_id, "description": att.description}
-            for ref, envelope in documents for position, att in enumerate(envelope.attachments)
+            for ref, position, att, digest in hashed
         ]
         tx.driver.executemany(_INSERT["document_attachments"], links)
 
@@ -621,11 +623,12 @@ class Store:
              "event": event, "from_state": before, "to_state": step.state,
              "final": step.final, "reason": None, "at": tx.now}
             for ref in refs for event, before, step in steps])
+        digests = [_sha256(packet) for _, packet in items]
         envelope_refs = self._insert_ids(tx, s.envelopes, [
             {"document_ref": ref, "kind": "document", "direction": "out",
-             "message_id": envelope.message_id, "sha256": _sha256(packet),
+             "message_id": envelope.message_id, "sha256": digest,
              "size": len(packet), "raw": packet, "created_at": tx.now}
-            for ref, (envelope, packet) in zip(refs, items, strict=True)])
+            for ref, (envelope, packet), digest in zip(refs, items, digests, strict=True)])
         self.hooks.checkpoint("after_envelope")
         delivery_rows, owners = [], []
         for ref, envelope_ref, (envelope, _) in zip(refs, envelope_refs, items, strict=True):
@@ -635,14 +638,15 @@ class Store:
                 owners.append(ref)
         delivery_ids = self._insert_ids(tx, s.deliveries, delivery_rows)
         self.hooks.checkpoint("after_deliveries")
+        owned: dict[int, list[int]] = {}
+        for delivery, owner in zip(delivery_ids, owners, strict=True):
+            owned.setdefault(owner, []).append(delivery)
         records = []
-        for ref, (envelope, packet) in zip(refs, items, strict=True):
-            records.append(OutgoingRecord(ref, tuple(
-                delivery for delivery, owner in zip(delivery_ids, owners, strict=True)
-                if owner == ref)))
+        for ref, (envelope, _), digest in zip(refs, items, digests, strict=True):
+            records.append(OutgoingRecord(ref, tuple(owned.get(ref, ()))))
             tx.audit.append(("send", f"document:{ref}", {
                 "message_id": envelope.message_id, "document_id": envelope.info.document_id,
-                "sha256": _sha256(packet), "to": [str(r.code) for r in envelope.info.recipients],
+                "sha256": digest, "to": [str(r.code) for r in envelope.info.recipients],
             }))
         return records
 
