@@ -239,9 +239,10 @@ def audit() -> None:
 @audit.command("verify")
 @_database_option
 @click.option("--checkpoint", "checkpoint_files", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              type=click.Path(exists=True, path_type=Path),
               help="A signed checkpoint (`docflow audit checkpoint`) the chain must still "
-                   "match; repeat for several.")
+                   "match, or a folder of them (`docflow serve`'s checkpoint_dir: every "
+                   "*.json in it); repeat for several.")
 @click.option("--trust", "trust_path", type=click.Path(exists=True, path_type=Path),
               help="CA certificates (file or folder) that verify the checkpoints.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -255,8 +256,14 @@ def audit_verify(database: str, checkpoint_files: tuple[Path, ...], trust_path: 
     try:
         if checkpoint_files and trust_path is None:
             raise ConfigError("--checkpoint needs --trust (the CA that verifies it)")
+        paths = [found for path in checkpoint_files for found in (
+            sorted(path.glob("*.json")) if path.is_dir() else [path])]
+        empty = [str(path) for path in checkpoint_files
+                 if path.is_dir() and not any(path.glob("*.json"))]
+        if empty:
+            raise ConfigError("no checkpoint (*.json) in the folder", where=empty[0])
         checkpoints = [AuditCheckpoint.from_json(path.read_text(encoding="utf-8"))
-                       for path in checkpoint_files]
+                       for path in paths]
         trust = TrustStore.from_paths(trust_path) if trust_path is not None else None
         with Store(database) as store:
             report = store.verify_audit(checkpoints, trust=trust)
@@ -265,9 +272,11 @@ def audit_verify(database: str, checkpoint_files: tuple[Path, ...], trust_path: 
         return
     if as_json:
         click.echo(json.dumps({"ok": report.ok, "entries": report.entries,
-                               "broken_at": report.broken_at, "reason": report.reason}))
+                               "broken_at": report.broken_at, "reason": report.reason,
+                               "checkpoints": len(checkpoints)}))
     elif report.ok:
-        click.echo(f"audit chain intact: {report.entries} entries")
+        matched = f" (matches {len(checkpoints)} signed checkpoint(s))" if checkpoints else ""
+        click.echo(f"audit chain intact: {report.entries} entries{matched}")
     else:
         click.echo(f"audit chain BROKEN at entry {report.broken_at}: {report.reason} "
                    f"({report.entries} entries read)")
