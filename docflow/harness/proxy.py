@@ -124,10 +124,12 @@ class FaultyProxy:
                 self._sessions.append(session)
         return session
 
-    def _forward(self, url: str, body: bytes, headers: dict[str, str]) -> Response:
+    def _forward(self, url: str, body: bytes | None, headers: dict[str, str]) -> Response:
+        """POST ``body`` to the node (GET when None); its answer, or 502."""
         try:
-            answer = self._session().post(url, data=body, headers=headers,
-                                          timeout=self.timeout)
+            answer = (self._session().get(url, timeout=self.timeout) if body is None else
+                      self._session().post(url, data=body, headers=headers,
+                                           timeout=self.timeout))
         except requests.RequestException as exc:
             return Response(f"proxy: the node did not answer: {exc}", status=502)
         return Response(answer.content, status=answer.status_code,
@@ -154,9 +156,7 @@ class FaultyProxy:
         headers = {name: request.headers[name] for name in _FORWARDED
                    if name in request.headers}
         if request.method != "POST":  # the WSDL and other reads pass untouched
-            page = self._session().get(url, timeout=self.timeout)
-            return Response(page.content, status=page.status_code,
-                            content_type=page.headers.get("Content-Type", "text/plain"))
+            return self._forward(url, None, headers)
         fault, detail = self._draw()
         if fault == "drop":
             if detail.random() < 0.5:
