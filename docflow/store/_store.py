@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -612,6 +613,8 @@ class Store:
             step = OUTGOING.apply(state, event)
             steps.append((event, state, step))
             state = step.state
+        if len(items) == 1 and tx.conn.dialect.name == "postgresql":
+            return [self._record_one_pg(tx, *items[0], state, steps)]
         refs = self._insert_ids(tx, s.documents, [
             self._document_values(tx, envelope, "out", state) for envelope, _ in items])
         self.hooks.checkpoint("after_document")
@@ -649,6 +652,45 @@ class Store:
                 "sha256": digest, "to": [str(r.code) for r in envelope.info.recipients],
             }))
         return records
+
+    def _record_one_pg(self, tx: _Tx, envelope: Envelope, packet: bytes, state: str,
+                       steps: list[tuple[str, str, Step]]) -> OutgoingRecord:
+        """:meth:`_record_outgoing` of one document on PostgreSQL: the same rows, written
+        by one statement (data-modifying CTEs) instead of seven: on PostgreSQL the cost
+        of a document is the client's work per statement, not the rows."""
+        hashed = [(att, _sha256(att.data)) for att in envelope.attachments]
+        attachments = {sha: att.data for att, sha in hashed}  # stored once by hash
+        digest = _sha256(packet)
+        recipients = [str(r.code) for r in envelope.info.recipients]
+        row = tx.driver.fetchone(_OUTGOING_PG, {
+            **self._document_values(tx, envelope, "out", state),
+            "now": tx.now,
+            "a_sha256": list(attachments), "a_size": [len(d) for d in attachments.values()],
+            "a_content": list(attachments.values()),
+            "l_position": list(range(len(hashed))), "l_sha256": [sha for _, sha in hashed],
+            "l_name": [att.name for att, _ in hashed],
+            "l_content_type": [att.content_type for att, _ in hashed],
+            "l_content_id": [att.content_id for att, _ in hashed],
+            "l_description": [att.description for att, _ in hashed],
+            "h_machine": OUTGOING.name, "h_event": [event for event, _, _ in steps],
+            "h_from": [before for _, before, _ in steps],
+            "h_to": [step.state for _, _, step in steps],
+            "h_final": [step.final for _, _, step in steps],
+            "e_sha256": digest, "e_size": len(packet), "e_raw": packet,
+            "v_recipient": recipients, "v_transport": TRANSPORT.initial,
+            "v_business": DELIVERY.initial, "v_change": CHANGE.initial,
+        })
+        if row is None:  # the statement's SELECT always gives one row
+            raise StoreError("recording the document returned nothing", where=self._where())
+        ref, delivery_ids = int(row[0]), tuple(int(i) for i in row[1] or ())
+        for point in ("after_document", "after_attachments", "after_envelope",
+                      "after_deliveries"):
+            self.hooks.checkpoint(point)
+        tx.audit.append(("send", f"document:{ref}", {
+            "message_id": envelope.message_id, "document_id": envelope.info.document_id,
+            "sha256": digest, "to": recipients,
+        }))
+        return OutgoingRecord(ref, delivery_ids)
 
     @staticmethod
     def _insert_ids(tx: _Tx, table: Any, rows: list[dict[str, Any]]) -> list[int]:
@@ -1541,6 +1583,62 @@ class Store:
             rows = conn.execute(query.limit(page_size).offset((page - 1) * page_size)).all()
         return Page(tuple(convert(row) for row in rows), int(total), page, page_size)
 
+
+# One outgoing document on PostgreSQL in one statement (Store._record_one_pg): the
+# document, its attachments (stored once by hash) and their links, its two history rows,
+# the envelope and a delivery per recipient, each CTE feeding the next its ids. The rows
+# are those _record_outgoing writes elsewhere (the store's tests run on both databases).
+_OUTGOING_PG = text("""
+WITH d AS (
+  INSERT INTO documents (organ, direction, message_id, document_id, sender, number,
+      notation, type_name, subject, promulgation_date, due_date, business_type, state,
+      version, created_at, updated_at)
+  VALUES (:organ, :direction, :message_id, :document_id, :sender, :number, :notation,
+      :type_name, :subject, :promulgation_date, :due_date, :business_type, :state,
+      :version, :created_at, :updated_at)
+  RETURNING id),
+a AS (
+  INSERT INTO attachments (sha256, size, content)
+  SELECT * FROM unnest(CAST(:a_sha256 AS VARCHAR[]), CAST(:a_size AS BIGINT[]),
+                       CAST(:a_content AS BYTEA[]))
+  ON CONFLICT DO NOTHING),
+l AS (
+  INSERT INTO document_attachments (document_ref, position, sha256, name, content_type,
+      content_id, description)
+  SELECT d.id, t.position, t.sha256, t.name, t.content_type, t.content_id, t.description
+  FROM d, unnest(CAST(:l_position AS INTEGER[]), CAST(:l_sha256 AS VARCHAR[]),
+                 CAST(:l_name AS TEXT[]), CAST(:l_content_type AS TEXT[]),
+                 CAST(:l_content_id AS TEXT[]), CAST(:l_description AS TEXT[]))
+       AS t(position, sha256, name, content_type, content_id, description)),
+h AS (
+  INSERT INTO history (document_ref, delivery_ref, machine, event, from_state, to_state,
+      final, reason, at)
+  SELECT d.id, NULL, :h_machine, t.event, t.from_state, t.to_state, t.final, NULL, :now
+  FROM d, unnest(CAST(:h_event AS VARCHAR[]), CAST(:h_from AS VARCHAR[]),
+                 CAST(:h_to AS VARCHAR[]), CAST(:h_final AS BOOLEAN[]))
+       WITH ORDINALITY AS t(event, from_state, to_state, final, n)
+  ORDER BY t.n),
+e AS (
+  INSERT INTO envelopes (document_ref, kind, direction, message_id, sha256, size,
+      created_at, raw)
+  SELECT d.id, 'document', :direction, :message_id, :e_sha256, :e_size, :now, :e_raw
+  FROM d
+  RETURNING id, document_ref),
+v AS (
+  INSERT INTO deliveries (document_ref, kind, envelope_ref, recipient, transport_state,
+      business_state, change_state, change_kind, attempts, next_attempt_at, last_error,
+      claimed_by, claimed_until, receipt_ref, version, updated_at)
+  SELECT e.document_ref, 'document', e.id, t.recipient, :v_transport, :v_business,
+      :v_change, NULL, 0, :now, NULL, NULL, NULL, NULL, 1, :now
+  FROM e, unnest(CAST(:v_recipient AS VARCHAR[])) WITH ORDINALITY AS t(recipient, n)
+  ORDER BY t.n
+  RETURNING id)
+SELECT (SELECT id FROM d), (SELECT array_agg(id ORDER BY id) FROM v)
+""").bindparams(
+    *(bindparam(column.name, type_=column.type) for column in s.documents.columns
+      if column.name != "id"),
+    bindparam("now", type_=s.documents.c.created_at.type),
+)
 
 _OUTSTANDING = select(func.count()).select_from(s.deliveries).where(
     s.deliveries.c.transport_state.in_(("queued", "retrying", "sending")))

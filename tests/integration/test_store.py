@@ -127,6 +127,38 @@ def test_record_outgoing_is_one_transaction_with_a_delivery_per_recipient(store:
     assert store.verify_audit().entries == 2
 
 
+def test_one_document_is_stored_as_a_batch_stores_it(store: Store) -> None:
+    """A single document is written by its own path on PostgreSQL (one statement): the
+    rows are those of the batch path, value for value (ids aside), attachments once."""
+    from sqlalchemy import Table
+
+    two_files = (*letter().attachments, replace(letter().attachments[0], name="phu-luc.pdf",
+                                                data=b"%PDF-1.4 phu luc", content_id="c2"))
+    alone = replace(letter("1"), attachments=two_files)
+    batched = [replace(letter(number), attachments=two_files) for number in ("2", "3")]
+    one = store.record_outgoing(alone, build_envelope(alone))
+    other, _ = store.record_outgoing_batch([(item, build_envelope(item)) for item in batched])
+
+    def rows(table: Table, key: str, ref: int) -> list[tuple[object, ...]]:
+        skip = {"id", "document_ref", "envelope_ref", "message_id", "number",
+                "document_id", "raw", "sha256", "size"}
+        columns = [c for c in table.columns if c.name not in skip]
+        with store.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(
+                select(*columns).where(table.c[key] == ref).order_by(*table.primary_key))]
+
+    for table in (schema.history, schema.envelopes, schema.deliveries,
+                  schema.document_attachments):
+        assert rows(table, "document_ref", one.document_ref) == rows(
+            table, "document_ref", other.document_ref), table.name
+    assert rows(schema.documents, "id", one.document_ref) == rows(
+        schema.documents, "id", other.document_ref)
+    assert len(one.deliveries) == len(other.deliveries) == 2
+    assert counts(store)["attachments"] == 2  # shared by both documents, stored once
+    assert [h.event for h in store.history(one.document_ref)] == ["sign", "send"]
+    assert store.verify_audit().entries == 3
+
+
 def test_values_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
     """The hot writes bypass SQLAlchemy's execution but not its bind processing: a
     timestamp is stored in the dialect's own format (on SQLite, text with microseconds,
