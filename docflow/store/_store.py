@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -647,11 +647,15 @@ class Store:
         records = []
         for ref, (envelope, _), digest in zip(refs, items, digests, strict=True):
             records.append(OutgoingRecord(ref, tuple(owned.get(ref, ()))))
-            tx.audit.append(("send", f"document:{ref}", {
-                "message_id": envelope.message_id, "document_id": envelope.info.document_id,
-                "sha256": digest, "to": [str(r.code) for r in envelope.info.recipients],
-            }))
+            self._audit_send(tx, ref, envelope, digest)
         return records
+
+    @staticmethod
+    def _audit_send(tx: _Tx, ref: int, envelope: Envelope, digest: str) -> None:
+        tx.audit.append(("send", f"document:{ref}", {
+            "message_id": envelope.message_id, "document_id": envelope.info.document_id,
+            "sha256": digest, "to": [str(r.code) for r in envelope.info.recipients],
+        }))
 
     def _record_one_pg(self, tx: _Tx, envelope: Envelope, packet: bytes, state: str,
                        steps: list[tuple[str, str, Step]]) -> OutgoingRecord:
@@ -686,10 +690,7 @@ class Store:
         for point in ("after_document", "after_attachments", "after_envelope",
                       "after_deliveries"):
             self.hooks.checkpoint(point)
-        tx.audit.append(("send", f"document:{ref}", {
-            "message_id": envelope.message_id, "document_id": envelope.info.document_id,
-            "sha256": digest, "to": recipients,
-        }))
+        self._audit_send(tx, ref, envelope, digest)
         return OutgoingRecord(ref, delivery_ids)
 
     @staticmethod
@@ -1412,11 +1413,13 @@ class Store:
         ``trust`` first: a bad one raises its SecurityError) also catch a chain
         rewritten whole, every hash recomputed after the change: the entry at each
         checkpoint must still hash to what was signed."""
-        if checkpoints and trust is None:
-            raise StoreError("checking audit checkpoints needs the trust store that "
-                             "verifies their signatures", hint="pass trust=TrustStore(...)")
-        for checkpoint in checkpoints:
-            verify_checkpoint(checkpoint, cast(TrustStore, trust))
+        if checkpoints:
+            if trust is None:
+                raise StoreError("checking audit checkpoints needs the trust store that "
+                                 "verifies their signatures",
+                                 hint="pass trust=TrustStore(...)")
+            for checkpoint in checkpoints:
+                verify_checkpoint(checkpoint, trust)
         signed = {checkpoint.seq: checkpoint for checkpoint in checkpoints}
         with self._reader() as conn:
             head = conn.execute(select(s.audit_head).where(s.audit_head.c.id == 1)).one()
