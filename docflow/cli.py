@@ -256,12 +256,12 @@ def audit_verify(database: str, checkpoint_files: tuple[Path, ...], trust_path: 
     try:
         if checkpoint_files and trust_path is None:
             raise ConfigError("--checkpoint needs --trust (the CA that verifies it)")
-        paths = [found for path in checkpoint_files for found in (
-            sorted(path.glob("*.json")) if path.is_dir() else [path])]
-        empty = [str(path) for path in checkpoint_files
-                 if path.is_dir() and not any(path.glob("*.json"))]
-        if empty:
-            raise ConfigError("no checkpoint (*.json) in the folder", where=empty[0])
+        paths: list[Path] = []
+        for given in checkpoint_files:
+            found = sorted(given.glob("*.json")) if given.is_dir() else [given]
+            if not found:
+                raise ConfigError("no checkpoint (*.json) in the folder", where=str(given))
+            paths += found
         checkpoints = [AuditCheckpoint.from_json(path.read_text(encoding="utf-8"))
                        for path in paths]
         trust = TrustStore.from_paths(trust_path) if trust_path is not None else None
