@@ -137,6 +137,10 @@ def test_audit_checkpoint_then_verify_against_it(tmp_path: Path) -> None:
     no_trust = run("audit", "verify", "--database", database, "--checkpoint",
                    str(tmp_path / "cp.json"))
     assert no_trust.returncode == 2 and "--trust" in no_trust.stderr
+    (tmp_path / "none").mkdir()
+    nothing = run("audit", "verify", "--database", database, "--checkpoint",
+                  str(tmp_path / "none"), "--trust", str(tmp_path / "ca" / "ca.crt"))
+    assert nothing.returncode == 2 and "no checkpoint" in nothing.stderr
     with Store(database) as store:
         _rewrite_chain_from(store, 1, "{}")
     assert run("audit", "verify", "--database", database).returncode == 0
