@@ -96,7 +96,8 @@ class AxisApp:
         self.max_body = max_body
         self.parent = parent
         for code, system in self.systems.items():
-            store.register_agency(self.code, code, name=system.name, replace=False)
+            store.register_agency(self.code, code, name=system.name, replace=False,
+                                  now=clock())
         self._routes = {
             "sendEdoc": self._send, "getReceivedEdocList": self._received,
             "getEdoc": self._get, "updateStatus": self._update, "getSentEdocList": self._sent,
