@@ -1,9 +1,17 @@
 """The one hardened XML loader of docflow, and the edXML namespace constants.
 
-All XML that comes from outside goes through :func:`parse_xml`: a size limit before any
-parsing, one lxml parser per thread (a parser shared between threads serialises them on a lock), no
-DTD loading, no entity expansion, no network, and any DOCTYPE refused outright. It must
-not read files, sockets or clocks.
+All XML that comes from outside goes through :func:`parse_xml` (or
+:func:`parse_xml_stream` for a request body read in chunks): a size limit before any
+parsing, then an lxml parser that **cannot load anything**: no DTD loading, no entity
+expansion, no network, and a resolver that answers every external load (a DTD, an
+external entity or parameter entity, in any encoding, at any position) with nothing,
+so libxml2 never opens a file, a FIFO or a socket. After parsing, a DOCTYPE anywhere in
+the prolog is refused, and so is any comment or processing instruction inside the
+document element: exclusive C14N drops comments, so a comment inserted into signed text
+would change what a reader of ``element.text`` sees without changing a digest. A scan
+of the prolog before parsing refuses the common DOCTYPE early with the same message; it
+is a fast path for a clear error, not the defence. This module must not read files,
+sockets or clocks.
 """
 
 from __future__ import annotations
@@ -18,8 +26,8 @@ from lxml import etree
 
 from docflow.errors import OversizeError, UnsafeXmlError, XmlError
 
-__all__ = ["DSIG_NS", "EDXML_NS", "XLINK_NS", "ParseLimits", "parse_xml", "parse_xml_stream",
-           "q"]
+__all__ = ["DSIG_NS", "EDXML_NS", "XLINK_NS", "ParseLimits", "new_parser", "parse_xml",
+           "parse_xml_stream", "q"]
 
 EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -32,8 +40,8 @@ _HUGE_TREE_FROM = 8 * 1024 * 1024
 
 
 # How far into the input the prolog is scanned for a DOCTYPE before parsing. A DOCTYPE
-# hidden behind a longer prolog is still refused after parsing, by the docinfo check.
-_PROLOG_SCAN = 16 * 1024
+# behind a longer prolog is refused after parsing (the parser has loaded nothing).
+_PROLOG_SCAN = 64 * 1024
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -41,22 +49,48 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
     (codecs.BOM_UTF8, "utf-8"),
 )
+# XML 1.0 Appendix F: the encoding of a document without a byte order mark, from how
+# its first character ("<" or white space) is laid out.
+_SNIFF = (
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+)
 _PROLOG_SKIPS = (("<?", "?>"), ("<!--", "-->"))
+_DOCTYPE = "DOCTYPE declarations are not allowed"
+_DOCTYPE_HINT = "edXML packets never need a DTD; remove the <!DOCTYPE ...> line"
 
 
-def _has_doctype(data: bytes) -> bool:
-    """Whether the prolog (XML declaration, comments, PIs, white space) reaches a DOCTYPE.
-
-    A linear scan: a regular expression with lazy ``.*?`` groups rescans the window on
-    every backtrack and cost 70 us per packet.
-    """
-    head = bytes(data[:_PROLOG_SCAN])
+def _prolog_text(data: bytes) -> str:
+    """The start of the input as text, in the encoding libxml2 would read it in."""
+    head = bytes(data[:_PROLOG_SCAN * 4])
     encoding = "latin-1"  # every ASCII-compatible encoding reads "<!DOCTYPE" the same
     for bom, name in _BOMS:
         if head.startswith(bom):
             head, encoding = head[len(bom):], name
             break
-    text = head.decode(encoding, errors="ignore")
+    else:
+        for pattern, name in _SNIFF:
+            if head.startswith(pattern):
+                encoding = name
+                break
+        else:
+            if len(head) >= 2 and head[0] == 0 and head[1] != 0:
+                encoding = "utf-16-be"  # white space first, then "<"
+            elif len(head) >= 2 and head[1] == 0 and head[0] != 0:
+                encoding = "utf-16-le"
+    return head.decode(encoding, errors="ignore")[:_PROLOG_SCAN]
+
+
+def _has_doctype(data: bytes) -> bool:
+    """Whether the prolog (XML declaration, comments, PIs, white space) reaches a DOCTYPE
+    within the scanned window.
+
+    A linear scan: a regular expression with lazy ``.*?`` groups rescans the window on
+    every backtrack and cost 70 us per packet.
+    """
+    text = _prolog_text(data)
     position, end = 0, len(text)
     while position < end:
         if text[position] in " \t\r\n":
@@ -74,6 +108,32 @@ def _has_doctype(data: bytes) -> bool:
     return False
 
 
+class _LoadNothing(etree.Resolver):
+    """Every external resource libxml2 asks for (an external DTD subset, an external
+    general or parameter entity) resolves to nothing, so no parser of docflow's ever
+    opens a file or a socket, whatever the document declares. The DOCTYPE that asked
+    for it is refused after parsing."""
+
+    def resolve(self, system_url: str | None, public_id: str | None,
+                context: object) -> object:
+        return self.resolve_string("", context)
+
+
+def new_parser(*, huge: bool = False) -> etree.XMLParser:
+    """A new lxml parser with docflow's hardening (for code that must feed one itself:
+    :func:`parse_xml_stream`, the signature checks of ``docflow.security``)."""
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=huge,
+        collect_ids=False,
+    )
+    parser.resolvers.add(_LoadNothing())
+    return parser
+
+
 # One parser per thread and size class: building an lxml parser per call is cheap, but a
 # parser shared between threads serialises them on its lock.
 _parsers = threading.local()
@@ -83,14 +143,7 @@ def _parser(huge: bool) -> etree.XMLParser:
     attribute = "huge" if huge else "normal"
     parser: etree.XMLParser | None = getattr(_parsers, attribute, None)
     if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=huge,
-            collect_ids=False,
-        )
+        parser = new_parser(huge=huge)
         setattr(_parsers, attribute, parser)
     return parser
 
@@ -129,14 +182,11 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
     if size == 0:
         raise XmlError("empty input", hint="send a complete edXML packet")
     if _has_doctype(data):
-        raise UnsafeXmlError(
-            "DOCTYPE declarations are not allowed",
-            hint="edXML packets never need a DTD; remove the <!DOCTYPE ...> line",
-        )
+        raise UnsafeXmlError(_DOCTYPE, hint=_DOCTYPE_HINT)
     parser = _parser(size > _HUGE_TREE_FROM)
     with _syntax_errors():
         root = etree.fromstring(bytes(data), parser)
-    return _without_doctype(root)
+    return _checked(root)
 
 
 @contextmanager
@@ -154,9 +204,6 @@ def _syntax_errors() -> Iterator[None]:
         raise XmlError(f"cannot parse XML: {exc}") from exc
 
 
-_PROLOG_WINDOW = 64 * 1024
-
-
 def parse_xml_stream(read: Callable[[int], bytes], size: int,
                      limits: ParseLimits = DEFAULT_LIMITS) -> etree._Element:
     """:func:`parse_xml` for ``size`` bytes read in chunks from ``read`` (a request
@@ -165,17 +212,12 @@ def parse_xml_stream(read: Callable[[int], bytes], size: int,
     """
     if size > limits.max_bytes:
         raise OversizeError(size, limits.max_bytes)
-    first = read(min(size, _PROLOG_WINDOW))
+    first = read(min(size, _PROLOG_SCAN))
     if not first:
         raise XmlError("empty input", hint="send a complete edXML packet")
     if _has_doctype(first):
-        raise UnsafeXmlError(
-            "DOCTYPE declarations are not allowed",
-            hint="edXML packets never need a DTD; remove the <!DOCTYPE ...> line",
-        )
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             dtd_validation=False, huge_tree=size > _HUGE_TREE_FROM,
-                             collect_ids=False)
+        raise UnsafeXmlError(_DOCTYPE, hint=_DOCTYPE_HINT)
+    parser = new_parser(huge=size > _HUGE_TREE_FROM)
     total, chunk = 0, first
     with _syntax_errors():
         while chunk:
@@ -185,14 +227,24 @@ def parse_xml_stream(read: Callable[[int], bytes], size: int,
             parser.feed(chunk)
             chunk = read(min(1 << 20, size - total)) if total < size else b""
         root = parser.close()
-    return _without_doctype(root)
+    return _checked(root)
 
 
-def _without_doctype(root: etree._Element) -> etree._Element:
+def _checked(root: etree._Element) -> etree._Element:
+    """Refuse what parsed but must not be read: a DOCTYPE, and comments or processing
+    instructions inside the document element (they split text nodes, so ``.text``
+    would stop at them while every digest still matches)."""
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise UnsafeXmlError(_DOCTYPE, hint=_DOCTYPE_HINT)
+    node = next(root.iter(etree.Comment, etree.ProcessingInstruction), None)
+    if node is not None:
+        parent = node.getparent()
+        kind = "comment" if isinstance(node, etree._Comment) else "processing instruction"
         raise UnsafeXmlError(
-            "DOCTYPE declarations are not allowed",
-            hint="edXML packets never need a DTD; remove the <!DOCTYPE ...> line",
+            f"a {kind} inside the document element is not allowed",
+            where=tree.getpath(parent) if parent is not None else None,
+            hint="comments and processing instructions split the text a signature "
+            "covers; send the packet without them",
         )
     return root

@@ -94,6 +94,13 @@ _ECDSA_SHA256 = xmlsec.constants.TransformEcdsaSha256.href
 _METHODS = {_RSA_SHA256: rsa.RSAPublicKey, _ECDSA_SHA256: ec.EllipticCurvePublicKey}
 _DEFAULT_LIMITS = ParseLimits()
 
+# libxmlsec1 keeps its own input callbacks (file, http, ftp) to fetch what a Reference
+# URI names. docflow's references are same-document Ids only, checked before any
+# cryptography; with no callbacks at all, libxmlsec1 cannot open anything even if that
+# check were bypassed. Process-wide: an application embedding docflow that fetches
+# external references with python-xmlsec must register its own callbacks again.
+xmlsec.cleanup_callbacks()
+
 
 def _ds(tag: str) -> str:
     return f"{{{DSIG_NS}}}{tag}"
