@@ -16,7 +16,6 @@ traces only documents the organ sent.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 
 from docflow.clock import Clock, system_clock
@@ -133,13 +132,13 @@ class Hub:
                 sender=self.organ, code=StatusCode.ARRIVED, timestamp=now,
                 description=f"{StatusCode.ARRIVED.description} (hub {self.code})",
                 message_id=envelope.message_id,
-                received_sha256=hashlib.sha256(packet).hexdigest(),
+                received_sha256=verified.content_digest,
             ), self.credentials)
 
         return self.store.relay(
             envelope, packet, hub=str(self.code), recipient=str(target),
             forwarded=lambda: sign_hop(packet, self.credentials, when=now),
-            receipt=receipt, now=now,
+            receipt=receipt, content_digest=verified.content_digest, now=now,
         ).receipt
 
     def receive_status(self, packet: bytes, recipient: OrganCode | None = None) -> None:
@@ -147,10 +146,11 @@ class Hub:
         document's sender and its recipients)."""
         target = self._recipient(recipient)
         now = self.clock()
-        status = verify(packet, self.trust, now=now).status
+        verified = verify(packet, self.trust, now=now)
         self.directory.next_hop(self.code, target)
-        self.store.relay_status(status, packet, hub=str(self.code), recipient=str(target),
-                                now=now)
+        self.store.relay_status(verified.status, packet, hub=str(self.code),
+                                recipient=str(target),
+                                content_digest=verified.content_digest, now=now)
 
     # ------------------------------------------------------------------ pushing on
 
@@ -230,10 +230,11 @@ class Hub:
     def trace(self, token: RequestToken, message_id: str) -> TraceReport:
         """What this hub knows of a document the token's organ sent."""
         organ = self._caller(token, PULL_TRACE, message_id)
-        document = self.store.relayed(str(self.code), message_id)
-        if document.sender != organ:
+        try:
+            document = self.store.relayed(str(self.code), message_id, sender=organ)
+        except NotFoundError as exc:
             raise NotFoundError("this hub relayed no such message from this organ",
-                                where=f"message {message_id}")
+                                where=f"message {message_id}") from exc
         hops = parse_envelope(self.store.packet(document.id)).trace
         copies = self.store.deliveries(document_ref=document.id, page_size=1000).items
         return TraceReport(

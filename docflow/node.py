@@ -45,6 +45,7 @@ from docflow.security import (
     sign_envelope,
     sign_request,
     sign_status,
+    signed_content_digest,
     verify,
 )
 from docflow.store import (
@@ -153,8 +154,10 @@ def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
                   recipient: OrganCode) -> StatusInfo:
     """Verify a receipt and check that it proves this delivery: status 01, signed by one
     of ``signers`` (the recipient, or a hub that took custody), naming ``message_id`` and
-    the SHA-256 of ``packet``; a :class:`~docflow.errors.SecurityError` otherwise (the
-    delivery then counts as not acknowledged)."""
+    the signed content of ``packet`` (:func:`~docflow.security.signed_content_digest`,
+    or the SHA-256 of its bytes, as docflow receipts named before); a
+    :class:`~docflow.errors.SecurityError` otherwise (the delivery then counts as not
+    acknowledged)."""
     status = verify(receipt, trust, now=now).status
     problems = []
     if status.code is not StatusCode.ARRIVED:
@@ -164,8 +167,9 @@ def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
                         + (f" or the hub {signers[1]}" if len(signers) > 1 else ""))
     if status.message_id != message_id:
         problems.append(f"for message {status.message_id}, not {message_id}")
-    if status.received_sha256 != hashlib.sha256(packet).hexdigest():
-        problems.append("for other bytes than were sent")
+    if status.received_sha256 not in (signed_content_digest(packet),
+                                      hashlib.sha256(packet).hexdigest()):
+        problems.append("for other content than was sent")
     if problems:
         raise SecurityError("the receipt does not prove this delivery: "
                             + "; ".join(problems), where=str(recipient))
@@ -306,11 +310,13 @@ class Node:
 
     def receive_document(self, packet: bytes, recipient: OrganCode | None = None) -> bytes:
         """Verify and store a document addressed to this organ; answer with the signed
-        receipt (01 naming the message id and the SHA-256 of the bytes received). A
-        duplicate gets the first receipt again and changes nothing."""
+        receipt (01 naming the message id and the signed content received). A
+        duplicate (the same signed content, in whatever encoding or with whatever hops)
+        gets the first receipt again and changes nothing."""
         self._addressed(recipient)
         now = self.clock()
-        envelope = verify(packet, self.trust, now=now).envelope
+        verified = verify(packet, self.trust, now=now)
+        envelope = verified.envelope
         if self.code not in {organ.code for organ in envelope.info.recipients}:
             raise RoutingError(
                 "the document is not addressed to this organ", where=str(self.code),
@@ -328,9 +334,10 @@ class Node:
             timestamp=now,
             description=StatusCode.ARRIVED.description,
             message_id=envelope.message_id,
-            received_sha256=hashlib.sha256(packet).hexdigest(),
+            received_sha256=verified.content_digest,
         ), self.credentials)
         return self.store.receive(envelope, packet, organ=str(self.code), receipt=receipt,
+                                  content_digest=verified.content_digest,
                                   change_answer=self._change_answer(envelope),
                                   now=now).receipt
 
@@ -359,11 +366,13 @@ class Node:
         document's state)."""
         self._addressed(recipient)
         now = self.clock()
-        status = verify(packet, self.trust, now=now).status
+        verified = verify(packet, self.trust, now=now)
+        status = verified.status
         if status.code is StatusCode.RECALL_REQUESTED:
             self._answer_recall(status)
             return
-        self.store.apply_status(status, packet, organ=str(self.code), now=now)
+        self.store.apply_status(status, packet, organ=str(self.code),
+                                content_digest=verified.content_digest, now=now)
 
     def _answer_recall(self, request: StatusInfo) -> None:
         """Answer a recall by the document's state (agree: 15, refuse with the reason:

@@ -24,6 +24,7 @@ from docflow.security._dsig import (
     sign_envelope,
     sign_hop,
     sign_status,
+    signed_content_digest,
     verify,
 )
 from docflow.security._pki import (
@@ -72,6 +73,7 @@ __all__ = [
     "sign_hop",
     "sign_request",
     "sign_status",
+    "signed_content_digest",
     "verify",
     "verify_checkpoint",
     "verify_request",

@@ -80,6 +80,7 @@ __all__ = [
     "sign_envelope",
     "sign_hop",
     "sign_status",
+    "signed_content_digest",
     "verify",
 ]
 
@@ -128,12 +129,15 @@ class Verified:
 
     ``packet`` is the :class:`~docflow.envelope.Envelope` or
     :class:`~docflow.model.StatusInfo`; ``signer`` the organ bound in ``certificate``
-    (equal to the packet's sender); ``hops`` the hub-signed trace hops in order.
+    (equal to the packet's sender); ``hops`` the hub-signed trace hops in order;
+    ``content_digest`` the identity of the signed content (see
+    :func:`signed_content_digest`).
     """
 
     packet: Envelope | StatusInfo
     signer: OrganCode
     certificate: x509.Certificate
+    content_digest: str
     hops: tuple[VerifiedHop, ...] = ()
 
     @property
@@ -737,7 +741,42 @@ def verify(
         packet=read_tree(root, kind, limits=limits, tz=tz),
         signer=organ,
         certificate=certificate,
+        content_digest=_content_digest(signed_info),
         hops=verified_hops,
+    )
+
+
+def _content_digest(signed_info: etree._Element) -> str:
+    return hashlib.sha256(etree.tostring(signed_info, method="c14n", exclusive=True,
+                                         with_comments=False)).hexdigest()
+
+
+def signed_content_digest(packet: bytes) -> str:
+    """The identity of a signed packet's content: the SHA-256 (hex) of the exclusive
+    C14N of its sender's ``SignedInfo``, which holds the digest of every part the sender
+    signed. Two packets with the same value carry the same signed content, whatever
+    their encoding, their unsigned white space or the trace hops hubs added: receivers
+    recognise a resend by it, and receipts (``ReceivedDigest``) name it.
+
+    Reads only as far as the ``SignedInfo`` (a large attachment after it is not
+    parsed); it does not verify anything: use it on packets this organ signed or
+    already verified. :class:`~docflow.errors.MissingSignatureError` when the packet
+    carries no docflow sender signature."""
+    parser = etree.XMLPullParser(events=("end",), tag=_ds("SignedInfo"),
+                                 resolve_entities=False, no_network=True, load_dtd=False,
+                                 huge_tree=True)
+    view = memoryview(packet)
+    try:
+        for start in range(0, len(view), 1 << 16):
+            parser.feed(bytes(view[start:start + (1 << 16)]))
+            for _, element in parser.read_events():
+                if element.get("Id") == SIGNED_INFO_ID:
+                    return _content_digest(element)
+    except etree.XMLSyntaxError as exc:
+        raise MissingSignatureError(f"the packet cannot be read: {exc.msg}") from exc
+    raise MissingSignatureError(
+        "the packet carries no docflow sender signature",
+        hint="only signed packets have a content digest",
     )
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 metadata = MetaData(
     naming_convention={
@@ -89,7 +89,8 @@ documents = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    UniqueConstraint("organ", "direction", "message_id"),
+    # Message ids are the sender's to choose: one organ's id never shadows another's.
+    UniqueConstraint("organ", "direction", "sender", "message_id"),
     Index(None, "organ", "direction", "state"),
     Index(None, "due_date"),
     Index(None, "document_id"),
@@ -163,6 +164,8 @@ status_events = Table(
     Column("timestamp", UTCDateTime, nullable=False),
     Column("envelope_ref", ForeignKey("envelopes.id"), nullable=False),
     Column("at", UTCDateTime, nullable=False),
+    Column("content_digest", String(64),
+           comment="of the status's signed content (canonical SignedInfo); a replay matches"),
     Index(None, "document_ref"),
 )
 
@@ -188,13 +191,16 @@ document_attachments = Table(
 received_messages = Table(
     "received_messages", metadata,
     Column("organ", Organ, nullable=False),
+    Column("sender", Organ, nullable=False, comment="whose message id it is"),
     Column("message_id", MessageId, nullable=False),
     Column("document_ref", ForeignKey("documents.id"), nullable=False),
     Column("sha256", String(64), nullable=False, comment="of the bytes first received"),
     Column("receipt", LargeBinary, nullable=False, comment="the answer given, given again"),
     Column("received_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
-    PrimaryKeyConstraint("organ", "message_id"),
+    Column("content_digest", String(64),
+           comment="of the signed content (canonical SignedInfo); NULL before 0004"),
+    PrimaryKeyConstraint("organ", "sender", "message_id"),
     Index(None, "expires_at"),
 )
 

@@ -106,24 +106,45 @@ _INSERT = {table.name: table.insert() for table in s.metadata.sorted_tables}
 _DELIVERY_BY_ID = select(s.deliveries).where(s.deliveries.c.id == bindparam("id"))
 _DOCUMENT_BY_ID = select(s.documents).where(s.documents.c.id == bindparam("id"))
 _OWN_DOCUMENT = _DOCUMENT_BY_ID.where(s.documents.c.direction == bindparam("direction"))
-_SENT_DOCUMENT = select(s.documents.c.id).where(
+# A sent document's copy to one recipient, by DocumentId: scoped by the organ that sent
+# it and the recipient the status comes from (another organ's document cannot shadow it).
+_SENT_COPY = select(s.deliveries).join(
+    s.documents, s.documents.c.id == s.deliveries.c.document_ref).where(
     s.documents.c.organ == bindparam("organ"), s.documents.c.direction == "out",
-    s.documents.c.document_id == bindparam("document_id"))
+    s.documents.c.document_id == bindparam("document_id"),
+    s.deliveries.c.kind == "document", s.deliveries.c.recipient == bindparam("recipient"),
+).order_by(s.documents.c.id.desc()).limit(1)
 _COPY = select(s.deliveries).where(
     s.deliveries.c.document_ref == bindparam("document_ref"),
     s.deliveries.c.kind == "document", s.deliveries.c.recipient == bindparam("recipient"))
 _SEEN = select(s.received_messages.c.document_ref, s.received_messages.c.sha256,
-               s.received_messages.c.receipt, s.received_messages.c.expires_at).where(
+               s.received_messages.c.content_digest, s.received_messages.c.receipt,
+               s.received_messages.c.expires_at).where(
     s.received_messages.c.organ == bindparam("organ"),
+    s.received_messages.c.sender == bindparam("sender"),
     s.received_messages.c.message_id == bindparam("message_id"))
-_RELAYED_DOCUMENT = select(s.documents.c.id, s.documents.c.sender).where(
+# A document a hub relayed, by DocumentId: scoped by its sender and by a copy to the
+# other end of the status (so no other organ's document can shadow it).
+_RELAYED_COPY = select(s.documents.c.id, s.documents.c.sender).join(
+    s.deliveries, s.deliveries.c.document_ref == s.documents.c.id).where(
     s.documents.c.organ == bindparam("organ"), s.documents.c.direction == "hop",
-    s.documents.c.document_id == bindparam("document_id")).order_by(s.documents.c.id.desc())
+    s.documents.c.document_id == bindparam("document_id"),
+    s.documents.c.sender == bindparam("sender"),
+    s.deliveries.c.kind == "document", s.deliveries.c.recipient == bindparam("recipient"),
+).order_by(s.documents.c.id.desc()).limit(1)
+# A status packet recorded before: by its signed content (rows since 0004) or its bytes.
+_SAME_STATUS = or_(s.status_events.c.content_digest == bindparam("identity"),
+                   s.envelopes.c.sha256 == bindparam("sha256"))
 _RELAYED_STATUS = select(s.deliveries.c.id).join(
-    s.envelopes, s.envelopes.c.id == s.deliveries.c.envelope_ref).where(
+    s.envelopes, s.envelopes.c.id == s.deliveries.c.envelope_ref).join(
+    s.status_events, s.status_events.c.envelope_ref == s.envelopes.c.id).where(
     s.deliveries.c.document_ref == bindparam("document_ref"), s.deliveries.c.kind == "status",
-    s.deliveries.c.recipient == bindparam("recipient"),
-    s.envelopes.c.sha256 == bindparam("sha256"))
+    s.deliveries.c.recipient == bindparam("recipient"), _SAME_STATUS).limit(1)
+_STATUS_SEEN = select(s.status_events.c.id).join(
+    s.envelopes, s.envelopes.c.id == s.status_events.c.envelope_ref).where(
+    s.status_events.c.document_ref == bindparam("document_ref"),
+    s.status_events.c.direction == "in", s.status_events.c.from_organ == bindparam("origin"),
+    _SAME_STATUS).limit(1)
 _DELIVERY_PACKET = select(s.envelopes.c.raw).join(
     s.deliveries, s.deliveries.c.envelope_ref == s.envelopes.c.id).where(
     s.deliveries.c.id == bindparam("id"))
@@ -342,6 +363,12 @@ class AuditReport:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _same_message(seen: Row[Any], identity: str, digest: str) -> bool:
+    """Whether a message id's first copy and this one carry the same message: the same
+    bytes, or the same signed content (recorded since migration 0004)."""
+    return bool(seen.sha256 == digest or seen.content_digest == identity)
 
 
 @dataclass
@@ -939,12 +966,14 @@ class Store:
     # ------------------------------------------------------------------ status packets
 
     def _status_event(self, tx: _Tx, document_ref: int, delivery_ref: int | None,
-                      direction: str, status: StatusInfo, envelope_ref: int) -> None:
+                      direction: str, status: StatusInfo, envelope_ref: int,
+                      identity: str | None = None) -> None:
         tx.driver.execute(_INSERT["status_events"], {
             "document_ref": document_ref, "delivery_ref": delivery_ref,
             "direction": direction, "code": status.code.value,
             "from_organ": str(status.sender.code), "description": status.description,
             "timestamp": status.timestamp, "envelope_ref": envelope_ref, "at": tx.now,
+            "content_digest": identity,
         })
 
     def _business(self, tx: _Tx, row: Row[Any], code: StatusCode,
@@ -964,6 +993,7 @@ class Store:
         packet: bytes,
         *,
         organ: str,
+        content_digest: str | None = None,
         legacy_answers: bool = False,
         now: dt.datetime | None = None,
     ) -> DeliveryView:
@@ -971,23 +1001,30 @@ class Store:
         it names (at the sender ``organ``): progress reports merge monotonically, answers
         to a pending recall/update/replacement settle it. Refused with
         :class:`~docflow.errors.NotFoundError` when ``organ`` never sent that document to
-        the status packet's sender."""
+        the status packet's sender. The same status again (the same signed content,
+        ``content_digest``, or the same bytes) writes nothing."""
+        raw = _sha256(packet)
+        identity = content_digest or raw
         with self._tx(organ, now) as tx:
-            document = tx.conn.execute(_SENT_DOCUMENT, {
-                "organ": organ, "document_id": status.response_for.document_id}).first()
-            row = None if document is None else tx.conn.execute(_COPY, {
-                "document_ref": document.id, "recipient": str(status.sender.code)}
-            ).one_or_none()
-            if document is None or row is None:
+            origin = str(status.sender.code)
+            row = tx.conn.execute(_SENT_COPY, {
+                "organ": organ, "document_id": status.response_for.document_id,
+                "recipient": origin}).one_or_none()
+            if row is None:
                 raise NotFoundError(
                     f"status {status.code.value} for a document {organ} never sent to "
                     f"{status.sender.code}",
                     where=status.response_for.document_id,
                     hint="a status packet must come from an organ the document went to",
                 )
+            if tx.conn.execute(_STATUS_SEEN, {
+                    "document_ref": row.document_ref, "origin": origin, "identity": identity,
+                    "sha256": raw}).first() is not None:
+                return _delivery_view(row)  # a replay: nothing to write
             envelope_ref = self._envelope(tx, row.document_ref, "status", "in",
                                           status.message_id, packet)
-            self._status_event(tx, row.document_ref, row.id, "in", status, envelope_ref)
+            self._status_event(tx, row.document_ref, row.id, "in", status, envelope_ref,
+                               identity)
             if row.change_state == "requested" and is_change_answer(
                     status.code, legacy_answers=legacy_answers):
                 step = merge_change(row.change_state, status.code, status.description,
@@ -1015,7 +1052,7 @@ class Store:
                                 receipt_ref=envelope_ref, last_error=None)
             tx.audit.append(("status", f"delivery:{row.id}", {
                 "code": status.code.value, "from": str(status.sender.code),
-                "sha256": _sha256(packet)}))
+                "sha256": raw}))
             return _delivery_view(self._delivery(tx, row.id))
 
     # ------------------------------------------------------------------ receiving
@@ -1027,25 +1064,31 @@ class Store:
         *,
         organ: str,
         receipt: bytes | Callable[[], bytes],
+        content_digest: str | None = None,
         change_answer: Answer | None = None,
         now: dt.datetime | None = None,
     ) -> ReceiveResult:
         """Store a verified incoming document for ``organ``, idempotently.
 
-        Keyed on the envelope's message id: a message received before (within the
-        retention) returns the receipt given then and writes nothing; the same id with
-        other bytes is a :class:`~docflow.errors.ReplayError`. ``receipt`` (or the callable
-        that signs it, called only for a new message) is stored with the document, in the
-        same transaction, and so is ``change_answer``: the event an update or a replacement
+        Keyed on the sender and the envelope's message id: a message received before
+        (within the retention) with the same signed content (``content_digest``, see
+        :attr:`docflow.security.Verified.content_digest`; the bytes' SHA-256 when not
+        given) returns the receipt given then and writes nothing, whatever its encoding
+        or trace hops; the same id with other content is a
+        :class:`~docflow.errors.ReplayError`. ``receipt`` (or the callable that signs it,
+        called only for a new message) is stored with the document, in the same
+        transaction, and so is ``change_answer``: the event an update or a replacement
         causes on the original document (its 15/16 queued for the sender).
         """
         digest = _sha256(packet)
+        identity = content_digest or digest
+        sender = str(envelope.info.sender.code)
         with self._tx(organ, now) as tx:
             r = s.received_messages
-            seen = tx.conn.execute(_SEEN, {"organ": organ, "message_id": envelope.message_id}
-                                   ).one_or_none()
+            seen = tx.conn.execute(_SEEN, {"organ": organ, "sender": sender,
+                                           "message_id": envelope.message_id}).one_or_none()
             if seen is not None and seen.expires_at > tx.now:
-                if seen.sha256 != digest:
+                if not _same_message(seen, identity, digest):
                     raise ReplayError(
                         "this message id was received before with different content",
                         where=f"message {envelope.message_id}",
@@ -1053,7 +1096,7 @@ class Store:
                     )
                 return ReceiveResult(int(seen.document_ref), bytes(seen.receipt), True)
             if seen is not None:  # expired: the retention ran out, forget it
-                tx.conn.execute(r.delete().where(r.c.organ == organ,
+                tx.conn.execute(r.delete().where(r.c.organ == organ, r.c.sender == sender,
                                                  r.c.message_id == envelope.message_id))
             answer = receipt() if callable(receipt) else receipt
             step = INCOMING.apply(INCOMING.initial, "receive")
@@ -1062,9 +1105,10 @@ class Store:
             self._envelope(tx, document_ref, "document", "in", envelope.message_id, packet)
             self.hooks.checkpoint("after_envelope")
             tx.driver.execute(_INSERT["received_messages"], {
-                "organ": organ, "message_id": envelope.message_id,
-                "document_ref": document_ref, "sha256": digest, "receipt": answer,
-                "received_at": tx.now, "expires_at": tx.now + self.retention,
+                "organ": organ, "sender": sender, "message_id": envelope.message_id,
+                "document_ref": document_ref, "sha256": digest, "content_digest": identity,
+                "receipt": answer, "received_at": tx.now,
+                "expires_at": tx.now + self.retention,
             })
             self.hooks.checkpoint("after_inbox")
             if change_answer is not None:
@@ -1142,6 +1186,7 @@ class Store:
         recipient: str,
         forwarded: Callable[[], bytes],
         receipt: Callable[[], bytes],
+        content_digest: str | None = None,
         now: dt.datetime | None = None,
     ) -> RelayResult:
         """Take a verified document into a hub's custody, for one recipient, idempotently.
@@ -1150,14 +1195,17 @@ class Store:
         (``forwarded()``: the sender's bytes plus the hub's signed trace hop) and the hub's
         receipt (``receipt()``: a 01 naming the bytes received); each recipient gets one
         delivery in the hub's outbox. Another copy for a recipient already queued writes
-        nothing; the same message id with other bytes is a
+        nothing; the same message id (of the same sender) with other signed content
+        (``content_digest``; the bytes' SHA-256 when not given) is a
         :class:`~docflow.errors.ReplayError`. Returns the hub's receipt.
         """
         digest = _sha256(packet)
+        identity = content_digest or digest
+        sender = str(envelope.info.sender.code)
         with self._tx(hub, now) as tx:
-            seen = tx.conn.execute(_SEEN, {"organ": hub, "message_id": envelope.message_id}
-                                   ).one_or_none()
-            if seen is not None and seen.sha256 != digest:
+            seen = tx.conn.execute(_SEEN, {"organ": hub, "sender": sender,
+                                           "message_id": envelope.message_id}).one_or_none()
+            if seen is not None and not _same_message(seen, identity, digest):
                 raise ReplayError(
                     "this message id was relayed before with different content",
                     where=f"message {envelope.message_id}",
@@ -1172,9 +1220,10 @@ class Store:
                 self.hooks.checkpoint("after_envelope")
                 answer = receipt()
                 tx.driver.execute(_INSERT["received_messages"], {
-                    "organ": hub, "message_id": envelope.message_id,
-                    "document_ref": document_ref, "sha256": digest, "receipt": answer,
-                    "received_at": tx.now, "expires_at": tx.now + self.retention,
+                    "organ": hub, "sender": sender, "message_id": envelope.message_id,
+                    "document_ref": document_ref, "sha256": digest,
+                    "content_digest": identity, "receipt": answer, "received_at": tx.now,
+                    "expires_at": tx.now + self.retention,
                 })
                 tx.audit.append(("relay", f"document:{document_ref}", {
                     "message_id": envelope.message_id, "sha256": digest,
@@ -1198,29 +1247,30 @@ class Store:
         *,
         hub: str,
         recipient: str,
+        content_digest: str | None = None,
         now: dt.datetime | None = None,
     ) -> RelayResult:
         """Take a verified status packet into a hub's custody for ``recipient``.
 
         Only between the two ends of a document this hub relayed: from a recipient of the
-        document to its sender, or from its sender to a recipient (a recall request);
-        anything else is a :class:`~docflow.errors.NotFoundError` and writes nothing. The
-        same packet again writes nothing. A recipient's progress (01-06) is merged into
-        the hub's view of that copy, for traces.
+        document to its sender, or from its sender to a recipient (a recall request). The
+        document is the one with the status's ``ResponseFor`` DocumentId *sent by* its
+        ``ResponseFor`` organ *to* the other end: anything else is a
+        :class:`~docflow.errors.NotFoundError` and writes nothing. The same status again
+        (its signed content, ``content_digest``, or its bytes) writes nothing. A
+        recipient's progress (01-06) is merged into the hub's view of that copy, for
+        traces.
         """
         digest = _sha256(packet)
+        identity = content_digest or digest
         origin = str(status.sender.code)
+        owner = str(status.response_for.organ_id)
+        upward, downward = recipient == owner, origin == owner
         with self._tx(hub, now) as tx:
-            doc = tx.conn.execute(_RELAYED_DOCUMENT, {
-                "organ": hub, "document_id": status.response_for.document_id}).first()
-
-            def has_copy(organ: str) -> bool:
-                return doc is not None and tx.conn.execute(_COPY, {
-                    "document_ref": doc.id, "recipient": organ}).first() is not None
-
-            upward = doc is not None and recipient == doc.sender and has_copy(origin)
-            downward = doc is not None and origin == doc.sender and has_copy(recipient)
-            if doc is None or not (upward or downward):
+            doc = None if upward == downward else tx.conn.execute(_RELAYED_COPY, {
+                "organ": hub, "document_id": status.response_for.document_id,
+                "sender": owner, "recipient": origin if upward else recipient}).first()
+            if doc is None:
                 raise NotFoundError(
                     f"status {status.code.value} from {origin} to {recipient} for a document "
                     "this hub never relayed between them",
@@ -1230,13 +1280,13 @@ class Store:
                 )
             document_ref = int(doc.id)
             known = tx.conn.execute(_RELAYED_STATUS, {
-                "document_ref": document_ref, "recipient": recipient, "sha256": digest}
-            ).scalar_one_or_none()
+                "document_ref": document_ref, "recipient": recipient, "identity": identity,
+                "sha256": digest}).scalar_one_or_none()
             if known is not None:
                 return RelayResult(document_ref, int(known), b"", True)
             envelope_ref = self._envelope(tx, document_ref, "status", "out",
                                           status.message_id, packet)
-            self._status_event(tx, document_ref, None, "in", status, envelope_ref)
+            self._status_event(tx, document_ref, None, "in", status, envelope_ref, identity)
             delivery_id = self._queue(tx, document_ref, "status", envelope_ref, recipient)
             if upward and not is_change_answer(status.code):
                 copy = tx.conn.execute(_COPY, {"document_ref": document_ref,
@@ -1267,12 +1317,12 @@ class Store:
         with self._tx("", now) as tx:
             doc = self._own_document(tx, document_ref, "in")
             if tx.conn.execute(_RELAYED_STATUS, {"document_ref": document_ref,
-                                                 "recipient": doc.sender,
+                                                 "recipient": doc.sender, "identity": digest,
                                                  "sha256": digest}).first() is not None:
                 return None
             envelope_ref = self._envelope(tx, document_ref, "status", "out",
                                           status.message_id, receipt)
-            self._status_event(tx, document_ref, None, "out", status, envelope_ref)
+            self._status_event(tx, document_ref, None, "out", status, envelope_ref, digest)
             delivery_id = self._queue(tx, document_ref, "status", envelope_ref, doc.sender)
             tx.audit.append(("receipt", f"document:{document_ref}", {"sha256": digest}))
             return delivery_id
@@ -1286,13 +1336,14 @@ class Store:
                                                       "sha256": _sha256(packet),
                                                       "size": len(packet)}))
 
-    def relayed(self, hub: str, message_id: str) -> DocumentView:
-        """The document a hub relayed under ``message_id`` (``NotFoundError`` if none)."""
+    def relayed(self, hub: str, message_id: str, *, sender: str) -> DocumentView:
+        """The document a hub relayed under ``sender``'s ``message_id`` (``NotFoundError``
+        if none)."""
         d = s.documents
         with self._reader() as conn:
             row = conn.execute(select(d).where(
-                d.c.organ == hub, d.c.direction == "hop", d.c.message_id == message_id)
-            ).one_or_none()
+                d.c.organ == hub, d.c.direction == "hop", d.c.sender == sender,
+                d.c.message_id == message_id)).one_or_none()
         if row is None:
             raise NotFoundError("this hub relayed no such message", where=f"message {message_id}")
         return _document_view(row)

@@ -183,7 +183,8 @@ def test_pull_mode_holds_packets_until_fetched_and_acknowledged(qn: Province) ->
     qn.node(PROVINCE).deliver()
     assert qn.hub(LGSP).deliver().forwarded == 0  # held for the commune to pull
     assert copies(qn.hub(LGSP), qn.hub(LGSP).store.relayed(
-        str(LGSP.code), qn.node(PROVINCE).document(ref).message_id).id) == {
+        str(LGSP.code), qn.node(PROVINCE).document(ref).message_id,
+        sender=str(PROVINCE.code)).id) == {
         str(COMMUNE.code): ("queued", "pending")}
     report = qn.node(COMMUNE).pull()
     assert (report.documents, report.refused) == (1, 0)
@@ -317,7 +318,8 @@ def test_hub_refusals_change_nothing(qn: Province, pki: Pki) -> None:
     assert hub.store.deliveries().total == 0
     # A loop: the packet already went through this hub.
     hub.receive_document(packet, TAM_KY.code)
-    relayed = hub.store.packet(hub.store.relayed(str(LGSP.code), message_id).id)
+    relayed = hub.store.packet(hub.store.relayed(str(LGSP.code), message_id,
+                                                      sender=str(PROVINCE.code)).id)
     with pytest.raises(RoutingError, match="loop"):
         hub.receive_document(relayed, TAM_KY.code)
     # Same message id, other bytes.

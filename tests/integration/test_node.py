@@ -9,13 +9,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from docflow.errors import ConfigError, ModelError, NotFoundError, RoutingError
-from docflow.model import OrganCode, StatusCode
+from docflow.model import OrganCode, OrganInfo, StatusCode
 from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
-from docflow.security import sign_status
+from docflow.security import issue_certificate, sign_envelope, sign_status
 from docflow.store import Store, sqlite_url
+from docflow.store._schema import metadata
 from docflow.transport import InMemoryTransport
 from tests.conftest import Clock, Pki
 
@@ -295,3 +297,67 @@ def test_a_replacement_and_its_answer_are_stored_together(net: Network) -> None:
     net.district.deliver()
     copy = only_delivery_of_kind(net.province, ref, "document")
     assert (copy.business_state, copy.change_state) == ("replaced", "agreed")
+
+
+# ------------------------------------------------------------ message identity and replays
+
+def rows(node: Node) -> dict[str, int]:
+    with node.store.engine.connect() as conn:
+        return {table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in metadata.sorted_tables}
+
+
+def utf16(packet: bytes) -> bytes:
+    """The same packet re-encoded as UTF-16 with a byte order mark: other bytes, the same
+    signed content (C14N reads characters, not bytes)."""
+    text = packet.decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"', 1)
+    return text.encode("utf-16")
+
+
+def test_a_re_encoded_copy_is_the_same_message_and_never_pre_empts_the_original(
+        net: Network) -> None:
+    """Someone on the path delivers a UTF-16 copy of the province's packet first: it is
+    the province's signed content, so it is stored; the province's own delivery is then
+    the same message (the first receipt, nothing written), and that receipt proves the
+    province's delivery, since it names the signed content, not the bytes."""
+    ref = send_letter(net)
+    packet = net.province.store.packet(ref)
+    first = net.district.receive_document(utf16(packet))
+    before = rows(net.district)
+    assert net.province.deliver().delivered == 1
+    assert rows(net.district) == before
+    assert only_delivery(net.province, ref).transport_state == "acknowledged"
+    assert net.district.receive_document(packet) == first
+    assert len(inbox(net.district)) == 1
+
+
+def test_another_organs_message_id_never_shadows(net: Network, pki: Pki) -> None:
+    """Message ids are the sender's to choose: an organ that takes the province's message
+    id for its own document first does not make the province's document a 'replay'."""
+    dai_loc = OrganInfo(OrganCode("000.00.05.H41"), "UBND huyện Đại Lộc")
+    ref = send_letter(net)
+    message_id = net.province.store.document(ref).message_id
+    impostor = replace(sample_envelope(sender=dai_loc, number="77"), message_id=message_id)
+    net.district.receive_document(sign_envelope(
+        impostor, issue_certificate(pki.ca, str(dai_loc.code), dai_loc.name, now=pki.now)))
+    assert net.province.deliver().delivered == 1
+    assert {(d.sender, d.message_id) for d in inbox(net.district)} == {
+        (str(dai_loc.code), message_id), (str(PROVINCE.code), message_id)}
+
+
+def test_a_replayed_status_writes_nothing(net: Network) -> None:
+    """The same status packet again (its very bytes, or re-encoded) changes no state and
+    adds no envelope, status event or audit entry."""
+    ref = send_letter(net)
+    net.province.deliver()
+    (received,) = inbox(net.district)
+    net.district.accept(received.id)
+    (status,) = [d for d in net.district.store.deliveries(document_ref=received.id).items
+                 if d.kind == "status"]
+    packet = net.district.store.delivery_packet(status.id)
+    net.district.deliver()
+    assert only_delivery(net.province, ref).business_state == "accepted"
+    before = rows(net.province)
+    for replay in (packet, utf16(packet), packet):
+        net.province.receive_status(replay)
+    assert rows(net.province) == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -12,7 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from docflow.envelope import Envelope, build_envelope
+from docflow.envelope import Envelope, build_envelope, build_status
 from docflow.errors import (
     ConcurrencyError,
     LifecycleError,
@@ -24,7 +25,7 @@ from docflow.errors import (
 from docflow.lifecycle import ChangeKind
 from docflow.model import OrganCode, OrganInfo, StatusCode, StatusInfo
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
-from docflow.store import RetryPolicy, Store
+from docflow.store import DeliveryView, RetryPolicy, Store
 from docflow.store import _schema as schema
 from tests.conftest import Pki
 
@@ -93,6 +94,52 @@ def test_upgrade_from_the_first_revision_keeps_everything(store_url: str) -> Non
         with pytest.raises(IntegrityError), store.engine.begin() as conn:
             conn.execute(schema.deliveries.update().where(
                 schema.deliveries.c.id == claim.delivery_id).values(envelope_ref=999))
+
+
+def test_upgrade_to_sender_scoped_message_ids_keeps_the_inbox(store_url: str) -> None:
+    """0004 scopes message ids by their sender: a message received at 0003 keeps its
+    row (its sender taken from its document), a resend of its very bytes is still a
+    duplicate, and another organ's document with the same message id is its own."""
+    from alembic import command
+
+    early = Store(store_url, check_schema=False, clock=lambda: T0)
+    config = early._alembic_config()
+    envelope = letter()
+    packet = build_envelope(envelope)
+    with early.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+        ref = conn.execute(text(
+            "INSERT INTO documents (organ, direction, message_id, document_id, sender, "
+            "number, notation, type_name, subject, promulgation_date, business_type, state, "
+            "version, created_at, updated_at) VALUES (:organ, 'in', :mid, :did, :sender, "
+            "'4512', 'QĐ-UBND', 'Quyết định', 's', :day, 0, 'received', 1, :at, :at) "
+            "RETURNING id"), {"organ": str(TAM_KY.code), "mid": envelope.message_id,
+                              "did": envelope.info.document_id, "sender": str(PROVINCE.code),
+                              "day": envelope.info.promulgation_date,
+                              "at": T0.replace(tzinfo=None)}).scalar_one()
+        conn.execute(text(
+            "INSERT INTO received_messages (organ, message_id, document_ref, sha256, receipt, "
+            "received_at, expires_at) VALUES (:organ, :mid, :ref, :sha, :receipt, :at, :until)"),
+            {"organ": str(TAM_KY.code), "mid": envelope.message_id, "ref": ref,
+             "sha": hashlib.sha256(packet).hexdigest(), "receipt": b"first receipt",
+             "at": T0.replace(tzinfo=None),
+             "until": (T0 + dt.timedelta(days=90)).replace(tzinfo=None)})
+    early.close()
+    with Store.open(store_url, clock=lambda: T0) as store:
+        with store.engine.connect() as conn:
+            assert conn.execute(select(schema.received_messages.c.sender)).scalar_one() == str(
+                PROVINCE.code)
+            diffs = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+        assert diffs == []
+        again = store.receive(envelope, packet, organ=str(TAM_KY.code), receipt=b"new")
+        assert (again.duplicate, again.receipt) == (True, b"first receipt")
+        stranger = sample_envelope(sender=DAI_LOC, recipients=(TAM_KY,),
+                                   message_id=envelope.message_id)
+        theirs = store.receive(stranger, build_envelope(stranger), organ=str(TAM_KY.code),
+                               receipt=b"theirs")
+        assert (theirs.duplicate, theirs.receipt) == (False, b"theirs")
+        assert store.verify_audit().ok
 
 
 def test_store_refuses_an_empty_or_older_database(store_url: str) -> None:
@@ -260,16 +307,21 @@ def test_acknowledge_stores_proof_and_moves_business_state(store: Store) -> None
     assert history[-2].final
 
 
+def apply(store: Store, info: StatusInfo, **options: object) -> DeliveryView:
+    """A status packet applied at the sender, with the (unsigned) bytes of that packet."""
+    return store.apply_status(info, build_status(info), **options)  # type: ignore[arg-type]
+
+
 def test_status_packets_merge_in_any_order(store: Store) -> None:
     envelope = letter(recipients=(TAM_KY,))
     record = store.record_outgoing(envelope, build_envelope(envelope))
     for minute, code in enumerate((StatusCode.PROCESSING, StatusCode.ARRIVED,
                                    StatusCode.ACCEPTED, StatusCode.PROCESSING), start=1):
-        view = store.apply_status(status(envelope, code, minute=minute), b"<s/>",
+        view = apply(store, status(envelope, code, minute=minute),
                                   organ=str(PROVINCE.code))
     assert view.business_state == "processing"
     assert counts(store)["status_events"] == 4  # every packet is kept
-    assert store.apply_status(status(envelope, StatusCode.COMPLETED), b"<s/>",
+    assert apply(store, status(envelope, StatusCode.COMPLETED),
                               organ=str(PROVINCE.code)).business_state == "completed"
     assert store.document(record.document_ref).state == "sent"
 
@@ -279,11 +331,11 @@ def test_status_for_unknown_document_or_from_a_stranger_changes_nothing(store: S
     store.record_outgoing(envelope, build_envelope(envelope))
     before = counts(store)
     with pytest.raises(NotFoundError, match="never sent"):
-        store.apply_status(status(envelope, StatusCode.ACCEPTED, reporter=DAI_LOC), b"<s/>",
+        apply(store, status(envelope, StatusCode.ACCEPTED, reporter=DAI_LOC),
                            organ=str(PROVINCE.code))
     other = letter("9999", recipients=(TAM_KY,))
     with pytest.raises(NotFoundError):
-        store.apply_status(status(other, StatusCode.ACCEPTED), b"<s/>",
+        apply(store, status(other, StatusCode.ACCEPTED),
                            organ=str(PROVINCE.code))
     assert counts(store) == before
 
@@ -291,12 +343,12 @@ def test_status_for_unknown_document_or_from_a_stranger_changes_nothing(store: S
 def test_recall_request_and_answer(store: Store) -> None:
     envelope = letter()
     record = store.record_outgoing(envelope, build_envelope(envelope))
-    store.apply_status(status(envelope, StatusCode.PROCESSING), b"<s/>", organ=str(PROVINCE.code))
-    store.apply_status(status(envelope, StatusCode.COMPLETED, reporter=DAI_LOC), b"<s/>",
+    apply(store, status(envelope, StatusCode.PROCESSING), organ=str(PROVINCE.code))
+    apply(store, status(envelope, StatusCode.COMPLETED, reporter=DAI_LOC),
                        organ=str(PROVINCE.code))
     asked = store.request_change(record.document_ref, ChangeKind.RECALL, packet=b"<13/>")
     assert len(asked) == 1  # the completed copy cannot be recalled any more
-    view = store.apply_status(status(envelope, StatusCode.AGREED, minute=9), b"<s/>",
+    view = apply(store, status(envelope, StatusCode.AGREED, minute=9),
                               organ=str(PROVINCE.code))
     assert (view.business_state, view.change_state) == ("recalled", "agreed")
     queued = store.deliveries(document_ref=record.document_ref, recipient="000.00.01.H41").items
