@@ -42,6 +42,7 @@ __all__ = [
     "StatusCode",
     "StatusInfo",
     "TraceHop",
+    "document_id_bound",
     "document_id_for",
 ]
 
@@ -450,12 +451,16 @@ class Signer:
 
 @dataclass(frozen=True)
 class ResponseFor:
-    """``ResponseFor``: the document a packet answers, recalls or reports on."""
+    """``ResponseFor``: the document a packet answers, recalls or reports on (its
+    ``document_id`` must be bound to ``organ_id``, see :func:`document_id_bound`)."""
 
     organ_id: OrganCode
     code: str
     promulgation_date: dt.date
     document_id: str
+
+    def __post_init__(self) -> None:
+        _require_bound(self.document_id, self.organ_id, "ResponseFor")
 
 
 @dataclass(frozen=True)
@@ -503,6 +508,28 @@ def document_id_for(sender: OrganCode, date: dt.date, number: str, notation: str
     return f"{sender},{date:%Y/%m/%d},{number}/{notation}"
 
 
+def document_id_bound(document_id: str, organ: OrganCode) -> bool:
+    """Whether ``document_id`` names a document of ``organ``: it begins with the organ's
+    code and a comma, as every DocumentId does. A DocumentId is predictable; bound to
+    its sender, no organ can name (and so shadow) another organ's document.
+
+    >>> document_id_bound("000.00.00.H41,2018/09/10,4512/QĐ-UBND", OrganCode("000.00.00.H41"))
+    True
+    >>> document_id_bound("000.00.00.H41,2018/09/10,4512/QĐ-UBND", OrganCode("000.00.05.H41"))
+    False
+    """
+    return document_id.startswith(f"{organ},")
+
+
+def _require_bound(document_id: str, organ: OrganCode, what: str) -> None:
+    if not document_id_bound(document_id, organ):
+        raise ModelError(
+            f"{what}: DocumentId {document_id!r} does not begin with the organ code "
+            f"{organ} of the document's sender",
+            hint="a DocumentId is {sender organ code},{yyyy/MM/dd},{number}/{notation}",
+        )
+
+
 @dataclass(frozen=True)
 class DocumentInfo:
     """Every header field of an edXML document (văn bản).
@@ -547,6 +574,13 @@ class DocumentInfo:
                     self.sender.code, self.promulgation_date, self.code_number, self.code_notation
                 ),
             )
+        sender = self.sender.code
+        _require_bound(self.document_id, sender, "MessageHeader")
+        # An update or a replacement names documents of its own sender.
+        if self.business.document_id is not None:
+            _require_bound(self.business.document_id, sender, "Bussiness")
+        for item in self.business.replacements:
+            _require_bound(item.document_id, sender, "ReplacementInfo")
 
     @property
     def code(self) -> str:

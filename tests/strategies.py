@@ -84,56 +84,75 @@ organs = st.builds(
 staff = st.builds(
     StaffInfo, department=xml_text(), staff=xml_text(), mobile=optional_text, email=optional_text
 )
-response_fors = st.builds(
-    ResponseFor, organ_id=organ_codes, code=non_empty(), promulgation_date=dates,
-    document_id=non_empty(),
-)
-businesses = st.builds(
-    Business,
-    doc_type=st.sampled_from(BusinessDocType),
-    reason=optional_text,
-    document_id=st.none() | non_empty(),
-    document_info=st.none()
-    | st.builds(
-        BusinessDocumentInfo,
-        document_info_changed=st.booleans(),
-        receivers_changed=st.booleans(),
-        receivers=st.lists(organ_codes, max_size=3).map(tuple),
-    ),
-    replacements=st.lists(
-        st.builds(ReplacementInfo, document_id=non_empty(),
-                  organ_ids=st.lists(organ_codes, max_size=3).map(tuple)),
-        max_size=2,
-    ).map(tuple),
-    staff=st.none() | staff,
-    paper=st.booleans(),
-)
-documents = st.builds(
-    DocumentInfo,
-    sender=organs,
-    recipients=st.lists(organs, min_size=1, max_size=3).map(tuple),
-    code_number=non_empty(10),
-    code_notation=xml_text(10),
-    promulgation_place=xml_text(),
-    promulgation_date=dates,
-    document_type=st.builds(DocumentType, type=int32, name=non_empty(), detail=st.none() | int32),
-    subject=non_empty(80),
-    signer=st.builds(Signer, full_name=non_empty(), position=xml_text(), competence=xml_text()),
-    content=st.none() | xml_text(200),
-    due_date=st.none() | dates,
-    to_places=st.lists(xml_text(), max_size=3).map(tuple),
-    priority=st.sampled_from(Priority),
-    sphere_of_promulgation=optional_text,
-    typer_notation=optional_text,
-    promulgation_amount=st.none() | counts,
-    page_amount=st.none() | counts,
-    direction=st.none() | st.booleans(),
-    appendixes=st.lists(xml_text(), max_size=3).map(tuple),
-    steering_type=st.none() | int32,
-    response_for=st.lists(response_fors, max_size=2).map(tuple),
-    business=businesses,
-    document_id=st.just("") | non_empty(),
-)
+def document_ids(organ: OrganCode) -> st.SearchStrategy[str]:
+    """DocumentIds of ``organ``'s documents (every DocumentId begins with its organ)."""
+    return non_empty().map(lambda rest: f"{organ},{rest}")
+
+
+response_fors = organ_codes.flatmap(lambda organ: st.builds(
+    ResponseFor, organ_id=st.just(organ), code=non_empty(), promulgation_date=dates,
+    document_id=document_ids(organ),
+))
+
+
+def businesses(sender: OrganCode) -> st.SearchStrategy[Business]:
+    """``Bussiness`` of a packet from ``sender`` (it updates or replaces its own)."""
+    return st.builds(
+        Business,
+        doc_type=st.sampled_from(BusinessDocType),
+        reason=optional_text,
+        document_id=st.none() | document_ids(sender),
+        document_info=st.none()
+        | st.builds(
+            BusinessDocumentInfo,
+            document_info_changed=st.booleans(),
+            receivers_changed=st.booleans(),
+            receivers=st.lists(organ_codes, max_size=3).map(tuple),
+        ),
+        replacements=st.lists(
+            st.builds(ReplacementInfo, document_id=document_ids(sender),
+                      organ_ids=st.lists(organ_codes, max_size=3).map(tuple)),
+            max_size=2,
+        ).map(tuple),
+        staff=st.none() | staff,
+        paper=st.booleans(),
+    )
+
+
+def documents_of(senders: st.SearchStrategy[OrganInfo]) -> st.SearchStrategy[DocumentInfo]:
+    """Documents from the organs ``senders`` draws (their ids name the sender's
+    documents)."""
+    return senders.flatmap(lambda sender: st.builds(
+        DocumentInfo,
+        sender=st.just(sender),
+        recipients=st.lists(organs, min_size=1, max_size=3).map(tuple),
+        code_number=non_empty(10),
+        code_notation=xml_text(10),
+        promulgation_place=xml_text(),
+        promulgation_date=dates,
+        document_type=st.builds(DocumentType, type=int32, name=non_empty(),
+                                detail=st.none() | int32),
+        subject=non_empty(80),
+        signer=st.builds(Signer, full_name=non_empty(), position=xml_text(),
+                         competence=xml_text()),
+        content=st.none() | xml_text(200),
+        due_date=st.none() | dates,
+        to_places=st.lists(xml_text(), max_size=3).map(tuple),
+        priority=st.sampled_from(Priority),
+        sphere_of_promulgation=optional_text,
+        typer_notation=optional_text,
+        promulgation_amount=st.none() | counts,
+        page_amount=st.none() | counts,
+        direction=st.none() | st.booleans(),
+        appendixes=st.lists(xml_text(), max_size=3).map(tuple),
+        steering_type=st.none() | int32,
+        response_for=st.lists(response_fors, max_size=2).map(tuple),
+        business=businesses(sender.code),
+        document_id=st.just("") | document_ids(sender.code),
+    ))
+
+
+documents = documents_of(organs)
 content_ids = st.from_regex(r"\A[A-Za-z0-9._@-]{1,20}\Z")
 attachments = st.builds(
     Attachment,
@@ -144,15 +163,23 @@ attachments = st.builds(
     content_id=content_ids,
 )
 message_ids = st.from_regex(r"\A[A-Za-z0-9._:-]{1,64}\Z")
-envelopes = st.builds(
-    Envelope,
-    info=documents,
-    attachments=st.lists(attachments, max_size=3, unique_by=lambda att: att.content_id).map(tuple),
-    trace=st.lists(st.builds(TraceHop, organ_id=organ_codes, timestamp=timestamps), max_size=4).map(
-        tuple
-    ),
-    message_id=message_ids,
-)
+
+
+def envelopes_of(senders: st.SearchStrategy[OrganInfo] = organs,
+                 hops: int = 4) -> st.SearchStrategy[Envelope]:
+    """Document packets from the organs ``senders`` draws, with up to ``hops`` hops."""
+    return st.builds(
+        Envelope,
+        info=documents_of(senders),
+        attachments=st.lists(attachments, max_size=3,
+                             unique_by=lambda att: att.content_id).map(tuple),
+        trace=st.lists(st.builds(TraceHop, organ_id=organ_codes, timestamp=timestamps),
+                       max_size=hops).map(tuple),
+        message_id=message_ids,
+    )
+
+
+envelopes = envelopes_of()
 statuses = st.builds(
     StatusInfo,
     response_for=response_fors,

@@ -52,6 +52,7 @@ from docflow.model import (
     StatusCode,
     StatusInfo,
     TraceHop,
+    document_id_bound,
 )
 
 __all__ = [
@@ -462,12 +463,27 @@ class _Reader:
 
     def response_for(self, element: etree._Element) -> ResponseFor:
         kids = _kids(element)
+        organ = self.organ_code(self.need(kids, "OrganId"))
         return ResponseFor(
-            organ_id=self.organ_code(self.need(kids, "OrganId")),
+            organ_id=organ,
             code=self.text(kids, "Code"),
             promulgation_date=self.date(self.need(kids, "PromulgationDate")),
-            document_id=self.text(kids, "DocumentId"),
+            document_id=self.bound(self.need(kids, "DocumentId"), organ),
         )
+
+    def bound(self, element: etree._Element, organ: OrganCode) -> str:
+        """The text of a DocumentId element, refused unless it names a document of
+        ``organ`` (no organ can name, and so shadow, another organ's document)."""
+        value = element.text or ""
+        if not document_id_bound(value, organ):
+            raise self.fail(
+                element, f"M.{etree.QName(element.getparent()).localname}.DocumentId: "
+                f"{value!r} does not begin with {organ}, the organ whose document it names")
+        return value
+
+    def opt_bound(self, kids: _Kids, tag: str, organ: OrganCode) -> str | None:
+        element = kids.get(_PREFIX + tag)
+        return None if element is None else self.bound(element, organ)
 
     def staff(self, element: etree._Element | None) -> StaffInfo | None:
         if element is None:
@@ -590,11 +606,13 @@ def _read_envelope(reader: _Reader, root: etree._Element, limits: ParseLimits) -
     signer = _kids(reader.need(message, "SignerInfo"))
     other_el = message.get(_PREFIX + "OtherInfo")
     other = _kids(other_el) if other_el is not None else None
+    sender = reader.organ(reader.need(message, "From"))
     business_el = _kids(trace_list).get(_PREFIX + "Bussiness")
-    business = _read_business(reader, business_el) if business_el is not None else Business()
+    business = (Business() if business_el is None
+                else _read_business(reader, business_el, sender.code))
     priority = None if other is None else reader.integer(other, "Priority")
     info = DocumentInfo(
-        sender=reader.organ(reader.need(message, "From")),
+        sender=sender,
         recipients=tuple(reader.organ(element) for element in message_el.iterchildren(q("To"))),
         code_number=reader.text(code, "CodeNumber"),
         code_notation=reader.text(code, "CodeNotation"),
@@ -630,7 +648,7 @@ def _read_envelope(reader: _Reader, root: etree._Element, limits: ParseLimits) -
             reader.response_for(element) for element in message_el.iterchildren(q("ResponseFor"))
         ),
         business=business,
-        document_id=reader.opt_text(message, "DocumentId") or "",
+        document_id=reader.opt_bound(message, "DocumentId", sender.code) or "",
     )
     trace = tuple(
         _read_hop(reader, element) for element in trace_list.iterchildren(q("TraceHeader"))
@@ -653,7 +671,7 @@ def _read_hop(reader: _Reader, element: etree._Element) -> TraceHop:
     )
 
 
-def _read_business(reader: _Reader, element: etree._Element) -> Business:
+def _read_business(reader: _Reader, element: etree._Element, sender: OrganCode) -> Business:
     kids = _kids(element)
     doc_info_el = kids.get(_PREFIX + "BussinessDocumentInfo")
     doc_info = None
@@ -669,7 +687,7 @@ def _read_business(reader: _Reader, element: etree._Element) -> Business:
     if replacements_el is not None:
         replacements = tuple(
             ReplacementInfo(
-                document_id=reader.text(item_kids, "DocumentId"),
+                document_id=reader.bound(reader.need(item_kids, "DocumentId"), sender),
                 organ_ids=reader.organ_codes(item_kids.get(_PREFIX + "OrganIdList")),
             )
             for item_kids in map(_kids, replacements_el.iterchildren(q("ReplacementInfo")))
@@ -677,7 +695,7 @@ def _read_business(reader: _Reader, element: etree._Element) -> Business:
     return Business(
         doc_type=BusinessDocType(reader.integer(kids, "BussinessDocType") or 0),
         reason=reader.opt_text(kids, "BussinessDocReason"),
-        document_id=reader.opt_text(kids, "DocumentId"),
+        document_id=reader.opt_bound(kids, "DocumentId", sender),
         document_info=doc_info,
         replacements=replacements,
         staff=reader.staff(kids.get(_PREFIX + "StaffInfo")),

@@ -10,11 +10,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
+from docflow.envelope import build_envelope
 from docflow.errors import (
     NotFoundError,
     ReplayError,
     RoutingError,
+    SchemaError,
     SecurityError,
     SignerMismatchError,
     UntrustedCertificateError,
@@ -27,12 +30,14 @@ from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
 from docflow.security import (
     Credentials,
     issue_certificate,
+    sign,
     sign_envelope,
     sign_request,
     sign_status,
     verify,
 )
 from docflow.store import Store, sqlite_url
+from docflow.store._schema import documents
 from docflow.transport import InMemoryTransport
 from tests.conftest import Clock, Pki
 
@@ -360,3 +365,41 @@ def test_send_to_codes_takes_names_from_the_directory(qn: Province) -> None:
     assert [(str(r.code), r.name) for r in recipients] == [
         (str(COMMUNE.code), COMMUNE.name), ("000.00.00.H43", DA_NANG.name)]
     assert len(record.deliveries) == 2
+
+
+def test_no_organ_can_shadow_another_organs_document(qn: Province) -> None:
+    """The province P sends Y to the district D. The commune B then sends D its own,
+    validly signed document carrying Y's DocumentId: refused (a DocumentId names its
+    sender's document). And should such a document be in a hub's store (written by an
+    older version), lookups are scoped by sender and recipient: D's statuses for Y and
+    P's recall still pass the hub."""
+    ref = send(qn, PROVINCE, (TAM_KY,))
+    qn.settle()
+    y = qn.node(PROVINCE).document(ref)
+    hub = qn.hub(LGSP)
+    own = sample_envelope(sender=COMMUNE, recipients=(TAM_KY,), number="9",
+                          date=qn.clock().date())
+    forged = build_envelope(own).replace(own.info.document_id.encode(),
+                                         y.document_id.encode())
+    packet = sign(forged, qn.credentials[COMMUNE.code])
+    before = hub.store.documents().total
+    with pytest.raises(SchemaError, match=r"does not begin with 000\.01\.01\.H41"):
+        hub.receive_document(packet, TAM_KY.code)
+    with pytest.raises(SchemaError, match="DocumentId"):
+        qn.node(TAM_KY).receive_document(packet)
+    assert hub.store.documents().total == before
+    # The shadow planted in the hub's store directly: B's own document, Y's DocumentId.
+    qn.node(COMMUNE).send(own.info, own.attachments)
+    qn.settle()
+    with hub.store.engine.begin() as conn:
+        shadow = conn.execute(update(documents).where(
+            documents.c.organ == str(LGSP.code), documents.c.sender == str(COMMUNE.code)
+        ).values(document_id=y.document_id))
+        assert shadow.rowcount == 1
+    received = next(d for d in qn.node(TAM_KY).inbox().items if d.sender == str(PROVINCE.code))
+    qn.node(TAM_KY).accept(received.id)
+    qn.settle()
+    assert copies(qn.node(PROVINCE), ref) == {str(TAM_KY.code): ("acknowledged", "accepted")}
+    qn.node(PROVINCE).recall(ref, "ban hành nhầm")
+    qn.settle()
+    assert qn.node(TAM_KY).document(received.id).state == "recalled"
