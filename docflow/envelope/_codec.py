@@ -476,9 +476,11 @@ class _Reader:
         ``organ`` (no organ can name, and so shadow, another organ's document)."""
         value = element.text or ""
         if not document_id_bound(value, organ):
+            parent = element.getparent()
+            owner = "" if parent is None else etree.QName(parent).localname + "."
             raise self.fail(
-                element, f"M.{etree.QName(element.getparent()).localname}.DocumentId: "
-                f"{value!r} does not begin with {organ}, the organ whose document it names")
+                element, f"M.{owner}DocumentId: {value!r} does not begin with {organ}, "
+                "the organ whose document it names")
         return value
 
     def opt_bound(self, kids: _Kids, tag: str, organ: OrganCode) -> str | None:
