@@ -327,16 +327,25 @@ def pki() -> None:
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for ca.key and ca.crt.")
 @click.option("--ecdsa", is_flag=True, help="ECDSA P-256 instead of RSA-2048.")
-def pki_ca(action: str, name: str, out: Path, ecdsa: bool) -> None:
+@click.option("--organs", "organs", multiple=True, metavar="PATTERN",
+              help="Bind the CA to these organs with X.509 name constraints, e.g. "
+                   "'*.*.*.H41' (repeatable; default: unconstrained).")
+def pki_ca(action: str, name: str, out: Path, ecdsa: bool, organs: tuple[str, ...]) -> None:
     """Create a CA: OUT/ca.key and OUT/ca.crt."""
     from docflow.clock import system_clock
     from docflow.security import KeyType, create_ca
 
+    try:
+        ca = create_ca(name, now=system_clock(),
+                       key_type=KeyType.ECDSA_P256 if ecdsa else KeyType.RSA2048,
+                       organs=organs or None)
+    except DocflowError as exc:
+        _fail(exc)
+        return
     out.mkdir(parents=True, exist_ok=True)
-    ca = create_ca(name, now=system_clock(),
-                   key_type=KeyType.ECDSA_P256 if ecdsa else KeyType.RSA2048)
     ca.save(out / "ca.key", out / "ca.crt")
-    click.echo(f"created CA {name!r}: {out / 'ca.crt'}")
+    scope = f" for {', '.join(organs)}" if organs else ""
+    click.echo(f"created CA {name!r}{scope}: {out / 'ca.crt'}")
 
 
 @pki.command("issue")
@@ -372,7 +381,7 @@ def _issue(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool) -> None:
 @click.argument("certificate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def pki_show(certificate: Path) -> None:
     """Print who a certificate names, who issued it, and when it is valid."""
-    from docflow.security import load_certificates, organ_of
+    from docflow.security import load_certificates, organ_of, organ_subtrees
 
     try:
         certs = load_certificates(certificate)
@@ -386,6 +395,11 @@ def pki_show(certificate: Path) -> None:
         click.echo(f"valid:    {cert.not_valid_before_utc:%Y-%m-%d} .. "
                    f"{cert.not_valid_after_utc:%Y-%m-%d}")
         click.echo(f"serial:   {cert.serial_number:x}")
+        subtrees = organ_subtrees(cert)
+        if subtrees is not None:
+            permitted, excluded = subtrees
+            click.echo(f"organs:   {', '.join(permitted) or '-'}"
+                       + (f" (excluding {', '.join(excluded)})" if excluded else ""))
 
 
 @cli.command()

@@ -34,6 +34,7 @@ __all__ = [
     "Organ",
     "OrganCode",
     "OrganInfo",
+    "OrganPattern",
     "Priority",
     "ReplacementInfo",
     "ResponseFor",
@@ -117,6 +118,62 @@ class OrganCode:
 
     def __str__(self) -> str:
         return self.value
+
+
+_PATTERN_PARTS = (re.compile(r"\A[0-9]{3}\Z"), re.compile(r"\A[0-9]{2}\Z"),
+                  re.compile(r"\A[0-9]{2}\Z"), re.compile(r"\A[A-Z][0-9]{2}\Z"))
+
+
+@dataclass(frozen=True)
+class OrganPattern:
+    """A set of organ codes, written like a code with ``*`` for any part:
+    ``*.*.*.H41`` (every organ of province H41), ``*.*.05.H41`` (district 05 of H41 and
+    the units under it), ``000.00.00.H41`` (that organ alone), ``*`` (every organ).
+    What a certification authority may certify (see ``docflow.security.TrustStore``).
+
+    >>> OrganPattern("*.*.*.H41").matches(OrganCode("000.46.05.H41"))
+    True
+    >>> OrganPattern("*.*.05.H41").matches(OrganCode("000.00.06.H41"))
+    False
+    """
+
+    text: str
+
+    def __post_init__(self) -> None:
+        parts = self.text.split(".")
+        if self.text != "*" and (len(parts) != 4 or not all(
+                part == "*" or shape.match(part)
+                for part, shape in zip(parts, _PATTERN_PARTS, strict=True))):
+            raise OrganCodeError(
+                f"{self.text!r} is not an organ code pattern",
+                hint="four dotted parts like an organ code, each the part itself or *, "
+                "e.g. *.*.*.H41; or * for every organ")
+
+    @property
+    def parts(self) -> tuple[str | None, ...]:
+        """The four parts, None for ``*`` (all four None for the pattern ``*``)."""
+        if self.text == "*":
+            return (None, None, None, None)
+        return tuple(None if part == "*" else part for part in self.text.split("."))
+
+    def matches(self, code: OrganCode) -> bool:
+        """Whether ``code`` is in the set."""
+        return all(want is None or want == have
+                   for want, have in zip(self.parts, str(code).split("."), strict=True))
+
+    @property
+    def suffix(self) -> tuple[str, ...] | None:
+        """The fixed right-hand parts when every ``*`` is to their left (``*.*.05.H41``
+        gives ``("05", "H41")``, ``*`` gives ``()``): the form an X.509 name constraint
+        can express, the code read as a domain name. None for any other pattern."""
+        parts = self.parts
+        fixed = [index for index, part in enumerate(parts) if part is not None]
+        if fixed and fixed != list(range(fixed[0], 4)):
+            return None
+        return tuple(part for part in parts if part is not None)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class BusinessDocType(enum.IntEnum):

@@ -64,13 +64,17 @@ class Pki:
     province_ec: Credentials  # 000.00.00.H41 with an ECDSA P-256 key
     foreign_ca: Credentials
     rogue_province: Credentials  # 000.00.00.H41 issued by the foreign CA
-    trust: TrustStore
+    neighbour_ca: Credentials  # Đà Nẵng's CA, trusted, bound to *.*.*.H43 by name constraints
+    neighbour_forgery: Credentials  # 000.00.00.H41 issued by the neighbour's CA
+    trust: TrustStore  # the test CA (trusted for every organ) and the neighbour's CA
 
 
 @pytest.fixture(scope="session")
 def pki() -> Pki:
     ca = create_ca("Quảng Nam test CA", now=NOW)
     foreign = create_ca("Somebody else's CA", now=NOW)
+    neighbour = create_ca("Đà Nẵng test CA", now=NOW, key_type=KeyType.ECDSA_P256,
+                          organs=["*.*.*.H43"])
     return Pki(
         now=NOW,
         ca=ca,
@@ -82,7 +86,11 @@ def pki() -> Pki:
         foreign_ca=foreign,
         rogue_province=issue_certificate(foreign, "000.00.00.H41", "UBND tỉnh Quảng Nam",
                                          now=NOW),
-        trust=TrustStore([ca.certificate]),
+        neighbour_ca=neighbour,
+        neighbour_forgery=issue_certificate(neighbour, "000.00.00.H41", "UBND tỉnh Quảng Nam",
+                                            now=NOW, key_type=KeyType.ECDSA_P256),
+        trust=TrustStore([ca.certificate, neighbour.certificate],
+                         organs={ca.certificate: ["*"]}),
     )
 
 

@@ -28,6 +28,7 @@ from docflow.security._dsig import (
     verify,
 )
 from docflow.security._pki import (
+    ORGAN_DOMAIN,
     ORGAN_URI_PREFIX,
     Credentials,
     KeyType,
@@ -37,7 +38,9 @@ from docflow.security._pki import (
     issue_certificate,
     load_certificates,
     load_crls,
+    organ_domain,
     organ_of,
+    organ_subtrees,
 )
 from docflow.security._token import (
     DEFAULT_SKEW,
@@ -46,13 +49,16 @@ from docflow.security._token import (
     sign_request,
     verify_request,
 )
-from docflow.security._trust import TrustStore
+from docflow.security._trust import CONSTRAINTS_FILE, CaScope, TrustStore
 
 __all__ = [
+    "CONSTRAINTS_FILE",
     "DEFAULT_SKEW",
+    "ORGAN_DOMAIN",
     "ORGAN_URI_PREFIX",
     "SIGNED_INFO_ID",
     "AuditCheckpoint",
+    "CaScope",
     "Credentials",
     "KeyType",
     "NonceCache",
@@ -66,7 +72,9 @@ __all__ = [
     "issue_certificate",
     "load_certificates",
     "load_crls",
+    "organ_domain",
     "organ_of",
+    "organ_subtrees",
     "sign",
     "sign_checkpoint",
     "sign_envelope",

@@ -2,8 +2,12 @@
 
 An organ certificate binds its organ code in a subjectAltName URI
 ``urn:vn:organ:<code>`` (e.g. ``urn:vn:organ:000.00.00.H41``); the common name is the
-organ's name, for people. RSA-2048 by default, ECDSA P-256 on request. Pure functions of
-their inputs: pass ``now``; file access only in :meth:`Credentials.save` / ``load``.
+organ's name, for people. A CA created for some organs only carries X.509 name
+constraints: permitted dNSName subtrees over the organ code read as a domain name
+(``000.46.05.H41`` is ``000.46.05.h41.organ.invalid``, so the subtree
+``h41.organ.invalid`` is every organ of H41); docflow's trust store applies them to the
+organ code. RSA-2048 by default, ECDSA P-256 on request. Pure functions of their inputs:
+pass ``now``; file access only in :meth:`Credentials.save` / ``load``.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from docflow.errors import CredentialsError, ModelError, SignatureValueError
-from docflow.model import OrganCode
+from docflow.model import OrganCode, OrganPattern
 
 __all__ = [
+    "ORGAN_DOMAIN",
     "ORGAN_URI_PREFIX",
     "Credentials",
     "KeyType",
@@ -35,13 +40,58 @@ __all__ = [
     "issue_certificate",
     "load_certificates",
     "load_crls",
+    "organ_domain",
     "organ_of",
+    "organ_subtrees",
     "sign_data",
     "verify_data",
 ]
 
 #: The subjectAltName URI prefix that binds a certificate to an organ code.
 ORGAN_URI_PREFIX = "urn:vn:organ:"
+#: The domain under which name constraints read organ codes (``.invalid`` is reserved,
+#: RFC 2606: no real host is ever named by it).
+ORGAN_DOMAIN = "organ.invalid"
+
+
+def organ_domain(code: OrganCode) -> str:
+    """An organ code read as a domain name, what name constraints are matched against.
+
+    >>> organ_domain(OrganCode("000.46.05.H41"))
+    '000.46.05.h41.organ.invalid'
+    """
+    return f"{str(code).lower()}.{ORGAN_DOMAIN}"
+
+
+def _subtree(pattern: OrganPattern) -> x509.DNSName:
+    suffix = pattern.suffix
+    if suffix is None:
+        raise CredentialsError(
+            f"the pattern {pattern} cannot be written as a name constraint",
+            hint="name constraints fix the right-hand parts of a code (*.*.05.H41); "
+            "give other patterns in the trust store's organs.toml instead")
+    return x509.DNSName(".".join([*(part.lower() for part in suffix), ORGAN_DOMAIN]))
+
+
+def organ_subtrees(ca: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The permitted and excluded organ subtrees (domains under :data:`ORGAN_DOMAIN`) of
+    a CA certificate's name constraints, or None when they say nothing of organs."""
+    try:
+        constraints = ca.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+
+    def organ_names(subtrees: Iterable[x509.GeneralName] | None) -> tuple[str, ...]:
+        names = [str(name.value).lower().lstrip(".") for name in subtrees or ()
+                 if isinstance(name, x509.DNSName)]
+        return tuple(name for name in names
+                     if name == ORGAN_DOMAIN or name.endswith("." + ORGAN_DOMAIN))
+
+    permitted = organ_names(constraints.permitted_subtrees)
+    excluded = organ_names(constraints.excluded_subtrees)
+    if not permitted and not excluded:
+        return None
+    return permitted, excluded
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -231,18 +281,25 @@ def create_ca(
     now: dt.datetime,
     key_type: KeyType = KeyType.RSA2048,
     days: int = 3650,
+    organs: Iterable[OrganPattern | str] | None = None,
 ) -> Credentials:
     """A self-signed CA (e.g. a province's) that issues organ certificates.
 
+    ``organs`` (patterns whose ``*`` parts are on the left, e.g. ``*.*.*.H41``) binds the
+    CA to those organs with X.509 name constraints (critical): a trust store refuses
+    any certificate it issues for another organ. Without it the CA is unconstrained.
+
     >>> import datetime as dt
     >>> ca = create_ca("Quảng Nam test CA", now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    ...                key_type=KeyType.ECDSA_P256)
+    ...                key_type=KeyType.ECDSA_P256, organs=["*.*.*.H41"])
     >>> ca.certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     True
+    >>> organ_subtrees(ca.certificate)
+    (('h41.organ.invalid',), ())
     """
     key = key_type.generate()
     subject = _name(name)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
@@ -253,9 +310,15 @@ def create_ca(
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(signing=False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
     )
-    return Credentials(key, cert)
+    if organs is not None:
+        patterns = [OrganPattern(str(item)) for item in organs]
+        if not patterns:
+            raise CredentialsError("a CA bound to organs needs at least one pattern")
+        builder = builder.add_extension(x509.NameConstraints(
+            permitted_subtrees=[_subtree(pattern) for pattern in patterns],
+            excluded_subtrees=None), critical=True)
+    return Credentials(key, builder.sign(key, hashes.SHA256()))
 
 
 def issue_certificate(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -187,3 +188,31 @@ def test_signed_sample_verifies(tmp_path: Path) -> None:
     assert json.loads(checked.stdout)["signer"] == "000.00.00.H41"
     half = run("sample", "letter", "--key", str(key), "-o", str(tmp_path / "x.edxml"))
     assert half.returncode == 2 and "go together" in half.stderr
+
+
+def test_ca_bound_to_its_province(tmp_path: Path) -> None:
+    """`pki ca create --organs` writes name constraints; `pki show` prints them; a trust
+    folder of two provinces' CAs refuses one's certificate for the other's organ."""
+    run("pki", "ca", "create", "--name", "Quảng Nam CA", "--organs", "*.*.*.H41", "--ecdsa",
+        "--out", str(tmp_path / "qn"))
+    made = run("pki", "ca", "create", "--name", "Đà Nẵng CA", "--organs", "*.*.*.H43",
+               "--ecdsa", "--out", str(tmp_path / "dn"))
+    assert "for *.*.*.H43" in made.stdout
+    shown = run("pki", "show", str(tmp_path / "dn" / "ca.crt"))
+    assert "organs:   h43.organ.invalid" in shown.stdout
+    bad = run("pki", "ca", "create", "--name", "x", "--organs", "000.*.*.H41", "--out",
+              str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "name constraint" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    for province in ("qn", "dn"):
+        shutil.copy(tmp_path / province / "ca.crt", trust / f"{province}.crt")
+    run("pki", "issue", "--ca", str(tmp_path / "dn"), "--organ", "000.00.00.H41", "--ecdsa",
+        "--name", "UBND tỉnh Quảng Nam (giả)", "--out", str(tmp_path / "forged"))
+    packet = tmp_path / "forged.edxml"
+    run("sample", "decision", "--key", str(tmp_path / "forged" / "organ.key"),
+        "--cert", str(tmp_path / "forged" / "organ.crt"), "-o", str(packet))
+    refused = run("verify", str(packet), "--trust", str(trust))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "may not certify organ 000.00.00.H41" in refused.stdout

@@ -238,12 +238,21 @@ def test_credentials_files_with_passphrase(pki: Pki, tmp_path: Path) -> None:
 
 
 def test_trust_store_from_a_directory(pki: Pki, tmp_path: Path) -> None:
+    """A folder of CA certificates; with more than one CA, its organs.toml says which
+    organs each may certify (two CAs bound to nothing are refused)."""
     (tmp_path / "a.pem").write_bytes(pki.ca.certificate_pem())
     (tmp_path / "b.pem").write_bytes(pki.foreign_ca.certificate_pem())
     assert len(load_certificates(tmp_path)) == 2
+    with pytest.raises(ConfigError, match="may certify any organ"):
+        TrustStore.from_paths(tmp_path)
+    (tmp_path / "organs.toml").write_text(
+        '[[ca]]\ncertificate = "a.pem"\norgans = ["*.*.*.H44"]\n'
+        '[[ca]]\ncertificate = "b.pem"\norgans = ["*.*.*.H41"]\n', encoding="utf-8")
     trust = TrustStore.from_paths(tmp_path)
     data = sign(build_envelope(sample_envelope()), pki.rogue_province)
     assert verify(data, trust, now=pki.now).signer == OrganCode("000.00.00.H41")
+    with pytest.raises(UntrustedCertificateError, match="may not certify organ"):
+        verify(sign(build_envelope(sample_envelope()), pki.province), trust, now=pki.now)
 
 
 def test_organ_binding_is_a_san_uri(pki: Pki) -> None:
