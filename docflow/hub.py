@@ -178,12 +178,14 @@ class Hub:
                 message_id: str | None, packet: bytes, receipt: bytes,
                 signers: tuple[OrganCode, ...]) -> None:
         now = self.clock()
-        status = check_receipt(receipt, self.trust, now=now, signers=signers,
-                               message_id=message_id, packet=packet, recipient=recipient)
+        verified = check_receipt(receipt, self.trust, now=now, signers=signers,
+                                 message_id=message_id, packet=packet, recipient=recipient)
+        status = verified.status
         # The recipient's own 01 goes on to the sender, in the same transaction.
         sender = (self.store.document(document_ref).sender
                   if status.sender.code == recipient else None)
-        self.store.acknowledge(delivery_id, receipt, status, relay_to=sender, now=now)
+        self.store.acknowledge(delivery_id, receipt, status, relay_to=sender,
+                               content_digest=verified.content_digest, now=now)
 
     # ------------------------------------------------------------------ pull side
 

@@ -41,6 +41,7 @@ from docflow.security import (
     AuditCheckpoint,
     Credentials,
     TrustStore,
+    Verified,
     sign_checkpoint,
     sign_envelope,
     sign_request,
@@ -151,14 +152,15 @@ def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, cloc
 
 def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
                   signers: Sequence[OrganCode], message_id: str | None, packet: bytes,
-                  recipient: OrganCode) -> StatusInfo:
+                  recipient: OrganCode) -> Verified:
     """Verify a receipt and check that it proves this delivery: status 01, signed by one
     of ``signers`` (the recipient, or a hub that took custody), naming ``message_id`` and
     the signed content of ``packet`` (:func:`~docflow.security.signed_content_digest`,
     or the SHA-256 of its bytes, as docflow receipts named before); a
     :class:`~docflow.errors.SecurityError` otherwise (the delivery then counts as not
-    acknowledged)."""
-    status = verify(receipt, trust, now=now).status
+    acknowledged). Returns the verified receipt."""
+    verified = verify(receipt, trust, now=now)
+    status = verified.status
     problems = []
     if status.code is not StatusCode.ARRIVED:
         problems.append(f"status {status.code.value} instead of 01")
@@ -173,7 +175,7 @@ def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
     if problems:
         raise SecurityError("the receipt does not prove this delivery: "
                             + "; ".join(problems), where=str(recipient))
-    return status
+    return verified
 
 
 _CHANGES = {BusinessDocType.UPDATE: ChangeKind.UPDATE,
@@ -246,9 +248,10 @@ class Node:
         (see :func:`run_outbox`)."""
         def settle(claim: Claim, recipient: OrganCode, via: OrganCode | None,
                    receipt: bytes) -> None:
-            status = self._check_receipt(receipt, recipient, via, claim.message_id,
-                                         claim.packet)
-            self.store.acknowledge(claim.delivery_id, receipt, status, now=self.clock())
+            verified = self._check_receipt(receipt, recipient, via, claim.message_id,
+                                           claim.packet)
+            self.store.acknowledge(claim.delivery_id, receipt, verified.status,
+                                   content_digest=verified.content_digest, now=self.clock())
 
         claims = self.store.claim_due(worker, limit=limit, now=self.clock(),
                                       organ=str(self.code), lease=lease)
@@ -262,7 +265,7 @@ class Node:
         return None if via == recipient else via
 
     def _check_receipt(self, receipt: bytes, recipient: OrganCode, via: OrganCode | None,
-                       message_id: str | None, packet: bytes) -> StatusInfo:
+                       message_id: str | None, packet: bytes) -> Verified:
         signers = (recipient,) if via is None else (recipient, via)
         return check_receipt(receipt, self.trust, now=self.clock(), signers=signers,
                              message_id=message_id, packet=packet, recipient=recipient)

@@ -135,8 +135,9 @@ _RELAYED_COPY = select(s.documents.c.id, s.documents.c.sender).join(
 # A status packet recorded before: by its signed content (rows since 0004) or its bytes.
 _SAME_STATUS = or_(s.status_events.c.content_digest == bindparam("identity"),
                    s.envelopes.c.sha256 == bindparam("sha256"))
+# (A receipt a hub relays to the sender at acknowledge has no status event of its own.)
 _RELAYED_STATUS = select(s.deliveries.c.id).join(
-    s.envelopes, s.envelopes.c.id == s.deliveries.c.envelope_ref).join(
+    s.envelopes, s.envelopes.c.id == s.deliveries.c.envelope_ref).outerjoin(
     s.status_events, s.status_events.c.envelope_ref == s.envelopes.c.id).where(
     s.deliveries.c.document_ref == bindparam("document_ref"), s.deliveries.c.kind == "status",
     s.deliveries.c.recipient == bindparam("recipient"), _SAME_STATUS).limit(1)
@@ -839,6 +840,7 @@ class Store:
         *,
         transport_only: bool = False,
         relay_to: str | None = None,
+        content_digest: str | None = None,
         now: dt.datetime | None = None,
     ) -> None:
         """End a delivery's transport. For a document, pass the verified receipt (status 01
@@ -849,7 +851,9 @@ class Store:
         a document with ``transport_only`` (an axis whose recipient confirmed the
         download: its signed 01 follows as a status packet). A hub passes ``relay_to``
         (the document's sender) to queue the recipient's receipt to it in the same
-        transaction: a crash cannot keep the proof from the sender."""
+        transaction: a crash cannot keep the proof from the sender. ``content_digest``
+        (the receipt's signed content) lets the same receipt sent again as a status
+        packet be recognised and write nothing."""
         with self._tx("", now) as tx:
             row = self._delivery(tx, delivery_id)
             if row.kind == "document" and not transport_only and (
@@ -862,12 +866,13 @@ class Store:
                                              status.message_id, receipt)
             self._transport(tx, row, "acknowledge", claimed_by=None, claimed_until=None,
                             receipt_ref=receipt_ref, last_error=None)
-            if receipt_ref is not None and status is not None:
-                self._status_event(tx, row.document_ref, row.id, "in", status, receipt_ref)
+            if receipt is not None and receipt_ref is not None and status is not None:
+                self._status_event(tx, row.document_ref, row.id, "in", status, receipt_ref,
+                                   content_digest or _sha256(receipt))
                 if str(status.sender.code) == row.recipient:  # not a hub's custody receipt
                     row = self._delivery(tx, delivery_id)
                     self._business(tx, row, status.code)
-                if relay_to is not None and receipt is not None:
+                if relay_to is not None:
                     relayed = self._envelope(tx, row.document_ref, "status", "out",
                                              status.message_id, receipt)
                     self._queue(tx, row.document_ref, "status", relayed, relay_to)

@@ -51,21 +51,31 @@ class _Version:
     client_code: str
     server_code: str
     client_status: int
+    #: the roles (actors) a node plays: header blocks for other roles are not its own
+    roles: tuple[str | None, ...]
+    role_attribute: str
 
 
-_SOAP11 = _Version(SOAP11_NS, "text/xml; charset=utf-8", "soap:Client", "soap:Server", 500)
+_SOAP11 = _Version(SOAP11_NS, "text/xml; charset=utf-8", "soap:Client", "soap:Server", 500,
+                   (None, "http://schemas.xmlsoap.org/soap/actor/next"), "actor")
 _SOAP12 = _Version(SOAP12_NS, "application/soap+xml; charset=utf-8", "soap:Sender",
-                   "soap:Receiver", 400)
+                   "soap:Receiver", 400,
+                   (None, "http://www.w3.org/2003/05/soap-envelope/role/next",
+                    "http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver"), "role")
 
 
 class _FaultError(Exception):
     """A refusal to answer as a SOAP fault (never leaves this module)."""
 
     def __init__(self, code: str, message: str, *, server: bool = False,
-                 status: int | None = None, where: str | None = None, hint: str | None = None):
+                 status: int | None = None, where: str | None = None, hint: str | None = None,
+                 not_understood: tuple[etree.QName, ...] = ()):
         super().__init__(message)
         self.code, self.message, self.server = code, message, server
         self.status, self.where, self.hint = status, where, hint
+        #: header blocks the node was told it must understand and does not (the SOAP
+        #: MustUnderstand fault)
+        self.not_understood = not_understood
 
 
 class SoapApp:
@@ -142,8 +152,8 @@ class SoapApp:
             raise _FaultError("docflow.transport.version-mismatch",
                          f"not a SOAP {expected} envelope (root {etree.QName(root).text})",
                          hint="the envelope namespace must match the content type")
-        body_el = root.find(f"{{{version.ns}}}Body")
-        operations = [] if body_el is None else [c for c in body_el if isinstance(c.tag, str)]
+        body_el = _body(root, version)
+        operations = [c for c in body_el if isinstance(c.tag, str)]
         if len(operations) != 1:
             raise _FaultError("docflow.transport.operation",
                          f"the SOAP body must hold exactly one operation, found {len(operations)}")
@@ -198,6 +208,39 @@ class SoapApp:
             return _response(version, "AcknowledgeResponse", "Accepted", b"true")
         report = mailbox.trace(token, _text(element, "MessageId"))
         return _xml_response(version, _trace_response(version, report))
+
+
+def _body(root: etree._Element, version: _Version) -> etree._Element:
+    """The one Body of a SOAP envelope, after the header blocks were checked: an optional
+    Header then exactly one Body and nothing else (a second Body is refused, not served
+    from the first), and no header block the node must understand (it understands
+    none: SOAP's MustUnderstand fault names them)."""
+    children = [child for child in root if isinstance(child.tag, str)]
+    tags = [str(child.tag) for child in children]
+    header, body = f"{{{version.ns}}}Header", f"{{{version.ns}}}Body"
+    if tags not in ([body], [header, body]):
+        found = [etree.QName(child).localname for child in children]
+        raise _FaultError("docflow.transport.envelope",
+                          f"a SOAP envelope holds an optional Header and one Body, found {found}",
+                          hint="send one operation in one Body")
+    if len(children) == 2:
+        blocks = [block for block in children[0] if isinstance(block.tag, str)
+                  and _targeted(block, version) and _must_understand(block, version)]
+        if blocks:
+            blocked = tuple(etree.QName(block) for block in blocks)
+            raise _FaultError(
+                "docflow.transport.must-understand",
+                f"header block(s) {', '.join(name.text for name in blocked)} must be "
+                "understood and this node understands none", not_understood=blocked)
+    return children[-1]
+
+
+def _targeted(block: etree._Element, version: _Version) -> bool:
+    return block.get(f"{{{version.ns}}}{version.role_attribute}") in version.roles
+
+
+def _must_understand(block: etree._Element, version: _Version) -> bool:
+    return (block.get(f"{{{version.ns}}}mustUnderstand") or "").strip() in ("1", "true")
 
 
 def _action(request: Request, version: _Version) -> str:
@@ -316,6 +359,18 @@ def _fault_response(version: _Version, fault: _FaultError) -> Response:
     root, body = _envelope(version)
     element = etree.SubElement(body, f"{{{version.ns}}}Fault")
     code = version.server_code if fault.server else version.client_code
+    if fault.not_understood:
+        code = "soap:MustUnderstand"
+        if version is _SOAP12:  # SOAP 1.2 names them in NotUnderstood header blocks
+            header = etree.Element(f"{{{version.ns}}}Header")
+            body.addprevious(header)
+            for index, name in enumerate(fault.not_understood):
+                prefix = f"nu{index}"
+                block = etree.SubElement(header, f"{{{version.ns}}}NotUnderstood",
+                                         nsmap={prefix: name.namespace} if name.namespace
+                                         else None)
+                block.set("qname", f"{prefix}:{name.localname}" if name.namespace
+                          else name.localname)
     if version is _SOAP11:
         etree.SubElement(element, "faultcode").text = code
         etree.SubElement(element, "faultstring").text = fault.message
@@ -336,6 +391,7 @@ def _fault_response(version: _Version, fault: _FaultError) -> Response:
         etree.SubElement(info, f"{{{SERVICE_NS}}}Where").text = fault.where
     if fault.hint:
         etree.SubElement(info, f"{{{SERVICE_NS}}}Hint").text = fault.hint
-    status = fault.status or (500 if fault.server else version.client_status)
+    status = fault.status or (500 if fault.server or fault.not_understood
+                              else version.client_status)
     return Response(etree.tostring(root, xml_declaration=True, encoding="UTF-8"),
                     status=status, content_type=version.content_type)

@@ -32,6 +32,7 @@ from docflow.errors import (
     SchemaError,
     SignatureValueError,
     SignerMismatchError,
+    UnsafeXmlError,
     UntrustedCertificateError,
 )
 from docflow.model import OrganCode, OrganInfo, StatusCode
@@ -142,6 +143,43 @@ def _status(pki: Pki, code: StatusCode = StatusCode.ACCEPTED, *,
     return sign(build_status(info), creds)
 
 
+def _comment_in(tag: bytes, kind: str = "document",
+                node: bytes = b"<!---->") -> Callable[[Pki], bytes]:
+    """A signed packet with ``node`` (a comment or a PI) in the middle of ``tag``'s text:
+    every digest still matches (exclusive C14N drops comments)."""
+    def build(pki: Pki) -> bytes:
+        data = (_signed(pki) if kind == "document" else _status(pki))
+        start = data.index(b"<edXML:" + tag + b">") + len(tag) + 8
+        cut = start + 2
+        return data[:cut] + node + data[cut:]
+    return build
+
+
+def _hostile_prolog(encoding: str, prolog: str = "") -> bytes:
+    """An external parameter entity in a DOCTYPE, in ``encoding`` (no byte order mark)."""
+    text = (f'<?xml version="1.0" encoding="{encoding[:6].upper()}"?>{prolog}'
+            '<!DOCTYPE edXML [<!ENTITY % x SYSTEM "file:///etc/hostname">%x;]>'
+            + VALID.decode("utf-8").split("?>", 1)[1])
+    return text.encode(encoding)
+
+
+def _shadowing_document(pki: Pki) -> bytes:
+    """The province's validly signed document carrying the district's DocumentId."""
+    own = sample_envelope()
+    theirs = sample_envelope(sender=TAM_KY, recipients=(PROVINCE,)).info.document_id
+    return sign(_edit(build_envelope(own), own.info.document_id.encode(), theirs.encode()),
+                pki.province)
+
+
+def _shadowing_status(pki: Pki) -> bytes:
+    """A status whose ResponseFor names the district's document under the province."""
+    data = build_status(replace(sample_status(sample_envelope(), StatusCode.ACCEPTED),
+                                timestamp=pki.now))
+    own = sample_envelope().info.document_id
+    other = own.replace(str(PROVINCE.code), str(OTHER.code), 1)
+    return sign(_edit(data, own.encode(), other.encode()), pki.district)
+
+
 def _replay(pki: Pki) -> bytes:
     """The message id of the valid sample (received first), with another body."""
     return _signed(pki, number="4999")
@@ -176,6 +214,29 @@ EXTRA_PARSE = [
     Case("attachment not base64 at all", _const(_edit(
         VALID, b"<ContentTransferEncoded>", b"<ContentTransferEncoded>@@@@")),
          AttachmentError, "base64", later=MissingSignatureError),
+    Case("external parameter entity, UTF-16LE without BOM", _const(_hostile_prolog(
+        "utf-16-le")), UnsafeXmlError, "DOCTYPE"),
+    Case("external parameter entity, UTF-16BE without BOM", _const(_hostile_prolog(
+        "utf-16-be")), UnsafeXmlError, "DOCTYPE"),
+    Case("external parameter entity, UTF-32LE without BOM", _const(_hostile_prolog(
+        "utf-32-le")), UnsafeXmlError, "DOCTYPE"),
+    Case("external parameter entity after a 20 KiB comment", _const(_hostile_prolog(
+        "utf-8", "<!--" + "c" * 20480 + "-->")), UnsafeXmlError, "DOCTYPE"),
+    Case("external parameter entity after a 70 KiB processing instruction",
+         _const(_hostile_prolog("utf-8", "<?pad " + "p" * 71680 + "?>")), UnsafeXmlError,
+         "DOCTYPE"),
+    Case("comment inside the signed Subject", _comment_in(b"Subject"), UnsafeXmlError,
+         "comment inside the document element"),
+    Case("comment inside the signed CodeNumber", _comment_in(b"CodeNumber"),
+         UnsafeXmlError, "comment"),
+    Case("processing instruction inside the signed Subject",
+         _comment_in(b"Subject", node=b"<?x y?>"), UnsafeXmlError, "processing instruction"),
+    Case("comment inside a signed StatusCode", _comment_in(b"StatusCode", "status"),
+         UnsafeXmlError, "comment", kind="status"),
+    Case("a DocumentId naming another organ's document", _shadowing_document, SchemaError,
+         "does not begin with"),
+    Case("a status naming a document by an id of another organ", _shadowing_status,
+         SchemaError, "does not begin with", kind="status"),
 ]
 
 VERIFY = [
@@ -198,6 +259,9 @@ VERIFY = [
          "000.00.01.H41", stage="verify"),
     Case("foreign CA", lambda p: sign(build_envelope(sample_envelope()), p.rogue_province),
          UntrustedCertificateError, "", stage="verify"),
+    Case("a trusted neighbour's CA certifying this province's organ",
+         lambda p: sign(build_envelope(sample_envelope()), p.neighbour_forgery),
+         UntrustedCertificateError, "may not certify", stage="verify"),
     Case("self-made root CA", _self_signed_root, UntrustedCertificateError, "",
          stage="verify"),
     Case("expired certificate", _expired, DocflowError, "expired", stage="verify"),
@@ -239,6 +303,16 @@ class SoapCase:
     fault: str
 
 
+def soap_with(packet: bytes = VALID, *, header: str = "", bodies: int = 1) -> bytes:
+    """A SendDocument request with a Header of ``header``'s blocks, or ``bodies`` Bodies."""
+    encoded = base64.b64encode(packet).decode()
+    body = (f"<soap:Body><df:SendDocument><df:Packet>{encoded}</df:Packet></df:SendDocument>"
+            "</soap:Body>")
+    return (f'<soap:Envelope xmlns:soap="{SOAP11}" xmlns:df="{SERVICE}">'
+            + (f"<soap:Header>{header}</soap:Header>" if header else "")
+            + body * bodies + "</soap:Envelope>").encode()
+
+
 _XML = {"Content-Type": "text/xml; charset=utf-8"}
 SOAP = [
     SoapCase("two operations in one body", soap_body("SendDocument", "SendDocument"),
@@ -258,6 +332,19 @@ SOAP = [
     SoapCase("malformed SOAP", b"<soap:Envelope", _XML, "docflow.envelope.xml"),
     SoapCase("DOCTYPE in the SOAP envelope",
              b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + soap_body("SendDocument"),
+             _XML, "docflow.envelope.unsafe"),
+    SoapCase("two Body elements (the second one the real request)", soap_with(bodies=2),
+             _XML, "docflow.transport.envelope"),
+    SoapCase("a header block the node must understand",
+             soap_with(header='<x:Security xmlns:x="urn:x" soap:mustUnderstand="1"/>'), _XML,
+             "docflow.transport.must-understand"),
+    SoapCase("DOCTYPE in UTF-16 without a byte order mark, after a 20 KiB comment",
+             ('<?xml version="1.0" encoding="UTF-16"?><!--' + "c" * 20480 + '-->'
+              '<!DOCTYPE x [<!ENTITY % e SYSTEM "file:///etc/hostname">%e;]>'
+              ).encode("utf-16-le") + soap_body("SendDocument").decode().encode("utf-16-le"),
+             _XML, "docflow.envelope.unsafe"),
+    SoapCase("a comment in the SOAP Packet's base64",
+             soap_body("SendDocument").replace(b"</df:Packet>", b"<!---->AAAA</df:Packet>"),
              _XML, "docflow.envelope.unsafe"),
 ]
 

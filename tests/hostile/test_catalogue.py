@@ -6,7 +6,7 @@ file left behind, and the node still serving afterwards."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.security import sign, verify
 from docflow.store import Store, sqlite_url
-from docflow.store._schema import metadata
+from docflow.store._schema import envelopes, metadata
 from docflow.transport import InMemoryTransport, SoapApp
 from tests.conftest import Pki
 from tests.hostile.catalogue import PACKET_CASES, SERVICE, SOAP, Case, soap_body
@@ -80,6 +80,16 @@ def nodes(pki: Pki, tmp_path: Path) -> Iterator[Nodes]:
         node.store.close()
 
 
+def trust_folder(pki: Pki, folder: Path) -> Path:
+    """The CLI's trust store: the fixture's, as a folder (two CAs and organs.toml)."""
+    folder.mkdir(exist_ok=True)
+    (folder / "province.crt").write_bytes(pki.ca.certificate_pem())
+    (folder / "neighbour.crt").write_bytes(pki.neighbour_ca.certificate_pem())
+    (folder / "organs.toml").write_text(
+        '[[ca]]\ncertificate = "province.crt"\norgans = ["*"]\n', encoding="utf-8")
+    return folder
+
+
 def _check(error: BaseException, case: Case, entry: str = "node") -> None:
     expected, fragment = case.expected(entry)
     assert isinstance(error, expected), f"{type(error).__name__}: {error}"
@@ -121,8 +131,7 @@ def test_every_entry_point_refuses_and_changes_nothing(case: Case, nodes: Nodes,
     if stage <= STAGES.index("verify"):
         packet = tmp_path / "case.edxml"
         packet.write_bytes(data)
-        trust = tmp_path / "ca.crt"
-        trust.write_bytes(pki.ca.certificate_pem())
+        trust = trust_folder(pki, tmp_path / "trust")
         checked = CliRunner().invoke(cli, ["verify", str(packet), "--trust", str(trust)])
         assert checked.exit_code == 1, checked.output
         assert f"NOT VERIFIED ({type(received.value).__name__})" in checked.output
@@ -131,7 +140,6 @@ def test_every_entry_point_refuses_and_changes_nothing(case: Case, nodes: Nodes,
             assert validated.exit_code == 1, validated.output
             assert f"INVALID ({type(parsed.value).__name__})" in validated.output
         packet.unlink()
-        trust.unlink()
     assert nodes.counts() == before
     assert nodes.files() == files
 
@@ -154,6 +162,66 @@ def test_the_node_keeps_serving_after_the_catalogue(nodes: Nodes) -> None:
     status, code = _soap(app, "SendDocument", good)
     assert (status, code) == (200, "")
     assert nodes.district.inbox().total == 1
+
+
+def utf16(packet: bytes) -> bytes:
+    """The same packet in UTF-16 with a byte order mark: the same signed content."""
+    text = packet.decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"', 1)
+    return text.encode("utf-16")
+
+
+def first_document(nodes: Nodes) -> bytes:
+    packet = sign(build_envelope(sample_envelope()), nodes.pki.province)
+    nodes.district.receive_document(packet)
+    return packet
+
+
+def first_status(nodes: Nodes) -> bytes:
+    nodes.prepare("send_sample")
+    (received,) = nodes.district.inbox().items
+    nodes.district.accept(received.id)
+    (status,) = [d for d in nodes.district.store.deliveries(document_ref=received.id).items
+                 if d.kind == "status"]
+    packet = nodes.district.store.delivery_packet(status.id)
+    nodes.district.deliver()
+    return packet
+
+
+def first_receipt(nodes: Nodes) -> bytes:
+    nodes.prepare("send_sample")
+    with nodes.province.store.engine.connect() as conn:
+        return bytes(conn.execute(select(envelopes.c.raw).where(
+            envelopes.c.kind == "receipt")).scalar_one())
+
+
+#: Packets that arrive again: accepted as what they are (the same message, the same
+#: status), and nothing is written, through the node and the SOAP endpoint.
+REPLAYS = [
+    ("a document sent again", "document", first_document, bytes),
+    ("the document again, re-encoded in UTF-16", "document", first_document, utf16),
+    ("a status sent again", "status", first_status, bytes),
+    ("the status again, re-encoded in UTF-16", "status", first_status, utf16),
+    ("a receipt sent again as a status", "status", first_receipt, bytes),
+    ("the receipt again as a status, re-encoded", "status", first_receipt, utf16),
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "first", "again"), REPLAYS,
+                         ids=[replay[0] for replay in REPLAYS])
+def test_replays_write_nothing(nodes: Nodes, name: str, kind: str,
+                               first: Callable[[Nodes], bytes],
+                               again: Callable[[bytes], bytes]) -> None:
+    packet = again(first(nodes))
+    node = nodes.province if kind == "status" else nodes.district
+    before = nodes.counts()
+    if kind == "status":
+        node.receive_status(packet)
+    else:
+        node.receive_document(packet)
+    status, code = _soap(SoapApp(node), "SendStatus" if kind == "status" else "SendDocument",
+                         packet)
+    assert (status, code) == (200, ""), name
+    assert nodes.counts() == before, name
 
 
 def attempts() -> int:
