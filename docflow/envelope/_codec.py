@@ -178,12 +178,15 @@ def _response_for(parent: etree._Element, response: ResponseFor) -> None:
     _sub(element, "DocumentId", response.document_id)
 
 
-def _staff(parent: etree._Element, staff: StaffInfo) -> None:
+def _staff(parent: etree._Element, staff: StaffInfo, *, mobile_first: bool) -> None:
+    # The official library writes Email before Mobile in Bussiness, Mobile before Email
+    # in status packets.
     element = _sub(parent, "StaffInfo")
     _sub(element, "Department", staff.department)
     _sub(element, "Staff", staff.staff)
-    _opt(element, "Mobile", staff.mobile)
-    _opt(element, "Email", staff.email)
+    contacts = (("Mobile", staff.mobile), ("Email", staff.email))
+    for tag, value in contacts if mobile_first else reversed(contacts):
+        _opt(element, tag, value)
 
 
 def _packet_root() -> tuple[etree._Element, etree._Element]:
@@ -200,11 +203,13 @@ def serialize(root: etree._Element) -> bytes:
 
 
 def _message_header(parent: etree._Element, info: DocumentInfo, message_id: str) -> None:
+    """MessageHeader in the official library's order; docflow's MessageId last."""
     header = _sub(parent, "MessageHeader")
     header.set("Id", SIGNED_IDS.header)
     _organ(header, "From", info.sender)
     for recipient in info.recipients:
         _organ(header, "To", recipient)
+    _sub(header, "DocumentId", info.document_id)
     code = _sub(header, "Code")
     _sub(code, "CodeNumber", info.code_number)
     _sub(code, "CodeNotation", info.code_notation)
@@ -224,9 +229,6 @@ def _message_header(parent: etree._Element, info: DocumentInfo, message_id: str)
     _sub(signer, "FullName", info.signer.full_name)
     if info.due_date is not None:
         _sub(header, "DueDate", _date(info.due_date, "DueDate"))
-    places = _sub(header, "ToPlaces")
-    for place in info.to_places:
-        _sub(places, "Place", place)
     other = _sub(header, "OtherInfo")
     _sub(other, "Priority", str(int(info.priority)))
     _opt(other, "SphereOfPromulgation", info.sphere_of_promulgation)
@@ -236,24 +238,26 @@ def _message_header(parent: etree._Element, info: DocumentInfo, message_id: str)
     if info.page_amount is not None:
         _sub(other, "PageAmount", str(info.page_amount))
     if info.direction is not None:
-        _sub(other, "Direction", "1" if info.direction else "0")
+        _sub(other, "Direction", "true" if info.direction else "false")
     appendixes = _sub(other, "Appendixes")
     for appendix in info.appendixes:
         _sub(appendixes, "Appendix", appendix)
-    if info.steering_type is not None:
-        _sub(header, "SteeringType", str(info.steering_type))
     for response in info.response_for:
         _response_for(header, response)
-    _sub(header, "DocumentId", info.document_id)
+    if info.steering_type is not None:
+        _sub(header, "SteeringType", str(info.steering_type))
+    places = _sub(header, "ToPlaces")
+    for place in info.to_places:
+        _sub(places, "Place", place)
     _sub(header, "MessageId", message_id)
 
 
 def _business(parent: etree._Element, business: Business) -> None:
     element = _sub(parent, "Bussiness")
     element.set("Id", SIGNED_IDS.business)
+    _opt(element, "DocumentId", business.document_id)
     _sub(element, "BussinessDocType", str(int(business.doc_type)))
     _opt(element, "BussinessDocReason", business.reason)
-    _opt(element, "DocumentId", business.document_id)
     if business.document_info is not None:
         info = business.document_info
         doc_info = _sub(element, "BussinessDocumentInfo")
@@ -262,6 +266,7 @@ def _business(parent: etree._Element, business: Business) -> None:
         receivers = _sub(doc_info, "ReceiverList")
         for code in info.receivers:
             _sub(receivers, "OrganId", str(code))
+    _sub(element, "Paper", "1" if business.paper else "0")
     if business.replacements:
         replacements = _sub(element, "ReplacementInfoList")
         for item in business.replacements:
@@ -271,8 +276,7 @@ def _business(parent: etree._Element, business: Business) -> None:
             for code in item.organ_ids:
                 _sub(organs, "OrganId", str(code))
     if business.staff is not None:
-        _staff(element, business.staff)
-    _sub(element, "Paper", "1" if business.paper else "0")
+        _staff(element, business.staff, mobile_first=False)
 
 
 def _trace_header(hop: TraceHop, tz: ZoneInfo) -> etree._Element:
@@ -332,7 +336,7 @@ def build_tree(envelope: Envelope, *, tz: ZoneInfo = DEFAULT_TZ,
         etree.SubElement(item, q("ContentTransferEncoded")).text = (
             pybase64.b64encode(att.data) if placeholders is None
             else placeholders[position])
-    validate_tree(root, PacketKind.DOCUMENT)
+    validate_tree(root, PacketKind.DOCUMENT, legacy=False)
     return root
 
 
@@ -346,16 +350,16 @@ def build_status_tree(status: StatusInfo, *, tz: ZoneInfo = DEFAULT_TZ) -> etree
     root, env = _packet_root()
     header = _sub(_sub(env, "edXMLHeader"), "MessageHeader")
     header.set("Id", SIGNED_IDS.header)
-    _response_for(header, status.response_for)
     _organ(header, "From", status.sender)
+    _response_for(header, status.response_for)
+    if status.staff is not None:
+        _staff(header, status.staff, mobile_first=True)
     _sub(header, "StatusCode", status.code.value)
     _sub(header, "Description", status.description)
     _sub(header, "Timestamp", _timestamp(status.timestamp, tz, "status timestamp"))
-    if status.staff is not None:
-        _staff(header, status.staff)
     _opt(header, "MessageId", status.message_id)
     _opt(header, "ReceivedDigest", status.received_sha256)
-    validate_tree(root, PacketKind.STATUS)
+    validate_tree(root, PacketKind.STATUS, legacy=False)
     return root
 
 
@@ -371,6 +375,16 @@ def _kids(parent: etree._Element) -> _Kids:
     """The children of a validated element by Clark name: one pass instead of an
     ElementPath ``find`` per field (the schema guarantees single fields are single)."""
     return {child.tag: child for child in parent}
+
+
+def _flag(text: str) -> bool:
+    """xs:boolean: true/false (the official library's Direction) or 1/0."""
+    value = text.strip()
+    if value in ("1", "true"):
+        return True
+    if value in ("0", "false"):
+        return False
+    raise ValueError("not a flag (1/0, true/false)")
 
 
 def _date_of(text: str) -> dt.date:
@@ -442,8 +456,8 @@ class _Reader:
         return None if element is None else self.convert(element, int)
 
     def flag(self, kids: _Kids, tag: str) -> bool | None:
-        value = self.integer(kids, tag)
-        return None if value is None else bool(value)
+        element = kids.get(_PREFIX + tag)
+        return None if element is None else self.convert(element, _flag)
 
     def organ_code(self, element: etree._Element) -> OrganCode:
         return self.convert(element, OrganCode)

@@ -25,9 +25,14 @@ class PacketKind(enum.Enum):
     DOCUMENT = "edxml.xsd"
     STATUS = "status.xsd"
 
+    @property
+    def legacy(self) -> str:
+        """The schema of docflow's earlier layout of this kind (read, never written)."""
+        return self.value.replace(".xsd", "-legacy.xsd")
+
 
 _lock = threading.Lock()
-_compiled: dict[PacketKind, etree.XMLSchema] = {}
+_compiled: dict[str, etree.XMLSchema] = {}
 
 
 def schema_path(name: str) -> Path:
@@ -38,28 +43,32 @@ def schema_path(name: str) -> Path:
     return path
 
 
-def _schema(kind: PacketKind) -> etree.XMLSchema:
-    schema = _compiled.get(kind)
+def _schema(name: str) -> etree.XMLSchema:
+    schema = _compiled.get(name)
     if schema is None:
         with _lock:
-            schema = _compiled.get(kind)
+            schema = _compiled.get(name)
             if schema is None:
                 # Our own trusted files: includes/imports resolve relative to the file.
                 parser = etree.XMLParser(no_network=True, resolve_entities=False)
-                doc = etree.parse(str(schema_path(kind.value)), parser)
+                doc = etree.parse(str(schema_path(name)), parser)
                 schema = etree.XMLSchema(doc)
-                _compiled[kind] = schema
+                _compiled[name] = schema
     return schema
 
 
-def validate_tree(root: etree._Element, kind: PacketKind) -> None:
-    """Validate ``root`` against the schema of ``kind``; raise :class:`SchemaError`.
+def validate_tree(root: etree._Element, kind: PacketKind, *, legacy: bool = True) -> bool:
+    """Validate ``root`` against the strict schema of ``kind`` (the official order), or,
+    with ``legacy``, against docflow's earlier layout; raise :class:`SchemaError` (for
+    the strict schema) when neither fits. Returns whether it was the legacy layout.
 
     The error names the XPath and line of the first offending element.
     """
-    schema = _schema(kind)
+    schema = _schema(kind.value)
     if schema.validate(root):
-        return
+        return False
+    if legacy and _schema(kind.legacy).validate(root):
+        return True
     error = schema.error_log[0]
     raise SchemaError(
         _clean(error.message),
