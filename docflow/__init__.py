@@ -11,15 +11,21 @@ Builds, validates and parses edXML packets (QCVN 102:2016/BTTTT) for the Vietnam
 """
 
 from docflow.envelope import (
+    DEFAULT_POLICY,
     Envelope,
+    Finding,
     PacketKind,
     ParseLimits,
+    Policy,
+    Reading,
+    Severity,
     add_trace_hop,
     build_envelope,
     build_status,
     parse_envelope,
     parse_packet,
     parse_status,
+    read_packet,
     validate_packet,
 )
 from docflow.errors import (
@@ -41,6 +47,7 @@ from docflow.errors import (
     NotFoundError,
     OrganCodeError,
     OversizeError,
+    PacketRefusedError,
     ReplayError,
     RoutingError,
     SchemaError,
@@ -85,6 +92,7 @@ from docflow.model import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_POLICY",
     "DEFAULT_TZ",
     "DOCUMENT_TYPES",
     "Attachment",
@@ -105,6 +113,7 @@ __all__ = [
     "DuplicateIdError",
     "Envelope",
     "EnvelopeError",
+    "Finding",
     "Hierarchy",
     "Level",
     "LifecycleError",
@@ -119,8 +128,11 @@ __all__ = [
     "OrganPattern",
     "OversizeError",
     "PacketKind",
+    "PacketRefusedError",
     "ParseLimits",
+    "Policy",
     "Priority",
+    "Reading",
     "ReplacementInfo",
     "ReplayError",
     "ResponseFor",
@@ -128,6 +140,7 @@ __all__ = [
     "SchemaError",
     "SchemaVersionError",
     "SecurityError",
+    "Severity",
     "SignatureLayoutError",
     "SignatureValueError",
     "SignatureWrappingError",
@@ -150,5 +163,6 @@ __all__ = [
     "parse_envelope",
     "parse_packet",
     "parse_status",
+    "read_packet",
     "validate_packet",
 ]

@@ -17,6 +17,7 @@ The tree::
     │   ├── UnsafeXmlError          DOCTYPE, entities, or other hostile constructs
     │   ├── OversizeError           larger than the configured limit
     │   ├── SchemaError             well-formed but not valid against xsd/ (path, line)
+    │   │   └── PacketRefusedError  the lenient reader's policy refuses the packet
     │   └── AttachmentError         undecodable attachment (base64, zip)
     ├── SecurityError               signatures, certificates, trust
     │   ├── CredentialsError        a key or certificate file cannot be used
@@ -48,6 +49,9 @@ This module must not import anything else from docflow.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 __all__ = [
     "AttachmentError",
     "CertificateError",
@@ -67,6 +71,7 @@ __all__ = [
     "NotFoundError",
     "OrganCodeError",
     "OversizeError",
+    "PacketRefusedError",
     "ReplayError",
     "RoutingError",
     "SchemaError",
@@ -204,6 +209,25 @@ class SchemaError(EnvelopeError):
                 if part is not None
             )
         super().__init__(message, where=where, hint=hint)
+
+
+class PacketRefusedError(SchemaError):
+    """A packet read leniently that its policy refuses. ``findings`` are the
+    :class:`~docflow.envelope.Finding` values that refuse it (the first one is the
+    message)."""
+
+    fault_code = "docflow.envelope.refused"
+
+    def __init__(self, findings: Sequence[Any]):
+        self.findings = tuple(findings)
+        first = self.findings[0] if self.findings else None
+        more = f" (and {len(self.findings) - 1} more)" if len(self.findings) > 1 else ""
+        super().__init__(
+            f"refused: {first.code}: {first.message}{more}" if first is not None
+            else "refused: the packet cannot be read",
+            path=getattr(first, "path", None), line=getattr(first, "line", None),
+            hint="docflow conform FILE lists every finding; a policy can accept some",
+        )
 
 
 class AttachmentError(EnvelopeError):

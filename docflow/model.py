@@ -45,6 +45,7 @@ __all__ = [
     "TraceHop",
     "document_id_bound",
     "document_id_for",
+    "require_bound",
 ]
 
 #: Time zone of wall-clock times on the wire (edXML timestamps carry no offset).
@@ -508,16 +509,14 @@ class Signer:
 
 @dataclass(frozen=True)
 class ResponseFor:
-    """``ResponseFor``: the document a packet answers, recalls or reports on (its
-    ``document_id`` must be bound to ``organ_id``, see :func:`document_id_bound`)."""
+    """``ResponseFor``: the document a packet answers, recalls or reports on (docflow
+    writes its ``document_id`` bound to ``organ_id``, see :func:`document_id_bound`)."""
 
     organ_id: OrganCode
     code: str
     promulgation_date: dt.date
     document_id: str
 
-    def __post_init__(self) -> None:
-        _require_bound(self.document_id, self.organ_id, "ResponseFor")
 
 
 @dataclass(frozen=True)
@@ -578,7 +577,9 @@ def document_id_bound(document_id: str, organ: OrganCode) -> bool:
     return document_id.startswith(f"{organ},")
 
 
-def _require_bound(document_id: str, organ: OrganCode, what: str) -> None:
+def require_bound(document_id: str, organ: OrganCode, what: str) -> None:
+    """:class:`~docflow.errors.ModelError` unless ``document_id`` is bound to ``organ``
+    (what docflow writes always is; the readers report other packets' as findings)."""
     if not document_id_bound(document_id, organ):
         raise ModelError(
             f"{what}: DocumentId {document_id!r} does not begin with the organ code "
@@ -631,13 +632,6 @@ class DocumentInfo:
                     self.sender.code, self.promulgation_date, self.code_number, self.code_notation
                 ),
             )
-        sender = self.sender.code
-        _require_bound(self.document_id, sender, "MessageHeader")
-        # An update or a replacement names documents of its own sender.
-        if self.business.document_id is not None:
-            _require_bound(self.business.document_id, sender, "Bussiness")
-        for item in self.business.replacements:
-            _require_bound(item.document_id, sender, "ReplacementInfo")
 
     @property
     def code(self) -> str:

@@ -12,7 +12,7 @@ import unicodedata
 from hypothesis import strategies as st
 
 from docflow.envelope import Envelope
-from docflow.envelope._codec import MAX_DATE, MIN_DATE
+from docflow.envelope._packet import MAX_DATE, MIN_DATE
 from docflow.model import (
     DEFAULT_TZ,
     Attachment,

@@ -10,25 +10,36 @@ Core module: bytes in, objects out; no files, sockets or clocks.
 """
 
 from docflow.envelope._codec import (
-    SIGNED_IDS,
-    Envelope,
-    SignedIds,
+    Reading,
     add_trace_hop,
-    build_envelope,
-    build_status,
-    build_status_tree,
-    build_tree,
-    derived_message_id,
     insert_trace_header,
     load_tree,
     parse_envelope,
     parse_packet,
     parse_status,
+    read_packet,
     read_tree,
-    serialize,
     validate_packet,
 )
+from docflow.envelope._fields import SignatureForm
+from docflow.envelope._findings import (
+    DEFAULT_POLICY,
+    LENGTHS,
+    Finding,
+    Policy,
+    Severity,
+    findings_from_json,
+    findings_json,
+)
+from docflow.envelope._packet import SIGNED_IDS, Envelope, SignedIds, derived_message_id
 from docflow.envelope._schema import PacketKind, schema_path, validate_tree
+from docflow.envelope._writer import (
+    build_envelope,
+    build_status,
+    build_status_tree,
+    build_tree,
+    serialize,
+)
 from docflow.envelope._xml import (
     DSIG_NS,
     EDXML_NS,
@@ -39,13 +50,20 @@ from docflow.envelope._xml import (
 )
 
 __all__ = [
+    "DEFAULT_POLICY",
     "DSIG_NS",
     "EDXML_NS",
+    "LENGTHS",
     "SIGNED_IDS",
     "XLINK_NS",
     "Envelope",
+    "Finding",
     "PacketKind",
     "ParseLimits",
+    "Policy",
+    "Reading",
+    "Severity",
+    "SignatureForm",
     "SignedIds",
     "add_trace_hop",
     "build_envelope",
@@ -53,6 +71,8 @@ __all__ = [
     "build_status_tree",
     "build_tree",
     "derived_message_id",
+    "findings_from_json",
+    "findings_json",
     "insert_trace_header",
     "load_tree",
     "parse_envelope",
@@ -60,6 +80,7 @@ __all__ = [
     "parse_status",
     "parse_xml",
     "parse_xml_stream",
+    "read_packet",
     "read_tree",
     "schema_path",
     "serialize",

@@ -1,0 +1,427 @@
+"""Field access on edXML trees for the strict and the lenient reader, with findings.
+
+:class:`Reader` finds children (by local name, in any order and namespace when
+lenient), converts values (dates, timestamps, flags, numbers, organ codes, DocumentIds
+bound to their organ) and records a :class:`~docflow.envelope.Finding` for every
+deviation from the strict layout; in strict mode, where the XSD has already checked the
+shape, what is left to find raises at once. Pure: trees in, values and findings out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+from docflow.envelope._findings import LENGTHS, Finding, Policy, Severity
+from docflow.envelope._packet import MAX_DATE, MIN_DATE
+from docflow.envelope._xml import DSIG_NS, EDXML_NS, ParseLimits
+from docflow.errors import DocflowError, SchemaError
+from docflow.model import (
+    OrganCode,
+    OrganInfo,
+    ResponseFor,
+    StaffInfo,
+    document_id_bound,
+)
+
+__all__ = ["ANY_ORDER", "OFFICIAL_ORDER", "Reader", "SignatureForm", "local", "signature_form"]
+
+_T = TypeVar("_T")
+
+#: The official order of each container's children (lenient mode reports another).
+OFFICIAL_ORDER: dict[str, tuple[str, ...]] = {
+    "edXML": ("edXMLEnvelope", "AttachmentEncoded"),
+    "edXMLEnvelope": ("edXMLHeader", "edXMLBody"),
+    "edXMLHeader": ("MessageHeader", "TraceHeaderList", "Signature", "DigitalSignature"),
+    "MessageHeader": ("From", "To", "DocumentId", "Code", "PromulgationInfo",
+                      "DocumentType", "Subject", "Content", "SignerInfo", "DueDate",
+                      "OtherInfo", "ResponseFor", "SteeringType", "ToPlaces", "MessageId"),
+    "StatusHeader": ("From", "ResponseFor", "StaffInfo", "StatusCode", "Description",
+                     "Timestamp", "MessageId", "ReceivedDigest"),
+    "Code": ("CodeNumber", "CodeNotation"),
+    "PromulgationInfo": ("Place", "PromulgationDate"),
+    "DocumentType": ("Type", "TypeDetail", "TypeName"),
+    "SignerInfo": ("Competence", "Position", "FullName"),
+    "OtherInfo": ("Priority", "SphereOfPromulgation", "TyperNotation", "PromulgationAmount",
+                  "PageAmount", "Direction", "Appendixes"),
+    "TraceHeaderList": ("TraceHeader", "Bussiness"),
+    "TraceHeader": ("OrganId", "Timestamp"),
+    "Bussiness": ("DocumentId", "BussinessDocType", "BussinessDocReason",
+                  "BussinessDocumentInfo", "Paper", "ReplacementInfoList", "StaffInfo"),
+}
+#: Containers whose children come in any order, even in the strict layout.
+ANY_ORDER: dict[str, tuple[str, ...]] = {
+    "Organ": ("OrganId", "OrganizationInCharge", "OrganName", "OrganAdd", "Email",
+              "Telephone", "Fax", "Website"),
+    "ResponseFor": ("OrganId", "Code", "PromulgationDate", "DocumentId"),
+    "StaffInfo": ("Department", "Staff", "Mobile", "Email"),
+    "Reference": ("Description", "AttachmentName", "ContentType", "ContentId"),
+    "Attachment": ("ContentType", "ContentId", "Description", "AttachmentName",
+                   "ContentTransferEncoded"),
+    "BussinessDocumentInfo": ("DocumentInfo", "DocumentReceiver", "ReceiverList"),
+    "ReplacementInfo": ("DocumentId", "OrganIdList"),
+}
+_REPEATED = {"To", "ResponseFor", "TraceHeader", "Place", "Appendix", "Reference",
+             "Attachment", "OrganId", "ReplacementInfo"}
+_DATE = re.compile(r"\A(\d{4})/(\d{2})/(\d{2})\Z")
+_OTHER_DATES = (re.compile(r"\A(?P<d>\d{2})/(?P<m>\d{2})/(?P<y>\d{4})\Z"),
+                re.compile(r"\A(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\Z"))
+_TIMESTAMP = re.compile(r"\A(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\Z")
+_OTHER_TIMESTAMPS = (
+    re.compile(r"\A(?P<d>\d{2})/(?P<m>\d{2})/(?P<y>\d{4}) (?P<H>\d{2}):(?P<M>\d{2})"
+               r":(?P<S>\d{2})\Z"),
+    re.compile(r"\A(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})[T ](?P<H>\d{2}):(?P<M>\d{2})"
+               r":(?P<S>\d{2})\Z"))
+
+
+def local(element: etree._Element) -> str:
+    """An element's local name."""
+    return str(element.tag).rpartition("}")[2]
+
+
+class SignatureForm:
+    """Which signature a packet carries (see :func:`signature_form`)."""
+
+    XMLDSIG = "xmldsig"  #: a W3C ds:Signature (docflow's; verifiable)
+    OFFICIAL = "official"  #: the official library's edXML-namespace block (not verifiable)
+    EMPTY = "empty"  #: a Signature/DigitalSignature element with nothing in it
+    ABSENT = "absent"  #: no signature element at all
+
+
+def signature_form(root: etree._Element) -> str:
+    """The :class:`SignatureForm` of a packet tree (any layout)."""
+    header = next((child for child in root.iter() if isinstance(child.tag, str)
+                   and local(child) == "edXMLHeader"), None)
+    holder = None if header is None else next(
+        (child for child in header if local(child) in ("Signature", "DigitalSignature")
+         and etree.QName(child).namespace != DSIG_NS), None)
+    if holder is None:
+        direct = None if header is None else header.find(f"{{{DSIG_NS}}}Signature")
+        return SignatureForm.XMLDSIG if direct is not None else SignatureForm.ABSENT
+    if holder.find(f"{{{DSIG_NS}}}Signature") is not None:
+        return SignatureForm.XMLDSIG
+    if len(holder) or (holder.text or "").strip():
+        return SignatureForm.OFFICIAL
+    return SignatureForm.EMPTY
+
+
+class Reader:
+    """Field access on a packet tree, collecting findings (``strict``: an error raises).
+
+    Args:
+        root: the packet's root element.
+        strict: the tree passed the strict or legacy XSD (errors raise
+            :class:`~docflow.errors.SchemaError` or their own class at once).
+        policy: the zone of zone-less timestamps and the aliases of non-organ ids.
+        limits: bounds on decoded attachments.
+    """
+
+    def __init__(self, root: etree._Element, *, strict: bool, policy: Policy,
+                 limits: ParseLimits):
+        self.tree = root.getroottree()
+        self.strict = strict
+        self.tz: ZoneInfo = policy.tz
+        self.aliases = policy.aliases
+        self.limits = limits
+        self.findings: list[Finding] = []
+        self._timestamps = False
+
+    # ------------------------------------------------------------------ findings
+
+    def note(self, code: str, severity: Severity, message: str,
+             element: etree._Element | None = None,
+             error: type[DocflowError] = SchemaError, *, kept: bool = False) -> None:
+        """Record a finding. In strict mode a warning or an error raises instead
+        (``error``'s class): the schema leaves only what must not be (a calendar date
+        that does not exist, a DocumentId of another organ...) unless ``kept`` (a value
+        docflow keeps whole, an over-long field)."""
+        path = None if element is None else self.tree.getpath(element)
+        line = None if element is None else element.sourceline
+        if self.strict and severity >= Severity.WARNING and not kept:
+            if error is SchemaError:
+                raise SchemaError(message, path=path, line=line)
+            raise error(message, where=path)
+        self.findings.append(Finding(code, severity, message, path, line))
+
+    @staticmethod
+    def code(letter: str, parent: str, element: str) -> str:
+        return f"{letter}.{parent}.{element}"
+
+    # ------------------------------------------------------------------ structure
+
+    def kids(self, parent: etree._Element, container: str) -> dict[str, etree._Element]:
+        """The children by local name (the first of each), checking order, repeats,
+        unknown elements and namespaces in lenient mode."""
+        if self.strict:
+            return {local(child): child for child in parent}
+        known = OFFICIAL_ORDER.get(container) or ANY_ORDER.get(container) or ()
+        found: dict[str, etree._Element] = {}
+        order: list[int] = []
+        for child in parent:
+            name = local(child)
+            namespace = etree.QName(child).namespace
+            if namespace == DSIG_NS:
+                continue  # signatures are docflow.security's to read
+            if namespace != EDXML_NS:
+                self.note(self.code("M", container, name), Severity.INFO,
+                          f"{name} is in {'no namespace' if namespace is None else namespace}"
+                          ", not the edXML namespace; read all the same", child)
+            if known and name not in known:
+                self.note(self.code("M", container, name), Severity.INFO,
+                          f"{name} is not part of the {container} layout; ignored", child)
+                continue
+            if name in found:
+                if name not in _REPEATED:
+                    self.note(self.code("M", container, name), Severity.WARNING,
+                              f"{name} appears more than once; the first is read", child)
+                continue
+            found[name] = child
+            if container in OFFICIAL_ORDER and known:
+                order.append(known.index(name))
+        if order != sorted(order):
+            self.note(self.code("M", container, "order"), Severity.INFO,
+                      f"the children of {container} are not in the official order", parent)
+        return found
+
+    def all(self, parent: etree._Element | None, name: str) -> list[etree._Element]:
+        """Every child called ``name`` (any namespace in lenient mode)."""
+        if parent is None:
+            return []
+        return [child for child in parent if local(child) == name
+                and (not self.strict or etree.QName(child).namespace == EDXML_NS)]
+
+    def need(self, kids: dict[str, etree._Element], tag: str, container: str,
+             parent: etree._Element, severity: Severity = Severity.ERROR
+             ) -> etree._Element | None:
+        element = kids.get(tag)
+        if element is None:
+            self.note(self.code("N", container, tag), severity,
+                      f"{container} has no {tag}", parent)
+        return element
+
+    # ------------------------------------------------------------------ values
+
+    def text(self, element: etree._Element | None, *, container: str = "",
+             required: bool = False, severity: Severity = Severity.ERROR) -> str:
+        if element is None:
+            return ""
+        value = element.text or ""
+        name = local(element)
+        if required and not value.strip():
+            self.note(self.code("N", container, name), severity, f"{name} is empty", element)
+        limit = LENGTHS.get(name)
+        if limit is not None and len(value) > limit:
+            self.note(self.code("R", container, name), Severity.WARNING,
+                      f"{name} has {len(value)} characters, more than the {limit} of "
+                      "Nghị định 30; kept whole", element, kept=True)
+        return value
+
+    def opt(self, kids: dict[str, etree._Element], tag: str, container: str) -> str | None:
+        element = kids.get(tag)
+        return None if element is None else self.text(element, container=container)
+
+    def convert(self, element: etree._Element, func: Callable[[str], _T], *,
+                container: str, letter: str = "T",
+                severity: Severity = Severity.ERROR) -> _T | None:
+        try:
+            return func(element.text or "")
+        except (ValueError, DocflowError) as exc:
+            message = exc.message if isinstance(exc, DocflowError) else str(exc)
+            self.note(self.code(letter, container, local(element)), severity,
+                      f"invalid value {element.text!r}: {message}", element)
+            return None
+
+    def integer(self, kids: dict[str, etree._Element], tag: str, container: str, *,
+                low: int | None = None, high: int | None = None) -> int | None:
+        element = kids.get(tag)
+        if element is None:
+            return None
+        value = self.convert(element, lambda text: int(text.strip()), container=container,
+                             severity=Severity.WARNING)
+        if value is not None and ((low is not None and value < low)
+                                  or (high is not None and value > high)):
+            self.note(self.code("R", container, tag), Severity.WARNING,
+                      f"{tag} {value} is outside {low}..{high}; not read", element)
+            return None
+        return value
+
+    def flag(self, kids: dict[str, etree._Element], tag: str, container: str, *,
+             words: bool) -> bool | None:
+        """A 0/1 or true/false flag; ``words``: the official form is true/false."""
+        element = kids.get(tag)
+        if element is None:
+            return None
+        value = (element.text or "").strip()
+        if value in ("1", "true", "0", "false"):
+            if not self.strict and (value in ("true", "false")) != words:
+                self.note(self.code("T", container, tag), Severity.INFO,
+                          f"{tag} written {value!r} (the official form is "
+                          f"{'true/false' if words else '1/0'})", element)
+            return value in ("1", "true")
+        self.note(self.code("T", container, tag), Severity.WARNING,
+                  f"{tag} {value!r} is not a flag (1/0, true/false); not read", element)
+        return None
+
+    def date(self, element: etree._Element | None, *, container: str,
+             severity: Severity = Severity.ERROR) -> dt.date | None:
+        if element is None:
+            return None
+        text = (element.text or "").strip()
+        parts = _DATE.match(text)
+        fields = None if parts is None else (parts[1], parts[2], parts[3])
+        if fields is None and not self.strict:
+            for pattern in _OTHER_DATES:
+                other = pattern.match(text)
+                if other:
+                    fields = (other["y"], other["m"], other["d"])
+                    self.note(self.code("T", container, local(element)), Severity.INFO,
+                              f"date {text!r} is not written yyyy/MM/dd; read all the same",
+                              element)
+                    break
+        try:
+            if fields is None:
+                raise ValueError("not a date yyyy/MM/dd")
+            value = dt.date(int(fields[0]), int(fields[1]), int(fields[2]))
+        except ValueError as exc:
+            self.note(self.code("M", container, local(element)), severity,
+                      f"invalid value {element.text!r}: {exc}", element)
+            return None
+        if not MIN_DATE <= value <= MAX_DATE:
+            self.note(self.code("R", container, local(element)), severity,
+                      f"date {value} is outside {MIN_DATE}..{MAX_DATE}", element)
+            return None
+        return value
+
+    def timestamp(self, element: etree._Element | None, *, container: str,
+                  severity: Severity = Severity.ERROR) -> dt.datetime | None:
+        if element is None:
+            return None
+        text = (element.text or "").strip()
+        parts = _TIMESTAMP.match(text)
+        fields = None if parts is None else parts.groups()
+        if fields is None and not self.strict:
+            for pattern in _OTHER_TIMESTAMPS:
+                other = pattern.match(text)
+                if other:
+                    fields = tuple(other[key] for key in ("y", "m", "d", "H", "M", "S"))
+                    self.note(self.code("T", container, local(element)), Severity.INFO,
+                              f"timestamp {text!r} is not written yyyy/MM/dd HH:mm:ss; "
+                              "read all the same", element)
+                    break
+        try:
+            if fields is None:
+                raise ValueError("not a timestamp yyyy/MM/dd HH:mm:ss")
+            year, month, day, hour, minute, second = (int(part) for part in fields)
+            value = dt.datetime(year, month, day, hour, minute, second, tzinfo=self.tz)
+        except ValueError as exc:
+            self.note(self.code("M", container, local(element)), severity,
+                      f"invalid value {element.text!r}: {exc}", element)
+            return None
+        if not MIN_DATE <= value.date() <= MAX_DATE:
+            self.note(self.code("R", container, local(element)), severity,
+                      f"timestamp {value} is outside {MIN_DATE}..{MAX_DATE}", element)
+            return None
+        self._timestamps = True
+        return value
+
+    def organ_code(self, element: etree._Element | None, *, container: str,
+                   severity: Severity) -> OrganCode | None:
+        """An organ code; in lenient mode an alias (a system id) is mapped."""
+        if element is None:
+            return None
+        text = (element.text or "").strip()
+        try:
+            return OrganCode(text)
+        except DocflowError:
+            pass
+        alias = self.aliases.get(text)
+        if alias is not None:
+            self.note(self.code("M", container, "OrganId"), Severity.INFO,
+                      f"{text!r} is not an organ code; read as {alias} (the policy's alias)",
+                      element)
+            return OrganCode.parse(alias)
+        self.note(self.code("M", container, "OrganId"), severity,
+                  f"{text!r} is not an organ code (VVV.ZZ.YY.Mxx)", element)
+        return None
+
+    def organ(self, element: etree._Element, container: str, severity: Severity
+              ) -> OrganInfo | None:
+        kids = self.kids(element, "Organ")
+        code = self.organ_code(self.need(kids, "OrganId", container, element, severity),
+                               container=container, severity=severity)
+        name_el = kids.get("OrganName")
+        if name_el is None or not (name_el.text or "").strip():
+            self.note(self.code("N", container, "OrganName"), Severity.WARNING,
+                      f"{container} has no OrganName", element)
+        if code is None:
+            return None
+        return OrganInfo(
+            code=code,
+            name=self.text(name_el, container=container),
+            organization_in_charge=self.opt(kids, "OrganizationInCharge", container) or "",
+            address=self.opt(kids, "OrganAdd", container),
+            email=self.opt(kids, "Email", container),
+            telephone=self.opt(kids, "Telephone", container),
+            fax=self.opt(kids, "Fax", container),
+            website=self.opt(kids, "Website", container),
+        )
+
+    def bound(self, element: etree._Element | None, organ: OrganCode | None, *,
+              container: str) -> str | None:
+        """A DocumentId, refused (an error) unless it names a document of ``organ``: no
+        organ can name, and so shadow, another organ's document."""
+        if element is None:
+            return None
+        value = element.text or ""
+        if not value.strip():
+            self.note(self.code("N", container, "DocumentId"), Severity.ERROR,
+                      "DocumentId is empty", element)
+            return None
+        if organ is not None and not document_id_bound(value, organ):
+            self.note(self.code("M", container, "DocumentId"), Severity.ERROR,
+                      f"M.{container}.DocumentId: {value!r} does not begin with {organ}, "
+                      "the organ whose document it names", element)
+        return value
+
+    def response_for(self, element: etree._Element) -> ResponseFor | None:
+        kids = self.kids(element, "ResponseFor")
+        organ = self.organ_code(self.need(kids, "OrganId", "ResponseFor", element),
+                                container="ResponseFor", severity=Severity.ERROR)
+        code = self.text(self.need(kids, "Code", "ResponseFor", element),
+                         container="ResponseFor", required=True)
+        day = self.date(self.need(kids, "PromulgationDate", "ResponseFor", element),
+                        container="ResponseFor")
+        document_id = self.bound(self.need(kids, "DocumentId", "ResponseFor", element), organ,
+                                 container="ResponseFor")
+        if organ is None or day is None or document_id is None:
+            return None
+        return ResponseFor(organ_id=organ, code=code, promulgation_date=day,
+                           document_id=document_id)
+
+    def staff(self, element: etree._Element | None) -> StaffInfo | None:
+        if element is None:
+            return None
+        kids = self.kids(element, "StaffInfo")
+        return StaffInfo(
+            department=self.opt(kids, "Department", "StaffInfo") or "",
+            staff=self.opt(kids, "Staff", "StaffInfo") or "",
+            mobile=self.opt(kids, "Mobile", "StaffInfo"),
+            email=self.opt(kids, "Email", "StaffInfo"),
+        )
+
+    def organ_codes(self, parent: etree._Element | None, container: str
+                    ) -> tuple[OrganCode, ...]:
+        codes = (self.organ_code(element, container=container, severity=Severity.WARNING)
+                 for element in self.all(parent, "OrganId"))
+        return tuple(code for code in codes if code is not None)
+
+    def finish(self) -> None:
+        """Findings that concern the whole packet."""
+        if self._timestamps and not self.strict:
+            self.note("T.edXML.Timestamp", Severity.INFO,
+                      f"timestamps carry no zone; read as {self.tz.key} time")
