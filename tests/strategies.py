@@ -125,7 +125,8 @@ def documents_of(senders: st.SearchStrategy[OrganInfo]) -> st.SearchStrategy[Doc
     return senders.flatmap(lambda sender: st.builds(
         DocumentInfo,
         sender=st.just(sender),
-        recipients=st.lists(organs, min_size=1, max_size=3).map(tuple),
+        recipients=st.lists(organs, min_size=1, max_size=3,
+                            unique_by=lambda organ: organ.code).map(tuple),
         code_number=non_empty(10),
         code_notation=xml_text(10),
         promulgation_place=xml_text(),

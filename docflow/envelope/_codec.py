@@ -26,7 +26,14 @@ from docflow.envelope._packet import Envelope
 from docflow.envelope._reader import read_document, read_legacy_soap_status, read_status
 from docflow.envelope._schema import PacketKind, validate_tree
 from docflow.envelope._writer import serialize, trace_header
-from docflow.envelope._xml import DEFAULT_LIMITS, EDXML_NS, ParseLimits, parse_xml, q
+from docflow.envelope._xml import (
+    DEFAULT_LIMITS,
+    EDXML_NS,
+    XLINK_NS,
+    ParseLimits,
+    parse_xml,
+    q,
+)
 from docflow.errors import PacketRefusedError, SchemaError, XmlError
 from docflow.model import DEFAULT_TZ, StatusInfo, TraceHop
 
@@ -197,20 +204,7 @@ def read_packet(data: bytes, *, policy: Policy = DEFAULT_POLICY,
     ['M.edXML.prolog']
     """
     prolog: list[Finding] = []
-    try:
-        root = parse_xml(data, limits)
-    except XmlError:
-        start = _markup_start(data)
-        if start <= 0:
-            raise
-        root = parse_xml(data[start:], limits)
-        prolog.append(Finding("M.edXML.prolog", Severity.WARNING,
-                              f"{start} stray byte(s) before the XML declaration "
-                              f"({bytes(data[:min(start, 16)])!r}); dropped"))
-    else:
-        if data.startswith(codecs.BOM_UTF8):
-            prolog.append(Finding("M.edXML.prolog", Severity.INFO,
-                                  "the packet starts with a UTF-8 byte order mark"))
+    root = _parse_leniently(bytes(data), limits, prolog)
     name = local(root)
     legacy_soap = name == "Envelope"
     if name != "edXML" and not legacy_soap:
@@ -241,10 +235,46 @@ def read_packet(data: bytes, *, policy: Policy = DEFAULT_POLICY,
     return Reading(packet, kind, tuple(reader.findings), layout, form)
 
 
+_XLINK_DECLARATION = f' xmlns:xlink="{XLINK_NS}"'.encode()
+
+
+def _parse_leniently(data: bytes, limits: ParseLimits, prolog: list[Finding]) -> etree._Element:
+    """The hardened parse, retried (and each retry recorded) without stray bytes before
+    the XML, and with the xlink namespace declared when a sender used ``xlink:`` without
+    declaring it; every retry goes through the same loader."""
+    if data.startswith(codecs.BOM_UTF8):
+        prolog.append(Finding("M.edXML.prolog", Severity.INFO,
+                              "the packet starts with a UTF-8 byte order mark"))
+    try:
+        return parse_xml(data, limits)
+    except XmlError as error:
+        if "Namespace prefix xlink" in error.message:
+            return _with_xlink(data, limits, prolog, error)
+        start = _markup_start(data)
+        if start <= 0:
+            raise
+    prolog.append(Finding("M.edXML.prolog", Severity.WARNING,
+                          f"{start} stray byte(s) before the XML declaration "
+                          f"({data[:min(start, 16)]!r}); dropped"))
+    return _parse_leniently(data[start:], limits, prolog)
+
+
+def _with_xlink(data: bytes, limits: ParseLimits, prolog: list[Finding],
+                error: XmlError) -> etree._Element:
+    root_tag = data.find(b"<edXML")
+    end = -1 if root_tag < 0 else root_tag + len(b"<edXML")
+    if end < 0 or data[end:end + 1] not in (b" ", b">", b"\t", b"\r", b"\n"):
+        raise error
+    prolog.append(Finding("M.edXML.xlink", Severity.WARNING,
+                          "the xlink: prefix is used without being declared; read as "
+                          f"{XLINK_NS}"))
+    return parse_xml(data[:end] + _XLINK_DECLARATION + data[end:], limits)
+
+
 def _markup_start(data: bytes) -> int:
     """Where the XML of a packet with stray bytes in front of it begins (-1: nowhere)."""
     for marker in _STRAY:
-        position = bytes(data[:4096]).find(marker)
+        position = data[:4096].find(marker)
         if position >= 0:
             return position
     return -1

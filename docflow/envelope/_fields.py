@@ -172,7 +172,7 @@ class Reader:
                           f"{name} is in {'no namespace' if namespace is None else namespace}"
                           ", not the edXML namespace; read all the same", child)
             if known and name not in known:
-                self.note(self.code("M", container, name), Severity.INFO,
+                self.note(self.code("M", container, name), Severity.WARNING,
                           f"{name} is not part of the {container} layout; ignored", child)
                 continue
             if name in found:
@@ -382,7 +382,9 @@ class Reader:
             self.note(self.code("N", container, "DocumentId"), Severity.ERROR,
                       "DocumentId is empty", element)
             return None
-        if organ is not None and not document_id_bound(value, organ):
+        if organ is not None and not document_id_bound(value, organ) and not any(
+                value.startswith(f"{alias},") for alias, code in self.aliases.items()
+                if code == str(organ)):
             self.note(self.code("M", container, "DocumentId"), Severity.ERROR,
                       f"M.{container}.DocumentId: {value!r} does not begin with {organ}, "
                       "the organ whose document it names", element)

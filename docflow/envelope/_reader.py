@@ -233,6 +233,10 @@ def _read_attachments(reader: Reader, root: etree._Element, top: dict[str, etree
     for reference in reader.all(manifest_el, "Reference"):
         kids = reader.kids(reference, "Reference")
         written = reader.opt(kids, "ContentId", "Reference") or ""
+        if written != _strip_cid(written) and not reader.strict:
+            reader.note("M.Reference.ContentId", Severity.INFO,
+                        f"ContentId {written!r} carries the cid: of a URL; read as "
+                        f"{_strip_cid(written)!r}", kids.get("ContentId"))
         manifest[_strip_cid(written)] = reference
     out = []
     for item in reader.all(encoded, "Attachment"):

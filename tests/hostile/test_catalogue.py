@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from werkzeug.test import Client
 
 from docflow.cli import cli
-from docflow.envelope import build_envelope, parse_packet
-from docflow.errors import DocflowError
+from docflow.envelope import Severity, build_envelope, parse_packet, read_packet
+from docflow.errors import DocflowError, OversizeError, SchemaError, UnsafeXmlError, XmlError
 from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.security import sign, verify
@@ -142,6 +142,32 @@ def test_every_entry_point_refuses_and_changes_nothing(case: Case, nodes: Nodes,
         packet.unlink()
     assert nodes.counts() == before
     assert nodes.files() == files
+
+
+_HOSTILE = (UnsafeXmlError, OversizeError, XmlError)
+
+
+@pytest.mark.parametrize("case", [case for case in PACKET_CASES if case.stage == "parse"],
+                         ids=[case.name for case in PACKET_CASES if case.stage == "parse"])
+def test_the_lenient_reader_refuses_or_reports_every_case(case: Case, pki: Pki) -> None:
+    """Hostile input (DOCTYPE, entities, comments, oversize, broken XML) is refused by
+    the lenient reader exactly as by the strict one; a packet that is merely invalid is
+    read with its deviation reported, and refused when the deviation makes it unusable.
+    Nothing passes silently."""
+    data = case.build(pki)
+    if issubclass(case.error, _HOSTILE):
+        with pytest.raises(case.error) as refused:
+            read_packet(data)
+        assert case.fragment in str(refused.value)
+        return
+    try:
+        reading = read_packet(data)
+    except DocflowError as error:
+        assert case.fragment in str(error) or isinstance(error, SchemaError), error
+        return
+    assert reading.findings, "a deviation read without a finding"
+    serious = [f for f in reading.findings if f.severity >= Severity.WARNING]
+    assert serious or reading.refusing(), reading.findings
 
 
 @pytest.mark.parametrize("case", SOAP, ids=[case.name for case in SOAP])
