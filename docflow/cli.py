@@ -844,11 +844,10 @@ def _change_command(kind: str, summary: str) -> None:
         import mimetypes
         from dataclasses import replace
 
-        from docflow.envelope import parse_envelope
         from docflow.model import Attachment
 
         with _opened(home) as node:
-            envelope = parse_envelope(node.store.packet(document))
+            envelope = node.stored(document)
             original = envelope.info
             new = replace(original, code_number=number or str(node.outbox().total + 1),
                           subject=subject or original.subject, document_id="",

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from docflow.clock import Clock, system_clock
-from docflow.envelope import Envelope, parse_envelope
+from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, parse_envelope, read_packet
 from docflow.errors import (
     ConfigError,
     DocflowError,
@@ -40,8 +40,10 @@ from docflow.routing import Directory
 from docflow.security import (
     AuditCheckpoint,
     Credentials,
+    TrustPolicy,
     TrustStore,
     Verified,
+    check_packet,
     sign_checkpoint,
     sign_envelope,
     sign_request,
@@ -194,11 +196,17 @@ class Node:
         directory: the routes (through the organ's hub, across provinces); without one,
             packets go straight to their recipients.
         clock: where "now" comes from.
+        axis_trust: what packets fetched from an axis or LGSP (:meth:`poll_axis`) need:
+            ``REQUIRE`` a verified docflow signature (the default), ``CHANNEL`` the
+            authenticated channel is enough for packets other systems wrote (read
+            leniently under ``interop``; their verdict and findings are stored).
+        interop: the lenient reader's policy for those packets.
     """
 
     def __init__(self, organ: OrganInfo, credentials: Credentials, trust: TrustStore,
                  store: Store, transport: Transport, *, directory: Directory | None = None,
-                 clock: Clock = system_clock):
+                 clock: Clock = system_clock, axis_trust: TrustPolicy = TrustPolicy.REQUIRE,
+                 interop: Policy = DEFAULT_POLICY):
         if credentials.organ != organ.code:
             raise ModelError(
                 f"the credentials are {credentials.organ}'s, not {organ.code}'s",
@@ -211,6 +219,8 @@ class Node:
         self.transport = transport
         self.directory = directory
         self.clock = clock
+        self.axis_trust = axis_trust
+        self.interop = interop
 
     @property
     def code(self) -> OrganCode:
@@ -311,15 +321,17 @@ class Node:
                                where=str(self.code),
                                hint="send it to that organ's node or to its hub")
 
-    def receive_document(self, packet: bytes, recipient: OrganCode | None = None) -> bytes:
-        """Verify and store a document addressed to this organ; answer with the signed
-        receipt (01 naming the message id and the signed content received). A
-        duplicate (the same signed content, in whatever encoding or with whatever hops)
-        gets the first receipt again and changes nothing."""
+    def receive_document(self, packet: bytes, recipient: OrganCode | None = None, *,
+                         trust_policy: TrustPolicy = TrustPolicy.REQUIRE) -> bytes:
+        """Verify (or, under ``CHANNEL``, read leniently) and store a document addressed
+        to this organ; answer with the signed receipt (01 naming the message id and the
+        content received). A duplicate (the same signed content, in whatever encoding or
+        with whatever hops) gets the first receipt again and changes nothing."""
         self._addressed(recipient)
         now = self.clock()
-        verified = verify(packet, self.trust, now=now)
-        envelope = verified.envelope
+        received = check_packet(packet, self.trust, now=now, trust_policy=trust_policy,
+                                policy=self.interop)
+        envelope = received.envelope
         if self.code not in {organ.code for organ in envelope.info.recipients}:
             raise RoutingError(
                 "the document is not addressed to this organ", where=str(self.code),
@@ -337,12 +349,13 @@ class Node:
             timestamp=now,
             description=StatusCode.ARRIVED.description,
             message_id=envelope.message_id,
-            received_sha256=verified.content_digest,
+            received_sha256=received.content_digest,
         ), self.credentials)
         return self.store.receive(envelope, packet, organ=str(self.code), receipt=receipt,
-                                  content_digest=verified.content_digest,
+                                  content_digest=received.content_digest,
                                   change_answer=self._change_answer(envelope),
-                                  now=now).receipt
+                                  signature=str(received.verdict),
+                                  findings=received.findings, now=now).receipt
 
     def _change_answer(self, envelope: Envelope) -> Answer | None:
         """For an update or a replacement, how the original copy answers (by its state),
@@ -363,13 +376,15 @@ class Node:
         return Answer(original.id, event, reason, self._status_builder(original, event,
                                                                         reason))
 
-    def receive_status(self, packet: bytes, recipient: OrganCode | None = None) -> None:
-        """Verify a status packet: a report on a document this organ sent (merged into
-        its delivery), or a recall request for a document it received (answered by the
-        document's state)."""
+    def receive_status(self, packet: bytes, recipient: OrganCode | None = None, *,
+                       trust_policy: TrustPolicy = TrustPolicy.REQUIRE) -> None:
+        """Verify (or, under ``CHANNEL``, read leniently) a status packet: a report on a
+        document this organ sent (merged into its delivery), or a recall request for a
+        document it received (answered by the document's state)."""
         self._addressed(recipient)
         now = self.clock()
-        verified = verify(packet, self.trust, now=now)
+        verified = check_packet(packet, self.trust, now=now, trust_policy=trust_policy,
+                                policy=self.interop)
         status = verified.status
         if status.code is StatusCode.RECALL_REQUESTED:
             self._answer_recall(status)
@@ -452,7 +467,7 @@ class Node:
                     if message_type == "edoc":
                         self._receive_from_axis(packet)
                     else:
-                        self.receive_status(packet)
+                        self.receive_status(packet, trust_policy=self.axis_trust)
                 except DocflowError as exc:
                     reason = f"{type(exc).__name__}: {exc}"
                     self.store.note_refusal(str(self.code), f"axis:{item.doc_id}", reason,
@@ -466,7 +481,7 @@ class Node:
         return PullReport(counts["edoc"], counts["status"], refused, tuple(errors))
 
     def _receive_from_axis(self, packet: bytes) -> None:
-        receipt = self.receive_document(packet)
+        receipt = self.receive_document(packet, trust_policy=self.axis_trust)
         status = verify(receipt, self.trust, now=self.clock()).status
         matches = self.store.documents(direction="in", organ=str(self.code),
                                        document_id=status.response_for.document_id,
@@ -492,6 +507,15 @@ class Node:
         """One document of this node."""
         return self.store.document(document_ref)
 
+    def stored(self, document_ref: int) -> Envelope:
+        """A document's packet as stored, read again (leniently: a received document may
+        have come from a system that writes another layout; it was accepted then)."""
+        reading = read_packet(self.store.packet(document_ref), policy=self.interop)
+        if not isinstance(reading.packet, Envelope):
+            raise NotFoundError("the stored packet of this document cannot be read",
+                                where=f"document {document_ref}")
+        return reading.packet
+
     def audit_checkpoint(self) -> AuditCheckpoint:
         """Sign the store's audit chain as it stands (entries, last hash) with this
         organ's key: keep the result outside the database (``to_json``) and give it to
@@ -505,7 +529,7 @@ class Node:
         document routed through a hub, when ``ask_hub``) what the hub saw."""
         document = self.store.document(document_ref)
         hops = tuple((str(hop.organ_id), hop.timestamp.astimezone(dt.UTC))
-                     for hop in parse_envelope(self.store.packet(document_ref)).trace)
+                     for hop in self.stored(document_ref).trace)
         hub_report = None
         if (ask_hub and document.direction == "out" and self.directory is not None
                 and self.directory.entry(self.code).hub is not None

@@ -29,9 +29,13 @@ from docflow.model import (
     document_id_bound,
 )
 
-__all__ = ["ANY_ORDER", "OFFICIAL_ORDER", "Reader", "SignatureForm", "local", "signature_form"]
+__all__ = ["ANY_ORDER", "OFFICIAL_ORDER", "XML_SPACE", "Reader", "SignatureForm", "local",
+           "signature_form"]
 
 _T = TypeVar("_T")
+
+#: White space as XML sees it (Python's str.strip() also strips other characters).
+XML_SPACE = " \t\r\n"
 
 #: The official order of each container's children (lenient mode reports another).
 OFFICIAL_ORDER: dict[str, tuple[str, ...]] = {
@@ -105,7 +109,7 @@ def signature_form(root: etree._Element) -> str:
         return SignatureForm.XMLDSIG if direct is not None else SignatureForm.ABSENT
     if holder.find(f"{{{DSIG_NS}}}Signature") is not None:
         return SignatureForm.XMLDSIG
-    if len(holder) or (holder.text or "").strip():
+    if len(holder) or (holder.text or "").strip(XML_SPACE):
         return SignatureForm.OFFICIAL
     return SignatureForm.EMPTY
 
@@ -212,7 +216,7 @@ class Reader:
             return ""
         value = element.text or ""
         name = local(element)
-        if required and not value.strip():
+        if required and not value.strip(XML_SPACE):
             self.note(self.code("N", container, name), severity, f"{name} is empty", element)
         limit = LENGTHS.get(name)
         if limit is not None and len(value) > limit:
@@ -241,7 +245,7 @@ class Reader:
         element = kids.get(tag)
         if element is None:
             return None
-        value = self.convert(element, lambda text: int(text.strip()), container=container,
+        value = self.convert(element, lambda text: int(text.strip(XML_SPACE)), container=container,
                              severity=Severity.WARNING)
         if value is not None and ((low is not None and value < low)
                                   or (high is not None and value > high)):
@@ -256,7 +260,7 @@ class Reader:
         element = kids.get(tag)
         if element is None:
             return None
-        value = (element.text or "").strip()
+        value = (element.text or "").strip(XML_SPACE)
         if value in ("1", "true", "0", "false"):
             if not self.strict and (value in ("true", "false")) != words:
                 self.note(self.code("T", container, tag), Severity.INFO,
@@ -271,7 +275,7 @@ class Reader:
              severity: Severity = Severity.ERROR) -> dt.date | None:
         if element is None:
             return None
-        text = (element.text or "").strip()
+        text = (element.text or "").strip(XML_SPACE)
         parts = _DATE.match(text)
         fields = None if parts is None else (parts[1], parts[2], parts[3])
         if fields is None and not self.strict:
@@ -301,7 +305,7 @@ class Reader:
                   severity: Severity = Severity.ERROR) -> dt.datetime | None:
         if element is None:
             return None
-        text = (element.text or "").strip()
+        text = (element.text or "").strip(XML_SPACE)
         parts = _TIMESTAMP.match(text)
         fields = None if parts is None else parts.groups()
         if fields is None and not self.strict:
@@ -334,7 +338,7 @@ class Reader:
         """An organ code; in lenient mode an alias (a system id) is mapped."""
         if element is None:
             return None
-        text = (element.text or "").strip()
+        text = (element.text or "").strip(XML_SPACE)
         try:
             return OrganCode(text)
         except DocflowError:
@@ -355,7 +359,7 @@ class Reader:
         code = self.organ_code(self.need(kids, "OrganId", container, element, severity),
                                container=container, severity=severity)
         name_el = kids.get("OrganName")
-        if name_el is None or not (name_el.text or "").strip():
+        if name_el is None or not (name_el.text or "").strip(XML_SPACE):
             self.note(self.code("N", container, "OrganName"), Severity.WARNING,
                       f"{container} has no OrganName", element)
         if code is None:
@@ -378,7 +382,7 @@ class Reader:
         if element is None:
             return None
         value = element.text or ""
-        if not value.strip():
+        if not value.strip(XML_SPACE):
             self.note(self.code("N", container, "DocumentId"), Severity.ERROR,
                       "DocumentId is empty", element)
             return None

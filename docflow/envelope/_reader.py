@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from lxml import etree
 
 from docflow.envelope._attachments import decode_base64, sniff, unwrap
-from docflow.envelope._fields import Reader, local
+from docflow.envelope._fields import XML_SPACE, Reader, local
 from docflow.envelope._findings import Severity
 from docflow.envelope._packet import Envelope, derived_message_id
 from docflow.envelope._xml import EDXML_NS
@@ -83,7 +83,7 @@ def read_document(reader: Reader, root: etree._Element) -> Envelope | None:
     number_el = reader.need(code, "CodeNumber", "Code", code_el) \
         if code_el is not None else None
     number = reader.text(number_el, container="Code", required=True)
-    if number_el is not None and number.strip() and not number.strip().isdigit() \
+    if number_el is not None and number.strip(XML_SPACE) and not number.strip(XML_SPACE).isdigit() \
             and not reader.strict:
         reader.note("M.Code.CodeNumber", Severity.WARNING,
                     f"CodeNumber {number!r} is not a number; kept as written", number_el)
@@ -126,8 +126,8 @@ def read_document(reader: Reader, root: etree._Element) -> Envelope | None:
                              for element in reader.all(trace_el, "TraceHeader")) if hop]
     attachments = _read_attachments(reader, root, top, env)
     reader.finish()
-    if sender is None or not recipients or not number.strip() or day is None \
-            or not subject.strip() or any(item is None for item in responses) \
+    if sender is None or not recipients or not number.strip(XML_SPACE) or day is None \
+            or not subject.strip(XML_SPACE) or any(item is None for item in responses) \
             or (document_id is None and message.get("DocumentId") is not None):
         return None
     info = DocumentInfo(
@@ -363,7 +363,7 @@ def _status_from(reader: Reader, message_el: etree._Element, container: str
     response = None if response_el is None else reader.response_for(response_el)
     code_el = reader.need(header, "StatusCode", "MessageHeader", message_el)
     code = None if code_el is None else reader.convert(
-        code_el, lambda text: StatusCode(text.strip()), container="MessageHeader",
+        code_el, lambda text: StatusCode(text.strip(XML_SPACE)), container="MessageHeader",
         letter="R")
     when = reader.timestamp(reader.need(header, "Timestamp", "MessageHeader", message_el),
                             container="MessageHeader")

@@ -50,6 +50,7 @@ from docflow.security._token import (
     verify_request,
 )
 from docflow.security._trust import CONSTRAINTS_FILE, CaScope, TrustStore
+from docflow.security._verdict import Received, TrustPolicy, Verdict, check_packet
 
 __all__ = [
     "CONSTRAINTS_FILE",
@@ -63,10 +64,14 @@ __all__ = [
     "KeyType",
     "NonceCache",
     "PrivateKey",
+    "Received",
     "RequestToken",
+    "TrustPolicy",
     "TrustStore",
+    "Verdict",
     "Verified",
     "VerifiedHop",
+    "check_packet",
     "create_ca",
     "create_crl",
     "issue_certificate",

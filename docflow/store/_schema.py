@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 metadata = MetaData(
     naming_convention={
@@ -89,6 +89,9 @@ documents = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("signature", String(12),
+           comment="a received document's signature verdict: verified | unverifiable | absent"),
+    Column("findings", Text, comment="a received document's findings (JSON), if any"),
     # Message ids are the sender's to choose: one organ's id never shadows another's.
     UniqueConstraint("organ", "direction", "sender", "message_id"),
     Index(None, "organ", "direction", "state"),

@@ -42,7 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from docflow.clock import Clock, system_clock
-from docflow.envelope import Envelope
+from docflow.envelope import Envelope, Finding, findings_from_json, findings_json
 from docflow.errors import (
     ConcurrencyError,
     DocflowError,
@@ -292,6 +292,11 @@ class DocumentView:
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: a received document's signature verdict (``verified``, ``unverifiable``,
+    #: ``absent``); None for documents this organ sent or relayed
+    signature: str | None = None
+    #: how a received document deviated from the strict layout (lenient reading)
+    findings: tuple[Finding, ...] = ()
 
     def overdue(self, today: dt.date) -> bool:
         """Past its due date and not finished."""
@@ -600,9 +605,12 @@ class Store:
         ]
         tx.driver.executemany(_INSERT["document_attachments"], links)
 
-    def _document_row(self, tx: _Tx, envelope: Envelope, direction: str, state: str) -> int:
-        document_ref = tx.driver.insert_ids(
-            s.documents, [self._document_values(tx, envelope, direction, state)])[0]
+    def _document_row(self, tx: _Tx, envelope: Envelope, direction: str, state: str, *,
+                      signature: str | None = None, findings: Sequence[Finding] = ()) -> int:
+        values = self._document_values(tx, envelope, direction, state)
+        values.update(signature=signature, findings=findings_json(findings) if findings
+                      else None)
+        document_ref = tx.driver.insert_ids(s.documents, [values])[0]
         self.hooks.checkpoint("after_document")
         self._attachment_rows(tx, [(document_ref, envelope)])
         self.hooks.checkpoint("after_attachments")
@@ -1071,6 +1079,8 @@ class Store:
         receipt: bytes | Callable[[], bytes],
         content_digest: str | None = None,
         change_answer: Answer | None = None,
+        signature: str | None = None,
+        findings: Sequence[Finding] = (),
         now: dt.datetime | None = None,
     ) -> ReceiveResult:
         """Store a verified incoming document for ``organ``, idempotently.
@@ -1083,7 +1093,13 @@ class Store:
         :class:`~docflow.errors.ReplayError`. ``receipt`` (or the callable that signs it,
         called only for a new message) is stored with the document, in the same
         transaction, and so is ``change_answer``: the event an update or a replacement
-        causes on the original document (its 15/16 queued for the sender).
+        causes on the original document (its 15/16 queued for the sender). ``signature``
+        (the verdict) and ``findings`` are kept with the document.
+
+        A packet that carried no MessageId (its id derived from the DocumentId: other
+        systems, which rebuild the packet on each retry) and arrives again with other
+        content is the same document again: it gets the first receipt, nothing else is
+        written but a ``duplicate`` audit entry (Nghị định 30 asks for the warning).
         """
         digest = _sha256(packet)
         identity = content_digest or digest
@@ -1093,6 +1109,11 @@ class Store:
             seen = tx.conn.execute(_SEEN, {"organ": organ, "sender": sender,
                                            "message_id": envelope.message_id}).one_or_none()
             if seen is not None and seen.expires_at > tx.now:
+                if not _same_message(seen, identity, digest) and envelope.derived_id:
+                    tx.audit.append(("duplicate", f"document:{seen.document_ref}", {
+                        "message_id": envelope.message_id, "sha256": digest,
+                        "warning": "the same DocumentId again with other content"}))
+                    return ReceiveResult(int(seen.document_ref), bytes(seen.receipt), True)
                 if not _same_message(seen, identity, digest):
                     raise ReplayError(
                         "this message id was received before with different content",
@@ -1105,7 +1126,8 @@ class Store:
                                                  r.c.message_id == envelope.message_id))
             answer = receipt() if callable(receipt) else receipt
             step = INCOMING.apply(INCOMING.initial, "receive")
-            document_ref = self._document_row(tx, envelope, "in", step.state)
+            document_ref = self._document_row(tx, envelope, "in", step.state,
+                                              signature=signature, findings=findings)
             self._history(tx, INCOMING, "receive", INCOMING.initial, step, document_ref)
             self._envelope(tx, document_ref, "document", "in", envelope.message_id, packet)
             self.hooks.checkpoint("after_envelope")
@@ -1210,7 +1232,13 @@ class Store:
         with self._tx(hub, now) as tx:
             seen = tx.conn.execute(_SEEN, {"organ": hub, "sender": sender,
                                            "message_id": envelope.message_id}).one_or_none()
-            if seen is not None and not _same_message(seen, identity, digest):
+            rebuilt = seen is not None and not _same_message(seen, identity, digest)
+            if seen is not None and rebuilt and envelope.derived_id:
+                # Another system's retry (it rebuilds the packet): the same document.
+                tx.audit.append(("duplicate", f"document:{seen.document_ref}", {
+                    "message_id": envelope.message_id, "sha256": digest,
+                    "warning": "the same DocumentId again with other content"}))
+            elif rebuilt:
                 raise ReplayError(
                     "this message id was relayed before with different content",
                     where=f"message {envelope.message_id}",
@@ -1695,7 +1723,7 @@ v AS (
 SELECT (SELECT id FROM d), (SELECT array_agg(id ORDER BY id) FROM v)
 """).bindparams(
     *(bindparam(column.name, type_=column.type) for column in s.documents.columns
-      if column.name != "id"),
+      if column.name not in ("id", "signature", "findings")),  # received documents only
     bindparam("now", type_=s.documents.c.created_at.type),
 )
 
@@ -1755,6 +1783,7 @@ def _document_view(row: Row[Any]) -> DocumentView:
         type_name=row.type_name, subject=row.subject, promulgation_date=row.promulgation_date,
         due_date=row.due_date, state=row.state, version=row.version,
         created_at=row.created_at, updated_at=row.updated_at,
+        signature=row.signature, findings=findings_from_json(row.findings),
     )
 
 

@@ -36,7 +36,7 @@ import pybase64
 from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
-from docflow.envelope import ParseLimits, parse_envelope, parse_status
+from docflow.envelope import Envelope, ParseLimits, read_packet
 from docflow.errors import DocflowError, NotFoundError
 from docflow.model import OrganCode, StatusInfo
 from docflow.security import TrustStore, verify
@@ -202,8 +202,13 @@ class AxisApp:
                 now: dt.datetime) -> str:
         """Check a packet and queue it for each organ in ``to``; returns its DocId."""
         limits = ParseLimits(max_bytes=self.max_body)
+        # Read as the real axis reads: any layout the real network writes (its findings
+        # refuse only what cannot be used); hostile input is refused by the same loader.
+        packet = read_packet(body, limits=limits).accepted()
         if kind == "edoc":
-            envelope = parse_envelope(body, limits=limits)
+            if not isinstance(packet, Envelope):
+                raise _RefusalError("BAD_REQUEST", "messagetype edoc but a status packet")
+            envelope = packet
             self._check_sender(str(envelope.info.sender.code), sender, body)
             addressed = {str(organ.code) for organ in envelope.info.recipients}
             stray = [code for code in to if code not in addressed]
@@ -214,7 +219,9 @@ class AxisApp:
                                      now=now).document_ref for code in to]
             return str(refs[0])
         if kind == "status":
-            status: StatusInfo = parse_status(body, limits=limits)
+            if not isinstance(packet, StatusInfo):
+                raise _RefusalError("BAD_REQUEST", "messagetype status but a document")
+            status = packet
             self._check_sender(str(status.sender.code), sender, body)
             ids = [self.store.relay_status(status, body, hub=self.code, recipient=code,
                                            now=now).delivery_id for code in to]
@@ -264,9 +271,8 @@ class AxisApp:
 
     @staticmethod
     def _sender_of(packet: bytes, kind: str) -> str:
-        if kind == "document":
-            return str(parse_envelope(packet).info.sender.code)
-        return str(parse_status(packet).sender.code)
+        read = read_packet(packet).accepted()
+        return str(read.info.sender.code if isinstance(read, Envelope) else read.sender.code)
 
     def _check_sender(self, packet_sender: str, sender: str, body: bytes) -> None:
         if packet_sender != sender:
@@ -301,7 +307,7 @@ class AxisApp:
         document = self.store.document(delivery.document_ref)
         sender = document.sender
         if kind == "status":
-            sender = str(parse_status(self.store.delivery_packet(delivery.id)).sender.code)
+            sender = self._sender_of(self.store.delivery_packet(delivery.id), "status")
         return {"docId": str(delivery.id), "from": sender, "to": delivery.recipient,
                 "messageType": "edoc" if kind == "document" else "status",
                 "status": "processing" if delivery.transport_state == "sending" else "pending",

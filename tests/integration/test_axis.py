@@ -20,7 +20,7 @@ from docflow.errors import TransportError
 from docflow.model import OrganCode, OrganInfo
 from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
-from docflow.security import issue_certificate
+from docflow.security import TrustPolicy, issue_certificate
 from docflow.store import Store, sqlite_url
 from docflow.store._schema import audit_log
 from docflow.transport import AxisApp, AxisSystem, VxpClient, sign_headers
@@ -329,3 +329,29 @@ def test_two_provinces_through_the_national_axis(pki: Pki, tmp_path: Path) -> No
             server.close()
         for store in stores:
             store.close()
+
+
+INTEROP = Path(__file__).resolve().parents[1] / "data" / "interop"
+
+
+def test_what_other_systems_write_passes_the_axis_to_a_channel_node(net: Net) -> None:
+    """A packet in the official library's shape (its placeholder signature, no
+    MessageId), sent by the district's own system: the axis takes it as the real axis
+    does; a node requiring signatures refuses it (fail, recorded); a node that trusts
+    the authenticated channel stores it with its verdict and findings. The sender's
+    system rebuilds the packet for a retry: the same document, not a replay."""
+    packet = (INTEROP / "new.edxml").read_bytes().replace(b"000.00.07.H41", b"000.00.01.H41")
+    axis_of(net.district).send_edoc(packet, to=[PROVINCE.code])
+    refused = net.province.poll_axis()
+    assert (refused.documents, refused.refused) == (0, 1)
+    assert "MissingSignatureError" in refused.errors[0]
+    net.province.axis_trust = TrustPolicy.CHANNEL  # the refused copy is offered again
+    accepted = net.province.poll_axis()
+    assert (accepted.documents, accepted.refused) == (1, 0), accepted.errors
+    (document,) = net.province.inbox().items
+    assert (document.sender, document.signature) == (str(TAM_KY.code), "unverifiable")
+    assert any(finding.code == "M.Attachment.ContentId" for finding in document.findings)
+    rebuilt = packet.replace(b"2026/11/20 08:30:00", b"2026/11/20 09:02:41")
+    axis_of(net.district).send_edoc(rebuilt, to=[PROVINCE.code])
+    assert net.province.poll_axis().refused == 0
+    assert net.province.inbox().total == 1

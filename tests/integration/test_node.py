@@ -4,6 +4,7 @@ duplicates, tampered receipts, strangers, a node that is down."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,13 +12,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from docflow.errors import ConfigError, ModelError, NotFoundError, RoutingError
+from docflow.errors import (
+    ConfigError,
+    DigestMismatchError,
+    MissingSignatureError,
+    ModelError,
+    NotFoundError,
+    ReplayError,
+    RoutingError,
+)
 from docflow.model import OrganCode, OrganInfo, StatusCode
 from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
-from docflow.security import issue_certificate, sign_envelope, sign_status
+from docflow.security import TrustPolicy, issue_certificate, sign_envelope, sign_status, verify
 from docflow.store import Store, sqlite_url
-from docflow.store._schema import metadata
+from docflow.store._schema import audit_log, metadata
 from docflow.transport import InMemoryTransport
 from tests.conftest import Clock, Pki
 
@@ -361,3 +370,59 @@ def test_a_replayed_status_writes_nothing(net: Network) -> None:
     for replay in (packet, utf16(packet), packet):
         net.province.receive_status(replay)
     assert rows(net.province) == before
+
+
+# ------------------------------------------------------------ packets of other systems
+
+INTEROP = Path(__file__).resolve().parents[1] / "data" / "interop"
+
+
+def test_a_channel_accepts_what_other_systems_write_and_keeps_the_verdict(
+        net: Network) -> None:
+    """The official library's packet (its placeholder signature block, no MessageId):
+    refused between docflow peers (no verifiable signature), accepted from an
+    authenticated channel, stored with its verdict and findings."""
+    packet = (INTEROP / "new.edxml").read_bytes()
+    with pytest.raises(MissingSignatureError):
+        net.province.receive_document(packet)
+    receipt = net.province.receive_document(packet, trust_policy=TrustPolicy.CHANNEL)
+    (document,) = inbox(net.province)
+    assert (document.sender, document.code) == ("000.00.07.H41", "112/UBND-VP")
+    assert document.signature == "unverifiable"
+    assert "M.Attachment.ContentId" in {finding.code for finding in document.findings}
+    status = verify(receipt, net.province.trust, now=net.clock()).status
+    assert status.received_sha256 == hashlib.sha256(packet).hexdigest()
+    assert verify(receipt, net.province.trust, now=net.clock()).status.code.value == "01"
+
+
+def test_a_resend_rebuilt_by_another_system_is_the_same_document(net: Network) -> None:
+    """Other systems rebuild a packet on each retry (new timestamps): without docflow's
+    MessageId, the same DocumentId and business type with other bytes is the same
+    document again: the first receipt, nothing new but a duplicate warning."""
+    packet = (INTEROP / "new.edxml").read_bytes()
+    first = net.province.receive_document(packet, trust_policy=TrustPolicy.CHANNEL)
+    rebuilt = packet.replace(b"2026/11/20 08:30:00", b"2026/11/20 08:45:12")
+    before = len(inbox(net.province))
+    assert net.province.receive_document(rebuilt, trust_policy=TrustPolicy.CHANNEL) == first
+    assert len(inbox(net.province)) == before
+    with net.province.store.engine.connect() as conn:
+        actions = [row[0] for row in conn.execute(select(audit_log.c.action))]
+    assert actions[-1] == "duplicate"
+
+
+def test_a_real_signature_that_does_not_verify_is_refused_on_every_channel(
+        net: Network) -> None:
+    ref = send_letter(net)
+    packet = net.province.store.packet(ref)
+    tampered = packet.replace("Quyết định phê duyệt".encode(), "Quyết định bãi bỏ".encode())
+    for policy in TrustPolicy:
+        with pytest.raises(DigestMismatchError):
+            net.district.receive_document(tampered, trust_policy=policy)
+    assert inbox(net.district) == ()
+    # A docflow peer's MessageId keeps the replay rule: other content is refused.
+    net.district.receive_document(packet)
+    other = sign_envelope(replace(sample_envelope(number="4513"),
+                                  message_id=net.province.store.document(ref).message_id),
+                          net.province.credentials)
+    with pytest.raises(ReplayError):
+        net.district.receive_document(other)
