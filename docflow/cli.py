@@ -38,6 +38,18 @@ def _fail(exc: DocflowError) -> None:
     sys.exit(2)
 
 
+def _json_option(function: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print the result as JSON.")(function)
+
+
+def _emit(data: Any, as_json: bool, text: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        text()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="docflow")
 def cli() -> None:
@@ -50,10 +62,12 @@ def cli() -> None:
               help="Refuse packets larger than this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def validate(file: Path, max_bytes: int, as_json: bool) -> None:
-    """Check that FILE is a valid edXML document or status packet.
+    """Check that FILE is a valid edXML document or status packet in the strict layout
+    (the official order docflow writes, or docflow's earlier layout).
 
     Exit status 0 when valid, 1 when not (the problem is printed with its element path
-    and line).
+    and line). For packets other systems write, `docflow conform` reads them leniently
+    and lists every deviation.
     """
     data = file.read_bytes()
     try:
@@ -88,6 +102,78 @@ def validate(file: Path, max_bytes: int, as_json: bool) -> None:
         for key, value in summary.items():
             if key != "kind":
                 click.echo(f"  {key}: {value}")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--accept", "accepted", multiple=True, metavar="CODE",
+              help="Record, never refuse, findings with this code (shell pattern, "
+                   "repeatable), e.g. 'M.MessageHeader.DocumentId'.")
+@click.option("--refuse", "refused", multiple=True, metavar="CODE",
+              help="Refuse packets with a finding of this code (shell pattern, repeatable).")
+@click.option("--alias", "aliases", multiple=True, metavar="ID=CODE",
+              help="Read the identifier ID (an axis system id) as the organ CODE.")
+@_json_option
+def conform(files: tuple[Path, ...], accepted: tuple[str, ...], refused: tuple[str, ...],
+            aliases: tuple[str, ...], as_json: bool) -> None:
+    """Read packets as other systems write them (leniently) and say what docflow would
+    do with each: its findings, its signature, accept / accept with findings / refuse.
+
+    Exit status 0 when every packet is clean, 3 when all are accepted but some with
+    findings, 1 when one is refused.
+    """
+    from docflow.envelope import DEFAULT_POLICY, read_packet
+
+    try:
+        mapping = dict(alias.split("=", 1) for alias in aliases)
+    except ValueError as exc:
+        raise click.BadParameter("--alias takes ID=CODE") from exc
+    policy = DEFAULT_POLICY.clone(accept=accepted, refuse=refused, aliases=mapping)
+    results: list[dict[str, Any]] = []
+    for file in files:
+        try:
+            reading = read_packet(file.read_bytes(), policy=policy)
+        except DocflowError as exc:
+            results.append({"file": str(file), "decision": "refuse", "error":
+                            type(exc).__name__, "message": str(exc), "findings": []})
+            continue
+        refusing = reading.refusing(policy)
+        decision = ("refuse" if refusing or reading.packet is None else
+                    "accept with findings" if reading.findings else "accept")
+        results.append({
+            "file": str(file), "decision": decision, "kind": reading.kind.name.lower(),
+            "layout": reading.layout, "signature": _verdict_of(reading.signature),
+            "findings": [dict(finding.to_dict(), refuses=policy.refuses(finding))
+                         for finding in reading.findings],
+            **(_summary(reading.packet) if reading.packet is not None else {}),
+        })
+
+    def text() -> None:
+        for result in results:
+            click.echo(f"{result['file']}: {result['decision'].upper()}")
+            if "error" in result:
+                click.echo(f"  {result['error']}: {result['message']}")
+                continue
+            click.echo(f"  {result['kind']} packet, {result['layout']} layout, signature "
+                       f"{result['signature']}")
+            for finding in result["findings"]:
+                mark = "REFUSES " if finding["refuses"] else ""
+                click.echo(f"  {mark}{finding['severity']} {finding['code']}: "
+                           f"{finding['message']}"
+                           + (f" (line {finding['line']})" if finding["line"] else ""))
+
+    _emit(results if len(results) > 1 else results[0], as_json, text)
+    decisions = {result["decision"] for result in results}
+    sys.exit(1 if "refuse" in decisions else 3 if "accept with findings" in decisions
+             else 0)
+
+
+def _verdict_of(form: str) -> str:
+    """What a signature form is worth before verification."""
+    return {"xmldsig": "xmldsig (check it with docflow verify)",
+            "official": "unverifiable (the official library's placeholder block)",
+            "empty": "absent (an empty element)", "absent": "absent"}.get(form, form)
 
 
 def _summary(packet: Envelope | StatusInfo) -> dict[str, Any]:
@@ -582,11 +668,6 @@ class _Checkpoints:
 
 # ---------------------------------------------------------------------- node operations
 
-def _json_option(function: Any) -> Any:
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print the result as JSON.")(function)
-
-
 def _open(home: Path) -> Any:
     from docflow.config import load_config
 
@@ -608,13 +689,6 @@ def _opened(home: Path) -> Iterator[Any]:
         _fail(exc)
     finally:
         node.store.close()
-
-
-def _emit(data: Any, as_json: bool, text: Callable[[], None]) -> None:
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-    else:
-        text()
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -695,11 +769,13 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
         today = dt.datetime.now(dt.UTC).date()
         rows = [{"id": d.id, "code": d.code, "sender": d.sender, "state": d.state,
                  "due": d.due_date, "overdue": d.overdue(today), "subject": d.subject,
-                 "message_id": d.message_id} for d in page.items]
+                 "message_id": d.message_id, "signature": d.signature,
+                 "findings": len(d.findings)} for d in page.items]
         _emit(rows, as_json, lambda: _table(
-            ["id", "code", "from", "state", "due", "", "subject"],
+            ["id", "code", "from", "state", "due", "", "signature", "findings", "subject"],
             [[r["id"], r["code"], r["sender"], r["state"], r["due"] or "-",
-              "OVERDUE" if r["overdue"] else "", str(r["subject"])[:50]] for r in rows]))
+              "OVERDUE" if r["overdue"] else "", r["signature"] or "-", r["findings"] or "-",
+              str(r["subject"])[:50]] for r in rows]))
 
 
 @cli.command()
@@ -744,6 +820,7 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool) -> None:
     with _opened(home) as node:
         story = node.trace(document, ask_hub=False)
         data = asdict(story)
+        data["document"]["findings"] = [f.to_dict() for f in story.document.findings]
         if not full:
             data = {"document": data["document"], "deliveries": data["deliveries"]}
 
@@ -753,6 +830,10 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool) -> None:
                        f"state {d.state}")
             click.echo(f"  from {d.sender}, message {d.message_id}, due {d.due_date or '-'}")
             click.echo(f"  subject: {d.subject}")
+            if d.signature is not None:
+                click.echo(f"  signature: {d.signature}")
+            for finding in d.findings:
+                click.echo(f"  finding: {finding}")
             copies = [c for c in story.deliveries if c.kind == "document"]
             if copies:
                 _table(["copy", "to", "transport", "business", "change", "attempts",

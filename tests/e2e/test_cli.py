@@ -216,3 +216,64 @@ def test_ca_bound_to_its_province(tmp_path: Path) -> None:
     refused = run("verify", str(packet), "--trust", str(trust))
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "may not certify organ 000.00.00.H41" in refused.stdout
+
+
+INTEROP = ROOT / "tests" / "data" / "interop"
+
+
+def test_conform_says_what_docflow_would_do(tmp_path: Path) -> None:
+    """`docflow conform` on packets other systems write: exit 3 accepted with findings,
+    1 refused, 0 clean; --accept and --alias change the decision; JSON lists findings."""
+    official = run("conform", str(INTEROP / "new.edxml"))
+    assert official.returncode == 3, official.stdout + official.stderr
+    assert "ACCEPT WITH FINDINGS" in official.stdout
+    assert "signature unverifiable" in official.stdout
+    refused = run("conform", str(INTEROP / "quirk-docid-other-organ.edxml"),
+                  str(INTEROP / "new.edxml"))
+    assert refused.returncode == 1
+    assert "REFUSES error M.MessageHeader.DocumentId" in refused.stdout
+    relaxed = run("conform", "--accept", "M.MessageHeader.DocumentId",
+                  str(INTEROP / "quirk-docid-other-organ.edxml"))
+    assert relaxed.returncode == 3, relaxed.stdout
+    aliased = run("conform", "--json", "--alias", "vxp.saas.03=000.00.07.H41",
+                  str(INTEROP / "quirk-system-id.edxml"))
+    report = json.loads(aliased.stdout)
+    assert report["decision"] == "accept with findings" and report["from"] == "000.00.07.H41"
+    assert any(finding["code"] == "M.From.OrganId" and not finding["refuses"]
+               for finding in report["findings"])
+    ours = tmp_path / "ours.edxml"
+    run("sample", "letter", "-o", str(ours))
+    clean = run("conform", str(ours))
+    assert clean.returncode == 0 and "ACCEPT" in clean.stdout, clean.stdout
+    evil = tmp_path / "xxe.edxml"
+    evil.write_bytes(b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><edXML>&e;</edXML>')
+    hostile = run("conform", str(evil))
+    assert hostile.returncode == 1 and "UnsafeXmlError" in hostile.stdout
+    assert "strict" in run("validate", "--help").stdout.replace("\n", " ")
+    assert "docflow conform" in run("validate", "--help").stdout
+
+
+def test_show_and_inbox_tell_the_verdict_and_findings(tmp_path: Path) -> None:
+    from docflow.config import load_config
+    from docflow.security import TrustPolicy
+
+    run("pki", "ca", "create", "--name", "CA", "--ecdsa", "--out", str(tmp_path / "ca"))
+    home = tmp_path / "province"
+    assert run("init", str(home), "--organ", "000.00.00.H41", "--name", "UBND tỉnh",
+               "--ca", str(tmp_path / "ca")).returncode == 0
+    node = load_config(home).open_node()
+    try:
+        node.receive_document((INTEROP / "quirk-code-number.edxml").read_bytes(),
+                              trust_policy=TrustPolicy.CHANNEL)
+        (document,) = node.inbox().items
+    finally:
+        node.store.close()
+    listed = run("inbox", "--home", str(home))
+    assert "unverifiable" in listed.stdout, listed.stdout + listed.stderr
+    shown = run("show", "--home", str(home), str(document.id))
+    assert "signature: unverifiable" in shown.stdout
+    assert "warning M.Code.CodeNumber" in shown.stdout
+    as_json = json.loads(run("show", "--json", "--home", str(home), str(document.id)).stdout)
+    assert as_json["document"]["signature"] == "unverifiable"
+    assert {f["code"] for f in as_json["document"]["findings"]} >= {"M.Code.CodeNumber"}
+    assert all(isinstance(f["severity"], str) for f in as_json["document"]["findings"])
