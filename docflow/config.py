@@ -26,6 +26,14 @@ checkpoint_dir = "checkpoints"           # where those signed checkpoints are wr
 
 [peers]                                  # where other organs' SOAP endpoints are
 "000.00.01.H41" = "http://127.0.0.1:8081/"
+
+[interop]                                # packets other systems write (an axis, an LGSP)
+axis_trust = "require"                   # or "channel": the authenticated axis channel is
+                                         # enough for packets without a verifiable signature
+accept = ["M.MessageHeader.DocumentId"]  # finding codes recorded, never refusing
+refuse = ["R.*"]                         # finding codes that refuse a packet
+aliases = { "vxp.saas.03" = "000.00.07.H41" }   # system ids read as organ codes
+timezone = "Asia/Ho_Chi_Minh"            # of the peers' zone-less timestamps
 ```
 
 Adapter-level module: it reads files; the core never imports it.
@@ -46,7 +54,8 @@ if TYPE_CHECKING:
     from docflow.hub import Hub
     from docflow.node import Node
 
-__all__ = ["CONFIG_NAME", "NodeConfig", "ServerConfig", "load_config", "write_config"]
+__all__ = ["CONFIG_NAME", "InteropConfig", "NodeConfig", "ServerConfig", "load_config",
+           "write_config"]
 
 CONFIG_NAME = "node.toml"
 
@@ -76,6 +85,27 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class InteropConfig:
+    """``[interop]``: how a node takes packets other systems write."""
+
+    #: "require" (a verified docflow signature) or "channel" (see TrustPolicy)
+    axis_trust: str = "require"
+    accept: tuple[str, ...] = ()
+    refuse: tuple[str, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    def policy(self) -> Any:
+        """The lenient reader's :class:`~docflow.envelope.Policy`."""
+        from zoneinfo import ZoneInfo
+
+        from docflow.envelope import DEFAULT_POLICY
+
+        return DEFAULT_POLICY.clone(accept=self.accept, refuse=self.refuse,
+                                    aliases=dict(self.aliases), tz=ZoneInfo(self.timezone))
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """A node's configuration, with every path made absolute."""
 
@@ -89,6 +119,7 @@ class NodeConfig:
     peers: dict[OrganCode, str] = field(default_factory=dict)
     directory: Path | None = None
     role: str = "node"
+    interop: InteropConfig = field(default_factory=InteropConfig)
     # The name of the environment variable holding the key's passphrase, not a secret.
     passphrase_env: str = "DOCFLOW_KEY_PASSPHRASE"  # noqa: S105
 
@@ -101,8 +132,12 @@ class NodeConfig:
         if self.role != "node":
             raise ConfigError(f"this home is a {self.role}, not a node",
                               hint="use open_hub(), or `docflow serve`, which knows both")
+        from docflow.security import TrustPolicy
+
         credentials, trust, store, transport, directory = self._parts()
-        return Node(self.organ, credentials, trust, store, transport, directory=directory)
+        return Node(self.organ, credentials, trust, store, transport, directory=directory,
+                    axis_trust=TrustPolicy(self.interop.axis_trust),
+                    interop=self.interop.policy())
 
     def open_hub(self) -> Hub:
         """The :class:`~docflow.hub.Hub` of a home with ``role = "hub"``."""
@@ -197,6 +232,7 @@ def load_config(home: Path) -> NodeConfig:
             raise ConfigError("[server] checkpoint_every must not be negative",
                               hint="0 turns signed audit checkpoints off")
         peers = {OrganCode.parse(code): str(url) for code, url in data.get("peers", {}).items()}
+        interop = _interop(data.get("interop", {}))
     except KeyError as exc:
         raise ConfigError(f"missing key {exc.args[0]!r} in [node]", where=str(path)) from exc
     except TypeError as exc:
@@ -219,7 +255,35 @@ def load_config(home: Path) -> NodeConfig:
         peers=peers,
         directory=_path(base, directory, "directory") if directory else None,
         role=str(role),
+        interop=interop,
     )
+
+
+def _interop(table: Any) -> InteropConfig:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(table, dict):
+        raise ConfigError("[interop] must be a table")
+    unknown = set(table) - {"axis_trust", "accept", "refuse", "aliases", "timezone"}
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [interop]: {sorted(unknown)}")
+    trust = str(table.get("axis_trust", "require"))
+    if trust not in ("require", "channel"):
+        raise ConfigError(f"[interop] axis_trust must be require or channel, not {trust!r}")
+    aliases = table.get("aliases", {})
+    if not isinstance(aliases, dict):
+        raise ConfigError("[interop] aliases must be a table of id = organ code")
+    for code in aliases.values():
+        OrganCode.parse(str(code))
+    timezone = str(table.get("timezone", "Asia/Ho_Chi_Minh"))
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"[interop] timezone {timezone!r} is not a time zone") from exc
+    return InteropConfig(axis_trust=trust, accept=tuple(map(str, table.get("accept", ()))),
+                         refuse=tuple(map(str, table.get("refuse", ()))),
+                         aliases={str(key): str(value) for key, value in aliases.items()},
+                         timezone=timezone)
 
 
 def write_config(home: Path, organ: OrganInfo, *, port: int = 8080,

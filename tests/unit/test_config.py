@@ -32,6 +32,14 @@ def test_written_config_reads_back_with_absolute_paths(tmp_path: Path) -> None:
      "at least 1"),
     ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\ncheckpoint_every = -1',
      "must not be negative"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[interop]\naxis_trust = "maybe"',
+     "require or channel"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[interop]\naliases = { a = "H41" }',
+     "not a valid organ code"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[interop]\ntimezone = "Mars/Base"',
+     "not a time zone"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[interop]\nstrictness = 3',
+     "unknown setting"),
 ])
 def test_bad_configs_say_what_is_wrong(tmp_path: Path, text: str, fragment: str) -> None:
     (tmp_path / "node.toml").write_text(text, encoding="utf-8")
@@ -43,3 +51,15 @@ def test_bad_configs_say_what_is_wrong(tmp_path: Path, text: str, fragment: str)
 def test_missing_home(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="docflow init"):
         load_config(tmp_path / "nowhere")
+
+
+def test_the_interop_table_makes_the_nodes_policy(tmp_path: Path) -> None:
+    write_config(tmp_path, OrganInfo(OrganCode("000.00.00.H41"), "UBND tỉnh"))
+    with (tmp_path / "node.toml").open("a", encoding="utf-8") as file:
+        file.write('[interop]\naxis_trust = "channel"\naccept = ["M.MessageHeader.DocumentId"]\n'
+                   'aliases = { "vxp.saas.03" = "000.00.07.H41" }\ntimezone = "UTC"\n')
+    interop = load_config(tmp_path).interop
+    assert interop.axis_trust == "channel"
+    policy = interop.policy()
+    assert policy.accept == ("M.MessageHeader.DocumentId",)
+    assert policy.aliases == {"vxp.saas.03": "000.00.07.H41"} and policy.tz.key == "UTC"
