@@ -102,7 +102,8 @@ def read_tree(
     tz: ZoneInfo = DEFAULT_TZ,
 ) -> Envelope | StatusInfo:
     """Read the model from a tree that :func:`load_tree` returned."""
-    reader = Reader(root, strict=True, policy=DEFAULT_POLICY.clone(tz=tz), limits=limits)
+    policy = DEFAULT_POLICY if tz == DEFAULT_POLICY.tz else DEFAULT_POLICY.clone(tz=tz)
+    reader = Reader(root, strict=True, policy=policy, limits=limits)
     packet = (read_status(reader, root) if kind is PacketKind.STATUS
               else read_document(reader, root))
     if packet is None:  # pragma: no cover - the strict reader raises first
