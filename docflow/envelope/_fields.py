@@ -70,6 +70,13 @@ ANY_ORDER: dict[str, tuple[str, ...]] = {
     "BussinessDocumentInfo": ("DocumentInfo", "DocumentReceiver", "ReceiverList"),
     "ReplacementInfo": ("DocumentId", "OrganIdList"),
 }
+_XLINK = "{http://www.w3.org/1999/xlink}"
+#: Attributes the layout has (``Id``, docflow's signature anchors, anywhere).
+_ATTRIBUTES: dict[str, set[str]] = {
+    "edXMLManifest": {"version"},
+    "Reference": {f"{_XLINK}href", f"{_XLINK}role", f"{_XLINK}type"},
+    "TraceHeaderList": {"id", "version", "mustUnderstand", "actor"},
+}
 _REPEATED = {"To", "ResponseFor", "TraceHeader", "Place", "Appendix", "Reference",
              "Attachment", "OrganId", "ReplacementInfo"}
 _DATE = re.compile(r"\A(\d{4})/(\d{2})/(\d{2})\Z")
@@ -186,6 +193,11 @@ class Reader:
                 self.note(self.code("M", container, name), Severity.WARNING,
                           f"{name} is not part of the {container} layout; ignored", child)
                 continue
+            for attribute in child.attrib:
+                if attribute != "Id" and attribute not in _ATTRIBUTES.get(name, ()):
+                    self.note(self.code("M", container, name), Severity.INFO,
+                              f"{name} has the attribute {attribute!r}, which the layout "
+                              "does not; ignored", child)
             if name in found:
                 if name not in _REPEATED:
                     self.note(self.code("M", container, name), Severity.WARNING,

@@ -265,3 +265,14 @@ def test_what_docflow_writes_reads_back_equal_in_both_modes(envelope: Envelope) 
     reading = read_packet(data)
     assert reading.layout == "strict"
     assert reading.packet == parse_packet(data) == envelope
+
+
+def test_attributes_the_layout_has_and_others() -> None:
+    """xlink:href/role/type on Reference and docflow's Ids are the layout; any other
+    attribute is reported and ignored."""
+    assert not any("attribute" in f.message
+                   for f in read_packet((INTEROP / "new.edxml").read_bytes()).findings)
+    data = (INTEROP / "new.edxml").read_bytes().replace(
+        b"<edXML:Subject>", b'<edXML:Subject lang="vi">')
+    (finding,) = [f for f in read_packet(data).findings if "attribute" in f.message]
+    assert finding.code == "M.MessageHeader.Subject" and "'lang'" in finding.message
