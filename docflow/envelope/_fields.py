@@ -293,26 +293,31 @@ class Reader:
                   f"{tag} {value!r} is not a flag (1/0, true/false); not read", element)
         return None
 
+    def _parts(self, element: etree._Element, container: str, form: str,
+               official: re.Pattern[str], others: tuple[re.Pattern[str], ...],
+               keys: str) -> tuple[int, ...]:
+        """The numbers of a date or timestamp in the official ``form``; in lenient mode
+        also in the other forms senders write (recorded). ``ValueError`` otherwise."""
+        text = (element.text or "").strip(XML_SPACE)
+        parts = official.match(text)
+        if parts is not None:
+            return tuple(int(part) for part in parts.groups())
+        for pattern in () if self.strict else others:
+            other = pattern.match(text)
+            if other:
+                self.note(self.code("T", container, local(element)), Severity.INFO,
+                          f"{text!r} is not written {form}; read all the same", element)
+                return tuple(int(other[key]) for key in keys)
+        raise ValueError(f"not written {form}")
+
     def date(self, element: etree._Element | None, *, container: str,
              severity: Severity = Severity.ERROR) -> dt.date | None:
         if element is None:
             return None
-        text = (element.text or "").strip(XML_SPACE)
-        parts = _DATE.match(text)
-        fields = None if parts is None else (parts[1], parts[2], parts[3])
-        if fields is None and not self.strict:
-            for pattern in _OTHER_DATES:
-                other = pattern.match(text)
-                if other:
-                    fields = (other["y"], other["m"], other["d"])
-                    self.note(self.code("T", container, local(element)), Severity.INFO,
-                              f"date {text!r} is not written yyyy/MM/dd; read all the same",
-                              element)
-                    break
         try:
-            if fields is None:
-                raise ValueError("not a date yyyy/MM/dd")
-            value = dt.date(int(fields[0]), int(fields[1]), int(fields[2]))
+            year, month, day = self._parts(element, container, "yyyy/MM/dd", _DATE,
+                                           _OTHER_DATES, "ymd")
+            value = dt.date(year, month, day)
         except ValueError as exc:
             self.note(self.code("M", container, local(element)), severity,
                       f"invalid value {element.text!r}: {exc}", element)
@@ -327,22 +332,10 @@ class Reader:
                   severity: Severity = Severity.ERROR) -> dt.datetime | None:
         if element is None:
             return None
-        text = (element.text or "").strip(XML_SPACE)
-        parts = _TIMESTAMP.match(text)
-        fields = None if parts is None else parts.groups()
-        if fields is None and not self.strict:
-            for pattern in _OTHER_TIMESTAMPS:
-                other = pattern.match(text)
-                if other:
-                    fields = tuple(other[key] for key in ("y", "m", "d", "H", "M", "S"))
-                    self.note(self.code("T", container, local(element)), Severity.INFO,
-                              f"timestamp {text!r} is not written yyyy/MM/dd HH:mm:ss; "
-                              "read all the same", element)
-                    break
         try:
-            if fields is None:
-                raise ValueError("not a timestamp yyyy/MM/dd HH:mm:ss")
-            year, month, day, hour, minute, second = (int(part) for part in fields)
+            year, month, day, hour, minute, second = self._parts(
+                element, container, "yyyy/MM/dd HH:mm:ss", _TIMESTAMP, _OTHER_TIMESTAMPS,
+                "ymdHMS")
             value = dt.datetime(year, month, day, hour, minute, second, tzinfo=self.tz)
         except ValueError as exc:
             self.note(self.code("M", container, local(element)), severity,
