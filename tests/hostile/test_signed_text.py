@@ -5,7 +5,7 @@ intact while ``element.text`` stops at it ("Đồng ý chủ trương<!---->, tr
 read as "Đồng ý chủ trương"). docflow refuses comments and processing instructions
 anywhere inside a packet's document element. Checked here on every text of every packet
 kind (a document with every field, a status, a receipt, a document with a hub's signed
-hop), through the parser and verify(), after showing that the digests really are
+hop), through the strict and the lenient reader and verify(), after showing that the digests really are
 unchanged by the comment (so the refusal, not the signature, is what stops it)."""
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ from dataclasses import replace
 import pytest
 from lxml import etree
 
-from docflow.envelope import DSIG_NS, EDXML_NS, Envelope, build_envelope, parse_packet
+from docflow.envelope import (
+    DSIG_NS,
+    EDXML_NS,
+    Envelope,
+    build_envelope,
+    parse_packet,
+    read_packet,
+)
 from docflow.errors import UnsafeXmlError
 from docflow.model import (
     Business,
@@ -111,6 +118,8 @@ def test_a_comment_in_any_signed_text_is_refused(pki: Pki, kind: str) -> None:
             assert error.value.where is not None and error.value.where.startswith("/")
             with pytest.raises(UnsafeXmlError):
                 verify(altered, pki.trust, now=pki.now)
+            with pytest.raises(UnsafeXmlError):  # the lenient reader refuses it as strictly
+                read_packet(altered)
 
 
 def test_a_comment_between_elements_is_refused_too(pki: Pki) -> None:
