@@ -5,8 +5,9 @@ intact while ``element.text`` stops at it ("Đồng ý chủ trương<!---->, tr
 read as "Đồng ý chủ trương"). docflow refuses comments and processing instructions
 anywhere inside a packet's document element. Checked here on every text of every packet
 kind (a document with every field, a status, a receipt, a document with a hub's signed
-hop), through the strict and the lenient reader and verify(), after showing that the digests really are
-unchanged by the comment (so the refusal, not the signature, is what stops it)."""
+hop), through the strict and the lenient reader and verify(), after showing that the
+digests really are unchanged by the comment (so the refusal, not the signature, is what
+stops it)."""
 
 from __future__ import annotations
 
