@@ -65,6 +65,8 @@ QUIRKS: dict[str, tuple[set[str], bool]] = {
     "quirk-undeclared-xlink.edxml": ({"M.edXML.xlink"}, False),
     "quirk-status-ddmmyyyy.edxml": (set(), False),
     "quirk-soap-status.xml": ({"M.Envelope.Status"}, False),
+    "quirk-axis-delivered.edxml": ({"M.From.OrganId", "N.From.OrganName",
+                                    "M.TraceHeader.OrganId"}, True),
     **{f"status-{code}.edxml": (set(), False)
        for code in ("01", "02", "03", "04", "05", "06", "13", "15", "16")},
 }
@@ -170,6 +172,23 @@ def test_a_system_id_reads_through_the_policys_aliases() -> None:
     reading = read_packet((INTEROP / "quirk-system-id.edxml").read_bytes(), policy=ALIASES)
     packet = reading.accepted(ALIASES)
     assert isinstance(packet, Envelope) and packet.info.sender.code == HOI_AN
+
+
+def test_what_the_axis_really_delivers_reads_under_a_channel_policy() -> None:
+    """A system id for a sender, a UUID for a DocumentId, no Bussiness, odd hops, a zipped
+    PDF: refused by default; a channel's policy (the system id's organ, DocumentIds of
+    other forms accepted) takes it, every deviation still recorded."""
+    data = (INTEROP / "quirk-axis-delivered.edxml").read_bytes()
+    assert read_packet(data).refusing()
+    channel = DEFAULT_POLICY.clone(aliases={"vxp.saas.07": str(HOI_AN)},
+                                   accept=("M.MessageHeader.DocumentId",))
+    reading = read_packet(data, policy=channel)
+    packet = reading.accepted(channel)
+    assert isinstance(packet, Envelope)
+    assert packet.info.document_id == "7c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5"
+    assert packet.trace == () and packet.attachments[0].data.startswith(b"%PDF-")
+    codes = {finding.code for finding in reading.findings}
+    assert {"M.MessageHeader.DocumentId", "N.TraceHeaderList.Bussiness"} <= codes
 
 
 def test_a_policy_decides() -> None:
