@@ -1082,9 +1082,10 @@ def axis_serve(systems_file: Path, database: str, code: str, host: str, port: in
     import threading
     import tomllib
 
+    from docflow.emulators import AxisApp, AxisSystem
     from docflow.errors import ConfigError
     from docflow.store import Store
-    from docflow.transport import AxisApp, AxisSystem, serve
+    from docflow.transport import serve
 
     try:
         try:

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import waitress
 
+from docflow.emulators import AxisApp, AxisSystem
 from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.security import TrustStore, create_ca, issue_certificate
 from docflow.store import Store, sqlite_url
-from docflow.transport import AxisApp, AxisSystem, VxpClient
+from docflow.transport import VxpClient
 
 home = Path(tempfile.mkdtemp(prefix="docflow-axis-"))
 now = dt.datetime.now(dt.UTC)

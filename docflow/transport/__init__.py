@@ -3,10 +3,10 @@
 Nothing above this port knows which adapter it talks to. Adapters: :class:`InMemoryTransport`
 (tests, the simulator), SOAP over HTTP (:class:`SoapClient` to send, :class:`SoapApp`,
 a WSGI application, to receive; :func:`serve` runs it under waitress), and the national
-axis's HTTP API (:class:`VxpClient`; :class:`AxisApp` emulates the axis).
+axis's HTTP API (:class:`VxpClient`; ``docflow.emulators`` emulates the axis). The
+transport holds clients and the SOAP endpoint only: it never imports the store.
 """
 
-from docflow.transport._axis import AxisApp, AxisSystem
 from docflow.transport._port import (
     CopyTrace,
     Endpoint,
@@ -24,8 +24,6 @@ from docflow.transport._soap_server import SoapApp
 from docflow.transport._vxp import VxpClient, VxpItem, VxpSent, sign_headers
 
 __all__ = [
-    "AxisApp",
-    "AxisSystem",
     "CopyTrace",
     "Endpoint",
     "InMemoryTransport",

@@ -27,13 +27,14 @@ from lxml import etree
 from werkzeug.test import Client
 
 from docflow.cli import cli
+from docflow.emulators import AxisApp, AxisSystem
 from docflow.envelope import parse_envelope, parse_packet, parse_xml, parse_xml_stream
 from docflow.errors import DocflowError, UnsafeXmlError
 from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.security import sign, verify
 from docflow.store import Store, sqlite_url
-from docflow.transport import AxisApp, AxisSystem, InMemoryTransport, SoapApp, sign_headers
+from docflow.transport import InMemoryTransport, SoapApp, sign_headers
 from tests.conftest import Pki
 from tests.hostile.catalogue import SERVICE, soap_body
 

@@ -16,6 +16,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from docflow.emulators import AxisApp, AxisSystem
 from docflow.errors import TransportError
 from docflow.model import OrganCode, OrganInfo
 from docflow.node import Node
@@ -23,7 +24,7 @@ from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.security import TrustPolicy, issue_certificate
 from docflow.store import Store, sqlite_url
 from docflow.store._schema import audit_log
-from docflow.transport import AxisApp, AxisSystem, VxpClient, sign_headers
+from docflow.transport import VxpClient, sign_headers
 from tests.conftest import Pki
 from tests.integration.test_soap import Server
 

@@ -1,0 +1,12 @@
+"""Emulators of the national axis and the provincial LGSPs: application services over a
+docflow store, for testing a node or a province without the real platforms.
+
+One queue model (:class:`AxisQueue`) and one module per dialect: :mod:`vdxp` (the
+national axis's API, as its official Java SDK speaks it). Services, not transport
+adapters: they meet the store and the core here; ``docflow.transport`` holds the clients.
+"""
+
+from docflow.emulators._queue import AxisQueue, Queued, RefusalError
+from docflow.emulators.vdxp import AxisApp, AxisSystem, sdk_timestamp
+
+__all__ = ["AxisApp", "AxisQueue", "AxisSystem", "Queued", "RefusalError", "sdk_timestamp"]

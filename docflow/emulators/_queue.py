@@ -1,0 +1,210 @@
+"""The queue model every axis and LGSP emulator shares, over a docflow store.
+
+An axis keeps one queue per organ: a packet a system sends is checked (read as the real
+axis reads: leniently, hostile input refused; optionally verified) and queued once per
+recipient (a hub's relay: idempotent per sender and message id; a packet another system
+rebuilt for a retry is the same document). A recipient lists what waits for it (its own
+copies, and those of the organs registered with it as their parent, for an LGSP polling
+its axis), fetches packets, and acknowledges each: a copy stays listed until ``done``
+(a client that crashes between fetching and acknowledging gets it again), ``fail`` counts
+as a failed attempt (retried, then dead-lettered), ``processing`` leases it. Organs
+registered with the axis are rows of the store (audited; they outlive a restart).
+
+The dialects (``docflow.emulators.vdxp``, ...) speak their own HTTP and JSON around it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from docflow.clock import Clock
+from docflow.envelope import Envelope, ParseLimits, read_packet
+from docflow.errors import DocflowError, NotFoundError, RoutingError
+from docflow.model import OrganCode, StatusInfo
+from docflow.security import TrustStore, verify
+from docflow.store import Agency, DeliveryView, DocumentView, Page, Store
+
+__all__ = ["AxisQueue", "Queued", "RefusalError"]
+
+_WAITING = ("queued", "retrying", "sending")
+
+
+class RefusalError(DocflowError):
+    """A request an emulator refuses, with the dialect-neutral reason ``code`` (each
+    dialect maps it to its own error code and HTTP status)."""
+
+    fault_code = "docflow.emulator.refused"
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.status = code, status
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A packet waiting for one organ (one delivery of the axis's store)."""
+
+    delivery: DeliveryView
+    kind: str  #: "document" or "status"
+    sender: str
+    document: DocumentView
+
+
+class AxisQueue:
+    """The store-backed queues of one axis (``code``: its own organ code)."""
+
+    def __init__(self, code: str, store: Store, *, clock: Clock,
+                 trust: TrustStore | None = None, max_body: int = 50 * 1024 * 1024,
+                 has_parent: bool = False):
+        self.code, self.store, self.clock = code, store, clock
+        self.trust, self.max_body = trust, max_body
+        #: organs not registered here go up to a parent axis (else they are refused)
+        self.has_parent = has_parent
+
+    # ------------------------------------------------------------------ sending
+
+    def accept(self, body: bytes, kind: str, sender: str, to: Sequence[str] | None,
+               now: dt.datetime | None = None) -> tuple[str, list[str]]:
+        """Check a packet from ``sender`` and queue it for each organ of ``to`` (None:
+        the packet's own recipients, as the official SDK sends without a ``to``);
+        returns its id at the axis and the organs it was queued for."""
+        when = now if now is not None else self.clock()
+        packet = read_packet(body, limits=ParseLimits(max_bytes=self.max_body)).accepted()
+        if kind == "document":
+            if not isinstance(packet, Envelope):
+                raise RefusalError("BAD_REQUEST", "an edoc message carrying a status packet")
+            self._check_sender(str(packet.info.sender.code), sender, body)
+            addressed = [str(organ.code) for organ in packet.info.recipients]
+            targets = list(to) if to else addressed
+            stray = [code for code in targets if code not in addressed]
+            if stray:
+                raise RefusalError("NOT_ADDRESSED", f"the document is not addressed to {stray}")
+            self.check_known(targets)
+            refs = [self.store.relay(packet, body, hub=self.code, recipient=code,
+                                     forwarded=lambda: body, receipt=lambda: b"axis",
+                                     now=when).document_ref for code in targets]
+            return str(refs[0]), targets
+        if kind == "status":
+            if not isinstance(packet, StatusInfo):
+                raise RefusalError("BAD_REQUEST", "a status message carrying a document")
+            self._check_sender(str(packet.sender.code), sender, body)
+            targets = list(to) if to else [str(packet.response_for.organ_id)]
+            self.check_known(targets)
+            ids = [self.store.relay_status(packet, body, hub=self.code, recipient=code,
+                                           now=when).delivery_id for code in targets]
+            return str(ids[0]), targets
+        raise RefusalError("BAD_REQUEST", f"unknown message type {kind!r}")
+
+    def _check_sender(self, packet_sender: str, sender: str, body: bytes) -> None:
+        if packet_sender != sender:
+            raise RefusalError("FROM_MISMATCH", f"the packet is from {packet_sender}, not {sender}")
+        if self.trust is not None:
+            verify(body, self.trust, now=self.clock())
+
+    def unknown(self, organs: Sequence[str]) -> list[str]:
+        """The organs of ``organs`` not registered with this axis."""
+        known = {agency.code for agency in self.store.agencies(self.code, codes=organs)}
+        return [code for code in organs if code not in known]
+
+    @staticmethod
+    def sender_of(packet: bytes) -> str:
+        """The sending organ of a (stored) packet."""
+        read = read_packet(packet).accepted()
+        return str(read.info.sender.code if isinstance(read, Envelope) else read.sender.code)
+
+    # ------------------------------------------------------------------ receiving
+
+    def served(self, organs: Sequence[str]) -> list[str]:
+        """``organs`` and every organ registered with one of them as its parent."""
+        out = list(organs)
+        for organ in organs:
+            out += [agency.code for agency in self.store.agencies(self.code, parent=organ)]
+        return out
+
+    def waiting(self, organs: Sequence[str], kind: str, *,
+                since: dt.datetime | None = None, until: dt.datetime | None = None,
+                page: int = 1, page_size: int = 50) -> Page[DeliveryView]:
+        """What waits for ``organs`` (and the organs they serve)."""
+        return self.store.deliveries(organ=self.code, recipient=self.served(organs), kind=kind,
+                                     transport_state=_WAITING, since=since, until=until,
+                                     page=page, page_size=page_size)
+
+    def describe(self, delivery: DeliveryView) -> Queued:
+        """A waiting packet with its sender and document."""
+        document = self.store.document(delivery.document_ref)
+        sender = document.sender
+        if delivery.kind == "status":
+            sender = self.sender_of(self.store.delivery_packet(delivery.id))
+        return Queued(delivery, delivery.kind, sender, document)
+
+    def own(self, organs: Sequence[str], delivery_id: int) -> DeliveryView:
+        """The delivery ``delivery_id`` if it waits for one of ``organs``."""
+        delivery = self.store.delivery(delivery_id)
+        if delivery.recipient not in self.served(organs) or self.store.document(
+                delivery.document_ref).organ != self.code:
+            raise NotFoundError("no such packet for this organ", where=f"docId {delivery_id}")
+        return delivery
+
+    def packet(self, delivery: DeliveryView) -> bytes:
+        """The bytes of a waiting packet."""
+        return self.store.delivery_packet(delivery.id)
+
+    def settle(self, delivery: DeliveryView, status: str, worker: str) -> None:
+        """A recipient's acknowledgement: ``done``, ``fail`` or ``processing``."""
+        now = self.clock()
+        if delivery.transport_state == "acknowledged":
+            return  # done already: acknowledging twice is harmless
+        if status not in ("done", "fail", "processing"):
+            raise RefusalError("BAD_REQUEST", "status must be done, fail or processing")
+        self.store.hand_over(delivery.id, worker, now=now)
+        if status == "done":
+            self.store.acknowledge(delivery.id, transport_only=True, now=now)
+        elif status == "fail":
+            self.store.fail(delivery.id, f"{worker} reported fail", now=now)
+
+    def sent(self, sender: str) -> list[tuple[DocumentView, DeliveryView]]:
+        """What ``sender`` sent through this axis, one row per copy."""
+        rows = []
+        for document in self.store.documents(organ=self.code, direction="hop", sender=sender,
+                                              page_size=1000).items:
+            for delivery in self.store.deliveries(document_ref=document.id, kind="document",
+                                                  page_size=1000).items:
+                rows.append((document, delivery))
+        return rows
+
+    # ------------------------------------------------------------------ agencies
+
+    def agencies(self) -> list[Agency]:
+        """The organs registered with this axis."""
+        return self.store.agencies(self.code)
+
+    def register(self, caller: str, code: str, *, parent: str, name: str, mail: str,
+                 relay: bool) -> None:
+        """``caller`` registers ``code`` (itself, or an organ it serves)."""
+        try:
+            organ = str(OrganCode.parse(code))
+        except DocflowError as exc:
+            raise RefusalError("BAD_REQUEST", f"code: {exc}") from exc
+        if parent not in ("", caller) and not relay:
+            raise RefusalError("FROM_MISMATCH", "an organ registers itself or its own organs")
+        self.store.register_agency(self.code, organ, parent=parent, name=name, mail=mail,
+                                   now=self.clock())
+
+    def unregister(self, caller: str, code: str, *, relay: bool) -> None:
+        """``caller`` deletes ``code`` (itself, or an organ it serves)."""
+        found = self.store.agencies(self.code, codes=[code])
+        if not found:
+            raise NotFoundError("unknown agency", where=code)
+        if caller not in (code, found[0].parent) and not relay:
+            raise RefusalError("FROM_MISMATCH", "an organ deletes itself or its own organs")
+        self.store.delete_agency(self.code, code, now=self.clock())
+
+    def check_known(self, organs: Sequence[str]) -> None:
+        """Refuse organs not registered here, unless a parent axis takes them."""
+        unknown = self.unknown(organs)
+        if unknown and not self.has_parent:
+            raise RefusalError("UNKNOWN_ORGAN", f"not registered with the axis: {unknown}")
+        if not organs:
+            raise RoutingError("the packet names no organ to queue it for")

@@ -1,0 +1,441 @@
+"""The national axis (VDXP) dialect: the HTTP API :class:`~docflow.transport.VxpClient`
+and the axis's official Java SDK speak, as a WSGI application over a docflow store.
+
+Faithful to what the official SDK (SDKVXP 2.0.x) really sends (``../shared/EDXML.md``):
+
+- system ids that are not organ codes (``vxp.saas.03``): the systems file maps each to
+  the organ codes it sends and receives for;
+- ``XroadVnpt-sign-header`` JSON whose keys carry the prefix or not, the key list of
+  ``XroadVnpt-sign-header-key`` with the bare names (``Content-Type`` included);
+- timestamps as epoch milliseconds (docflow) or the SDK's ``ddMMyyyy'T'HHmmss+SSSS``
+  (Vietnam time, no zone, ``+SSSS`` the milliseconds), fixed when the SDK object is
+  built: their freshness window (``sdk_skew``) is long enough for a long-lived client;
+- ``hash-file`` in hex with or without zero-padding of each byte, over the body with or
+  without the ``\\r\\n`` the SDK appends;
+- no ``to`` header: the recipients are the packet's own ``To`` organs;
+- ``DocId`` in every answer, errors included (the SDK fails on a null);
+- ``registerAgency`` from a JSON body, ``deleteAgency`` by ``AgencyCode``, ``id`` and
+  ``pid`` in agency lists, ``getAgenciesListQD20`` and ``getSynchronizeUnit``,
+  ``downloadEdoc`` (the raw packet); unsigned headers (``XroadVnpt-version``,
+  ``filePath``, ``User-Agent``) are ignored.
+
+It stays strict where the real axis is: an unknown system id, a wrong secret (the HMAC
+of the signed JSON, compared in constant time), a signed header that differs from the one
+sent, a stale timestamp, a ``hash-file`` of other bytes: the axis's error JSON, nothing
+stored. ``POST /echo`` answers its body back without authentication (the benchmark's
+baseline).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pybase64
+from werkzeug.wrappers import Request, Response
+
+from docflow.clock import Clock, system_clock
+from docflow.emulators._queue import AxisQueue, Queued, RefusalError
+from docflow.errors import DocflowError, NotFoundError
+from docflow.model import DEFAULT_TZ, OrganCode
+from docflow.security import TrustStore
+from docflow.store import Store
+from docflow.transport import VxpClient
+from docflow.transport._vxp import HEADER_PREFIX, header_text
+
+__all__ = ["AxisApp", "AxisSystem", "sdk_timestamp"]
+
+_LOG = logging.getLogger("docflow.axis")
+_DATE_FORMAT = "%d/%m/%Y %H:%M:%S"
+_SDK_TIME = "%d%m%YT%H%M%S"
+
+
+@dataclass(frozen=True)
+class AxisSystem:
+    """A caller the axis knows: its system id, its secret, the organ codes it stands for
+    (by default the system id itself, when it is an organ code), and whether it may
+    send on behalf of other organs (an LGSP relaying its organs' packets)."""
+
+    system_id: str
+    secret: str
+    name: str = ""
+    relay: bool = False
+    organs: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.organs:
+            try:
+                object.__setattr__(self, "organs", (str(OrganCode.parse(self.system_id)),))
+            except DocflowError as exc:
+                raise DocflowError(
+                    f"system {self.system_id!r} is not an organ code and names no organs",
+                    hint="give the organ codes it stands for (organs = [...])") from exc
+        for code in self.organs:
+            OrganCode.parse(code)
+
+
+def sdk_timestamp(when: dt.datetime) -> str:
+    """A timestamp as the official SDK writes it: ``ddMMyyyy'T'HHmmss+SSSS`` in Vietnam
+    time (``+SSSS`` the milliseconds, zero-padded to four)."""
+    local = when.astimezone(DEFAULT_TZ)
+    return f"{local.strftime(_SDK_TIME)}+{local.microsecond // 1000:04d}"
+
+
+def _sent_at(value: str) -> dt.datetime:
+    """A request timestamp: epoch milliseconds (docflow) or the SDK's form."""
+    if value.isdigit():
+        return dt.datetime.fromtimestamp(int(value) / 1000, dt.UTC)
+    stamp, _, millis = value.partition("+")
+    parsed = dt.datetime.strptime(stamp, _SDK_TIME).replace(tzinfo=DEFAULT_TZ)
+    return parsed + dt.timedelta(milliseconds=int(millis or "0"))
+
+
+def _hex_forms(data: bytes) -> set[str]:
+    """The SHA-256 of ``data`` in hex, zero-padded and as the SDK writes it (each byte
+    without its leading zero)."""
+    digest = hashlib.sha256(data).digest()
+    return {digest.hex(), "".join(format(byte, "x") for byte in digest)}
+
+
+class AxisApp:
+    """The VDXP emulator (see the module docstring).
+
+    Args:
+        code: the axis's own organ code (its store rows are kept under it).
+        store: where the packets wait.
+        systems: the callers it knows.
+        trust: when given, packets must also carry a valid signature from their sender.
+        clock: where "now" comes from.
+        skew: how far a docflow (epoch) timestamp may be from the axis's clock.
+        sdk_skew: the same for the SDK's timestamps, fixed when its object is built.
+        max_body: the largest packet accepted, in bytes.
+        parent: the axis above this one (an LGSP's national axis), with this axis's own
+            system id there (a relaying system): packets for organs not registered here
+            are queued for it, and :meth:`forward` exchanges them.
+    """
+
+    def __init__(self, code: OrganCode | str, store: Store, systems: Iterable[AxisSystem], *,
+                 trust: TrustStore | None = None, clock: Clock = system_clock,
+                 skew: dt.timedelta = dt.timedelta(minutes=5),
+                 sdk_skew: dt.timedelta = dt.timedelta(hours=12),
+                 max_body: int = 50 * 1024 * 1024, parent: VxpClient | None = None):
+        self.code = str(OrganCode.parse(code))
+        self.store = store
+        self.systems = {system.system_id: system for system in systems}
+        self.clock = clock
+        self.skew, self.sdk_skew = skew, sdk_skew
+        self.max_body = max_body
+        self.parent = parent
+        self.queue = AxisQueue(self.code, store, clock=clock, trust=trust, max_body=max_body,
+                               has_parent=parent is not None)
+        for system in self.systems.values():
+            for organ in system.organs:
+                store.register_agency(self.code, organ, name=system.name, replace=False,
+                                      now=clock())
+        self._routes = {
+            "sendEdoc": self._send, "getReceivedEdocList": self._received,
+            "getEdoc": self._get, "downloadEdoc": self._download,
+            "updateStatus": self._update, "getSentEdocList": self._sent,
+            "countReceiveEdoc": self._count, "countReceiveStatus": self._count,
+            "getAgenciesList": self._agencies, "getAgenciesListQD20": self._agencies,
+            "getSynchronizeUnit": self._agencies, "registerAgency": self._register,
+            "deleteAgency": self._delete,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        response = self.handle(Request(environ))
+        result: Iterable[bytes] = response(environ, start_response)
+        return result
+
+    def handle(self, request: Request) -> Response:
+        """Answer one HTTP request."""
+        operation = request.path.strip("/")
+        if operation == "echo" and request.method == "POST":
+            return Response(request.get_data(), content_type="application/octet-stream")
+        handler = self._routes.get(operation)
+        try:
+            if handler is None:
+                raise RefusalError("NOT_FOUND", f"unknown operation {operation!r}", 404)
+            if request.content_length is not None and request.content_length > self.max_body:
+                raise RefusalError("TOO_LARGE", f"request exceeds {self.max_body} bytes", 413)
+            caller, params = self._authenticate(request)
+            answer: Any = handler(caller, params, request)
+            if isinstance(answer, Response):
+                return answer
+            return _ok(answer)
+        except RefusalError as refusal:
+            return _error(refusal.code, refusal.message, refusal.status)
+        except NotFoundError as error:
+            return _error("NOT_FOUND", str(error), 404)
+        except DocflowError as error:
+            return _error(error.fault_code, str(error), 400)
+        except Exception:  # anything unexpected: logged, nothing leaked
+            _LOG.exception("unexpected error in the axis emulator")
+            return _error("INTERNAL", "internal error; the operator's log has the details", 500)
+
+    # ------------------------------------------------------------------ authentication
+
+    def _authenticate(self, request: Request) -> tuple[AxisSystem, dict[str, str]]:
+        def header(name: str) -> str:
+            value = request.headers.get(f"{HEADER_PREFIX}{name}")
+            if value is None:
+                raise RefusalError("AUTH_MISSING", f"missing header {HEADER_PREFIX}{name}", 401)
+            return value
+
+        system = self.systems.get(header("systemid"))
+        if system is None:
+            raise RefusalError("AUTH_UNKNOWN_SYSTEM", "unknown system id", 401)
+        text = header("sign-header")
+        expected = hmac.new(system.secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, header("hash-header").lower()):
+            raise RefusalError("AUTH_BAD_SIGNATURE", "the request's HMAC does not verify", 401)
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise RefusalError("AUTH_BAD_SIGNATURE", "sign-header is not JSON", 401) from exc
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise RefusalError("AUTH_BAD_SIGNATURE", "sign-header is not an object of texts", 401)
+        # The SDK writes the JSON keys with the prefix, the key list without it.
+        signed = {str(key).removeprefix(HEADER_PREFIX): value for key, value in raw.items()}
+        keys = [key for key in header("sign-header-key").split(";") if key]
+        if set(keys) != set(signed) or len(signed) != len(raw):
+            raise RefusalError("AUTH_BAD_SIGNATURE", "signed keys and sign-header disagree", 401)
+        for key in keys:
+            sent = request.headers.get(f"{HEADER_PREFIX}{key}", request.headers.get(key))
+            if sent is None:
+                raise RefusalError("AUTH_MISSING", f"missing signed header {key}", 401)
+            if header_text(sent) != signed[key] and not (
+                    key.lower() == "content-type" and sent.split(";")[0] == signed[key]):
+                raise RefusalError("AUTH_HEADER_MISMATCH", f"header {key} differs from the "
+                              "signed value", 401)
+        if signed.get("systemid") != system.system_id or "timestamp" not in signed:
+            raise RefusalError("AUTH_BAD_SIGNATURE", "systemid and timestamp must be signed", 401)
+        try:
+            sent_at = _sent_at(signed["timestamp"])
+        except (ValueError, OverflowError) as exc:
+            raise RefusalError("AUTH_STALE", "timestamp is neither epoch milliseconds nor "
+                          "ddMMyyyy'T'HHmmss+SSSS", 401) from exc
+        window = self.skew if signed["timestamp"].isdigit() else self.sdk_skew
+        if abs(self.clock() - sent_at) > window:
+            raise RefusalError("AUTH_STALE", f"timestamp {sent_at:%Y-%m-%d %H:%M:%S} is more than "
+                          f"{window} away", 401)
+        return system, signed
+
+    # ------------------------------------------------------------------ operations
+
+    def _organ(self, caller: AxisSystem, params: Mapping[str, str]) -> str:
+        """The organ the caller sends as (``from``; its first organ when it says none)."""
+        sender = params.get("from") or caller.organs[0]
+        if sender not in caller.organs and not caller.relay:
+            raise RefusalError("FROM_MISMATCH", f"from {sender!r} is not the caller")
+        return sender
+
+    def _send(self, caller: AxisSystem, params: dict[str, str],
+              request: Request) -> dict[str, Any]:
+        body = request.stream.read(self.max_body + 1)
+        if len(body) > self.max_body:
+            raise RefusalError("TOO_LARGE", f"packet exceeds {self.max_body} bytes", 413)
+        claimed = params.get("hash-file", "").lower()
+        if body.endswith(b"\r\n") and claimed in _hex_forms(body[:-2]):
+            body = body[:-2]  # the SDK appends CRLF after the file it hashed
+        elif claimed not in _hex_forms(body):
+            raise RefusalError("HASH_MISMATCH", "hash-file does not match the body")
+        sender = self._organ(caller, params)
+        to: list[str] | None = None
+        if params.get("to"):
+            try:
+                to = [str(OrganCode.parse(code)) for code in json.loads(params["to"])]
+            except (ValueError, TypeError, DocflowError) as exc:
+                raise RefusalError("BAD_REQUEST", "to must be a JSON array of organ codes") from exc
+            if not to:
+                raise RefusalError("BAD_REQUEST", "to names no organ")
+            self.queue.check_known(to)  # before the packet is even read
+        kind = "status" if params.get("messagetype", "edoc") == "status" else "document"
+        if params.get("messagetype", "edoc") not in ("edoc", "status"):
+            raise RefusalError("BAD_REQUEST", f"unknown messagetype {params['messagetype']!r}")
+        doc_id, _ = self.queue.accept(body, kind, sender, to)
+        return {"DocId": doc_id}
+
+    def _waiting(self, caller: AxisSystem, params: Mapping[str, str]) -> Any:
+        kind = "document" if params.get("messagetype", "edoc") == "edoc" else "status"
+        try:
+            size = max(1, min(1000, int(params.get("pageSize", "50"))))
+            index = max(1, int(params.get("pageIndex", "1")))
+            since, until = (_date(params.get(name)) for name in ("fromDate", "toDate"))
+        except ValueError as exc:
+            raise RefusalError("BAD_REQUEST", f"bad paging or dates: {exc}") from exc
+        return self.queue.waiting(caller.organs, kind, since=since, until=until, page=index,
+                                  page_size=size), kind
+
+    def _received(self, caller: AxisSystem, params: dict[str, str],
+                  request: Request) -> dict[str, Any]:
+        page, _ = self._waiting(caller, params)
+        return {"data": [_item(self.queue.describe(delivery)) for delivery in page.items],
+                "total": page.total}
+
+    def _own(self, caller: AxisSystem, params: Mapping[str, str]) -> Any:
+        try:
+            return self.queue.own(caller.organs, int(params.get("docId", "")))
+        except ValueError as exc:
+            raise RefusalError("BAD_REQUEST", "docId must be a number") from exc
+
+    def _get(self, caller: AxisSystem, params: dict[str, str],
+             request: Request) -> dict[str, Any]:
+        delivery = self._own(caller, params)
+        return {"data": pybase64.b64encode(self.queue.packet(delivery)).decode(),
+                "DocId": str(delivery.id)}
+
+    def _download(self, caller: AxisSystem, params: dict[str, str],
+                  request: Request) -> Response:
+        delivery = self._own(caller, params)
+        return Response(self.queue.packet(delivery), content_type="application/octet-stream",
+                        headers={"DocId": str(delivery.id)})
+
+    def _update(self, caller: AxisSystem, params: dict[str, str],
+                request: Request) -> dict[str, Any]:
+        delivery = self._own(caller, params)
+        self.queue.settle(delivery, params.get("status", ""), caller.system_id)
+        return {"DocId": str(delivery.id)}
+
+    def _sent(self, caller: AxisSystem, params: dict[str, str],
+              request: Request) -> dict[str, Any]:
+        data = []
+        for organ in caller.organs:
+            for document, delivery in self.queue.sent(organ):
+                sent = document.created_at.astimezone(DEFAULT_TZ).strftime(_DATE_FORMAT)
+                data.append({
+                    "senderDocId": str(document.id), "receiverDocId": str(delivery.id),
+                    "toCode": delivery.recipient, "fromCode": document.sender,
+                    "serviceType": "edoc", "messageType": "edoc", "title": document.subject,
+                    "notation": document.code, "sentTime": sent,
+                    "receivedTime": delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(
+                        _DATE_FORMAT) if delivery.transport_state == "acknowledged" else "",
+                    "receiveStatus": delivery.business_state or "",
+                    "receiveStatusDesc": delivery.business_state or "",
+                    "sendStatus": delivery.transport_state,
+                    "sendStatusDesc": delivery.transport_state,
+                })
+        return {"data": data}
+
+    def _count(self, caller: AxisSystem, params: dict[str, str],
+               request: Request) -> dict[str, Any]:
+        kind = "edoc" if request.path.strip("/") == "countReceiveEdoc" else "status"
+        page, _ = self._waiting(caller, {"messagetype": kind, "pageSize": "1"})
+        return {"count": page.total}
+
+    def _agencies(self, caller: AxisSystem, params: dict[str, str],
+                  request: Request) -> dict[str, Any]:
+        agencies = self.queue.agencies()
+        ids = {agency.code: str(index) for index, agency in enumerate(agencies, start=1)}
+        return {"data": [{"id": ids[agency.code], "pid": ids.get(agency.parent, ""),
+                          "code": agency.code, "pcode": agency.parent, "name": agency.name,
+                          "mail": agency.mail, "oldCode": ""} for agency in agencies]}
+
+    def _register(self, caller: AxisSystem, params: dict[str, str],
+                  request: Request) -> dict[str, Any]:
+        fields = {**params, **_json_body(request)}
+        self.queue.register(caller.system_id if not caller.organs else caller.organs[0],
+                            str(fields.get("code", "")), parent=str(fields.get("pcode", "")),
+                            name=str(fields.get("name", "")), mail=str(fields.get("mail", "")),
+                            relay=caller.relay or str(fields.get("pcode", "")) in caller.organs)
+        return {}
+
+    def _delete(self, caller: AxisSystem, params: dict[str, str],
+                request: Request) -> dict[str, Any]:
+        fields = {**params, **_json_body(request)}
+        code = str(fields.get("AgencyCode") or fields.get("code") or "")
+        found = [agency for agency in self.queue.agencies() if agency.code == code]
+        relay = caller.relay or bool(found and found[0].parent in caller.organs)
+        self.queue.unregister(code if code in caller.organs else caller.organs[0], code,
+                              relay=relay)
+        return {}
+
+    # ------------------------------------------------------------------ a parent axis
+
+    def forward(self, *, limit: int = 100) -> int:
+        """One exchange with the parent axis: push up what waits here for organs not
+        registered here (acknowledged here once the parent took it), and take in what
+        waits at the parent for this axis's organs (acknowledged there once stored here).
+        Returns how many packets moved."""
+        if self.parent is None:
+            return 0
+        moved, now = 0, self.clock()
+        for kind, message_type in (("document", "edoc"), ("status", "status")):
+            waiting = self.store.deliveries(organ=self.code, kind=kind,
+                                            transport_state=("queued", "retrying"),
+                                            page_size=limit).items
+            unknown = set(self.queue.unknown(sorted({d.recipient for d in waiting})))
+            for delivery in waiting:
+                if delivery.recipient not in unknown:
+                    continue
+                packet = self.store.delivery_packet(delivery.id)
+                self.store.hand_over(delivery.id, f"parent:{self.code}", now=now)
+                try:
+                    self.parent.send_edoc(packet, to=[delivery.recipient],
+                                          message_type=message_type,
+                                          sender=self.queue.sender_of(packet))
+                except DocflowError as exc:
+                    self.store.fail(delivery.id, f"parent axis: {exc}", now=now)
+                    continue
+                self.store.acknowledge(delivery.id, transport_only=True, now=now)
+                moved += 1
+            for item in self.parent.received(message_type=message_type, page_size=limit):
+                packet = self.parent.get_edoc(item.doc_id)
+                try:
+                    self.queue.accept(packet, kind, self.queue.sender_of(packet), [item.to],
+                                      now)
+                except DocflowError as exc:
+                    _LOG.warning("refused a packet from the parent axis: %s", exc)
+                    self.parent.update_status(item.doc_id, "fail")
+                    continue
+                self.parent.update_status(item.doc_id, "done")
+                moved += 1
+        return moved
+
+
+def _item(queued: Queued) -> dict[str, str]:
+    delivery = queued.delivery
+    status = "processing" if delivery.transport_state == "sending" else "pending"
+    stamp = delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(_DATE_FORMAT)
+    return {"docId": str(delivery.id), "from": queued.sender, "to": delivery.recipient,
+            "messageType": "edoc" if queued.kind == "document" else "status",
+            "serviceType": "edoc", "status": status, "status_desc": status,
+            "created_time": stamp, "updated_time": stamp}
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    """The fields of a JSON body (the SDK's registerAgency), or none."""
+    data = request.get_data(cache=True)
+    if not data.strip():
+        return {}
+    try:
+        parsed = json.loads(data)
+    except ValueError as exc:
+        raise RefusalError("BAD_REQUEST", "the body is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise RefusalError("BAD_REQUEST", "the body is not a JSON object")
+    return parsed
+
+
+def _date(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.strptime(value, _DATE_FORMAT).replace(tzinfo=dt.UTC)
+
+
+def _ok(data: Mapping[str, Any]) -> Response:
+    body = {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", "DocId": "", **data}
+    return Response(json.dumps(body, ensure_ascii=False), content_type="application/json")
+
+
+def _error(code: str, message: str, status: int) -> Response:
+    # The SDK reads DocId from every answer, errors included: never leave it out.
+    body = {"status": "FAIL", "ErrorCode": code, "ErrorDesc": message, "DocId": ""}
+    return Response(json.dumps(body, ensure_ascii=False), status=status,
+                    content_type="application/json")
