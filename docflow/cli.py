@@ -1091,10 +1091,16 @@ def axis_serve(systems_file: Path, database: str, code: str, host: str, port: in
         try:
             tables = tomllib.loads(systems_file.read_text(encoding="utf-8")).get("systems", [])
             systems = [AxisSystem(str(t["system_id"]), str(t["secret"]), str(t.get("name", "")),
-                                  bool(t.get("relay", False))) for t in tables]
-        except (tomllib.TOMLDecodeError, KeyError) as exc:
+                                  bool(t.get("relay", False)),
+                                  tuple(str(code) for code in t.get("organs", ())))
+                       for t in tables]
+        except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
             raise ConfigError(f"bad systems file: {exc}", where=str(systems_file),
-                              hint="[[systems]] tables with system_id and secret") from exc
+                              hint="[[systems]] tables with system_id and secret (and "
+                              "organs = [...] for a system id that is not an organ code)"
+                              ) from exc
+        except DocflowError as exc:
+            raise ConfigError(exc.message, where=str(systems_file), hint=exc.hint) from exc
         upstream = None
         if parent:
             secret = os.environ.get(parent_secret_env)
