@@ -62,7 +62,7 @@ from docflow.store import (
     StatusEvent,
     Store,
 )
-from docflow.transport import PullTransport, TraceReport, Transport, VxpClient
+from docflow.transport import AxisChannel, PullTransport, TraceReport, Transport
 
 __all__ = ["DeliveryReport", "DocumentTrace", "Node", "PullReport", "check_receipt",
            "run_outbox"]
@@ -446,7 +446,7 @@ class Node:
                 transport.acknowledge(hub, ack, item.handle, receipt, error)
         return PullReport(counts["document"], counts["status"], refused, tuple(errors))
 
-    def poll_axis(self, axis: VxpClient | None = None, *, limit: int = 50) -> PullReport:
+    def poll_axis(self, axis: AxisChannel | None = None, *, limit: int = 50) -> PullReport:
         """The receive loop on a national axis / LGSP: list what waits, fetch each
         packet, verify and store it, queue the signed receipt of a document back to its
         sender, and only then acknowledge ``done``. A packet this node refuses is
@@ -454,9 +454,9 @@ class Node:
         recorded in the audit chain: never dropped silently. ``axis`` defaults to the
         node's transport."""
         if axis is None:
-            if not isinstance(self.transport, VxpClient):
-                raise RoutingError("this node's transport is not an axis client",
-                                   where=str(self.code), hint="pass the VxpClient to poll")
+            if not isinstance(self.transport, AxisChannel):
+                raise RoutingError("this node's transport is not an axis or LGSP client",
+                                   where=str(self.code), hint="pass the client to poll")
             axis = self.transport
         counts = {"edoc": 0, "status": 0}
         refused, errors = 0, []

@@ -2,11 +2,14 @@
 docflow store, for testing a node or a province without the real platforms.
 
 One queue model (:class:`AxisQueue`) and one module per dialect: :mod:`vdxp` (the
-national axis's API, as its official Java SDK speaks it). Services, not transport
+national axis's API, as its official Java SDK speaks it), :mod:`lgsp_token` (a
+token-login REST LGSP, as its real vendor client speaks it). Services, not transport
 adapters: they meet the store and the core here; ``docflow.transport`` holds the clients.
 """
 
 from docflow.emulators._queue import AxisQueue, Queued, RefusalError
+from docflow.emulators.lgsp_token import LgspAccount, TokenLgspApp
 from docflow.emulators.vdxp import AxisApp, AxisSystem, sdk_timestamp
 
-__all__ = ["AxisApp", "AxisQueue", "AxisSystem", "Queued", "RefusalError", "sdk_timestamp"]
+__all__ = ["AxisApp", "AxisQueue", "AxisSystem", "LgspAccount", "Queued", "RefusalError",
+           "TokenLgspApp", "sdk_timestamp"]

@@ -7,7 +7,10 @@ axis's HTTP API (:class:`VxpClient`; ``docflow.emulators`` emulates the axis). T
 transport holds clients and the SOAP endpoint only: it never imports the store.
 """
 
+from docflow.transport._lgsp_token import LgspItem, TokenLgspClient
 from docflow.transport._port import (
+    AxisChannel,
+    ChannelItem,
     CopyTrace,
     Endpoint,
     InMemoryTransport,
@@ -24,15 +27,19 @@ from docflow.transport._soap_server import SoapApp
 from docflow.transport._vxp import VxpClient, VxpItem, VxpSent, sign_headers
 
 __all__ = [
+    "AxisChannel",
+    "ChannelItem",
     "CopyTrace",
     "Endpoint",
     "InMemoryTransport",
+    "LgspItem",
     "Mailbox",
     "Pending",
     "PullTransport",
     "SoapApp",
     "SoapClient",
     "StatusTrace",
+    "TokenLgspClient",
     "TraceReport",
     "Transport",
     "VxpClient",

@@ -9,6 +9,7 @@ side of that).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -17,6 +18,8 @@ from docflow.model import OrganCode
 from docflow.security import RequestToken
 
 __all__ = [
+    "AxisChannel",
+    "ChannelItem",
     "CopyTrace",
     "Endpoint",
     "InMemoryTransport",
@@ -130,6 +133,35 @@ class Transport(Protocol):
     def send_status(self, recipient: OrganCode, packet: bytes, *,
                     via: OrganCode | None = None) -> None:
         """Deliver a signed status packet."""
+        ...
+
+
+class ChannelItem(Protocol):
+    """A packet waiting at an axis or LGSP, as its list says."""
+
+    @property
+    def doc_id(self) -> str:
+        """The axis's id of the packet (what ``get_edoc``/``update_status`` take)."""
+        ...
+
+
+@runtime_checkable
+class AxisChannel(Protocol):
+    """The receive loop's view of an axis or an LGSP, whatever its dialect: what waits
+    for this organ, one packet's bytes, the transport acknowledgement (``done``,
+    ``fail``). :meth:`docflow.node.Node.poll_axis` runs over it."""
+
+    def received(self, *, message_type: str = "edoc",
+                 page_size: int = 50) -> Sequence[ChannelItem]:
+        """Packets of ``message_type`` (``edoc`` or ``status``) waiting for this organ."""
+        ...
+
+    def get_edoc(self, doc_id: str) -> bytes:
+        """A waiting packet's bytes."""
+        ...
+
+    def update_status(self, doc_id: str, status: str) -> None:
+        """Acknowledge a packet: ``done`` (stored) or ``fail`` (refused)."""
         ...
 
 

@@ -1,0 +1,268 @@
+"""The token-login REST LGSP dialect as an emulator (see
+``docflow.transport._lgsp_token`` for the API, as its real vendor client calls it).
+
+Accounts log in (``/v1/auth/login``) for a bearer token that lives ``token_lifetime`` (30
+minutes, as on the platform); every document call needs a live token and the unit's
+``X-SystemId`` / ``X-SecretKey`` (compared in constant time). Units are system ids mapped
+to the organ codes they send and receive for. The queue is the one every emulator shares
+(:class:`~docflow.emulators.AxisQueue`): recipients come from the packet itself. Answers
+are the platform's JSON: ``{code, message, data}`` for sending and logging in,
+``{success, message, count, data}`` for the lists and fetches. A refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pybase64
+from werkzeug.datastructures import FileStorage
+from werkzeug.wrappers import Request, Response
+
+from docflow.clock import Clock, system_clock
+from docflow.emulators._queue import AxisQueue, RefusalError
+from docflow.emulators.vdxp import AxisSystem
+from docflow.errors import DocflowError, NotFoundError
+from docflow.model import DEFAULT_TZ, OrganCode
+from docflow.security import TrustStore
+from docflow.store import Store
+
+__all__ = ["LgspAccount", "TokenLgspApp"]
+
+_LOG = logging.getLogger("docflow.lgsp")
+_TIME = "%Y-%m-%dT%H:%M:%S"
+
+
+@dataclass(frozen=True)
+class LgspAccount:
+    """A platform account that may log in."""
+
+    username: str
+    password: str
+    application_code: str
+
+
+class TokenLgspApp:
+    """The token-login REST LGSP emulator (see the module docstring).
+
+    Args:
+        code: the platform's own organ code (its store rows are kept under it).
+        store: where the packets wait.
+        units: the units (system id, secret key, organs) it knows.
+        accounts: who may log in.
+        token_lifetime: how long a login token is good for.
+    """
+
+    def __init__(self, code: OrganCode | str, store: Store, units: Iterable[AxisSystem],
+                 accounts: Iterable[LgspAccount], *, trust: TrustStore | None = None,
+                 clock: Clock = system_clock,
+                 token_lifetime: dt.timedelta = dt.timedelta(minutes=30),
+                 max_body: int = 50 * 1024 * 1024):
+        self.code = str(OrganCode.parse(code))
+        self.store, self.clock = store, clock
+        self.units = {unit.system_id: unit for unit in units}
+        self.accounts = {account.username: account for account in accounts}
+        self.token_lifetime = token_lifetime
+        self.max_body = max_body
+        self.queue = AxisQueue(self.code, store, clock=clock, trust=trust, max_body=max_body)
+        self._tokens: dict[str, dt.datetime] = {}
+        self._lock = threading.Lock()
+        for unit in self.units.values():
+            for organ in unit.organs:
+                store.register_agency(self.code, organ, name=unit.name, replace=False,
+                                      now=clock())
+        self._routes = {
+            ("POST", "v1/sendEdoc"): self._send,
+            ("GET", "v1/syncReceivedEdocList"): self._received,
+            ("GET", "v1/getEdoc"): self._get,
+            ("POST", "v1/updateStatus"): self._update,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.handle(request)
+        finally:
+            request.close()  # the multipart upload's spooled file
+        result: Iterable[bytes] = response(environ, start_response)
+        return result
+
+    def handle(self, request: Request) -> Response:
+        """Answer one HTTP request."""
+        path = request.path.strip("/")
+        try:
+            if request.content_length is not None and request.content_length > self.max_body:
+                raise RefusalError("TOO_LARGE", f"request exceeds {self.max_body} bytes", 413)
+            if (request.method, path) == ("POST", "v1/auth/login"):
+                return _json(self._login(request))
+            if (request.method, path) == ("GET", "v1/getAgenciesList"):
+                self._token(request)
+                return _json(self._agencies())
+            handler = self._routes.get((request.method, path))
+            if handler is None:
+                raise RefusalError("NOT_FOUND", f"no {request.method} {path}", 404)
+            self._token(request)
+            return _json(handler(self._unit(request), request))
+        except RefusalError as refusal:
+            return _json({"code": refusal.status, "success": False, "message": refusal.message,
+                          "errorDetail": [{"exception": refusal.code}],
+                          "data": {"status": "FAIL", "docId": None,
+                                   "errorCode": refusal.code, "errorDesc": refusal.message}},
+                         refusal.status)
+        except NotFoundError as error:
+            return _json({"code": 404, "success": False, "message": str(error), "data": None},
+                         404)
+        except DocflowError as error:
+            return _json({"code": 500, "success": False, "message": str(error),
+                          "errorDetail": [{"exception": error.fault_code}],
+                          "data": {"status": "FAIL", "docId": None,
+                                   "errorCode": error.fault_code, "errorDesc": str(error)}},
+                         400)
+        except Exception:  # anything unexpected: logged, nothing leaked
+            _LOG.exception("unexpected error in the LGSP emulator")
+            return _json({"code": 500, "success": False, "message": "internal error"}, 500)
+
+    # ------------------------------------------------------------------ authentication
+
+    def _login(self, request: Request) -> dict[str, Any]:
+        body = _body(request)
+        account = self.accounts.get(str(body.get("username", "")))
+        if account is None or not hmac.compare_digest(
+                account.password.encode(), str(body.get("password", "")).encode()) or (
+                str(body.get("applicationCode", "")) != account.application_code):
+            raise RefusalError("LOGIN_FAILED", "wrong username, password or applicationCode",
+                               401)
+        token = secrets.token_urlsafe(48)
+        now = self.clock()
+        with self._lock:
+            self._tokens = {key: until for key, until in self._tokens.items() if until > now}
+            self._tokens[token] = now + self.token_lifetime
+        return {"code": 200, "message": "Success",
+                "data": {"id": account.username, "username": account.username,
+                         "name": account.username, "token": token}}
+
+    def _token(self, request: Request) -> None:
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        with self._lock:
+            until = self._tokens.get(token)
+        if until is None or until <= self.clock():
+            raise RefusalError("TOKEN_INVALID", "licenseInfo: invalid or expired token", 401)
+
+    def _unit(self, request: Request) -> AxisSystem:
+        unit = self.units.get(request.headers.get("X-SystemId", ""))
+        if unit is None or not hmac.compare_digest(
+                unit.secret.encode(), request.headers.get("X-SecretKey", "").encode()):
+            raise RefusalError("UNIT_INVALID", "unknown X-SystemId or wrong X-SecretKey", 401)
+        return unit
+
+    # ------------------------------------------------------------------ operations
+
+    def _send(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
+        upload = request.files.get("edocFile")
+        if not isinstance(upload, FileStorage):
+            raise RefusalError("BAD_REQUEST", "multipart field edocFile is missing")
+        body = upload.read(self.max_body + 1)
+        if len(body) > self.max_body:
+            raise RefusalError("TOO_LARGE", f"packet exceeds {self.max_body} bytes", 413)
+        kind = "status" if request.form.get("messageType", "edoc") == "status" else "document"
+        sender = self.queue.sender_of(body)
+        if sender not in unit.organs and not unit.relay:
+            raise RefusalError("FROM_MISMATCH", f"the packet is from {sender}, not this unit")
+        doc_id, _ = self.queue.accept(body, kind, sender, None)
+        return {"code": 200, "message": "Success",
+                "data": {"status": "OK", "docId": doc_id, "errorCode": None, "errorDesc": None,
+                         "filePath": f"/app/edoc/{doc_id}.edxml"}}
+
+    def _received(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
+        kind = "status" if request.args.get("messageType", "edoc") == "status" else "document"
+        try:
+            since, until = (_day(request.args.get(name)) for name in ("fromDate", "toDate"))
+        except ValueError as exc:
+            raise RefusalError("BAD_REQUEST", "fromDate/toDate are yyyy/MM/dd") from exc
+        page = self.queue.waiting(unit.organs, kind, since=since,
+                                  until=None if until is None else until + dt.timedelta(days=1),
+                                  page_size=1000)
+        data = []
+        for delivery in page.items:
+            queued = self.queue.describe(delivery)
+            stamp = delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(_TIME)
+            status = "processing" if delivery.transport_state == "sending" else "initial"
+            data.append({"serviceType": "edoc", "createdTime": stamp, "updatedTime": stamp,
+                         "messageType": "edoc" if kind == "document" else "status",
+                         "docId": str(delivery.id), "from": queued.sender,
+                         "to": delivery.recipient, "status": status, "statusDesc": status})
+        return {"success": True, "message": "OK", "count": len(data), "data": data}
+
+    def _get(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
+        delivery = self._own(unit, request.args.get("docId", ""))
+        packet = self.queue.packet(delivery)
+        queued = self.queue.describe(delivery)
+        try:
+            text = packet.decode("utf-8")
+        except UnicodeDecodeError:
+            text = pybase64.b64encode(packet).decode()  # a packet in another encoding
+        return {"success": True, "message": "OK",
+                "data": {"docId": str(delivery.id), "from": queued.sender,
+                         "fromName": "", "edocCode": queued.document.code,
+                         "edocAbstract": queued.document.subject, "edxml": text}}
+
+    def _update(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
+        body = _body(request)
+        delivery = self._own(unit, str(body.get("docId", "")))
+        status = str(body.get("status", ""))
+        # The platform takes QĐ 28 codes (02..06) and keywords: a business code means the
+        # unit has the packet (it is done with the transport).
+        transport = status if status in ("done", "fail", "processing") else (
+            "done" if status in ("01", "02", "03", "04", "05", "06") else None)
+        if transport is None:
+            raise RefusalError("BAD_STATUS", f"unknown status {status!r}")
+        self.queue.settle(delivery, transport, unit.system_id)
+        return {"success": True, "message": "OK"}
+
+    def _own(self, unit: AxisSystem, doc_id: str) -> Any:
+        try:
+            return self.queue.own(unit.organs, int(doc_id))
+        except ValueError as exc:
+            raise RefusalError("BAD_REQUEST", "docId must be a number") from exc
+
+    def _agencies(self) -> dict[str, Any]:
+        agencies = self.queue.agencies()
+        ids = {agency.code: str(index) for index, agency in enumerate(agencies, start=1)}
+        content = [{"id": ids[agency.code], "code": agency.code, "oldCode": None,
+                    "name": agency.name, "centerCode": agency.parent or None,
+                    "parentId": ids.get(agency.parent), "level": None,
+                    "type": "INTERNAL", "typeInternal": True} for agency in agencies]
+        return {"code": 200, "message": "Success",
+                "data": {"content": content, "totalRecords": len(content), "currentPage": 0,
+                         "totalPages": 1, "pageSize": len(content),
+                         "numberOfRecords": len(content)}}
+
+
+def _body(request: Request) -> dict[str, Any]:
+    try:
+        parsed = json.loads(request.get_data() or b"{}")
+    except ValueError as exc:
+        raise RefusalError("BAD_REQUEST", "the body is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise RefusalError("BAD_REQUEST", "the body is not a JSON object")
+    return parsed
+
+
+def _day(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    day = dt.datetime.strptime(value, "%Y/%m/%d")
+    return day.replace(tzinfo=DEFAULT_TZ)
+
+
+def _json(data: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(data, ensure_ascii=False), status=status,
+                    content_type="application/json")
