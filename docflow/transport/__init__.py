@@ -25,6 +25,7 @@ from docflow.transport._serve import serve
 from docflow.transport._soap_client import SoapClient
 from docflow.transport._soap_server import SoapApp
 from docflow.transport._vxp import VxpClient, VxpItem, VxpSent, sign_headers
+from docflow.transport._wso2 import Wso2Client, Wso2Item, Wso2Profile
 
 __all__ = [
     "AxisChannel",
@@ -45,6 +46,9 @@ __all__ = [
     "VxpClient",
     "VxpItem",
     "VxpSent",
+    "Wso2Client",
+    "Wso2Item",
+    "Wso2Profile",
     "serve",
     "sign_headers",
 ]

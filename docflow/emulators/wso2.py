@@ -1,0 +1,355 @@
+"""Quảng Nam's WSO2 "Trục liên thông" as an emulator (the API is described with its
+client, ``docflow.transport._wso2``).
+
+The OAuth2 part is authlib's: an RFC 6749 authorization server with the
+client-credentials grant at ``/token`` (consumers authenticate with HTTP Basic or form
+credentials) and an RFC 6750 resource protector that takes only live bearer tokens.
+Behind it, units are known by their secret (their identifier on the platform) and mapped
+to the organ codes they send and receive for; the queue is the one every emulator shares.
+Where each parameter travels is the :class:`~docflow.transport.Wso2Profile`'s, shared
+with the client. Answers are ``{status, errorCode, errorDesc, data}``; a refusal changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pybase64
+from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request, TokenMixin
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc6749.resource_protector import ResourceProtector
+from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
+from werkzeug.wrappers import Request, Response
+
+from docflow.clock import Clock, system_clock
+from docflow.emulators._queue import AxisQueue, RefusalError
+from docflow.emulators.vdxp import AxisSystem
+from docflow.errors import DocflowError, NotFoundError
+from docflow.model import DEFAULT_TZ, OrganCode
+from docflow.security import TrustStore
+from docflow.store import Store
+from docflow.transport._wso2 import BASE_PATH, WSO2_STATUSES, Wso2Profile
+
+__all__ = ["Wso2App", "Wso2Consumer"]
+
+_LOG = logging.getLogger("docflow.wso2")
+_TIME = "%d/%m/%Y %H:%M:%S"
+
+
+@dataclass(frozen=True)
+class Wso2Consumer:
+    """An application registered with the gateway (OAuth2 client credentials)."""
+
+    key: str
+    secret: str
+
+
+class _Client(ClientMixin):
+    def __init__(self, consumer: Wso2Consumer):
+        self.consumer = consumer
+
+    def get_client_id(self) -> str:
+        return self.consumer.key
+
+    def get_default_redirect_uri(self) -> str:
+        return ""  # client credentials: no redirection
+
+    def get_allowed_scope(self, scope: Collection[str] | str) -> str:
+        if not scope:
+            return ""
+        return scope if isinstance(scope, str) else " ".join(scope)
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return hmac.compare_digest(self.consumer.secret.encode(), client_secret.encode())
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+
+@dataclass
+class _Token(TokenMixin):
+    client_id: str
+    scope: str
+    issued: float
+    lifetime: int
+    clock: Clock
+
+    def check_client(self, client: ClientMixin) -> bool:
+        return bool(client.get_client_id() == self.client_id)
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return self.lifetime
+
+    def is_expired(self) -> bool:
+        return self.clock().timestamp() >= self.issued + self.lifetime
+
+    def is_revoked(self) -> bool:
+        return False
+
+
+class _Request(OAuth2Request):
+    """A werkzeug request as authlib's generic server reads it."""
+
+    def __init__(self, request: Request):
+        super().__init__(method=request.method, uri=request.url,
+                         headers=dict(request.headers))
+        self._request = request
+        self.payload = BasicOAuth2Payload(dict(request.values))
+
+    @property
+    def args(self) -> Any:
+        return self._request.args
+
+    @property
+    def form(self) -> Any:
+        return self._request.form
+
+
+class _TokenServer(AuthorizationServer):
+    def __init__(self, consumers: dict[str, Wso2Consumer], tokens: dict[str, _Token],
+                 lifetime: int, clock: Clock, lock: threading.Lock):
+        super().__init__()
+        self.consumers, self.tokens, self.clock, self.lock = consumers, tokens, clock, lock
+        self.lifetime = lifetime
+        self.register_grant(ClientCredentialsGrant)
+        self.register_token_generator("default", BearerTokenGenerator(
+            access_token_generator=lambda *args, **kwargs: secrets.token_urlsafe(32),
+            expires_generator=lambda client, grant_type: lifetime))
+
+    def query_client(self, client_id: str) -> _Client | None:  # type: ignore[override]
+        consumer = self.consumers.get(client_id)
+        return None if consumer is None else _Client(consumer)
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        with self.lock:
+            now = self.clock().timestamp()
+            for key in [key for key, item in self.tokens.items() if item.is_expired()]:
+                del self.tokens[key]
+            client = request.client
+            self.tokens[token["access_token"]] = _Token(
+                "" if client is None else client.get_client_id(),
+                str(token.get("scope", "")), now, int(token["expires_in"]), self.clock)
+
+    def create_oauth2_request(self, request: Request) -> OAuth2Request:
+        return _Request(request)
+
+    def handle_response(self, status: int, body: Any, headers: Any) -> Response:
+        return Response(json.dumps(body), status=status, headers=dict(headers),
+                        content_type="application/json")
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        pass  # no signals in an emulator
+
+
+class _Bearer(BearerTokenValidator):
+    def __init__(self, tokens: dict[str, _Token], lock: threading.Lock):
+        super().__init__()
+        self.tokens, self.lock = tokens, lock
+
+    def authenticate_token(self, token_string: str) -> _Token | None:
+        with self.lock:
+            return self.tokens.get(token_string)
+
+
+class Wso2App:
+    """The WSO2 "Trục liên thông" emulator (see the module docstring).
+
+    Args:
+        code: the platform's own organ code (its store rows are kept under it).
+        store: where the packets wait.
+        units: the units, known by their secret (``AxisSystem.secret``) and organs.
+        consumers: the OAuth2 applications that may ask for tokens.
+        province: the level-1 part of the province's codes (``donvilienthongs/qn``).
+        token_lifetime: seconds a token lives.
+        profile: where each parameter travels (the client's).
+    """
+
+    def __init__(self, code: OrganCode | str, store: Store, units: Iterable[AxisSystem],
+                 consumers: Iterable[Wso2Consumer], *, province: str = "H41",
+                 trust: TrustStore | None = None, clock: Clock = system_clock,
+                 token_lifetime: int = 3600, profile: Wso2Profile | None = None,
+                 max_body: int = 70 * 1024 * 1024):
+        self.code = str(OrganCode.parse(code))
+        self.store, self.clock = store, clock
+        self.units = {unit.secret: unit for unit in units}
+        self.province = province
+        self.profile = profile or Wso2Profile()
+        self.max_body = max_body
+        self.queue = AxisQueue(self.code, store, clock=clock, trust=trust)
+        lock = threading.Lock()
+        tokens: dict[str, _Token] = {}
+        self.server = _TokenServer({c.key: c for c in consumers}, tokens, token_lifetime,
+                                   clock, lock)
+        self.protector = ResourceProtector()
+        self.protector.register_token_validator(_Bearer(tokens, lock))
+        for unit in self.units.values():
+            for organ in unit.organs:
+                store.register_agency(self.code, organ, name=unit.name, replace=False,
+                                      now=clock())
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.handle(request)
+        finally:
+            request.close()
+        result: Iterable[bytes] = response(environ, start_response)
+        return result
+
+    def handle(self, request: Request) -> Response:
+        """Answer one HTTP request."""
+        path = request.path.strip("/")
+        try:
+            if request.content_length is not None and request.content_length > self.max_body:
+                raise RefusalError("TOO_LARGE", f"request exceeds {self.max_body} bytes", 413)
+            if path == "token" and request.method == "POST":
+                return cast(Response, self.server.create_token_response(request))
+            if not path.startswith(BASE_PATH + "/"):
+                raise RefusalError("NOT_FOUND", f"no {request.method} /{path}", 404)
+            try:
+                self.protector.validate_request(  # type: ignore[no-untyped-call]
+                    None, _Request(request))
+            except OAuth2Error as exc:
+                raise RefusalError("UNAUTHORIZED", f"{exc.error}: {exc.description}",
+                                   401) from exc
+            return _answer(self._route(request, path[len(BASE_PATH) + 1:]))
+        except RefusalError as refusal:
+            return _answer({"status": "FAIL", "errorCode": refusal.code,
+                            "errorDesc": refusal.message, "data": None}, refusal.status)
+        except NotFoundError as error:
+            return _answer({"status": "FAIL", "errorCode": "NOT_FOUND",
+                            "errorDesc": str(error), "data": None}, 404)
+        except DocflowError as error:
+            return _answer({"status": "FAIL", "errorCode": error.fault_code,
+                            "errorDesc": str(error), "data": None}, 400)
+        except Exception:  # anything unexpected: logged, nothing leaked
+            _LOG.exception("unexpected error in the WSO2 emulator")
+            return _answer({"status": "FAIL", "errorCode": "INTERNAL",
+                            "errorDesc": "internal error", "data": None}, 500)
+
+    def _param(self, request: Request, name: str) -> str:
+        value = self.profile.read(name, request.headers, request.args, request.form)
+        if value is None:
+            raise RefusalError("BAD_REQUEST", f"{name} is missing")
+        return value
+
+    def _unit(self, request: Request) -> AxisSystem:
+        secret = self._param(request, "secret")
+        for known, unit in self.units.items():
+            if hmac.compare_digest(known.encode(), secret.encode()):
+                return unit
+        raise RefusalError("UNIT_INVALID", "no unit has this secret", 401)
+
+    def _route(self, request: Request, path: str) -> dict[str, Any]:
+        unit = self._unit(request)
+        method = request.method
+        if path == "vanbans" and method == "GET":
+            return self._list(unit)
+        if path == "vanbans" and method == "POST":
+            return self._send(unit, request)
+        if path.startswith("vanbans/") and method == "GET":
+            return self._get(unit, path.removeprefix("vanbans/"))
+        if path.startswith("vanbans/") and method == "PUT":
+            return self._update(unit, path.removeprefix("vanbans/"),
+                                self._param(request, "status"))
+        if path in ("donvilienthongs", "donvilienthongs/qn") and method == "GET":
+            return self._agencies(province_only=path.endswith("/qn"))
+        if path == "donvilienthongs" and method == "POST":
+            return self._register(unit, request)
+        if path == "donvilienthongs" and method == "PUT":
+            self.queue.unregister(unit.organs[0], self._param(request, "agencyCode"),
+                                  relay=True)
+            return _ok({})
+        raise RefusalError("NOT_FOUND", f"no {method} {path}", 404)
+
+    def _send(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
+        try:
+            body = pybase64.b64decode("".join(self._param(request, "base64").split()),
+                                      validate=True)
+        except ValueError as exc:
+            raise RefusalError("BAD_REQUEST", "base64 is not base64") from exc
+        kind = "status" if self._param(request, "loaiVanBan") == "status" else "document"
+        sender = self.queue.sender_of(body)
+        if sender not in unit.organs and not unit.relay:
+            raise RefusalError("FROM_MISMATCH", f"the packet is from {sender}, not this unit")
+        doc_id, _ = self.queue.accept(body, kind, sender, None)
+        return _ok({"docId": doc_id})
+
+    def _list(self, unit: AxisSystem) -> dict[str, Any]:
+        data = []
+        for kind in ("document", "status"):
+            for delivery in self.queue.waiting(unit.organs, kind, page_size=1000).items:
+                queued = self.queue.describe(delivery)
+                status = "PROCESSING" if delivery.transport_state == "sending" else "INITIAL"
+                data.append({"serviceType": "edoc",
+                             "messageType": "edoc" if kind == "document" else "status",
+                             "statusDesc": status, "docId": str(delivery.id),
+                             "from": queued.sender, "to": delivery.recipient, "status": status,
+                             "createdTime": delivery.next_attempt_at.astimezone(
+                                 DEFAULT_TZ).strftime(_TIME)})
+        return _ok({"data": data})
+
+    def _own(self, unit: AxisSystem, doc_id: str) -> Any:
+        try:
+            return self.queue.own(unit.organs, int(doc_id))
+        except ValueError as exc:
+            raise RefusalError("BAD_REQUEST", "docId must be a number") from exc
+
+    def _get(self, unit: AxisSystem, doc_id: str) -> dict[str, Any]:
+        delivery = self._own(unit, doc_id)
+        return _ok({"data": pybase64.b64encode(self.queue.packet(delivery)).decode()})
+
+    def _update(self, unit: AxisSystem, doc_id: str, status: str) -> dict[str, Any]:
+        delivery = self._own(unit, doc_id)
+        value = status.upper()
+        if value not in WSO2_STATUSES:
+            raise RefusalError("BAD_STATUS", f"status must be one of {WSO2_STATUSES}")
+        if value != "INITIAL":
+            self.queue.settle(delivery, value.lower(), unit.organs[0])
+        return _ok({})
+
+    def _agencies(self, *, province_only: bool) -> dict[str, Any]:
+        agencies = self.queue.agencies()
+        ids = {agency.code: str(index) for index, agency in enumerate(agencies, start=1)}
+        rows = [{"id": ids[a.code], "code": a.code, "name": a.name,
+                 "pid": ids.get(a.parent, ""), "pcode": a.parent} for a in agencies
+                if not province_only or a.code.endswith("." + self.province)]
+        return _ok({"data": rows})
+
+    def _register(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
+        try:
+            body = json.loads(request.get_data() or b"{}")
+        except ValueError as exc:
+            raise RefusalError("BAD_REQUEST", "the body is not JSON") from exc
+        if not isinstance(body, dict):
+            raise RefusalError("BAD_REQUEST", "the body is not a JSON object")
+        self.queue.register(unit.organs[0], str(body.get("code", "")),
+                            parent=str(body.get("pcode", "")), name=str(body.get("name", "")),
+                            mail=str(body.get("email", "")), relay=True)
+        return _ok({})
+
+
+def _ok(data: dict[str, Any]) -> dict[str, Any]:
+    return {"status": "OK", "errorCode": "0", "errorDesc": "", **data}
+
+
+def _answer(data: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(data, ensure_ascii=False), status=status,
+                    content_type="application/json")
+

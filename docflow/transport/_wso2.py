@@ -1,0 +1,213 @@
+"""Quảng Nam's "Trục liên thông" on WSO2 API Manager: a client as the platform's example
+client calls it (``all4u1089/truclienthong-example``; ``../shared/EDXML.md``).
+
+- An OAuth2 access token by the **client-credentials** grant from ``{gateway}/token``
+  (the consumer key and secret), fetched and renewed by authlib's OAuth2 session, sent
+  as ``Authorization: Bearer``.
+- The API under ``{gateway}/truclienthong/v1.0.0``, a per-unit secret (``secret``, the
+  unit's identifier) on every call: ``GET vanbans`` (the incoming list), ``GET
+  vanbans/{docId}`` (the packet in base64), ``POST vanbans`` (a packet in base64,
+  ``loaiVanBan=edoc``: its docId), ``PUT vanbans/{docId}`` (``status`` INITIAL,
+  PROCESSING, DONE or FAIL), ``GET donvilienthongs`` (the whole country), ``GET
+  donvilienthongs/qn`` (the province), ``POST donvilienthongs`` (register ``{code,
+  pcode, name, email, fax, mobile}``), ``PUT donvilienthongs`` (unregister by
+  ``agencyCode``). Answers: ``{status, errorCode, errorDesc, data}``.
+
+Where each parameter travels (header, query or form) is not public: it is data of the
+:class:`Wso2Profile` (the default is an assumption, documented in the README), shared by
+this client and the emulator. Also a :class:`~docflow.transport.Transport` and an
+:class:`~docflow.transport.AxisChannel`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pybase64
+import requests
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+
+from docflow.errors import TransportError
+from docflow.model import OrganCode
+
+__all__ = ["BASE_PATH", "WSO2_STATUSES", "Wso2Client", "Wso2Item", "Wso2Profile"]
+
+BASE_PATH = "truclienthong/v1.0.0"
+#: the transport statuses of ``PUT vanbans/{docId}``
+WSO2_STATUSES = ("INITIAL", "PROCESSING", "DONE", "FAIL")
+
+
+@dataclass(frozen=True)
+class Wso2Profile:
+    """Where each parameter of the API travels: ``"header"``, ``"query"`` or ``"form"``
+    (the platform's generated client does not say; these defaults are an assumption to
+    adjust to the real gateway)."""
+
+    locations: dict[str, str] = field(default_factory=lambda: {
+        "secret": "header", "base64": "form", "loaiVanBan": "form", "status": "query",
+        "agencyCode": "query"})
+
+    def place(self, params: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str],
+                                                          dict[str, str]]:
+        """``params`` split into (headers, query, form) by this profile."""
+        parts: dict[str, dict[str, str]] = {"header": {}, "query": {}, "form": {}}
+        for name, value in params.items():
+            parts[self.locations.get(name, "query")][name] = value
+        return parts["header"], parts["query"], parts["form"]
+
+    def read(self, name: str, headers: Any, query: Any, form: Any) -> str | None:
+        """A parameter from where this profile puts it (each source has ``get``: the
+        request's headers, query arguments, form)."""
+        where = self.locations.get(name, "query")
+        source = headers if where == "header" else query if where == "query" else form
+        value = source.get(name)
+        return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Wso2Item:
+    """A packet waiting for this unit (``GET vanbans``)."""
+
+    doc_id: str
+    sender: str
+    to: str
+    status: str
+    created: str
+
+
+class Wso2Client:
+    """A client of the WSO2 "Trục liên thông" (see the module docstring).
+
+    Args:
+        gateway: the API gateway's address (``/token`` and the base path are under it).
+        consumer_key, consumer_secret: the application's OAuth2 client credentials.
+        unit_secret: the unit's secret (its identifier on the platform).
+        profile: where each parameter travels.
+    """
+
+    def __init__(self, gateway: str, consumer_key: str, consumer_secret: str,
+                 unit_secret: str, *, profile: Wso2Profile | None = None,
+                 timeout: float = 30.0, ca_bundle: Path | None = None):
+        self.gateway = gateway.rstrip("/") + "/"
+        self.base = self.gateway + BASE_PATH + "/"
+        self.profile = profile or Wso2Profile()
+        self._unit_secret = unit_secret
+        self.timeout = timeout
+        self.session = OAuth2Session(consumer_key, consumer_secret,
+                                     token_endpoint=self.gateway + "token",
+                                     grant_type="client_credentials")
+        if ca_bundle is not None:
+            self.session.verify = str(ca_bundle)
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self.session.close()
+
+    def _ensure_token(self) -> None:
+        token = self.session.token
+        if token and not token.is_expired(leeway=30):
+            return
+        try:
+            self.session.fetch_token(self.gateway + "token", grant_type="client_credentials",
+                                     timeout=self.timeout)
+        except (OAuthError, OAuth2Error, requests.RequestException, ValueError) as exc:
+            raise TransportError(f"the WSO2 gateway gave no token: {exc}",
+                                 where=self.gateway + "token",
+                                 hint="check the consumer key and secret") from exc
+
+    def _call(self, method: str, path: str, params: Mapping[str, str] | None = None, *,
+              json_body: Any = None) -> dict[str, Any]:
+        self._ensure_token()
+        headers, query, form = self.profile.place({"secret": self._unit_secret,
+                                                   **(params or {})})
+        url = self.base + path
+        try:
+            response = self.session.request(method, url, headers=headers, params=query,
+                                            data=form or None, json=json_body,
+                                            timeout=self.timeout)
+        except (requests.RequestException, OAuthError, OAuth2Error) as exc:
+            raise TransportError(f"cannot reach the WSO2 gateway: {exc}", where=url,
+                                 hint="the delivery is retried later") from exc
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise TransportError(f"the gateway answered {response.status_code} without JSON",
+                                 where=url) from exc
+        if not isinstance(answer, dict):
+            raise TransportError("the gateway answered with something other than an object",
+                                 where=url)
+        if response.status_code >= 400 or str(answer.get("status", "")).upper() not in (
+                "OK", "SUCCESS", "200") or str(answer.get("errorCode", "0")) not in ("0", ""):
+            raise TransportError(f"the platform refused {method} {path}: "
+                                 f"{answer.get('errorDesc') or answer.get('message')}",
+                                 where=f"{url} (errorCode {answer.get('errorCode')})")
+        return answer
+
+    # ------------------------------------------------------------------ the API
+
+    def send_edoc(self, packet: bytes, *, message_type: str = "edoc") -> str:
+        """``POST vanbans``: a packet (base64) for its own recipients; its docId."""
+        answer = self._call("POST", "vanbans", {"base64": pybase64.b64encode(packet).decode(),
+                                                "loaiVanBan": message_type})
+        return str(answer.get("docId") or (answer.get("data") or {}).get("docId") or "")
+
+    def received(self, *, message_type: str = "edoc", page_size: int = 50) -> list[Wso2Item]:
+        """``GET vanbans``: what waits for this unit (documents or statuses)."""
+        answer = self._call("GET", "vanbans")
+        items = [Wso2Item(str(item["docId"]), str(item.get("from", "")),
+                          str(item.get("to", "")), str(item.get("status", "")),
+                          str(item.get("createdTime", "")))
+                 for item in answer.get("data") or []
+                 if str(item.get("messageType", "edoc")) == message_type]
+        return items[:page_size]
+
+    def get_edoc(self, doc_id: str) -> bytes:
+        """``GET vanbans/{docId}``: the packet."""
+        answer = self._call("GET", f"vanbans/{doc_id}")
+        try:
+            return pybase64.b64decode(str(answer["data"]), validate=True)
+        except (KeyError, ValueError) as exc:
+            raise TransportError("the platform answered without base64 data",
+                                 where=f"docId {doc_id}") from exc
+
+    def update_status(self, doc_id: str, status: str) -> None:
+        """``PUT vanbans/{docId}``: ``done``/``fail``/``processing`` (docflow's words) or
+        one of :data:`WSO2_STATUSES`."""
+        value = status.upper()
+        if value not in WSO2_STATUSES:
+            raise TransportError(f"unknown status {status!r}", hint=", ".join(WSO2_STATUSES))
+        self._call("PUT", f"vanbans/{doc_id}", {"status": value})
+
+    def agencies(self, *, province_only: bool = False) -> list[dict[str, Any]]:
+        """``GET donvilienthongs`` (the country) or ``donvilienthongs/qn`` (the province)."""
+        answer = self._call("GET", "donvilienthongs/qn" if province_only else "donvilienthongs")
+        return [dict(item) for item in answer.get("data") or []]
+
+    def register_agency(self, code: OrganCode | str, name: str, *, parent: str = "",
+                        email: str = "", fax: str = "", mobile: str = "") -> None:
+        """``POST donvilienthongs``."""
+        self._call("POST", "donvilienthongs", json_body={
+            "code": str(OrganCode.parse(code)), "pcode": parent, "name": name,
+            "email": email, "fax": fax, "mobile": mobile})
+
+    def delete_agency(self, code: OrganCode | str) -> None:
+        """``PUT donvilienthongs``: unregister by ``agencyCode``."""
+        self._call("PUT", "donvilienthongs", {"agencyCode": str(OrganCode.parse(code))})
+
+    # ------------------------------------------------------------------ transport port
+
+    def send_document(self, recipient: OrganCode, packet: bytes, *,
+                      via: OrganCode | None = None) -> bytes | None:
+        """Queue a document (its recipients are read from it; no receipt now: None)."""
+        self.send_edoc(packet, message_type="edoc")
+        return None
+
+    def send_status(self, recipient: OrganCode, packet: bytes, *,
+                    via: OrganCode | None = None) -> None:
+        """Queue a status packet."""
+        self.send_edoc(packet, message_type="status")
