@@ -583,6 +583,7 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
             node.pull_lease = dt.timedelta(seconds=config.server.lease)
         pulls = (config.role == "node" and node.directory is not None
                  and node.directory.entry(node.code).pull)
+        polls = config.role == "node" and config.axis is not None
     except DocflowError as exc:
         _fail(exc)
         return
@@ -598,6 +599,8 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
                              workers=config.server.deliver_workers)
                 if pulls and isinstance(node, Node):
                     node.pull()
+                if polls and isinstance(node, Node):
+                    node.poll_axis()  # acknowledges each packet only after it is stored
                 checkpoints.when_due()
             except DocflowError as exc:  # a database hiccup, a hub away: next pass
                 click.echo(f"outbox pass failed: {exc}", err=True)
@@ -1057,7 +1060,10 @@ def axis() -> None:
 @axis.command("serve")
 @click.option("--systems", "systems_file", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="TOML with [[systems]] tables: system_id, secret, name, relay.")
+              help="TOML with [[systems]] tables: system_id, secret, name, relay, organs "
+                   "(and [[accounts]] for lgsp-token, [[consumers]] for wso2).")
+@click.option("--dialect", type=click.Choice(["vdxp", "lgsp-token", "wso2"]), default="vdxp",
+              show_default=True, help="Which platform to emulate.")
 @click.option("--database", default="sqlite:///axis.db", show_default=True,
               help="Where the packets wait (a SQLite file or a PostgreSQL URL).")
 @click.option("--code", default="000.00.00.G22", show_default=True,
@@ -1070,8 +1076,8 @@ def axis() -> None:
               help="The environment variable holding this axis's secret at the parent.")
 @click.option("--forward-every", type=float, default=2.0, show_default=True,
               help="Seconds between exchanges with the parent.")
-def axis_serve(systems_file: Path, database: str, code: str, host: str, port: int,
-               threads: int, parent: str | None, parent_secret_env: str,
+def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host: str,
+               port: int, threads: int, parent: str | None, parent_secret_env: str,
                forward_every: float) -> None:
     """Serve the axis API (sendEdoc, getReceivedEdocList, getEdoc, updateStatus, ...).
 
@@ -1082,18 +1088,30 @@ def axis_serve(systems_file: Path, database: str, code: str, host: str, port: in
     import threading
     import tomllib
 
-    from docflow.emulators import AxisApp, AxisSystem
+    from docflow.emulators import (
+        AxisApp,
+        AxisSystem,
+        LgspAccount,
+        TokenLgspApp,
+        Wso2App,
+        Wso2Consumer,
+    )
     from docflow.errors import ConfigError
     from docflow.store import Store
     from docflow.transport import serve
 
     try:
         try:
-            tables = tomllib.loads(systems_file.read_text(encoding="utf-8")).get("systems", [])
+            data = tomllib.loads(systems_file.read_text(encoding="utf-8"))
             systems = [AxisSystem(str(t["system_id"]), str(t["secret"]), str(t.get("name", "")),
                                   bool(t.get("relay", False)),
                                   tuple(str(code) for code in t.get("organs", ())))
-                       for t in tables]
+                       for t in data.get("systems", [])]
+            accounts = [LgspAccount(str(t["username"]), str(t["password"]),
+                                    str(t["application_code"]))
+                        for t in data.get("accounts", [])]
+            consumers = [Wso2Consumer(str(t["key"]), str(t["secret"]))
+                         for t in data.get("consumers", [])]
         except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
             raise ConfigError(f"bad systems file: {exc}", where=str(systems_file),
                               hint="[[systems]] tables with system_id and secret (and "
@@ -1109,8 +1127,16 @@ def axis_serve(systems_file: Path, database: str, code: str, host: str, port: in
             from docflow.transport import VxpClient
 
             upstream = VxpClient(parent, code, secret)
+        if upstream is not None and dialect != "vdxp":
+            raise ConfigError("--parent is for the vdxp dialect")
         store = Store.open(database)
-        app = AxisApp(code, store, systems, parent=upstream)
+        app: Any
+        if dialect == "lgsp-token":
+            app = TokenLgspApp(code, store, systems, accounts)
+        elif dialect == "wso2":
+            app = Wso2App(code, store, systems, consumers)
+        else:
+            app = AxisApp(code, store, systems, parent=upstream)
     except DocflowError as exc:
         _fail(exc)
         return
@@ -1130,7 +1156,8 @@ def axis_serve(systems_file: Path, database: str, code: str, host: str, port: in
     thread = threading.Thread(target=forwarder, name="docflow-axis-parent", daemon=True)
     if upstream is not None:
         thread.start()
-    click.echo(f"axis {code} serving {len(systems)} systems on http://{host}:{port}/ "
+    click.echo(f"axis {code} ({dialect}) serving {len(systems)} systems on "
+               f"http://{host}:{port}/ "
                f"(database {store.engine.url.render_as_string(hide_password=True)})"
                + (f", parent {parent}" if parent else ""))
     try:
@@ -1143,6 +1170,59 @@ def axis_serve(systems_file: Path, database: str, code: str, host: str, port: in
             thread.join(timeout=30)
             upstream.close()
         store.close()
+
+
+def _axis_client(home: Path) -> tuple[Any, str]:
+    from docflow.config import load_config
+    from docflow.errors import ConfigError
+
+    try:
+        config = load_config(home)
+        if config.axis is None:
+            raise ConfigError("this home has no [axis] table",
+                              where=str(home / "node.toml"),
+                              hint='add [axis] with dialect, url and credentials')
+        return config.axis.client(config.organ.code), config.axis.url
+    except DocflowError as exc:
+        _fail(exc)
+        raise
+
+
+@axis.command("check")
+@_home_option
+def axis_check(home: Path) -> None:
+    """Check the home's [axis]: reachable, credentials accepted, clocks in step, what
+    waits. One line each; exit status 1 when one fails."""
+    from docflow.transport._check import check_channel
+
+    client, url = _axis_client(home)
+    try:
+        checks = check_channel(client, url)
+    finally:
+        client.close()
+    for check in checks:
+        click.echo(str(check))
+    sys.exit(0 if all(check.ok for check in checks) else 1)
+
+
+@axis.command("agencies")
+@_home_option
+@_json_option
+def axis_agencies(home: Path, as_json: bool) -> None:
+    """The organs the home's axis or LGSP knows."""
+    client, _ = _axis_client(home)
+    try:
+        rows = client.agencies()
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    finally:
+        client.close()
+    _emit(rows, as_json, lambda: _table(
+        ["code", "name", "parent"],
+        [[row.get("code", ""), row.get("name", ""),
+          row.get("pcode") or row.get("centerCode") or row.get("pid") or ""]
+         for row in rows]))
 
 
 @cli.command()

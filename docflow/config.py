@@ -27,6 +27,14 @@ checkpoint_dir = "checkpoints"           # where those signed checkpoints are wr
 [peers]                                  # where other organs' SOAP endpoints are
 "000.00.01.H41" = "http://127.0.0.1:8081/"
 
+[axis]                                   # optional: send and receive through an axis/LGSP
+dialect = "vdxp"                         # "vdxp" | "lgsp-token" | "wso2"
+url = "https://axis.example/"
+system_id = "000.00.00.H41"              # vdxp, lgsp-token: the system id it issued
+secret_env = "DOCFLOW_AXIS_SECRET"       # the name of the variable holding the secret
+# lgsp-token: username, password_env, application_code
+# wso2: consumer_key, consumer_secret_env, unit_secret_env
+
 [interop]                                # packets other systems write (an axis, an LGSP)
 axis_trust = "require"                   # or "channel": the authenticated axis channel is
                                          # enough for packets without a verifiable signature
@@ -54,8 +62,8 @@ if TYPE_CHECKING:
     from docflow.hub import Hub
     from docflow.node import Node
 
-__all__ = ["CONFIG_NAME", "InteropConfig", "NodeConfig", "ServerConfig", "load_config",
-           "write_config"]
+__all__ = ["CONFIG_NAME", "DIALECTS", "AxisConfig", "InteropConfig", "NodeConfig",
+           "ServerConfig", "load_config", "write_config"]
 
 CONFIG_NAME = "node.toml"
 
@@ -105,6 +113,50 @@ class InteropConfig:
                                     aliases=dict(self.aliases), tz=ZoneInfo(self.timezone))
 
 
+DIALECTS = ("vdxp", "lgsp-token", "wso2")
+#: the settings each dialect needs (the ``*_env`` ones name environment variables)
+_AXIS_SETTINGS = {
+    "vdxp": ("system_id", "secret_env"),
+    "lgsp-token": ("system_id", "secret_env", "username", "password_env", "application_code"),
+    "wso2": ("consumer_key", "consumer_secret_env", "unit_secret_env"),
+}
+
+
+@dataclass(frozen=True)
+class AxisConfig:
+    """``[axis]``: the national axis or provincial LGSP a node sends and polls through.
+    Secrets come from the environment variables the ``*_env`` settings name."""
+
+    dialect: str
+    url: str
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def _secret(self, name: str) -> str:
+        variable = self.settings[name]
+        value = os.environ.get(variable)
+        if not value:
+            raise ConfigError(f"[axis] {name}: the environment variable {variable} is not set",
+                              hint=f"export {variable}=... before starting docflow")
+        return value
+
+    def client(self, organ: OrganCode | None = None) -> Any:
+        """The dialect's client (also the node's transport and receive channel);
+        ``organ`` is the node's organ code, written as the sender where the dialect
+        asks for one."""
+        from docflow.transport import TokenLgspClient, VxpClient, Wso2Client
+
+        if self.dialect == "vdxp":
+            return VxpClient(self.url, self.settings["system_id"], self._secret("secret_env"),
+                             organ=organ)
+        if self.dialect == "lgsp-token":
+            return TokenLgspClient(
+                self.url, self.settings["system_id"], self._secret("secret_env"),
+                username=self.settings["username"], password=self._secret("password_env"),
+                application_code=self.settings["application_code"])
+        return Wso2Client(self.url, self.settings["consumer_key"],
+                          self._secret("consumer_secret_env"), self._secret("unit_secret_env"))
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """A node's configuration, with every path made absolute."""
@@ -120,6 +172,7 @@ class NodeConfig:
     directory: Path | None = None
     role: str = "node"
     interop: InteropConfig = field(default_factory=InteropConfig)
+    axis: AxisConfig | None = None
     # The name of the environment variable holding the key's passphrase, not a secret.
     passphrase_env: str = "DOCFLOW_KEY_PASSPHRASE"  # noqa: S105
 
@@ -135,6 +188,12 @@ class NodeConfig:
         from docflow.security import TrustPolicy
 
         credentials, trust, store, transport, directory = self._parts()
+        if self.axis is not None:  # sends and polls through the axis or LGSP
+            try:
+                transport = self.axis.client(self.organ.code)
+            except DocflowError:
+                store.close()
+                raise
         return Node(self.organ, credentials, trust, store, transport, directory=directory,
                     axis_trust=TrustPolicy(self.interop.axis_trust),
                     interop=self.interop.policy())
@@ -233,6 +292,7 @@ def load_config(home: Path) -> NodeConfig:
                               hint="0 turns signed audit checkpoints off")
         peers = {OrganCode.parse(code): str(url) for code, url in data.get("peers", {}).items()}
         interop = _interop(data.get("interop", {}))
+        axis = _axis(data["axis"]) if "axis" in data else None
     except KeyError as exc:
         raise ConfigError(f"missing key {exc.args[0]!r} in [node]", where=str(path)) from exc
     except TypeError as exc:
@@ -256,7 +316,28 @@ def load_config(home: Path) -> NodeConfig:
         directory=_path(base, directory, "directory") if directory else None,
         role=str(role),
         interop=interop,
+        axis=axis,
     )
+
+
+def _axis(table: Any) -> AxisConfig:
+    if not isinstance(table, dict):
+        raise ConfigError("[axis] must be a table")
+    dialect = str(table.get("dialect", "vdxp"))
+    if dialect not in DIALECTS:
+        raise ConfigError(f"[axis] dialect must be one of {', '.join(DIALECTS)}, "
+                          f"not {dialect!r}")
+    url = table.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigError("[axis] url must be an http(s) address")
+    needed = _AXIS_SETTINGS[dialect]
+    missing = [name for name in needed if not isinstance(table.get(name), str)]
+    if missing:
+        raise ConfigError(f"[axis] the {dialect} dialect needs {', '.join(missing)}")
+    unknown = set(table) - {"dialect", "url", *needed}
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [axis] for {dialect}: {sorted(unknown)}")
+    return AxisConfig(dialect, url, {name: str(table[name]) for name in needed})
 
 
 def _interop(table: Any) -> InteropConfig:

@@ -26,7 +26,7 @@ from typing import Any
 import pybase64
 import requests
 
-from docflow.errors import TransportError
+from docflow.errors import OrganCodeError, TransportError
 from docflow.model import OrganCode
 from docflow.transport._http import EnvironmentOnce
 
@@ -107,8 +107,11 @@ class VxpClient:
 
     Args:
         base_url: the axis's address, e.g. ``https://axis.example/``.
-        system_id: the caller's system id (its organ code).
+        system_id: the caller's system id, as the axis operator issued it: often the
+            organ code, sometimes not (``vxp.saas.03``).
         secret: the secret issued with the system id.
+        organ: the organ code written as ``from`` on sendEdoc (default: the system id,
+            when it is an organ code).
         timeout: seconds to connect and to wait for an answer.
         retries: how many times a request is tried again after a network error (not
             after an answer from the axis, which is never retried blindly).
@@ -117,9 +120,18 @@ class VxpClient:
 
     def __init__(self, base_url: str, system_id: str, secret: str, *, timeout: float = 30.0,
                  retries: int = 2, ca_bundle: Path | None = None,
-                 clock: Any = None):
+                 clock: Any = None, organ: OrganCode | str | None = None):
         self.base_url = base_url.rstrip("/") + "/"
-        self.system_id = str(OrganCode.parse(system_id))
+        if not system_id or not system_id.isascii() or not system_id.isprintable():
+            raise TransportError(f"system id {system_id!r} is not printable ASCII",
+                                 hint="use the system id the axis operator issued")
+        self.system_id = system_id
+        if organ is None:
+            try:
+                organ = OrganCode.parse(system_id)
+            except OrganCodeError:
+                organ = None
+        self.organ = OrganCode.parse(organ) if organ is not None else None
         self._secret = secret
         self.timeout = timeout
         self.retries = retries
@@ -171,8 +183,13 @@ class VxpClient:
     def send_edoc(self, packet: bytes, *, to: Sequence[OrganCode | str],
                   message_type: str = "edoc", sender: str | None = None) -> str:
         """``sendEdoc``: queue a packet for the organs in ``to``; returns its DocId."""
+        sender = sender or (str(self.organ) if self.organ is not None else None)
+        if sender is None:
+            raise TransportError(f"system id {self.system_id} is not an organ code and no "
+                                 "sender was given", where="sendEdoc from",
+                                 hint="pass organ= to VxpClient (the node's organ code)")
         answer = self._call("sendEdoc", {
-            "from": sender or self.system_id,
+            "from": sender,
             "to": json.dumps([str(code) for code in to]),
             "servicetype": "edoc",
             "messagetype": message_type,

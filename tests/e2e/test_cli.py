@@ -277,3 +277,44 @@ def test_show_and_inbox_tell_the_verdict_and_findings(tmp_path: Path) -> None:
     assert as_json["document"]["signature"] == "unverifiable"
     assert {f["code"] for f in as_json["document"]["findings"]} >= {"M.Code.CodeNumber"}
     assert all(isinstance(f["severity"], str) for f in as_json["document"]["findings"])
+
+
+def test_axis_check_and_agencies_from_a_home(tmp_path: Path, pki) -> None:  # type: ignore[no-untyped-def]
+    """A home with [axis] (the secret from the environment): `docflow axis check` says
+    each thing that works, and what does not, with exit status 1; `axis agencies`."""
+    from docflow.emulators import AxisApp, AxisSystem
+    from docflow.store import Store, sqlite_url
+    from tests.integration.test_soap import Server
+
+    store = Store.open(sqlite_url(tmp_path / "axis.db"))
+    server = Server(AxisApp("000.00.00.G22", store, [
+        AxisSystem("vxp.qn.01", "the-secret", name="UBND tỉnh", organs=("000.00.00.H41",))]))
+    try:
+        run("pki", "ca", "create", "--name", "CA", "--ecdsa", "--out", str(tmp_path / "ca"))
+        home = tmp_path / "province"
+        run("init", str(home), "--organ", "000.00.00.H41", "--name", "UBND tỉnh",
+            "--ca", str(tmp_path / "ca"))
+        with (home / "node.toml").open("a", encoding="utf-8") as file:
+            file.write(f'[axis]\ndialect = "vdxp"\nurl = "{server.url}"\n'
+                       'system_id = "vxp.qn.01"\nsecret_env = "TEST_AXIS_SECRET"\n')
+        env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+        missing = subprocess.run([str(DOCFLOW), "axis", "check", "--home", str(home)],
+                                 capture_output=True, text=True, env=env, timeout=60)
+        assert missing.returncode == 2 and "TEST_AXIS_SECRET" in missing.stderr
+        good = subprocess.run([str(DOCFLOW), "axis", "check", "--home", str(home)],
+                              capture_output=True, text=True, timeout=60,
+                              env={**env, "TEST_AXIS_SECRET": "the-secret"})
+        assert good.returncode == 0, good.stdout + good.stderr
+        for line in ("ok   reachable", "ok   clock", "ok   authentication", "ok   backlog"):
+            assert line in good.stdout, good.stdout
+        wrong = subprocess.run([str(DOCFLOW), "axis", "check", "--home", str(home)],
+                               capture_output=True, text=True, timeout=60,
+                               env={**env, "TEST_AXIS_SECRET": "not-it"})
+        assert wrong.returncode == 1 and "FAIL authentication" in wrong.stdout
+        listed = subprocess.run([str(DOCFLOW), "axis", "agencies", "--json", "--home",
+                                 str(home)], capture_output=True, text=True, timeout=60,
+                                env={**env, "TEST_AXIS_SECRET": "the-secret"})
+        assert {row["code"] for row in json.loads(listed.stdout)} == {"000.00.00.H41"}
+    finally:
+        server.close()
+        store.close()

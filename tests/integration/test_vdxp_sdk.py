@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from docflow.emulators import AxisApp, AxisSystem, sdk_timestamp
+from docflow.errors import TransportError
 from docflow.node import Node
 from docflow.samples import PROVINCE
 from docflow.security import TrustPolicy
@@ -130,6 +131,31 @@ def test_the_sdk_sends_a_packet_and_a_channel_node_receives_it(net: Net) -> None
     assert retry["status"] == "OK", retry
     assert net.province.poll_axis().refused == 0
     assert net.province.inbox().total == 1
+
+
+def test_docflow_sends_under_a_system_id_that_is_not_an_organ_code(net: Net, pki: Pki) -> None:
+    """A SaaS system id (``vxp.saas.03``) authenticates; ``from`` is the organ's code."""
+    packet = (INTEROP / "new.edxml").read_bytes()
+    anonymous = VxpClient(net.url, SDK_SYSTEM, SDK_SECRET, timeout=10)
+    assert anonymous.organ is None
+    with pytest.raises(TransportError, match="not an organ code") as refused:
+        anonymous.send_edoc(packet, to=[PROVINCE.code])
+    assert "organ=" in str(refused.value)
+    anonymous.close()
+    assert net.province.poll_axis().documents == 0  # nothing reached the axis
+    client = VxpClient(net.url, SDK_SYSTEM, SDK_SECRET, timeout=10, organ=SDK_ORGAN,
+                       clock=lambda: pki.now)
+    try:
+        assert client.send_edoc(packet, to=[PROVINCE.code])
+        (sent,) = client.sent()
+        assert sent.to == str(PROVINCE.code)
+    finally:
+        client.close()
+    assert net.province.poll_axis().documents == 1
+    (document,) = net.province.inbox().items
+    assert document.sender == SDK_ORGAN
+    with pytest.raises(TransportError, match="printable ASCII"):
+        VxpClient(net.url, "vxp saas\n03", SDK_SECRET)
 
 
 def test_lists_and_fetches_as_the_sdk_reads_them(net: Net) -> None:

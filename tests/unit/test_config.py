@@ -63,3 +63,43 @@ def test_the_interop_table_makes_the_nodes_policy(tmp_path: Path) -> None:
     policy = interop.policy()
     assert policy.accept == ("M.MessageHeader.DocumentId",)
     assert policy.aliases == {"vxp.saas.03": "000.00.07.H41"} and policy.tz.key == "UTC"
+
+
+@pytest.mark.parametrize(("table", "kind"), [
+    ('dialect = "vdxp"\nurl = "https://axis.example/"\nsystem_id = "vxp.saas.03"\n'
+     'secret_env = "AXIS_SECRET"\n', "VxpClient"),
+    ('dialect = "lgsp-token"\nurl = "https://lgsp.example/"\nsystem_id = "H20.UB.001"\n'
+     'secret_env = "AXIS_SECRET"\nusername = "vanthu"\npassword_env = "AXIS_SECRET"\n'
+     'application_code = "EOFFICE"\n', "TokenLgspClient"),
+    ('dialect = "wso2"\nurl = "https://gw.example:8247/"\nconsumer_key = "k"\n'
+     'consumer_secret_env = "AXIS_SECRET"\nunit_secret_env = "AXIS_SECRET"\n', "Wso2Client"),
+])
+def test_the_axis_table_chooses_the_dialect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             table: str, kind: str) -> None:
+    write_config(tmp_path, OrganInfo(OrganCode("000.00.00.H41"), "UBND tỉnh"))
+    with (tmp_path / "node.toml").open("a", encoding="utf-8") as file:
+        file.write("[axis]\n" + table)
+    axis = load_config(tmp_path).axis
+    assert axis is not None
+    monkeypatch.delenv("AXIS_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="AXIS_SECRET is not set"):
+        axis.client()
+    monkeypatch.setenv("AXIS_SECRET", "s3cret")
+    client = axis.client()
+    assert type(client).__name__ == kind
+    client.close()
+
+
+@pytest.mark.parametrize(("table", "fragment"), [
+    ('dialect = "soap"\nurl = "https://x/"\n', "dialect must be one of"),
+    ('dialect = "vdxp"\nurl = "ftp://x/"\nsystem_id = "a"\nsecret_env = "B"\n', "url"),
+    ('dialect = "wso2"\nurl = "https://x/"\nconsumer_key = "k"\n', "needs consumer_secret_env"),
+    ('dialect = "vdxp"\nurl = "https://x/"\nsystem_id = "a"\nsecret_env = "B"\nsecret = "c"\n',
+     "unknown setting"),
+])
+def test_bad_axis_tables(tmp_path: Path, table: str, fragment: str) -> None:
+    write_config(tmp_path, OrganInfo(OrganCode("000.00.00.H41"), "UBND tỉnh"))
+    with (tmp_path / "node.toml").open("a", encoding="utf-8") as file:
+        file.write("[axis]\n" + table)
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(tmp_path)
