@@ -1072,18 +1072,20 @@ def axis() -> None:
 @click.option("--port", type=int, default=8090, show_default=True)
 @click.option("--threads", type=int, default=4, show_default=True)
 @click.option("--parent", help="The URL of the axis above (an LGSP's national axis).")
+@click.option("--parent-system-id",
+              help="This platform's system id at the parent (default: its --code).")
 @click.option("--parent-secret-env", default="DOCFLOW_AXIS_PARENT_SECRET", show_default=True,
               help="The environment variable holding this axis's secret at the parent.")
 @click.option("--forward-every", type=float, default=2.0, show_default=True,
               help="Seconds between exchanges with the parent.")
 def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host: str,
-               port: int, threads: int, parent: str | None, parent_secret_env: str,
-               forward_every: float) -> None:
+               port: int, threads: int, parent: str | None, parent_system_id: str | None,
+               parent_secret_env: str, forward_every: float) -> None:
     """Serve the axis API (sendEdoc, getReceivedEdocList, getEdoc, updateStatus, ...).
 
     With --parent, packets for organs not registered here go up to the parent axis and
-    packets waiting there for this axis's organs come down (this axis's code is its
-    system id at the parent)."""
+    packets waiting there for this axis's organs come down (whatever the dialect served
+    here, the parent is the national axis: vdxp)."""
     import signal
     import threading
     import tomllib
@@ -1126,15 +1128,13 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
                 raise ConfigError(f"--parent needs the secret in ${parent_secret_env}")
             from docflow.transport import VxpClient
 
-            upstream = VxpClient(parent, code, secret)
-        if upstream is not None and dialect != "vdxp":
-            raise ConfigError("--parent is for the vdxp dialect")
+            upstream = VxpClient(parent, parent_system_id or code, secret, organ=code)
         store = Store.open(database)
         app: Any
         if dialect == "lgsp-token":
-            app = TokenLgspApp(code, store, systems, accounts)
+            app = TokenLgspApp(code, store, systems, accounts, parent=upstream)
         elif dialect == "wso2":
-            app = Wso2App(code, store, systems, consumers)
+            app = Wso2App(code, store, systems, consumers, parent=upstream)
         else:
             app = AxisApp(code, store, systems, parent=upstream)
     except DocflowError as exc:

@@ -16,8 +16,10 @@ The dialects (``docflow.emulators.vdxp``, ...) speak their own HTTP and JSON aro
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from docflow.clock import Clock
 from docflow.envelope import Envelope, ParseLimits, read_packet
@@ -26,9 +28,13 @@ from docflow.model import OrganCode, StatusInfo
 from docflow.security import TrustStore, verify
 from docflow.store import Agency, DeliveryView, DocumentView, Page, Store
 
+if TYPE_CHECKING:
+    from docflow.transport import VxpClient
+
 __all__ = ["AxisQueue", "Queued", "RefusalError"]
 
 _WAITING = ("queued", "retrying", "sending")
+_LOG = logging.getLogger("docflow.axis")
 
 
 class RefusalError(DocflowError):
@@ -200,6 +206,48 @@ class AxisQueue:
         if caller not in (code, found[0].parent) and not relay:
             raise RefusalError("FROM_MISMATCH", "an organ deletes itself or its own organs")
         self.store.delete_agency(self.code, code, now=self.clock())
+
+    # ------------------------------------------------------------------ a parent axis
+
+    def exchange(self, parent: VxpClient, *, limit: int = 100) -> int:
+        """One exchange with the parent axis (an LGSP's national axis, where this
+        platform is a relaying system): push up what waits here for organs not
+        registered here (acknowledged here once the parent took it), and take in what
+        waits at the parent for this platform's organs (acknowledged there once stored
+        here; ``fail`` there when this platform refuses it). Returns how many packets
+        moved."""
+        moved, now = 0, self.clock()
+        for kind, message_type in (("document", "edoc"), ("status", "status")):
+            waiting = self.store.deliveries(organ=self.code, kind=kind,
+                                            transport_state=("queued", "retrying"),
+                                            page_size=limit).items
+            unknown = set(self.unknown(sorted({d.recipient for d in waiting})))
+            for delivery in waiting:
+                if delivery.recipient not in unknown:
+                    continue
+                packet = self.store.delivery_packet(delivery.id)
+                self.store.hand_over(delivery.id, f"parent:{self.code}", now=now)
+                try:
+                    parent.send_edoc(packet, to=[delivery.recipient], message_type=message_type,
+                                     sender=self.sender_of(packet))
+                except DocflowError as exc:
+                    self.store.fail(delivery.id, f"parent axis: {exc}", now=now)
+                    continue
+                self.store.acknowledge(delivery.id, transport_only=True, now=now)
+                moved += 1
+            for item in parent.received(message_type=message_type, page_size=limit):
+                packet = parent.get_edoc(item.doc_id)
+                try:
+                    self.accept(packet, kind, self.sender_of(packet), [item.to], now)
+                except DocflowError as exc:
+                    _LOG.warning("refused a packet from the parent axis: %s", exc)
+                    parent.update_status(item.doc_id, "fail")
+                    continue
+                parent.update_status(item.doc_id, "done")
+                moved += 1
+        return moved
+
+    # ------------------------------------------------------------------ checks
 
     def check_known(self, organs: Sequence[str]) -> None:
         """Refuse organs not registered here, unless a parent axis takes them."""

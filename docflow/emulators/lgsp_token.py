@@ -33,6 +33,7 @@ from docflow.errors import DocflowError, NotFoundError
 from docflow.model import DEFAULT_TZ, OrganCode
 from docflow.security import TrustStore
 from docflow.store import Store
+from docflow.transport import VxpClient
 
 __all__ = ["LgspAccount", "TokenLgspApp"]
 
@@ -57,6 +58,9 @@ class TokenLgspApp:
         store: where the packets wait.
         units: the units (system id, secret key, organs) it knows.
         accounts: who may log in.
+        parent: the national axis, with this platform's system id there (a relaying
+            system): packets for organs not registered here go up to it, and
+            :meth:`forward` exchanges them.
         token_lifetime: how long a login token is good for.
     """
 
@@ -64,14 +68,17 @@ class TokenLgspApp:
                  accounts: Iterable[LgspAccount], *, trust: TrustStore | None = None,
                  clock: Clock = system_clock,
                  token_lifetime: dt.timedelta = dt.timedelta(minutes=30),
-                 max_body: int = 50 * 1024 * 1024):
+                 max_body: int = 50 * 1024 * 1024,
+                 parent: VxpClient | None = None):
         self.code = str(OrganCode.parse(code))
         self.store, self.clock = store, clock
         self.units = {unit.system_id: unit for unit in units}
         self.accounts = {account.username: account for account in accounts}
         self.token_lifetime = token_lifetime
         self.max_body = max_body
-        self.queue = AxisQueue(self.code, store, clock=clock, trust=trust, max_body=max_body)
+        self.queue = AxisQueue(self.code, store, clock=clock, trust=trust, max_body=max_body,
+                               has_parent=parent is not None)
+        self.parent = parent
         self._tokens: dict[str, dt.datetime] = {}
         self._lock = threading.Lock()
         for unit in self.units.values():
@@ -245,6 +252,10 @@ class TokenLgspApp:
                          "totalPages": 1, "pageSize": len(content),
                          "numberOfRecords": len(content)}}
 
+
+    def forward(self, *, limit: int = 100) -> int:
+        """One exchange with the parent axis (see :meth:`AxisQueue.exchange`)."""
+        return 0 if self.parent is None else self.queue.exchange(self.parent, limit=limit)
 
 def _body(request: Request) -> dict[str, Any]:
     try:

@@ -359,44 +359,8 @@ class AxisApp:
     # ------------------------------------------------------------------ a parent axis
 
     def forward(self, *, limit: int = 100) -> int:
-        """One exchange with the parent axis: push up what waits here for organs not
-        registered here (acknowledged here once the parent took it), and take in what
-        waits at the parent for this axis's organs (acknowledged there once stored here).
-        Returns how many packets moved."""
-        if self.parent is None:
-            return 0
-        moved, now = 0, self.clock()
-        for kind, message_type in (("document", "edoc"), ("status", "status")):
-            waiting = self.store.deliveries(organ=self.code, kind=kind,
-                                            transport_state=("queued", "retrying"),
-                                            page_size=limit).items
-            unknown = set(self.queue.unknown(sorted({d.recipient for d in waiting})))
-            for delivery in waiting:
-                if delivery.recipient not in unknown:
-                    continue
-                packet = self.store.delivery_packet(delivery.id)
-                self.store.hand_over(delivery.id, f"parent:{self.code}", now=now)
-                try:
-                    self.parent.send_edoc(packet, to=[delivery.recipient],
-                                          message_type=message_type,
-                                          sender=self.queue.sender_of(packet))
-                except DocflowError as exc:
-                    self.store.fail(delivery.id, f"parent axis: {exc}", now=now)
-                    continue
-                self.store.acknowledge(delivery.id, transport_only=True, now=now)
-                moved += 1
-            for item in self.parent.received(message_type=message_type, page_size=limit):
-                packet = self.parent.get_edoc(item.doc_id)
-                try:
-                    self.queue.accept(packet, kind, self.queue.sender_of(packet), [item.to],
-                                      now)
-                except DocflowError as exc:
-                    _LOG.warning("refused a packet from the parent axis: %s", exc)
-                    self.parent.update_status(item.doc_id, "fail")
-                    continue
-                self.parent.update_status(item.doc_id, "done")
-                moved += 1
-        return moved
+        """One exchange with the parent axis (see :meth:`AxisQueue.exchange`)."""
+        return 0 if self.parent is None else self.queue.exchange(self.parent, limit=limit)
 
 
 def _item(queued: Queued) -> dict[str, str]:

@@ -38,6 +38,7 @@ from docflow.errors import DocflowError, NotFoundError
 from docflow.model import DEFAULT_TZ, OrganCode
 from docflow.security import TrustStore
 from docflow.store import Store
+from docflow.transport import VxpClient
 from docflow.transport._wso2 import BASE_PATH, WSO2_STATUSES, Wso2Profile
 
 __all__ = ["Wso2App", "Wso2Consumer"]
@@ -176,6 +177,9 @@ class Wso2App:
         units: the units, known by their secret (``AxisSystem.secret``) and organs.
         consumers: the OAuth2 applications that may ask for tokens.
         province: the level-1 part of the province's codes (``donvilienthongs/qn``).
+        parent: the national axis, with this platform's system id there (a relaying
+            system): packets for organs not registered here go up to it, and
+            :meth:`forward` exchanges them.
         token_lifetime: seconds a token lives.
         profile: where each parameter travels (the client's).
     """
@@ -184,14 +188,17 @@ class Wso2App:
                  consumers: Iterable[Wso2Consumer], *, province: str = "H41",
                  trust: TrustStore | None = None, clock: Clock = system_clock,
                  token_lifetime: int = 3600, profile: Wso2Profile | None = None,
-                 max_body: int = 70 * 1024 * 1024):
+                 max_body: int = 70 * 1024 * 1024,
+                 parent: VxpClient | None = None):
         self.code = str(OrganCode.parse(code))
         self.store, self.clock = store, clock
         self.units = {unit.secret: unit for unit in units}
         self.province = province
         self.profile = profile or Wso2Profile()
         self.max_body = max_body
-        self.queue = AxisQueue(self.code, store, clock=clock, trust=trust)
+        self.queue = AxisQueue(self.code, store, clock=clock, trust=trust, max_body=max_body,
+                               has_parent=parent is not None)
+        self.parent = parent
         lock = threading.Lock()
         tokens: dict[str, _Token] = {}
         self.server = _TokenServer({c.key: c for c in consumers}, tokens, token_lifetime,
@@ -344,6 +351,10 @@ class Wso2App:
                             mail=str(body.get("email", "")), relay=True)
         return _ok({})
 
+
+    def forward(self, *, limit: int = 100) -> int:
+        """One exchange with the parent axis (see :meth:`AxisQueue.exchange`)."""
+        return 0 if self.parent is None else self.queue.exchange(self.parent, limit=limit)
 
 def _ok(data: dict[str, Any]) -> dict[str, Any]:
     return {"status": "OK", "errorCode": "0", "errorDesc": "", **data}
