@@ -1208,9 +1208,13 @@ def axis_check(home: Path) -> None:
 @axis.command("agencies")
 @_home_option
 @_json_option
-def axis_agencies(home: Path, as_json: bool) -> None:
-    """The organs the home's axis or LGSP knows."""
-    client, _ = _axis_client(home)
+@click.option("--sync", is_flag=True,
+              help="Also add the organs the home's directory lacks to its directory file.")
+@click.option("--hub", help="With --sync: the directory's hub the added organs are "
+              "reached through (the axis or LGSP, if the directory lists it).")
+def axis_agencies(home: Path, as_json: bool, sync: bool, hub: str | None) -> None:
+    """The organs the home's axis or LGSP knows (--sync: import them into the directory)."""
+    client, url = _axis_client(home)
     try:
         rows = client.agencies()
     except DocflowError as exc:
@@ -1218,11 +1222,55 @@ def axis_agencies(home: Path, as_json: bool) -> None:
         return
     finally:
         client.close()
-    _emit(rows, as_json, lambda: _table(
-        ["code", "name", "parent"],
-        [[row.get("code", ""), row.get("name", ""),
-          row.get("pcode") or row.get("centerCode") or row.get("pid") or ""]
-         for row in rows]))
+    if not sync:
+        _emit(rows, as_json, lambda: _table(
+            ["code", "name", "parent"],
+            [[row.get("code", ""), row.get("name", ""),
+              row.get("pcode") or row.get("centerCode") or row.get("pid") or ""]
+             for row in rows]))
+        return
+    try:
+        result, path = _sync_directory(home, rows, url, hub)
+    except DocflowError as exc:
+        _fail(exc)
+        return
+    summary = {"directory": str(path), "added": [str(o.code) for o in result.added],
+               "known": len(result.known),
+               "skipped": [{"code": code, "why": why} for code, why in result.skipped]}
+    _emit(summary, as_json, lambda: click.echo("\n".join(
+        [f"{len(result.added)} organ(s) added to {path}, {len(result.known)} already known"]
+        + [f"  + {o.code} {o.name} ({o.level}"
+           + (f" under {o.parent})" if o.parent else ")") for o in result.added]
+        + [f"  skipped {code}: {why}" for code, why in result.skipped])))
+
+
+def _sync_directory(home: Path, rows: list[dict[str, Any]], url: str,
+                    hub: str | None) -> tuple[Any, Path]:
+    """Merge an agency list into the home's directory file (written whole, atomically)."""
+    import datetime as dt
+
+    from docflow.config import load_config
+    from docflow.errors import ConfigError
+    from docflow.routing import Agency, import_agencies
+
+    config = load_config(home)
+    if config.directory is None:
+        raise ConfigError("this home names no directory to import into",
+                          where=str(home / "node.toml"),
+                          hint='set directory = "directory.toml" in [node] (the file may '
+                          'start empty)')
+    path = config.directory
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    agencies = [Agency(str(row.get("code") or ""), str(row.get("name") or ""),
+                       str(row.get("mail") or row.get("email") or "")) for row in rows]
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    result = import_agencies(text, agencies, hub=hub,
+                             note=f"imported from {url} on {when} (docflow axis agencies --sync)")
+    if result.added:
+        scratch = path.with_name(path.name + ".tmp")
+        scratch.write_text(result.text, encoding="utf-8")
+        os.replace(scratch, path)
+    return result, path
 
 
 @cli.command()

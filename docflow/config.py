@@ -396,5 +396,6 @@ def write_config(home: Path, organ: OrganInfo, *, port: int = 8080,
 
 
 def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    from docflow.routing import toml_string
+
+    return toml_string(value)

@@ -47,9 +47,10 @@ from pathlib import Path
 from typing import Any
 
 from docflow.errors import ConfigError, ModelError, RoutingError
-from docflow.model import Hierarchy, Organ, OrganCode
+from docflow.model import Hierarchy, Level, Organ, OrganCode
 
-__all__ = ["DEFAULT_HOP_LIMIT", "Directory", "Entry", "HubEntry"]
+__all__ = ["DEFAULT_HOP_LIMIT", "Agency", "AgencyImport", "Directory", "Entry", "HubEntry",
+           "import_agencies", "toml_string"]
 
 #: The most hubs a packet may pass through (province hub, axis, other province's hub...).
 DEFAULT_HOP_LIMIT = 6
@@ -274,6 +275,142 @@ class Directory:
             here = self.next_hop(here, target, trace=before)
             stops.append(here)
         return stops
+
+
+@dataclass(frozen=True)
+class Agency:
+    """An organ as an axis or LGSP lists it (``getAgenciesList``, ``donvilienthongs``):
+    untrusted text, checked by :func:`import_agencies`."""
+
+    code: str
+    name: str
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class AgencyImport:
+    """What :func:`import_agencies` made of an agency list.
+
+    Attributes:
+        text: the directory file's new text (the old text, then one ``[[organs]]`` table
+            per added organ); loads with :meth:`Directory.from_toml`.
+        added: the organs added, with the level each was placed on.
+        known: codes the directory already had (left as they are).
+        skipped: entries that were not taken, each with why.
+    """
+
+    text: str
+    added: tuple[Organ, ...]
+    known: tuple[OrganCode, ...]
+    skipped: tuple[tuple[str, str], ...]
+
+
+#: the longest organ name taken from an agency list
+MAX_AGENCY_NAME = 300
+
+
+def import_agencies(text: str, agencies: Sequence[Agency], *,
+                    hub: OrganCode | str | None = None, note: str = "") -> AgencyImport:
+    """Add the organs of ``agencies`` that the directory ``text`` lacks, as
+    ``[[organs]]`` tables appended to it (the operator's own tables stay untouched).
+
+    Each organ is placed under the nearest organ its code's ancestors name (the code
+    ``000.01.10.H41`` under ``000.00.10.H41`` if the directory has it, else under
+    ``000.00.00.H41``), on the first level allowed under that organ's level (one that
+    may have children, when the list holds organs below it: a district, not a
+    department); an organ with no known ancestor goes on the first top level. The level
+    is a placement from the codes alone: edit the file where it guessed wrong.
+
+    ``hub`` (e.g. the national axis or LGSP the list came from, if it is a hub of the
+    directory) becomes the hub of the added organs. Entries with a malformed code, an
+    empty name or control characters are skipped, never written. ``note`` is written as
+    a comment above the added tables.
+    """
+    directory = Directory.from_toml(text)
+    hub_code = None if hub is None else OrganCode.parse(hub)
+    if hub_code is not None and hub_code not in directory.hubs:
+        raise ConfigError(f"{hub_code} is not a hub of the directory",
+                          hint="list it under [[hubs]] first, or import without a hub")
+    levels = directory.hierarchy.levels
+    organs = {entry.code: entry.organ for entry in directory}
+    known: list[OrganCode] = []
+    skipped: list[tuple[str, str]] = []
+    fresh: dict[OrganCode, Agency] = {}
+    for agency in agencies:
+        try:
+            code = OrganCode.parse(agency.code)
+        except ModelError as exc:
+            skipped.append((agency.code[:40], f"not an organ code: {exc.message}"))
+            continue
+        name = " ".join(agency.name.split())
+        if not name or len(name) > MAX_AGENCY_NAME or not name.isprintable():
+            skipped.append((str(code), "no usable name (empty, too long or control "
+                            "characters)"))
+        elif code in organs or code in directory.hubs:
+            known.append(code)
+        elif code not in fresh:
+            fresh[code] = Agency(str(code), name, agency.email.strip())
+    added: list[Organ] = []
+    for code in sorted(fresh, key=lambda c: (c.code_level, c.value)):
+        parent = code.parent
+        while parent is not None and parent not in organs:
+            parent = parent.parent
+        below = any(code in _ancestors(other) for other in fresh)
+        level = _level_under(levels, None if parent is None else organs[parent].level, below)
+        if level is None:  # nothing may sit under that organ: place it at the top
+            parent, level = None, _level_under(levels, None, below)
+        email = fresh[code].email
+        organ = Organ(code, fresh[code].name, level or levels[0].key,
+                      parent if level is not None and parent is not None else None,
+                      email=email if email and email.isprintable() else None)
+        organs[code] = organ
+        added.append(organ)
+    tables = [f"# {note}"] if note and added else []
+    for organ in added:
+        tables += ["", "[[organs]]", f"code = {toml_string(str(organ.code))}",
+                   f"name = {toml_string(organ.name)}", f"level = {toml_string(organ.level)}"]
+        tables.append(f"parent = {toml_string(str(organ.parent))}" if organ.parent
+                      else "# no known parent in this directory")
+        if organ.email:
+            tables.append(f"email = {toml_string(organ.email)}")
+        if hub_code is not None:
+            tables.append(f"hub = {toml_string(str(hub_code))}")
+    new_text = text if not added else text.rstrip("\n") + "\n\n" + "\n".join(tables) + "\n"
+    Directory.from_toml(new_text)  # what is written loads, or nothing is written
+    return AgencyImport(new_text, tuple(added), tuple(known), tuple(skipped))
+
+
+def _level_under(levels: Sequence[Level], parent_level: str | None,
+                 with_children: bool) -> str | None:
+    """The first level allowed under ``parent_level`` (None: a top level), preferring
+    one that may have children of its own when the organ has some."""
+    allowed = [level.key for level in levels
+               if (not level.parents if parent_level is None else parent_level in level.parents)]
+    if with_children:
+        parents = {key for level in levels for key in level.parents}
+        allowed = [key for key in allowed if key in parents] or allowed
+    return allowed[0] if allowed else None
+
+
+def _ancestors(code: OrganCode) -> list[OrganCode]:
+    out, up = [], code.parent
+    while up is not None:
+        out.append(up)
+        up = up.parent
+    return out
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string, every character TOML forbids escaped."""
+    out = []
+    for char in value:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char == "\t" or (ord(char) >= 0x20 and ord(char) != 0x7F):
+            out.append(char)
+        else:
+            out.append(f"\\u{ord(char):04X}")
+    return '"' + "".join(out) + '"'
 
 
 def _code_or_none(value: Any) -> OrganCode | None:

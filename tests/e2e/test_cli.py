@@ -318,3 +318,56 @@ def test_axis_check_and_agencies_from_a_home(tmp_path: Path, pki) -> None:  # ty
     finally:
         server.close()
         store.close()
+
+
+def test_axis_agencies_sync_imports_into_the_directory(tmp_path: Path) -> None:
+    """`axis agencies --sync` adds the organs the home's directory lacks (placed under
+    their nearest known ancestor, reached through the axis hub), once."""
+    from docflow.emulators import AxisApp, AxisSystem
+    from docflow.routing import Directory
+    from docflow.store import Store, sqlite_url
+    from tests.integration.test_soap import Server
+
+    store = Store.open(sqlite_url(tmp_path / "axis.db"))
+    app = AxisApp("000.00.00.G22", store, [
+        AxisSystem("vxp.qn.01", "the-secret", name="UBND tỉnh Quảng Nam",
+                   organs=("000.00.00.H41",))])
+    for code, name in (("000.00.01.H41", "UBND thành phố Tam Kỳ"),
+                       ("000.01.01.H41", "UBND phường An Mỹ"),
+                       ("000.00.00.H20", "UBND tỉnh khác")):
+        store.register_agency("000.00.00.G22", code, name=name)
+    server = Server(app)
+    directory = tmp_path / "qn.toml"
+    directory.write_text('[[hubs]]\ncode = "000.00.00.G22"\nname = "Trục quốc gia"\n\n'
+                         '[[organs]]\ncode = "000.00.00.H41"\nname = "UBND tỉnh Quảng Nam"\n'
+                         'level = "province"\n', encoding="utf-8")
+    try:
+        run("pki", "ca", "create", "--name", "CA", "--ecdsa", "--out", str(tmp_path / "ca"))
+        home = tmp_path / "province"
+        made = run("init", str(home), "--organ", "000.00.00.H41", "--directory", str(directory),
+                   "--ca", str(tmp_path / "ca"))
+        assert made.returncode == 0, made.stderr
+        with (home / "node.toml").open("a", encoding="utf-8") as file:
+            file.write(f'[axis]\ndialect = "vdxp"\nurl = "{server.url}"\n'
+                       'system_id = "vxp.qn.01"\nsecret_env = "TEST_AXIS_SECRET"\n')
+        env = {**os.environ, "PYTHONIOENCODING": "utf-8", "TEST_AXIS_SECRET": "the-secret"}
+        command = [str(DOCFLOW), "axis", "agencies", "--home", str(home), "--sync", "--hub",
+                   "000.00.00.G22", "--json"]
+        first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        assert first.returncode == 0, first.stderr
+        report = json.loads(first.stdout)
+        assert sorted(report["added"]) == ["000.00.00.H20", "000.00.01.H41", "000.01.01.H41"]
+        assert report["known"] == 1
+        loaded = Directory.from_toml(home / "directory.toml")
+        assert loaded.entry("000.01.01.H41").organ.parent == loaded.entry("000.00.01.H41").code
+        assert str(loaded.entry("000.00.00.H20").hub) == "000.00.00.G22"
+        again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        assert json.loads(again.stdout)["added"] == []
+        text = subprocess.run(command[:-1], capture_output=True, text=True, env=env, timeout=60)
+        assert "0 organ(s) added" in text.stdout and "4 already known" in text.stdout
+        unknown_hub = subprocess.run([*command[:-2], "000.00.90.H41"], capture_output=True,
+                                     text=True, env=env, timeout=60)
+        assert unknown_hub.returncode == 2 and "not a hub" in unknown_hub.stderr
+    finally:
+        server.close()
+        store.close()
