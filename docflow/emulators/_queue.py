@@ -54,8 +54,7 @@ class Queued:
 
     delivery: DeliveryView
     kind: str  #: "document" or "status"
-    sender: str
-    document: DocumentView
+    sender: str  #: the organ that sent it (a status packet's own sender)
 
 
 class AxisQueue:
@@ -111,7 +110,7 @@ class AxisQueue:
 
     def unknown(self, organs: Sequence[str]) -> list[str]:
         """The organs of ``organs`` not registered with this axis."""
-        known = {agency.code for agency in self.store.agencies(self.code, codes=organs)}
+        known = self.store.registered(self.code, organs)
         return [code for code in organs if code not in known]
 
     @staticmethod
@@ -122,36 +121,23 @@ class AxisQueue:
 
     # ------------------------------------------------------------------ receiving
 
-    def served(self, organs: Sequence[str]) -> list[str]:
-        """``organs`` and every organ registered with one of them as its parent."""
-        out = list(organs)
-        for organ in organs:
-            out += [agency.code for agency in self.store.agencies(self.code, parent=organ)]
-        return out
-
     def waiting(self, organs: Sequence[str], kind: str, *,
                 since: dt.datetime | None = None, until: dt.datetime | None = None,
-                page: int = 1, page_size: int = 50) -> Page[DeliveryView]:
-        """What waits for ``organs`` (and the organs they serve)."""
-        return self.store.deliveries(organ=self.code, recipient=self.served(organs), kind=kind,
-                                     transport_state=_WAITING, since=since, until=until,
-                                     page=page, page_size=page_size)
+                page: int = 1, page_size: int = 50) -> Page[Queued]:
+        """What waits for ``organs`` (and the organs they serve), with each sender."""
+        found = self.store.queued_at(self.code, organs, kind=kind, transport_state=_WAITING,
+                                     since=since, until=until, page=page, page_size=page_size)
+        return Page(tuple(Queued(delivery, delivery.kind, sender)
+                          for delivery, sender in found.items),
+                    found.total, found.page, found.page_size)
 
-    def describe(self, delivery: DeliveryView) -> Queued:
-        """A waiting packet with its sender and document."""
-        document = self.store.document(delivery.document_ref)
-        sender = document.sender
-        if delivery.kind == "status":
-            sender = self.sender_of(self.store.delivery_packet(delivery.id))
-        return Queued(delivery, delivery.kind, sender, document)
-
-    def own(self, organs: Sequence[str], delivery_id: int) -> DeliveryView:
-        """The delivery ``delivery_id`` if it waits for one of ``organs``."""
-        delivery = self.store.delivery(delivery_id)
-        if delivery.recipient not in self.served(organs) or self.store.document(
-                delivery.document_ref).organ != self.code:
+    def own(self, organs: Sequence[str], delivery_id: int) -> Queued:
+        """The packet ``delivery_id`` if it waits (or waited) for one of ``organs``."""
+        found = self.store.queued_at(self.code, organs, delivery_id=delivery_id).items
+        if not found:
             raise NotFoundError("no such packet for this organ", where=f"docId {delivery_id}")
-        return delivery
+        delivery, sender = found[0]
+        return Queued(delivery, delivery.kind, sender)
 
     def packet(self, delivery: DeliveryView) -> bytes:
         """The bytes of a waiting packet."""
@@ -159,16 +145,11 @@ class AxisQueue:
 
     def settle(self, delivery: DeliveryView, status: str, worker: str) -> None:
         """A recipient's acknowledgement: ``done``, ``fail`` or ``processing``."""
-        now = self.clock()
         if delivery.transport_state == "acknowledged":
             return  # done already: acknowledging twice is harmless
         if status not in ("done", "fail", "processing"):
             raise RefusalError("BAD_REQUEST", "status must be done, fail or processing")
-        self.store.hand_over(delivery.id, worker, now=now)
-        if status == "done":
-            self.store.acknowledge(delivery.id, transport_only=True, now=now)
-        elif status == "fail":
-            self.store.fail(delivery.id, f"{worker} reported fail", now=now)
+        self.store.settle(delivery.id, worker, status, now=self.clock())  # one commit
 
     def sent(self, sender: str) -> list[tuple[DocumentView, DeliveryView]]:
         """What ``sender`` sent through this axis, one row per copy."""

@@ -276,12 +276,12 @@ class AxisApp:
     def _received(self, caller: AxisSystem, params: dict[str, str],
                   request: Request) -> dict[str, Any]:
         page, _ = self._waiting(caller, params)
-        return {"data": [_item(self.queue.describe(delivery)) for delivery in page.items],
+        return {"data": [_item(queued) for queued in page.items],
                 "total": page.total}
 
     def _own(self, caller: AxisSystem, params: Mapping[str, str]) -> Any:
         try:
-            return self.queue.own(caller.organs, int(params.get("docId", "")))
+            return self.queue.own(caller.organs, int(params.get("docId", ""))).delivery
         except ValueError as exc:
             raise RefusalError("BAD_REQUEST", "docId must be a number") from exc
 

@@ -40,6 +40,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import TextualSelect
 
 from docflow.clock import Clock, system_clock
 from docflow.envelope import Envelope, Finding, findings_from_json, findings_json
@@ -68,7 +70,7 @@ from docflow.model import StatusCode, StatusInfo
 from docflow.security import AuditCheckpoint, TrustStore, verify_checkpoint
 from docflow.store import _schema as s
 from docflow.store._driver import DriverCursor
-from docflow.store._engine import make_engine
+from docflow.store._engine import make_engine, writer_lock
 
 __all__ = [
     "Agency",
@@ -419,6 +421,7 @@ class Store:
     ):
         self.url = url
         self.engine = make_engine(url, durable=durable)
+        self._writer = writer_lock(self.engine)
         self.clock = clock
         self.retry = retry
         self.retry_per_organ = dict(retry_per_organ or {})
@@ -526,7 +529,7 @@ class Store:
     def _tx(self, organ: str, now: dt.datetime | None) -> Iterator[_Tx]:
         when = now if now is not None else self.clock()
         try:
-            with self.engine.begin() as conn:
+            with self._writer, self.engine.begin() as conn:
                 tx = _Tx(conn, when, organ, DriverCursor(conn))
                 try:
                     yield tx
@@ -891,21 +894,51 @@ class Store:
         """Record a failed attempt: schedule a retry (backoff with jitter) or, after the
         last attempt, dead-letter the delivery. Returns the new transport state."""
         with self._tx("", now) as tx:
+            return self._fail(tx, self._delivery(tx, delivery_id), error)
+
+    def _fail(self, tx: _Tx, row: Row[Any], error: str) -> str:
+        policy = self.retry_per_organ.get(row.recipient, self.retry)
+        if row.attempts >= policy.max_attempts:
+            step = self._transport(tx, row, "give_up", reason=error, last_error=error,
+                                   claimed_by=None, claimed_until=None)
+            tx.conn.execute(s.dead_letters.insert().values(
+                delivery_ref=row.id, reason=error, at=tx.now))
+            tx.audit.append(("dead_letter", f"delivery:{row.id}", {"error": error}))
+        else:
+            step = self._transport(
+                tx, row, "fail", reason=error, last_error=error, claimed_by=None,
+                claimed_until=None,
+                next_attempt_at=tx.now + policy.delay(row.attempts, self.rnd()),
+            )
+        return step.state
+
+    def settle(self, delivery_id: int, worker: str, outcome: str, *,
+               lease: dt.timedelta = dt.timedelta(minutes=5),
+               now: dt.datetime | None = None) -> None:
+        """An axis client's word on a delivery it fetched, in one transaction: leased to
+        ``worker`` (as :meth:`hand_over`), then ``done`` (acknowledged by the transport
+        alone), ``fail`` (a failed attempt, as :meth:`fail`) or ``processing`` (the
+        lease only). A delivery already acknowledged is left alone."""
+        if outcome not in ("done", "fail", "processing"):
+            raise StoreError(f"unknown outcome {outcome!r}", hint="done, fail or processing",
+                             where=f"delivery {delivery_id}")
+        with self._tx("", now) as tx:
             row = self._delivery(tx, delivery_id)
-            policy = self.retry_per_organ.get(row.recipient, self.retry)
-            if row.attempts >= policy.max_attempts:
-                step = self._transport(tx, row, "give_up", reason=error, last_error=error,
-                                       claimed_by=None, claimed_until=None)
-                tx.conn.execute(s.dead_letters.insert().values(
-                    delivery_ref=row.id, reason=error, at=tx.now))
-                tx.audit.append(("dead_letter", f"delivery:{delivery_id}", {"error": error}))
-            else:
-                step = self._transport(
-                    tx, row, "fail", reason=error, last_error=error, claimed_by=None,
-                    claimed_until=None,
-                    next_attempt_at=tx.now + policy.delay(row.attempts, self.rnd()),
-                )
-            return step.state
+            if TRANSPORT.can(row.transport_state, "claim"):
+                self._transport(tx, row, "claim", reason=worker, claimed_by=worker,
+                                claimed_until=tx.now + lease, attempts=row.attempts + 1)
+                row = self._delivery(tx, delivery_id)
+            elif outcome == "fail" or not TRANSPORT.can(row.transport_state, "acknowledge"):
+                return  # acknowledged already, or a dead letter nobody can fail again
+            if outcome == "processing":
+                return
+            if outcome == "fail":
+                self._fail(tx, row, f"{worker} reported fail")
+                return
+            self._transport(tx, row, "acknowledge", claimed_by=None, claimed_until=None,
+                            last_error=None)
+            tx.audit.append(("acknowledged", f"delivery:{delivery_id}",
+                             {"receipt_sha256": None}))
 
     def resend(self, delivery_id: int, *, now: dt.datetime | None = None) -> None:
         """An operator's second chance for a dead-lettered delivery: queued again, same
@@ -1423,6 +1456,46 @@ class Store:
         return [Agency(row.code, row.parent, row.name, row.mail, row.registered_at)
                 for row in rows]
 
+    def queued_at(self, axis: str, organs: Sequence[str], *, kind: str | None = None,
+                  transport_state: Sequence[str] | None = None,
+                  delivery_id: int | None = None, since: dt.datetime | None = None,
+                  until: dt.datetime | None = None, page: int = 1,
+                  page_size: int = 50) -> Page[tuple[DeliveryView, str]]:
+        """The copies ``axis`` holds for ``organs`` and for the organs registered there
+        with one of them as their parent, each with the organ that sent it (a status
+        packet's own sender, not the document's): by kind, transport states, one
+        delivery id, when they were queued. One indexed statement, the total counted
+        with the page: an axis answers many polls, most of them empty."""
+        if page < 1 or not 1 <= page_size <= 1000:
+            raise StoreError("page must be >= 1 and page_size between 1 and 1000")
+        if not organs or (transport_state is not None and not transport_state):
+            return Page((), 0, page, page_size)
+        params: dict[str, Any] = {"axis": axis, "organs": list(organs), "limit": page_size,
+                                  "offset": (page - 1) * page_size}
+        for name, value in (("kind", kind), ("id", delivery_id), ("since", since),
+                            ("until", until), ("states", None if transport_state is None
+                                               else list(transport_state))):
+            if value is not None:
+                params[name] = value
+        statement = _queued_at(tuple(name for name in _QUEUED_FILTERS if name in params))
+        with self._reader() as conn:
+            rows = conn.execute(statement, params).all()
+            total = int(rows[0].total) if rows else 0
+            if not rows and page > 1:  # past the end: the first row carries the count
+                first = conn.execute(statement, {**params, "limit": 1, "offset": 0}).first()
+                total = 0 if first is None else int(first.total)
+        return Page(tuple((_delivery_view(row), str(row.sender)) for row in rows), total,
+                    page, page_size)
+
+    def registered(self, axis: str, codes: Sequence[str]) -> set[str]:
+        """Which of ``codes`` are registered with ``axis`` (a check on every packet an
+        axis takes: one text statement)."""
+        if not codes:
+            return set()
+        with self._reader() as conn:
+            return {str(row[0]) for row in conn.execute(_REGISTERED, {
+                "axis": axis, "codes": list(codes)})}
+
     def register_agency(self, axis: str, code: str, *, parent: str = "", name: str = "",
                         mail: str = "", replace: bool = True,
                         now: dt.datetime | None = None) -> bool:
@@ -1669,6 +1742,43 @@ class Store:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
             rows = conn.execute(query.limit(page_size).offset((page - 1) * page_size)).all()
         return Page(tuple(convert(row) for row in rows), int(total), page, page_size)
+
+
+_REGISTERED = text("SELECT code FROM axis_agencies WHERE axis = :axis AND code IN :codes"
+                   ).bindparams(bindparam("codes", expanding=True))
+
+#: Store.queued_at's optional conditions, by the parameter each binds
+_QUEUED_FILTERS = {
+    "kind": "d.kind = :kind", "states": "d.transport_state IN :states", "id": "d.id = :id",
+    "since": "e.created_at >= :since", "until": "e.created_at <= :until",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _queued_at(filters: tuple[str, ...]) -> TextualSelect:
+    """Store.queued_at's statement with the conditions ``filters`` names (keys of
+    _QUEUED_FILTERS: the SQL is this module's, the values are bound). Text, whose cache
+    key costs a tenth of a Core query's (measured: 0.15 ms against 0.85 ms)."""
+    conditions = "".join(f" AND {_QUEUED_FILTERS[name]}" for name in filters)
+    sql = f"""
+SELECT d.id, d.document_ref, d.kind, d.recipient, d.transport_state, d.business_state,
+       d.change_state, d.attempts, d.next_attempt_at, d.last_error, d.version,
+       COALESCE((SELECT se.from_organ FROM status_events se
+                 WHERE se.document_ref = d.document_ref AND se.envelope_ref = d.envelope_ref
+                 LIMIT 1), doc.sender) AS sender,
+       COUNT(*) OVER () AS total
+FROM deliveries d JOIN documents doc ON doc.id = d.document_ref
+     JOIN envelopes e ON e.id = d.envelope_ref
+WHERE doc.organ = :axis
+  AND (d.recipient IN :organs OR d.recipient IN (
+       SELECT code FROM axis_agencies WHERE axis = :axis AND parent IN :organs)){conditions}
+ORDER BY d.id LIMIT :limit OFFSET :offset"""  # noqa: S608 - fixed text, bound values
+    binds: list[BindParameter[Any]] = [bindparam("organs", expanding=True)]
+    if "states" in filters:
+        binds.append(bindparam("states", expanding=True))
+    binds += [bindparam(name, type_=s.UTCDateTime()) for name in ("since", "until")
+              if name in filters]
+    return text(sql).bindparams(*binds).columns(next_attempt_at=s.UTCDateTime())
 
 
 # One outgoing document on PostgreSQL in one statement (Store._record_one_pg): the

@@ -575,6 +575,73 @@ def test_axis_registrations_are_rows_and_audited(store: Store) -> None:
     assert store.verify_audit().ok
 
 
+def _relayed(store: Store, envelope: Envelope, recipient: OrganInfo, *,
+             now: dt.datetime = T0) -> int:
+    body = build_envelope(envelope)
+    return store.relay(envelope, body, hub=AXIS, recipient=str(recipient.code),
+                       forwarded=lambda: body, receipt=lambda: b"axis", now=now).delivery_id
+
+
+def test_what_an_axis_holds_for_an_organ_and_those_it_serves(store: Store) -> None:
+    """queued_at: the copies for an organ and for the organs registered under it, each
+    with its sender (a status packet's own), filtered, paged, one delivery by id."""
+    lgsp = "000.00.90.H41"
+    store.register_agency(AXIS, str(DAI_LOC.code), parent=lgsp)
+    first = letter("1", recipients=(TAM_KY, DAI_LOC))
+    to_tam_ky = _relayed(store, first, TAM_KY)
+    to_dai_loc = _relayed(store, first, DAI_LOC, now=T0 + dt.timedelta(minutes=1))
+    later = _relayed(store, letter("2", recipients=(TAM_KY,)), TAM_KY,
+                     now=T0 + dt.timedelta(hours=2))
+    receipt = status(first, StatusCode.ARRIVED, reporter=TAM_KY)
+    store.relay_status(receipt, build_status(receipt), hub=AXIS, recipient=str(PROVINCE.code),
+                       now=T0 + dt.timedelta(minutes=3))
+    waiting = ("queued", "retrying", "sending")
+
+    def ids(organs: list[str], **filters: object) -> list[int]:
+        page = store.queued_at(AXIS, organs, **filters)  # type: ignore[arg-type]
+        return [delivery.id for delivery, _ in page.items]
+
+    assert ids([str(TAM_KY.code)], kind="document") == [to_tam_ky, later]
+    assert ids([lgsp], kind="document") == [to_dai_loc]  # served by the LGSP
+    assert ids([str(TAM_KY.code), lgsp], kind="document", transport_state=waiting,
+               until=T0 + dt.timedelta(minutes=30)) == [to_tam_ky, to_dai_loc]
+    assert ids([str(TAM_KY.code)], kind="document",
+               since=T0 + dt.timedelta(hours=1)) == [later]
+    ((status_copy, sender),) = store.queued_at(AXIS, [str(PROVINCE.code)], kind="status").items
+    assert (status_copy.recipient, sender) == (str(PROVINCE.code), str(TAM_KY.code))
+    page = store.queued_at(AXIS, [str(TAM_KY.code), lgsp], kind="document", page=2,
+                           page_size=2)
+    assert (page.total, [d.id for d, _ in page.items]) == (3, [later])
+    assert store.queued_at(AXIS, [str(TAM_KY.code)], page=9, page_size=2).total == 2
+    ((one, sender),) = store.queued_at(AXIS, [lgsp], delivery_id=to_dai_loc).items
+    assert (one.id, one.recipient, sender) == (to_dai_loc, str(DAI_LOC.code), str(PROVINCE.code))
+    assert store.queued_at(AXIS, [str(TAM_KY.code)], delivery_id=to_dai_loc).items == ()
+    assert store.queued_at("000.00.90.H43", [str(TAM_KY.code)]).total == 0  # another axis
+    assert store.queued_at(AXIS, []).total == 0
+    assert store.registered(AXIS, [str(DAI_LOC.code), str(TAM_KY.code)]) == {str(DAI_LOC.code)}
+    with pytest.raises(StoreError, match="page_size"):
+        store.queued_at(AXIS, [lgsp], page_size=0)
+
+
+def test_settle_leases_and_acknowledges_in_one_transaction(store: Store) -> None:
+    delivery = _relayed(store, letter("7", recipients=(TAM_KY,)), TAM_KY)
+    store.settle(delivery, "tamky", "processing")
+    assert store.delivery(delivery).transport_state == "sending"
+    store.settle(delivery, "tamky", "fail")
+    assert (store.delivery(delivery).transport_state,
+            store.delivery(delivery).last_error) == ("retrying", "tamky reported fail")
+    store.settle(delivery, "tamky", "done")
+    done = store.delivery(delivery)
+    assert (done.transport_state, done.attempts) == ("acknowledged", 3)
+    before = counts(store)
+    store.settle(delivery, "tamky", "done")  # again: nothing to write
+    store.settle(delivery, "tamky", "fail")
+    assert counts(store) == before
+    with pytest.raises(StoreError, match="unknown outcome"):
+        store.settle(delivery, "tamky", "03")
+    assert store.verify_audit().ok
+
+
 # --------------------------------------------------------------------------- queries
 
 def test_queries_inbox_overdue_and_pages(store: Store) -> None:
@@ -592,3 +659,41 @@ def test_queries_inbox_overdue_and_pages(store: Store) -> None:
         store.documents(page=0)
     with pytest.raises(NotFoundError):
         store.document(10_000)
+
+
+def test_writers_of_one_sqlite_file_share_one_lock(tmp_path, store_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Threads of this process queue for a SQLite file's writer slot on one lock (woken
+    at once, not by SQLite's sleeping busy handler); PostgreSQL needs none."""
+    import threading
+
+    from docflow.store import sqlite_url
+    from docflow.store._engine import writer_lock
+
+    if not store_url.startswith("sqlite"):
+        with Store.open(store_url) as other:
+            lock = writer_lock(other.engine)
+            assert not isinstance(lock, type(threading.RLock()))
+        return
+    url = sqlite_url(tmp_path / "shared.db")
+    with Store.open(url) as first, Store.open(url) as second, Store.open(
+            sqlite_url(tmp_path / "other.db")) as elsewhere:
+        assert writer_lock(first.engine) is writer_lock(second.engine)
+        assert writer_lock(first.engine) is not writer_lock(elsewhere.engine)
+        lgsp = "000.00.90.H41"
+        errors: list[BaseException] = []
+
+        def register(target: Store, start: int) -> None:
+            try:
+                for n in range(start, start + 40):
+                    target.register_agency(AXIS, f"000.00.{n:02d}.H41", parent=lgsp)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=register, args=(target, start))
+                   for target, start in ((first, 10), (second, 50))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [] and len(first.agencies(AXIS)) == 80
+        assert first.verify_audit().ok
