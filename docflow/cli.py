@@ -1061,7 +1061,8 @@ def axis() -> None:
 @click.option("--systems", "systems_file", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TOML with [[systems]] tables: system_id, secret, name, relay, organs "
-                   "(and [[accounts]] for lgsp-token, [[consumers]] for wso2).")
+                   "(and [[accounts]] for lgsp-token; [[consumers]] and an optional "
+                   "[locations] table for wso2).")
 @click.option("--dialect", type=click.Choice(["vdxp", "lgsp-token", "wso2"]), default="vdxp",
               show_default=True, help="Which platform to emulate.")
 @click.option("--database", default="sqlite:///axis.db", show_default=True,
@@ -1114,6 +1115,7 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
                         for t in data.get("accounts", [])]
             consumers = [Wso2Consumer(str(t["key"]), str(t["secret"]))
                          for t in data.get("consumers", [])]
+            locations = {str(k): str(v) for k, v in data.get("locations", {}).items()}
         except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
             raise ConfigError(f"bad systems file: {exc}", where=str(systems_file),
                               hint="[[systems]] tables with system_id and secret (and "
@@ -1134,7 +1136,10 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
         if dialect == "lgsp-token":
             app = TokenLgspApp(code, store, systems, accounts, parent=upstream)
         elif dialect == "wso2":
-            app = Wso2App(code, store, systems, consumers, parent=upstream)
+            from docflow.transport import Wso2Profile
+
+            app = Wso2App(code, store, systems, consumers, parent=upstream,
+                          profile=Wso2Profile({**Wso2Profile().locations, **locations}))
         else:
             app = AxisApp(code, store, systems, parent=upstream)
     except DocflowError as exc:
@@ -1156,7 +1161,7 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
     thread = threading.Thread(target=forwarder, name="docflow-axis-parent", daemon=True)
     if upstream is not None:
         thread.start()
-    click.echo(f"axis {code} ({dialect}) serving {len(systems)} systems on "
+    click.echo(f"axis {code} ({dialect}) serving {len(systems)} system(s) on "
                f"http://{host}:{port}/ "
                f"(database {store.engine.url.render_as_string(hide_password=True)})"
                + (f", parent {parent}" if parent else ""))

@@ -130,6 +130,8 @@ class AxisConfig:
     dialect: str
     url: str
     settings: dict[str, str] = field(default_factory=dict)
+    #: wso2: where parameters travel, over the default profile (``{"secret": "query"}``)
+    locations: dict[str, str] = field(default_factory=dict)
 
     def _secret(self, name: str) -> str:
         variable = self.settings[name]
@@ -153,8 +155,12 @@ class AxisConfig:
                 self.url, self.settings["system_id"], self._secret("secret_env"),
                 username=self.settings["username"], password=self._secret("password_env"),
                 application_code=self.settings["application_code"])
+        from docflow.transport import Wso2Profile
+
+        profile = Wso2Profile({**Wso2Profile().locations, **self.locations})
         return Wso2Client(self.url, self.settings["consumer_key"],
-                          self._secret("consumer_secret_env"), self._secret("unit_secret_env"))
+                          self._secret("consumer_secret_env"), self._secret("unit_secret_env"),
+                          profile=profile)
 
 
 @dataclass(frozen=True)
@@ -334,10 +340,18 @@ def _axis(table: Any) -> AxisConfig:
     missing = [name for name in needed if not isinstance(table.get(name), str)]
     if missing:
         raise ConfigError(f"[axis] the {dialect} dialect needs {', '.join(missing)}")
-    unknown = set(table) - {"dialect", "url", *needed}
+    optional = {"locations"} if dialect == "wso2" else set()
+    unknown = set(table) - {"dialect", "url", *needed, *optional}
     if unknown:
         raise ConfigError(f"unknown setting(s) in [axis] for {dialect}: {sorted(unknown)}")
-    return AxisConfig(dialect, url, {name: str(table[name]) for name in needed})
+    locations = table.get("locations", {})
+    if not isinstance(locations, dict) or any(
+            not isinstance(name, str) or value not in ("header", "query", "form")
+            for name, value in locations.items()):
+        raise ConfigError("[axis] locations maps parameter names to header, query or form",
+                          hint='e.g. locations = { secret = "query" }')
+    return AxisConfig(dialect, url, {name: str(table[name]) for name in needed},
+                      dict(locations))
 
 
 def _interop(table: Any) -> InteropConfig:

@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the transport adapters (SOAP client, national axis client)."""
+"""HTTP plumbing shared by the transport adapters (SOAP client, the axis and LGSP
+clients)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,42 @@ from urllib.parse import urlsplit
 
 import requests
 
-__all__ = ["EnvironmentOnce"]
+from docflow.errors import TransportError
+
+__all__ = ["EnvironmentOnce", "PlatformSender", "json_object"]
+
+
+def json_object(response: requests.Response, url: str, platform: str) -> dict[str, Any]:
+    """The JSON object a platform (``"the axis"``, ``"the LGSP"``) answered, or a
+    :class:`TransportError` saying what came instead."""
+    try:
+        answer = response.json()
+    except ValueError as exc:
+        raise TransportError(f"{platform} answered {response.status_code} without JSON",
+                             where=url) from exc
+    if not isinstance(answer, dict):
+        raise TransportError(f"{platform} answered with something other than an object",
+                             where=url)
+    return answer
+
+
+class PlatformSender:
+    """The transport port of a platform that reads the recipients from the packet (the
+    LGSP dialects): ``send_document`` and ``send_status`` queue it with ``send_edoc``."""
+
+    def send_edoc(self, packet: bytes, *, message_type: str = "edoc") -> str:
+        """Queue ``packet`` (``edoc`` or ``status``); returns the platform's id for it."""
+        raise NotImplementedError
+
+    def send_document(self, recipient: Any, packet: bytes, *,
+                      via: Any = None) -> bytes | None:
+        """Queue a document (its recipients are read from it; no receipt now: None)."""
+        self.send_edoc(packet, message_type="edoc")
+        return None
+
+    def send_status(self, recipient: Any, packet: bytes, *, via: Any = None) -> None:
+        """Queue a status packet."""
+        self.send_edoc(packet, message_type="status")
 
 
 class EnvironmentOnce(requests.Session):

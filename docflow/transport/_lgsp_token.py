@@ -34,8 +34,8 @@ import pybase64
 import requests
 
 from docflow.errors import TransportError
-from docflow.model import DEFAULT_TZ, OrganCode
-from docflow.transport._http import EnvironmentOnce
+from docflow.model import DEFAULT_TZ
+from docflow.transport._http import EnvironmentOnce, PlatformSender, json_object
 
 __all__ = ["LgspItem", "TokenLgspClient"]
 
@@ -54,7 +54,7 @@ class LgspItem:
     created: str
 
 
-class TokenLgspClient:
+class TokenLgspClient(PlatformSender):
     """A client of a token-login REST LGSP (see the module docstring).
 
     Args:
@@ -127,14 +127,7 @@ class TokenLgspClient:
             if response.status_code == 401 and authorised and attempt == 1:
                 self._token = None  # expired early (a restarted platform): log in again
                 continue
-            try:
-                answer = response.json()
-            except ValueError as exc:
-                raise TransportError(f"the LGSP answered {response.status_code} without "
-                                     "JSON", where=url) from exc
-            if not isinstance(answer, dict):
-                raise TransportError("the LGSP answered with something other than an object",
-                                     where=url)
+            answer = json_object(response, url, "the LGSP")
             if response.status_code >= 400:
                 raise TransportError(f"the LGSP refused {path}: {answer.get('message')}",
                                      where=f"{url} (HTTP {response.status_code})")
@@ -201,16 +194,3 @@ class TokenLgspClient:
         answer = self._json("GET", "v1/getAgenciesList", unit=False)
         content = (answer.get("data") or {}).get("content") or []
         return [dict(item) for item in content]
-
-    # ------------------------------------------------------------------ transport port
-
-    def send_document(self, recipient: OrganCode, packet: bytes, *,
-                      via: OrganCode | None = None) -> bytes | None:
-        """Queue a document (its recipients are read from it; no receipt now: None)."""
-        self.send_edoc(packet, message_type="edoc")
-        return None
-
-    def send_status(self, recipient: OrganCode, packet: bytes, *,
-                    via: OrganCode | None = None) -> None:
-        """Queue a status packet."""
-        self.send_edoc(packet, message_type="status")

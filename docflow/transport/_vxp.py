@@ -28,7 +28,7 @@ import requests
 
 from docflow.errors import OrganCodeError, TransportError
 from docflow.model import OrganCode
-from docflow.transport._http import EnvironmentOnce
+from docflow.transport._http import EnvironmentOnce, json_object
 
 __all__ = [
     "HEADER_PREFIX",
@@ -163,14 +163,7 @@ class VxpClient:
                                          hint="the delivery is retried later") from exc
                 attempt += 1
                 time.sleep(min(2.0, 0.1 * 2 ** attempt))
-        try:
-            answer = response.json()
-        except ValueError as exc:
-            raise TransportError(f"the axis answered {response.status_code} without JSON",
-                                 where=url) from exc
-        if not isinstance(answer, dict):
-            raise TransportError("the axis answered with something other than an object",
-                                 where=url)
+        answer = json_object(response, url, "the axis")
         if answer.get("status") != "OK" or str(answer.get("ErrorCode", "0")) != "0":
             code, desc = answer.get("ErrorCode"), answer.get("ErrorDesc") or "refused"
             raise TransportError(f"the axis refused {operation}: {desc}",

@@ -34,6 +34,7 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from docflow.errors import TransportError
 from docflow.model import OrganCode
+from docflow.transport._http import PlatformSender, json_object
 
 __all__ = ["BASE_PATH", "WSO2_STATUSES", "Wso2Client", "Wso2Item", "Wso2Profile"]
 
@@ -80,7 +81,7 @@ class Wso2Item:
     created: str
 
 
-class Wso2Client:
+class Wso2Client(PlatformSender):
     """A client of the WSO2 "Trục liên thông" (see the module docstring).
 
     Args:
@@ -133,14 +134,7 @@ class Wso2Client:
         except (requests.RequestException, OAuthError, OAuth2Error) as exc:
             raise TransportError(f"cannot reach the WSO2 gateway: {exc}", where=url,
                                  hint="the delivery is retried later") from exc
-        try:
-            answer = response.json()
-        except ValueError as exc:
-            raise TransportError(f"the gateway answered {response.status_code} without JSON",
-                                 where=url) from exc
-        if not isinstance(answer, dict):
-            raise TransportError("the gateway answered with something other than an object",
-                                 where=url)
+        answer = json_object(response, url, "the gateway")
         if response.status_code >= 400 or str(answer.get("status", "")).upper() not in (
                 "OK", "SUCCESS", "200") or str(answer.get("errorCode", "0")) not in ("0", ""):
             raise TransportError(f"the platform refused {method} {path}: "
@@ -198,16 +192,3 @@ class Wso2Client:
     def delete_agency(self, code: OrganCode | str) -> None:
         """``PUT donvilienthongs``: unregister by ``agencyCode``."""
         self._call("PUT", "donvilienthongs", {"agencyCode": str(OrganCode.parse(code))})
-
-    # ------------------------------------------------------------------ transport port
-
-    def send_document(self, recipient: OrganCode, packet: bytes, *,
-                      via: OrganCode | None = None) -> bytes | None:
-        """Queue a document (its recipients are read from it; no receipt now: None)."""
-        self.send_edoc(packet, message_type="edoc")
-        return None
-
-    def send_status(self, recipient: OrganCode, packet: bytes, *,
-                    via: OrganCode | None = None) -> None:
-        """Queue a status packet."""
-        self.send_edoc(packet, message_type="status")

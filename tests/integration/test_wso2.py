@@ -168,3 +168,34 @@ def test_refusals_store_nothing(net: Net) -> None:
     with pytest.raises(TransportError, match="no token"):
         wrong.received()
     wrong.close()
+
+
+def test_a_profile_moves_parameters_and_both_sides_follow_it(pki: Pki, tmp_path: Path) -> None:
+    """Where each parameter travels is the profile's: a gateway that wants the unit secret
+    in the query and the status in the form works with a client given the same profile,
+    and refuses one that still sends them where the default profile puts them."""
+    from docflow.transport import Wso2Profile
+
+    profile = Wso2Profile({**Wso2Profile().locations, "secret": "query", "status": "form"})
+    store = Store.open(sqlite_url(tmp_path / "gw.db"), clock=lambda: pki.now)
+    app = Wso2App(GATEWAY, store, [AxisSystem("unit", UNIT_SECRETS[PROVINCE.code],
+                                              organs=(str(PROVINCE.code),))], [CONSUMER],
+                  profile=profile, clock=lambda: pki.now)
+    server = Server(app)
+    moved = Wso2Client(server.url, CONSUMER.key, CONSUMER.secret,
+                       UNIT_SECRETS[PROVINCE.code], profile=profile, timeout=10)
+    default = Wso2Client(server.url, CONSUMER.key, CONSUMER.secret,
+                         UNIT_SECRETS[PROVINCE.code], timeout=10)
+    try:
+        assert moved.received() == []
+        listed = requests.get(server.url + BASE + "vanbans", timeout=10, params={
+            "secret": UNIT_SECRETS[PROVINCE.code]}, headers={
+            "Authorization": f"Bearer {_token(server.url)}"}).json()
+        assert (listed["status"], listed["data"]) == ("OK", [])
+        with pytest.raises(TransportError):
+            default.received()
+    finally:
+        moved.close()
+        default.close()
+        server.close()
+        store.close()

@@ -90,12 +90,33 @@ def test_the_axis_table_chooses_the_dialect(tmp_path: Path, monkeypatch: pytest.
     client.close()
 
 
+def test_the_wso2_profile_is_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the gateway wants each parameter is an assumption: [axis] locations says."""
+    write_config(tmp_path, OrganInfo(OrganCode("000.00.00.H41"), "UBND tỉnh"))
+    with (tmp_path / "node.toml").open("a", encoding="utf-8") as file:
+        file.write('[axis]\ndialect = "wso2"\nurl = "https://gw.example/"\nconsumer_key = "k"\n'
+                   'consumer_secret_env = "S"\nunit_secret_env = "S"\n'
+                   'locations = { secret = "query", status = "form" }\n')
+    monkeypatch.setenv("S", "s3cret")
+    axis = load_config(tmp_path).axis
+    assert axis is not None
+    client = axis.client()
+    assert client.profile.locations["secret"] == "query"
+    assert client.profile.locations["status"] == "form"
+    assert client.profile.locations["base64"] == "form"  # the default kept
+    client.close()
+
+
 @pytest.mark.parametrize(("table", "fragment"), [
     ('dialect = "soap"\nurl = "https://x/"\n', "dialect must be one of"),
     ('dialect = "vdxp"\nurl = "ftp://x/"\nsystem_id = "a"\nsecret_env = "B"\n', "url"),
     ('dialect = "wso2"\nurl = "https://x/"\nconsumer_key = "k"\n', "needs consumer_secret_env"),
     ('dialect = "vdxp"\nurl = "https://x/"\nsystem_id = "a"\nsecret_env = "B"\nsecret = "c"\n',
      "unknown setting"),
+    ('dialect = "vdxp"\nurl = "https://x/"\nsystem_id = "a"\nsecret_env = "B"\n'
+     'locations = { secret = "query" }\n', "unknown setting"),
+    ('dialect = "wso2"\nurl = "https://x/"\nconsumer_key = "k"\nconsumer_secret_env = "B"\n'
+     'unit_secret_env = "C"\nlocations = { secret = "cookie" }\n', "header, query or form"),
 ])
 def test_bad_axis_tables(tmp_path: Path, table: str, fragment: str) -> None:
     write_config(tmp_path, OrganInfo(OrganCode("000.00.00.H41"), "UBND tỉnh"))
