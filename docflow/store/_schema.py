@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 metadata = MetaData(
     naming_convention={
@@ -137,6 +137,7 @@ deliveries = Table(
     Index(None, "transport_state", "next_attempt_at"),
     Index(None, "document_ref"),
     Index(None, "recipient", "business_state"),
+    Index(None, "document_ref", "kind", "recipient"),  # 0006: a hub's status lookups
 )
 
 history = Table(
@@ -170,6 +171,7 @@ status_events = Table(
     Column("content_digest", String(64),
            comment="of the status's signed content (canonical SignedInfo); a replay matches"),
     Index(None, "document_ref"),
+    Index(None, "envelope_ref"),  # 0006
 )
 
 attachments = Table(

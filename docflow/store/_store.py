@@ -140,7 +140,9 @@ _SAME_STATUS = or_(s.status_events.c.content_digest == bindparam("identity"),
 # (A receipt a hub relays to the sender at acknowledge has no status event of its own.)
 _RELAYED_STATUS = select(s.deliveries.c.id).join(
     s.envelopes, s.envelopes.c.id == s.deliveries.c.envelope_ref).outerjoin(
-    s.status_events, s.status_events.c.envelope_ref == s.envelopes.c.id).where(
+    # by document_ref too: its index, not a scan of every status event (the hub's grow)
+    s.status_events, and_(s.status_events.c.document_ref == s.deliveries.c.document_ref,
+                          s.status_events.c.envelope_ref == s.envelopes.c.id)).where(
     s.deliveries.c.document_ref == bindparam("document_ref"), s.deliveries.c.kind == "status",
     s.deliveries.c.recipient == bindparam("recipient"), _SAME_STATUS).limit(1)
 _STATUS_SEEN = select(s.status_events.c.id).join(
