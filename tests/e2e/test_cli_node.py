@@ -139,7 +139,7 @@ def test_axis_serve_in_a_process(tmp_path: Path) -> None:
         district.close()
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
-    assert "axis 000.00.00.G22 serving 2 systems" in out, out + err
+    assert "axis 000.00.00.G22 (vdxp) serving 2 system(s)" in out, out + err
 
 
 def test_a_scripted_session_through_the_command_line(tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def test_the_wso2_profile_is_configurable(tmp_path: Path, monkeypatch: pytest.Mo
     axis = load_config(tmp_path).axis
     assert axis is not None
     client = axis.client()
-    assert client.profile.locations["secret"] == "query"
+    assert client.profile.locations["secret"] == "query"  # noqa: S105 - a location
     assert client.profile.locations["status"] == "form"
     assert client.profile.locations["base64"] == "form"  # the default kept
     client.close()
