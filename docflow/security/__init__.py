@@ -16,17 +16,8 @@ the caller or the trust store's clock.
 """
 
 from docflow.security._checkpoint import AuditCheckpoint, sign_checkpoint, verify_checkpoint
-from docflow.security._dsig import (
-    SIGNED_INFO_ID,
-    Verified,
-    VerifiedHop,
-    sign,
-    sign_envelope,
-    sign_hop,
-    sign_status,
-    signed_content_digest,
-    verify,
-)
+from docflow.security._dsig import sign, sign_envelope, sign_hop, sign_status
+from docflow.security._layout import SIGNED_INFO_ID
 from docflow.security._pki import (
     ORGAN_DOMAIN,
     ORGAN_URI_PREFIX,
@@ -51,6 +42,7 @@ from docflow.security._token import (
 )
 from docflow.security._trust import CONSTRAINTS_FILE, CaScope, TrustStore
 from docflow.security._verdict import Received, TrustPolicy, Verdict, check_packet
+from docflow.security._verify import Verified, VerifiedHop, signed_content_digest, verify
 
 __all__ = [
     "CONSTRAINTS_FILE",

@@ -1,12 +1,12 @@
 """Signed audit checkpoints: the audit chain's head, signed by an organ, kept elsewhere.
 
-A store's audit chain (:meth:`~docflow.store.Store.verify_audit`) catches an entry edited
+A store's audit chain (:meth:`~docflow.store.AuditLog.verify`) catches an entry edited
 or deleted behind docflow's back, but not someone with write access to the database who
 recomputes every hash after the one they changed: the chain is only as good as the
 knowledge of its last hash. A checkpoint is that knowledge, signed: "the chain had
 ``seq`` entries, the last one hashing to ``head``, at ``at``", signed with the organ's
 key and certificate. Kept outside the database (by the organ, its auditor, its hub), it
-lets :meth:`~docflow.store.Store.verify_audit` prove that the first ``seq`` entries are
+lets :meth:`~docflow.store.AuditLog.verify` prove that the first ``seq`` entries are
 still the ones that were signed; forging one needs the organ's private key.
 """
 

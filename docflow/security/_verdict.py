@@ -34,8 +34,8 @@ from docflow.envelope import (
     read_packet,
 )
 from docflow.model import OrganCode, StatusInfo
-from docflow.security._dsig import verify
 from docflow.security._trust import TrustStore
+from docflow.security._verify import verify
 
 __all__ = ["Received", "TrustPolicy", "Verdict", "check_packet"]
 

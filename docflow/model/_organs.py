@@ -1,0 +1,397 @@
+"""Organs: their codes (mã định danh), code patterns, and the hierarchy of a province's
+organs in four (or three) levels, read from TOML."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from docflow.errors import ConfigError, ModelError, OrganCodeError
+
+#: Time zone of wall-clock times on the wire (edXML timestamps carry no offset).
+DEFAULT_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+# White space as XML Schema's \s sees it (NonEmptyString in xsd/ is "not only these").
+_XML_SPACE = " \t\n\r"
+
+
+_ORGAN_CODE_RE = re.compile(r"\A([0-9]{3})\.([0-9]{2})\.([0-9]{2})\.([A-Z][0-9]{2})\Z")
+
+
+@dataclass(frozen=True, order=True)
+class OrganCode:
+    """An organ identifier (mã định danh) ``VVV.ZZ.YY.Mxx`` per QĐ 20/2020/QĐ-TTg.
+
+    The last part is level 1 (``H41``: a provincial People's Committee), ``YY`` level 2,
+    ``ZZ`` level 3, ``VVV`` level 4; zeros mean "not this level".
+
+    >>> code = OrganCode("000.46.24.H44")
+    >>> code.code_level, str(code.parent)
+    (3, '000.00.24.H44')
+    """
+
+    value: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, str) or not _ORGAN_CODE_RE.match(self.value):
+            raise OrganCodeError(
+                f"{self.value!r} is not a valid organ code",
+                hint="expected four dotted parts VVV.ZZ.YY.Mxx, e.g. 000.00.00.H41 "
+                "(3 digits, 2 digits, 2 digits, an upper-case letter and 2 digits)",
+            )
+
+    @classmethod
+    def parse(cls, value: str | OrganCode) -> OrganCode:
+        """Return ``value`` as an :class:`OrganCode` (accepts one already)."""
+        return value if isinstance(value, OrganCode) else cls(value.strip())
+
+    def _parts(self) -> tuple[str, str, str, str]:
+        vvv, zz, yy, root = self.value.split(".")  # shape checked in __post_init__
+        return vvv, zz, yy, root
+
+    @property
+    def root(self) -> str:
+        """The level-1 part, e.g. ``H41``."""
+        return self._parts()[3]
+
+    @property
+    def code_level(self) -> int:
+        """1 to 4: the deepest part of the code that is not zero."""
+        vvv, zz, yy, _ = self._parts()
+        if vvv != "000":
+            return 4
+        if zz != "00":
+            return 3
+        if yy != "00":
+            return 2
+        return 1
+
+    @property
+    def parent(self) -> OrganCode | None:
+        """The code one level up (the deepest non-zero part zeroed), None at level 1."""
+        vvv, zz, yy, root = self._parts()
+        if vvv != "000":
+            return OrganCode(f"000.{zz}.{yy}.{root}")
+        if zz != "00":
+            return OrganCode(f"000.00.{yy}.{root}")
+        if yy != "00":
+            return OrganCode(f"000.00.00.{root}")
+        return None
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_PATTERN_PARTS = (re.compile(r"\A[0-9]{3}\Z"), re.compile(r"\A[0-9]{2}\Z"),
+                  re.compile(r"\A[0-9]{2}\Z"), re.compile(r"\A[A-Z][0-9]{2}\Z"))
+
+
+@dataclass(frozen=True)
+class OrganPattern:
+    """A set of organ codes, written like a code with ``*`` for any part:
+    ``*.*.*.H41`` (every organ of province H41), ``*.*.05.H41`` (district 05 of H41 and
+    the units under it), ``000.00.00.H41`` (that organ alone), ``*`` (every organ).
+    What a certification authority may certify (see ``docflow.security.TrustStore``).
+
+    >>> OrganPattern("*.*.*.H41").matches(OrganCode("000.46.05.H41"))
+    True
+    >>> OrganPattern("*.*.05.H41").matches(OrganCode("000.00.06.H41"))
+    False
+    """
+
+    text: str
+
+    def __post_init__(self) -> None:
+        parts = self.text.split(".")
+        if self.text != "*" and (len(parts) != 4 or not all(
+                part == "*" or shape.match(part)
+                for part, shape in zip(parts, _PATTERN_PARTS, strict=True))):
+            raise OrganCodeError(
+                f"{self.text!r} is not an organ code pattern",
+                hint="four dotted parts like an organ code, each the part itself or *, "
+                "e.g. *.*.*.H41; or * for every organ")
+
+    @property
+    def parts(self) -> tuple[str | None, ...]:
+        """The four parts, None for ``*`` (all four None for the pattern ``*``)."""
+        if self.text == "*":
+            return (None, None, None, None)
+        return tuple(None if part == "*" else part for part in self.text.split("."))
+
+    def matches(self, code: OrganCode) -> bool:
+        """Whether ``code`` is in the set."""
+        return all(want is None or want == have
+                   for want, have in zip(self.parts, str(code).split("."), strict=True))
+
+    @property
+    def suffix(self) -> tuple[str, ...] | None:
+        """The fixed right-hand parts when every ``*`` is to their left (``*.*.05.H41``
+        gives ``("05", "H41")``, ``*`` gives ``()``): the form an X.509 name constraint
+        can express, the code read as a domain name. None for any other pattern."""
+        parts = self.parts
+        fixed = [index for index, part in enumerate(parts) if part is not None]
+        if fixed and fixed != list(range(fixed[0], 4)):
+            return None
+        return tuple(part for part in parts if part is not None)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class OrganInfo:
+    """An organ as it appears on the wire (``From`` / ``To``)."""
+
+    code: OrganCode
+    name: str
+    organization_in_charge: str = ""
+    address: str | None = None
+    email: str | None = None
+    telephone: str | None = None
+    fax: str | None = None
+    website: str | None = None
+
+
+@dataclass(frozen=True)
+class Level:
+    """An administrative level of a hierarchy (data, not code).
+
+    ``parents`` lists the level keys an organ of this level may sit under; empty for
+    the top level.
+    """
+
+    key: str
+    name: str
+    parents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Organ:
+    """A node of the hierarchy: cơ quan, đơn vị."""
+
+    code: OrganCode
+    name: str
+    level: str
+    parent: OrganCode | None = None
+    organization_in_charge: str = ""
+    address: str | None = None
+    email: str | None = None
+    telephone: str | None = None
+    fax: str | None = None
+    website: str | None = None
+
+    def info(self) -> OrganInfo:
+        """This organ as it goes on the wire."""
+        return OrganInfo(
+            code=self.code,
+            name=self.name,
+            organization_in_charge=self.organization_in_charge,
+            address=self.address,
+            email=self.email,
+            telephone=self.telephone,
+            fax=self.fax,
+            website=self.website,
+        )
+
+
+#: The classic four levels of "liên thông văn bản 4 cấp".
+FOUR_LEVELS: tuple[Level, ...] = (
+    Level("province", "UBND tỉnh"),
+    Level("department", "Sở, ban, ngành", ("province",)),
+    Level("district", "UBND huyện", ("province",)),
+    Level("commune", "UBND xã", ("district",)),
+)
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Levels (as data) and the organs placed on them.
+
+    >>> h = Hierarchy.from_toml('''
+    ... [[levels]]
+    ... key = "province"
+    ... name = "UBND tỉnh"
+    ... [[levels]]
+    ... key = "commune"
+    ... name = "UBND xã"
+    ... parents = ["province"]
+    ... [[organs]]
+    ... code = "000.00.00.H41"
+    ... name = "UBND tỉnh"
+    ... level = "province"
+    ... [[organs]]
+    ... code = "000.00.01.H41"
+    ... name = "UBND xã A"
+    ... level = "commune"
+    ... ''')
+    >>> [o.name for o in h.children(OrganCode("000.00.00.H41"))]
+    ['UBND xã A']
+    """
+
+    levels: tuple[Level, ...] = FOUR_LEVELS
+    organs: tuple[Organ, ...] = ()
+    _by_code: Mapping[OrganCode, Organ] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        keys = [level.key for level in self.levels]
+        if not keys:
+            raise ConfigError("a hierarchy needs at least one level")
+        if len(set(keys)) != len(keys):
+            raise ConfigError(f"duplicate level keys in {keys}")
+        for level in self.levels:
+            for parent in level.parents:
+                if parent not in keys:
+                    raise ConfigError(
+                        f"level {level.key!r} names unknown parent level {parent!r}",
+                        hint=f"known levels: {', '.join(keys)}",
+                    )
+        by_code: dict[OrganCode, Organ] = {}
+        for organ in self.organs:
+            if organ.code in by_code:
+                raise ConfigError("organ listed twice", where=str(organ.code))
+            by_code[organ.code] = organ
+        levels = {level.key: level for level in self.levels}
+        for organ in self.organs:
+            organ_level = levels.get(organ.level)
+            if organ_level is None:
+                raise ConfigError(
+                    f"unknown level {organ.level!r}",
+                    where=str(organ.code),
+                    hint=f"known levels: {', '.join(keys)}",
+                )
+            if organ.parent is None:
+                if organ_level.parents:
+                    raise ConfigError(
+                        f"a {organ.level} must have a parent organ", where=str(organ.code)
+                    )
+                continue
+            parent_organ = by_code.get(organ.parent)
+            if parent_organ is None:
+                raise ConfigError(
+                    f"parent organ {organ.parent} is not in the hierarchy", where=str(organ.code)
+                )
+            if parent_organ.level not in organ_level.parents:
+                raise ConfigError(
+                    f"a {organ.level} cannot sit under a {parent_organ.level}",
+                    where=str(organ.code),
+                    hint=f"allowed parent levels: {', '.join(organ_level.parents) or 'none'}",
+                )
+        object.__setattr__(self, "_by_code", by_code)
+
+    @classmethod
+    def from_toml(cls, source: str | Path) -> Hierarchy:
+        """Load levels and organs from TOML text or a ``.toml`` file path.
+
+        ``[[levels]]`` tables have ``key``, ``name`` and ``parents``; ``[[organs]]``
+        tables have ``code``, ``name``, ``level`` and optionally ``parent`` (derived from
+        the code when absent and the level has parents) and contact fields. Without
+        ``[[levels]]`` the four classic levels are used.
+        """
+        where = None
+        if isinstance(source, Path):
+            where = str(source)
+            try:
+                text = source.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"cannot read hierarchy file: {exc}", where=where) from exc
+        else:
+            text = source
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML: {exc}", where=where) from exc
+        try:
+            levels = tuple(
+                Level(str(item["key"]), str(item["name"]), tuple(item.get("parents", ())))
+                for item in data.get("levels", ())
+            ) or FOUR_LEVELS
+            level_parents = {level.key: level.parents for level in levels}
+            organs = tuple(
+                _organ_from_table(item, level_parents) for item in data.get("organs", ())
+            )
+        except KeyError as exc:
+            raise ConfigError(f"missing key {exc.args[0]!r} in hierarchy", where=where) from exc
+        except ModelError as exc:
+            raise ConfigError(exc.message, where=where, hint=exc.hint) from exc
+        return cls(levels=levels, organs=organs)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._by_code
+
+    def __iter__(self) -> Iterator[Organ]:
+        return iter(self.organs)
+
+    def __len__(self) -> int:
+        return len(self.organs)
+
+    def get(self, code: OrganCode | str) -> Organ:
+        """The organ with this code; ``ModelError`` if it is not in the hierarchy."""
+        key = OrganCode.parse(code)
+        try:
+            return self._by_code[key]
+        except KeyError:
+            raise ModelError(
+                "organ is not in the hierarchy",
+                where=str(key),
+                hint="add it to the hierarchy/directory file",
+            ) from None
+
+    def level(self, key: str) -> Level:
+        """The level with this key."""
+        for level in self.levels:
+            if level.key == key:
+                return level
+        raise ModelError(f"unknown level {key!r}")
+
+    def children(self, code: OrganCode | str) -> list[Organ]:
+        """Organs directly under ``code``."""
+        key = OrganCode.parse(code)
+        return [organ for organ in self.organs if organ.parent == key]
+
+    def ancestors(self, code: OrganCode | str) -> list[Organ]:
+        """Organs above ``code``, nearest first."""
+        out: list[Organ] = []
+        organ = self.get(code)
+        while organ.parent is not None:
+            organ = self.get(organ.parent)
+            out.append(organ)
+        return out
+
+
+def _organ_from_table(
+    item: Mapping[str, Any], level_parents: Mapping[str, tuple[str, ...]]
+) -> Organ:
+    code = OrganCode.parse(str(item["code"]))
+    level = str(item["level"])
+    parent_text = item.get("parent")
+    if parent_text is not None:
+        parent: OrganCode | None = OrganCode.parse(str(parent_text))
+    elif level_parents.get(level):
+        parent = code.parent
+    else:
+        parent = None
+    return Organ(
+        code=code,
+        name=str(item["name"]),
+        level=level,
+        parent=parent,
+        organization_in_charge=str(item.get("organization_in_charge", "")),
+        address=item.get("address"),
+        email=item.get("email"),
+        telephone=item.get("telephone"),
+        fax=item.get("fax"),
+        website=item.get("website"),
+    )
+
+
+def organ_codes(values: Iterable[str | OrganCode]) -> tuple[OrganCode, ...]:
+    """Parse several organ codes at once."""
+    return tuple(OrganCode.parse(value) for value in values)
