@@ -151,7 +151,7 @@ def run() -> list[Row]:
                     assert report.delivered == 1, report.errors
                 ours = ROUND_TRIPS / (time.perf_counter() - start)
                 sequential = max(sequential, ours)
-                packet = store.packet(1)
+                packet = store.queries.packet(1)
                 echo_rate = _echo_rate(echo_url, packet, ROUND_TRIPS, 1)
                 rows.append(Row("soap", f"signed SendDocument round trips, {threads} server "
                                 f"thread(s), 4 KB, one at a time", ours,

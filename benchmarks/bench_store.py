@@ -61,7 +61,7 @@ def _measure(label: str, url: str) -> list[Row]:
     def ours_single(number: int) -> float:
         def work() -> None:
             for envelope, packet in single[number]:
-                store.record_outgoing(envelope, packet)
+                store.outbox.record(envelope, packet)
         return _timed(PER_ROUND, work)
 
     def raw_single(number: int) -> float:
@@ -74,7 +74,7 @@ def _measure(label: str, url: str) -> list[Row]:
     def ours_batched(number: int) -> float:
         def work() -> None:
             for batch in batches[number]:
-                store.record_outgoing_batch(batch)
+                store.outbox.record_batch(batch)
         return _timed(BATCH * BATCHES_PER_ROUND, work)
 
     def raw_batched(number: int) -> float:
@@ -112,7 +112,7 @@ RSS = textwrap.dedent(
             envelope = sample_envelope(number=str(number), recipients=(TAM_KY,),
                                        message_id=f"r-{number}")
             items.append((envelope, build_envelope(envelope)))
-        store.record_outgoing_batch(items)
+        store.outbox.record_batch(items)
         done = start + batch
         if done in (total // 10, total):
             samples[done] = status("VmRSS")

@@ -87,8 +87,8 @@ def main() -> None:
     for label, sent in (("decision -> districts, communes", decision),
                         ("mistaken letter (recalled)", mistake),
                         ("letter to Đà Nẵng (via axis)", abroad)):
-        deliveries = [d for d in sender.store.deliveries(document_ref=sent.document_ref,
-                                                         page_size=1000).items
+        deliveries = [d for d in sender.store.queries.deliveries(document_ref=sent.document_ref,
+                                                                 page_size=1000).items
                       if d.kind == "document"]
         states = Counter(f"{d.business_state}" + (f"/recall {d.change_state}"
                                                   if d.change_state != "none" else "")
@@ -97,7 +97,7 @@ def main() -> None:
               + ", ".join(f"{n} {state}" for state, n in sorted(states.items())))
     report_states = Counter(
         d.business_state for sent in reports
-        for d in simulation.node(sent.sender).store.deliveries(
+        for d in simulation.node(sent.sender).store.queries.deliveries(
             document_ref=sent.document_ref).items if d.kind == "document")
     print(f"{'commune reports -> districts':<34} {len(reports):>6}  "
           + ", ".join(f"{n} {state}" for state, n in sorted(report_states.items())))
@@ -105,7 +105,7 @@ def main() -> None:
     arrived = simulation.node(da_nang).trace(_received(simulation, da_nang, abroad.message_id))
     hops = " -> ".join([str(province), *(organ for organ, _ in arrived.hops), str(da_nang)])
     print(f"\nroute of the letter to Đà Nẵng (hub-signed trace hops): {hops}")
-    rejected = [h.reason or "" for h in sender.store.history(decision.document_ref)
+    rejected = [h.reason or "" for h in sender.store.queries.history(decision.document_ref)
                 if h.to_state == "rejected"]
     print(f"rejection reasons recorded at the sender: {sorted(set(rejected))}")
 

@@ -135,7 +135,7 @@ class Hub:
                 received_sha256=verified.content_digest,
             ), self.credentials)
 
-        return self.store.relay(
+        return self.store.relay.document(
             envelope, packet, hub=str(self.code), recipient=str(target),
             forwarded=lambda: sign_hop(packet, self.credentials, when=now),
             receipt=receipt, content_digest=verified.content_digest, now=now,
@@ -148,7 +148,7 @@ class Hub:
         now = self.clock()
         verified = verify(packet, self.trust, now=now)
         self.directory.next_hop(self.code, target)
-        self.store.relay_status(verified.status, packet, hub=str(self.code),
+        self.store.relay.status(verified.status, packet, hub=str(self.code),
                                 recipient=str(target),
                                 content_digest=verified.content_digest, now=now)
 
@@ -166,8 +166,9 @@ class Hub:
             self._settle(claim.delivery_id, claim.document_ref, recipient, claim.message_id,
                          claim.packet, receipt, signers)
 
-        claims = self.store.claim_due(worker, limit=limit, now=self.clock(),
-                                      exclude=self.pulling, organ=str(self.code), lease=lease)
+        claims = self.store.outbox.claim_due(worker, limit=limit, now=self.clock(),
+                                             exclude=self.pulling, organ=str(self.code),
+                                             lease=lease)
         # Loops and the hop limit were checked when the packets came in.
         report = run_outbox(claims, self.store, self.transport, self.clock,
                             via=lambda recipient: self.directory.next_hop(self.code, recipient),
@@ -182,10 +183,10 @@ class Hub:
                                  message_id=message_id, packet=packet, recipient=recipient)
         status = verified.status
         # The recipient's own 01 goes on to the sender, in the same transaction.
-        sender = (self.store.document(document_ref).sender
+        sender = (self.store.queries.document(document_ref).sender
                   if status.sender.code == recipient else None)
-        self.store.acknowledge(delivery_id, receipt, status, relay_to=sender,
-                               content_digest=verified.content_digest, now=now)
+        self.store.outbox.acknowledge(delivery_id, receipt, status, relay_to=sender,
+                                      content_digest=verified.content_digest, now=now)
 
     # ------------------------------------------------------------------ pull side
 
@@ -200,10 +201,10 @@ class Hub:
         if kind not in ("document", "status"):
             raise ModelError(f"unknown packet kind {kind!r}", hint="document or status")
         organ = self._caller(token, PULL_PENDING, kind)
-        claims = self.store.claim_due(f"pull:{organ}", limit=max(1, min(limit, 100)),
-                                      lease=self.pull_lease,
-                                      now=self.clock(), recipients=[organ], kind=kind,
-                                      organ=str(self.code))
+        claims = self.store.outbox.claim_due(f"pull:{organ}", limit=max(1, min(limit, 100)),
+                                             lease=self.pull_lease,
+                                             now=self.clock(), recipients=[organ], kind=kind,
+                                             organ=str(self.code))
         return [Pending(claim.delivery_id, claim.kind, claim.packet) for claim in claims]
 
     def acknowledge(self, token: RequestToken, handle: int, receipt: bytes | None = None,
@@ -212,33 +213,33 @@ class Hub:
         nothing (a status), or with the reason it refused the packet (retried, then
         dead-lettered)."""
         organ = self._caller(token, PULL_ACK, str(handle))
-        delivery = self.store.delivery(handle)
+        delivery = self.store.queries.delivery(handle)
         if delivery.recipient != organ:
             raise NotFoundError("no such packet pending for this organ",
                                 where=f"handle {handle}")
         if error is not None:
-            self.store.fail(handle, f"refused by {organ}: {error}", now=self.clock())
+            self.store.outbox.fail(handle, f"refused by {organ}: {error}", now=self.clock())
             return
         if delivery.kind == "status":
-            self.store.acknowledge(handle, now=self.clock())
+            self.store.outbox.acknowledge(handle, now=self.clock())
             return
         if receipt is None:
             raise SecurityError("a pulled document is acknowledged with its receipt",
                                 where=f"handle {handle}")
-        document = self.store.document(delivery.document_ref)
+        document = self.store.queries.document(delivery.document_ref)
         self._settle(handle, delivery.document_ref, OrganCode(organ), document.message_id,
-                     self.store.packet(delivery.document_ref), receipt, (OrganCode(organ),))
+                     self.store.queries.packet(delivery.document_ref), receipt, (OrganCode(organ),))
 
     def trace(self, token: RequestToken, message_id: str) -> TraceReport:
         """What this hub knows of a document the token's organ sent."""
         organ = self._caller(token, PULL_TRACE, message_id)
         try:
-            document = self.store.relayed(str(self.code), message_id, sender=organ)
+            document = self.store.relay.relayed(str(self.code), message_id, sender=organ)
         except NotFoundError as exc:
             raise NotFoundError("this hub relayed no such message from this organ",
                                 where=f"message {message_id}") from exc
-        hops = parse_envelope(self.store.packet(document.id)).trace
-        copies = self.store.deliveries(document_ref=document.id, page_size=1000).items
+        hops = parse_envelope(self.store.queries.packet(document.id)).trace
+        copies = self.store.queries.deliveries(document_ref=document.id, page_size=1000).items
         return TraceReport(
             message_id=message_id, document_id=document.document_id, sender=document.sender,
             hops=tuple((str(hop.organ_id), hop.timestamp.astimezone(dt.UTC)) for hop in hops),
@@ -248,5 +249,5 @@ class Hub:
             # A recipient's receipt is recorded twice (proof of the copy, then relayed).
             statuses=tuple(dict.fromkeys(
                 StatusTrace(e.from_organ, e.code.value, e.description, e.timestamp)
-                for e in self.store.status_events(document.id))),
+                for e in self.store.queries.status_events(document.id))),
         )

@@ -123,16 +123,16 @@ def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, cloc
             next_stop = via(recipient)
             if claim.kind == "status":
                 transport.send_status(recipient, claim.packet, via=next_stop)
-                store.acknowledge(claim.delivery_id, now=clock())
+                store.outbox.acknowledge(claim.delivery_id, now=clock())
             else:
                 receipt = transport.send_document(recipient, claim.packet, via=next_stop)
                 if receipt is None:  # queued by an axis: the 01 comes as a status
-                    store.mark_sent(claim.delivery_id, now=clock())
+                    store.outbox.mark_sent(claim.delivery_id, now=clock())
                 else:
                     settle(claim, recipient, next_stop, receipt)
             return None
         except DocflowError as exc:
-            store.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}", now=clock())
+            store.outbox.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}", now=clock())
             return f"{claim.recipient}: {exc}"
 
     if workers < 1:
@@ -242,7 +242,7 @@ class Node:
                 self._organ_info(OrganCode.parse(code)) for code in to))
         envelope = Envelope(info, tuple(attachments), message_id=message_id or uuid.uuid4().hex)
         packet = sign_envelope(envelope, self.credentials)
-        return self.store.record_outgoing(envelope, packet, now=self.clock())
+        return self.store.outbox.record(envelope, packet, now=self.clock())
 
     def _organ_info(self, code: OrganCode) -> OrganInfo:
         if self.directory is not None and code in self.directory.entries:
@@ -260,11 +260,11 @@ class Node:
                    receipt: bytes) -> None:
             verified = self._check_receipt(receipt, recipient, via, claim.message_id,
                                            claim.packet)
-            self.store.acknowledge(claim.delivery_id, receipt, verified.status,
-                                   content_digest=verified.content_digest, now=self.clock())
+            self.store.outbox.acknowledge(claim.delivery_id, receipt, verified.status,
+                                          content_digest=verified.content_digest, now=self.clock())
 
-        claims = self.store.claim_due(worker, limit=limit, now=self.clock(),
-                                      organ=str(self.code), lease=lease)
+        claims = self.store.outbox.claim_due(worker, limit=limit, now=self.clock(),
+                                             organ=str(self.code), lease=lease)
         return run_outbox(claims, self.store, self.transport, self.clock, via=self._via,
                           settle=settle, workers=workers)
 
@@ -283,11 +283,11 @@ class Node:
     def recall(self, document_ref: int, reason: str) -> list[int]:
         """Ask every recipient still holding the document to give it back (status 13);
         their answers (15/16) settle each delivery."""
-        document = self.store.document(document_ref)
+        document = self.store.queries.document(document_ref)
         info = self._status(document, StatusCode.RECALL_REQUESTED, reason)
         packet = sign_status(info, self.credentials)
-        return self.store.request_change(document_ref, ChangeKind.RECALL, packet=packet,
-                                         message_id=info.message_id, now=self.clock())
+        return self.store.lifecycle.request_change(document_ref, ChangeKind.RECALL, packet=packet,
+                                                   message_id=info.message_id, now=self.clock())
 
     def update(self, document_ref: int, new: DocumentInfo,
                attachments: Sequence[Attachment] = (), *, reason: str) -> OutgoingRecord:
@@ -306,12 +306,12 @@ class Node:
                 attachments: Sequence[Attachment], reason: str) -> OutgoingRecord:
         if new.sender.code != self.code:
             raise ModelError(f"this node sends as {self.code}, not {new.sender.code}")
-        original = parse_envelope(self.store.packet(document_ref)).info
+        original = parse_envelope(self.store.queries.packet(document_ref)).info
         linked = link_change(kind, original, reason=reason, new=new)
         envelope = Envelope(linked, tuple(attachments), message_id=uuid.uuid4().hex)
         packet = sign_envelope(envelope, self.credentials)
-        return self.store.record_change(document_ref, kind, envelope, packet,
-                                        now=self.clock())
+        return self.store.lifecycle.record_change(document_ref, kind, envelope, packet,
+                                                  now=self.clock())
 
     # ------------------------------------------------------------------ receiving
 
@@ -351,11 +351,11 @@ class Node:
             message_id=envelope.message_id,
             received_sha256=received.content_digest,
         ), self.credentials)
-        return self.store.receive(envelope, packet, organ=str(self.code), receipt=receipt,
-                                  content_digest=received.content_digest,
-                                  change_answer=self._change_answer(envelope),
-                                  signature=str(received.verdict),
-                                  findings=received.findings, now=now).receipt
+        return self.store.inbox.receive(envelope, packet, organ=str(self.code), receipt=receipt,
+                                        content_digest=received.content_digest,
+                                        change_answer=self._change_answer(envelope),
+                                        signature=str(received.verdict),
+                                        findings=received.findings, now=now).receipt
 
     def _change_answer(self, envelope: Envelope) -> Answer | None:
         """For an update or a replacement, how the original copy answers (by its state),
@@ -366,7 +366,7 @@ class Node:
         kind = _CHANGES[business.doc_type]
         original_id = (business.document_id if kind is ChangeKind.UPDATE
                        else next(iter(r.document_id for r in business.replacements), None))
-        matches = [] if not original_id else self.store.documents(
+        matches = [] if not original_id else self.store.queries.documents(
             direction="in", organ=str(self.code), document_id=original_id,
             sender=str(envelope.info.sender.code)).items
         if not matches:
@@ -389,13 +389,13 @@ class Node:
         if status.code is StatusCode.RECALL_REQUESTED:
             self._answer_recall(status)
             return
-        self.store.apply_status(status, packet, organ=str(self.code),
-                                content_digest=verified.content_digest, now=now)
+        self.store.lifecycle.apply_status(status, packet, organ=str(self.code),
+                                          content_digest=verified.content_digest, now=now)
 
     def _answer_recall(self, request: StatusInfo) -> None:
         """Answer a recall by the document's state (agree: 15, refuse with the reason:
         16)."""
-        matches = self.store.documents(
+        matches = self.store.queries.documents(
             direction="in", organ=str(self.code),
             document_id=request.response_for.document_id, sender=str(request.sender.code),
         ).items
@@ -470,8 +470,8 @@ class Node:
                         self.receive_status(packet, trust_policy=self.axis_trust)
                 except DocflowError as exc:
                     reason = f"{type(exc).__name__}: {exc}"
-                    self.store.note_refusal(str(self.code), f"axis:{item.doc_id}", reason,
-                                            packet, now=self.clock())
+                    self.store.inbox.note_refusal(str(self.code), f"axis:{item.doc_id}", reason,
+                                                  packet, now=self.clock())
                     axis.update_status(item.doc_id, "fail")
                     refused += 1
                     errors.append(reason)
@@ -483,34 +483,34 @@ class Node:
     def _receive_from_axis(self, packet: bytes) -> None:
         receipt = self.receive_document(packet, trust_policy=self.axis_trust)
         status = verify(receipt, self.trust, now=self.clock()).status
-        matches = self.store.documents(direction="in", organ=str(self.code),
-                                       document_id=status.response_for.document_id,
-                                       sender=str(status.response_for.organ_id)).items
+        matches = self.store.queries.documents(direction="in", organ=str(self.code),
+                                               document_id=status.response_for.document_id,
+                                               sender=str(status.response_for.organ_id)).items
         if matches:
-            self.store.queue_receipt(matches[0].id, receipt, status, now=self.clock())
+            self.store.inbox.queue_receipt(matches[0].id, receipt, status, now=self.clock())
 
     # ------------------------------------------------------------------ reading
 
     def inbox(self, *, state: str | Sequence[str] | None = None, page: int = 1,
               page_size: int = 50) -> Page[DocumentView]:
         """Documents this organ received (newest first)."""
-        return self.store.documents(direction="in", organ=str(self.code), state=state,
-                                    page=page, page_size=page_size)
+        return self.store.queries.documents(direction="in", organ=str(self.code), state=state,
+                                            page=page, page_size=page_size)
 
     def outbox(self, *, state: str | Sequence[str] | None = None, page: int = 1,
                page_size: int = 50) -> Page[DocumentView]:
         """Documents this organ sent (newest first)."""
-        return self.store.documents(direction="out", organ=str(self.code), state=state,
-                                    page=page, page_size=page_size)
+        return self.store.queries.documents(direction="out", organ=str(self.code), state=state,
+                                            page=page, page_size=page_size)
 
     def document(self, document_ref: int) -> DocumentView:
         """One document of this node."""
-        return self.store.document(document_ref)
+        return self.store.queries.document(document_ref)
 
     def stored(self, document_ref: int) -> Envelope:
         """A document's packet as stored, read again (leniently: a received document may
         have come from a system that writes another layout; it was accepted then)."""
-        reading = read_packet(self.store.packet(document_ref), policy=self.interop)
+        reading = read_packet(self.store.queries.packet(document_ref), policy=self.interop)
         if not isinstance(reading.packet, Envelope):
             raise NotFoundError("the stored packet of this document cannot be read",
                                 where=f"document {document_ref}")
@@ -519,15 +519,15 @@ class Node:
     def audit_checkpoint(self) -> AuditCheckpoint:
         """Sign the store's audit chain as it stands (entries, last hash) with this
         organ's key: keep the result outside the database (``to_json``) and give it to
-        :meth:`Store.verify_audit` later, which then also catches a chain rewritten
-        whole."""
-        seq, head = self.store.audit_head()
+        :meth:`docflow.store.AuditLog.verify` later, which then also catches a chain
+        rewritten whole."""
+        seq, head = self.store.audit.head()
         return sign_checkpoint(self.credentials, seq, head, now=self.clock())
 
     def trace(self, document_ref: int, *, ask_hub: bool = True) -> DocumentTrace:
         """A document's whole story: copies, history, statuses, hops, and (for a sent
         document routed through a hub, when ``ask_hub``) what the hub saw."""
-        document = self.store.document(document_ref)
+        document = self.store.queries.document(document_ref)
         hops = tuple((str(hop.organ_id), hop.timestamp.astimezone(dt.UTC))
                      for hop in self.stored(document_ref).trace)
         hub_report = None
@@ -540,9 +540,10 @@ class Node:
             hub_report = self.transport.trace(hub, token, document.message_id)
         return DocumentTrace(
             document=document,
-            deliveries=self.store.deliveries(document_ref=document_ref, page_size=1000).items,
-            history=tuple(self.store.history(document_ref)),
-            statuses=tuple(self.store.status_events(document_ref)),
+            deliveries=self.store.queries.deliveries(document_ref=document_ref,
+                                                     page_size=1000).items,
+            history=tuple(self.store.queries.history(document_ref)),
+            statuses=tuple(self.store.queries.status_events(document_ref)),
             hops=hops,
             hub=hub_report,
         )
@@ -554,8 +555,8 @@ class Node:
         """Apply a lifecycle event to a received document (accept, reject, assign,
         process, complete, or an answer to a change request); the status packet it emits
         is signed and queued for the sender in the same transaction."""
-        document = self.store.document(document_ref)
-        return self.store.apply_incoming(
+        document = self.store.queries.document(document_ref)
+        return self.store.lifecycle.apply_incoming(
             document_ref, event, reason=reason,
             status=self._status_builder(document, event, reason),
             expected_version=expected_version, now=self.clock())

@@ -35,17 +35,17 @@ def main() -> None:
         # The node signs its chain's head; the auditor keeps the file.
         kept = Path(home, "checkpoint.json")
         kept.write_text(node.audit_checkpoint().to_json(), encoding="utf-8")
-        print(f"checkpoint: {store.audit_head()[0]} entries signed by {PROVINCE.code}")
+        print(f"checkpoint: {store.audit.head()[0]} entries signed by {PROVINCE.code}")
 
         # Someone with write access edits entry 2 and recomputes every hash after it
         # (the format is public), so that the chain alone verifies again.
         forge_chain_from(store, 2, '{"to": ["nobody"]}')
-        alone = store.verify_audit()
+        alone = store.audit.verify()
         print("hashes alone:    ", alone)
         assert alone.ok  # the forgery is consistent: hashes cannot tell
 
         checkpoint = AuditCheckpoint.from_json(kept.read_text(encoding="utf-8"))
-        report = store.verify_audit([checkpoint], trust=trust)
+        report = store.audit.verify([checkpoint], trust=trust)
         print("with checkpoint: ", report)
         assert not report.ok and report.broken_at == 3
         store.close()

@@ -97,7 +97,7 @@ far.accept(received.id)
 far.deliver()                                     # its 01 and 03, through its LGSP
 print("relayed back:", far_lgsp.forward(), gateway.forward())
 print("Duy Xuyên polls:", duy_xuyen.poll_axis())  # GET vanbans, its 01 and 03
-copy = next(d for d in duy_xuyen.store.deliveries(document_ref=ref).items
+copy = next(d for d in duy_xuyen.store.queries.deliveries(document_ref=ref).items
             if d.kind == "document")
 print(f"copy to {copy.recipient}: {copy.transport_state}, {copy.business_state}")
 assert (copy.transport_state, copy.business_state) == ("acknowledged", "accepted")

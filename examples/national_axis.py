@@ -48,7 +48,7 @@ province.deliver()                      # sendEdoc: queued at the axis
 print("district polls:", district.poll_axis())   # getReceivedEdocList, getEdoc, store, done
 district.deliver()                      # its signed receipt (01) goes back via sendEdoc
 print("province polls:", province.poll_axis())   # the receipt: acknowledged and arrived
-copy = province.store.deliveries(document_ref=ref).items[0]
+copy = province.store.queries.deliveries(document_ref=ref).items[0]
 print(f"copy to {copy.recipient}: {copy.transport_state}, {copy.business_state}")
 assert (copy.transport_state, copy.business_state) == ("acknowledged", "arrived")
 

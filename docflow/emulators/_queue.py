@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from docflow.clock import Clock
+from docflow.emulators._agencies import Agencies, Agency
 from docflow.envelope import Envelope, ParseLimits, read_packet
 from docflow.errors import DocflowError, NotFoundError, RoutingError
 from docflow.model import OrganCode, StatusInfo
 from docflow.security import TrustStore, verify
-from docflow.store import Agency, DeliveryView, DocumentView, Page, Store
+from docflow.store import DeliveryView, DocumentView, Page, Store
 
 if TYPE_CHECKING:
     from docflow.transport import VxpClient
@@ -64,6 +65,8 @@ class AxisQueue:
                  trust: TrustStore | None = None, max_body: int = 50 * 1024 * 1024,
                  has_parent: bool = False):
         self.code, self.store, self.clock = code, store, clock
+        #: the organs registered here, and the copies held for them
+        self.registry = Agencies(store.database)
         self.trust, self.max_body = trust, max_body
         #: organs not registered here go up to a parent axis (else they are refused)
         self.has_parent = has_parent
@@ -87,9 +90,9 @@ class AxisQueue:
             if stray:
                 raise RefusalError("NOT_ADDRESSED", f"the document is not addressed to {stray}")
             self.check_known(targets)
-            refs = [self.store.relay(packet, body, hub=self.code, recipient=code,
-                                     forwarded=lambda: body, receipt=lambda: b"axis",
-                                     now=when).document_ref for code in targets]
+            refs = [self.store.relay.document(packet, body, hub=self.code, recipient=code,
+                                              forwarded=lambda: body, receipt=lambda: b"axis",
+                                              now=when).document_ref for code in targets]
             return str(refs[0]), targets
         if kind == "status":
             if not isinstance(packet, StatusInfo):
@@ -97,7 +100,7 @@ class AxisQueue:
             self._check_sender(str(packet.sender.code), sender, body)
             targets = list(to) if to else [str(packet.response_for.organ_id)]
             self.check_known(targets)
-            ids = [self.store.relay_status(packet, body, hub=self.code, recipient=code,
+            ids = [self.store.relay.status(packet, body, hub=self.code, recipient=code,
                                            now=when).delivery_id for code in targets]
             return str(ids[0]), targets
         raise RefusalError("BAD_REQUEST", f"unknown message type {kind!r}")
@@ -110,7 +113,7 @@ class AxisQueue:
 
     def unknown(self, organs: Sequence[str]) -> list[str]:
         """The organs of ``organs`` not registered with this axis."""
-        known = self.store.registered(self.code, organs)
+        known = self.registry.registered(self.code, organs)
         return [code for code in organs if code not in known]
 
     @staticmethod
@@ -125,15 +128,15 @@ class AxisQueue:
                 since: dt.datetime | None = None, until: dt.datetime | None = None,
                 page: int = 1, page_size: int = 50) -> Page[Queued]:
         """What waits for ``organs`` (and the organs they serve), with each sender."""
-        found = self.store.queued_at(self.code, organs, kind=kind, transport_state=_WAITING,
-                                     since=since, until=until, page=page, page_size=page_size)
+        found = self.registry.queued_at(self.code, organs, kind=kind, transport_state=_WAITING,
+                                        since=since, until=until, page=page, page_size=page_size)
         return Page(tuple(Queued(delivery, delivery.kind, sender)
                           for delivery, sender in found.items),
                     found.total, found.page, found.page_size)
 
     def own(self, organs: Sequence[str], delivery_id: int) -> Queued:
         """The packet ``delivery_id`` if it waits (or waited) for one of ``organs``."""
-        found = self.store.queued_at(self.code, organs, delivery_id=delivery_id).items
+        found = self.registry.queued_at(self.code, organs, delivery_id=delivery_id).items
         if not found:
             raise NotFoundError("no such packet for this organ", where=f"docId {delivery_id}")
         delivery, sender = found[0]
@@ -141,7 +144,7 @@ class AxisQueue:
 
     def packet(self, delivery: DeliveryView) -> bytes:
         """The bytes of a waiting packet."""
-        return self.store.delivery_packet(delivery.id)
+        return self.store.queries.delivery_packet(delivery.id)
 
     def settle(self, delivery: DeliveryView, status: str, worker: str) -> None:
         """A recipient's acknowledgement: ``done``, ``fail`` or ``processing``."""
@@ -149,15 +152,16 @@ class AxisQueue:
             return  # done already: acknowledging twice is harmless
         if status not in ("done", "fail", "processing"):
             raise RefusalError("BAD_REQUEST", "status must be done, fail or processing")
-        self.store.settle(delivery.id, worker, status, now=self.clock())  # one commit
+        self.store.outbox.settle(delivery.id, worker, status, now=self.clock())  # one commit
 
     def sent(self, sender: str) -> list[tuple[DocumentView, DeliveryView]]:
         """What ``sender`` sent through this axis, one row per copy."""
         rows = []
-        for document in self.store.documents(organ=self.code, direction="hop", sender=sender,
-                                              page_size=1000).items:
-            for delivery in self.store.deliveries(document_ref=document.id, kind="document",
-                                                  page_size=1000).items:
+        queries = self.store.queries
+        for document in queries.documents(organ=self.code, direction="hop", sender=sender,
+                                          page_size=1000).items:
+            for delivery in queries.deliveries(document_ref=document.id, kind="document",
+                                               page_size=1000).items:
                 rows.append((document, delivery))
         return rows
 
@@ -165,7 +169,7 @@ class AxisQueue:
 
     def agencies(self) -> list[Agency]:
         """The organs registered with this axis."""
-        return self.store.agencies(self.code)
+        return self.registry.list(self.code)
 
     def register(self, caller: str, code: str, *, parent: str, name: str, mail: str,
                  relay: bool) -> None:
@@ -176,17 +180,17 @@ class AxisQueue:
             raise RefusalError("BAD_REQUEST", f"code: {exc}") from exc
         if parent not in ("", caller) and not relay:
             raise RefusalError("FROM_MISMATCH", "an organ registers itself or its own organs")
-        self.store.register_agency(self.code, organ, parent=parent, name=name, mail=mail,
-                                   now=self.clock())
+        self.registry.register(self.code, organ, parent=parent, name=name, mail=mail,
+                               now=self.clock())
 
     def unregister(self, caller: str, code: str, *, relay: bool) -> None:
         """``caller`` deletes ``code`` (itself, or an organ it serves)."""
-        found = self.store.agencies(self.code, codes=[code])
+        found = self.registry.list(self.code, codes=[code])
         if not found:
             raise NotFoundError("unknown agency", where=code)
         if caller not in (code, found[0].parent) and not relay:
             raise RefusalError("FROM_MISMATCH", "an organ deletes itself or its own organs")
-        self.store.delete_agency(self.code, code, now=self.clock())
+        self.registry.delete(self.code, code, now=self.clock())
 
     # ------------------------------------------------------------------ a parent axis
 
@@ -199,22 +203,22 @@ class AxisQueue:
         moved."""
         moved, now = 0, self.clock()
         for kind, message_type in (("document", "edoc"), ("status", "status")):
-            waiting = self.store.deliveries(organ=self.code, kind=kind,
-                                            transport_state=("queued", "retrying"),
-                                            page_size=limit).items
+            waiting = self.store.queries.deliveries(organ=self.code, kind=kind,
+                                                    transport_state=("queued", "retrying"),
+                                                    page_size=limit).items
             unknown = set(self.unknown(sorted({d.recipient for d in waiting})))
             for delivery in waiting:
                 if delivery.recipient not in unknown:
                     continue
-                packet = self.store.delivery_packet(delivery.id)
-                self.store.hand_over(delivery.id, f"parent:{self.code}", now=now)
+                packet = self.store.queries.delivery_packet(delivery.id)
+                self.store.outbox.hand_over(delivery.id, f"parent:{self.code}", now=now)
                 try:
                     parent.send_edoc(packet, to=[delivery.recipient], message_type=message_type,
                                      sender=self.sender_of(packet))
                 except DocflowError as exc:
-                    self.store.fail(delivery.id, f"parent axis: {exc}", now=now)
+                    self.store.outbox.fail(delivery.id, f"parent axis: {exc}", now=now)
                     continue
-                self.store.acknowledge(delivery.id, transport_only=True, now=now)
+                self.store.outbox.acknowledge(delivery.id, transport_only=True, now=now)
                 moved += 1
             for item in parent.received(message_type=message_type, page_size=limit):
                 packet = parent.get_edoc(item.doc_id)

@@ -83,8 +83,8 @@ class TokenLgspApp:
         self._lock = threading.Lock()
         for unit in self.units.values():
             for organ in unit.organs:
-                store.register_agency(self.code, organ, name=unit.name, replace=False,
-                                      now=clock())
+                self.queue.registry.register(self.code, organ, name=unit.name, replace=False,
+                                             now=clock())
         self._routes = {
             ("POST", "v1/sendEdoc"): self._send,
             ("GET", "v1/syncReceivedEdocList"): self._received,
@@ -214,7 +214,7 @@ class TokenLgspApp:
         queued = self._own(unit, request.args.get("docId", ""))
         delivery = queued.delivery
         packet = self.queue.packet(delivery)
-        document = self.store.document(delivery.document_ref)
+        document = self.store.queries.document(delivery.document_ref)
         try:
             text = packet.decode("utf-8")
         except UnicodeDecodeError:

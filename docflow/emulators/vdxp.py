@@ -136,8 +136,8 @@ class AxisApp:
                                has_parent=parent is not None)
         for system in self.systems.values():
             for organ in system.organs:
-                store.register_agency(self.code, organ, name=system.name, replace=False,
-                                      now=clock())
+                self.queue.registry.register(self.code, organ, name=system.name, replace=False,
+                                             now=clock())
         self._routes = {
             "sendEdoc": self._send, "getReceivedEdocList": self._received,
             "getEdoc": self._get, "downloadEdoc": self._download,

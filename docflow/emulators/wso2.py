@@ -207,8 +207,8 @@ class Wso2App:
         self.protector.register_token_validator(_Bearer(tokens, lock))
         for unit in self.units.values():
             for organ in unit.organs:
-                store.register_agency(self.code, organ, name=unit.name, replace=False,
-                                      now=clock())
+                self.queue.registry.register(self.code, organ, name=unit.name, replace=False,
+                                             now=clock())
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)

@@ -276,7 +276,7 @@ class ProcessNetwork:
     def _settled(self, sent: list[_Sent]) -> bool:
         for sender, ref, _, _ in sent:
             with Store(load_config(self.home / sender).database) as store:
-                copies = [d for d in store.deliveries(document_ref=ref).items
+                copies = [d for d in store.queries.deliveries(document_ref=ref).items
                           if d.kind == "document"]
                 if any(d.business_state != "arrived" for d in copies):
                     return False
@@ -288,16 +288,16 @@ class ProcessNetwork:
         problems: list[str] = []
         for sender, ref, message_id, recipients in sent:
             with Store(load_config(self.home / sender).database) as store:
-                views = {d.recipient: d for d in store.deliveries(document_ref=ref).items
+                views = {d.recipient: d for d in store.queries.deliveries(document_ref=ref).items
                          if d.kind == "document"}
-                signed = parse_envelope(store.packet(ref))
+                signed = parse_envelope(store.queries.packet(ref))
             for recipient in recipients:
                 copies += 1
                 with Store(load_config(self.home / recipient).database) as store:
-                    held = [d for d in store.documents(direction="in", organ=recipient,
-                                                       page_size=1000).items
+                    held = [d for d in store.queries.documents(direction="in", organ=recipient,
+                                                               page_size=1000).items
                             if d.message_id == message_id]
-                    received = [parse_envelope(store.packet(d.id)) for d in held]
+                    received = [parse_envelope(store.queries.packet(d.id)) for d in held]
                 if any((copy.info, copy.attachments) != (signed.info, signed.attachments)
                        for copy in received):
                     mismatched += 1
@@ -316,7 +316,7 @@ class ProcessNetwork:
         broken = []
         for code in self.ports:
             with Store(load_config(self.home / code).database) as store:
-                if not store.verify_audit().ok:
+                if not store.audit.verify().ok:
                     broken.append(code)
         return CrashReport(len(sent), copies, kills, delivered, lost, duplicated, diverged,
                            broken, seconds, problems, mismatched,

@@ -514,7 +514,7 @@ class Simulation:
     def _pending(self) -> bool:
         if any(member.service is None for member in self.members.values()):
             return True
-        return any(store.outstanding() for store in self.stores())
+        return any(store.queries.outstanding() for store in self.stores())
 
     # ------------------------------------------------------------------ checking
 
@@ -530,8 +530,8 @@ class Simulation:
         problems: list[str] = []
         for sent in self.sent:
             node = self._service(self.members[sent.sender])
-            original = parse_envelope(node.store.packet(sent.document_ref))
-            deliveries = {d.recipient: d for d in node.store.deliveries(
+            original = parse_envelope(node.store.queries.packet(sent.document_ref))
+            deliveries = {d.recipient: d for d in node.store.queries.deliveries(
                 document_ref=sent.document_ref, page_size=1000).items if d.kind == "document"}
             for recipient in sent.recipients:
                 copies += 1
@@ -565,7 +565,7 @@ class Simulation:
                 latencies.setdefault(receiver.level, []).append(
                     (arrival - sent.at).total_seconds())
         audits_broken = [store.url for store in self.stores()
-                         if not store.verify_audit().ok]
+                         if not store.audit.verify().ok]
         stats = self.transport.stats
         return SimulationReport(
             organs=sum(1 for m in self.members.values() if not m.hub),
@@ -595,7 +595,7 @@ class Simulation:
         return member.service
 
     def _same_content(self, receiver: _Member, ref: int, original: Envelope) -> bool:
-        received = parse_envelope(self._service(receiver).store.packet(ref))
+        received = parse_envelope(self._service(receiver).store.queries.packet(ref))
         return (received.info, received.attachments, received.message_id) == (
             original.info, original.attachments, original.message_id)
 
@@ -603,7 +603,7 @@ class Simulation:
 def _inbox(node: Node) -> Iterator[DocumentView]:
     page = 1
     while True:
-        result: Page[DocumentView] = node.store.documents(
+        result: Page[DocumentView] = node.store.queries.documents(
             direction="in", organ=str(node.code), page=page, page_size=1000)
         yield from result.items
         if page * 1000 >= result.total:

@@ -1,19 +1,32 @@
 """Persistence of documents, envelopes, deliveries, statuses and the audit chain.
 
 Adapter around the core: SQLAlchemy 2.x on SQLite (default) or PostgreSQL, schema by
-Alembic migrations shipped in the package.
+Alembic migrations shipped in the package. A :class:`Store` holds one room per concept,
+each in its own module: ``store.outbox`` (:class:`Outbox`), ``store.inbox``
+(:class:`Inbox`), ``store.lifecycle`` (:class:`Lifecycles`), ``store.relay``
+(:class:`Relay`), ``store.audit`` (:class:`AuditLog`) and ``store.queries``
+(:class:`Queries`), sharing one :class:`Database` that opens units of work
+(:class:`Transaction`).
 
 >>> import tempfile, pathlib
 >>> from docflow.store import Store, sqlite_url
 >>> with tempfile.TemporaryDirectory() as home:
 ...     with Store.open(sqlite_url(pathlib.Path(home) / "node.db")) as store:
-...         store.verify_audit().ok
+...         store.audit.verify().ok
 True
 """
 
+from docflow.store import _schema as schema
+from docflow.store._audit import AuditLog
 from docflow.store._engine import make_engine, sqlite_url
-from docflow.store._store import (
-    Agency,
+from docflow.store._inbox import Inbox
+from docflow.store._lifecycle import Lifecycles
+from docflow.store._outbox import Outbox
+from docflow.store._queries import Queries
+from docflow.store._relay import Relay
+from docflow.store._store import Store
+from docflow.store._unit import Database, Transaction
+from docflow.store._views import (
     Answer,
     AuditReport,
     Claim,
@@ -26,26 +39,37 @@ from docflow.store._store import (
     RelayResult,
     RetryPolicy,
     StatusEvent,
-    Store,
     StoreHooks,
+    delivery_view,
+    document_view,
 )
 
 __all__ = [
-    "Agency",
     "Answer",
+    "AuditLog",
     "AuditReport",
     "Claim",
+    "Database",
     "DeliveryView",
     "DocumentView",
     "HistoryEntry",
+    "Inbox",
+    "Lifecycles",
+    "Outbox",
     "OutgoingRecord",
     "Page",
+    "Queries",
     "ReceiveResult",
+    "Relay",
     "RelayResult",
     "RetryPolicy",
     "StatusEvent",
     "Store",
     "StoreHooks",
+    "Transaction",
+    "delivery_view",
+    "document_view",
     "make_engine",
+    "schema",
     "sqlite_url",
 ]

@@ -102,7 +102,7 @@ def test_db_upgrade_and_audit_verify(tmp_path: Path) -> None:
     assert f"revision {SCHEMA_REVISION}" in result.stdout
     with Store(url) as store:
         envelope = sample_envelope()
-        store.record_outgoing(envelope, build_envelope(envelope))
+        store.outbox.record(envelope, build_envelope(envelope))
     ok = run("audit", "verify", "--database", url)
     assert ok.returncode == 0 and "intact: 1 entries" in ok.stdout
     with sqlite3.connect(tmp_path / "node.db") as conn:
@@ -128,7 +128,7 @@ def test_audit_checkpoint_then_verify_against_it(tmp_path: Path) -> None:
     with Store.open(database) as store:
         for number in ("1", "2", "3"):
             envelope = sample_envelope(number=number, message_id=f"m-{number}")
-            store.record_outgoing(envelope, build_envelope(envelope))
+            store.outbox.record(envelope, build_envelope(envelope))
     signed = run("audit", "checkpoint", "--home", str(home), "-o", str(tmp_path / "cp.json"))
     assert signed.returncode == 0, signed.stderr
     assert "signed the audit chain at entry 3 as 000.00.00.H41" in signed.stdout
@@ -323,7 +323,7 @@ def test_axis_check_and_agencies_from_a_home(tmp_path: Path, pki) -> None:  # ty
 def test_axis_agencies_sync_imports_into_the_directory(tmp_path: Path) -> None:
     """`axis agencies --sync` adds the organs the home's directory lacks (placed under
     their nearest known ancestor, reached through the axis hub), once."""
-    from docflow.emulators import AxisApp, AxisSystem
+    from docflow.emulators import Agencies, AxisApp, AxisSystem
     from docflow.routing import Directory
     from docflow.store import Store, sqlite_url
     from tests.integration.test_soap import Server
@@ -335,7 +335,7 @@ def test_axis_agencies_sync_imports_into_the_directory(tmp_path: Path) -> None:
     for code, name in (("000.00.01.H41", "UBND thành phố Tam Kỳ"),
                        ("000.01.01.H41", "UBND phường An Mỹ"),
                        ("000.00.00.H20", "UBND tỉnh khác")):
-        store.register_agency("000.00.00.G22", code, name=name)
+        Agencies(store.database).register("000.00.00.G22", code, name=name)
     server = Server(app)
     directory = tmp_path / "qn.toml"
     directory.write_text('[[hubs]]\ncode = "000.00.00.G22"\nname = "Trục quốc gia"\n\n'

@@ -84,14 +84,14 @@ def test_two_served_nodes_exchange_a_letter_and_its_status(tmp_path: Path) -> No
         ref = province.send(letter.info, letter.attachments).document_ref
         district_db = load_config(tmp_path / "district").database
         with Store(district_db) as district_store:
-            wait_for(lambda: district_store.documents(direction="in").total == 1)
-            (document,) = district_store.documents(direction="in").items
+            wait_for(lambda: district_store.queries.documents(direction="in").total == 1)
+            (document,) = district_store.queries.documents(direction="in").items
         district = load_config(tmp_path / "district").open_node()
         district.accept(document.id)  # the served district's worker sends the 03 back
-        wait_for(lambda: province.store.deliveries(document_ref=ref).items[0].business_state
+        wait_for(lambda: province.store.queries.deliveries(document_ref=ref).items[0].business_state
                  == "accepted")
         for node in (province, district):
-            assert node.store.verify_audit().ok
+            assert node.store.audit.verify().ok
             node.store.close()
     finally:
         for process in servers.values():
@@ -202,7 +202,7 @@ def test_a_scripted_session_through_the_command_line(tmp_path: Path) -> None:
             "Kế hoạch chuyển đổi số năm 2027 (thay thế)"}
         # The packet on disk verifies against the CA, and a tampered one does not.
         with Store(load_config(tmp_path / "district").database) as store:
-            packet = store.packet(int(ref))
+            packet = store.queries.packet(int(ref))
         (tmp_path / "in.edxml").write_bytes(packet)
         ok = run("verify", str(tmp_path / "in.edxml"), "--trust", str(tmp_path / "ca" / "ca.crt"))
         assert "verified, signed by 000.00.00.H41" in ok.stdout
@@ -300,7 +300,7 @@ def test_serve_writes_signed_audit_checkpoints(tmp_path: Path) -> None:
     def record(number: str) -> None:
         envelope = sample_envelope(number=number, message_id=f"m-{number}")
         with Store(database) as store:
-            store.record_outgoing(envelope, build_envelope(envelope))
+            store.outbox.record(envelope, build_envelope(envelope))
 
     def written() -> list[Path]:
         return sorted((home / "checkpoints").glob("audit-*.json"))

@@ -212,9 +212,9 @@ def first_status(nodes: Nodes) -> bytes:
     nodes.prepare("send_sample")
     (received,) = nodes.district.inbox().items
     nodes.district.accept(received.id)
-    (status,) = [d for d in nodes.district.store.deliveries(document_ref=received.id).items
+    (status,) = [d for d in nodes.district.store.queries.deliveries(document_ref=received.id).items
                  if d.kind == "status"]
-    packet = nodes.district.store.delivery_packet(status.id)
+    packet = nodes.district.store.queries.delivery_packet(status.id)
     nodes.district.deliver()
     return packet
 

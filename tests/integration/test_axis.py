@@ -85,7 +85,7 @@ def test_every_operation(net: Net) -> None:
     envelope = sample_envelope()
     ref = net.province.send(envelope.info, envelope.attachments).document_ref
     assert net.province.deliver().delivered == 1
-    (copy,) = net.province.store.deliveries(document_ref=ref).items
+    (copy,) = net.province.store.queries.deliveries(document_ref=ref).items
     assert copy.transport_state == "awaiting_receipt"  # the axis queued it
     district = axis_of(net.district)
     assert district.count_received("edoc") == 1
@@ -96,13 +96,13 @@ def test_every_operation(net: Net) -> None:
     assert district.count_received("edoc") == 0
     assert net.district.deliver().delivered == 1  # its signed 01 goes back as a status
     assert net.province.poll_axis().statuses == 1
-    (copy,) = net.province.store.deliveries(document_ref=ref).items
+    (copy,) = net.province.store.queries.deliveries(document_ref=ref).items
     assert (copy.transport_state, copy.business_state) == ("acknowledged", "arrived")
     (received,) = net.district.inbox().items
     net.district.accept(received.id)
     net.district.deliver()
     net.province.poll_axis()
-    (copy,) = net.province.store.deliveries(document_ref=ref).items
+    (copy,) = net.province.store.queries.deliveries(document_ref=ref).items
     assert copy.business_state == "accepted"
     (sent,) = axis_of(net.province).sent()
     assert (sent.to, sent.send_status) == (str(TAM_KY.code), "acknowledged")
@@ -143,7 +143,7 @@ def test_registrations_outlive_a_restart(net: Net, pki: Pki) -> None:
                 agencies[str(so_noi_vu.code)]["mail"]) == (str(PROVINCE.code),
                                                            "snv@quangnam.gov.vn")
         envelope = sample_envelope(recipients=(so_noi_vu,))
-        packet = net.province.store.packet(
+        packet = net.province.store.queries.packet(
             net.province.send(envelope.info, envelope.attachments).document_ref)
         client.send_edoc(packet, to=[so_noi_vu.code])  # known: not UNKNOWN_ORGAN
         (item,) = client.received()  # waiting for the organ the province serves
@@ -158,7 +158,7 @@ def test_registrations_outlive_a_restart(net: Net, pki: Pki) -> None:
         assert str(so_noi_vu.code) not in {agency["code"] for agency in client.agencies()}
         with pytest.raises(TransportError, match="UNKNOWN_ORGAN"):
             client.send_edoc(packet, to=[so_noi_vu.code])
-        assert store.verify_audit().ok
+        assert store.audit.verify().ok
     finally:
         client.close()
         server.close()
@@ -193,18 +193,18 @@ def test_authentication_failures_store_nothing(net: Net, pki: Pki) -> None:
     for code, headers in cases.items():
         answer = _raw(net.url, "sendEdoc", headers, packet)
         assert (answer["status"], answer["ErrorCode"]) == ("FAIL", code), answer
-    assert net.axis.store.documents().total == 0
+    assert net.axis.store.queries.documents().total == 0
     with pytest.raises(TransportError, match="AUTH_BAD_SIGNATURE"):
         VxpClient(net.url, str(PROVINCE.code), "wrong", timeout=10).received()
     with pytest.raises(TransportError, match=r"docflow\.envelope\.schema"):
         axis_of(net.province).send_edoc(b"<not-edxml/>", to=[TAM_KY.code])
     # A packet from another organ than the caller.
-    signed = net.province.store.packet(net.province.send(
+    signed = net.province.store.queries.packet(net.province.send(
         sample_envelope().info, sample_envelope().attachments).document_ref)
     with pytest.raises(TransportError, match="FROM_MISMATCH"):
         axis_of(net.district).send_edoc(signed, to=[TAM_KY.code],
                                         sender=str(PROVINCE.code))
-    assert net.axis.store.documents().total == 0
+    assert net.axis.store.queries.documents().total == 0
 
 
 def test_a_crash_between_get_and_acknowledge_redelivers(net: Net) -> None:
@@ -225,7 +225,7 @@ def test_a_crash_between_get_and_acknowledge_redelivers(net: Net) -> None:
 def test_a_refused_packet_is_failed_and_recorded(net: Net, pki: Pki) -> None:
     envelope = sample_envelope()
     ref = net.province.send(envelope.info, envelope.attachments).document_ref
-    packet = net.province.store.packet(ref)
+    packet = net.province.store.queries.packet(ref)
     tampered = packet.replace("Quảng Nam".encode(), b"Quang Nam", 1)
     axis_of(net.province).send_edoc(tampered, to=[TAM_KY.code])  # the axis does not verify
     report = net.district.poll_axis()
@@ -235,7 +235,7 @@ def test_a_refused_packet_is_failed_and_recorded(net: Net, pki: Pki) -> None:
     with net.district.store.engine.connect() as conn:
         actions = [row.action for row in conn.execute(select(audit_log))]
     assert actions == ["refused"]
-    (copy,) = net.axis.store.deliveries(kind="document").items
+    (copy,) = net.axis.store.queries.deliveries(kind="document").items
     assert copy.transport_state == "retrying" and "fail" in (copy.last_error or "")
 
 
@@ -270,7 +270,7 @@ def test_a_20_mb_packet(net: Net) -> None:
     assert net.province.deliver().delivered == 1
     assert net.district.poll_axis().documents == 1
     (received,) = net.district.inbox().items
-    assert net.district.store.packet(received.id) == net.province.store.packet(ref)
+    assert net.district.store.queries.packet(received.id) == net.province.store.queries.packet(ref)
 
 
 def test_two_provinces_through_the_national_axis(pki: Pki, tmp_path: Path) -> None:
@@ -320,9 +320,9 @@ def test_two_provinces_through_the_national_axis(pki: Pki, tmp_path: Path) -> No
         assert receiver.deliver().delivered == 1  # the signed 01 goes back
         assert danang.forward() == 1 and quang_nam.forward() == 1
         assert sender.poll_axis().statuses == 1
-        (copy,) = sender.store.deliveries(document_ref=ref).items
+        (copy,) = sender.store.queries.deliveries(document_ref=ref).items
         assert (copy.transport_state, copy.business_state) == ("acknowledged", "arrived")
-        assert national.store.verify_audit().ok
+        assert national.store.audit.verify().ok
     finally:
         for opened in clients:
             opened.close()

@@ -138,13 +138,13 @@ def test_a_document_crosses_from_wso2_to_the_token_lgsp_and_its_statuses_return(
     net.far.deliver()  # the signed receipt 01 and the 03, queued at the token LGSP
     assert net.far_lgsp.forward() == 2 and net.gateway.forward() == 2
     assert net.duy_xuyen.poll_axis().statuses == 2
-    (copy,) = [d for d in net.duy_xuyen.store.deliveries(document_ref=ref).items
+    (copy,) = [d for d in net.duy_xuyen.store.queries.deliveries(document_ref=ref).items
                if d.kind == "document"]
     assert (copy.transport_state, copy.business_state) == ("acknowledged", "accepted")
     # Every hop acknowledged what it handed on: nothing is left waiting anywhere.
     assert net.exchange() == 0
     for app in (net.axis, net.gateway, net.far_lgsp):
-        waiting = app.store.deliveries(transport_state=("queued", "retrying", "sending"))
+        waiting = app.store.queries.deliveries(transport_state=("queued", "retrying", "sending"))
         assert waiting.total == 0, app.code
 
 
@@ -162,9 +162,9 @@ def test_the_sdks_unsigned_packet_reaches_a_channel_node_behind_the_gateway(
     (document,) = net.province.inbox().items
     assert (document.sender, document.signature) == (HOI_AN, "unverifiable")
     # The bytes the SDK hashed are the bytes stored, two hops later (its CRLF dropped).
-    stored = net.province.store.packet(document.id)
+    stored = net.province.store.queries.packet(document.id)
     assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(packet).hexdigest()
     assert net.province.stored(document.id).info.sender.code == OrganCode(HOI_AN)
     assert document.findings  # what the lenient reading noticed, kept with the document
     # A relayed copy is acknowledged at the axis only once the gateway stored it.
-    assert net.axis.store.deliveries(transport_state=("queued", "retrying")).total == 0
+    assert net.axis.store.queries.deliveries(transport_state=("queued", "retrying")).total == 0

@@ -154,7 +154,7 @@ def send(qn: Province, sender: OrganInfo, to: tuple[OrganInfo, ...], number: str
 
 def copies(node: Node, ref: int) -> dict[str, tuple[str, str | None]]:
     return {d.recipient: (d.transport_state, d.business_state)
-            for d in node.store.deliveries(document_ref=ref).items if d.kind == "document"}
+            for d in node.store.queries.deliveries(document_ref=ref).items if d.kind == "document"}
 
 
 def test_push_through_the_province_hub(qn: Province) -> None:
@@ -180,14 +180,14 @@ def test_push_through_the_province_hub(qn: Province) -> None:
         str(TAM_KY.code), "acknowledged", "accepted")
     assert [s.code for s in trace.hub.statuses] == ["01", "03"]
     for node in (*qn.nodes.values(), *qn.hubs.values()):
-        assert node.store.verify_audit().ok
+        assert node.store.audit.verify().ok
 
 
 def test_pull_mode_holds_packets_until_fetched_and_acknowledged(qn: Province) -> None:
     ref = send(qn, PROVINCE, (COMMUNE,))
     qn.node(PROVINCE).deliver()
     assert qn.hub(LGSP).deliver().forwarded == 0  # held for the commune to pull
-    assert copies(qn.hub(LGSP), qn.hub(LGSP).store.relayed(
+    assert copies(qn.hub(LGSP), qn.hub(LGSP).store.relay.relayed(
         str(LGSP.code), qn.node(PROVINCE).document(ref).message_id,
         sender=str(PROVINCE.code)).id) == {
         str(COMMUNE.code): ("queued", "pending")}
@@ -200,7 +200,7 @@ def test_pull_mode_holds_packets_until_fetched_and_acknowledged(qn: Province) ->
     qn.settle()
     (document,) = qn.node(COMMUNE).inbox().items
     assert document.state == "recalled"
-    (copy,) = [d for d in qn.node(PROVINCE).store.deliveries(document_ref=ref).items
+    (copy,) = [d for d in qn.node(PROVINCE).store.queries.deliveries(document_ref=ref).items
                if d.kind == "document"]
     assert (copy.business_state, copy.change_state) == ("recalled", "agreed")
 
@@ -250,7 +250,7 @@ def test_pull_requests_are_authenticated(qn: Province, pki: Pki) -> None:
                                      now=qn.clock()), item.handle, error="not mine")
     assert hub.pending(sign_request(district, "pending", "document", now=qn.clock()),
                        "document", 10) == []
-    assert hub.store.delivery(item.handle).attempts == 1
+    assert hub.store.queries.delivery(item.handle).attempts == 1
     message_id = verify(item.packet, pki.trust, now=qn.clock()).envelope.message_id
     with pytest.raises(NotFoundError, match="from this organ"):
         hub.trace(sign_request(district, "trace", message_id, now=qn.clock()), message_id)
@@ -267,7 +267,7 @@ def test_a_refused_pulled_packet_is_retried_then_dead_lettered(qn: Province) -> 
         hub.acknowledge(sign_request(commune, "acknowledge", str(item.handle), now=qn.clock()),
                         item.handle, error=f"disk full ({attempt})")
         qn.clock.advance(7200)
-    (dead,) = hub.store.dead_letters().items
+    (dead,) = hub.store.outbox.dead_letters().items
     assert dead.transport_state == "failed" and "disk full (7)" in (dead.last_error or "")
 
 
@@ -291,19 +291,19 @@ def test_a_broadcast_goes_once_per_recipient(qn: Province) -> None:
     for organ in (TAM_KY, COMMUNE, DA_NANG):
         assert qn.node(organ).inbox().total == 1
     # Duplicate copies from the sender change nothing at the hub.
-    packet = qn.node(PROVINCE).store.packet(ref)
+    packet = qn.node(PROVINCE).store.queries.packet(ref)
     hub = qn.hub(LGSP)
-    before = hub.store.deliveries(page_size=1000).total
+    before = hub.store.queries.deliveries(page_size=1000).total
     assert hub.receive_document(packet, TAM_KY.code) == hub.receive_document(packet,
                                                                              COMMUNE.code)
-    assert hub.store.deliveries(page_size=1000).total == before
+    assert hub.store.queries.deliveries(page_size=1000).total == before
 
 
 def test_hub_refusals_change_nothing(qn: Province, pki: Pki) -> None:
     hub = qn.hub(LGSP)
     envelope = sample_envelope(sender=PROVINCE, recipients=(TAM_KY,), date=qn.clock().date())
     record = qn.node(PROVINCE).send(envelope.info, envelope.attachments)
-    packet = qn.node(PROVINCE).store.packet(record.document_ref)
+    packet = qn.node(PROVINCE).store.queries.packet(record.document_ref)
     message_id = qn.node(PROVINCE).document(record.document_ref).message_id
     with pytest.raises(RoutingError, match="not among"):
         hub.receive_document(packet, COMMUNE.code)
@@ -319,11 +319,11 @@ def test_hub_refusals_change_nothing(qn: Province, pki: Pki) -> None:
                      timestamp=qn.clock())
     with pytest.raises(NotFoundError, match="never relayed"):
         hub.receive_status(sign_status(status, qn.credentials[COMMUNE.code]), PROVINCE.code)
-    assert hub.store.documents().total == 0
-    assert hub.store.deliveries().total == 0
+    assert hub.store.queries.documents().total == 0
+    assert hub.store.queries.deliveries().total == 0
     # A loop: the packet already went through this hub.
     hub.receive_document(packet, TAM_KY.code)
-    relayed = hub.store.packet(hub.store.relayed(str(LGSP.code), message_id,
+    relayed = hub.store.queries.packet(hub.store.relay.relayed(str(LGSP.code), message_id,
                                                       sender=str(PROVINCE.code)).id)
     with pytest.raises(RoutingError, match="loop"):
         hub.receive_document(relayed, TAM_KY.code)
@@ -332,7 +332,7 @@ def test_hub_refusals_change_nothing(qn: Province, pki: Pki) -> None:
                             date=qn.clock().date(), message_id=message_id)
     with pytest.raises(ReplayError):
         hub.receive_document(sign_envelope(other, pki.province), TAM_KY.code)
-    assert hub.store.deliveries().total == 1
+    assert hub.store.queries.deliveries().total == 1
 
 
 def test_directory_refuses_loops_and_unknowns() -> None:
@@ -360,7 +360,7 @@ def test_send_to_codes_takes_names_from_the_directory(qn: Province) -> None:
     envelope = sample_envelope(date=qn.clock().date())
     record = qn.node(PROVINCE).send(envelope.info, envelope.attachments,
                                     to=[COMMUNE.code, "000.00.00.H43"])
-    packet = qn.node(PROVINCE).store.packet(record.document_ref)
+    packet = qn.node(PROVINCE).store.queries.packet(record.document_ref)
     recipients = verify(packet, qn.node(PROVINCE).trust, now=qn.clock()).envelope.info.recipients
     assert [(str(r.code), r.name) for r in recipients] == [
         (str(COMMUNE.code), COMMUNE.name), ("000.00.00.H43", DA_NANG.name)]
@@ -382,12 +382,12 @@ def test_no_organ_can_shadow_another_organs_document(qn: Province) -> None:
     forged = build_envelope(own).replace(own.info.document_id.encode(),
                                          y.document_id.encode())
     packet = sign(forged, qn.credentials[COMMUNE.code])
-    before = hub.store.documents().total
+    before = hub.store.queries.documents().total
     with pytest.raises(SchemaError, match=r"does not begin with 000\.01\.01\.H41"):
         hub.receive_document(packet, TAM_KY.code)
     with pytest.raises(SchemaError, match="DocumentId"):
         qn.node(TAM_KY).receive_document(packet)
-    assert hub.store.documents().total == before
+    assert hub.store.queries.documents().total == before
     # The shadow planted in the hub's store directly: B's own document, Y's DocumentId.
     qn.node(COMMUNE).send(own.info, own.attachments)
     qn.settle()

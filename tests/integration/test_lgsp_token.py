@@ -84,7 +84,7 @@ def test_two_nodes_through_the_lgsp(net: Net) -> None:
     net.province.accept(received.id)
     net.province.deliver()
     assert net.hoi_an.poll_axis().statuses == 2  # the receipt 01 and the 03
-    (copy,) = [d for d in net.hoi_an.store.deliveries(document_ref=ref).items
+    (copy,) = [d for d in net.hoi_an.store.queries.deliveries(document_ref=ref).items
                if d.kind == "document"]
     assert (copy.transport_state, copy.business_state) == ("acknowledged", "accepted")
 
@@ -162,7 +162,7 @@ def test_refusals_store_nothing(net: Net) -> None:
                         json={"username": ACCOUNT.username, "password": "guess",
                               "applicationCode": ACCOUNT.application_code}, timeout=10)
     assert bad.status_code == 401
-    assert net.app.store.deliveries().total == 0
+    assert net.app.store.queries.deliveries().total == 0
     broken = client(net.url, "H41.HA.001", net.clock)
     broken._login.update(password=ACCOUNT.password[::-1])  # a misconfigured node is told
     with pytest.raises(TransportError, match="LGSP"):

@@ -61,12 +61,12 @@ def send_letter(net: Network, number: str = "4512") -> int:
 
 
 def only_delivery(node: Node, document_ref: int):  # type: ignore[no-untyped-def]
-    (delivery,) = node.store.deliveries(document_ref=document_ref).items
+    (delivery,) = node.store.queries.deliveries(document_ref=document_ref).items
     return delivery
 
 
 def inbox(node: Node):  # type: ignore[no-untyped-def]
-    return node.store.documents(direction="in").items
+    return node.store.queries.documents(direction="in").items
 
 
 def test_send_receipt_and_statuses_back(net: Network) -> None:
@@ -83,15 +83,15 @@ def test_send_receipt_and_statuses_back(net: Network) -> None:
         net.clock.advance(60)
         assert net.district.deliver().delivered == 1
         assert only_delivery(net.province, ref).business_state == expected
-    assert net.province.store.verify_audit().ok and net.district.store.verify_audit().ok
-    machines = {entry.machine for entry in net.province.store.history(ref)}
+    assert net.province.store.audit.verify().ok and net.district.store.audit.verify().ok
+    machines = {entry.machine for entry in net.province.store.queries.history(ref)}
     assert machines == {"outgoing", "transport", "delivery"}
 
 
 def test_duplicate_delivery_returns_the_same_receipt(net: Network) -> None:
     ref = send_letter(net)
     net.province.deliver()
-    packet = net.province.store.packet(ref)
+    packet = net.province.store.queries.packet(ref)
     first = net.transport.send_document(TAM_KY.code, packet)
     second = net.transport.send_document(TAM_KY.code, packet)
     assert first == second
@@ -131,7 +131,7 @@ def test_a_tampered_receipt_is_no_receipt(net: Network) -> None:
 
 def test_a_receipt_for_other_bytes_does_not_count(net: Network) -> None:
     ref = send_letter(net)
-    packet = net.province.store.packet(ref)
+    packet = net.province.store.queries.packet(ref)
     stale = net.district.receive_document(packet)
     other = replace(sample_envelope(), message_id="another")  # a receipt for another message
     forged = sign_status(replace(sample_status(other), timestamp=net.clock()),
@@ -143,12 +143,12 @@ def test_a_receipt_for_other_bytes_does_not_count(net: Network) -> None:
 
 
 def only_message_id(net: Network, ref: int) -> str:
-    return net.province.store.document(ref).message_id
+    return net.province.store.queries.document(ref).message_id
 
 
 def test_documents_not_addressed_to_the_node_are_refused(net: Network, pki: Pki) -> None:
     ref = send_letter(net)
-    packet = net.province.store.packet(ref)
+    packet = net.province.store.queries.packet(ref)
     stranger = Node(replace(PROVINCE, code=OrganCode("000.00.90.H41"), name="LGSP"), pki.hub,
                     pki.trust, net.district.store, net.transport, clock=net.clock)
     with pytest.raises(RoutingError, match="not addressed"):
@@ -174,7 +174,7 @@ def test_recall_agreed_while_received_refused_once_completed(net: Network) -> No
     net.province.recall(ref, "ban hành nhầm")
     net.province.deliver()  # the 13 goes to the district, which answers by its state
     (document,) = inbox(net.district)
-    assert net.district.store.document(document.id).state == "recalled"
+    assert net.district.store.queries.document(document.id).state == "recalled"
     net.district.deliver()  # the 15 comes back
     delivery = only_delivery_of_kind(net.province, ref, "document")
     assert (delivery.business_state, delivery.change_state) == ("recalled", "agreed")
@@ -187,11 +187,11 @@ def test_recall_agreed_while_received_refused_once_completed(net: Network) -> No
     # The district's 03/05/06 are still in its outbox: the province asks for the copy back.
     net.province.recall(second, "ban hành nhầm")
     net.province.deliver()
-    assert net.district.store.document(doc.id).state == "completed"  # refused: kept
+    assert net.district.store.queries.document(doc.id).state == "completed"  # refused: kept
     net.district.deliver()
     delivery = only_delivery_of_kind(net.province, second, "document")
     assert (delivery.business_state, delivery.change_state) == ("completed", "refused")
-    history = net.province.store.history(second)
+    history = net.province.store.queries.history(second)
     (refusal,) = [h for h in history if h.machine == "change" and h.to_state == "refused"]
     assert refusal.reason == "the document is already completed"
     # Once the province knows the copy is completed, it does not even ask.
@@ -199,7 +199,8 @@ def test_recall_agreed_while_received_refused_once_completed(net: Network) -> No
 
 
 def only_delivery_of_kind(node: Node, ref: int, kind: str):  # type: ignore[no-untyped-def]
-    (delivery,) = [d for d in node.store.deliveries(document_ref=ref).items if d.kind == kind]
+    (delivery,) = [d for d in node.store.queries.deliveries(document_ref=ref).items
+                   if d.kind == kind]
     return delivery
 
 
@@ -224,16 +225,16 @@ def test_deliveries_sent_side_by_side(net: Network) -> None:
     assert len(inbox(net.district)) == 12
     for ref in refs:
         assert only_delivery(net.province, ref).transport_state == "acknowledged"
-    assert net.province.store.verify_audit().ok and net.district.store.verify_audit().ok
+    assert net.province.store.audit.verify().ok and net.district.store.audit.verify().ok
     # One document's statuses to one organ still travel one after the other, in order.
     received = inbox(net.district)[0]
     for act in (net.district.accept, net.district.assign, net.district.process,
                 net.district.complete):
         act(received.id)
     assert net.district.deliver(workers=4).delivered == 4
-    (ref,) = [r for r in refs if net.province.store.document(r).message_id
+    (ref,) = [r for r in refs if net.province.store.queries.document(r).message_id
               == received.message_id]
-    path = [entry.to_state for entry in net.province.store.history(ref)
+    path = [entry.to_state for entry in net.province.store.queries.history(ref)
             if entry.machine == "delivery"]
     assert path == ["arrived", "accepted", "assigned", "processing", "completed"]
     net.transport.unregister(TAM_KY.code)
@@ -270,7 +271,7 @@ def test_replace_and_update(net: Network) -> None:
     net.district.deliver()
     copy = only_delivery_of_kind(net.province, second, "document")
     assert (copy.business_state, copy.change_state) == ("completed", "refused")
-    assert net.district.store.document(doc.id).state == "completed"
+    assert net.district.store.queries.document(doc.id).state == "completed"
     # Once the province knows a copy is completed, an update does not ask it again.
     net.province.update(second, replace(updated, code_number="4702"), reason="lần nữa")
     assert only_delivery_of_kind(net.province, second, "document").change_state == "refused"
@@ -295,12 +296,12 @@ def test_a_replacement_and_its_answer_are_stored_together(net: Network) -> None:
 
     new = replace(sample_envelope(number="4800").info, subject="Quyết định thay thế")
     record = net.province.replace(ref, new, reason="sai sót")
-    packet = net.province.store.packet(record.document_ref)
+    packet = net.province.store.queries.packet(record.document_ref)
     net.district.store.hooks = CrashOnce()
     with pytest.raises(RuntimeError, match="power cut"):  # the process dies mid-commit
         net.district.receive_document(packet)
     assert [d.state for d in inbox(net.district)] == ["received"]
-    assert net.district.store.document(original.id).state == "received"
+    assert net.district.store.queries.document(original.id).state == "received"
     net.district.receive_document(packet)  # the sender's retry
     assert sorted(d.state for d in inbox(net.district)) == ["received", "replaced"]
     net.district.deliver()
@@ -330,7 +331,7 @@ def test_a_re_encoded_copy_is_the_same_message_and_never_pre_empts_the_original(
     the same message (the first receipt, nothing written), and that receipt proves the
     province's delivery, since it names the signed content, not the bytes."""
     ref = send_letter(net)
-    packet = net.province.store.packet(ref)
+    packet = net.province.store.queries.packet(ref)
     first = net.district.receive_document(utf16(packet))
     before = rows(net.district)
     assert net.province.deliver().delivered == 1
@@ -345,7 +346,7 @@ def test_another_organs_message_id_never_shadows(net: Network, pki: Pki) -> None
     id for its own document first does not make the province's document a 'replay'."""
     dai_loc = OrganInfo(OrganCode("000.00.05.H41"), "UBND huyện Đại Lộc")
     ref = send_letter(net)
-    message_id = net.province.store.document(ref).message_id
+    message_id = net.province.store.queries.document(ref).message_id
     impostor = replace(sample_envelope(sender=dai_loc, number="77"), message_id=message_id)
     net.district.receive_document(sign_envelope(
         impostor, issue_certificate(pki.ca, str(dai_loc.code), dai_loc.name, now=pki.now)))
@@ -361,9 +362,9 @@ def test_a_replayed_status_writes_nothing(net: Network) -> None:
     net.province.deliver()
     (received,) = inbox(net.district)
     net.district.accept(received.id)
-    (status,) = [d for d in net.district.store.deliveries(document_ref=received.id).items
+    (status,) = [d for d in net.district.store.queries.deliveries(document_ref=received.id).items
                  if d.kind == "status"]
-    packet = net.district.store.delivery_packet(status.id)
+    packet = net.district.store.queries.delivery_packet(status.id)
     net.district.deliver()
     assert only_delivery(net.province, ref).business_state == "accepted"
     before = rows(net.province)
@@ -413,7 +414,7 @@ def test_a_resend_rebuilt_by_another_system_is_the_same_document(net: Network) -
 def test_a_real_signature_that_does_not_verify_is_refused_on_every_channel(
         net: Network) -> None:
     ref = send_letter(net)
-    packet = net.province.store.packet(ref)
+    packet = net.province.store.queries.packet(ref)
     tampered = packet.replace("Quyết định phê duyệt".encode(), "Quyết định bãi bỏ".encode())
     for policy in TrustPolicy:
         with pytest.raises(DigestMismatchError):
@@ -422,7 +423,7 @@ def test_a_real_signature_that_does_not_verify_is_refused_on_every_channel(
     # A docflow peer's MessageId keeps the replay rule: other content is refused.
     net.district.receive_document(packet)
     other = sign_envelope(replace(sample_envelope(number="4513"),
-                                  message_id=net.province.store.document(ref).message_id),
+                                  message_id=net.province.store.queries.document(ref).message_id),
                           net.province.credentials)
     with pytest.raises(ReplayError):
         net.district.receive_document(other)

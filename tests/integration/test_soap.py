@@ -110,29 +110,29 @@ def test_document_and_statuses_travel_over_soap(soap: SoapNet) -> None:
     envelope = sample_envelope()
     ref = soap.province.send(envelope.info, envelope.attachments).document_ref
     assert soap.province.deliver().delivered == 1
-    (document,) = soap.district.store.documents(direction="in").items
-    (delivery,) = soap.province.store.deliveries(document_ref=ref).items
+    (document,) = soap.district.store.queries.documents(direction="in").items
+    (delivery,) = soap.province.store.queries.deliveries(document_ref=ref).items
     assert (delivery.transport_state, delivery.business_state) == ("acknowledged", "arrived")
     soap.district.accept(document.id)
     assert soap.district.deliver().delivered == 1
-    (delivery,) = soap.province.store.deliveries(document_ref=ref).items
+    (delivery,) = soap.province.store.queries.deliveries(document_ref=ref).items
     assert delivery.business_state == "accepted"
 
 
 def test_duplicate_sends_get_the_same_receipt(soap: SoapNet, pki: Pki) -> None:
     envelope = sample_envelope()
     ref = soap.province.send(envelope.info, envelope.attachments).document_ref
-    packet = soap.province.store.packet(ref)
+    packet = soap.province.store.queries.packet(ref)
     client = SoapClient({TAM_KY.code: soap.district_url})
     assert client.send_document(TAM_KY.code, packet) == client.send_document(TAM_KY.code, packet)
-    assert soap.district.store.documents(direction="in").total == 1
+    assert soap.district.store.queries.documents(direction="in").total == 1
     client.close()
 
 
 def test_refusals_are_faults_with_stable_codes(soap: SoapNet) -> None:
     envelope = sample_envelope()
     ref = soap.province.send(envelope.info, envelope.attachments).document_ref
-    packet = soap.province.store.packet(ref)
+    packet = soap.province.store.queries.packet(ref)
     client = SoapClient({TAM_KY.code: soap.district_url})
     tampered = packet.replace("phê duyệt".encode(), "bãi bỏ".encode(), 1)
     with pytest.raises(TransportError, match=r"docflow\.security\.digest") as info:
@@ -146,7 +146,7 @@ def test_refusals_are_faults_with_stable_codes(soap: SoapNet) -> None:
     with pytest.raises(TransportError, match="no SOAP address"):
         client.send_document(OrganCode("000.00.77.H41"), packet)
     client.close()
-    assert soap.district.store.documents().total == 0
+    assert soap.district.store.queries.documents().total == 0
 
 
 def _post(url: str, body: bytes, content_type: str = "text/xml; charset=utf-8",
@@ -191,7 +191,7 @@ def test_hostile_requests(soap: SoapNet, body: bytes, content_type: str,
     assert response.status_code == status, response.text
     assert _fault_code(response) == code
     assert b"Traceback" not in response.content
-    assert soap.district.store.documents().total == 0
+    assert soap.district.store.queries.documents().total == 0
 
 
 _PADDING = b"<!--" + b"x" * (2 << 20) + b"-->"  # past the size parsed as it is read
@@ -214,7 +214,7 @@ def test_hostile_large_requests_parsed_as_they_are_read(soap: SoapNet, body: byt
     response = _post(soap.district_url, body)
     assert response.status_code in (400, 500), response.text
     assert _fault_code(response) == code
-    assert soap.district.store.documents().total == 0
+    assert soap.district.store.queries.documents().total == 0
 
 
 def test_huge_body_is_refused_before_reading(pki: Pki) -> None:

@@ -109,7 +109,7 @@ def test_push_pull_and_trace_over_soap(net: Net) -> None:
     assert net.hub.deliver().forwarded == 2  # both recipients' receipts go back
     assert net.province.deliver().delivered == 0
     states = {d.recipient: d.business_state
-              for d in net.province.store.deliveries(document_ref=ref).items}
+              for d in net.province.store.queries.deliveries(document_ref=ref).items}
     assert states == {str(TAM_KY.code): "arrived", str(COMMUNE.code): "arrived"}
     (document,) = net.commune.inbox().items
     net.commune.accept(document.id)

@@ -53,7 +53,7 @@ SERVER = COMMON + textwrap.dedent(
                      daemon=True).start()
     sys.stdin.readline()  # the test says when it is done
     print(json.dumps({"baseline": baseline, "peak": status("VmHWM"),
-                      "documents": store.documents(direction="in").total}))
+                      "documents": store.queries.documents(direction="in").total}))
     """
 )
 

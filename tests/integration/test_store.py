@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from docflow.emulators import Agencies
 from docflow.envelope import Envelope, build_envelope, build_status
 from docflow.errors import (
     ConcurrencyError,
@@ -76,14 +77,14 @@ def test_upgrade_from_the_first_revision_keeps_everything(store_url: str) -> Non
         config.attributes["connection"] = conn
         command.upgrade(config, "0001")
     envelope = letter()
-    record = early.record_outgoing(envelope, build_envelope(envelope))
-    (claim,) = early.claim_due("w", limit=1)
+    record = early.outbox.record(envelope, build_envelope(envelope))
+    (claim,) = early.outbox.claim_due("w", limit=1)
     early.close()
     with Store.open(store_url, clock=lambda: T0) as store:
         assert store.schema_revision() == schema.SCHEMA_REVISION
-        assert store.packet(record.document_ref) == build_envelope(envelope)
-        assert len(store.deliveries(document_ref=record.document_ref).items) == 2
-        assert store.verify_audit().ok
+        assert store.queries.packet(record.document_ref) == build_envelope(envelope)
+        assert len(store.queries.deliveries(document_ref=record.document_ref).items) == 2
+        assert store.audit.verify().ok
         with store.engine.connect() as conn:
             if conn.dialect.name == "sqlite":
                 columns = [row[1] for row in conn.exec_driver_sql(
@@ -132,14 +133,14 @@ def test_upgrade_to_sender_scoped_message_ids_keeps_the_inbox(store_url: str) ->
                 PROVINCE.code)
             diffs = compare_metadata(MigrationContext.configure(conn), schema.metadata)
         assert diffs == []
-        again = store.receive(envelope, packet, organ=str(TAM_KY.code), receipt=b"new")
+        again = store.inbox.receive(envelope, packet, organ=str(TAM_KY.code), receipt=b"new")
         assert (again.duplicate, again.receipt) == (True, b"first receipt")
         stranger = sample_envelope(sender=DAI_LOC, recipients=(TAM_KY,),
                                    message_id=envelope.message_id)
-        theirs = store.receive(stranger, build_envelope(stranger), organ=str(TAM_KY.code),
-                               receipt=b"theirs")
+        theirs = store.inbox.receive(stranger, build_envelope(stranger), organ=str(TAM_KY.code),
+                                     receipt=b"theirs")
         assert (theirs.duplicate, theirs.receipt) == (False, b"theirs")
-        assert store.verify_audit().ok
+        assert store.audit.verify().ok
 
 
 def test_store_refuses_an_empty_or_older_database(store_url: str) -> None:
@@ -159,19 +160,19 @@ def test_store_refuses_an_empty_or_older_database(store_url: str) -> None:
 def test_record_outgoing_is_one_transaction_with_a_delivery_per_recipient(store: Store) -> None:
     envelope = letter()
     packet = build_envelope(envelope)
-    record = store.record_outgoing(envelope, packet)
+    record = store.outbox.record(envelope, packet)
     assert len(record.deliveries) == 2
-    document = store.document(record.document_ref)
+    document = store.queries.document(record.document_ref)
     assert (document.direction, document.state, document.code) == ("out", "sent", "4512/QĐ-UBND")
-    assert store.packet(record.document_ref) == packet
-    deliveries = store.deliveries(document_ref=record.document_ref).items
+    assert store.queries.packet(record.document_ref) == packet
+    deliveries = store.queries.deliveries(document_ref=record.document_ref).items
     assert [(d.recipient, d.transport_state, d.business_state) for d in deliveries] == [
         ("000.00.01.H41", "queued", "pending"), ("000.00.05.H41", "queued", "pending")]
     # The same attachment in a second document is stored once.
     second = replace(letter("4513"), attachments=envelope.attachments)
-    store.record_outgoing(second, build_envelope(second))
+    store.outbox.record(second, build_envelope(second))
     assert counts(store)["attachments"] == 1
-    assert store.verify_audit().entries == 2
+    assert store.audit.verify().entries == 2
 
 
 def test_one_document_is_stored_as_a_batch_stores_it(store: Store) -> None:
@@ -183,8 +184,8 @@ def test_one_document_is_stored_as_a_batch_stores_it(store: Store) -> None:
                                                 data=b"%PDF-1.4 phu luc", content_id="c2"))
     alone = replace(letter("1"), attachments=two_files)
     batched = [replace(letter(number), attachments=two_files) for number in ("2", "3")]
-    one = store.record_outgoing(alone, build_envelope(alone))
-    other, _ = store.record_outgoing_batch([(item, build_envelope(item)) for item in batched])
+    one = store.outbox.record(alone, build_envelope(alone))
+    other, _ = store.outbox.record_batch([(item, build_envelope(item)) for item in batched])
 
     def rows(table: Table, key: str, ref: int) -> list[tuple[object, ...]]:
         skip = {"id", "document_ref", "envelope_ref", "message_id", "number",
@@ -202,15 +203,15 @@ def test_one_document_is_stored_as_a_batch_stores_it(store: Store) -> None:
         schema.documents, "id", other.document_ref)
     assert len(one.deliveries) == len(other.deliveries) == 2
     assert counts(store)["attachments"] == 2  # shared by both documents, stored once
-    assert [h.event for h in store.history(one.document_ref)] == ["sign", "send"]
-    assert store.verify_audit().entries == 3
+    assert [h.event for h in store.queries.history(one.document_ref)] == ["sign", "send"]
+    assert store.audit.verify().entries == 3
 
 
 def test_values_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
     """The hot writes bypass SQLAlchemy's execution but not its bind processing: a
     timestamp is stored in the dialect's own format (on SQLite, text with microseconds,
     which queries compare as text), read back equal, and found by time queries."""
-    record = store.record_outgoing(letter(), build_envelope(letter()))
+    record = store.outbox.record(letter(), build_envelope(letter()))
     with store.engine.connect() as conn:
         stored = conn.execute(text("SELECT created_at FROM documents")).scalar_one()
         through_core = conn.execute(select(func.count()).select_from(schema.documents).where(
@@ -218,8 +219,8 @@ def test_values_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
     if store.engine.dialect.name == "sqlite":
         assert stored == "2026-11-25 01:00:00.000000"
     assert through_core == 1
-    assert store.document(record.document_ref).created_at == T0
-    assert len(store.claim_due("w", now=T0)) == 2  # due at exactly T0
+    assert store.queries.document(record.document_ref).created_at == T0
+    assert len(store.outbox.claim_due("w", now=T0)) == 2  # due at exactly T0
 
 
 def test_large_documents_are_stored_and_read_back_exactly(store: Store) -> None:
@@ -229,59 +230,59 @@ def test_large_documents_are_stored_and_read_back_exactly(store: Store) -> None:
     big = letter("7000", attachment_bytes=3 * 1024 * 1024 + 17)
     packet = build_envelope(big)
     assert len(packet) > 4 * 1024 * 1024
-    record = store.record_outgoing(big, packet)
+    record = store.outbox.record(big, packet)
     again = replace(letter("7001"), attachments=big.attachments)
-    store.record_outgoing(again, build_envelope(again))
-    assert store.packet(record.document_ref) == packet
-    claims = {claim.message_id: claim.packet for claim in store.claim_due("w", limit=10)}
+    store.outbox.record(again, build_envelope(again))
+    assert store.queries.packet(record.document_ref) == packet
+    claims = {claim.message_id: claim.packet for claim in store.outbox.claim_due("w", limit=10)}
     assert claims["m-7000"] == packet and claims["m-7001"] == build_envelope(again)
     with store.engine.connect() as conn:
         contents = conn.execute(select(schema.attachments.c.content)).scalars().all()
     assert [bytes(content) for content in contents] == [big.attachments[0].data]
     received = letter("7002", attachment_bytes=2 * 1024 * 1024)
     raw = build_envelope(received)
-    first = store.receive(received, raw, organ=str(TAM_KY.code), receipt=b"<r/>")
-    assert store.receive(received, raw, organ=str(TAM_KY.code), receipt=b"<r/>").duplicate
-    assert store.packet(first.document_ref) == raw
-    assert store.verify_audit().ok
+    first = store.inbox.receive(received, raw, organ=str(TAM_KY.code), receipt=b"<r/>")
+    assert store.inbox.receive(received, raw, organ=str(TAM_KY.code), receipt=b"<r/>").duplicate
+    assert store.queries.packet(first.document_ref) == raw
+    assert store.audit.verify().ok
 
 
 def test_claims_are_exclusive_until_the_lease_runs_out(store: Store) -> None:
-    store.record_outgoing(letter(), build_envelope(letter()))
-    first = store.claim_due("w1", limit=1)
-    second = store.claim_due("w2", limit=5)
+    store.outbox.record(letter(), build_envelope(letter()))
+    first = store.outbox.claim_due("w1", limit=1)
+    second = store.outbox.claim_due("w2", limit=5)
     assert len(first) == 1 and len(second) == 1
     assert first[0].delivery_id != second[0].delivery_id
     assert first[0].packet == build_envelope(letter()) and first[0].message_id == "m-4512"
-    assert store.claim_due("w3") == []
+    assert store.outbox.claim_due("w3") == []
     later = T0 + dt.timedelta(minutes=6)  # the default lease is five minutes
-    again = store.claim_due("w3", now=later)
+    again = store.outbox.claim_due("w3", now=later)
     assert sorted(c.delivery_id for c in again) == sorted(
         c.delivery_id for c in first + second)
     assert all(c.attempts == 2 for c in again)
 
 
 def test_retry_schedule_then_dead_letter_then_resend(store: Store) -> None:
-    record = store.record_outgoing(letter(recipients=(TAM_KY,)), build_envelope(letter()))
+    record = store.outbox.record(letter(recipients=(TAM_KY,)), build_envelope(letter()))
     (delivery,) = record.deliveries
     now = T0
     for attempt, wait in ((1, 10), (2, 60)):
-        (claim,) = store.claim_due("w", now=now)
+        (claim,) = store.outbox.claim_due("w", now=now)
         assert claim.attempts == attempt
-        assert store.fail(delivery, "connection refused", now=now) == "retrying"
-        view = store.deliveries(document_ref=record.document_ref).items[0]
+        assert store.outbox.fail(delivery, "connection refused", now=now) == "retrying"
+        view = store.queries.deliveries(document_ref=record.document_ref).items[0]
         assert view.next_attempt_at == now + dt.timedelta(seconds=wait)  # rnd 0.5: no jitter
-        assert store.claim_due("w", now=now + dt.timedelta(seconds=wait - 1)) == []
+        assert store.outbox.claim_due("w", now=now + dt.timedelta(seconds=wait - 1)) == []
         now += dt.timedelta(seconds=wait)
-    store.claim_due("w", now=now)
-    assert store.fail(delivery, "HTTP 503", now=now) == "failed"
-    (dead,) = store.dead_letters().items
+    store.outbox.claim_due("w", now=now)
+    assert store.outbox.fail(delivery, "HTTP 503", now=now) == "failed"
+    (dead,) = store.outbox.dead_letters().items
     assert (dead.id, dead.last_error, dead.attempts) == (delivery, "HTTP 503", 3)
-    assert store.claim_due("w", now=now + dt.timedelta(days=1)) == []
-    store.resend(delivery, now=now)
-    (claim,) = store.claim_due("w", now=now)
+    assert store.outbox.claim_due("w", now=now + dt.timedelta(days=1)) == []
+    store.outbox.resend(delivery, now=now)
+    (claim,) = store.outbox.claim_due("w", now=now)
     assert claim.message_id == "m-4512" and claim.attempts == 1
-    assert store.dead_letters().total == 0
+    assert store.outbox.dead_letters().total == 0
 
 
 def test_jitter_spreads_retries() -> None:
@@ -295,13 +296,13 @@ def test_jitter_spreads_retries() -> None:
 
 def test_acknowledge_stores_proof_and_moves_business_state(store: Store) -> None:
     envelope = letter(recipients=(TAM_KY,))
-    record = store.record_outgoing(envelope, build_envelope(envelope))
-    (claim,) = store.claim_due("w")
+    record = store.outbox.record(envelope, build_envelope(envelope))
+    (claim,) = store.outbox.claim_due("w")
     receipt = status(envelope, StatusCode.ARRIVED)
-    store.acknowledge(claim.delivery_id, b"<signed receipt/>", receipt)
-    (view,) = store.deliveries(document_ref=record.document_ref).items
+    store.outbox.acknowledge(claim.delivery_id, b"<signed receipt/>", receipt)
+    (view,) = store.queries.deliveries(document_ref=record.document_ref).items
     assert (view.transport_state, view.business_state) == ("acknowledged", "arrived")
-    history = store.history(record.document_ref)
+    history = store.queries.history(record.document_ref)
     assert [(h.machine, h.to_state) for h in history][-3:] == [
         ("transport", "sending"), ("transport", "acknowledged"), ("delivery", "arrived")]
     assert history[-2].final
@@ -309,12 +310,12 @@ def test_acknowledge_stores_proof_and_moves_business_state(store: Store) -> None
 
 def apply(store: Store, info: StatusInfo, **options: object) -> DeliveryView:
     """A status packet applied at the sender, with the (unsigned) bytes of that packet."""
-    return store.apply_status(info, build_status(info), **options)  # type: ignore[arg-type]
+    return store.lifecycle.apply_status(info, build_status(info), **options)  # type: ignore[arg-type]
 
 
 def test_status_packets_merge_in_any_order(store: Store) -> None:
     envelope = letter(recipients=(TAM_KY,))
-    record = store.record_outgoing(envelope, build_envelope(envelope))
+    record = store.outbox.record(envelope, build_envelope(envelope))
     for minute, code in enumerate((StatusCode.PROCESSING, StatusCode.ARRIVED,
                                    StatusCode.ACCEPTED, StatusCode.PROCESSING), start=1):
         view = apply(store, status(envelope, code, minute=minute),
@@ -323,12 +324,12 @@ def test_status_packets_merge_in_any_order(store: Store) -> None:
     assert counts(store)["status_events"] == 4  # every packet is kept
     assert apply(store, status(envelope, StatusCode.COMPLETED),
                               organ=str(PROVINCE.code)).business_state == "completed"
-    assert store.document(record.document_ref).state == "sent"
+    assert store.queries.document(record.document_ref).state == "sent"
 
 
 def test_status_for_unknown_document_or_from_a_stranger_changes_nothing(store: Store) -> None:
     envelope = letter(recipients=(TAM_KY,))
-    store.record_outgoing(envelope, build_envelope(envelope))
+    store.outbox.record(envelope, build_envelope(envelope))
     before = counts(store)
     with pytest.raises(NotFoundError, match="never sent"):
         apply(store, status(envelope, StatusCode.ACCEPTED, reporter=DAI_LOC),
@@ -342,16 +343,17 @@ def test_status_for_unknown_document_or_from_a_stranger_changes_nothing(store: S
 
 def test_recall_request_and_answer(store: Store) -> None:
     envelope = letter()
-    record = store.record_outgoing(envelope, build_envelope(envelope))
+    record = store.outbox.record(envelope, build_envelope(envelope))
     apply(store, status(envelope, StatusCode.PROCESSING), organ=str(PROVINCE.code))
     apply(store, status(envelope, StatusCode.COMPLETED, reporter=DAI_LOC),
                        organ=str(PROVINCE.code))
-    asked = store.request_change(record.document_ref, ChangeKind.RECALL, packet=b"<13/>")
+    asked = store.lifecycle.request_change(record.document_ref, ChangeKind.RECALL, packet=b"<13/>")
     assert len(asked) == 1  # the completed copy cannot be recalled any more
     view = apply(store, status(envelope, StatusCode.AGREED, minute=9),
                               organ=str(PROVINCE.code))
     assert (view.business_state, view.change_state) == ("recalled", "agreed")
-    queued = store.deliveries(document_ref=record.document_ref, recipient="000.00.01.H41").items
+    queued = store.queries.deliveries(document_ref=record.document_ref,
+                                      recipient="000.00.01.H41").items
     assert [d.kind for d in queued] == ["document", "status"]  # the 13 went into the outbox
 
 
@@ -367,18 +369,19 @@ def test_receive_is_idempotent_and_replays_are_refused(store: Store) -> None:
         calls.append(1)
         return b"<receipt 01/>"
 
-    first = store.receive(envelope, packet, organ=organ, receipt=receipt)
+    first = store.inbox.receive(envelope, packet, organ=organ, receipt=receipt)
     assert not first.duplicate and first.receipt == b"<receipt 01/>"
     before = counts(store)
-    again = store.receive(envelope, packet, organ=organ, receipt=receipt)
+    again = store.inbox.receive(envelope, packet, organ=organ, receipt=receipt)
     assert again == replace(first, duplicate=True)
     assert len(calls) == 1 and counts(store) == before  # nothing written, nothing signed
     tampered = packet.replace("phê duyệt".encode(), "bãi bỏ".encode())
     with pytest.raises(ReplayError):
-        store.receive(envelope, tampered, organ=organ, receipt=receipt)
+        store.inbox.receive(envelope, tampered, organ=organ, receipt=receipt)
     assert counts(store) == before
     # Another organ (a hub stores for several) receives the same message on its own.
-    assert not store.receive(envelope, packet, organ="000.00.05.H41", receipt=receipt).duplicate
+    assert not store.inbox.receive(envelope, packet, organ="000.00.05.H41",
+                                   receipt=receipt).duplicate
 
 
 def test_a_failed_attempt_does_not_make_the_next_one_a_duplicate(store: Store) -> None:
@@ -389,17 +392,17 @@ def test_a_failed_attempt_does_not_make_the_next_one_a_duplicate(store: Store) -
         raise StoreError("the signing key is not available")
 
     with pytest.raises(StoreError):
-        store.receive(envelope, packet, organ="000.00.01.H41", receipt=broken)
+        store.inbox.receive(envelope, packet, organ="000.00.01.H41", receipt=broken)
     assert counts(store)["documents"] == 0
-    result = store.receive(envelope, packet, organ="000.00.01.H41", receipt=b"<r/>")
+    result = store.inbox.receive(envelope, packet, organ="000.00.01.H41", receipt=b"<r/>")
     assert not result.duplicate
 
 
 def test_duplicate_index_is_bounded_by_retention(store: Store) -> None:
     envelope = letter()
-    store.receive(envelope, build_envelope(envelope), organ="000.00.01.H41", receipt=b"<r/>")
-    assert store.expire_received(now=T0 + dt.timedelta(days=89)) == 0
-    assert store.expire_received(now=T0 + dt.timedelta(days=91)) == 1
+    store.inbox.receive(envelope, build_envelope(envelope), organ="000.00.01.H41", receipt=b"<r/>")
+    assert store.inbox.expire(now=T0 + dt.timedelta(days=89)) == 0
+    assert store.inbox.expire(now=T0 + dt.timedelta(days=91)) == 1
     assert counts(store)["received_messages"] == 0
 
 
@@ -407,26 +410,26 @@ def test_duplicate_index_is_bounded_by_retention(store: Store) -> None:
 
 def test_lifecycle_events_queue_status_packets_for_the_sender(store: Store) -> None:
     envelope = letter()
-    document_ref = store.receive(envelope, build_envelope(envelope), organ="000.00.01.H41",
-                                 receipt=b"<r/>").document_ref
+    document_ref = store.inbox.receive(envelope, build_envelope(envelope), organ="000.00.01.H41",
+                                       receipt=b"<r/>").document_ref
 
     def sign(step):  # type: ignore[no-untyped-def]
         info = status(envelope, step.emit)
         return info, f"<status {step.emit.value}/>".encode()
 
-    assert store.apply_incoming(document_ref, "accept", status=sign).state == "accepted"
-    (queued,) = store.deliveries(document_ref=document_ref).items
+    assert store.lifecycle.apply_incoming(document_ref, "accept", status=sign).state == "accepted"
+    (queued,) = store.queries.deliveries(document_ref=document_ref).items
     assert (queued.kind, queued.recipient, queued.transport_state) == (
         "status", "000.00.00.H41", "queued")
     before = counts(store)
     with pytest.raises(LifecycleError, match="allowed events"):
-        store.apply_incoming(document_ref, "complete", status=sign)
+        store.lifecycle.apply_incoming(document_ref, "complete", status=sign)
     assert counts(store) == before
     with pytest.raises(ConcurrencyError):
-        store.apply_incoming(document_ref, "assign", expected_version=1, status=sign)
-    assert store.apply_incoming(document_ref, "assign", expected_version=2,
-                                status=sign).state == "assigned"
-    history = store.history(document_ref)
+        store.lifecycle.apply_incoming(document_ref, "assign", expected_version=1, status=sign)
+    assert store.lifecycle.apply_incoming(document_ref, "assign", expected_version=2,
+                                          status=sign).state == "assigned"
+    history = store.queries.history(document_ref)
     assert [h.to_state for h in history if h.machine == "incoming"] == [
         "received", "accepted", "assigned"]
 
@@ -435,13 +438,13 @@ def test_two_stores_cannot_apply_conflicting_events(store_url: str) -> None:
     first = Store.open(store_url, clock=lambda: T0)
     second = Store(store_url, clock=lambda: T0)
     envelope = letter()
-    ref = first.receive(envelope, build_envelope(envelope), organ="000.00.01.H41",
-                        receipt=b"<r/>").document_ref
-    version = first.document(ref).version
-    first.apply_incoming(ref, "accept", expected_version=version)
+    ref = first.inbox.receive(envelope, build_envelope(envelope), organ="000.00.01.H41",
+                              receipt=b"<r/>").document_ref
+    version = first.queries.document(ref).version
+    first.lifecycle.apply_incoming(ref, "accept", expected_version=version)
     with pytest.raises(ConcurrencyError):
-        second.apply_incoming(ref, "reject", reason="sai", expected_version=version)
-    assert second.document(ref).state == "accepted"
+        second.lifecycle.apply_incoming(ref, "reject", reason="sai", expected_version=version)
+    assert second.queries.document(ref).state == "accepted"
     first.close()
     second.close()
 
@@ -451,15 +454,15 @@ def test_two_stores_cannot_apply_conflicting_events(store_url: str) -> None:
 def _fill(store: Store) -> None:
     for number in ("1", "2", "3"):
         envelope = letter(number)
-        store.record_outgoing(envelope, build_envelope(envelope))
+        store.outbox.record(envelope, build_envelope(envelope))
 
 
 def test_audit_chain_detects_edits_and_deletions(store: Store) -> None:
     _fill(store)
-    assert store.verify_audit().ok and store.verify_audit().entries == 3
+    assert store.audit.verify().ok and store.audit.verify().entries == 3
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET detail = '{}' WHERE seq = 2"))
-    report = store.verify_audit()
+    report = store.audit.verify()
     assert (report.ok, report.broken_at, report.reason) == (False, 2, "the entry was changed")
 
 
@@ -467,7 +470,7 @@ def test_audit_chain_detects_a_deleted_entry(store: Store) -> None:
     _fill(store)
     with store.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq = 2"))
-    report = store.verify_audit()
+    report = store.audit.verify()
     assert (report.ok, report.broken_at) == (False, 2)
     assert "missing" in (report.reason or "")
 
@@ -476,14 +479,14 @@ def test_audit_chain_detects_a_truncated_tail(store: Store) -> None:
     _fill(store)
     with store.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq = 3"))
-    report = store.verify_audit()
+    report = store.audit.verify()
     assert (report.ok, report.broken_at) == (False, 3)
 
 
 def _rewrite_chain_from(store: Store, seq: int, detail: str) -> None:
     """What someone with write access to the database can do: change entry ``seq`` and
     recompute every hash after it, and the head, so that the chain verifies again."""
-    from docflow.store._store import _audit_hash
+    from docflow.store._audit import _audit_hash
 
     with store.engine.begin() as conn:
         conn.execute(schema.audit_log.update().where(schema.audit_log.c.seq == seq)
@@ -503,17 +506,17 @@ def test_signed_checkpoints_catch_a_chain_rewritten_whole(store: Store, pki: Pki
     from docflow.security import sign_checkpoint
 
     _fill(store)
-    checkpoint = sign_checkpoint(pki.province, *store.audit_head(), now=pki.now)
+    checkpoint = sign_checkpoint(pki.province, *store.audit.head(), now=pki.now)
     assert checkpoint.seq == 3
     envelope = letter("4")  # the chain goes on after the checkpoint
-    store.record_outgoing(envelope, build_envelope(envelope))
-    assert store.verify_audit([checkpoint], trust=pki.trust).ok
+    store.outbox.record(envelope, build_envelope(envelope))
+    assert store.audit.verify([checkpoint], trust=pki.trust).ok
     with pytest.raises(StoreError, match="trust store"):
-        store.verify_audit([checkpoint])
+        store.audit.verify([checkpoint])
 
     _rewrite_chain_from(store, 2, '{"rewritten": true}')
-    assert store.verify_audit().ok  # the hashes alone cannot tell...
-    report = store.verify_audit([checkpoint], trust=pki.trust)
+    assert store.audit.verify().ok  # the hashes alone cannot tell...
+    report = store.audit.verify([checkpoint], trust=pki.trust)
     assert (report.ok, report.broken_at) == (False, 3)  # ...the signed head can
     assert "not the one 000.00.00.H41 signed" in (report.reason or "")
 
@@ -522,12 +525,12 @@ def test_signed_checkpoints_catch_entries_deleted_below_them(store: Store, pki: 
     from docflow.security import sign_checkpoint
 
     _fill(store)
-    checkpoint = sign_checkpoint(pki.province, *store.audit_head(), now=pki.now)
+    checkpoint = sign_checkpoint(pki.province, *store.audit.head(), now=pki.now)
     with store.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq = 3"))
     _rewrite_chain_from(store, 1, '{"tidied": true}')
-    assert store.verify_audit().ok
-    report = store.verify_audit([checkpoint], trust=pki.trust)
+    assert store.audit.verify().ok
+    report = store.audit.verify([checkpoint], trust=pki.trust)
     assert (report.ok, report.broken_at) == (False, 3)
     assert "entries were deleted" in (report.reason or "")
 
@@ -538,29 +541,30 @@ AXIS = "000.00.00.G22"
 
 
 def test_axis_registrations_are_rows_and_audited(store: Store) -> None:
+    agencies = Agencies(store.database)
     lgsp = "000.00.90.H41"
-    assert store.register_agency(AXIS, str(PROVINCE.code), parent=lgsp, name=PROVINCE.name)
-    assert store.register_agency(AXIS, lgsp, name="LGSP Quảng Nam")
-    assert store.register_agency("000.00.90.H43", lgsp)  # another axis, same database
-    assert [a.code for a in store.agencies(AXIS)] == [str(PROVINCE.code), lgsp]
-    (province,) = store.agencies(AXIS, parent=lgsp)
+    assert agencies.register(AXIS, str(PROVINCE.code), parent=lgsp, name=PROVINCE.name)
+    assert agencies.register(AXIS, lgsp, name="LGSP Quảng Nam")
+    assert agencies.register("000.00.90.H43", lgsp)  # another axis, same database
+    assert [a.code for a in agencies.list(AXIS)] == [str(PROVINCE.code), lgsp]
+    (province,) = agencies.list(AXIS, parent=lgsp)
     assert (province.code, province.name, province.registered_at) == (
         str(PROVINCE.code), PROVINCE.name, T0)
-    assert [a.code for a in store.agencies(AXIS, codes=[lgsp, "000.00.77.H41"])] == [lgsp]
+    assert [a.code for a in agencies.list(AXIS, codes=[lgsp, "000.00.77.H41"])] == [lgsp]
     # The same details again write nothing; replace=False leaves new details unwritten.
-    assert not store.register_agency(AXIS, lgsp, name="LGSP Quảng Nam")
-    assert not store.register_agency(AXIS, lgsp, name="renamed", replace=False)
+    assert not agencies.register(AXIS, lgsp, name="LGSP Quảng Nam")
+    assert not agencies.register(AXIS, lgsp, name="renamed", replace=False)
     later = T0 + dt.timedelta(hours=1)
-    assert store.register_agency(AXIS, lgsp, name="renamed", mail="lgsp@quangnam.gov.vn",
-                                 now=later)
-    (renamed,) = store.agencies(AXIS, codes=[lgsp])
+    assert agencies.register(AXIS, lgsp, name="renamed", mail="lgsp@quangnam.gov.vn",
+                             now=later)
+    (renamed,) = agencies.list(AXIS, codes=[lgsp])
     assert (renamed.name, renamed.mail, renamed.registered_at) == (
         "renamed", "lgsp@quangnam.gov.vn", later)
-    store.delete_agency(AXIS, str(PROVINCE.code))
-    assert [a.code for a in store.agencies(AXIS)] == [lgsp]
+    agencies.delete(AXIS, str(PROVINCE.code))
+    assert [a.code for a in agencies.list(AXIS)] == [lgsp]
     before = counts(store)
     with pytest.raises(NotFoundError, match="unknown agency"):
-        store.delete_agency(AXIS, str(PROVINCE.code))
+        agencies.delete(AXIS, str(PROVINCE.code))
     assert counts(store) == before  # a refusal writes nothing, not even an audit entry
     with store.engine.connect() as conn:
         actions = conn.execute(select(schema.audit_log.c.action, schema.audit_log.c.subject)
@@ -572,33 +576,35 @@ def test_axis_registrations_are_rows_and_audited(store: Store) -> None:
         ("agency_registered", f"agency:{lgsp}"),
         ("agency_deleted", f"agency:{PROVINCE.code}"),
     ]
-    assert store.verify_audit().ok
+    assert store.audit.verify().ok
 
 
 def _relayed(store: Store, envelope: Envelope, recipient: OrganInfo, *,
              now: dt.datetime = T0) -> int:
     body = build_envelope(envelope)
-    return store.relay(envelope, body, hub=AXIS, recipient=str(recipient.code),
-                       forwarded=lambda: body, receipt=lambda: b"axis", now=now).delivery_id
+    return store.relay.document(envelope, body, hub=AXIS, recipient=str(recipient.code),
+                                forwarded=lambda: body, receipt=lambda: b"axis",
+                                now=now).delivery_id
 
 
 def test_what_an_axis_holds_for_an_organ_and_those_it_serves(store: Store) -> None:
     """queued_at: the copies for an organ and for the organs registered under it, each
     with its sender (a status packet's own), filtered, paged, one delivery by id."""
+    agencies = Agencies(store.database)
     lgsp = "000.00.90.H41"
-    store.register_agency(AXIS, str(DAI_LOC.code), parent=lgsp)
+    agencies.register(AXIS, str(DAI_LOC.code), parent=lgsp)
     first = letter("1", recipients=(TAM_KY, DAI_LOC))
     to_tam_ky = _relayed(store, first, TAM_KY)
     to_dai_loc = _relayed(store, first, DAI_LOC, now=T0 + dt.timedelta(minutes=1))
     later = _relayed(store, letter("2", recipients=(TAM_KY,)), TAM_KY,
                      now=T0 + dt.timedelta(hours=2))
     receipt = status(first, StatusCode.ARRIVED, reporter=TAM_KY)
-    store.relay_status(receipt, build_status(receipt), hub=AXIS, recipient=str(PROVINCE.code),
+    store.relay.status(receipt, build_status(receipt), hub=AXIS, recipient=str(PROVINCE.code),
                        now=T0 + dt.timedelta(minutes=3))
     waiting = ("queued", "retrying", "sending")
 
     def ids(organs: list[str], **filters: object) -> list[int]:
-        page = store.queued_at(AXIS, organs, **filters)  # type: ignore[arg-type]
+        page = agencies.queued_at(AXIS, organs, **filters)  # type: ignore[arg-type]
         return [delivery.id for delivery, _ in page.items]
 
     assert ids([str(TAM_KY.code)], kind="document") == [to_tam_ky, later]
@@ -607,39 +613,39 @@ def test_what_an_axis_holds_for_an_organ_and_those_it_serves(store: Store) -> No
                until=T0 + dt.timedelta(minutes=30)) == [to_tam_ky, to_dai_loc]
     assert ids([str(TAM_KY.code)], kind="document",
                since=T0 + dt.timedelta(hours=1)) == [later]
-    ((status_copy, sender),) = store.queued_at(AXIS, [str(PROVINCE.code)], kind="status").items
+    ((status_copy, sender),) = agencies.queued_at(AXIS, [str(PROVINCE.code)], kind="status").items
     assert (status_copy.recipient, sender) == (str(PROVINCE.code), str(TAM_KY.code))
-    page = store.queued_at(AXIS, [str(TAM_KY.code), lgsp], kind="document", page=2,
-                           page_size=2)
+    page = agencies.queued_at(AXIS, [str(TAM_KY.code), lgsp], kind="document", page=2,
+                              page_size=2)
     assert (page.total, [d.id for d, _ in page.items]) == (3, [later])
-    assert store.queued_at(AXIS, [str(TAM_KY.code)], page=9, page_size=2).total == 2
-    ((one, sender),) = store.queued_at(AXIS, [lgsp], delivery_id=to_dai_loc).items
+    assert agencies.queued_at(AXIS, [str(TAM_KY.code)], page=9, page_size=2).total == 2
+    ((one, sender),) = agencies.queued_at(AXIS, [lgsp], delivery_id=to_dai_loc).items
     assert (one.id, one.recipient, sender) == (to_dai_loc, str(DAI_LOC.code), str(PROVINCE.code))
-    assert store.queued_at(AXIS, [str(TAM_KY.code)], delivery_id=to_dai_loc).items == ()
-    assert store.queued_at("000.00.90.H43", [str(TAM_KY.code)]).total == 0  # another axis
-    assert store.queued_at(AXIS, []).total == 0
-    assert store.registered(AXIS, [str(DAI_LOC.code), str(TAM_KY.code)]) == {str(DAI_LOC.code)}
+    assert agencies.queued_at(AXIS, [str(TAM_KY.code)], delivery_id=to_dai_loc).items == ()
+    assert agencies.queued_at("000.00.90.H43", [str(TAM_KY.code)]).total == 0  # another axis
+    assert agencies.queued_at(AXIS, []).total == 0
+    assert agencies.registered(AXIS, [str(DAI_LOC.code), str(TAM_KY.code)]) == {str(DAI_LOC.code)}
     with pytest.raises(StoreError, match="page_size"):
-        store.queued_at(AXIS, [lgsp], page_size=0)
+        agencies.queued_at(AXIS, [lgsp], page_size=0)
 
 
 def test_settle_leases_and_acknowledges_in_one_transaction(store: Store) -> None:
     delivery = _relayed(store, letter("7", recipients=(TAM_KY,)), TAM_KY)
-    store.settle(delivery, "tamky", "processing")
-    assert store.delivery(delivery).transport_state == "sending"
-    store.settle(delivery, "tamky", "fail")
-    assert (store.delivery(delivery).transport_state,
-            store.delivery(delivery).last_error) == ("retrying", "tamky reported fail")
-    store.settle(delivery, "tamky", "done")
-    done = store.delivery(delivery)
+    store.outbox.settle(delivery, "tamky", "processing")
+    assert store.queries.delivery(delivery).transport_state == "sending"
+    store.outbox.settle(delivery, "tamky", "fail")
+    assert (store.queries.delivery(delivery).transport_state,
+            store.queries.delivery(delivery).last_error) == ("retrying", "tamky reported fail")
+    store.outbox.settle(delivery, "tamky", "done")
+    done = store.queries.delivery(delivery)
     assert (done.transport_state, done.attempts) == ("acknowledged", 3)
     before = counts(store)
-    store.settle(delivery, "tamky", "done")  # again: nothing to write
-    store.settle(delivery, "tamky", "fail")
+    store.outbox.settle(delivery, "tamky", "done")  # again: nothing to write
+    store.outbox.settle(delivery, "tamky", "fail")
     assert counts(store) == before
     with pytest.raises(StoreError, match="unknown outcome"):
-        store.settle(delivery, "tamky", "03")
-    assert store.verify_audit().ok
+        store.outbox.settle(delivery, "tamky", "03")
+    assert store.audit.verify().ok
 
 
 # --------------------------------------------------------------------------- queries
@@ -647,18 +653,18 @@ def test_settle_leases_and_acknowledges_in_one_transaction(store: Store) -> None
 def test_queries_inbox_overdue_and_pages(store: Store) -> None:
     for number in range(1, 8):
         envelope = letter(str(number), date=dt.date(2026, 11, number))
-        store.receive(envelope, build_envelope(envelope), organ="000.00.01.H41", receipt=b"r")
-    page = store.documents(direction="in", organ="000.00.01.H41", page=2, page_size=3)
+        store.inbox.receive(envelope, build_envelope(envelope), organ="000.00.01.H41", receipt=b"r")
+    page = store.queries.documents(direction="in", organ="000.00.01.H41", page=2, page_size=3)
     assert (page.total, len(page.items), page.page) == (7, 3, 2)
     # Due 21 days after promulgation: on Nov 26 the documents of Nov 1..4 are late.
-    late = store.documents(direction="in", overdue_on=dt.date(2026, 11, 26))
+    late = store.queries.documents(direction="in", overdue_on=dt.date(2026, 11, 26))
     assert late.total == 4
     assert all(doc.overdue(dt.date(2026, 11, 26)) for doc in late.items)
-    assert store.documents(direction="out").total == 0
+    assert store.queries.documents(direction="out").total == 0
     with pytest.raises(StoreError, match="page"):
-        store.documents(page=0)
+        store.queries.documents(page=0)
     with pytest.raises(NotFoundError):
-        store.document(10_000)
+        store.queries.document(10_000)
 
 
 def test_writers_of_one_sqlite_file_share_one_lock(tmp_path, store_url: str) -> None:  # type: ignore[no-untyped-def]
@@ -685,7 +691,7 @@ def test_writers_of_one_sqlite_file_share_one_lock(tmp_path, store_url: str) -> 
         def register(target: Store, start: int) -> None:
             try:
                 for n in range(start, start + 40):
-                    target.register_agency(AXIS, f"000.00.{n:02d}.H41", parent=lgsp)
+                    Agencies(target.database).register(AXIS, f"000.00.{n:02d}.H41", parent=lgsp)
             except BaseException as exc:
                 errors.append(exc)
 
@@ -695,5 +701,5 @@ def test_writers_of_one_sqlite_file_share_one_lock(tmp_path, store_url: str) -> 
             thread.start()
         for thread in threads:
             thread.join()
-        assert errors == [] and len(first.agencies(AXIS)) == 80
-        assert first.verify_audit().ok
+        assert errors == [] and len(Agencies(first.database).list(AXIS)) == 80
+        assert first.audit.verify().ok

@@ -36,11 +36,11 @@ CRASH = textwrap.dedent(
     envelope = sample_envelope(recipients=(TAM_KY,), message_id="crash-1")
     packet = build_envelope(envelope)
     if operation == "receive":
-        store.receive(envelope, packet, organ="000.00.01.H41", receipt=b"<r/>")
+        store.inbox.receive(envelope, packet, organ="000.00.01.H41", receipt=b"<r/>")
     elif operation == "send":
-        store.record_outgoing(envelope, packet)
+        store.outbox.record(envelope, packet)
     else:
-        store.apply_incoming(int(operation), "accept")
+        store.lifecycle.apply_incoming(int(operation), "accept")
     print("committed")
     """
 )
@@ -74,27 +74,27 @@ def test_kill_at_any_point_leaves_nothing_then_a_retry_succeeds(store_url: str,
         result = run_crash(store_url, operation, point)
         assert result.returncode == -9, (point, result.stdout, result.stderr)
         assert counts(store) == empty, f"killed at {point}: partial rows left"
-        assert store.verify_audit().ok
+        assert store.audit.verify().ok
     result = run_crash(store_url, operation, "never")
     assert result.returncode == 0 and "committed" in result.stdout, result.stderr
     after = counts(store)
     assert after["documents"] == 1 and after["envelopes"] == 1 and after["audit_log"] == 1
     assert after["deliveries"] == (1 if operation == "send" else 0)
-    assert store.verify_audit().ok
+    assert store.audit.verify().ok
     store.close()
 
 
 def test_kill_during_a_lifecycle_event_keeps_the_old_state(store_url: str) -> None:
     store = Store.open(store_url)
     envelope = sample_envelope(recipients=(TAM_KY,))
-    ref = store.receive(envelope, build_envelope(envelope), organ="000.00.01.H41",
-                        receipt=b"<r/>").document_ref
+    ref = store.inbox.receive(envelope, build_envelope(envelope), organ="000.00.01.H41",
+                              receipt=b"<r/>").document_ref
     for point in ("after_state", "before_commit"):
         assert run_crash(store_url, str(ref), point).returncode == -9
-        assert store.document(ref).state == "received"
+        assert store.queries.document(ref).state == "received"
     assert run_crash(store_url, str(ref), "never").returncode == 0
-    assert store.document(ref).state == "accepted"
-    assert store.verify_audit().ok
+    assert store.queries.document(ref).state == "accepted"
+    assert store.audit.verify().ok
     store.close()
 
 
@@ -106,14 +106,14 @@ WORKER = textwrap.dedent(
     store = Store(url)
     claimed, empty = [], 0
     while empty < 3:
-        claims = store.claim_due(name, limit=3)
+        claims = store.outbox.claim_due(name, limit=3)
         if not claims:
             empty += 1
             continue
         empty = 0
         for claim in claims:
             claimed.append(claim.delivery_id)
-            store.mark_sent(claim.delivery_id)
+            store.outbox.mark_sent(claim.delivery_id)
     print(json.dumps(claimed))
     """
 )
@@ -125,7 +125,7 @@ def test_competing_worker_processes_never_claim_a_delivery_twice(store_url: str)
     for number in range(60):
         envelope = sample_envelope(number=str(number), recipients=(TAM_KY,),
                                    message_id=f"w-{number}", attachment_bytes=64)
-        expected += store.record_outgoing(envelope, build_envelope(envelope)).deliveries
+        expected += store.outbox.record(envelope, build_envelope(envelope)).deliveries
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, store_url, f"worker-{i}"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for i in range(4)]
@@ -135,6 +135,6 @@ def test_competing_worker_processes_never_claim_a_delivery_twice(store_url: str)
         assert worker.returncode == 0, err
         claimed += json.loads(out)
     assert sorted(claimed) == sorted(expected)  # each exactly once
-    assert {d.transport_state for d in store.deliveries(page_size=100).items} == {
+    assert {d.transport_state for d in store.queries.deliveries(page_size=100).items} == {
         "awaiting_receipt"}
     store.close()

@@ -215,4 +215,4 @@ def test_strict_where_the_real_axis_is(net: Net) -> None:
     other = net.sdk.post("sendEdoc", send_params(b"other bytes"), packet + b"\r\n",
                          content_type="application/octet-stream").json()
     assert (other["ErrorCode"], other["DocId"]) == ("HASH_MISMATCH", "")
-    assert net.axis.store.deliveries().total == 0
+    assert net.axis.store.queries.deliveries().total == 0

@@ -79,7 +79,7 @@ def test_two_nodes_through_the_gateway(net: Net) -> None:
     net.province.reject(received.id, "không thuộc thẩm quyền")
     net.province.deliver()
     assert net.duy_xuyen.poll_axis().statuses == 2
-    (copy,) = [d for d in net.duy_xuyen.store.deliveries(document_ref=ref).items
+    (copy,) = [d for d in net.duy_xuyen.store.queries.deliveries(document_ref=ref).items
                if d.kind == "document"]
     assert (copy.transport_state, copy.business_state) == ("acknowledged", "rejected")
 
@@ -140,7 +140,7 @@ def sign_packet(net: Net) -> bytes:
     envelope = sample_envelope(sender=DUY_XUYEN, recipients=(OrganInfo(PROVINCE.code,
                                                                        PROVINCE.name),))
     record = net.duy_xuyen.send(envelope.info, envelope.attachments)
-    return net.duy_xuyen.store.packet(record.document_ref)
+    return net.duy_xuyen.store.queries.packet(record.document_ref)
 
 
 def test_refusals_store_nothing(net: Net) -> None:
@@ -163,7 +163,7 @@ def test_refusals_store_nothing(net: Net) -> None:
                                timeout=10)
         assert answer.status_code in (400, 401), name
         assert answer.json()["status"] == "FAIL", name
-    assert net.app.store.deliveries().total == 0
+    assert net.app.store.queries.deliveries().total == 0
     wrong = Wso2Client(net.url, CONSUMER.key, "wrong", UNIT_SECRETS[DUY_XUYEN.code], timeout=10)
     with pytest.raises(TransportError, match="no token"):
         wrong.received()

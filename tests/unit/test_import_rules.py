@@ -1,7 +1,9 @@
 """The architecture's import rules, checked on the source: the core (model, envelope,
-security, lifecycle, routing, errors, clock) imports no adapter and no service; the
-transport (clients and the SOAP endpoint) never imports the store; the emulators are
-services over the store and the core."""
+security, lifecycle, routing, errors, clock) imports no adapter and no service; the two
+adapters (the store, the transport: clients and the SOAP endpoint) never import each
+other nor a service, so they meet only in the services (node, hub, emulators); the
+store's rooms know nothing of axes (the emulators' agencies live beside the emulators);
+no module of the package is much over 600 lines."""
 
 from __future__ import annotations
 
@@ -46,6 +48,28 @@ def test_the_transport_never_imports_the_store() -> None:
     for path in files("transport"):
         bad = imports(path) & {"store", "emulators", "node", "hub", "harness", "cli"}
         assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
+
+
+def test_the_store_imports_no_other_adapter_and_no_service() -> None:
+    for path in files("store"):
+        bad = imports(path) & {"transport", "emulators", "node", "hub", "harness", "cli",
+                               "config", "demo"}
+        assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
+
+
+def test_adapters_meet_only_in_services() -> None:
+    """Whatever imports both adapters is a service or the outer shell, never the core or
+    an adapter."""
+    meeting = {path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+               for path in PACKAGE.rglob("*.py") if {"store", "transport"} <= imports(path)}
+    assert meeting <= {"node", "hub", "emulators", "config", "cli", "harness", "demo"}, meeting
+    assert not meeting & set(CORE)
+
+
+def test_no_module_is_much_over_600_lines() -> None:
+    long = {str(path.relative_to(PACKAGE)): count for path in PACKAGE.rglob("*.py")
+            if (count := len(path.read_text(encoding="utf-8").splitlines())) > 650}
+    assert not long, f"split these by concept: {long}"
 
 
 def test_the_rule_catches_a_violation(tmp_path: Path) -> None:

@@ -1,0 +1,97 @@
+"""``docflow audit verify|checkpoint``: the tamper-evident audit chain."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from docflow.cli._app import cli, database_option, home_option
+from docflow.cli._output import fail
+from docflow.errors import ConfigError, DocflowError
+
+
+@cli.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@database_option
+@click.option("--checkpoint", "checkpoint_files", multiple=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="A signed checkpoint (`docflow audit checkpoint`) the chain must still "
+                   "match, or a folder of them (`docflow serve`'s checkpoint_dir: every "
+                   "*.json in it); repeat for several.")
+@click.option("--trust", "trust_path", type=click.Path(exists=True, path_type=Path),
+              help="CA certificates (file or folder) that verify the checkpoints.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def audit_verify(database: str, checkpoint_files: tuple[Path, ...], trust_path: Path | None,
+                 as_json: bool) -> None:
+    """Recompute the audit chain; exit 1 and say where if any entry was changed (or, with
+    checkpoints, if the chain is not the one that was signed)."""
+    from docflow.security import AuditCheckpoint, TrustStore
+    from docflow.store import Store
+
+    try:
+        if checkpoint_files and trust_path is None:
+            raise ConfigError("--checkpoint needs --trust (the CA that verifies it)")
+        paths: list[Path] = []
+        for given in checkpoint_files:
+            found = sorted(given.glob("*.json")) if given.is_dir() else [given]
+            if not found:
+                raise ConfigError("no checkpoint (*.json) in the folder", where=str(given))
+            paths += found
+        checkpoints = [AuditCheckpoint.from_json(path.read_text(encoding="utf-8"))
+                       for path in paths]
+        trust = TrustStore.from_paths(trust_path) if trust_path is not None else None
+        with Store(database) as store:
+            report = store.audit.verify(checkpoints, trust=trust)
+    except DocflowError as exc:
+        fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps({"ok": report.ok, "entries": report.entries,
+                               "broken_at": report.broken_at, "reason": report.reason,
+                               "checkpoints": len(checkpoints)}))
+    elif report.ok:
+        matched = f" (matches {len(checkpoints)} signed checkpoint(s))" if checkpoints else ""
+        click.echo(f"audit chain intact: {report.entries} entries{matched}")
+    else:
+        click.echo(f"audit chain BROKEN at entry {report.broken_at}: {report.reason} "
+                   f"({report.entries} entries read)")
+    sys.exit(0 if report.ok else 1)
+
+
+@audit.command("checkpoint")
+@home_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the checkpoint here (default: standard output).")
+def audit_checkpoint(home: Path, output: Path | None) -> None:
+    """Sign the audit chain's head (entries, last hash) with the home's organ key.
+
+    Keep the file outside the database: `docflow audit verify --checkpoint FILE` then
+    also catches a chain rewritten whole after it was signed.
+    """
+    import datetime as dt
+
+    from docflow.config import load_config
+    from docflow.security import sign_checkpoint
+    from docflow.store import Store
+
+    try:
+        config = load_config(home)
+        credentials = config.credentials()
+        with Store(config.database) as store:
+            seq, head = store.audit.head()
+        checkpoint = sign_checkpoint(credentials, seq, head, now=dt.datetime.now(dt.UTC))
+    except DocflowError as exc:
+        fail(exc)
+        return
+    if output is None:
+        click.echo(checkpoint.to_json())
+    else:
+        output.write_text(checkpoint.to_json() + "\n", encoding="utf-8")
+        click.echo(f"signed the audit chain at entry {seq} as {checkpoint.organ}: {output}")

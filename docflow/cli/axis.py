@@ -1,0 +1,237 @@
+"""``docflow axis serve|check|agencies``: the national axis and the LGSPs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from docflow.cli._app import cli, home_option
+from docflow.cli._output import emit, fail, json_option, table
+from docflow.errors import ConfigError, DocflowError
+
+
+@cli.group()
+def axis() -> None:
+    """A local emulator of the national document axis / an LGSP (its HTTP API)."""
+
+
+@axis.command("serve")
+@click.option("--systems", "systems_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML with [[systems]] tables: system_id, secret, name, relay, organs "
+                   "(and [[accounts]] for lgsp-token; [[consumers]] and an optional "
+                   "[locations] table for wso2).")
+@click.option("--dialect", type=click.Choice(["vdxp", "lgsp-token", "wso2"]), default="vdxp",
+              show_default=True, help="Which platform to emulate.")
+@click.option("--database", default="sqlite:///axis.db", show_default=True,
+              help="Where the packets wait (a SQLite file or a PostgreSQL URL).")
+@click.option("--code", default="000.00.00.G22", show_default=True,
+              help="The axis's own organ code.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8090, show_default=True)
+@click.option("--threads", type=int, default=4, show_default=True)
+@click.option("--parent", help="The URL of the axis above (an LGSP's national axis).")
+@click.option("--parent-system-id",
+              help="This platform's system id at the parent (default: its --code).")
+@click.option("--parent-secret-env", default="DOCFLOW_AXIS_PARENT_SECRET", show_default=True,
+              help="The environment variable holding this axis's secret at the parent.")
+@click.option("--forward-every", type=float, default=2.0, show_default=True,
+              help="Seconds between exchanges with the parent.")
+def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host: str,
+               port: int, threads: int, parent: str | None, parent_system_id: str | None,
+               parent_secret_env: str, forward_every: float) -> None:
+    """Serve the axis API (sendEdoc, getReceivedEdocList, getEdoc, updateStatus, ...).
+
+    With --parent, packets for organs not registered here go up to the parent axis and
+    packets waiting there for this axis's organs come down (whatever the dialect served
+    here, the parent is the national axis: vdxp)."""
+    import signal
+    import threading
+    import tomllib
+
+    from docflow.emulators import (
+        AxisApp,
+        AxisSystem,
+        LgspAccount,
+        TokenLgspApp,
+        Wso2App,
+        Wso2Consumer,
+    )
+    from docflow.store import Store
+    from docflow.transport import serve
+
+    try:
+        try:
+            data = tomllib.loads(systems_file.read_text(encoding="utf-8"))
+            systems = [AxisSystem(str(t["system_id"]), str(t["secret"]), str(t.get("name", "")),
+                                  bool(t.get("relay", False)),
+                                  tuple(str(code) for code in t.get("organs", ())))
+                       for t in data.get("systems", [])]
+            accounts = [LgspAccount(str(t["username"]), str(t["password"]),
+                                    str(t["application_code"]))
+                        for t in data.get("accounts", [])]
+            consumers = [Wso2Consumer(str(t["key"]), str(t["secret"]))
+                         for t in data.get("consumers", [])]
+            locations = {str(k): str(v) for k, v in data.get("locations", {}).items()}
+        except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(f"bad systems file: {exc}", where=str(systems_file),
+                              hint="[[systems]] tables with system_id and secret (and "
+                              "organs = [...] for a system id that is not an organ code)"
+                              ) from exc
+        except DocflowError as exc:
+            raise ConfigError(exc.message, where=str(systems_file), hint=exc.hint) from exc
+        upstream = None
+        if parent:
+            secret = os.environ.get(parent_secret_env)
+            if not secret:
+                raise ConfigError(f"--parent needs the secret in ${parent_secret_env}")
+            from docflow.transport import VxpClient
+
+            upstream = VxpClient(parent, parent_system_id or code, secret, organ=code)
+        store = Store.open(database)
+        app: Any
+        if dialect == "lgsp-token":
+            app = TokenLgspApp(code, store, systems, accounts, parent=upstream)
+        elif dialect == "wso2":
+            from docflow.transport import Wso2Profile
+
+            app = Wso2App(code, store, systems, consumers, parent=upstream,
+                          profile=Wso2Profile({**Wso2Profile().locations, **locations}))
+        else:
+            app = AxisApp(code, store, systems, parent=upstream)
+    except DocflowError as exc:
+        fail(exc)
+        return
+    stop = threading.Event()
+
+    def forwarder() -> None:
+        while not stop.wait(forward_every):
+            try:
+                app.forward()
+            except DocflowError as exc:  # the parent is away: try again next time
+                click.echo(f"exchange with the parent failed: {exc}", err=True)
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    thread = threading.Thread(target=forwarder, name="docflow-axis-parent", daemon=True)
+    if upstream is not None:
+        thread.start()
+    click.echo(f"axis {code} ({dialect}) serving {len(systems)} system(s) on "
+               f"http://{host}:{port}/ "
+               f"(database {store.engine.url.render_as_string(hide_password=True)})"
+               + (f", parent {parent}" if parent else ""))
+    try:
+        serve(app, host=host, port=port, threads=threads)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        if upstream is not None:
+            thread.join(timeout=30)
+            upstream.close()
+        store.close()
+
+
+def _axis_client(home: Path) -> tuple[Any, str]:
+    from docflow.config import load_config
+
+    try:
+        config = load_config(home)
+        if config.axis is None:
+            raise ConfigError("this home has no [axis] table",
+                              where=str(home / "node.toml"),
+                              hint='add [axis] with dialect, url and credentials')
+        return config.axis.client(config.organ.code), config.axis.url
+    except DocflowError as exc:
+        fail(exc)
+        raise
+
+
+@axis.command("check")
+@home_option
+def axis_check(home: Path) -> None:
+    """Check the home's [axis]: reachable, credentials accepted, clocks in step, what
+    waits. One line each; exit status 1 when one fails."""
+    from docflow.transport._check import check_channel
+
+    client, url = _axis_client(home)
+    try:
+        checks = check_channel(client, url)
+    finally:
+        client.close()
+    for check in checks:
+        click.echo(str(check))
+    sys.exit(0 if all(check.ok for check in checks) else 1)
+
+
+@axis.command("agencies")
+@home_option
+@json_option
+@click.option("--sync", is_flag=True,
+              help="Also add the organs the home's directory lacks to its directory file.")
+@click.option("--hub", help="With --sync: the directory's hub the added organs are "
+              "reached through (the axis or LGSP, if the directory lists it).")
+def axis_agencies(home: Path, as_json: bool, sync: bool, hub: str | None) -> None:
+    """The organs the home's axis or LGSP knows (--sync: import them into the directory)."""
+    client, url = _axis_client(home)
+    try:
+        rows = client.agencies()
+    except DocflowError as exc:
+        fail(exc)
+        return
+    finally:
+        client.close()
+    if not sync:
+        emit(rows, as_json, lambda: table(
+            ["code", "name", "parent"],
+            [[row.get("code", ""), row.get("name", ""),
+              row.get("pcode") or row.get("centerCode") or row.get("pid") or ""]
+             for row in rows]))
+        return
+    try:
+        result, path = _sync_directory(home, rows, url, hub)
+    except DocflowError as exc:
+        fail(exc)
+        return
+    summary = {"directory": str(path), "added": [str(o.code) for o in result.added],
+               "known": len(result.known),
+               "skipped": [{"code": code, "why": why} for code, why in result.skipped]}
+    emit(summary, as_json, lambda: click.echo("\n".join(
+        [f"{len(result.added)} organ(s) added to {path}, {len(result.known)} already known"]
+        + [f"  + {o.code} {o.name} ({o.level}"
+           + (f" under {o.parent})" if o.parent else ")") for o in result.added]
+        + [f"  skipped {code}: {why}" for code, why in result.skipped])))
+
+
+def _sync_directory(home: Path, rows: list[dict[str, Any]], url: str,
+                    hub: str | None) -> tuple[Any, Path]:
+    """Merge an agency list into the home's directory file (written whole, atomically)."""
+    import datetime as dt
+
+    from docflow.config import load_config
+    from docflow.routing import Agency, import_agencies
+
+    config = load_config(home)
+    if config.directory is None:
+        raise ConfigError("this home names no directory to import into",
+                          where=str(home / "node.toml"),
+                          hint='set directory = "directory.toml" in [node] (the file may '
+                          'start empty)')
+    path = config.directory
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    agencies = [Agency(str(row.get("code") or ""), str(row.get("name") or ""),
+                       str(row.get("mail") or row.get("email") or "")) for row in rows]
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    result = import_agencies(text, agencies, hub=hub,
+                             note=f"imported from {url} on {when} (docflow axis agencies --sync)")
+    if result.added:
+        scratch = path.with_name(path.name + ".tmp")
+        scratch.write_text(result.text, encoding="utf-8")
+        os.replace(scratch, path)
+    return result, path

@@ -1,0 +1,241 @@
+"""Running a node: ``init``, ``serve``, ``doctor``, ``bench``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from docflow.cli._app import cli
+from docflow.cli._output import fail
+from docflow.cli.pki import issue_keys
+from docflow.errors import ConfigError, DocflowError
+from docflow.model import OrganCode, OrganInfo
+
+
+@cli.command()
+@click.argument("home", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--organ", required=True, help="This node's organ code.")
+@click.option("--name", help="This node's organ name (default: the directory's).")
+@click.option("--ca", "ca_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A CA folder (from `docflow pki ca create`) to issue the node's certificate "
+                   "and to trust.")
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--peer", "peers", multiple=True, metavar="CODE=URL",
+              help="Another organ's SOAP endpoint (repeatable).")
+@click.option("--directory", "directory_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The organ directory (copied into the home): routes, hubs, endpoints.")
+@click.option("--hub", "is_hub", is_flag=True,
+              help="This home runs a hub (the province's LGSP) listed in the directory.")
+def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int,
+         peers: tuple[str, ...], directory_file: Path | None, is_hub: bool) -> None:
+    """Create a node home: node.toml, keys, trust store, migrated SQLite database."""
+    import shutil
+
+    from docflow.config import load_config, write_config
+    from docflow.routing import Directory
+    from docflow.store import Store
+
+    try:
+        code = OrganCode.parse(organ)
+        if directory_file is not None:
+            directory = Directory.from_toml(directory_file)
+            listed = (directory.hub(code).name if is_hub
+                      else directory.entry(code).organ.name)
+            name = name or listed
+        elif is_hub:
+            raise ConfigError("a hub home needs --directory")
+        if not name:
+            raise ConfigError("--name is required without a directory")
+        info = OrganInfo(code, name)
+        peer_map = {}
+        for item in peers:
+            peer, _, url = item.partition("=")
+            peer_map[str(OrganCode.parse(peer))] = url
+    except DocflowError as exc:
+        fail(exc)
+        return
+    if (home / "node.toml").exists():
+        click.echo(f"error: {home} is already a node home", err=True)
+        sys.exit(2)
+    home.mkdir(parents=True, exist_ok=True)
+    issue_keys(ca_dir, organ, name, home / "keys", ecdsa=False)
+    (home / "trust").mkdir(exist_ok=True)
+    shutil.copy(ca_dir / "ca.crt", home / "trust" / "ca.crt")
+    if directory_file is not None:
+        shutil.copy(directory_file, home / "directory.toml")
+    write_config(home, info, port=port, peers=peer_map,
+                 directory="directory.toml" if directory_file else None,
+                 role="hub" if is_hub else "node")
+    config = load_config(home)
+    with Store.open(config.database) as store:
+        revision = store.schema_revision()
+    click.echo(f"node home {home} ready for {organ} (database at revision {revision})")
+
+
+@cli.command()
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The node home (from `docflow init`).")
+@click.option("--host", help="Override [server] host.")
+@click.option("--port", type=int, help="Override [server] port.")
+@click.option("--threads", "--workers", "threads", type=int,
+              help="Override [server] threads (request workers).")
+def serve(home: Path, host: str | None, port: int | None, threads: int | None) -> None:
+    """Run the node: its SOAP endpoint and its outbox worker, until Ctrl-C or SIGTERM.
+
+    A node whose directory entry says `pull = true` also pulls from its hub on every
+    pass; a hub home (`role = "hub"`) serves the hub's endpoint (push and pull
+    operations) and forwards what it holds.
+
+    A stop never loses a delivery: the outbox lives in the database, and a delivery in
+    flight when the process stops is claimed again once its lease runs out.
+    """
+    import datetime as dt
+    import signal
+    import threading
+
+    from docflow.config import load_config
+    from docflow.node import Node
+    from docflow.transport import SoapApp
+    from docflow.transport import serve as serve_wsgi
+
+    try:
+        config = load_config(home)
+        node: Any = config.open_hub() if config.role == "hub" else config.open_node()
+        if config.role == "hub":
+            node.pull_lease = dt.timedelta(seconds=config.server.lease)
+        pulls = (config.role == "node" and node.directory is not None
+                 and node.directory.entry(node.code).pull)
+        polls = config.role == "node" and config.axis is not None
+    except DocflowError as exc:
+        fail(exc)
+        return
+    stop = threading.Event()
+    checkpoints = _Checkpoints(home / config.server.checkpoint_dir, node,
+                               config.server.checkpoint_every)
+
+    def worker() -> None:
+        while not stop.wait(config.server.deliver_every):
+            try:
+                node.deliver(worker=f"serve-{os.getpid()}",
+                             lease=dt.timedelta(seconds=config.server.lease),
+                             workers=config.server.deliver_workers)
+                if pulls and isinstance(node, Node):
+                    node.pull()
+                if polls and isinstance(node, Node):
+                    node.poll_axis()  # acknowledges each packet only after it is stored
+                checkpoints.when_due()
+            except DocflowError as exc:  # a database hiccup, a hub away: next pass
+                click.echo(f"outbox pass failed: {exc}", err=True)
+            except OSError as exc:  # the checkpoint folder: say so, keep serving
+                click.echo(f"writing an audit checkpoint failed: {exc}", err=True)
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    thread = threading.Thread(target=worker, name="docflow-outbox", daemon=True)
+    thread.start()
+    listen_host = host or config.server.host
+    listen_port = port or config.server.port
+    click.echo(f"docflow {config.role} {config.organ.code} serving on "
+               f"http://{listen_host}:{listen_port}/", err=True)
+    try:
+        serve_wsgi(SoapApp(node), host=listen_host, port=listen_port,
+                   threads=threads or config.server.threads)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        try:
+            checkpoints.when_due(now=True)
+        except (DocflowError, OSError) as exc:
+            click.echo(f"writing the last audit checkpoint failed: {exc}", err=True)
+        node.store.close()
+        click.echo(f"docflow {config.role} stopped", err=True)
+
+
+class _Checkpoints:
+    """`docflow serve`'s signed audit checkpoints: every ``every`` seconds (0: never),
+    when the chain has grown since the last one, a JSON file in ``folder`` named after
+    the entry it signs (written whole, then renamed into place)."""
+
+    def __init__(self, folder: Path, node: Any, every: float):
+        import time
+
+        self.folder, self.node, self.every = folder, node, every
+        self._clock = time.monotonic
+        self._next = self._clock() + every
+        self._last: int | None = None
+
+    def when_due(self, *, now: bool = False) -> Path | None:
+        import datetime as dt
+
+        from docflow.security import sign_checkpoint
+
+        if not self.every or (not now and self._clock() < self._next):
+            return None
+        self._next = self._clock() + self.every
+        seq, head = self.node.store.audit.head()
+        if seq == 0 or seq == self._last or any(self.folder.glob(f"audit-{seq:010d}-*.json")):
+            self._last = seq
+            return None
+        checkpoint = sign_checkpoint(self.node.credentials, seq, head,
+                                     now=dt.datetime.now(dt.UTC))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"audit-{seq:010d}-{checkpoint.at:%Y%m%dT%H%M%S}Z.json"
+        partial = path.with_suffix(".partial")
+        partial.write_text(checkpoint.to_json() + "\n", encoding="utf-8")
+        partial.replace(path)
+        self._last = seq
+        return path
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+def bench(names: tuple[str, ...]) -> None:
+    """Run the benchmarks (from a source checkout) and print the table."""
+    try:
+        from benchmarks.__main__ import main as run_benchmarks
+    except ImportError:
+        fail(ConfigError("the benchmarks ship with the source, not the wheel",
+                          hint="run `make bench` in a checkout of docflow"))
+        return
+    sys.exit(run_benchmarks(list(names)))
+
+
+@cli.command()
+def doctor() -> None:
+    """Check the installation: lxml and xmlsec must share one libxml2, schemas must load."""
+    from lxml import etree
+
+    from docflow.envelope import schema_path
+
+    problems = 0
+    lxml_libxml = ".".join(map(str, etree.LIBXML_VERSION))
+    click.echo(f"lxml {etree.__version__} with libxml2 {lxml_libxml}")
+    try:
+        import xmlsec
+
+        xmlsec_libxml = ".".join(map(str, xmlsec.get_libxml_version()))
+        click.echo(f"xmlsec with libxml2 {xmlsec_libxml}")
+        if xmlsec_libxml != lxml_libxml:
+            problems += 1
+            click.echo("  PROBLEM: lxml and xmlsec use different libxml2 builds; "
+                       "reinstall both at the versions pinned by docflow")
+    except Exception as exc:  # an import failure here is exactly what doctor reports
+        problems += 1
+        click.echo(f"  PROBLEM: xmlsec cannot be imported: {exc}")
+    for name in ("edxml.xsd", "status.xsd"):
+        try:
+            click.echo(f"schema {name}: {schema_path(name)}")
+        except FileNotFoundError as exc:
+            problems += 1
+            click.echo(f"  PROBLEM: {exc}")
+    click.echo("ok" if not problems else f"{problems} problem(s)")
+    sys.exit(1 if problems else 0)

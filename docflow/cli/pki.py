@@ -1,0 +1,98 @@
+"""``docflow pki ca|issue|show``: a test PKI for organs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from docflow.cli._app import cli
+from docflow.cli._output import fail
+from docflow.errors import DocflowError
+
+
+@cli.group()
+def pki() -> None:
+    """Test PKI: a province CA and organ certificates (real deployments use the CA of the
+    government's signing service)."""
+
+
+@pki.command("ca")
+@click.argument("action", type=click.Choice(["create"]))
+@click.option("--name", required=True, help="The CA's name, e.g. 'Quảng Nam province CA'.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for ca.key and ca.crt.")
+@click.option("--ecdsa", is_flag=True, help="ECDSA P-256 instead of RSA-2048.")
+@click.option("--organs", "organs", multiple=True, metavar="PATTERN",
+              help="Bind the CA to these organs with X.509 name constraints, e.g. "
+                   "'*.*.*.H41' (repeatable; default: unconstrained).")
+def pki_ca(action: str, name: str, out: Path, ecdsa: bool, organs: tuple[str, ...]) -> None:
+    """Create a CA: OUT/ca.key and OUT/ca.crt."""
+    from docflow.clock import system_clock
+    from docflow.security import KeyType, create_ca
+
+    try:
+        ca = create_ca(name, now=system_clock(),
+                       key_type=KeyType.ECDSA_P256 if ecdsa else KeyType.RSA2048,
+                       organs=organs or None)
+    except DocflowError as exc:
+        fail(exc)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    ca.save(out / "ca.key", out / "ca.crt")
+    scope = f" for {', '.join(organs)}" if organs else ""
+    click.echo(f"created CA {name!r}{scope}: {out / 'ca.crt'}")
+
+
+@pki.command("issue")
+@click.option("--ca", "ca_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The CA folder (ca.key, ca.crt).")
+@click.option("--organ", required=True, help="The organ code, e.g. 000.00.01.H41.")
+@click.option("--name", required=True, help="The organ's name.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for organ.key and organ.crt.")
+@click.option("--ecdsa", is_flag=True, help="ECDSA P-256 instead of RSA-2048.")
+def pki_issue(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool) -> None:
+    """Issue an organ certificate (its organ code in a subjectAltName URI)."""
+    issue_keys(ca_dir, organ, name, out, ecdsa)
+
+
+def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool) -> None:
+    from docflow.clock import system_clock
+    from docflow.security import Credentials, KeyType, issue_certificate
+
+    try:
+        ca = Credentials.load(ca_dir / "ca.key", ca_dir / "ca.crt")
+        credentials = issue_certificate(ca, organ, name, now=system_clock(),
+                                        key_type=KeyType.ECDSA_P256 if ecdsa else KeyType.RSA2048)
+    except DocflowError as exc:
+        fail(exc)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    credentials.save(out / "organ.key", out / "organ.crt")
+    click.echo(f"issued a certificate for {organ}: {out / 'organ.crt'}")
+
+
+@pki.command("show")
+@click.argument("certificate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def pki_show(certificate: Path) -> None:
+    """Print who a certificate names, who issued it, and when it is valid."""
+    from docflow.security import load_certificates, organ_of, organ_subtrees
+
+    try:
+        certs = load_certificates(certificate)
+    except DocflowError as exc:
+        fail(exc)
+        return
+    for cert in certs:
+        click.echo(f"subject:  {cert.subject.rfc4514_string()}")
+        click.echo(f"organ:    {organ_of(cert) or '-'}")
+        click.echo(f"issuer:   {cert.issuer.rfc4514_string()}")
+        click.echo(f"valid:    {cert.not_valid_before_utc:%Y-%m-%d} .. "
+                   f"{cert.not_valid_after_utc:%Y-%m-%d}")
+        click.echo(f"serial:   {cert.serial_number:x}")
+        subtrees = organ_subtrees(cert)
+        if subtrees is not None:
+            permitted, excluded = subtrees
+            click.echo(f"organs:   {', '.join(permitted) or '-'}"
+                       + (f" (excluding {', '.join(excluded)})" if excluded else ""))

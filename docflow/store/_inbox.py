@@ -1,0 +1,140 @@
+"""The inbox: documents an organ receives, idempotently (a message seen before within
+the retention gets the receipt given then), with the receipts it owes their senders and
+the packets it refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+from docflow.envelope import Envelope, Finding
+from docflow.errors import ReplayError
+from docflow.lifecycle import INCOMING
+from docflow.model import StatusInfo
+from docflow.store import _rows
+from docflow.store import _schema as s
+from docflow.store._lifecycle import Lifecycles
+from docflow.store._unit import Database
+from docflow.store._views import Answer, ReceiveResult
+
+__all__ = ["Inbox"]
+
+
+class Inbox:
+    """Receiving documents, expiring remembered message ids, queueing receipts, noting
+    refusals."""
+
+    def __init__(self, db: Database, lifecycles: Lifecycles):
+        self._db, self._lifecycles = db, lifecycles
+
+    def receive(
+        self,
+        envelope: Envelope,
+        packet: bytes,
+        *,
+        organ: str,
+        receipt: bytes | Callable[[], bytes],
+        content_digest: str | None = None,
+        change_answer: Answer | None = None,
+        signature: str | None = None,
+        findings: Sequence[Finding] = (),
+        now: dt.datetime | None = None,
+    ) -> ReceiveResult:
+        """Store a verified incoming document for ``organ``, idempotently.
+
+        Keyed on the sender and the envelope's message id: a message received before
+        (within the retention) with the same signed content (``content_digest``, see
+        :attr:`docflow.security.Verified.content_digest`; the bytes' SHA-256 when not
+        given) returns the receipt given then and writes nothing, whatever its encoding
+        or trace hops; the same id with other content is a
+        :class:`~docflow.errors.ReplayError`. ``receipt`` (or the callable that signs it,
+        called only for a new message) is stored with the document, in the same
+        transaction, and so is ``change_answer``: the event an update or a replacement
+        causes on the original document (its 15/16 queued for the sender). ``signature``
+        (the verdict) and ``findings`` are kept with the document.
+
+        A packet that carried no MessageId (its id derived from the DocumentId: other
+        systems, which rebuild the packet on each retry) and arrives again with other
+        content is the same document again: it gets the first receipt, nothing else is
+        written but a ``duplicate`` audit entry (Nghị định 30 asks for the warning).
+        """
+        digest = _rows.sha256(packet)
+        identity = content_digest or digest
+        sender = str(envelope.info.sender.code)
+        with self._db.transaction(organ, now) as tx:
+            r = s.received_messages
+            seen = tx.conn.execute(_rows.SEEN, {"organ": organ, "sender": sender,
+                                                "message_id": envelope.message_id}).one_or_none()
+            if seen is not None and seen.expires_at > tx.now:
+                if not _rows.same_message(seen, identity, digest) and envelope.derived_id:
+                    tx.audit("duplicate", f"document:{seen.document_ref}", {
+                        "message_id": envelope.message_id, "sha256": digest,
+                        "warning": "the same DocumentId again with other content"})
+                    return ReceiveResult(int(seen.document_ref), bytes(seen.receipt), True)
+                if not _rows.same_message(seen, identity, digest):
+                    raise ReplayError(
+                        "this message id was received before with different content",
+                        where=f"message {envelope.message_id}",
+                        hint="a resend must carry the very same signed bytes",
+                    )
+                return ReceiveResult(int(seen.document_ref), bytes(seen.receipt), True)
+            if seen is not None:  # expired: the retention ran out, forget it
+                tx.conn.execute(r.delete().where(r.c.organ == organ, r.c.sender == sender,
+                                                 r.c.message_id == envelope.message_id))
+            answer = receipt() if callable(receipt) else receipt
+            step = INCOMING.apply(INCOMING.initial, "receive")
+            document_ref = _rows.document_row(tx, envelope, "in", step.state,
+                                              signature=signature, findings=findings)
+            _rows.history(tx, INCOMING, "receive", INCOMING.initial, step, document_ref)
+            _rows.envelope(tx, document_ref, "document", "in", envelope.message_id, packet)
+            tx.checkpoint("after_envelope")
+            tx.driver.execute(_rows.INSERT["received_messages"], {
+                "organ": organ, "sender": sender, "message_id": envelope.message_id,
+                "document_ref": document_ref, "sha256": digest, "content_digest": identity,
+                "receipt": answer, "received_at": tx.now,
+                "expires_at": tx.now + self._db.retention,
+            })
+            tx.checkpoint("after_inbox")
+            if change_answer is not None:
+                self._lifecycles.apply_in(tx, change_answer.document_ref, change_answer.event,
+                                          change_answer.reason, change_answer.status, None)
+                tx.organ = organ
+            tx.audit("receive", f"document:{document_ref}", {
+                "message_id": envelope.message_id, "sha256": digest,
+                "from": str(envelope.info.sender.code)})
+            return ReceiveResult(document_ref, answer, False)
+
+    def expire(self, *, now: dt.datetime | None = None) -> int:
+        """Forget received message ids older than the retention; returns how many."""
+        with self._db.transaction("", now) as tx:
+            result = tx.conn.execute(s.received_messages.delete()
+                                     .where(s.received_messages.c.expires_at <= tx.now))
+            return int(result.rowcount)
+
+    def queue_receipt(self, document_ref: int, receipt: bytes, status: StatusInfo, *,
+                      now: dt.datetime | None = None) -> int | None:
+        """Queue this organ's receipt for a received document to its sender, as a status
+        packet (transports without synchronous receipts: an axis). Queued once: the
+        same receipt again returns None and writes nothing."""
+        digest = _rows.sha256(receipt)
+        with self._db.transaction("", now) as tx:
+            doc = _rows.own_document(tx, document_ref, "in")
+            if tx.conn.execute(_rows.RELAYED_STATUS, {"document_ref": document_ref,
+                                                      "recipient": doc.sender, "identity": digest,
+                                                      "sha256": digest}).first() is not None:
+                return None
+            envelope_ref = _rows.envelope(tx, document_ref, "status", "out",
+                                          status.message_id, receipt)
+            _rows.status_event(tx, document_ref, None, "out", status, envelope_ref, digest)
+            delivery_id = _rows.queue(tx, document_ref, "status", envelope_ref, doc.sender)
+            tx.audit("receipt", f"document:{document_ref}", {"sha256": digest})
+            return delivery_id
+
+    def note_refusal(self, organ: str, source: str, reason: str, packet: bytes, *,
+                     now: dt.datetime | None = None) -> None:
+        """Record, in the audit chain, a packet this organ refused (nothing else is
+        written): an axis's packet that failed verification is never dropped silently."""
+        with self._db.transaction(organ, now) as tx:
+            tx.audit("refused", source[:64], {"reason": reason,
+                                              "sha256": _rows.sha256(packet),
+                                              "size": len(packet)})

@@ -1,0 +1,417 @@
+"""The outbox: what an organ sends, and each copy's way to its recipient.
+
+Recording a signed document queues one delivery per recipient in the same unit of work
+(the outbox pattern); workers claim due deliveries under a lease, mark them sent,
+acknowledge them with the recipient's receipt, or fail them into a retry (backoff with
+jitter) and at last a dead letter, which an operator may resend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Integer, Row, Select, and_, bindparam, or_, select, text, update
+
+from docflow.envelope import Envelope
+from docflow.errors import StoreError
+from docflow.lifecycle import CHANGE, DELIVERY, OUTGOING, TRANSPORT, Step
+from docflow.model import StatusInfo
+from docflow.store import _rows
+from docflow.store import _schema as s
+from docflow.store._queries import Queries
+from docflow.store._unit import Database, Transaction
+from docflow.store._views import Claim, DeliveryView, OutgoingRecord, Page
+
+__all__ = ["Outbox"]
+
+
+class Outbox:
+    """Recording, claiming, acknowledging, failing and resending deliveries."""
+
+    def __init__(self, db: Database, queries: Queries):
+        self._db, self._queries = db, queries
+
+    def record(
+        self, envelope: Envelope, packet: bytes, *, now: dt.datetime | None = None
+    ) -> OutgoingRecord:
+        """Record a signed document to send and one queued delivery per recipient, in one
+        transaction (the outbox pattern: workers deliver it afterwards)."""
+        return self.record_batch([(envelope, packet)], now=now)[0]
+
+    def record_batch(
+        self, items: Sequence[tuple[Envelope, bytes]], *, now: dt.datetime | None = None
+    ) -> list[OutgoingRecord]:
+        """:meth:`record` for many documents of one sender in one transaction
+        (a broadcast to every commune, a batch import): all or none."""
+        if not items:
+            return []
+        organ = str(items[0][0].info.sender.code)
+        if any(str(envelope.info.sender.code) != organ for envelope, _ in items):
+            raise StoreError("a batch holds the documents of one sender",
+                             hint="record each sender's documents in its own batch")
+        with self._db.transaction(organ, now) as tx:
+            return self.record_in(tx, items)
+
+    def record_in(
+        self, tx: Transaction, items: Sequence[tuple[Envelope, bytes]]
+    ) -> list[OutgoingRecord]:
+        # Bulk statements (executemany, RETURNING in parameter order): a batch costs a
+        # handful of round trips, not a handful per document.
+        steps, state = [], OUTGOING.initial
+        for event in ("sign", "send"):
+            step = OUTGOING.apply(state, event)
+            steps.append((event, state, step))
+            state = step.state
+        if len(items) == 1 and tx.conn.dialect.name == "postgresql":
+            return [self._record_one_pg(tx, *items[0], state, steps)]
+        refs = _rows.insert_ids(tx, s.documents, [
+            _rows.document_values(tx, envelope, "out", state) for envelope, _ in items])
+        tx.checkpoint("after_document")
+        _rows.attachment_rows(tx, [(ref, envelope) for ref, (envelope, _) in zip(
+            refs, items, strict=True)])
+        tx.checkpoint("after_attachments")
+        tx.driver.executemany(_rows.INSERT["history"], [
+            {"document_ref": ref, "delivery_ref": None, "machine": OUTGOING.name,
+             "event": event, "from_state": before, "to_state": step.state,
+             "final": step.final, "reason": None, "at": tx.now}
+            for ref in refs for event, before, step in steps])
+        digests = [_rows.sha256(packet) for _, packet in items]
+        envelope_refs = _rows.insert_ids(tx, s.envelopes, [
+            {"document_ref": ref, "kind": "document", "direction": "out",
+             "message_id": envelope.message_id, "sha256": digest,
+             "size": len(packet), "raw": packet, "created_at": tx.now}
+            for ref, (envelope, packet), digest in zip(refs, items, digests, strict=True)])
+        tx.checkpoint("after_envelope")
+        delivery_rows, owners = [], []
+        for ref, envelope_ref, (envelope, _) in zip(refs, envelope_refs, items, strict=True):
+            for recipient in envelope.info.recipients:
+                delivery_rows.append(_rows.delivery_values(
+                    tx, ref, "document", envelope_ref, str(recipient.code)))
+                owners.append(ref)
+        delivery_ids = _rows.insert_ids(tx, s.deliveries, delivery_rows)
+        tx.checkpoint("after_deliveries")
+        owned: dict[int, list[int]] = {}
+        for delivery, owner in zip(delivery_ids, owners, strict=True):
+            owned.setdefault(owner, []).append(delivery)
+        records = []
+        for ref, (envelope, _), digest in zip(refs, items, digests, strict=True):
+            records.append(OutgoingRecord(ref, tuple(owned.get(ref, ()))))
+            self._audit_send(tx, ref, envelope, digest)
+        return records
+
+    @staticmethod
+    def _audit_send(tx: Transaction, ref: int, envelope: Envelope, digest: str) -> None:
+        tx.audit("send", f"document:{ref}", {
+            "message_id": envelope.message_id, "document_id": envelope.info.document_id,
+            "sha256": digest, "to": [str(r.code) for r in envelope.info.recipients],
+        })
+
+    def _record_one_pg(self, tx: Transaction, envelope: Envelope, packet: bytes, state: str,
+                       steps: list[tuple[str, str, Step]]) -> OutgoingRecord:
+        """:meth:`record_in` of one document on PostgreSQL: the same rows, written
+        by one statement (data-modifying CTEs) instead of seven: on PostgreSQL the cost
+        of a document is the client's work per statement, not the rows."""
+        hashed = [(att, _rows.sha256(att.data)) for att in envelope.attachments]
+        attachments = {sha: att.data for att, sha in hashed}  # stored once by hash
+        digest = _rows.sha256(packet)
+        recipients = [str(r.code) for r in envelope.info.recipients]
+        row = tx.driver.fetchone(_OUTGOING_PG, {
+            **_rows.document_values(tx, envelope, "out", state),
+            "now": tx.now,
+            "a_sha256": list(attachments), "a_size": [len(d) for d in attachments.values()],
+            "a_content": list(attachments.values()),
+            "l_position": list(range(len(hashed))), "l_sha256": [sha for _, sha in hashed],
+            "l_name": [att.name for att, _ in hashed],
+            "l_content_type": [att.content_type for att, _ in hashed],
+            "l_content_id": [att.content_id for att, _ in hashed],
+            "l_description": [att.description for att, _ in hashed],
+            "h_machine": OUTGOING.name, "h_event": [event for event, _, _ in steps],
+            "h_from": [before for _, before, _ in steps],
+            "h_to": [step.state for _, _, step in steps],
+            "h_final": [step.final for _, _, step in steps],
+            "e_sha256": digest, "e_size": len(packet), "e_raw": packet,
+            "v_recipient": recipients, "v_transport": TRANSPORT.initial,
+            "v_business": DELIVERY.initial, "v_change": CHANGE.initial,
+        })
+        if row is None:  # the statement's SELECT always gives one row
+            raise StoreError("recording the document returned nothing", where=self._db.where)
+        ref, delivery_ids = int(row[0]), tuple(int(i) for i in row[1] or ())
+        for point in ("after_document", "after_attachments", "after_envelope",
+                      "after_deliveries"):
+            tx.checkpoint(point)
+        self._audit_send(tx, ref, envelope, digest)
+        return OutgoingRecord(ref, delivery_ids)
+
+    def claim_due(
+        self,
+        worker: str,
+        *,
+        limit: int = 10,
+        lease: dt.timedelta = dt.timedelta(minutes=5),
+        now: dt.datetime | None = None,
+        recipients: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+        kind: str | None = None,
+        organ: str | None = None,
+    ) -> list[Claim]:
+        """Claim up to ``limit`` deliveries that are due, for ``worker``, until
+        ``now + lease``. Deliveries of a worker that died are claimed again once its lease
+        has run out. On PostgreSQL concurrent workers skip each other's rows
+        (``FOR UPDATE SKIP LOCKED``); SQLite serialises writers (``BEGIN IMMEDIATE``).
+
+        ``recipients`` keeps only deliveries to those organs, ``exclude`` leaves out
+        deliveries to these (a hub's push worker leaves the pulling organs' packets for
+        them), ``kind`` keeps only "document" or "status" deliveries, ``organ`` only the
+        deliveries of that organ's documents (several organs sharing one database)."""
+        params: dict[str, Any] = {"now": now if now is not None else self._db.clock(),
+                                  "limit": limit, "recipients": list(recipients or ()),
+                                  "exclude": list(exclude), "kind": kind, "organ": organ}
+        shape = (recipients is not None, bool(exclude), kind is not None, organ is not None)
+        # An idle poll (the common case) costs one read, not a write transaction.
+        with self._db.reader() as conn:
+            if conn.execute(_claim_query(*shape, probe=True), params).first() is None:
+                return []
+        with self._db.transaction("", params["now"]) as tx:
+            query = _claim_query(*shape, probe=False)
+            rows = tx.conn.execute(query, params).all()
+            # The packets in a query of their own: sorting the due rows with their
+            # packets in them made SQLite copy every packet into its sorter.
+            packets = tx.driver.packets(sorted({int(row.envelope_ref) for row in rows}))
+            claims = []
+            for row in rows:
+                step = TRANSPORT.apply(row.transport_state, "claim")
+                _rows.set_delivery(tx, row.id, row.version, transport_state=step.state,
+                                   claimed_by=worker, claimed_until=tx.now + lease,
+                                   attempts=row.attempts + 1)
+                _rows.history(tx, TRANSPORT, "claim", row.transport_state, step,
+                              row.document_ref, row.id, reason=worker)
+                claims.append(Claim(row.id, row.document_ref, row.kind, row.recipient,
+                                    row.message_id, packets[row.envelope_ref],
+                                    row.attempts + 1))
+            return claims
+
+    def mark_sent(self, delivery_id: int, *, now: dt.datetime | None = None) -> None:
+        """The packet went out; its receipt will come later (pull and axis transports)."""
+        with self._db.transaction("", now) as tx:
+            row = _rows.delivery(tx, delivery_id)
+            _rows.transport(tx, row, "sent", claimed_by=None, claimed_until=None)
+
+    def acknowledge(
+        self,
+        delivery_id: int,
+        receipt: bytes | None = None,
+        status: StatusInfo | None = None,
+        *,
+        transport_only: bool = False,
+        relay_to: str | None = None,
+        content_digest: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
+        """End a delivery's transport. For a document, pass the verified receipt (status 01
+        naming what was sent) and its parsed form: it is kept as proof of delivery. A
+        receipt signed by the recipient also marks the copy "arrived"; one signed by a hub
+        on the way proves only that the hub took it (the recipient's own 01 follows as a
+        status packet). A status packet is acknowledged by the transport alone, and so is
+        a document with ``transport_only`` (an axis whose recipient confirmed the
+        download: its signed 01 follows as a status packet). A hub passes ``relay_to``
+        (the document's sender) to queue the recipient's receipt to it in the same
+        transaction: a crash cannot keep the proof from the sender. ``content_digest``
+        (the receipt's signed content) lets the same receipt sent again as a status
+        packet be recognised and write nothing."""
+        with self._db.transaction("", now) as tx:
+            row = _rows.delivery(tx, delivery_id)
+            if row.kind == "document" and not transport_only and (
+                    receipt is None or status is None):
+                raise StoreError("a document delivery is acknowledged with its receipt",
+                                 where=f"delivery {delivery_id}")
+            receipt_ref = None
+            if receipt is not None and status is not None:
+                receipt_ref = _rows.envelope(tx, row.document_ref, "receipt", "in",
+                                             status.message_id, receipt)
+            _rows.transport(tx, row, "acknowledge", claimed_by=None, claimed_until=None,
+                            receipt_ref=receipt_ref, last_error=None)
+            if receipt is not None and receipt_ref is not None and status is not None:
+                _rows.status_event(tx, row.document_ref, row.id, "in", status, receipt_ref,
+                                   content_digest or _rows.sha256(receipt))
+                if str(status.sender.code) == row.recipient:  # not a hub's custody receipt
+                    row = _rows.delivery(tx, delivery_id)
+                    _rows.business(tx, row, status.code)
+                if relay_to is not None:
+                    relayed = _rows.envelope(tx, row.document_ref, "status", "out",
+                                             status.message_id, receipt)
+                    _rows.queue(tx, row.document_ref, "status", relayed, relay_to)
+            tx.audit("acknowledged", f"delivery:{delivery_id}", {
+                "receipt_sha256": _rows.sha256(receipt) if receipt is not None else None})
+
+    def fail(self, delivery_id: int, error: str, *, now: dt.datetime | None = None) -> str:
+        """Record a failed attempt: schedule a retry (backoff with jitter) or, after the
+        last attempt, dead-letter the delivery. Returns the new transport state."""
+        with self._db.transaction("", now) as tx:
+            return self.fail_in(tx, _rows.delivery(tx, delivery_id), error)
+
+    def fail_in(self, tx: Transaction, row: Row[Any], error: str) -> str:
+        policy = self._db.retry_per_organ.get(row.recipient, self._db.retry)
+        if row.attempts >= policy.max_attempts:
+            step = _rows.transport(tx, row, "give_up", reason=error, last_error=error,
+                                   claimed_by=None, claimed_until=None)
+            tx.conn.execute(s.dead_letters.insert().values(
+                delivery_ref=row.id, reason=error, at=tx.now))
+            tx.audit("dead_letter", f"delivery:{row.id}", {"error": error})
+        else:
+            step = _rows.transport(
+                tx, row, "fail", reason=error, last_error=error, claimed_by=None,
+                claimed_until=None,
+                next_attempt_at=tx.now + policy.delay(row.attempts, self._db.rnd()),
+            )
+        return step.state
+
+    def settle(self, delivery_id: int, worker: str, outcome: str, *,
+               lease: dt.timedelta = dt.timedelta(minutes=5),
+               now: dt.datetime | None = None) -> None:
+        """An axis client's word on a delivery it fetched, in one transaction: leased to
+        ``worker`` (as :meth:`hand_over`), then ``done`` (acknowledged by the transport
+        alone), ``fail`` (a failed attempt, as :meth:`fail`) or ``processing`` (the
+        lease only). A delivery already acknowledged is left alone."""
+        if outcome not in ("done", "fail", "processing"):
+            raise StoreError(f"unknown outcome {outcome!r}", hint="done, fail or processing",
+                             where=f"delivery {delivery_id}")
+        with self._db.transaction("", now) as tx:
+            row = _rows.delivery(tx, delivery_id)
+            if TRANSPORT.can(row.transport_state, "claim"):
+                _rows.transport(tx, row, "claim", reason=worker, claimed_by=worker,
+                                claimed_until=tx.now + lease, attempts=row.attempts + 1)
+                row = _rows.delivery(tx, delivery_id)
+            elif outcome == "fail" or not TRANSPORT.can(row.transport_state, "acknowledge"):
+                return  # acknowledged already, or a dead letter nobody can fail again
+            if outcome == "processing":
+                return
+            if outcome == "fail":
+                self.fail_in(tx, row, f"{worker} reported fail")
+                return
+            _rows.transport(tx, row, "acknowledge", claimed_by=None, claimed_until=None,
+                            last_error=None)
+            tx.audit("acknowledged", f"delivery:{delivery_id}",
+                     {"receipt_sha256": None})
+
+    def resend(self, delivery_id: int, *, now: dt.datetime | None = None) -> None:
+        """An operator's second chance for a dead-lettered delivery: queued again, same
+        packet, same message id."""
+        with self._db.transaction("", now) as tx:
+            row = _rows.delivery(tx, delivery_id)
+            _rows.transport(tx, row, "resend", reason="resent by an operator", attempts=0,
+                            next_attempt_at=tx.now)
+            tx.conn.execute(update(s.dead_letters)
+                            .where(s.dead_letters.c.delivery_ref == delivery_id,
+                                   s.dead_letters.c.resolved_at.is_(None))
+                            .values(resolved_at=tx.now))
+            tx.audit("resend", f"delivery:{delivery_id}", {})
+
+    def hand_over(self, delivery_id: int, worker: str, *,
+                  lease: dt.timedelta = dt.timedelta(minutes=5),
+                  now: dt.datetime | None = None) -> None:
+        """Lease one delivery to ``worker`` (an axis client fetching it); an expired or
+        repeated lease is taken over. A delivery already acknowledged is left alone."""
+        with self._db.transaction("", now) as tx:
+            row = _rows.delivery(tx, delivery_id)
+            if TRANSPORT.can(row.transport_state, "claim"):
+                _rows.transport(tx, row, "claim", reason=worker, claimed_by=worker,
+                                claimed_until=tx.now + lease, attempts=row.attempts + 1)
+
+    def dead_letters(self, *, page: int = 1, page_size: int = 50) -> Page[DeliveryView]:
+        """Deliveries that failed for good, with their last error."""
+        return self._queries.deliveries(transport_state="failed", page=page, page_size=page_size)
+
+
+# One outgoing document on PostgreSQL in one statement (Outbox._record_one_pg): the
+# document, its attachments (stored once by hash) and their links, its two history rows,
+# the envelope and a delivery per recipient, each CTE feeding the next its ids. The rows
+# are those _record_outgoing writes elsewhere (the store's tests run on both databases).
+_OUTGOING_PG = text("""
+WITH d AS (
+  INSERT INTO documents (organ, direction, message_id, document_id, sender, number,
+      notation, type_name, subject, promulgation_date, due_date, business_type, state,
+      version, created_at, updated_at)
+  VALUES (:organ, :direction, :message_id, :document_id, :sender, :number, :notation,
+      :type_name, :subject, :promulgation_date, :due_date, :business_type, :state,
+      :version, :created_at, :updated_at)
+  RETURNING id),
+a AS (
+  INSERT INTO attachments (sha256, size, content)
+  SELECT * FROM unnest(CAST(:a_sha256 AS VARCHAR[]), CAST(:a_size AS BIGINT[]),
+                       CAST(:a_content AS BYTEA[]))
+  ON CONFLICT DO NOTHING),
+l AS (
+  INSERT INTO document_attachments (document_ref, position, sha256, name, content_type,
+      content_id, description)
+  SELECT d.id, t.position, t.sha256, t.name, t.content_type, t.content_id, t.description
+  FROM d, unnest(CAST(:l_position AS INTEGER[]), CAST(:l_sha256 AS VARCHAR[]),
+                 CAST(:l_name AS TEXT[]), CAST(:l_content_type AS TEXT[]),
+                 CAST(:l_content_id AS TEXT[]), CAST(:l_description AS TEXT[]))
+       AS t(position, sha256, name, content_type, content_id, description)),
+h AS (
+  INSERT INTO history (document_ref, delivery_ref, machine, event, from_state, to_state,
+      final, reason, at)
+  SELECT d.id, NULL, :h_machine, t.event, t.from_state, t.to_state, t.final, NULL, :now
+  FROM d, unnest(CAST(:h_event AS VARCHAR[]), CAST(:h_from AS VARCHAR[]),
+                 CAST(:h_to AS VARCHAR[]), CAST(:h_final AS BOOLEAN[]))
+       WITH ORDINALITY AS t(event, from_state, to_state, final, n)
+  ORDER BY t.n),
+e AS (
+  INSERT INTO envelopes (document_ref, kind, direction, message_id, sha256, size,
+      created_at, raw)
+  SELECT d.id, 'document', :direction, :message_id, :e_sha256, :e_size, :now, :e_raw
+  FROM d
+  RETURNING id, document_ref),
+v AS (
+  INSERT INTO deliveries (document_ref, kind, envelope_ref, recipient, transport_state,
+      business_state, change_state, change_kind, attempts, next_attempt_at, last_error,
+      claimed_by, claimed_until, receipt_ref, version, updated_at)
+  SELECT e.document_ref, 'document', e.id, t.recipient, :v_transport, :v_business,
+      :v_change, NULL, 0, :now, NULL, NULL, NULL, NULL, 1, :now
+  FROM e, unnest(CAST(:v_recipient AS VARCHAR[])) WITH ORDINALITY AS t(recipient, n)
+  ORDER BY t.n
+  RETURNING id)
+SELECT (SELECT id FROM d), (SELECT array_agg(id ORDER BY id) FROM v)
+""").bindparams(
+    *(bindparam(column.name, type_=column.type) for column in s.documents.columns
+      if column.name not in ("id", "signature", "findings")),  # received documents only
+    bindparam("now", type_=s.documents.c.created_at.type),
+)
+
+
+@functools.cache
+def _claim_query(recipients: bool, exclude: bool, kind: bool, organ: bool, *,
+                 probe: bool) -> Select[Any]:
+    """The due-deliveries query of :meth:`Outbox.claim_due` for one combination of filters,
+    built once (bound parameters: now, limit, recipients, exclude, kind): SQLAlchemy then
+    reuses its compiled form instead of rebuilding a cache key on every poll."""
+    d = s.deliveries
+    now = bindparam("now", type_=s.UTCDateTime())
+    due = or_(
+        and_(d.c.transport_state.in_(("queued", "retrying")), d.c.next_attempt_at <= now),
+        and_(d.c.transport_state == "sending", d.c.claimed_until < now),
+    )
+    if recipients:
+        due = and_(due, d.c.recipient.in_(bindparam("recipients", expanding=True)))
+    if exclude:
+        due = and_(due, d.c.recipient.not_in(bindparam("exclude", expanding=True)))
+    if kind:
+        due = and_(due, d.c.kind == bindparam("kind"))
+    if organ:
+        owner = select(s.documents.c.id).where(s.documents.c.id == d.c.document_ref,
+                                               s.documents.c.organ == bindparam("organ"))
+        due = and_(due, owner.exists())
+    if probe:
+        return select(d.c.id).where(due).limit(1)
+    return (
+        select(d.c.id, d.c.document_ref, d.c.kind, d.c.recipient, d.c.transport_state,
+               d.c.attempts, d.c.version, d.c.envelope_ref, s.envelopes.c.message_id)
+        .join(s.envelopes, s.envelopes.c.id == d.c.envelope_ref)
+        .where(due)
+        .order_by(d.c.next_attempt_at, d.c.id)
+        .limit(bindparam("limit", type_=Integer()))
+        .with_for_update(of=d, skip_locked=True)
+    )

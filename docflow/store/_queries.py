@@ -1,0 +1,189 @@
+"""Reading the store: documents, deliveries, packets, history and status events, one
+by one or in pages. Every query is one read transaction; none writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, Select, bindparam, func, select
+
+from docflow.errors import NotFoundError, StoreError
+from docflow.lifecycle import INCOMING, OUTGOING
+from docflow.model import StatusCode
+from docflow.store import _rows
+from docflow.store import _schema as s
+from docflow.store._unit import Database
+from docflow.store._views import (
+    DeliveryView,
+    DocumentView,
+    HistoryEntry,
+    Page,
+    StatusEvent,
+    delivery_view,
+    document_view,
+)
+
+__all__ = ["Queries"]
+
+_T = TypeVar("_T")
+_DELIVERY_PACKET = select(s.envelopes.c.raw).join(
+    s.deliveries, s.deliveries.c.envelope_ref == s.envelopes.c.id).where(
+    s.deliveries.c.id == bindparam("id"))
+
+_PACKET = select(s.envelopes.c.raw).where(s.envelopes.c.document_ref == bindparam("id"),
+                                          s.envelopes.c.kind == "document")
+
+_OUTSTANDING = select(func.count()).select_from(s.deliveries).where(
+    s.deliveries.c.transport_state.in_(("queued", "retrying", "sending")))
+
+_OUTSTANDING_OF = _OUTSTANDING.join_from(
+    s.deliveries, s.documents, s.documents.c.id == s.deliveries.c.document_ref).where(
+    s.documents.c.organ == bindparam("organ"))
+
+
+class Queries:
+    """What a store holds, for lists, screens and traces."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def document(self, document_ref: int) -> DocumentView:
+        """One document."""
+        with self._db.reader() as conn:
+            row = conn.execute(_rows.DOCUMENT_BY_ID, {"id": document_ref}).one_or_none()
+        if row is None:
+            raise NotFoundError("no such document", where=f"document {document_ref}")
+        return document_view(row)
+
+    def packet(self, document_ref: int) -> bytes:
+        """The signed bytes of a document, exactly as sent or received."""
+        with self._db.reader() as conn:
+            raw = conn.execute(_PACKET, {"id": document_ref}).scalar_one_or_none()
+        if raw is None:
+            raise NotFoundError("no packet for this document", where=f"document {document_ref}")
+        return bytes(raw)
+
+    def documents(
+        self,
+        *,
+        direction: str | None = None,
+        organ: str | None = None,
+        state: str | Sequence[str] | None = None,
+        document_id: str | None = None,
+        sender: str | None = None,
+        overdue_on: dt.date | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> Page[DocumentView]:
+        """Documents by direction ("in" = inbox, "out" = sent), organ, state (one, or any
+        of several), edXML ``DocumentId`` and sender; with ``overdue_on``, only those past
+        their due date on that day and not finished."""
+        d = s.documents
+        conditions = []
+        for column, value in ((d.c.direction, direction), (d.c.organ, organ),
+                              (d.c.document_id, document_id), (d.c.sender, sender)):
+            if value is not None:
+                conditions.append(column == value)
+        if isinstance(state, str):
+            conditions.append(d.c.state == state)
+        elif state is not None:
+            conditions.append(d.c.state.in_(list(state)))
+        if overdue_on is not None:
+            conditions += [d.c.due_date < overdue_on,
+                           d.c.state.not_in(sorted(INCOMING.final | OUTGOING.final))]
+        return self.page_of(select(d).where(*conditions).order_by(d.c.id.desc()),
+                            document_view, page, page_size)
+
+    def deliveries(
+        self,
+        *,
+        document_ref: int | None = None,
+        recipient: str | Sequence[str] | None = None,
+        transport_state: str | Sequence[str] | None = None,
+        business_state: str | None = None,
+        kind: str | None = None,
+        organ: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> Page[DeliveryView]:
+        """Deliveries (the outbox) by document, recipient(s), state(s), kind, the organ
+        whose documents they carry, and when they were queued (``since``/``until``)."""
+        d = s.deliveries
+        conditions: list[Any] = []
+        for column, value in ((d.c.document_ref, document_ref),
+                              (d.c.business_state, business_state), (d.c.kind, kind)):
+            if value is not None:
+                conditions.append(column == value)
+        for column, values in ((d.c.recipient, recipient),
+                               (d.c.transport_state, transport_state)):
+            if isinstance(values, str):
+                conditions.append(column == values)
+            elif values is not None:
+                conditions.append(column.in_(list(values)))
+        if organ is not None:
+            conditions.append(select(s.documents.c.id).where(
+                s.documents.c.id == d.c.document_ref, s.documents.c.organ == organ).exists())
+        if since is not None or until is not None:
+            queued = select(s.envelopes.c.created_at).where(
+                s.envelopes.c.id == d.c.envelope_ref).scalar_subquery()
+            if since is not None:
+                conditions.append(queued >= since)
+            if until is not None:
+                conditions.append(queued <= until)
+        return self.page_of(select(d).where(*conditions).order_by(d.c.id),
+                            delivery_view, page, page_size)
+
+    def delivery(self, delivery_id: int) -> DeliveryView:
+        """One delivery."""
+        with self._db.reader() as conn:
+            row = conn.execute(_rows.DELIVERY_BY_ID, {"id": delivery_id}).one_or_none()
+        if row is None:
+            raise NotFoundError("no such delivery", where=f"delivery {delivery_id}")
+        return delivery_view(row)
+
+    def delivery_packet(self, delivery_id: int) -> bytes:
+        """The signed bytes a delivery carries (a document, or a status packet)."""
+        with self._db.reader() as conn:
+            raw = conn.execute(_DELIVERY_PACKET, {"id": delivery_id}).scalar_one_or_none()
+        if raw is None:
+            raise NotFoundError("no such delivery", where=f"delivery {delivery_id}")
+        return bytes(raw)
+
+    def history(self, document_ref: int) -> list[HistoryEntry]:
+        """Every state change of a document and of all its deliveries, in order."""
+        with self._db.reader() as conn:
+            rows = conn.execute(select(s.history).where(s.history.c.document_ref == document_ref)
+                                .order_by(s.history.c.id)).all()
+        return [HistoryEntry(row.at, row.machine, row.event, row.from_state, row.to_state,
+                             row.final, row.reason, row.delivery_ref) for row in rows]
+
+    def status_events(self, document_ref: int) -> list[StatusEvent]:
+        """Every status packet recorded for a document (sent, received or relayed)."""
+        e = s.status_events
+        with self._db.reader() as conn:
+            rows = conn.execute(select(e).where(e.c.document_ref == document_ref)
+                                .order_by(e.c.id)).all()
+        return [StatusEvent(row.direction, StatusCode(row.code), row.from_organ,
+                            row.description, row.timestamp, row.at, row.delivery_ref)
+                for row in rows]
+
+    def outstanding(self, organ: str | None = None) -> int:
+        """How many deliveries (of ``organ``'s documents, or of all) are still on their
+        way (queued, sending or waiting for a retry): zero when the outbox is settled."""
+        with self._db.reader() as conn:
+            if organ is None:
+                return int(conn.execute(_OUTSTANDING).scalar_one())
+            return int(conn.execute(_OUTSTANDING_OF, {"organ": organ}).scalar_one())
+
+    def page_of(self, query: Select[Any], convert: Callable[[Row[Any]], _T], page: int,
+                page_size: int) -> Page[_T]:
+        if page < 1 or not 1 <= page_size <= 1000:
+            raise StoreError("page must be >= 1 and page_size between 1 and 1000")
+        with self._db.reader() as conn:
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            rows = conn.execute(query.limit(page_size).offset((page - 1) * page_size)).all()
+        return Page(tuple(convert(row) for row in rows), int(total), page, page_size)
