@@ -77,14 +77,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-def explain_refusal(file: Path, exc: DocflowError, as_json: bool) -> None:
-    def text() -> None:
-        click.echo(f"{file}: NOT VERIFIED ({type(exc).__name__})")
-        click.echo(f"  what:  {exc.message}")
-        if exc.where:
-            click.echo(f"  where: {exc.where}")
-        if exc.hint:
-            click.echo(f"  hint:  {exc.hint}")
+def echo_problem(file: Path, verdict: str, exc: DocflowError) -> None:
+    """Print what was wrong with ``file``, where, and what to do, for a person."""
+    click.echo(f"{file}: {verdict} ({type(exc).__name__})")
+    click.echo(f"  what:  {exc.message}")
+    if exc.where:
+        click.echo(f"  where: {exc.where}")
+    if exc.hint:
+        click.echo(f"  hint:  {exc.hint}")
 
+
+def explain_refusal(file: Path, exc: DocflowError, as_json: bool) -> None:
+    """A packet that failed verification, as text or JSON."""
     emit({"file": str(file), "valid": False, "error": type(exc).__name__,
-           "message": exc.message, "where": exc.where, "hint": exc.hint}, as_json, text)
+           "message": exc.message, "where": exc.where, "hint": exc.hint}, as_json,
+         lambda: echo_problem(file, "NOT VERIFIED", exc))

@@ -11,7 +11,15 @@ from typing import Any
 import click
 
 from docflow.cli._app import cli
-from docflow.cli._output import emit, explain_refusal, fail, json_option, packet_summary, verdict_of
+from docflow.cli._output import (
+    echo_problem,
+    emit,
+    explain_refusal,
+    fail,
+    json_option,
+    packet_summary,
+    verdict_of,
+)
 from docflow.envelope import (
     ParseLimits,
     build_envelope,
@@ -54,12 +62,7 @@ def validate(file: Path, max_bytes: int, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         else:
-            click.echo(f"{file}: INVALID ({type(exc).__name__})")
-            click.echo(f"  what:  {exc.message}")
-            if exc.where:
-                click.echo(f"  where: {exc.where}")
-            if exc.hint:
-                click.echo(f"  hint:  {exc.hint}")
+            echo_problem(file, "INVALID", exc)
         sys.exit(1)
     summary = packet_summary(packet)
     if as_json:
