@@ -21,7 +21,7 @@ deliver_workers = 4                      # deliveries sent at a time in a pass
 lease = 300.0                            # seconds a worker owns a claimed delivery
 retry_intervals = [30, 60, 300, 900]     # optional: the retry schedule (default: backoff)
 max_attempts = 8                         # then the delivery is dead-lettered
-checkpoint_every = 3600.0                # optional: sign the audit chain's head this often
+checkpoint_every = 3600.0                # sign the audit chain's head this often (0: never)
 checkpoint_dir = "checkpoints"           # where those signed checkpoints are written
 
 [peers]                                  # where other organs' SOAP endpoints are
@@ -87,7 +87,7 @@ class ServerConfig:
     max_attempts: int = 8
     #: seconds between the signed audit checkpoints `docflow serve` writes (0: none); one
     #: is written only when the chain has grown, and one more when the server stops
-    checkpoint_every: float = 0.0
+    checkpoint_every: float = 3600.0
     #: where they are written (relative to the home); copy them somewhere else
     checkpoint_dir: str = "checkpoints"
 
@@ -399,6 +399,8 @@ def write_config(home: Path, organ: OrganInfo, *, port: int = 8080,
         "[server]",
         'host = "127.0.0.1"',
         f"port = {port}",
+        "checkpoint_every = 3600.0  # sign the audit chain's head this often (0: never)",
+        'checkpoint_dir = "checkpoints"',
         "",
         "[peers]",
         *(f'"{code}" = {_toml_string(url)}' for code, url in (peers or {}).items()),

@@ -89,6 +89,9 @@ __all__ = [
     "XmlError",
 ]
 
+#: the hint a transport gives with a failed attempt (a dead letter's error drops it)
+RETRY_HINT = "the delivery is retried later"
+
 
 class DocflowError(Exception):
     """Root of all docflow errors.

@@ -15,11 +15,14 @@ from docflow.envelope import Envelope
 from docflow.errors import DocflowError
 from docflow.model import StatusInfo
 
+#: ``docflow serve`` could not bind its address (the port is in use or not allowed)
+EXIT_CANNOT_LISTEN = 6
 
-def fail(exc: DocflowError) -> None:
-    """Print ``exc`` as one line on stderr and exit with status 2."""
+
+def fail(exc: DocflowError, *, code: int = 2) -> None:
+    """Print ``exc`` as one line on stderr and exit with ``code`` (2 unless told)."""
     click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
+    sys.exit(code)
 
 
 def json_option(function: Any) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from docflow.cli._app import cli, database_option, home_option
+from docflow.cli._app import cli, home_option
 from docflow.cli._output import fail
 from docflow.errors import ConfigError, DocflowError
 
@@ -19,7 +19,10 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@database_option
+@click.option("--database", "database", envvar="DOCFLOW_DATABASE",
+              help="sqlite:///path/to/node.db or postgresql+psycopg://user@host/db (or "
+                   "DOCFLOW_DATABASE; default: the database of --home).")
+@home_option
 @click.option("--checkpoint", "checkpoint_files", multiple=True,
               type=click.Path(exists=True, path_type=Path),
               help="A signed checkpoint (`docflow audit checkpoint`) the chain must still "
@@ -28,14 +31,20 @@ def audit() -> None:
 @click.option("--trust", "trust_path", type=click.Path(exists=True, path_type=Path),
               help="CA certificates (file or folder) that verify the checkpoints.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def audit_verify(database: str, checkpoint_files: tuple[Path, ...], trust_path: Path | None,
-                 as_json: bool) -> None:
+def audit_verify(database: str | None, home: Path, checkpoint_files: tuple[Path, ...],
+                 trust_path: Path | None, as_json: bool) -> None:
     """Recompute the audit chain; exit 1 and say where if any entry was changed (or, with
     checkpoints, if the chain is not the one that was signed)."""
     from docflow.security import AuditCheckpoint, TrustStore
     from docflow.store import Store
 
     try:
+        if database is None:  # the node home's (its trust folder verifies checkpoints)
+            from docflow.config import load_config
+
+            config = load_config(home)
+            database = config.database
+            trust_path = trust_path or (config.trust if checkpoint_files else None)
         if checkpoint_files and trust_path is None:
             raise ConfigError("--checkpoint needs --trust (the CA that verifies it)")
         paths: list[Path] = []

@@ -59,11 +59,13 @@ def send(home: Path, recipients: str | None, doc_type: str, number: str | None,
             for index in items:
                 base = sample_envelope(sender=node.organ, recipients=targets, date=today,
                                        number=str(first + index))
-                info = replace(base.info, document_type=DOCUMENT_TYPES[sample or doc_type],
-                               document_id="")
-                if not sample:
-                    info = replace(info, code_notation=notation,
-                                   subject=subject or base.info.subject)
+                # One replace, with the DocumentId left to be derived: it is computed
+                # when the header is made, from the number and notation it then has.
+                info = replace(
+                    base.info, document_type=DOCUMENT_TYPES[sample or doc_type],
+                    document_id="",
+                    code_notation=base.info.code_notation if sample else notation,
+                    subject=base.info.subject if sample else (subject or base.info.subject))
                 message_id = uuid.uuid4().hex
                 node.send(info, base.attachments if sample else files,
                           message_id=message_id)
@@ -79,12 +81,13 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
     import datetime as dt
 
     with opened(home) as node:
-        page = node.store.queries.documents(direction=direction, organ=str(node.code), state=state,
-                                    page_size=1000)
+        page = node.store.queries.documents(direction=direction, organ=str(node.code),
+                                            state=state, page_size=1000)
         today = dt.datetime.now(dt.UTC).date()
         rows = [{"id": d.id, "code": d.code, "sender": d.sender, "state": d.state,
                  "due": d.due_date, "overdue": d.overdue(today), "subject": d.subject,
-                 "message_id": d.message_id, "signature": d.signature,
+                 "message_id": d.message_id, "document_id": d.document_id,
+                 "signature": d.signature,
                  "findings": len(d.findings)} for d in page.items]
         emit(rows, as_json, lambda: table(
             ["id", "code", "from", "state", "due", "", "signature", "findings", "subject"],

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from docflow.cli._app import cli
-from docflow.cli._output import fail
+from docflow.cli._app import cli, home_option
+from docflow.cli._output import EXIT_CANNOT_LISTEN, fail
 from docflow.cli.pki import issue_keys
 from docflow.errors import ConfigError, DocflowError
 from docflow.model import OrganCode, OrganInfo
@@ -78,8 +78,7 @@ def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int,
 
 
 @cli.command()
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="The node home (from `docflow init`).")
+@home_option
 @click.option("--host", help="Override [server] host.")
 @click.option("--port", type=int, help="Override [server] port.")
 @click.option("--threads", "--workers", "threads", type=int,
@@ -100,8 +99,7 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
 
     from docflow.config import load_config
     from docflow.node import Node
-    from docflow.transport import SoapApp
-    from docflow.transport import serve as serve_wsgi
+    from docflow.transport import SoapApp, listen
 
     try:
         config = load_config(home)
@@ -113,6 +111,15 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
         polls = config.role == "node" and config.axis is not None
     except DocflowError as exc:
         fail(exc)
+        return
+    listen_host = host or config.server.host
+    listen_port = port or config.server.port
+    try:  # bound before anything starts or claims to serve
+        server = listen(SoapApp(node), host=listen_host, port=listen_port,
+                        threads=threads or config.server.threads)
+    except DocflowError as exc:
+        node.store.close()
+        fail(exc, code=EXIT_CANNOT_LISTEN)
         return
     stop = threading.Event()
     checkpoints = _Checkpoints(home / config.server.checkpoint_dir, node,
@@ -140,16 +147,14 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
     signal.signal(signal.SIGTERM, on_term)
     thread = threading.Thread(target=worker, name="docflow-outbox", daemon=True)
     thread.start()
-    listen_host = host or config.server.host
-    listen_port = port or config.server.port
     click.echo(f"docflow {config.role} {config.organ.code} serving on "
                f"http://{listen_host}:{listen_port}/", err=True)
     try:
-        serve_wsgi(SoapApp(node), host=listen_host, port=listen_port,
-                   threads=threads or config.server.threads)
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        server.close()
         stop.set()
         thread.join(timeout=30)
         try:

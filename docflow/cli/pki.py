@@ -8,7 +8,7 @@ import click
 
 from docflow.cli._app import cli
 from docflow.cli._output import fail
-from docflow.errors import DocflowError
+from docflow.errors import ConfigError, DocflowError
 
 
 @cli.group()
@@ -26,12 +26,15 @@ def pki() -> None:
 @click.option("--organs", "organs", multiple=True, metavar="PATTERN",
               help="Bind the CA to these organs with X.509 name constraints, e.g. "
                    "'*.*.*.H41' (repeatable; default: unconstrained).")
-def pki_ca(action: str, name: str, out: Path, ecdsa: bool, organs: tuple[str, ...]) -> None:
-    """Create a CA: OUT/ca.key and OUT/ca.crt."""
+@click.option("--force", is_flag=True, help="Replace existing keys (they are lost for good).")
+def pki_ca(action: str, name: str, out: Path, ecdsa: bool, organs: tuple[str, ...],
+           force: bool) -> None:
+    """Create a CA: OUT/ca.key and OUT/ca.crt (refused over existing ones unless --force)."""
     from docflow.clock import system_clock
     from docflow.security import KeyType, create_ca
 
     try:
+        refuse_overwrite(out / "ca.key", out / "ca.crt", force=force)
         ca = create_ca(name, now=system_clock(),
                        key_type=KeyType.ECDSA_P256 if ecdsa else KeyType.RSA2048,
                        organs=organs or None)
@@ -52,16 +55,32 @@ def pki_ca(action: str, name: str, out: Path, ecdsa: bool, organs: tuple[str, ..
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for organ.key and organ.crt.")
 @click.option("--ecdsa", is_flag=True, help="ECDSA P-256 instead of RSA-2048.")
-def pki_issue(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool) -> None:
-    """Issue an organ certificate (its organ code in a subjectAltName URI)."""
-    issue_keys(ca_dir, organ, name, out, ecdsa)
+@click.option("--force", is_flag=True, help="Replace existing keys (they are lost for good).")
+def pki_issue(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, force: bool) -> None:
+    """Issue an organ certificate (its organ code in a subjectAltName URI); refused over
+    an existing organ.key/organ.crt unless --force."""
+    issue_keys(ca_dir, organ, name, out, ecdsa, force=force)
 
 
-def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool) -> None:
+def refuse_overwrite(*paths: Path, force: bool) -> None:
+    """Refuse (``ConfigError``) to replace existing key files unless ``force``: a key
+    overwritten is lost, and every certificate it signed with it."""
+    existing = [path for path in paths if path.exists()]
+    if existing and not force:
+        raise ConfigError(f"{', '.join(str(p) for p in existing)} exist(s) already",
+                          where=str(existing[0].parent),
+                          hint="nothing was written; pass --force to replace them, or "
+                               "choose another --out")
+
+
+def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, *,
+               force: bool = False) -> None:
+    """Issue ``organ``'s key and certificate from the CA in ``ca_dir`` into ``out``."""
     from docflow.clock import system_clock
     from docflow.security import Credentials, KeyType, issue_certificate
 
     try:
+        refuse_overwrite(out / "organ.key", out / "organ.crt", force=force)
         ca = Credentials.load(ca_dir / "ca.key", ca_dir / "ca.crt")
         credentials = issue_certificate(ca, organ, name, now=system_clock(),
                                         key_type=KeyType.ECDSA_P256 if ecdsa else KeyType.RSA2048)

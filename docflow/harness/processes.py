@@ -239,6 +239,12 @@ class ProcessNetwork:
         """Start every process, send the letters (``sent`` grows as they go), kill and
         restart processes on the way; returns how many were killed."""
         organs = [str(entry.code) for entry in self.directory]
+        if len(organs) < 3:
+            raise ConfigError(
+                f"the directory is too small to simulate: it needs at least 3 organs (it has "
+                f"{len(organs)})", where="simulation directory",
+                hint="each letter goes from one organ to one or two others; add organs "
+                     "under [[organs]]")
         kill_at = sorted(rng.sample(range(documents), min(kills, documents)))
         killed = 0
         self.start_all()

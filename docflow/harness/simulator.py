@@ -271,6 +271,16 @@ class Simulation:
         departments = by_level.get("department", [])
         districts = by_level.get("district", [])
         communes = by_level.get("commune", [])
+        lacking = [f"{need} {level} organ(s) (it has {len(found)})" for level, found, need in (
+            ("province", province, 1), ("department", departments, 1),
+            ("commune", communes, 2)) if len(found) < need]
+        if lacking:
+            raise ConfigError(
+                "the directory is too small to simulate: it needs at least "
+                + ", ".join(lacking), where="simulation directory",
+                hint="add organs under [[organs]] (the workload sends province -> "
+                     "departments, department <-> district, commune reports, district -> "
+                     "two communes), or use the bundled Quảng Nam directory")
         own = [code for code in province if code.root == (departments or communes)[0].root]
         top = own[0] if own else province[0]
         foreign = [code for code in province if code != top]

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Integer, Row, Select, and_, bindparam, or_, select, text, update
 
 from docflow.envelope import Envelope
-from docflow.errors import StoreError
+from docflow.errors import RETRY_HINT, StoreError
 from docflow.lifecycle import CHANGE, DELIVERY, OUTGOING, TRANSPORT, Step
 from docflow.model import StatusInfo
 from docflow.store import _rows
@@ -255,6 +255,7 @@ class Outbox:
     def fail_in(self, tx: Transaction, row: Row[Any], error: str) -> str:
         policy = self._db.retry_per_organ.get(row.recipient, self._db.retry)
         if row.attempts >= policy.max_attempts:
+            error = dead_letter_error(error, row.attempts, row.id)
             step = _rows.transport(tx, row, "give_up", reason=error, last_error=error,
                                    claimed_by=None, claimed_until=None)
             tx.conn.execute(s.dead_letters.insert().values(
@@ -323,6 +324,15 @@ class Outbox:
     def dead_letters(self, *, page: int = 1, page_size: int = 50) -> Page[DeliveryView]:
         """Deliveries that failed for good, with their last error."""
         return self._queries.deliveries(transport_state="failed", page=page, page_size=page_size)
+
+
+def dead_letter_error(error: str, attempts: int, delivery_id: int) -> str:
+    """The last error of a delivery that gave up: the failure itself, without the
+    transport's promise of a retry, then how many attempts were made and how to try
+    again."""
+    cause = error.replace(f". {RETRY_HINT}", "").replace(RETRY_HINT, "").rstrip(" .")
+    return (f"{cause}; gave up after {attempts} attempt(s): dead-lettered "
+            f"(`docflow resend {delivery_id}` queues it again)")
 
 
 # One outgoing document on PostgreSQL in one statement (Outbox._record_one_pg): the

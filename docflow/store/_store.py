@@ -19,14 +19,15 @@ import datetime as dt
 import random
 from collections.abc import Callable, Mapping
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from docflow.clock import Clock, system_clock
 from docflow.errors import DocflowError, SchemaVersionError, StoreError
@@ -41,6 +42,21 @@ from docflow.store._unit import Database, Transaction
 from docflow.store._views import RetryPolicy, StoreHooks
 
 __all__ = ["Store"]
+
+
+def _require_existing(url: str) -> None:
+    """Refuse a SQLite URL naming a file that does not exist (SQLite would create it):
+    only :meth:`Store.open` and ``docflow db upgrade`` create databases."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return  # make_engine reports a malformed URL
+    database = parsed.database
+    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:" \
+            and not database.startswith("file:") and not Path(database).exists():
+        raise StoreError(f"no database at {database}", where=database,
+                         hint="check the path (nothing was created); `docflow init` or "
+                              "`docflow db upgrade --database URL` creates a database")
 
 
 class Store:
@@ -81,6 +97,8 @@ class Store:
         durable: bool = True,
     ):
         self.url = url
+        if check_schema:
+            _require_existing(url)  # opening a database must not create one
         self.engine = make_engine(url, durable=durable)
         self.database = Database(self.engine, clock=clock, retry=retry or RetryPolicy(),
                                  retry_per_organ=dict(retry_per_organ or {}),

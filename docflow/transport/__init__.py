@@ -21,7 +21,7 @@ from docflow.transport._port import (
     TraceReport,
     Transport,
 )
-from docflow.transport._serve import serve
+from docflow.transport._serve import Listening, listen, serve
 from docflow.transport._soap_client import SoapClient
 from docflow.transport._soap_server import SoapApp
 from docflow.transport._vxp import VxpClient, VxpItem, VxpSent, sign_headers
@@ -34,6 +34,7 @@ __all__ = [
     "Endpoint",
     "InMemoryTransport",
     "LgspItem",
+    "Listening",
     "Mailbox",
     "Pending",
     "PullTransport",
@@ -49,6 +50,7 @@ __all__ = [
     "Wso2Client",
     "Wso2Item",
     "Wso2Profile",
+    "listen",
     "serve",
     "sign_headers",
 ]

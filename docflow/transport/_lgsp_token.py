@@ -33,7 +33,7 @@ from typing import Any
 import pybase64
 import requests
 
-from docflow.errors import TransportError
+from docflow.errors import RETRY_HINT, TransportError
 from docflow.model import DEFAULT_TZ
 from docflow.transport._http import EnvironmentOnce, PlatformSender, json_object
 
@@ -121,7 +121,7 @@ class TokenLgspClient(PlatformSender):
             except requests.RequestException as exc:
                 if attempt == 2:
                     raise TransportError(f"cannot reach the LGSP: {exc}", where=url,
-                                         hint="the delivery is retried later") from exc
+                                         hint=RETRY_HINT) from exc
                 time.sleep(0.2)
                 continue
             if response.status_code == 401 and authorised and attempt == 1:

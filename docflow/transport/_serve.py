@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-import waitress
+import waitress.server
 
-__all__ = ["serve"]
+from docflow.errors import ConfigError
+
+__all__ = ["Listening", "listen", "serve"]
+
+
+class Listening(Protocol):
+    """A bound server: ``run()`` serves until interrupted, ``close()`` frees the port."""
+
+    def run(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def listen(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int = 4,
+           max_body: int = 70 * 1024 * 1024, channel_timeout: int = 60) -> Listening:
+    """Bind ``host:port`` for ``app`` and return the server, not yet serving: a port in
+    use (or not allowed) is a :class:`~docflow.errors.ConfigError` here, before anything
+    claims to serve. ``channel_timeout`` drops clients that stall mid-request (slow-body
+    attacks); ``max_body`` is enforced by waitress before docflow sees the request."""
+    try:
+        server: Listening = waitress.server.create_server(
+            app, host=host, port=port, threads=threads, max_request_body_size=max_body,
+            channel_timeout=channel_timeout, ident="docflow")
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                          where=f"{host}:{port}",
+                          hint="another process holds the port (stop it, or choose "
+                               "another with --port or [server] port)") from exc
+    return server
 
 
 def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int = 4,
           max_body: int = 70 * 1024 * 1024, channel_timeout: int = 60) -> None:
-    """Serve ``app`` until interrupted. ``channel_timeout`` drops clients that stall
-    mid-request (slow-body attacks); ``max_body`` is enforced by waitress before docflow
-    sees the request."""
-    waitress.serve(app, host=host, port=port, threads=threads,
-                   max_request_body_size=max_body, channel_timeout=channel_timeout,
-                   ident="docflow")
+    """Serve ``app`` until interrupted (:func:`listen`, then run)."""
+    server = listen(app, host=host, port=port, threads=threads, max_body=max_body,
+                    channel_timeout=channel_timeout)
+    try:
+        server.run()
+    finally:
+        server.close()

@@ -24,7 +24,7 @@ from lxml import etree
 from zeep.transports import Transport as ZeepTransport
 
 from docflow.envelope import schema_path
-from docflow.errors import TransportError
+from docflow.errors import RETRY_HINT, TransportError
 from docflow.model import OrganCode
 from docflow.security import RequestToken
 from docflow.transport._http import EnvironmentOnce
@@ -156,7 +156,7 @@ class SoapClient:
             ) from fault
         except (requests.RequestException, zeep.exceptions.Error, OSError) as exc:
             raise TransportError(f"cannot reach {to}: {exc}", where=str(to),
-                                 hint="the delivery is retried later") from exc
+                                 hint=RETRY_HINT) from exc
 
     def _call(self, to: OrganCode, operation: str, packet: bytes, recipient: OrganCode) -> Any:
         url = self._urls.get(to)

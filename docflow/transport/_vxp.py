@@ -26,7 +26,7 @@ from typing import Any
 import pybase64
 import requests
 
-from docflow.errors import OrganCodeError, TransportError
+from docflow.errors import RETRY_HINT, OrganCodeError, TransportError
 from docflow.model import OrganCode
 from docflow.transport._http import EnvironmentOnce, json_object
 
@@ -160,7 +160,7 @@ class VxpClient:
             except requests.RequestException as exc:
                 if attempt >= self.retries:
                     raise TransportError(f"cannot reach the axis: {exc}", where=url,
-                                         hint="the delivery is retried later") from exc
+                                         hint=RETRY_HINT) from exc
                 attempt += 1
                 time.sleep(min(2.0, 0.1 * 2 ** attempt))
         answer = json_object(response, url, "the axis")

@@ -32,7 +32,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
-from docflow.errors import TransportError
+from docflow.errors import RETRY_HINT, TransportError
 from docflow.model import OrganCode
 from docflow.transport._http import PlatformSender, json_object
 
@@ -133,7 +133,7 @@ class Wso2Client(PlatformSender):
                                             timeout=self.timeout)
         except (requests.RequestException, OAuthError, OAuth2Error) as exc:
             raise TransportError(f"cannot reach the WSO2 gateway: {exc}", where=url,
-                                 hint="the delivery is retried later") from exc
+                                 hint=RETRY_HINT) from exc
         answer = json_object(response, url, "the gateway")
         if response.status_code >= 400 or str(answer.get("status", "")).upper() not in (
                 "OK", "SUCCESS", "200") or str(answer.get("errorCode", "0")) not in ("0", ""):

@@ -371,3 +371,47 @@ def test_axis_agencies_sync_imports_into_the_directory(tmp_path: Path) -> None:
     finally:
         server.close()
         store.close()
+
+
+def test_pki_refuses_to_overwrite_keys_without_force(tmp_path: Path) -> None:
+    """Issue 20, item 5: `pki ca create` and `pki issue` over existing keys change nothing
+    and say so; `--force` replaces them."""
+    ca = tmp_path / "ca"
+    assert run("pki", "ca", "create", "--name", "CA", "--ecdsa", "--out", str(ca)).returncode == 0
+    key = (ca / "ca.key").read_bytes()
+    again = run("pki", "ca", "create", "--name", "CA 2", "--ecdsa", "--out", str(ca))
+    assert again.returncode == 2 and "exist(s) already" in again.stderr
+    assert "--force" in again.stderr and "nothing was written" in again.stderr
+    assert (ca / "ca.key").read_bytes() == key
+    issue = ("pki", "issue", "--ca", str(ca), "--organ", "000.00.01.H41", "--ecdsa",
+             "--name", "Sở Nội vụ", "--out", str(tmp_path / "organ"))
+    assert run(*issue).returncode == 0
+    organ_key = (tmp_path / "organ" / "organ.key").read_bytes()
+    refused = run(*issue)
+    assert refused.returncode == 2 and "organ.key" in refused.stderr
+    assert (tmp_path / "organ" / "organ.key").read_bytes() == organ_key
+    assert run(*issue, "--force").returncode == 0
+    assert (tmp_path / "organ" / "organ.key").read_bytes() != organ_key
+    forced = run("pki", "ca", "create", "--name", "CA 2", "--ecdsa", "--out", str(ca), "--force")
+    assert forced.returncode == 0 and (ca / "ca.key").read_bytes() != key
+
+
+def test_audit_verify_of_a_missing_database_creates_nothing(tmp_path: Path) -> None:
+    """Issue 20, item 7: a command that only reads opens existing databases only."""
+    typo = tmp_path / "typo.db"
+    result = run("audit", "verify", "--database", f"sqlite:///{typo}")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "no database at" in result.stderr and "nothing was created" in result.stderr
+    assert not typo.exists()
+
+
+def test_simulate_says_what_a_small_directory_lacks(tmp_path: Path) -> None:
+    """Issue 20, item 4: not `Sample larger than population`, but what is missing."""
+    from docflow.harness import quang_nam
+
+    directory = tmp_path / "tiny.toml"
+    directory.write_text(quang_nam(districts=1, communes=1, departments=1), encoding="utf-8")
+    result = run("simulate", "--directory", str(directory), "--documents", "3")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "too small to simulate" in result.stderr and "2 commune organ(s)" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -292,9 +292,10 @@ def test_serve_writes_signed_audit_checkpoints(tmp_path: Path) -> None:
     run("init", str(home), "--organ", "000.00.00.H41", "--name", "UBND tỉnh",
         "--ca", str(tmp_path / "ca"), "--port", str(port))
     config = home / "node.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace(
-        "[server]", "[server]\ncheckpoint_every = 0.3\ndeliver_every = 0.1", 1),
-        encoding="utf-8")
+    written = config.read_text(encoding="utf-8")
+    assert "checkpoint_every = 3600.0" in written  # init writes the default (issue 20, 9)
+    config.write_text(written.replace("checkpoint_every = 3600.0", "checkpoint_every = 0.3"
+                                      "\ndeliver_every = 0.1", 1), encoding="utf-8")
     database = load_config(home).database
 
     def record(number: str) -> None:
@@ -321,3 +322,62 @@ def test_serve_writes_signed_audit_checkpoints(tmp_path: Path) -> None:
         ok = run("audit", "verify", "--database", database, "--checkpoint", str(path),
                  "--trust", str(tmp_path / "ca" / "ca.crt"))
         assert f"intact: 2 entries (matches {count} signed checkpoint(s))" in ok.stdout
+
+
+def test_serve_on_a_port_in_use_fails_before_it_claims_to_serve(tmp_path: Path) -> None:
+    """Issue 20, item 3: one clear error and an exit code of its own (6), no traceback,
+    and no "serving on" line first."""
+    import socket
+
+    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
+    home = tmp_path / "province"
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        run("init", str(home), "--organ", "000.00.00.H41", "--name", "UBND tỉnh",
+            "--ca", str(tmp_path / "ca"), "--port", str(port))
+        result = subprocess.run([str(DOCFLOW), "serve", "--home", str(home)],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 6, result.stdout + result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "serving on" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_node_commands_take_home_from_docflow_home(tmp_path: Path) -> None:
+    """Issue 20, item 10: `audit verify` takes --home (its database, its trust folder for
+    checkpoints), and `serve` and the others default to $DOCFLOW_HOME."""
+    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
+    home = tmp_path / "province"
+    run("init", str(home), "--organ", "000.00.00.H41", "--name", "UBND tỉnh",
+        "--ca", str(tmp_path / "ca"), "--port", str(free_port()))
+    by_home = run("audit", "verify", "--home", str(home))
+    assert by_home.returncode == 0 and "audit chain intact" in by_home.stdout, by_home.stderr
+    checkpoint = tmp_path / "cp.json"
+    assert run("audit", "checkpoint", "--home", str(home), "-o", str(checkpoint)).returncode == 0
+    env = {**os.environ, "DOCFLOW_HOME": str(home), "PYTHONIOENCODING": "utf-8"}
+    env.pop("DOCFLOW_DATABASE", None)
+    signed = subprocess.run([str(DOCFLOW), "audit", "verify", "--checkpoint", str(checkpoint)],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert signed.returncode == 0 and "matches 1 signed checkpoint" in signed.stdout, signed.stderr
+    help_text = subprocess.run([str(DOCFLOW), "serve", "--help"], capture_output=True,
+                               text=True, env=env, timeout=60).stdout
+    assert "$DOCFLOW_HOME" in help_text
+
+
+def test_send_notation_is_the_document_ids_too(tmp_path: Path) -> None:
+    """Issue 20, item 2: `--notation X` gives the code N/X and a DocumentId ending in N/X
+    (it kept the sample's notation)."""
+    import json
+
+    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
+    home = tmp_path / "province"
+    run("init", str(home), "--organ", "000.00.00.H41", "--name", "UBND tỉnh",
+        "--ca", str(tmp_path / "ca"), "--port", str(free_port()))
+    sent = run("send", "--home", str(home), "--to", "000.00.01.H41", "--notation", "KH-UBND",
+               "--number", "7", "--subject", "Kế hoạch", "--no-deliver")
+    assert sent.returncode == 0, sent.stderr
+    (document,) = json.loads(run("outbox", "--home", str(home), "--json").stdout)
+    assert document["code"] == "7/KH-UBND"
+    assert str(document["document_id"]).startswith("000.00.00.H41,")
+    assert str(document["document_id"]).endswith(",7/KH-UBND")

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from docflow.emulators import Agencies
 from docflow.envelope import Envelope, build_envelope, build_status
 from docflow.errors import (
+    RETRY_HINT,
     ConcurrencyError,
     LifecycleError,
     NotFoundError,
@@ -144,6 +146,8 @@ def test_upgrade_to_sender_scoped_message_ids_keeps_the_inbox(store_url: str) ->
 
 
 def test_store_refuses_an_empty_or_older_database(store_url: str) -> None:
+    if store_url.startswith("sqlite:///"):
+        Path(store_url.removeprefix("sqlite:///")).touch()  # an empty database file
     with pytest.raises(SchemaVersionError, match="none") as info:
         Store(store_url)
     assert "docflow db upgrade" in str(info.value)
@@ -153,6 +157,18 @@ def test_store_refuses_an_empty_or_older_database(store_url: str) -> None:
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     with pytest.raises(SchemaVersionError, match="0000"):
         Store(store_url)
+
+
+def test_opening_a_missing_sqlite_file_creates_nothing(tmp_path: Path) -> None:
+    """Issue 20, item 7: only Store.open (and `docflow db upgrade`) create a database; a
+    typo in a path is an error, not a new empty file."""
+    missing = tmp_path / "typo.db"
+    with pytest.raises(StoreError, match="no database at") as info:
+        Store(f"sqlite:///{missing}")
+    assert "nothing was created" in str(info.value)
+    assert not missing.exists()
+    Store.open(f"sqlite:///{missing}").close()
+    Store(f"sqlite:///{missing}").close()
 
 
 # --------------------------------------------------------------------------- outbox
@@ -275,9 +291,14 @@ def test_retry_schedule_then_dead_letter_then_resend(store: Store) -> None:
         assert store.outbox.claim_due("w", now=now + dt.timedelta(seconds=wait - 1)) == []
         now += dt.timedelta(seconds=wait)
     store.outbox.claim_due("w", now=now)
-    assert store.outbox.fail(delivery, "HTTP 503", now=now) == "failed"
+    # The transport's error promises a retry; a dead letter's must not (issue 20, item 8).
+    assert store.outbox.fail(delivery, f"HTTP 503 (at {TAM_KY.code}). {RETRY_HINT}",
+                             now=now) == "failed"
     (dead,) = store.outbox.dead_letters().items
-    assert (dead.id, dead.last_error, dead.attempts) == (delivery, "HTTP 503", 3)
+    assert (dead.id, dead.attempts) == (delivery, 3)
+    assert dead.last_error == (f"HTTP 503 (at {TAM_KY.code}); gave up after 3 attempt(s): "
+                               f"dead-lettered (`docflow resend {delivery}` queues it again)")
+    assert "retried later" not in dead.last_error
     assert store.outbox.claim_due("w", now=now + dt.timedelta(days=1)) == []
     store.outbox.resend(delivery, now=now)
     (claim,) = store.outbox.claim_due("w", now=now)

@@ -22,6 +22,17 @@ def test_written_config_reads_back_with_absolute_paths(tmp_path: Path) -> None:
     assert config.peers == {OrganCode("000.00.00.H41"): "http://127.0.0.1:9001/"}
 
 
+def test_signed_checkpoints_are_on_by_default_and_written_by_init(tmp_path: Path) -> None:
+    """Issue 20, item 9: one truth: hourly, whether node.toml says so or not."""
+    organ = OrganInfo(OrganCode("000.00.01.H41"), "UBND Tam Kỳ")
+    written = write_config(tmp_path, organ).read_text(encoding="utf-8")
+    assert "checkpoint_every = 3600.0" in written and 'checkpoint_dir = "checkpoints"' in written
+    assert load_config(tmp_path).server.checkpoint_every == 3600.0
+    (tmp_path / "node.toml").write_text('[node]\norgan = "000.00.01.H41"\nname = "x"\n',
+                                        encoding="utf-8")
+    assert load_config(tmp_path).server.checkpoint_every == 3600.0
+
+
 @pytest.mark.parametrize(("text", "fragment"), [
     ("this is not toml = =", "invalid TOML"),
     ("[server]\nport = 1", r"missing \[node\]"),
