@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from docflow.cli._app import cli, home_option, opened
 from docflow.cli._output import emit, json_option, table
-from docflow.errors import ModelError
-from docflow.model import DOCUMENT_TYPES, OrganInfo, organ_codes
+from docflow.errors import ModelError, RoutingError
+from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, organ_codes
 
 
 @cli.command()
@@ -49,6 +50,7 @@ def send(home: Path, recipients: str | None, doc_type: str, number: str | None,
                         organ_codes(recipients.split(",")) if recipients) if recipients else ()
         if not targets:
             raise ModelError("no recipient", hint="--to CODE[,CODE...]")
+        _require_routes(home, node, [target.code for target in targets])
         files = tuple(Attachment(name=path.name, data=path.read_bytes(),
                                  content_type=mimetypes.guess_type(path.name)[0]
                                  or "application/octet-stream") for path in attachments)
@@ -75,6 +77,26 @@ def send(home: Path, recipients: str | None, doc_type: str, number: str | None,
             click.echo(f"delivered {report.delivered}, failed {report.failed}", err=True)
             for error in report.errors:
                 click.echo(f"  {error}", err=True)
+
+
+def _require_routes(home: Path, node: Any, codes: list[OrganCode]) -> None:
+    """Refuse, before anything is signed, recipients this node has no way to reach:
+    neither its directory nor its [peers] know them, and it has no axis to ask."""
+    from docflow.config import load_config
+
+    config = load_config(home)
+    if config.axis is not None:
+        return  # the axis/LGSP knows organs this node does not
+    known = set(config.peers)
+    if node.directory is not None:
+        known |= set(node.directory.entries)
+    unknown = [str(code) for code in codes if code not in known]
+    if unknown:
+        raise RoutingError(
+            f"no route to {', '.join(unknown)}: neither the directory nor [peers] of "
+            f"{home / 'node.toml'} know it", where=", ".join(unknown),
+            hint="nothing was signed; add the organ's endpoint under [peers], a directory "
+                 "that lists it, or an [axis]")
 
 
 def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> None:

@@ -373,7 +373,8 @@ def test_send_notation_is_the_document_ids_too(tmp_path: Path) -> None:
     run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
     home = tmp_path / "province"
     run("init", str(home), "--organ", "000.00.00.H41", "--name", "UBND tỉnh",
-        "--ca", str(tmp_path / "ca"), "--port", str(free_port()))
+        "--ca", str(tmp_path / "ca"), "--port", str(free_port()),
+        "--peer", "000.00.01.H41=http://127.0.0.1:9/")
     sent = run("send", "--home", str(home), "--to", "000.00.01.H41", "--notation", "KH-UBND",
                "--number", "7", "--subject", "Kế hoạch", "--no-deliver")
     assert sent.returncode == 0, sent.stderr
@@ -381,3 +382,24 @@ def test_send_notation_is_the_document_ids_too(tmp_path: Path) -> None:
     assert document["code"] == "7/KH-UBND"
     assert str(document["document_id"]).startswith("000.00.00.H41,")
     assert str(document["document_id"]).endswith(",7/KH-UBND")
+
+
+def test_send_refuses_an_organ_nobody_can_reach_before_signing(tmp_path: Path) -> None:
+    """Issue 20, item 6: not signed, queued and retried for hours: refused, named."""
+    import json
+
+    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
+    home = tmp_path / "province"
+    run("init", str(home), "--organ", "000.00.00.H41", "--name", "UBND tỉnh",
+        "--ca", str(tmp_path / "ca"), "--port", str(free_port()),
+        "--peer", "000.00.01.H41=http://127.0.0.1:9/")
+    refused = subprocess.run([str(DOCFLOW), "send", "--home", str(home), "--to",
+                              "000.00.01.H41,000.00.77.H41", "--subject", "Công văn",
+                              "--no-deliver"], capture_output=True, text=True, env=ENV,
+                             timeout=120)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "no route to 000.00.77.H41" in refused.stderr and "nothing was signed" in refused.stderr
+    assert json.loads(run("outbox", "--home", str(home), "--json").stdout) == []
+    run("send", "--home", str(home), "--to", "000.00.01.H41", "--subject", "Công văn",
+        "--no-deliver")
+    assert len(json.loads(run("outbox", "--home", str(home), "--json").stdout)) == 1
