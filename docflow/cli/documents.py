@@ -148,17 +148,27 @@ def show(home: Path, document: int, as_json: bool) -> None:
 @cli.command()
 @home_option
 @click.argument("document", type=int)
+@click.option("--local", is_flag=True,
+              help="Only what this node knows: do not ask its hub (sent documents).")
 @json_option
-def trace(home: Path, document: int, as_json: bool) -> None:
-    """A document's hops, status timeline and state history."""
-    _trace(home, document, as_json, full=True)
+def trace(home: Path, document: int, local: bool, as_json: bool) -> None:
+    """A document's hops, status timeline and state history, and for a document sent
+    through a hub what the hub saw (its copies and statuses) unless --local."""
+    _trace(home, document, as_json, full=True, ask_hub=not local)
 
 
-def _trace(home: Path, document: int, as_json: bool, *, full: bool) -> None:
+def _trace(home: Path, document: int, as_json: bool, *, full: bool,
+           ask_hub: bool = False) -> None:
     from dataclasses import asdict
 
+    from docflow.errors import TransportError
+
     with opened(home) as node:
-        story = node.trace(document, ask_hub=False)
+        try:
+            story = node.trace(document, ask_hub=ask_hub)
+        except TransportError as exc:  # the hub is away: what this node knows, said so
+            click.echo(f"warning: the hub was not asked: {exc}", err=True)
+            story = node.trace(document, ask_hub=False)
         data = asdict(story)
         data["document"]["findings"] = [f.to_dict() for f in story.document.findings]
         if not full:
@@ -194,6 +204,18 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool) -> None:
                 click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.machine:<9} "
                            f"{entry.from_state} -{entry.event}-> {entry.to_state}"
                            + (f" ({entry.reason})" if entry.reason else ""))
+            if story.hub is not None:
+                seen = story.hub
+                hub = node.directory.entry(node.code).hub
+                click.echo(f"hub {hub} saw: " + (" -> ".join(
+                    f"{organ} ({when:%Y-%m-%d %H:%M:%S})" for organ, when in seen.hops)
+                    or "no hops"))
+                table(["hub copy", "transport", "business", "attempts", "last error"],
+                      [[c.recipient, c.transport_state, c.business_state or "-",
+                        c.attempts, (c.last_error or "")[:40]] for c in seen.copies])
+                for status in seen.statuses:
+                    click.echo(f"hub status {status.code} from {status.from_organ} at "
+                               f"{status.timestamp:%Y-%m-%d %H:%M:%S}: {status.description}")
 
         emit(data, as_json, text)
 

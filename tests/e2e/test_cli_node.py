@@ -273,6 +273,14 @@ pull = true
         wait_for(lambda: seen() == "accepted", seconds=40)
         trace = run("trace", *home["commune"], str(inbox()[0]["id"])).stdout
         assert "hops: 000.00.90.H41" in trace
+        # The sender's trace asks its hub (issue 20, item 11); --local does not.
+        asked = run("trace", *home["province"], "1")
+        assert "hub 000.00.90.H41 saw:" in asked.stdout, asked.stdout + asked.stderr
+        assert codes["commune"] in asked.stdout.split("hub 000.00.90.H41 saw:")[1]
+        seen_by_hub = json.loads(run("trace", *home["province"], "1", "--json").stdout)["hub"]
+        assert [copy["recipient"] for copy in seen_by_hub["copies"]] == [codes["commune"]]
+        local = run("trace", *home["province"], "1", "--local").stdout
+        assert "saw:" not in local
     finally:
         for process in servers.values():
             process.send_signal(signal.SIGTERM)
