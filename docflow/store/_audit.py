@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select, update
 from docflow.errors import StoreError
 from docflow.security import AuditCheckpoint, TrustStore, verify_checkpoint
 from docflow.store import _schema as s
+from docflow.store._rows import INSERT
 from docflow.store._views import AuditReport
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ _HEAD = select(s.audit_head.c.seq, s.audit_head.c.hash).where(s.audit_head.c.id 
 
 _HEAD_LOCKED = _HEAD.with_for_update()
 
-_INSERT = s.audit_log.insert()
+_INSERT = INSERT["audit_log"]  # the statement the other rooms' inserts come from
 
 
 def append(tx: Transaction, *, where: str) -> None:
