@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,10 @@ class RefusalError(DocflowError):
         self.code, self.status = code, status
 
 
+def _sender(packet: Envelope | StatusInfo) -> str:
+    return str(packet.info.sender.code if isinstance(packet, Envelope) else packet.sender.code)
+
+
 @dataclass(frozen=True)
 class Queued:
     """A packet waiting for one organ (one delivery of the axis's store)."""
@@ -73,13 +77,20 @@ class AxisQueue:
 
     # ------------------------------------------------------------------ sending
 
-    def accept(self, body: bytes, kind: str, sender: str, to: Sequence[str] | None,
-               now: dt.datetime | None = None) -> tuple[str, list[str]]:
+    def accept(self, body: bytes, kind: str, sender: str | None, to: Sequence[str] | None,
+               now: dt.datetime | None = None, *,
+               allowed: Callable[[str], bool] | None = None) -> tuple[str, list[str]]:
         """Check a packet from ``sender`` and queue it for each organ of ``to`` (None:
         the packet's own recipients, as the official SDK sends without a ``to``);
-        returns its id at the axis and the organs it was queued for."""
+        returns its id at the axis and the organs it was queued for. ``sender`` None:
+        the packet's own sender, which ``allowed`` (if given) must accept (an LGSP unit
+        may send for its organs only). The packet is read once."""
         when = now if now is not None else self.clock()
         packet = read_packet(body, limits=ParseLimits(max_bytes=self.max_body)).accepted()
+        if sender is None:
+            sender = _sender(packet)
+            if allowed is not None and not allowed(sender):
+                raise RefusalError("FROM_MISMATCH", f"the packet is from {sender}, not this unit")
         if kind == "document":
             if not isinstance(packet, Envelope):
                 raise RefusalError("BAD_REQUEST", "an edoc message carrying a status packet")
@@ -119,8 +130,7 @@ class AxisQueue:
     @staticmethod
     def sender_of(packet: bytes) -> str:
         """The sending organ of a (stored) packet."""
-        read = read_packet(packet).accepted()
-        return str(read.info.sender.code if isinstance(read, Envelope) else read.sender.code)
+        return _sender(read_packet(packet).accepted())
 
     # ------------------------------------------------------------------ receiving
 
@@ -223,7 +233,7 @@ class AxisQueue:
             for item in parent.received(message_type=message_type, page_size=limit):
                 packet = parent.get_edoc(item.doc_id)
                 try:
-                    self.accept(packet, kind, self.sender_of(packet), [item.to], now)
+                    self.accept(packet, kind, None, [item.to], now)
                 except DocflowError as exc:
                     _LOG.warning("refused a packet from the parent axis: %s", exc)
                     parent.update_status(item.doc_id, "fail")

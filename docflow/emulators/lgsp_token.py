@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pybase64
-from werkzeug.datastructures import FileStorage
+import python_multipart
+from python_multipart.multipart import Field, File
 from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
@@ -175,17 +176,15 @@ class TokenLgspApp:
     # ------------------------------------------------------------------ operations
 
     def _send(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
-        upload = request.files.get("edocFile")
-        if not isinstance(upload, FileStorage):
+        fields, files = _multipart(request, self.max_body)
+        body = files.get("edocFile")
+        if body is None:
             raise RefusalError("BAD_REQUEST", "multipart field edocFile is missing")
-        body = upload.read(self.max_body + 1)
         if len(body) > self.max_body:
             raise RefusalError("TOO_LARGE", f"packet exceeds {self.max_body} bytes", 413)
-        kind = "status" if request.form.get("messageType", "edoc") == "status" else "document"
-        sender = self.queue.sender_of(body)
-        if sender not in unit.organs and not unit.relay:
-            raise RefusalError("FROM_MISMATCH", f"the packet is from {sender}, not this unit")
-        doc_id, _ = self.queue.accept(body, kind, sender, None)
+        kind = "status" if fields.get("messageType", "edoc") == "status" else "document"
+        doc_id, _ = self.queue.accept(
+            body, kind, None, None, allowed=lambda sender: unit.relay or sender in unit.organs)
         return {"code": 200, "message": "Success",
                 "data": {"status": "OK", "docId": doc_id, "errorCode": None, "errorDesc": None,
                          "filePath": f"/app/edoc/{doc_id}.edxml"}}
@@ -259,6 +258,38 @@ class TokenLgspApp:
     def forward(self, *, limit: int = 100) -> int:
         """One exchange with the parent axis (see :meth:`AxisQueue.exchange`)."""
         return 0 if self.parent is None else self.queue.exchange(self.parent, limit=limit)
+
+def _multipart(request: Request, max_body: int) -> tuple[dict[str, str], dict[str, bytes]]:
+    """The fields and the files (their first ``max_body + 1`` bytes) of a
+    multipart/form-data body, read with python-multipart: werkzeug's parser compiles two
+    regular expressions for each request's boundary (measured on a 4 KB packet: 524 µs
+    a request against 95 µs). Temporary files it spills to are closed here."""
+    fields: dict[str, str] = {}
+    uploads: list[File] = []
+
+    def on_field(field: Field) -> None:
+        fields[(field.field_name or b"").decode("utf-8", "replace")] = (
+            field.value or b"").decode("utf-8", "replace")
+
+    if not request.mimetype.startswith("multipart/"):
+        raise RefusalError("BAD_REQUEST", "sendEdoc takes a multipart/form-data body")
+    headers = {"Content-Type": request.headers.get("Content-Type", "").encode("latin-1")}
+    if request.content_length is not None:
+        headers["Content-Length"] = str(request.content_length).encode()
+    files: dict[str, bytes] = {}
+    try:
+        python_multipart.parse_form(headers, request.stream, on_field, uploads.append)
+        for upload in uploads:
+            upload.file_object.seek(0)
+            files[(upload.field_name or b"").decode("utf-8", "replace")] = (
+                upload.file_object.read(max_body + 1))
+    except ValueError as exc:  # python-multipart's FormParserError and its kin
+        raise RefusalError("BAD_REQUEST", f"the multipart body cannot be read: {exc}") from exc
+    finally:
+        for upload in uploads:
+            upload.close()
+    return fields, files
+
 
 def _body(request: Request) -> dict[str, Any]:
     try:

@@ -294,10 +294,8 @@ class Wso2App:
         except ValueError as exc:
             raise RefusalError("BAD_REQUEST", "base64 is not base64") from exc
         kind = "status" if self._param(request, "loaiVanBan") == "status" else "document"
-        sender = self.queue.sender_of(body)
-        if sender not in unit.organs and not unit.relay:
-            raise RefusalError("FROM_MISMATCH", f"the packet is from {sender}, not this unit")
-        doc_id, _ = self.queue.accept(body, kind, sender, None)
+        doc_id, _ = self.queue.accept(
+            body, kind, None, None, allowed=lambda sender: unit.relay or sender in unit.organs)
         return _ok({"docId": doc_id})
 
     def _list(self, unit: AxisSystem) -> dict[str, Any]:

@@ -158,6 +158,20 @@ def test_refusals_store_nothing(net: Net) -> None:
                                data={"messageType": "edoc"}, timeout=10)
         assert answer.status_code in (400, 401), name
         assert answer.json()["data"]["status"] == "FAIL", name
+    uploads = {  # bodies no vendor client sends: refused with a reason, nothing queued
+        "no edocFile": {"files": {"other": ("x.edxml", packet, "application/xml")}},
+        "not multipart": {"data": packet, "headers": {"Content-Type": "application/xml"}},
+        "a broken multipart body": {"data": b"--zz\r\nContent-Disposition: form-data; "
+                                    b"name=\"edocFile\"\r\n\r\nabc\r\n--y",
+                                    "headers": {"Content-Type": "multipart/form-data; "
+                                                "boundary=zz"}},
+    }
+    for name, request in uploads.items():
+        headers = {**_vendor_headers(token, "H41.HA.001"), **request.pop("headers", {})}
+        answer = requests.post(net.url + "v1/sendEdoc", headers=headers, timeout=10,
+                               **request)
+        assert answer.status_code == 400, name
+        assert answer.json()["data"]["errorCode"] == "BAD_REQUEST", name
     bad = requests.post(net.url + "v1/auth/login?allow_anonymous=true",
                         json={"username": ACCOUNT.username, "password": "guess",
                               "applicationCode": ACCOUNT.application_code}, timeout=10)
