@@ -22,7 +22,7 @@ NOTES: list[str] = []
 
 
 def _run(documents: int, faults: str) -> SimulationReport:
-    directory = Directory.from_toml(quang_nam())
+    directory = Directory.from_toml_text(quang_nam())
     with tempfile.TemporaryDirectory(prefix="docflow-bench-") as home:
         simulation = Simulation(directory, Path(home), SimulationConfig(
             documents=documents, faults=Faults.parse(faults), seed=2018,

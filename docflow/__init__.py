@@ -8,7 +8,13 @@ Builds, validates and parses edXML packets (QCVN 102:2016/BTTTT) for the Vietnam
 >>> data = docflow.build_envelope(sample_envelope())
 >>> docflow.parse_envelope(data).info.code
 '4512/QĐ-UBND'
+
+The services load on first use (``import docflow`` stays light): ``docflow.Node``
+(``Node.from_home(path)``, ``node.running()``), ``docflow.Hub``, ``docflow.Worker``,
+``docflow.Store`` and ``docflow.load_config``.
 """
+
+from typing import Any
 
 from docflow.envelope import (
     DEFAULT_POLICY,
@@ -115,11 +121,13 @@ __all__ = [
     "EnvelopeError",
     "Finding",
     "Hierarchy",
+    "Hub",
     "Level",
     "LifecycleError",
     "MissingSignatureError",
     "ModelError",
     "MultipleSignaturesError",
+    "Node",
     "NotFoundError",
     "Organ",
     "OrganCode",
@@ -149,20 +157,38 @@ __all__ = [
     "StaffInfo",
     "StatusCode",
     "StatusInfo",
+    "Store",
     "StoreError",
     "TraceHop",
     "TraceHopError",
     "TransportError",
     "UnsafeXmlError",
     "UntrustedCertificateError",
+    "Worker",
     "XmlError",
     "__version__",
     "add_trace_hop",
     "build_envelope",
     "build_status",
+    "load_config",
     "parse_envelope",
     "parse_packet",
     "parse_status",
     "read_packet",
     "validate_packet",
 ]
+
+#: the services and adapters ``docflow.X`` loads on first use, by the module holding them
+_LAZY = {"Node": "docflow.node", "Hub": "docflow.hub", "Worker": "docflow.worker",
+         "Store": "docflow.store", "load_config": "docflow.config"}
+
+
+def __getattr__(name: str) -> Any:
+    """``docflow.Node`` and the other services, imported when first asked for."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'docflow' has no attribute {name!r}")

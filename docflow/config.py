@@ -11,6 +11,7 @@ trust = "trust"                          # a folder of trusted CA certificates (
 crls = "crls"                            # optional: a folder of CRLs
 directory = "quangnam.toml"              # optional: the organ directory (routes, hubs)
 role = "node"                            # or "hub": this home runs a province hub (LGSP)
+timezone = "Asia/Ho_Chi_Minh"            # the office's zone: issue dates, OVERDUE, times shown
 
 [server]
 host = "127.0.0.1"
@@ -49,11 +50,14 @@ Adapter-level module: it reads files; the core never imports it.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from docflow.errors import ConfigError, DocflowError
 from docflow.model import OrganCode, OrganInfo
@@ -62,8 +66,8 @@ if TYPE_CHECKING:
     from docflow.hub import Hub
     from docflow.node import Node
 
-__all__ = ["CONFIG_NAME", "DIALECTS", "AxisConfig", "InteropConfig", "NodeConfig",
-           "ServerConfig", "load_config", "write_config"]
+__all__ = ["CONFIG_NAME", "DIALECTS", "AxisConfig", "Check", "InteropConfig", "NodeConfig",
+           "ServerConfig", "check_config", "load_config", "write_config"]
 
 CONFIG_NAME = "node.toml"
 
@@ -181,11 +185,20 @@ class NodeConfig:
     axis: AxisConfig | None = None
     # The name of the environment variable holding the key's passphrase, not a secret.
     passphrase_env: str = "DOCFLOW_KEY_PASSPHRASE"  # noqa: S105
+    #: the office's IANA time zone: the day a document is dated, due and overdue, and
+    #: the zone times are printed in
+    timezone: str = "Asia/Ho_Chi_Minh"
 
-    def open_node(self) -> Node:
+    @property
+    def zone(self) -> dt.tzinfo:
+        """:attr:`timezone` as a tzinfo."""
+        return ZoneInfo(self.timezone)
+
+    def open_node(self, *, signing: bool = True) -> Node:
         """The :class:`~docflow.node.Node` this configuration describes (store opened and
         upgraded, credentials loaded, SOAP client to the peers and the directory's
-        endpoints, routes from the directory)."""
+        endpoints, routes from the directory). ``signing=False`` opens it for reading
+        only: an encrypted key needs no passphrase then (signing would say so)."""
         from docflow.node import Node
 
         if self.role != "node":
@@ -193,7 +206,7 @@ class NodeConfig:
                               hint="use open_hub(), or `docflow serve`, which knows both")
         from docflow.security import TrustPolicy
 
-        credentials, trust, store, transport, directory = self._parts()
+        credentials, trust, store, transport, directory = self._parts(signing)
         if self.axis is not None:  # sends and polls through the axis or LGSP
             try:
                 transport = self.axis.client(self.organ.code)
@@ -202,18 +215,18 @@ class NodeConfig:
                 raise
         return Node(self.organ, credentials, trust, store, transport, directory=directory,
                     axis_trust=TrustPolicy(self.interop.axis_trust),
-                    interop=self.interop.policy())
+                    interop=self.interop.policy(), zone=self.zone)
 
-    def open_hub(self) -> Hub:
+    def open_hub(self, *, signing: bool = True) -> Hub:
         """The :class:`~docflow.hub.Hub` of a home with ``role = "hub"``."""
         from docflow.hub import Hub
 
-        credentials, trust, store, transport, directory = self._parts()
+        credentials, trust, store, transport, directory = self._parts(signing)
         if self.role != "hub" or directory is None:
             store.close()
             raise ConfigError("a hub home needs role = \"hub\" and a directory",
                               where=str(self.organ.code))
-        return Hub(self.organ, credentials, trust, store, transport, directory)
+        return Hub(self.organ, credentials, trust, store, transport, directory, zone=self.zone)
 
     def load_directory(self) -> Any:
         """The organ directory, if the configuration names one."""
@@ -221,14 +234,29 @@ class NodeConfig:
 
         return None if self.directory is None else Directory.from_toml(self.directory)
 
-    def credentials(self) -> Any:
+    def credentials(self, *, signing: bool = True) -> Any:
         """The organ's :class:`~docflow.security.Credentials` (key and certificate; the
-        key's passphrase, if any, from the environment variable ``passphrase_env``)."""
+        key's passphrase, if any, from the environment variable ``passphrase_env``).
+        ``signing=False``: an encrypted key without its passphrase stays locked (what
+        only reads, such as ``inbox`` and ``show``, needs no passphrase)."""
+        from docflow.errors import CredentialsError
         from docflow.security import Credentials
 
-        passphrase = os.environ.get(self.passphrase_env)
-        return Credentials.load(self.key, self.certificate,
-                                passphrase=passphrase.encode() if passphrase else None)
+        passphrase = os.environ.get(self.passphrase_env) or None
+        locked = (f"the key {self.key} is encrypted and ${self.passphrase_env} is not set: "
+                  f"export {self.passphrase_env}=... (the key's passphrase) to sign")
+        try:
+            return Credentials.load(self.key, self.certificate, passphrase=passphrase,
+                                    need_key=signing, locked=locked)
+        except CredentialsError as exc:
+            missing = "not given but private key is encrypted" in exc.message
+            if not missing and "wrong passphrase" not in exc.message:
+                raise
+            raise CredentialsError(
+                f"the key {self.key} is encrypted and ${self.passphrase_env} "
+                + ("is not set" if missing else "does not open it"),
+                where=str(self.key),
+                hint=f"export {self.passphrase_env}=... (the key's passphrase)") from exc
 
     def trust_store(self) -> Any:
         """The :class:`~docflow.security.TrustStore` of the home's CA certificates and CRLs."""
@@ -236,11 +264,11 @@ class NodeConfig:
 
         return TrustStore.from_paths(self.trust, self.crls)
 
-    def _parts(self) -> tuple[Any, Any, Any, Any, Any]:
+    def _parts(self, signing: bool = True) -> tuple[Any, Any, Any, Any, Any]:
         from docflow.store import Store
         from docflow.transport import SoapClient
 
-        credentials, trust = self.credentials(), self.trust_store()
+        credentials, trust = self.credentials(signing=signing), self.trust_store()
         directory = self.load_directory()
         addresses = dict(directory.addresses()) if directory is not None else {}
         addresses.update(self.peers)
@@ -286,11 +314,7 @@ def load_config(home: Path) -> NodeConfig:
         raise ConfigError("missing [node] table", where=str(path))
     try:
         organ = OrganInfo(OrganCode.parse(str(node["organ"])), str(node["name"]))
-        server_table = dict(data.get("server", {}))
-        if "retry_intervals" in server_table:
-            server_table["retry_intervals"] = tuple(
-                float(value) for value in server_table["retry_intervals"])
-        server = ServerConfig(**server_table)
+        server = _server(data.get("server", {}))
         if server.deliver_workers < 1 or server.threads < 1:
             raise ConfigError("[server] threads and deliver_workers must be at least 1")
         if server.checkpoint_every < 0:
@@ -300,16 +324,20 @@ def load_config(home: Path) -> NodeConfig:
         interop = _interop(data.get("interop", {}))
         axis = _axis(data["axis"]) if "axis" in data else None
     except KeyError as exc:
-        raise ConfigError(f"missing key {exc.args[0]!r} in [node]", where=str(path)) from exc
-    except TypeError as exc:
-        raise ConfigError(f"unknown setting in [server]: {exc}", where=str(path)) from exc
+        raise ConfigError(f"[node] {exc.args[0]} is missing", where=str(path),
+                          hint="[node] needs organ (its code) and name") from exc
     except DocflowError as exc:
         raise ConfigError(exc.message, where=str(path), hint=exc.hint) from exc
+    unknown = sorted(set(node) - _NODE_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [node]: {', '.join(unknown)}",
+                          where=str(path), hint="the settings: " + ", ".join(sorted(_NODE_KEYS)))
     crls = node.get("crls")
     directory = node.get("directory")
     role = node.get("role", "node")
     if role not in ("node", "hub"):
         raise ConfigError(f"unknown role {role!r}", where=str(path), hint="node or hub")
+    timezone = _zone(node.get("timezone", "Asia/Ho_Chi_Minh"), f"{path}: [node] timezone")
     return NodeConfig(
         organ=organ,
         database=_database(base, node.get("database", "sqlite:///node.db")),
@@ -323,7 +351,61 @@ def load_config(home: Path) -> NodeConfig:
         role=str(role),
         interop=interop,
         axis=axis,
+        timezone=timezone,
     )
+
+
+_NODE_KEYS = {"organ", "name", "database", "key", "certificate", "trust", "crls", "directory",
+              "role", "timezone"}
+
+
+def _server(table: Any) -> ServerConfig:
+    """``[server]``, each setting checked for its kind (a port of "80a" is refused here,
+    not when the server binds)."""
+    if not isinstance(table, dict):
+        raise ConfigError("[server] must be a table")
+    defaults = ServerConfig()
+    values: dict[str, Any] = {}
+    for name, value in table.items():
+        if name not in ServerConfig.__dataclass_fields__:
+            raise ConfigError(f"unknown setting in [server]: {name}",
+                              hint="the settings: " + ", ".join(ServerConfig.__dataclass_fields__))
+        default = getattr(defaults, name)
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(
+                    isinstance(item, int | float) and not isinstance(item, bool)
+                    and item > 0 for item in value):
+                raise ConfigError(f"[server] {name} must be a list of positive seconds",
+                                  hint=f"e.g. {name} = [30, 60, 300]")
+            values[name] = tuple(float(item) for item in value)
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"[server] {name} must be a number of seconds, not {value!r}")
+            values[name] = float(value)
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"[server] {name} must be a whole number, not {value!r}")
+            values[name] = value
+        elif not isinstance(value, str):
+            raise ConfigError(f"[server] {name} must be text, not {value!r}")
+        else:
+            values[name] = value
+    server = ServerConfig(**values)
+    if not 0 < server.port < 65536:
+        raise ConfigError(f"[server] port must be between 1 and 65535, not {server.port}")
+    if server.max_attempts < 1 or server.lease <= 0 or server.deliver_every <= 0:
+        raise ConfigError("[server] max_attempts, lease and deliver_every must be positive")
+    return server
+
+
+def _zone(value: Any, where: str) -> str:
+    """An IANA zone name that this machine knows (tzdata is a dependency)."""
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown time zone {value!r}", where=where,
+                          hint='an IANA name such as "Asia/Ho_Chi_Minh"') from exc
+    return str(value)
 
 
 def _axis(table: Any) -> AxisConfig:
@@ -379,6 +461,82 @@ def _interop(table: Any) -> InteropConfig:
                          refuse=tuple(map(str, table.get("refuse", ()))),
                          aliases={str(key): str(value) for key, value in aliases.items()},
                          timezone=timezone)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of :func:`check_config`: which setting, whether it holds, and why."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
+
+
+def check_config(home: Path) -> list[Check]:
+    """Check a home setting by setting, each file and key named: the file parses, the
+    key opens (with its passphrase) and matches the certificate and the organ, the trust
+    folder holds CAs, the directory parses and lists the organ, the database exists at
+    the current schema, the [axis] variables are set. Nothing is created or changed."""
+    from docflow.routing import Directory
+    from docflow.store import Store
+
+    path = home if home.suffix == ".toml" else home / CONFIG_NAME
+    try:
+        config = load_config(home)
+    except DocflowError as exc:
+        return [Check(str(path), False, exc.message + (f" ({exc.hint})" if exc.hint else ""))]
+    checks = [Check(str(path), True, f"organ {config.organ.code} ({config.organ.name}), "
+                    f"role {config.role}, zone {config.timezone}")]
+
+    def attempt(name: str, probe: Any) -> None:
+        try:
+            checks.append(Check(name, True, probe()))
+        except DocflowError as exc:
+            checks.append(Check(name, False, exc.message + (f"; {exc.hint}" if exc.hint else "")))
+
+    def key() -> str:
+        credentials = config.credentials()
+        if credentials.organ != config.organ.code:
+            raise ConfigError(f"the certificate is {credentials.organ}'s, not "
+                              f"{config.organ.code}'s")
+        return f"{config.key.name} opens and matches {config.certificate.name}"
+
+    def trust() -> str:
+        store = config.trust_store()
+        return f"{len(store.cas)} trusted CA(s) in {config.trust}"
+
+    def directory(file: Path) -> str:
+        found = Directory.from_toml(file)
+        if config.organ.code not in found:
+            raise ConfigError(f"{file.name} does not list {config.organ.code}")
+        return f"{len(found)} organs in {file}"
+
+    def database() -> str:
+        Store(config.database).close()  # refuses a missing file and an old schema
+        return "opens, schema current"
+
+    def axis(table: AxisConfig) -> str:
+        table.client(config.organ.code).close()
+        return f"{table.dialect} at {table.url}, credentials in the environment"
+
+    attempt("[node] key, certificate", key)
+    attempt("[node] trust", trust)
+    if config.directory is not None:
+        attempt("[node] directory", functools.partial(directory, config.directory))
+    attempt("[node] database", database)
+    for code, url in config.peers.items():
+        checks.append(Check(f"[peers] {code}", url.startswith(("http://", "https://")),
+                            url if url.startswith(("http://", "https://"))
+                            else f"{url!r} is not an http(s) address"))
+    if config.axis is not None:
+        attempt("[axis]", functools.partial(axis, config.axis))
+    server = config.server
+    checks.append(Check("[server]", True, f"{server.host}:{server.port}, outbox every "
+                        f"{server.deliver_every:g} s, {server.max_attempts} attempts"))
+    return checks
 
 
 def write_config(home: Path, organ: OrganInfo, *, port: int = 8080,

@@ -13,6 +13,8 @@ compact trace and checks the invariants from the stores themselves.
 
 from __future__ import annotations
 
+import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -30,11 +32,24 @@ def _received(simulation: Simulation, organ: OrganCode, message_id: str) -> int:
     return document.id
 
 
-def main() -> None:
-    """Run the demo and print what happened."""
-    started = time.perf_counter()
+def main(argv: list[str] | None = None) -> None:
+    """Run the demo and print what happened; its stores are removed afterwards unless
+    ``--keep`` is given (then it says where they are)."""
+    keep = "--keep" in (sys.argv[1:] if argv is None else argv)
     home = Path(tempfile.mkdtemp(prefix="docflow-demo-"))
-    directory = Directory.from_toml(quang_nam(communes=3))
+    try:
+        _run(home)
+    finally:
+        if keep:
+            print(f"the stores are kept in {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+            print(f"removed {home} (python -m docflow.demo --keep keeps it)")
+
+
+def _run(home: Path) -> None:
+    started = time.perf_counter()
+    directory = Directory.from_toml_text(quang_nam(communes=3))
     simulation = Simulation(directory, home, SimulationConfig(documents=0, seed=2018))
     province = OrganCode(PROVINCE)
     districts = [e.code for e in directory if e.organ.level == "district"]

@@ -346,9 +346,15 @@ class ReplayError(SecurityError):
 
 
 class LifecycleError(DocflowError):
-    """An event is not allowed in the current state of a document or delivery."""
+    """An event is not allowed in the current state of a document or delivery;
+    ``state`` and ``allowed`` (the events that are) when a machine refused it."""
 
     fault_code = "docflow.lifecycle"
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None,
+                 state: str | None = None, allowed: tuple[str, ...] = ()):
+        super().__init__(message, where=where, hint=hint)
+        self.state, self.allowed = state, allowed
 
 
 class RoutingError(DocflowError):

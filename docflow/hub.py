@@ -19,15 +19,23 @@ import datetime as dt
 from dataclasses import dataclass
 
 from docflow.clock import Clock, system_clock
-from docflow.envelope import parse_envelope
+from docflow.delivery import check_receipt, run_outbox
+from docflow.envelope import Envelope, parse_envelope, read_packet
 from docflow.errors import (
     ModelError,
     NotFoundError,
     RoutingError,
     SecurityError,
 )
-from docflow.model import OrganCode, OrganInfo, ResponseFor, StatusCode, StatusInfo
-from docflow.node import check_receipt, run_outbox
+from docflow.model import (
+    DEFAULT_TZ,
+    OrganCode,
+    OrganInfo,
+    ResponseFor,
+    StatusCode,
+    StatusInfo,
+)
+from docflow.node import DocumentTrace
 from docflow.routing import Directory
 from docflow.security import (
     Credentials,
@@ -74,7 +82,7 @@ class Hub:
 
     def __init__(self, organ: OrganInfo, credentials: Credentials, trust: TrustStore,
                  store: Store, transport: Transport, directory: Directory, *,
-                 clock: Clock = system_clock):
+                 clock: Clock = system_clock, zone: dt.tzinfo = DEFAULT_TZ):
         if credentials.organ != organ.code:
             raise ModelError(f"the credentials are {credentials.organ}'s, not {organ.code}'s")
         if not directory.is_hub(organ.code):
@@ -87,6 +95,8 @@ class Hub:
         self.transport = transport
         self.directory = directory
         self.clock = clock
+        #: the zone its operators read times in
+        self.zone = zone
         self.nonces = NonceCache()
         #: how long a pulled packet stays leased to its organ before it is offered again
         self.pull_lease = dt.timedelta(minutes=5)
@@ -159,7 +169,7 @@ class Hub:
         """One pass of the push worker: forward what is due to its next stop (the packets
         of pulling organs stay held). A recipient's own receipt is relayed back to the
         document's sender as a status packet. ``workers`` forwards that many at a time
-        (see :func:`~docflow.node.run_outbox`)."""
+        (see :func:`~docflow.delivery.run_outbox`)."""
         def settle(claim: Claim, recipient: OrganCode, via: OrganCode | None,
                    receipt: bytes) -> None:
             signers = (recipient,) if via is None else (recipient, via)
@@ -189,6 +199,26 @@ class Hub:
                                       content_digest=verified.content_digest, now=now)
 
     # ------------------------------------------------------------------ pull side
+
+    def stored(self, document_ref: int) -> Envelope:
+        """A relayed document's packet as this hub holds it, read again (leniently)."""
+        reading = read_packet(self.store.queries.packet(document_ref))
+        if not isinstance(reading.packet, Envelope):
+            raise NotFoundError("the stored packet of this document cannot be read",
+                                where=f"document {document_ref}")
+        return reading.packet
+
+    def document_trace(self, document_ref: int) -> DocumentTrace:
+        """What this hub knows of one document it relayed: each copy (with the pulling
+        organs' still held), the state history, the statuses it relayed, the hops."""
+        return DocumentTrace(
+            document=self.store.queries.document(document_ref),
+            deliveries=self.store.queries.deliveries(document_ref=document_ref,
+                                                     page_size=1000).items,
+            history=tuple(self.store.queries.history(document_ref)),
+            statuses=tuple(self.store.queries.status_events(document_ref)),
+            hops=tuple((str(hop.organ_id), hop.timestamp.astimezone(dt.UTC))
+                       for hop in self.stored(document_ref).trace))
 
     def _caller(self, token: RequestToken, operation: str, subject: str = "") -> str:
         organ = verify_request(token, self.trust, operation=operation, subject=subject,

@@ -291,6 +291,7 @@ class Lifecycle:
             where=f"state {state!r}",
             hint=f"allowed events: {', '.join(allowed)}" if allowed
             else f"{state!r} is final: nothing more can happen",
+            state=state, allowed=tuple(allowed),
         )
 
     # ----------------------------------------------------------------- diagrams

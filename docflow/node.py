@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
+import logging
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from docflow.clock import Clock, system_clock
+from docflow.delivery import DeliveryReport, check_receipt, run_outbox
 from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, parse_envelope, read_packet
 from docflow.errors import (
-    ConfigError,
     DocflowError,
     ModelError,
     NotFoundError,
     RoutingError,
-    SecurityError,
 )
 from docflow.lifecycle import ChangeKind, Step, answer_change, link_change
 from docflow.model import (
+    DEFAULT_TZ,
     Attachment,
     BusinessDocType,
     DocumentInfo,
@@ -48,7 +49,6 @@ from docflow.security import (
     sign_envelope,
     sign_request,
     sign_status,
-    signed_content_digest,
     verify,
 )
 from docflow.store import (
@@ -64,17 +64,13 @@ from docflow.store import (
 )
 from docflow.transport import AxisChannel, PullTransport, TraceReport, Transport
 
+if TYPE_CHECKING:
+    from docflow.worker import Worker
+
+_LOG = logging.getLogger("docflow.node")
+
 __all__ = ["DeliveryReport", "DocumentTrace", "Node", "PullReport", "check_receipt",
            "run_outbox"]
-
-
-@dataclass(frozen=True)
-class DeliveryReport:
-    """What one pass of the outbox worker did."""
-
-    delivered: int = 0
-    failed: int = 0
-    errors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,84 +96,6 @@ class DocumentTrace:
     statuses: tuple[StatusEvent, ...]
     hops: tuple[tuple[str, dt.datetime], ...]
     hub: TraceReport | None = None
-
-
-def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, clock: Clock, *,
-               via: Callable[[OrganCode], OrganCode | None],
-               settle: Callable[[Claim, OrganCode, OrganCode | None, bytes], None],
-               workers: int = 1) -> DeliveryReport:
-    """Send claimed deliveries (a node's or a hub's outbox pass): a status packet is
-    acknowledged once sent; a document's receipt goes to ``settle`` (which verifies and
-    records it), or, from a transport that only queued it (an axis), the copy waits for
-    its receipt; any DocflowError is a failed attempt (retried, then dead-lettered).
-
-    ``workers`` > 1 sends that many deliveries at a time (threads): a broadcast to many
-    organs waits on their networks side by side instead of one after the other. The
-    packets of one document to one organ still go one after the other, in their order
-    (its statuses 03, 04, 05, 06 arrive as they were given). Each delivery is settled in
-    its own transaction either way; the transport must be safe to share between threads
-    (the SOAP client and the in-memory transport are)."""
-    def one(claim: Claim) -> str | None:
-        recipient = OrganCode(claim.recipient)
-        try:
-            next_stop = via(recipient)
-            if claim.kind == "status":
-                transport.send_status(recipient, claim.packet, via=next_stop)
-                store.outbox.acknowledge(claim.delivery_id, now=clock())
-            else:
-                receipt = transport.send_document(recipient, claim.packet, via=next_stop)
-                if receipt is None:  # queued by an axis: the 01 comes as a status
-                    store.outbox.mark_sent(claim.delivery_id, now=clock())
-                else:
-                    settle(claim, recipient, next_stop, receipt)
-            return None
-        except DocflowError as exc:
-            store.outbox.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}", now=clock())
-            return f"{claim.recipient}: {exc}"
-
-    if workers < 1:
-        raise ConfigError(f"an outbox pass needs at least one worker, not {workers}")
-    groups: dict[tuple[int, str], list[Claim]] = {}
-    for claim in claims:
-        groups.setdefault((claim.document_ref, claim.recipient), []).append(claim)
-    if workers == 1 or len(groups) < 2:
-        outcomes = [one(claim) for claim in claims]
-    else:
-        with ThreadPoolExecutor(max_workers=min(workers, len(groups)),
-                                thread_name_prefix="docflow-outbox") as pool:
-            outcomes = [outcome for done in pool.map(
-                lambda group: [one(claim) for claim in group], groups.values())
-                for outcome in done]
-    errors = tuple(error for error in outcomes if error is not None)
-    return DeliveryReport(len(claims) - len(errors), len(errors), errors)
-
-
-def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
-                  signers: Sequence[OrganCode], message_id: str | None, packet: bytes,
-                  recipient: OrganCode) -> Verified:
-    """Verify a receipt and check that it proves this delivery: status 01, signed by one
-    of ``signers`` (the recipient, or a hub that took custody), naming ``message_id`` and
-    the signed content of ``packet`` (:func:`~docflow.security.signed_content_digest`,
-    or the SHA-256 of its bytes, as docflow receipts named before); a
-    :class:`~docflow.errors.SecurityError` otherwise (the delivery then counts as not
-    acknowledged). Returns the verified receipt."""
-    verified = verify(receipt, trust, now=now)
-    status = verified.status
-    problems = []
-    if status.code is not StatusCode.ARRIVED:
-        problems.append(f"status {status.code.value} instead of 01")
-    if status.sender.code not in signers:
-        problems.append(f"signed by {status.sender.code}, not the recipient {recipient}"
-                        + (f" or the hub {signers[1]}" if len(signers) > 1 else ""))
-    if status.message_id != message_id:
-        problems.append(f"for message {status.message_id}, not {message_id}")
-    if status.received_sha256 not in (signed_content_digest(packet),
-                                      hashlib.sha256(packet).hexdigest()):
-        problems.append("for other content than was sent")
-    if problems:
-        raise SecurityError("the receipt does not prove this delivery: "
-                            + "; ".join(problems), where=str(recipient))
-    return verified
 
 
 _CHANGES = {BusinessDocType.UPDATE: ChangeKind.UPDATE,
@@ -206,7 +124,7 @@ class Node:
     def __init__(self, organ: OrganInfo, credentials: Credentials, trust: TrustStore,
                  store: Store, transport: Transport, *, directory: Directory | None = None,
                  clock: Clock = system_clock, axis_trust: TrustPolicy = TrustPolicy.REQUIRE,
-                 interop: Policy = DEFAULT_POLICY):
+                 interop: Policy = DEFAULT_POLICY, zone: dt.tzinfo = DEFAULT_TZ):
         if credentials.organ != organ.code:
             raise ModelError(
                 f"the credentials are {credentials.organ}'s, not {organ.code}'s",
@@ -221,11 +139,38 @@ class Node:
         self.clock = clock
         self.axis_trust = axis_trust
         self.interop = interop
+        #: the office's time zone: issue dates, due dates and OVERDUE marks are its days
+        self.zone = zone
 
     @property
     def code(self) -> OrganCode:
         """This node's organ code."""
         return self.organ.code
+
+    def running(self, **options: Any) -> Worker:
+        """The node's background loops as a context (``with node.running(): ...``):
+        outbox passes, pulls when its directory entry says ``pull``, polls when its
+        transport is an axis or LGSP client. ``options``: see :class:`~docflow.worker.Worker`."""
+        from docflow.worker import Worker
+
+        entry = (self.directory.entries.get(self.code) if self.directory is not None
+                 else None)
+        options.setdefault("pull", entry is not None and entry.pull)
+        options.setdefault("poll", isinstance(self.transport, AxisChannel))
+        return Worker(self, **options)
+
+    @classmethod
+    def from_home(cls, home: str | Path) -> Node:
+        """The node of a home folder made by ``docflow init`` (its ``node.toml``):
+        store opened, keys loaded (a passphrase from ``DOCFLOW_KEY_PASSPHRASE``)."""
+        from docflow.config import load_config
+
+        return load_config(Path(home)).open_node()
+
+    def today(self) -> dt.date:
+        """Today's date in the node's zone (Vietnam's unless configured: at 06:00 there
+        it is already tomorrow of the UTC date)."""
+        return self.clock().astimezone(self.zone).date()
 
     # ------------------------------------------------------------------ sending
 
@@ -242,7 +187,11 @@ class Node:
                 self._organ_info(OrganCode.parse(code)) for code in to))
         envelope = Envelope(info, tuple(attachments), message_id=message_id or uuid.uuid4().hex)
         packet = sign_envelope(envelope, self.credentials)
-        return self.store.outbox.record(envelope, packet, now=self.clock())
+        record = self.store.outbox.record(envelope, packet, now=self.clock())
+        _LOG.info("signed document %d (%s, message %s) for %s", record.document_ref,
+                  info.code, envelope.message_id,
+                  ", ".join(str(organ.code) for organ in info.recipients))
+        return record
 
     def _organ_info(self, code: OrganCode) -> OrganInfo:
         if self.directory is not None and code in self.directory.entries:

@@ -15,7 +15,7 @@ Routing rules, from one place to one destination organ:
 * a hub that finds itself already in the packet's trace, or a packet with more hops than
   the limit, is a loop: :class:`~docflow.errors.RoutingError`, as is an unknown organ.
 
->>> directory = Directory.from_toml('''
+>>> directory = Directory.from_toml_text('''
 ... [[hubs]]
 ... code = "000.00.00.G22"
 ... name = "Trục liên thông quốc gia"
@@ -48,6 +48,7 @@ from typing import Any
 
 from docflow.errors import ConfigError, ModelError, RoutingError
 from docflow.model import Hierarchy, Level, Organ, OrganCode
+from docflow.model._organs import read_toml_file
 
 __all__ = ["DEFAULT_HOP_LIMIT", "Agency", "AgencyImport", "Directory", "Entry", "HubEntry",
            "import_agencies", "toml_string"]
@@ -134,23 +135,21 @@ class Directory:
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def from_toml(cls, source: str | Path) -> Directory:
-        """Load a directory from TOML text or a ``.toml`` file.
+    def from_toml(cls, path: str | Path) -> Directory:
+        """Load a directory from a ``.toml`` file (``str`` or ``Path``; TOML text goes to
+        :meth:`from_toml_text`).
 
         The file is a :meth:`Hierarchy.from_toml` file whose ``[[organs]]`` tables may
         also carry ``hub``, ``endpoint``, ``certificate`` and ``pull``, plus ``[[hubs]]``
         tables (``code``, ``name``, ``upstream``, ``endpoint``, ``certificate``) and an
         optional ``[routing]`` table with ``hop_limit``.
         """
-        where = str(source) if isinstance(source, Path) else None
-        if isinstance(source, Path):
-            try:
-                text = source.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"cannot read directory file: {exc}", where=where) from exc
-        else:
-            text = source
-        hierarchy = Hierarchy.from_toml(text)
+        return cls.from_toml_text(read_toml_file(path, "directory"), where=str(path))
+
+    @classmethod
+    def from_toml_text(cls, text: str, *, where: str | None = None) -> Directory:
+        """Load a directory from TOML text (see :meth:`from_toml`)."""
+        hierarchy = Hierarchy.from_toml_text(text, where=where)
         try:
             data = tomllib.loads(text)
             hubs = {hub.code: hub for hub in map(_hub_from_table, data.get("hubs", ()))}
@@ -326,7 +325,7 @@ def import_agencies(text: str, agencies: Sequence[Agency], *,
     empty name or control characters are skipped, never written. ``note`` is written as
     a comment above the added tables.
     """
-    directory = Directory.from_toml(text)
+    directory = Directory.from_toml_text(text)
     hub_code = None if hub is None else OrganCode.parse(hub)
     if hub_code is not None and hub_code not in directory.hubs:
         raise ConfigError(f"{hub_code} is not a hub of the directory",
@@ -376,7 +375,7 @@ def import_agencies(text: str, agencies: Sequence[Agency], *,
         if hub_code is not None:
             tables.append(f"hub = {toml_string(str(hub_code))}")
     new_text = text if not added else text.rstrip("\n") + "\n\n" + "\n".join(tables) + "\n"
-    Directory.from_toml(new_text)  # what is written loads, or nothing is written
+    Directory.from_toml_text(new_text)  # what is written loads, or nothing is written
     return AgencyImport(new_text, tuple(added), tuple(known), tuple(skipped))
 
 

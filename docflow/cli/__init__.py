@@ -20,6 +20,7 @@ from docflow.cli import (  # noqa: F401 - imported for their commands
     documents,
     lifecycle,
     node,
+    operate,
     pki,
     simulate,
 )

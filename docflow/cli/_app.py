@@ -17,8 +17,24 @@ from docflow.errors import DocflowError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="docflow")
-def cli() -> None:
-    """docflow: edXML document interconnection (liên thông văn bản) between state bodies."""
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print results and errors only (no progress, no pass summaries).")
+@click.option("-v", "--verbose", count=True,
+              help="Log what docflow does to stderr (-v: info, -vv: debug).")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
+    """docflow: edXML document interconnection (liên thông văn bản) between state bodies.
+
+    Exit statuses: 0 done, 1 invalid input or a failed check, 2 usage, 3 not found,
+    4 illegal transition, 5 configuration, 6 cannot listen, 7 unavailable, 10 accepted
+    with findings (conform)."""
+    ctx.obj = {"quiet": quiet and not verbose}
+    if verbose:
+        from docflow.cli._logs import configure_logging
+        from docflow.model import DEFAULT_TZ
+
+        configure_logging("debug" if verbose > 1 else "info", file=None, as_json=False,
+                          zone=DEFAULT_TZ)
 
 
 def database_option(function: Any) -> Any:
@@ -37,19 +53,25 @@ def home_option(function: Any) -> Any:
                         help="The node home (from `docflow init`).")(function)
 
 
-def open_home(home: Path) -> Any:
-    """The node of ``home`` (its ``node.toml``), opened."""
+def open_home(home: Path, *, hub: bool = False, signing: bool = True) -> Any:
+    """The node of ``home`` (its ``node.toml``), opened; with ``hub``, a hub home opens
+    as its :class:`~docflow.hub.Hub` (commands that also work on a hub); without
+    ``signing``, an encrypted key needs no passphrase (commands that only read)."""
     from docflow.config import load_config
 
-    return load_config(home).open_node()
+    config = load_config(home)
+    if hub and config.role == "hub":
+        return config.open_hub(signing=signing)
+    return config.open_node(signing=signing)
 
 
 @contextmanager
-def opened(home: Path) -> Iterator[Any]:
-    """The home's node, its store closed afterwards; a DocflowError, opening it or
-    inside the block, is reported and exits with status 2."""
+def opened(home: Path, *, hub: bool = False, signing: bool = True) -> Iterator[Any]:
+    """The home's node (or hub, with ``hub``), its store closed afterwards; a
+    DocflowError, opening it or inside the block, is reported and exits with the status
+    of its kind."""
     try:
-        node = open_home(home)
+        node = open_home(home, hub=hub, signing=signing)
     except DocflowError as exc:
         fail(exc)
         raise  # fail exits; this line only satisfies the type checker

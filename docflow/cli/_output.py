@@ -1,8 +1,9 @@
-"""How every command prints: tables, JSON, errors to exit codes, a refused packet
+"""How every command prints: tables, JSON, errors to exit statuses, a refused packet
 explained."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -15,14 +16,64 @@ from docflow.envelope import Envelope
 from docflow.errors import DocflowError
 from docflow.model import StatusInfo
 
+# The exit statuses, the same for every command (the README's "Exit statuses").
+#: a packet, file or value was refused; a check failed (validate, verify, audit verify)
+EXIT_INVALID = 1
+#: a missing or wrong option (click's own)
+EXIT_USAGE = 2
+#: no such document, delivery or file
+EXIT_NOT_FOUND = 3
+#: the document's state does not allow that act
+EXIT_ILLEGAL_TRANSITION = 4
+#: node.toml, a key, a certificate or an environment variable is wrong or missing
+EXIT_CONFIG = 5
 #: ``docflow serve`` could not bind its address (the port is in use or not allowed)
 EXIT_CANNOT_LISTEN = 6
+#: the database or a remote (peer, hub, axis) could not be reached
+EXIT_UNAVAILABLE = 7
+#: ``docflow conform``: accepted, with findings recorded
+EXIT_FINDINGS = 10
 
 
-def fail(exc: DocflowError, *, code: int = 2) -> None:
-    """Print ``exc`` as one line on stderr and exit with ``code`` (2 unless told)."""
+def exit_status(exc: DocflowError) -> int:
+    """The exit status of a command that failed with ``exc``."""
+    from docflow.errors import (
+        ConfigError,
+        CredentialsError,
+        LifecycleError,
+        NotFoundError,
+        SchemaVersionError,
+        StoreError,
+        TransportError,
+    )
+
+    for kinds, status in (((NotFoundError,), EXIT_NOT_FOUND),
+                          ((LifecycleError,), EXIT_ILLEGAL_TRANSITION),
+                          ((ConfigError, CredentialsError, SchemaVersionError), EXIT_CONFIG),
+                          ((StoreError, TransportError), EXIT_UNAVAILABLE)):
+        if isinstance(exc, kinds):
+            return status
+    return EXIT_INVALID
+
+
+def fail(exc: DocflowError, *, code: int | None = None) -> None:
+    """Print ``exc`` as one line on stderr and exit with ``code`` (default: the
+    status of its kind, :func:`exit_status`)."""
     click.echo(f"error: {exc}", err=True)
-    sys.exit(code)
+    sys.exit(exit_status(exc) if code is None else code)
+
+
+def quiet() -> bool:
+    """Whether ``-q`` was given (no progress bars, no pass summaries)."""
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and isinstance(context.find_root().obj, dict)
+                and context.find_root().obj.get("quiet"))
+
+
+def note(message: str) -> None:
+    """A line for the person watching, on stderr (not the result): silent under -q."""
+    if not quiet():
+        click.echo(message, err=True)
 
 
 def json_option(function: Any) -> Any:
@@ -69,6 +120,15 @@ def packet_summary(packet: Envelope | StatusInfo) -> dict[str, Any]:
         "attachments": [f"{att.name} ({len(att.data)} bytes)" for att in packet.attachments],
         "hops": [str(hop.organ_id) for hop in packet.trace],
     }
+
+
+def local_time(when: dt.datetime, zone: dt.tzinfo) -> str:
+    """``when`` as a person at the node reads it: its zone's wall clock and the offset
+    (``2026-11-25 09:21:32 +07``); a naive value is taken as UTC."""
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+    shown = aware.astimezone(zone)
+    offset = shown.strftime("%z")
+    return f"{shown:%Y-%m-%d %H:%M:%S} {offset[:3] if offset.endswith('00') else offset}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -10,7 +10,7 @@ import click
 
 from docflow.cli._app import cli, home_option
 from docflow.cli._output import fail
-from docflow.errors import ConfigError, DocflowError
+from docflow.errors import ConfigError, DocflowError, NotFoundError
 
 
 @cli.group()
@@ -51,7 +51,7 @@ def audit_verify(database: str | None, home: Path, checkpoint_files: tuple[Path,
         for given in checkpoint_files:
             found = sorted(given.glob("*.json")) if given.is_dir() else [given]
             if not found:
-                raise ConfigError("no checkpoint (*.json) in the folder", where=str(given))
+                raise NotFoundError("no checkpoint (*.json) in the folder", where=str(given))
             paths += found
         checkpoints = [AuditCheckpoint.from_json(path.read_text(encoding="utf-8"))
                        for path in paths]

@@ -12,6 +12,7 @@ import click
 
 from docflow.cli._app import cli
 from docflow.cli._output import (
+    EXIT_FINDINGS,
     echo_problem,
     emit,
     explain_refusal,
@@ -26,7 +27,7 @@ from docflow.envelope import (
     build_status,
     parse_packet,
 )
-from docflow.errors import ConfigError, DocflowError, SchemaError
+from docflow.errors import DocflowError, SchemaError
 from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo
 
 _SAMPLE_TYPES = {"decision": "decision", "letter": "letter", "report": "report"}
@@ -136,7 +137,7 @@ def conform(files: tuple[Path, ...], accepted: tuple[str, ...], refused: tuple[s
 
     emit(results if len(results) > 1 else results[0], as_json, text)
     decisions = {result["decision"] for result in results}
-    sys.exit(1 if "refuse" in decisions else 3 if "accept with findings" in decisions
+    sys.exit(1 if "refuse" in decisions else EXIT_FINDINGS if "accept with findings" in decisions
              else 0)
 
 
@@ -179,7 +180,7 @@ def sample(kind: str, sender: str, recipient: str, attachment_bytes: int, output
             info = replace(envelope.info, document_type=DOCUMENT_TYPES[_SAMPLE_TYPES[kind]])
             data = build_envelope(replace(envelope, info=info))
         if (key is None) != (cert is None):
-            raise ConfigError("--key and --cert go together")
+            raise click.UsageError("--key and --cert go together")
         if key is not None and cert is not None:
             from docflow.security import Credentials, sign
 

@@ -4,82 +4,126 @@ updates and replacements, dead letters."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from docflow.cli._app import cli, home_option, opened
-from docflow.cli._output import emit, json_option, table
+from docflow.cli._output import emit, json_option, local_time, note, quiet, table
 from docflow.errors import ModelError, RoutingError
+from docflow.lifecycle import INCOMING, OUTGOING
 from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, organ_codes
 
 
 @cli.command()
 @home_option
 @click.option("--to", "recipients", help="Recipient organ codes, comma-separated.")
+@click.option("--header", "header_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A TOML or JSON file of header fields (the options below, '-' written "
+                   "'_'); options given here win.")
+@click.option("--subject", help="The subject (trích yếu); required unless --sample.")
+@click.option("--signer", help="The signer's full name; required unless --sample.")
+@click.option("--signer-position", help="The signer's position (chức vụ).")
+@click.option("--signer-competence", help="The signing competence, e.g. 'KT. Chủ tịch'.")
 @click.option("--type", "doc_type", type=click.Choice(sorted(DOCUMENT_TYPES)),
-              default="letter", show_default=True)
-@click.option("--number", help="The document number (default: the next free one).")
-@click.option("--notation", default="VP", show_default=True,
-              help="The notation (ký hiệu), e.g. QĐ-UBND.")
-@click.option("--subject", help="The document's subject (trích yếu).")
+              help="The document type (default: letter).")
+@click.option("--number", help="The number (default: the next free one).")
+@click.option("--notation", help="The notation (ký hiệu), e.g. QĐ-UBND (default: VP).")
+@click.option("--date", "issued", help="The issue date, YYYY-MM-DD (default: today in the "
+              "node's time zone).")
+@click.option("--place", help="The place of issue (địa danh), e.g. 'Tam Kỳ'.")
+@click.option("--priority", help="normal, urgent, very-urgent, flash, flash-timed (or 0-4); "
+              "default normal.")
+@click.option("--due", help="The due date, YYYY-MM-DD (default: none).")
+@click.option("--content", help="The summary (nội dung).")
+@click.option("--to-place", "to_places", multiple=True,
+              help="A 'Nơi nhận' line (repeatable).")
 @click.option("--attach", "attachments", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A file to attach (repeatable).")
 @click.option("--sample", type=click.Choice(["decision", "letter", "report"]),
-              help="Send a sample document of this kind instead.")
+              help="Send a sample document of this kind instead (its header is the sample's).")
 @click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many (with --sample).")
 @click.option("--deliver/--no-deliver", default=True, show_default=True,
               help="Run one outbox pass now (a served node's worker would too).")
-def send(home: Path, recipients: str | None, doc_type: str, number: str | None,
-         notation: str, subject: str | None, attachments: tuple[Path, ...],
-         sample: str | None, count: int, deliver: bool) -> None:
-    """Sign documents and put them in the outbox; print their message ids."""
-    import datetime as dt
+@json_option
+def send(home: Path, recipients: str | None, header_file: Path | None, sample: str | None,
+         count: int, deliver: bool, attachments: tuple[Path, ...], as_json: bool,
+         **options: Any) -> None:
+    """Sign documents and put them in the outbox; print their message ids.
+
+    The header comes from the options and --header only (nothing from the samples):
+    --subject and --signer are required, the rest is empty unless given."""
     import mimetypes
     import uuid
     from dataclasses import replace
 
+    from docflow.cli._compose import compose_info, read_header_file
     from docflow.model import Attachment
     from docflow.samples import sample_envelope
 
+    options["type"] = options.pop("doc_type")
+    options["date"] = options.pop("issued")
+    options["to_places"] = options["to_places"] or None
     with opened(home) as node:
-        targets = tuple(OrganInfo(code, str(code)) for code in
-                        organ_codes(recipients.split(",")) if recipients) if recipients else ()
-        if not targets:
+        codes = organ_codes(recipients.split(",")) if recipients else []
+        if not codes:
             raise ModelError("no recipient", hint="--to CODE[,CODE...]")
-        _require_routes(home, node, [target.code for target in targets])
+        _require_routes(home, node, codes)
+        targets = tuple(_organ(node, code) for code in codes)
         files = tuple(Attachment(name=path.name, data=path.read_bytes(),
                                  content_type=mimetypes.guess_type(path.name)[0]
                                  or "application/octet-stream") for path in attachments)
-        today = dt.datetime.now(dt.UTC).date()
-        first = int(number) if number and number.isdigit() else node.outbox().total + 1
+        fields = {**(read_header_file(header_file) if header_file else {}),
+                  **{key: value for key, value in options.items() if value is not None}}
+        today = node.today()
+        given = options.get("number") or ""
+        first = int(given) if sample and given.isdigit() else node.outbox().total + 1
+        sent = []
         with click.progressbar(range(count if sample else 1), label="signing",
-                               file=sys.stderr, hidden=count == 1) as items:
+                               file=sys.stderr, hidden=count == 1 or quiet()) as items:
             for index in items:
-                base = sample_envelope(sender=node.organ, recipients=targets, date=today,
-                                       number=str(first + index))
-                # One replace, with the DocumentId left to be derived: it is computed
-                # when the header is made, from the number and notation it then has.
-                info = replace(
-                    base.info, document_type=DOCUMENT_TYPES[sample or doc_type],
-                    document_id="",
-                    code_notation=base.info.code_notation if sample else notation,
-                    subject=base.info.subject if sample else (subject or base.info.subject))
+                if sample:
+                    base = sample_envelope(sender=node.organ, recipients=targets, date=today,
+                                           number=str(first + index))
+                    info = replace(base.info, document_type=DOCUMENT_TYPES[sample],
+                                   document_id="")  # derived again from the new type's
+                    parts = base.attachments
+                else:
+                    info = compose_info(fields, sender=node.organ, recipients=targets,
+                                        today=today, number=str(first))
+                    parts = files
                 message_id = uuid.uuid4().hex
-                node.send(info, base.attachments if sample else files,
-                          message_id=message_id)
-                click.echo(message_id)
-        if deliver:
-            report = node.deliver()
-            click.echo(f"delivered {report.delivered}, failed {report.failed}", err=True)
+                record = node.send(info, parts, message_id=message_id)
+                sent.append({"message_id": message_id, "document": record.document_ref,
+                             "document_id": info.document_id, "code": info.code,
+                             "to": [str(code) for code in codes]})
+                if not as_json:
+                    click.echo(message_id)
+        report = node.deliver() if deliver else None
+        if report is not None:
+            note(f"delivered {report.delivered}, failed {report.failed}")
             for error in report.errors:
-                click.echo(f"  {error}", err=True)
+                note(f"  {error}")
+        if as_json:
+            emit({"sent": sent, "delivered": report.delivered if report else None,
+                  "failed": report.failed if report else None}, True, lambda: None)
 
 
-def _require_routes(home: Path, node: Any, codes: list[OrganCode]) -> None:
+def _organ(node: Any, code: OrganCode) -> OrganInfo:
+    """A recipient as the directory names it (else by its code)."""
+    if node.directory is not None and code in node.directory.entries:
+        organ = node.directory.entries[code].organ
+        return OrganInfo(code, organ.name)
+    return OrganInfo(code, str(code))
+
+
+def _require_routes(home: Path, node: Any, codes: Sequence[OrganCode]) -> None:
     """Refuse, before anything is signed, recipients this node has no way to reach:
     neither its directory nor its [peers] know them, and it has no axis to ask."""
     from docflow.config import load_config
@@ -100,17 +144,32 @@ def _require_routes(home: Path, node: Any, codes: list[OrganCode]) -> None:
 
 
 def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> None:
-    import datetime as dt
+    from docflow.hub import Hub
 
-    with opened(home) as node:
+    with opened(home, hub=True, signing=False) as node:
+        if isinstance(node, Hub):
+            _hub_copies(node, held=direction == "in", as_json=as_json)
+            return
         page = node.store.queries.documents(direction=direction, organ=str(node.code),
                                             state=state, page_size=1000)
-        today = dt.datetime.now(dt.UTC).date()
+        today = node.today()
         rows = [{"id": d.id, "code": d.code, "sender": d.sender, "state": d.state,
                  "due": d.due_date, "overdue": d.overdue(today), "subject": d.subject,
                  "message_id": d.message_id, "document_id": d.document_id,
                  "signature": d.signature,
                  "findings": len(d.findings)} for d in page.items]
+        if direction == "out":
+            for row in rows:
+                copies = node.store.queries.deliveries(document_ref=int(row["id"]),
+                                                       kind="document", page_size=1000).items
+                row["recipients"] = [c.recipient for c in copies]
+                row["copies"] = copy_summary([c.transport_state for c in copies])
+            emit(rows, as_json, lambda: table(
+                ["id", "code", "state", "due", "", "to", "copies", "subject"],
+                [[r["id"], r["code"], r["state"], r["due"] or "-",
+                  "OVERDUE" if r["overdue"] else "", _short(", ".join(r["recipients"])),
+                  r["copies"] or "-", str(r["subject"])[:40]] for r in rows]))
+            return
         emit(rows, as_json, lambda: table(
             ["id", "code", "from", "state", "due", "", "signature", "findings", "subject"],
             [[r["id"], r["code"], r["sender"], r["state"], r["due"] or "-",
@@ -118,21 +177,64 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
               str(r["subject"])[:50]] for r in rows]))
 
 
+def _hub_copies(hub: Any, *, held: bool, as_json: bool) -> None:
+    """A hub's inbox (what it holds now: for pulling organs, or waiting for a retry)
+    and outbox (every copy it relayed), one row per copy."""
+    waiting = ("queued", "retrying", "sending")
+    copies = hub.store.queries.deliveries(organ=str(hub.code), page_size=1000,
+                                          transport_state=waiting if held else None).items
+    pulling = set(hub.pulling)
+    documents: dict[int, Any] = {}
+    rows = []
+    for copy in copies:
+        if copy.document_ref not in documents:
+            documents[copy.document_ref] = hub.store.queries.document(copy.document_ref)
+        document = documents[copy.document_ref]
+        rows.append({"delivery": copy.id, "document": copy.document_ref, "kind": copy.kind,
+                     "code": document.code, "from": document.sender, "to": copy.recipient,
+                     "state": copy.transport_state, "attempts": copy.attempts,
+                     "held_for_pull": copy.recipient in pulling and copy.transport_state
+                     in waiting, "subject": document.subject})
+    emit(rows, as_json, lambda: table(
+        ["copy", "doc", "kind", "code", "from", "to", "state", "", "subject"],
+        [[r["delivery"], r["document"], r["kind"], r["code"], r["from"], r["to"], r["state"],
+          "held for pull" if r["held_for_pull"] else "", str(r["subject"])[:36]]
+         for r in rows]))
+
+
+def _short(text: str, width: int = 30) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def copy_summary(states: Sequence[str]) -> str:
+    """How a sent document's copies stand: ``1/2 acknowledged, 1 retrying``."""
+    if not states:
+        return ""
+    counts = {state: states.count(state) for state in dict.fromkeys(states)}
+    done = counts.pop("acknowledged", 0)
+    return ", ".join([f"{done}/{len(states)} acknowledged",
+                      *(f"{n} {state}" for state, n in counts.items())])
+
+
 @cli.command()
 @home_option
-@click.option("--state", help="Only documents in this state.")
+@click.option("--state", type=click.Choice(INCOMING.states),
+              help="Only documents in this state.")
 @json_option
 def inbox(home: Path, state: str | None, as_json: bool) -> None:
-    """Documents this organ received (state, due date, overdue marks)."""
+    """Documents this organ received (state, due date, overdue marks); on a hub, the
+    copies it holds (for pulling organs, or waiting for a retry)."""
     _documents(home, "in", state, as_json)
 
 
 @cli.command()
 @home_option
-@click.option("--state", help="Only documents in this state.")
+@click.option("--state", type=click.Choice(OUTGOING.states),
+              help="Only documents in this state.")
 @json_option
 def outbox(home: Path, state: str | None, as_json: bool) -> None:
-    """Documents this organ sent."""
+    """Documents this organ sent: recipients and how their copies stand; on a hub,
+    every copy it relayed."""
     _documents(home, "out", state, as_json)
 
 
@@ -161,18 +263,28 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
            ask_hub: bool = False) -> None:
     from dataclasses import asdict
 
-    from docflow.errors import TransportError
+    from docflow.errors import CredentialsError, TransportError
+    from docflow.hub import Hub
 
-    with opened(home) as node:
+    with opened(home, hub=True, signing=False) as node:
         try:
-            story = node.trace(document, ask_hub=ask_hub)
-        except TransportError as exc:  # the hub is away: what this node knows, said so
+            story = (node.document_trace(document) if isinstance(node, Hub)
+                     else node.trace(document, ask_hub=ask_hub))
+        except (TransportError, CredentialsError) as exc:  # the hub is away, or the key
+            # is locked (asking signs a request): what this node knows, said so
             click.echo(f"warning: the hub was not asked: {exc}", err=True)
             story = node.trace(document, ask_hub=False)
         data = asdict(story)
         data["document"]["findings"] = [f.to_dict() for f in story.document.findings]
+        files = node.stored(document).attachments
+        data["attachments"] = [{"name": a.name, "bytes": len(a.data),
+                                "content_type": a.content_type} for a in files]
         if not full:
-            data = {"document": data["document"], "deliveries": data["deliveries"]}
+            data = {"document": data["document"], "deliveries": data["deliveries"],
+                    "attachments": data["attachments"]}
+
+        def shown(when: Any) -> str:
+            return local_time(when, node.zone)
 
         def text() -> None:
             d = story.document
@@ -184,6 +296,10 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
                 click.echo(f"  signature: {d.signature}")
             for finding in d.findings:
                 click.echo(f"  finding: {finding}")
+            if files:
+                click.echo("  attachments: " + ", ".join(
+                    f"{a.name} ({len(a.data)} bytes)" for a in files)
+                    + f" (docflow attachments {d.id} -o DIR)")
             copies = [c for c in story.deliveries if c.kind == "document"]
             if copies:
                 table(["copy", "to", "transport", "business", "change", "attempts",
@@ -194,28 +310,28 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
             if not full:
                 return
             if story.hops:
-                click.echo("hops: " + " -> ".join(f"{organ} ({when:%Y-%m-%d %H:%M:%S})"
+                click.echo("hops: " + " -> ".join(f"{organ} ({shown(when)})"
                                                   for organ, when in story.hops))
             for event in story.statuses:
                 click.echo(f"status {event.code.value} {event.direction} from "
-                           f"{event.from_organ} at {event.timestamp:%Y-%m-%d %H:%M:%S}: "
+                           f"{event.from_organ} at {shown(event.timestamp)}: "
                            f"{event.description}")
             for entry in story.history:
-                click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.machine:<9} "
+                click.echo(f"{shown(entry.at)} {entry.machine:<9} "
                            f"{entry.from_state} -{entry.event}-> {entry.to_state}"
                            + (f" ({entry.reason})" if entry.reason else ""))
             if story.hub is not None:
                 seen = story.hub
                 hub = node.directory.entry(node.code).hub
                 click.echo(f"hub {hub} saw: " + (" -> ".join(
-                    f"{organ} ({when:%Y-%m-%d %H:%M:%S})" for organ, when in seen.hops)
+                    f"{organ} ({shown(when)})" for organ, when in seen.hops)
                     or "no hops"))
                 table(["hub copy", "transport", "business", "attempts", "last error"],
                       [[c.recipient, c.transport_state, c.business_state or "-",
                         c.attempts, (c.last_error or "")[:40]] for c in seen.copies])
                 for status in seen.statuses:
                     click.echo(f"hub status {status.code} from {status.from_organ} at "
-                               f"{status.timestamp:%Y-%m-%d %H:%M:%S}: {status.description}")
+                               f"{shown(status.timestamp)}: {status.description}")
 
         emit(data, as_json, text)
 
@@ -224,8 +340,8 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
 @home_option
 @json_option
 def deadletters(home: Path, as_json: bool) -> None:
-    """Deliveries that failed for good, with the last error."""
-    with opened(home) as node:
+    """Deliveries that failed for good, with the last error (a node's or a hub's)."""
+    with opened(home, hub=True, signing=False) as node:
         items = node.store.outbox.dead_letters(page_size=1000).items
         rows = [{"delivery": d.id, "document": d.document_ref, "to": d.recipient,
                  "kind": d.kind, "attempts": d.attempts, "last_error": d.last_error}
@@ -240,7 +356,7 @@ def deadletters(home: Path, as_json: bool) -> None:
 @click.argument("delivery", type=int)
 def resend(home: Path, delivery: int) -> None:
     """Queue a dead-lettered delivery again (same packet, same message id)."""
-    with opened(home) as node:
+    with opened(home, hub=True) as node:
         node.store.outbox.resend(delivery)
         click.echo(f"delivery {delivery} queued again")
 
@@ -251,7 +367,7 @@ def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> Non
     @click.argument("document", type=int)
     @click.option("--reason", required=needs_reason, help="Why (sent with the status).")
     def command(home: Path, document: int, reason: str | None) -> None:
-        with opened(home) as node:
+        with opened(home) as node, _as_verbs(document):
             if event == "recall":
                 asked = node.recall(document, reason or "thu hồi")
                 click.echo(f"recall requested from {len(asked)} recipient(s)")
@@ -260,6 +376,30 @@ def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> Non
                 click.echo(f"document {document}: {step.state}"
                            + (f" (status {step.emit.value} queued for the sender)"
                               if step.emit else ""))
+
+
+#: the acts a person types, in the order of a document's life
+ACT_VERBS = ("accept", "reject", "assign", "process", "complete", "recall")
+
+
+@contextmanager
+def _as_verbs(document: int) -> Iterator[None]:
+    """A refused act said in the commands a person can type now, not the machine's
+    event names (agree_update and its kin are answered by docflow itself)."""
+    from docflow.errors import LifecycleError
+
+    try:
+        yield
+    except LifecycleError as exc:
+        if exc.state is None:
+            raise
+        verbs = [verb for verb in ACT_VERBS if verb in exc.allowed]
+        raise LifecycleError(
+            f"document {document} is {exc.state}: that act is not possible now",
+            where=f"document {document}", state=exc.state, allowed=exc.allowed,
+            hint=("what you can do now: " + ", ".join(f"docflow {verb} {document}"
+                                                     for verb in verbs)) if verbs
+            else "nothing more can be done to it from here") from exc
 
 
 _act_command("accept", "Register a received document (status 03).")

@@ -1,4 +1,4 @@
-"""Running a node: ``init``, ``serve``, ``doctor``, ``bench``."""
+"""Running a node: ``init``, ``serve``, ``status``, ``doctor``, ``bench``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from docflow.cli._app import cli, home_option
-from docflow.cli._output import EXIT_CANNOT_LISTEN, fail
+from docflow.cli._logs import LEVELS, configure_logging
+from docflow.cli._output import EXIT_CANNOT_LISTEN, EXIT_UNAVAILABLE, emit, fail, json_option
 from docflow.cli.pki import issue_keys
 from docflow.errors import ConfigError, DocflowError
 from docflow.model import OrganCode, OrganInfo
@@ -60,8 +61,8 @@ def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int,
         fail(exc)
         return
     if (home / "node.toml").exists():
-        click.echo(f"error: {home} is already a node home", err=True)
-        sys.exit(2)
+        fail(ConfigError(f"{home} is already a node home", where=str(home / "node.toml"),
+                         hint="nothing was written; choose another folder"))
     home.mkdir(parents=True, exist_ok=True)
     issue_keys(ca_dir, organ, name, home / "keys", ecdsa=False)
     (home / "trust").mkdir(exist_ok=True)
@@ -83,8 +84,15 @@ def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int,
 @click.option("--port", type=int, help="Override [server] port.")
 @click.option("--threads", "--workers", "threads", type=int,
               help="Override [server] threads (request workers).")
-def serve(home: Path, host: str | None, port: int | None, threads: int | None) -> None:
-    """Run the node: its SOAP endpoint and its outbox worker, until Ctrl-C or SIGTERM.
+@click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True,
+              help="info: what moved and each failure once; debug: every pass.")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append the log here (default: stderr).")
+@click.option("--log-json", is_flag=True, help="One JSON object per line.")
+def serve(home: Path, host: str | None, port: int | None, threads: int | None,
+          log_level: str, log_file: Path | None, log_json: bool) -> None:
+    """Run the node: its SOAP endpoint, GET /health, and its background worker (outbox,
+    pulls, axis polls, audit checkpoints), until Ctrl-C or SIGTERM.
 
     A node whose directory entry says `pull = true` also pulls from its hub on every
     pass; a hub home (`role = "hub"`) serves the hub's endpoint (push and pull
@@ -94,75 +102,106 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None) -
     flight when the process stops is claimed again once its lease runs out.
     """
     import datetime as dt
+    import logging
     import signal
-    import threading
 
     from docflow.config import load_config
     from docflow.node import Node
     from docflow.transport import SoapApp, listen
+    from docflow.worker import Worker
 
     try:
         config = load_config(home)
         node: Any = config.open_hub() if config.role == "hub" else config.open_node()
         if config.role == "hub":
             node.pull_lease = dt.timedelta(seconds=config.server.lease)
-        pulls = (config.role == "node" and node.directory is not None
-                 and node.directory.entry(node.code).pull)
-        polls = config.role == "node" and config.axis is not None
     except DocflowError as exc:
         fail(exc)
         return
+    checkpoints = _Checkpoints(home / config.server.checkpoint_dir, node,
+                               config.server.checkpoint_every)
+    options: dict[str, Any] = {"every": config.server.deliver_every,
+                               "lease": config.server.lease,
+                               "workers": config.server.deliver_workers,
+                               "checkpoint": checkpoints.when_due,
+                               "name": f"serve-{os.getpid()}"}
+    worker = node.running(**options) if isinstance(node, Node) else Worker(node, **options)
     listen_host = host or config.server.host
     listen_port = port or config.server.port
     try:  # bound before anything starts or claims to serve
-        server = listen(SoapApp(node), host=listen_host, port=listen_port,
-                        threads=threads or config.server.threads)
+        server = listen(SoapApp(node, health=worker.report), host=listen_host,
+                        port=listen_port, threads=threads or config.server.threads)
     except DocflowError as exc:
         node.store.close()
         fail(exc, code=EXIT_CANNOT_LISTEN)
         return
-    stop = threading.Event()
-    checkpoints = _Checkpoints(home / config.server.checkpoint_dir, node,
-                               config.server.checkpoint_every)
-
-    def worker() -> None:
-        while not stop.wait(config.server.deliver_every):
-            try:
-                node.deliver(worker=f"serve-{os.getpid()}",
-                             lease=dt.timedelta(seconds=config.server.lease),
-                             workers=config.server.deliver_workers)
-                if pulls and isinstance(node, Node):
-                    node.pull()
-                if polls and isinstance(node, Node):
-                    node.poll_axis()  # acknowledges each packet only after it is stored
-                checkpoints.when_due()
-            except DocflowError as exc:  # a database hiccup, a hub away: next pass
-                click.echo(f"outbox pass failed: {exc}", err=True)
-            except OSError as exc:  # the checkpoint folder: say so, keep serving
-                click.echo(f"writing an audit checkpoint failed: {exc}", err=True)
+    handler = configure_logging(log_level, file=log_file, as_json=log_json, zone=config.zone)
+    log = logging.getLogger("docflow.serve")
 
     def on_term(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    thread = threading.Thread(target=worker, name="docflow-outbox", daemon=True)
-    thread.start()
-    click.echo(f"docflow {config.role} {config.organ.code} serving on "
-               f"http://{listen_host}:{listen_port}/", err=True)
+    worker.start()
+    log.info("docflow %s %s serving on http://%s:%s/ (loops: %s)", config.role,
+             config.organ.code, listen_host, listen_port, ", ".join(worker.health))
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
-        stop.set()
-        thread.join(timeout=30)
+        worker.stop()
         try:
             checkpoints.when_due(now=True)
         except (DocflowError, OSError) as exc:
-            click.echo(f"writing the last audit checkpoint failed: {exc}", err=True)
+            log.error("writing the last audit checkpoint failed: %s", exc)
         node.store.close()
-        click.echo(f"docflow {config.role} stopped", err=True)
+        log.info("docflow %s stopped", config.role)
+        for name in ("docflow", "waitress"):
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()
+
+
+@cli.command()
+@home_option
+@json_option
+def status(home: Path, as_json: bool) -> None:
+    """Ask the home's running node (GET /health at its [server] address): database,
+    outbox backlog, last delivery, each loop. Exit status 7 when it does not answer or
+    is unhealthy."""
+    import requests
+
+    from docflow.config import load_config
+
+    try:
+        config = load_config(home)
+    except DocflowError as exc:
+        fail(exc)
+        return
+    host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::", "") else config.server.host  # noqa: S104 - reached, not bound
+    url = f"http://{host}:{config.server.port}/health"
+    try:
+        answer = requests.get(url, timeout=10)
+        facts = answer.json()
+    except (requests.RequestException, ValueError) as exc:
+        click.echo(f"error: nothing answers at {url}: {type(exc).__name__} (is `docflow "
+                   f"serve --home {home}` running?)", err=True)
+        sys.exit(EXIT_UNAVAILABLE)
+
+    def text() -> None:
+        click.echo(f"{facts.get('organ')}: {facts.get('status')} ({url})")
+        outbox = facts.get("outbox") or {}
+        click.echo(f"  database: {facts.get('database')}; worker {facts.get('worker')}")
+        click.echo(f"  outbox: {outbox.get('outstanding', '?')} on their way, "
+                   f"{outbox.get('dead_letters', '?')} dead letter(s); last delivery "
+                   f"{facts.get('last_delivery_at') or 'none yet'}")
+        for name, loop in (facts.get("loops") or {}).items():
+            state = f"FAILING: {loop['failing']}" if loop.get("failing") else "ok"
+            click.echo(f"  {name}: {state} ({loop.get('passes')} passes)")
+
+    emit(facts, as_json, text)
+    sys.exit(0 if answer.ok else EXIT_UNAVAILABLE)
 
 
 class _Checkpoints:

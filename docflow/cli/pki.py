@@ -31,8 +31,18 @@ def pki_ca(action: str, name: str, out: Path, ecdsa: bool, organs: tuple[str, ..
            force: bool) -> None:
     """Create a CA: OUT/ca.key and OUT/ca.crt (refused over existing ones unless --force)."""
     from docflow.clock import system_clock
+    from docflow.model import OrganPattern
     from docflow.security import KeyType, create_ca
 
+    for pattern in organs:  # a pattern that cannot be a constraint is a usage error
+        try:
+            parsed = OrganPattern(pattern)
+        except DocflowError as exc:
+            raise click.BadParameter(str(exc), param_hint="--organs") from exc
+        if parsed.suffix is None:
+            raise click.BadParameter(
+                f"the pattern {pattern} cannot be written as a name constraint: constraints "
+                "fix the right-hand parts of a code (*.*.05.H41)", param_hint="--organs")
     try:
         refuse_overwrite(out / "ca.key", out / "ca.crt", force=force)
         ca = create_ca(name, now=system_clock(),
@@ -56,10 +66,24 @@ def pki_ca(action: str, name: str, out: Path, ecdsa: bool, organs: tuple[str, ..
               help="Folder for organ.key and organ.crt.")
 @click.option("--ecdsa", is_flag=True, help="ECDSA P-256 instead of RSA-2048.")
 @click.option("--force", is_flag=True, help="Replace existing keys (they are lost for good).")
-def pki_issue(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, force: bool) -> None:
+@click.option("--encrypt", is_flag=True,
+              help="Encrypt the key with a passphrase: $DOCFLOW_KEY_PASSPHRASE, else asked "
+                   "for (twice). Nodes read it from DOCFLOW_KEY_PASSPHRASE.")
+def pki_issue(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, force: bool,
+              encrypt: bool) -> None:
     """Issue an organ certificate (its organ code in a subjectAltName URI); refused over
-    an existing organ.key/organ.crt unless --force."""
-    issue_keys(ca_dir, organ, name, out, ecdsa, force=force)
+    an existing organ.key/organ.crt unless --force; --encrypt protects the key."""
+    import os
+
+    passphrase = None
+    if encrypt:
+        passphrase = os.environ.get("DOCFLOW_KEY_PASSPHRASE") or click.prompt(
+            "Passphrase for the key", hide_input=True, confirmation_prompt=True,
+            err=True)
+        if len(passphrase) < 8:
+            raise click.BadParameter("the passphrase must be at least 8 characters",
+                                     param_hint="--encrypt")
+    issue_keys(ca_dir, organ, name, out, ecdsa, force=force, passphrase=passphrase)
 
 
 def refuse_overwrite(*paths: Path, force: bool) -> None:
@@ -74,8 +98,9 @@ def refuse_overwrite(*paths: Path, force: bool) -> None:
 
 
 def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, *,
-               force: bool = False) -> None:
-    """Issue ``organ``'s key and certificate from the CA in ``ca_dir`` into ``out``."""
+               force: bool = False, passphrase: str | None = None) -> None:
+    """Issue ``organ``'s key and certificate from the CA in ``ca_dir`` into ``out``
+    (the key encrypted with ``passphrase`` when given)."""
     from docflow.clock import system_clock
     from docflow.security import Credentials, KeyType, issue_certificate
 
@@ -88,8 +113,9 @@ def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, *,
         fail(exc)
         return
     out.mkdir(parents=True, exist_ok=True)
-    credentials.save(out / "organ.key", out / "organ.crt")
-    click.echo(f"issued a certificate for {organ}: {out / 'organ.crt'}")
+    credentials.save(out / "organ.key", out / "organ.crt", passphrase=passphrase)
+    click.echo(f"issued a certificate for {organ}: {out / 'organ.crt'}"
+               + (" (key encrypted)" if passphrase else ""))
 
 
 @pki.command("show")

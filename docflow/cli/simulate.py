@@ -9,8 +9,19 @@ from pathlib import Path
 import click
 
 from docflow.cli._app import cli
-from docflow.cli._output import fail
+from docflow.cli._output import fail, note
 from docflow.errors import DocflowError
+
+
+def _faults(value: str) -> str:
+    """A --faults value checked before anything runs (a usage error, exit status 2)."""
+    from docflow.harness import Faults
+
+    try:
+        Faults.parse(value)
+    except DocflowError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from exc
+    return value
 
 
 @cli.command()
@@ -20,7 +31,8 @@ from docflow.errors import DocflowError
 @click.option("--levels", type=click.Choice(["4", "3"]), default="4", show_default=True,
               help="The sample directory with or without the district level.")
 @click.option("--documents", type=click.IntRange(min=0), default=200, show_default=True)
-@click.option("--faults", default="", help="e.g. drop=0.05,duplicate=0.05,tamper=0.01,"
+@click.option("--faults", default="", callback=lambda _c, _p, value: _faults(value),
+              help="e.g. drop=0.05,duplicate=0.05,tamper=0.01,"
               "delay=0.02,crash=0.02,hub_down=5,skew=30")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path),
@@ -55,7 +67,7 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
 
     try:
         directory = (Directory.from_toml(directory_file) if directory_file
-                     else Directory.from_toml(quang_nam(levels=int(levels))))
+                     else Directory.from_toml_text(quang_nam(levels=int(levels))))
         config = SimulationConfig(documents=documents, faults=Faults.parse(faults), seed=seed)
         with tempfile.TemporaryDirectory(prefix="docflow-sim-") as scratch:
             simulation = Simulation(directory, home or Path(scratch), config)
@@ -96,7 +108,7 @@ def _simulate_processes(directory_file: Path | None, levels: str, documents: int
         with tempfile.TemporaryDirectory(prefix="docflow-proc-") as scratch:
             network = ProcessNetwork(text, home or Path(scratch), faults=Faults.parse(faults))
             report = network.run(documents, kills=kills, seed=seed,
-                                 progress=lambda line: click.echo(line, err=True))
+                                 progress=note)
     except DocflowError as exc:
         fail(exc)
         return

@@ -103,7 +103,7 @@ class ProcessNetwork:
         self.faults = faults
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
-        plain = Directory.from_toml(directory_toml)
+        plain = Directory.from_toml_text(directory_toml)
         codes = [str(code) for code in [*plain.hubs, *plain.entries]]
         ports = _free_ports(2 * len(codes) if self._faulty else len(codes))
         #: where each process listens

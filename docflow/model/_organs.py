@@ -213,7 +213,7 @@ FOUR_LEVELS: tuple[Level, ...] = (
 class Hierarchy:
     """Levels (as data) and the organs placed on them.
 
-    >>> h = Hierarchy.from_toml('''
+    >>> h = Hierarchy.from_toml_text('''
     ... [[levels]]
     ... key = "province"
     ... name = "UBND tỉnh"
@@ -287,23 +287,20 @@ class Hierarchy:
         object.__setattr__(self, "_by_code", by_code)
 
     @classmethod
-    def from_toml(cls, source: str | Path) -> Hierarchy:
-        """Load levels and organs from TOML text or a ``.toml`` file path.
+    def from_toml(cls, path: str | Path) -> Hierarchy:
+        """Load levels and organs from a ``.toml`` file (``str`` or ``Path``; TOML text
+        goes to :meth:`from_toml_text`).
 
         ``[[levels]]`` tables have ``key``, ``name`` and ``parents``; ``[[organs]]``
         tables have ``code``, ``name``, ``level`` and optionally ``parent`` (derived from
         the code when absent and the level has parents) and contact fields. Without
         ``[[levels]]`` the four classic levels are used.
         """
-        where = None
-        if isinstance(source, Path):
-            where = str(source)
-            try:
-                text = source.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"cannot read hierarchy file: {exc}", where=where) from exc
-        else:
-            text = source
+        return cls.from_toml_text(read_toml_file(path, "hierarchy"), where=str(path))
+
+    @classmethod
+    def from_toml_text(cls, text: str, *, where: str | None = None) -> Hierarchy:
+        """Load levels and organs from TOML text (see :meth:`from_toml`)."""
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -364,6 +361,18 @@ class Hierarchy:
             organ = self.get(organ.parent)
             out.append(organ)
         return out
+
+
+def read_toml_file(path: str | Path, what: str) -> str:
+    """The text of a TOML file named by ``path``; TOML text given by mistake, or a file
+    that cannot be read, is a :class:`ConfigError` saying so."""
+    if isinstance(path, str) and ("\n" in path or "=" in path):
+        raise ConfigError(f"this looks like TOML text, not the path of a {what} file",
+                          hint="pass text to from_toml_text(), a path to from_toml()")
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} file: {exc}", where=str(path)) from exc
 
 
 def _organ_from_table(

@@ -89,7 +89,7 @@ def sign_checkpoint(credentials: Credentials, seq: int, head: str, *,
     credentials' organ."""
     organ = credentials.organ
     return AuditCheckpoint(organ, seq, head, now, credentials.certificate_der,
-                           sign_data(credentials.private_key,
+                           sign_data(credentials.signing_key(),
                                      _statement(organ, seq, head, now)))
 
 

@@ -85,7 +85,8 @@ __all__ = ["sign", "sign_envelope", "sign_hop", "sign_status"]
 
 
 def _method(credentials: Credentials) -> str:
-    return _RSA_SHA256 if isinstance(credentials.private_key, rsa.RSAPrivateKey) else _ECDSA_SHA256
+    key = credentials.signing_key()
+    return _RSA_SHA256 if isinstance(key, rsa.RSAPrivateKey) else _ECDSA_SHA256
 
 
 def _template(
@@ -289,7 +290,7 @@ def _fill_signature(signature: etree._Element, elements: Sequence[etree._Element
         reference[2].text = base64.b64encode(_c14n_digest(element, splice)).decode("ascii")
     canonical = etree.tostring(signed_info, method="c14n", exclusive=True,
                                with_comments=False)
-    key = credentials.private_key
+    key = credentials.signing_key()
     if isinstance(key, rsa.RSAPrivateKey):
         value = key.sign(canonical, padding.PKCS1v15(), hashes.SHA256())
     elif isinstance(key, ec.EllipticCurvePrivateKey):

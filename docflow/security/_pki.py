@@ -140,11 +140,16 @@ def verify_data(certificate: x509.Certificate, signature: bytes, data: bytes, *,
 class Credentials:
     """A private key and its certificate: an organ's (or a CA's) signing identity.
 
-    The xmlsec form of the key is built once, on first use, and shared read-only.
+    The xmlsec form of the key is built once, on first use, and shared read-only. A
+    key left locked (``private_key`` None: :meth:`load` with ``need_key=False`` and no
+    passphrase for an encrypted key) still names the organ; signing with it is a
+    :class:`~docflow.errors.CredentialsError` saying why (``locked``).
     """
 
-    private_key: PrivateKey
+    private_key: PrivateKey | None
     certificate: x509.Certificate
+    #: why ``private_key`` is None (what to set to unlock it)
+    locked: str = ""
     # Per-credentials memo of derived forms (xmlsec key, signature templates), owned by
     # docflow.security: built once, then only read.
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -161,6 +166,14 @@ class Credentials:
             )
         return code
 
+    def signing_key(self) -> PrivateKey:
+        """The private key, to sign with (a locked key is a ``CredentialsError``)."""
+        if self.private_key is None:
+            raise CredentialsError(self.locked or "these credentials hold no private key",
+                                   where=str(organ_of(self.certificate) or ""),
+                                   hint="signing needs the key's passphrase")
+        return self.private_key
+
     @cached_property
     def certificate_der(self) -> bytes:
         """The certificate in DER form (what ``X509Certificate`` carries, base64)."""
@@ -173,7 +186,7 @@ class Credentials:
             if passphrase
             else serialization.NoEncryption()
         )
-        return self.private_key.private_bytes(
+        return self.signing_key().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
         )
 
@@ -181,22 +194,38 @@ class Credentials:
         """The certificate as PEM."""
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
-    def save(self, key_path: Path, cert_path: Path, *, passphrase: bytes | None = None) -> None:
-        """Write the key (mode 0600) and the certificate as PEM files."""
+    def save(self, key_path: Path, cert_path: Path, *,
+             passphrase: str | bytes | None = None) -> None:
+        """Write the key (mode 0600; encrypted with ``passphrase`` when given) and the
+        certificate as PEM files."""
+        if isinstance(passphrase, str):
+            passphrase = passphrase.encode()
         key_path.write_bytes(self.private_key_pem(passphrase))
         key_path.chmod(0o600)
         cert_path.write_bytes(self.certificate_pem())
 
     @classmethod
     def load(
-        cls, key_path: Path, cert_path: Path, *, passphrase: bytes | None = None
+        cls, key_path: str | Path, cert_path: str | Path, *,
+        passphrase: str | bytes | None = None, need_key: bool = True,
+        locked: str = "the key is encrypted and no passphrase was given"
     ) -> Credentials:
-        """Read credentials written by :meth:`save` (or any PEM key + certificate)."""
+        """Read credentials written by :meth:`save` (or any PEM key + certificate);
+        paths as ``str`` or ``Path``, the passphrase as ``str`` (UTF-8) or ``bytes``.
+        ``need_key=False``: an encrypted key without its passphrase is left locked (the
+        certificate still names the organ; signing says ``locked``) instead of an error:
+        for what only reads."""
         try:
-            key_pem = key_path.read_bytes()
-            cert_pem = cert_path.read_bytes()
+            key_pem = Path(key_path).read_bytes()
+            cert_pem = Path(cert_path).read_bytes()
         except OSError as exc:
             raise CredentialsError(f"cannot read key or certificate: {exc}") from exc
+        if not need_key and passphrase is None and b"ENCRYPTED" in key_pem[:64]:
+            try:
+                return cls(None, x509.load_pem_x509_certificate(cert_pem), locked=locked)
+            except ValueError as exc:
+                raise CredentialsError(f"cannot load the certificate: {exc}",
+                                       where=str(cert_path)) from exc
         return cls.from_pem(key_pem, cert_pem, passphrase=passphrase, where=str(key_path))
 
     @classmethod
@@ -205,10 +234,12 @@ class Credentials:
         key_pem: bytes,
         cert_pem: bytes,
         *,
-        passphrase: bytes | None = None,
+        passphrase: str | bytes | None = None,
         where: str | None = None,
     ) -> Credentials:
         """Credentials from PEM bytes; the key must match the certificate."""
+        if isinstance(passphrase, str):
+            passphrase = passphrase.encode()
         try:
             key = serialization.load_pem_private_key(key_pem, password=passphrase)
         except TypeError as exc:  # a passphrase missing or given for an unencrypted key
@@ -363,7 +394,7 @@ def issue_certificate(
         )
     except x509.ExtensionNotFound:
         pass  # a CA without a key identifier: the issuer name alone links them
-    return Credentials(key, builder.sign(ca.private_key, hashes.SHA256()))
+    return Credentials(key, builder.sign(ca.signing_key(), hashes.SHA256()))
 
 
 def create_crl(
@@ -387,7 +418,7 @@ def create_crl(
             .revocation_date(now)
             .build()
         )
-    return builder.sign(ca.private_key, hashes.SHA256())
+    return builder.sign(ca.signing_key(), hashes.SHA256())
 
 
 def _pem_blocks(path: Path, marker: bytes) -> list[bytes]:

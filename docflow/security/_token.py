@@ -88,7 +88,7 @@ def sign_request(credentials: Credentials, operation: str, subject: str = "", *,
     """Sign a request for ``operation`` (on ``subject``) as the credentials' organ."""
     organ = credentials.organ
     nonce = secrets.token_hex(16)
-    signature = sign_data(credentials.private_key,
+    signature = sign_data(credentials.signing_key(),
                           _statement(organ, operation, subject, now, nonce))
     return RequestToken(organ, operation, subject, now, nonce, credentials.certificate_der,
                         signature)

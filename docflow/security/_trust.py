@@ -192,21 +192,23 @@ class TrustStore:
 
     @classmethod
     def from_paths(
-        cls, cas: Path, crls: Path | None = None, *, organs: Path | None = None,
-        clock: Clock = system_clock
+        cls, cas: str | Path, crls: str | Path | None = None, *,
+        organs: str | Path | None = None, clock: Clock = system_clock
     ) -> TrustStore:
         """Load CA certificates (a PEM file or a directory of them), optional CRLs, and
         the CA -> organ patterns of ``organs`` (default: ``organs.toml`` in the ``cas``
-        directory, when there is one)::
+        directory, when there is one); paths as ``str`` or ``Path``::
 
             [[ca]]
             certificate = "da-nang-ca.crt"   # a file beside organs.toml
             organs = ["*.*.*.H43"]
         """
+        cas = Path(cas)
         if organs is None and cas.is_dir() and (cas / CONSTRAINTS_FILE).is_file():
             organs = cas / CONSTRAINTS_FILE
-        return cls(load_certificates(cas), load_crls(crls) if crls else (),
-                   organs=_load_organs(organs) if organs is not None else None, clock=clock)
+        return cls(load_certificates(cas), load_crls(Path(crls)) if crls else (),
+                   organs=_load_organs(Path(organs)) if organs is not None else None,
+                   clock=clock)
 
     def scope(self, ca: x509.Certificate) -> CaScope:
         """Which organs the trusted CA ``ca`` may certify."""

@@ -310,6 +310,25 @@ class Outbox:
                             .values(resolved_at=tx.now))
             tx.audit("resend", f"delivery:{delivery_id}", {})
 
+    def retry_now(self, *, recipients: Sequence[str] | None = None,
+                  now: dt.datetime | None = None) -> list[int]:
+        """Make every delivery waiting for a later retry due now (an operator who fixed
+        the peer does not wait out the backoff); ``recipients`` keeps only those organs.
+        Returns the ids made due; audited. Dead letters stay: see :meth:`resend`."""
+        deliveries = s.deliveries
+        with self._db.transaction("", now) as tx:
+            query = select(deliveries.c.id).where(
+                deliveries.c.transport_state.in_(("queued", "retrying")),
+                deliveries.c.next_attempt_at > tx.now)
+            if recipients is not None:
+                query = query.where(deliveries.c.recipient.in_(list(recipients)))
+            ids = [int(row.id) for row in tx.conn.execute(query.order_by(deliveries.c.id))]
+            if ids:
+                tx.conn.execute(update(deliveries).where(deliveries.c.id.in_(ids)).values(
+                    next_attempt_at=tx.now, version=deliveries.c.version + 1))
+                tx.audit("retry-now", "deliveries", {"deliveries": ids})
+            return ids
+
     def hand_over(self, delivery_id: int, worker: str, *,
                   lease: dt.timedelta = dt.timedelta(minutes=5),
                   now: dt.datetime | None = None) -> None:

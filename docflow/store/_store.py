@@ -30,7 +30,7 @@ from sqlalchemy import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from docflow.clock import Clock, system_clock
-from docflow.errors import DocflowError, SchemaVersionError, StoreError
+from docflow.errors import DocflowError, NotFoundError, SchemaVersionError, StoreError
 from docflow.store._audit import AuditLog
 from docflow.store._engine import make_engine
 from docflow.store._inbox import Inbox
@@ -54,7 +54,7 @@ def _require_existing(url: str) -> None:
     database = parsed.database
     if parsed.get_backend_name() == "sqlite" and database and database != ":memory:" \
             and not database.startswith("file:") and not Path(database).exists():
-        raise StoreError(f"no database at {database}", where=database,
+        raise NotFoundError(f"no database at {database}", where=database,
                          hint="check the path (nothing was created); `docflow init` or "
                               "`docflow db upgrade --database URL` creates a database")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Protocol
 
 import waitress.server
@@ -38,11 +39,26 @@ def listen(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int 
 
 
 def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int = 4,
-          max_body: int = 70 * 1024 * 1024, channel_timeout: int = 60) -> None:
-    """Serve ``app`` until interrupted (:func:`listen`, then run)."""
+          max_body: int = 70 * 1024 * 1024, channel_timeout: int = 60,
+          stop: threading.Event | None = None) -> None:
+    """Serve ``app`` until interrupted, or until ``stop`` is set from another thread
+    (:func:`listen`, then run; the port is free again when it returns)."""
     server = listen(app, host=host, port=port, threads=threads, max_body=max_body,
                     channel_timeout=channel_timeout)
+    done = threading.Event()
+
+    def watch(event: threading.Event) -> None:
+        while not event.wait(0.2):
+            if done.is_set():
+                return
+        if not done.is_set():
+            server.close()  # run() returns
+
+    if stop is not None:
+        threading.Thread(target=watch, args=(stop,), name="docflow-serve-stop",
+                         daemon=True).start()
     try:
         server.run()
     finally:
+        done.set()
         server.close()

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,11 +87,16 @@ class SoapApp:
             :class:`~docflow.hub.Hub`, which also answers the pull operations).
         max_body: the largest request accepted, in bytes (default: a 50 MiB packet,
             base64-encoded, plus room for the SOAP envelope).
+        health: what ``GET /health`` answers: whether the node is healthy (200, else
+            503) and the facts, as JSON (see :meth:`docflow.worker.Worker.report`);
+            None: no such page.
     """
 
-    def __init__(self, endpoint: Endpoint, *, max_body: int = 70 * 1024 * 1024):
+    def __init__(self, endpoint: Endpoint, *, max_body: int = 70 * 1024 * 1024,
+                 health: Callable[[], tuple[bool, dict[str, Any]]] | None = None):
         self.endpoint = endpoint
         self.max_body = max_body
+        self.health = health
         self._wsdl = schema_path("docflow.wsdl").read_bytes()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -105,6 +111,10 @@ class SoapApp:
             address = request.host_url.encode()
             return Response(self._wsdl.replace(_WSDL_ADDRESS, address),
                             content_type="text/xml; charset=utf-8")
+        if request.method == "GET" and request.path.rstrip("/") == "/health" and self.health:
+            healthy, facts = self.health()
+            return Response(json.dumps(facts, ensure_ascii=False), status=200 if healthy
+                            else 503, content_type="application/json")
         if request.method != "POST":
             return Response("docflow node: POST SOAP requests, or GET ?wsdl\n", status=405,
                             headers={"Allow": "GET, POST"}, content_type="text/plain")

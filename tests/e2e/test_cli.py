@@ -59,7 +59,7 @@ def test_validate_real_layout_packet() -> None:
 
 def test_bad_organ_code_option_is_a_clear_error(tmp_path: Path) -> None:
     result = run("sample", "letter", "--to", "district-5", "-o", str(tmp_path / "x"))
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "not a valid organ code" in result.stderr
 
 
@@ -86,6 +86,10 @@ def test_demo_module() -> None:
     assert "sender's view equals the receiver's state: yes" in out
     assert "audit chains intact: yes" in out
     assert "PROBLEM" not in out
+    # make demo cleans up after itself (issue 20), and says how to keep the stores
+    removed = out.strip().splitlines()[-1]
+    assert removed.startswith("removed ") and "--keep" in removed
+    assert not Path(removed.split()[1]).exists()
 
 
 def test_db_upgrade_and_audit_verify(tmp_path: Path) -> None:
@@ -137,11 +141,11 @@ def test_audit_checkpoint_then_verify_against_it(tmp_path: Path) -> None:
     assert run(*check).returncode == 0
     no_trust = run("audit", "verify", "--database", database, "--checkpoint",
                    str(tmp_path / "cp.json"))
-    assert no_trust.returncode == 2 and "--trust" in no_trust.stderr
+    assert no_trust.returncode == 5 and "--trust" in no_trust.stderr
     (tmp_path / "none").mkdir()
     nothing = run("audit", "verify", "--database", database, "--checkpoint",
                   str(tmp_path / "none"), "--trust", str(tmp_path / "ca" / "ca.crt"))
-    assert nothing.returncode == 2 and "no checkpoint" in nothing.stderr
+    assert nothing.returncode == 3 and "no checkpoint" in nothing.stderr
     with Store(database) as store:
         _rewrite_chain_from(store, 1, "{}")
     assert run("audit", "verify", "--database", database).returncode == 0
@@ -152,7 +156,7 @@ def test_audit_checkpoint_then_verify_against_it(tmp_path: Path) -> None:
 
 def test_store_commands_refuse_a_database_not_upgraded(tmp_path: Path) -> None:
     result = run("audit", "verify", "--database", f"sqlite:///{tmp_path / 'new.db'}")
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "docflow db upgrade" in result.stderr
 
 
@@ -225,7 +229,7 @@ def test_conform_says_what_docflow_would_do(tmp_path: Path) -> None:
     """`docflow conform` on packets other systems write: exit 3 accepted with findings,
     1 refused, 0 clean; --accept and --alias change the decision; JSON lists findings."""
     official = run("conform", str(INTEROP / "new.edxml"))
-    assert official.returncode == 3, official.stdout + official.stderr
+    assert official.returncode == 10, official.stdout + official.stderr
     assert "ACCEPT WITH FINDINGS" in official.stdout
     assert "signature unverifiable" in official.stdout
     refused = run("conform", str(INTEROP / "quirk-docid-other-organ.edxml"),
@@ -234,7 +238,7 @@ def test_conform_says_what_docflow_would_do(tmp_path: Path) -> None:
     assert "REFUSES error M.MessageHeader.DocumentId" in refused.stdout
     relaxed = run("conform", "--accept", "M.MessageHeader.DocumentId",
                   str(INTEROP / "quirk-docid-other-organ.edxml"))
-    assert relaxed.returncode == 3, relaxed.stdout
+    assert relaxed.returncode == 10, relaxed.stdout
     aliased = run("conform", "--json", "--alias", "vxp.saas.03=000.00.07.H41",
                   str(INTEROP / "quirk-system-id.edxml"))
     report = json.loads(aliased.stdout)
@@ -300,7 +304,7 @@ def test_axis_check_and_agencies_from_a_home(tmp_path: Path, pki) -> None:  # ty
         env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
         missing = subprocess.run([str(DOCFLOW), "axis", "check", "--home", str(home)],
                                  capture_output=True, text=True, env=env, timeout=60)
-        assert missing.returncode == 2 and "TEST_AXIS_SECRET" in missing.stderr
+        assert missing.returncode == 5 and "TEST_AXIS_SECRET" in missing.stderr
         good = subprocess.run([str(DOCFLOW), "axis", "check", "--home", str(home)],
                               capture_output=True, text=True, timeout=60,
                               env={**env, "TEST_AXIS_SECRET": "the-secret"})
@@ -367,7 +371,7 @@ def test_axis_agencies_sync_imports_into_the_directory(tmp_path: Path) -> None:
         assert "0 organ(s) added" in text.stdout and "4 already known" in text.stdout
         unknown_hub = subprocess.run([*command[:-2], "000.00.90.H41"], capture_output=True,
                                      text=True, env=env, timeout=60)
-        assert unknown_hub.returncode == 2 and "not a hub" in unknown_hub.stderr
+        assert unknown_hub.returncode == 5 and "not a hub" in unknown_hub.stderr
     finally:
         server.close()
         store.close()
@@ -380,7 +384,7 @@ def test_pki_refuses_to_overwrite_keys_without_force(tmp_path: Path) -> None:
     assert run("pki", "ca", "create", "--name", "CA", "--ecdsa", "--out", str(ca)).returncode == 0
     key = (ca / "ca.key").read_bytes()
     again = run("pki", "ca", "create", "--name", "CA 2", "--ecdsa", "--out", str(ca))
-    assert again.returncode == 2 and "exist(s) already" in again.stderr
+    assert again.returncode == 5 and "exist(s) already" in again.stderr
     assert "--force" in again.stderr and "nothing was written" in again.stderr
     assert (ca / "ca.key").read_bytes() == key
     issue = ("pki", "issue", "--ca", str(ca), "--organ", "000.00.01.H41", "--ecdsa",
@@ -388,7 +392,7 @@ def test_pki_refuses_to_overwrite_keys_without_force(tmp_path: Path) -> None:
     assert run(*issue).returncode == 0
     organ_key = (tmp_path / "organ" / "organ.key").read_bytes()
     refused = run(*issue)
-    assert refused.returncode == 2 and "organ.key" in refused.stderr
+    assert refused.returncode == 5 and "organ.key" in refused.stderr
     assert (tmp_path / "organ" / "organ.key").read_bytes() == organ_key
     assert run(*issue, "--force").returncode == 0
     assert (tmp_path / "organ" / "organ.key").read_bytes() != organ_key
@@ -400,7 +404,7 @@ def test_audit_verify_of_a_missing_database_creates_nothing(tmp_path: Path) -> N
     """Issue 20, item 7: a command that only reads opens existing databases only."""
     typo = tmp_path / "typo.db"
     result = run("audit", "verify", "--database", f"sqlite:///{typo}")
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 3, result.stdout + result.stderr
     assert "no database at" in result.stderr and "nothing was created" in result.stderr
     assert not typo.exists()
 
@@ -412,6 +416,6 @@ def test_simulate_says_what_a_small_directory_lacks(tmp_path: Path) -> None:
     directory = tmp_path / "tiny.toml"
     directory.write_text(quang_nam(districts=1, communes=1, departments=1), encoding="utf-8")
     result = run("simulate", "--directory", str(directory), "--documents", "3")
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 5, result.stdout + result.stderr
     assert "too small to simulate" in result.stderr and "2 commune organ(s)" in result.stderr
     assert "Traceback" not in result.stderr

@@ -158,7 +158,7 @@ def test_a_scripted_session_through_the_command_line(tmp_path: Path) -> None:
     try:
         (tmp_path / "kehoach.pdf").write_bytes(b"%PDF-1.4 ke hoach")
         sent = run("send", *home["province"], "--to", codes["district"], "--type", "plan",
-                   "--subject", "Kế hoạch chuyển đổi số năm 2027",
+                   "--subject", "Kế hoạch chuyển đổi số năm 2027", "--signer", "Lê Văn Dũng",
                    "--attach", str(tmp_path / "kehoach.pdf"))
         (message_id,) = sent.stdout.split()
         assert "delivered 1, failed 0" in sent.stderr
@@ -180,7 +180,7 @@ def test_a_scripted_session_through_the_command_line(tmp_path: Path) -> None:
         illegal = subprocess.run([str(DOCFLOW), "reject", *home["district"], ref,
                                   "--reason", "x"], capture_output=True, text=True, env=ENV,
                                  timeout=60)
-        assert illegal.returncode == 2 and "completed" in illegal.stderr
+        assert illegal.returncode == 4 and "completed" in illegal.stderr
 
         def business() -> str:
             (shown_doc,) = json.loads(run("outbox", *home["province"], "--json").stdout)
@@ -258,7 +258,7 @@ pull = true
     servers = serve_homes(tmp_path, url)
     try:
         run("send", *home["province"], "--to", codes["commune"], "--subject",
-            "Công văn về chuyển đổi số")
+            "Công văn về chuyển đổi số", "--signer", "Lê Văn Dũng")
 
         def inbox() -> list[dict[str, object]]:
             return list(json.loads(run("inbox", *home["commune"], "--json").stdout))
@@ -281,6 +281,17 @@ pull = true
         assert [copy["recipient"] for copy in seen_by_hub["copies"]] == [codes["commune"]]
         local = run("trace", *home["province"], "1", "--local").stdout
         assert "saw:" not in local
+        # A hub home answers inbox, outbox, trace and deadletters (issue 20, hub homes).
+        relayed = json.loads(run("outbox", *home["hub"], "--json").stdout)
+        document_copies = [r for r in relayed if r["kind"] == "document"]
+        assert [(r["from"], r["to"], r["state"]) for r in document_copies] == [
+            (codes["province"], codes["commune"], "acknowledged")]
+        assert json.loads(run("inbox", *home["hub"], "--json").stdout) == [] or all(
+            r["state"] in ("queued", "retrying", "sending")
+            for r in json.loads(run("inbox", *home["hub"], "--json").stdout))
+        hub_trace = run("trace", *home["hub"], str(document_copies[0]["document"]))
+        assert "hops: 000.00.90.H41" in hub_trace.stdout and codes["commune"] in hub_trace.stdout
+        assert json.loads(run("deadletters", *home["hub"], "--json").stdout) == []
     finally:
         for process in servers.values():
             process.send_signal(signal.SIGTERM)
@@ -384,7 +395,8 @@ def test_send_notation_is_the_document_ids_too(tmp_path: Path) -> None:
         "--ca", str(tmp_path / "ca"), "--port", str(free_port()),
         "--peer", "000.00.01.H41=http://127.0.0.1:9/")
     sent = run("send", "--home", str(home), "--to", "000.00.01.H41", "--notation", "KH-UBND",
-               "--number", "7", "--subject", "Kế hoạch", "--no-deliver")
+               "--number", "7", "--subject", "Kế hoạch", "--signer", "Lê Văn Dũng",
+               "--no-deliver")
     assert sent.returncode == 0, sent.stderr
     (document,) = json.loads(run("outbox", "--home", str(home), "--json").stdout)
     assert document["code"] == "7/KH-UBND"
@@ -403,11 +415,11 @@ def test_send_refuses_an_organ_nobody_can_reach_before_signing(tmp_path: Path) -
         "--peer", "000.00.01.H41=http://127.0.0.1:9/")
     refused = subprocess.run([str(DOCFLOW), "send", "--home", str(home), "--to",
                               "000.00.01.H41,000.00.77.H41", "--subject", "Công văn",
-                              "--no-deliver"], capture_output=True, text=True, env=ENV,
-                             timeout=120)
-    assert refused.returncode == 2, refused.stdout + refused.stderr
+                              "--signer", "Lê Văn Dũng", "--no-deliver"],
+                             capture_output=True, text=True, env=ENV, timeout=120)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "no route to 000.00.77.H41" in refused.stderr and "nothing was signed" in refused.stderr
     assert json.loads(run("outbox", "--home", str(home), "--json").stdout) == []
     run("send", "--home", str(home), "--to", "000.00.01.H41", "--subject", "Công văn",
-        "--no-deliver")
+        "--signer", "Lê Văn Dũng", "--no-deliver")
     assert len(json.loads(run("outbox", "--home", str(home), "--json").stdout)) == 1

@@ -17,7 +17,7 @@ from docflow.routing import Directory
 
 
 def small(levels: int = 4) -> Directory:
-    return Directory.from_toml(quang_nam(levels=levels, districts=3, communes=4,
+    return Directory.from_toml_text(quang_nam(levels=levels, districts=3, communes=4,
                                          departments=4))
 
 
@@ -36,7 +36,7 @@ def test_the_sample_directory_is_sized_like_quang_nam() -> None:
     assert directory.path("000.07.11.H41", OTHER_PROVINCE)[-2:] == [
         directory.hub("000.00.90.H43").code, directory.entry(OTHER_PROVINCE).code]
     assert Path("examples/quangnam.toml").read_text(encoding="utf-8") == quang_nam()
-    three = Directory.from_toml(quang_nam(levels=3))
+    three = Directory.from_toml_text(quang_nam(levels=3))
     assert {e.organ.level for e in three} == {"province", "department", "commune"}
 
 

@@ -116,7 +116,7 @@ class Province:
 
 @pytest.fixture
 def qn(pki: Pki, tmp_path: Path) -> Iterator[Province]:
-    directory = Directory.from_toml(DIRECTORY)
+    directory = Directory.from_toml_text(DIRECTORY)
     clock = Clock(pki.now)
     transport = InMemoryTransport()
     credentials = {PROVINCE.code: pki.province, TAM_KY.code: pki.district, LGSP.code: pki.hub}
@@ -336,7 +336,7 @@ def test_hub_refusals_change_nothing(qn: Province, pki: Pki) -> None:
 
 
 def test_directory_refuses_loops_and_unknowns() -> None:
-    directory = Directory.from_toml(DIRECTORY)
+    directory = Directory.from_toml_text(DIRECTORY)
     assert directory.path(COMMUNE.code, DA_NANG.code) == [
         LGSP.code, AXIS.code, LGSP_DN.code, DA_NANG.code]
     assert directory.path(DA_NANG.code, COMMUNE.code) == [
@@ -349,11 +349,12 @@ def test_directory_refuses_loops_and_unknowns() -> None:
         directory.next_hop(AXIS.code, TAM_KY.code,
                            trace=[OrganCode(f"000.00.9{i}.H50") for i in range(6)])
     with pytest.raises(Exception, match="cycle"):
-        Directory.from_toml(DIRECTORY.replace(
+        Directory.from_toml_text(DIRECTORY.replace(
             'name = "Trục liên thông văn bản quốc gia"',
             'name = "Trục"\nupstream = "000.00.90.H41"'))
     with pytest.raises(Exception, match="unknown hub"):
-        Directory.from_toml(DIRECTORY.replace('hub = "000.00.90.H43"', 'hub = "000.00.91.H43"'))
+        Directory.from_toml_text(DIRECTORY.replace('hub = "000.00.90.H43"',
+                                                   'hub = "000.00.91.H43"'))
 
 
 def test_send_to_codes_takes_names_from_the_directory(qn: Province) -> None:

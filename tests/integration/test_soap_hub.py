@@ -72,7 +72,7 @@ class LateNode(Late):
 @pytest.fixture(params=["1.1", "1.2"])
 def net(request: pytest.FixtureRequest, pki: Pki, tmp_path: Path) -> Iterator[Net]:
     clock = lambda: pki.now  # noqa: E731
-    directory = Directory.from_toml(DIRECTORY)
+    directory = Directory.from_toml_text(DIRECTORY)
     commune_credentials = issue_certificate(pki.ca, str(COMMUNE.code), COMMUNE.name,
                                             now=pki.now)
     late = {"province": LateNode(), "district": LateNode(), "hub": LateHub()}

@@ -51,7 +51,7 @@ def test_organs_are_placed_under_their_nearest_known_ancestor() -> None:
         "000.03.05.H20": ("department", "000.00.00.H20"),
     }
     assert result.known == (OrganCode("000.00.00.H41"),)
-    directory = Directory.from_toml(result.text)
+    directory = Directory.from_toml_text(result.text)
     assert directory.entry("000.01.01.H41").organ.email == "anmy@tamky.gov.vn"
     assert directory.entry("000.00.00.H20").hub == OrganCode("000.00.00.G22")
     again = import_agencies(result.text, [Agency(str(o.code), o.name) for o in result.added])
@@ -74,7 +74,7 @@ def test_hostile_entries_are_skipped_never_written() -> None:
     unusable = "no usable name (empty, too long or control characters)"
     assert [why.split(":")[0] for _, why in result.skipped] == [
         "not an organ code", unusable, unusable, unusable]
-    directory = Directory.from_toml(result.text)
+    directory = Directory.from_toml_text(result.text)
     assert set(directory.hubs) == {OrganCode("000.00.00.G22")}
     assert directory.entry("000.00.02.H41").organ.name == result.added[0].name
 
@@ -101,9 +101,9 @@ _names = st.text(alphabet=string.ascii_letters + " ăơưđ\"\\\n\t\x7f", max_si
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(_codes, _names), max_size=25))
 def test_any_agency_list_yields_a_directory_that_loads(rows: list[tuple[str, str]]) -> None:
-    before = Directory.from_toml(DIRECTORY)
+    before = Directory.from_toml_text(DIRECTORY)
     result = import_agencies(DIRECTORY, [Agency(code, name) for code, name in rows])
-    after = Directory.from_toml(result.text)
+    after = Directory.from_toml_text(result.text)
     for entry in before:
         assert after.entry(entry.code).organ == entry.organ
     assert len(after) == len(before) + len(result.added)

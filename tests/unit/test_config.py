@@ -36,7 +36,18 @@ def test_signed_checkpoints_are_on_by_default_and_written_by_init(tmp_path: Path
 @pytest.mark.parametrize(("text", "fragment"), [
     ("this is not toml = =", "invalid TOML"),
     ("[server]\nport = 1", r"missing \[node\]"),
-    ('[node]\nname = "x"', "missing key 'organ'"),
+    ('[node]\nname = "x"', r"\[node\] organ is missing"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\ncolour = 1',
+     r"unknown setting\(s\) in \[node\]"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\ntimezone = "Mars/Base"',
+     "unknown time zone 'Mars/Base'"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\nport = "80a"',
+     r"\[server\] port must be a whole number"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\nport = 70000', "between 1 and"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\nretry_intervals = ["x"]',
+     "list of positive seconds"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\nlease = "long"',
+     r"\[server\] lease must be a number of seconds"),
     ('[node]\norgan = "H41"\nname = "x"', "not a valid organ code"),
     ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\nspeed = 3', "unknown setting"),
     ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\ndeliver_workers = 0',
@@ -57,6 +68,7 @@ def test_bad_configs_say_what_is_wrong(tmp_path: Path, text: str, fragment: str)
     with pytest.raises(ConfigError, match=fragment) as info:
         load_config(tmp_path)
     assert "node.toml" in str(info.value)
+    assert "__init__" not in str(info.value) and "keyword argument" not in str(info.value)
 
 
 def test_missing_home(tmp_path: Path) -> None:

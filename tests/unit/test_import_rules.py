@@ -12,8 +12,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "docflow"
 CORE = ("model", "envelope", "security", "lifecycle", "routing", "errors", "clock")
-ADAPTERS_AND_SERVICES = ("store", "transport", "emulators", "node", "hub", "harness", "cli",
-                         "config", "demo")
+ADAPTERS_AND_SERVICES = ("store", "transport", "emulators", "node", "hub", "delivery",
+                         "worker", "harness", "cli", "config", "demo")
 
 
 def imports(path: Path) -> set[str]:
@@ -46,14 +46,15 @@ def test_the_core_imports_no_adapter() -> None:
 
 def test_the_transport_never_imports_the_store() -> None:
     for path in files("transport"):
-        bad = imports(path) & {"store", "emulators", "node", "hub", "harness", "cli"}
+        bad = imports(path) & {"store", "emulators", "node", "hub", "delivery", "worker",
+                               "harness", "cli"}
         assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
 
 
 def test_the_store_imports_no_other_adapter_and_no_service() -> None:
     for path in files("store"):
-        bad = imports(path) & {"transport", "emulators", "node", "hub", "harness", "cli",
-                               "config", "demo"}
+        bad = imports(path) & {"transport", "emulators", "node", "hub", "delivery", "worker",
+                               "harness", "cli", "config", "demo"}
         assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
 
 
@@ -62,7 +63,8 @@ def test_adapters_meet_only_in_services() -> None:
     an adapter."""
     meeting = {path.relative_to(PACKAGE).parts[0].removesuffix(".py")
                for path in PACKAGE.rglob("*.py") if {"store", "transport"} <= imports(path)}
-    assert meeting <= {"node", "hub", "emulators", "config", "cli", "harness", "demo"}, meeting
+    assert meeting <= {"node", "hub", "delivery", "emulators", "config", "cli", "harness",
+                       "demo"}, meeting
     assert not meeting & set(CORE)
 
 

@@ -127,7 +127,7 @@ def test_four_level_hierarchy_from_toml(tmp_path: Path) -> None:
 
 
 def test_three_level_hierarchy_without_districts() -> None:
-    hierarchy = Hierarchy.from_toml(THREE_LEVELS)
+    hierarchy = Hierarchy.from_toml_text(THREE_LEVELS)
     assert len(hierarchy.levels) == 3
     assert hierarchy.get("000.00.61.H41").parent == OrganCode("000.00.00.H41")
 
@@ -147,7 +147,7 @@ def test_three_level_hierarchy_without_districts() -> None:
 )
 def test_hierarchy_errors_are_config_errors(text: str, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
-        Hierarchy.from_toml(text)
+        Hierarchy.from_toml_text(text)
 
 
 def test_missing_hierarchy_file(tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ def test_missing_hierarchy_file(tmp_path: Path) -> None:
 
 def test_unknown_organ_lookup() -> None:
     with pytest.raises(ModelError, match="not in the hierarchy"):
-        Hierarchy.from_toml(FOUR_LEVELS).get("000.00.99.H41")
+        Hierarchy.from_toml_text(FOUR_LEVELS).get("000.00.99.H41")
 
 
 def test_document_id_convention() -> None:
@@ -178,3 +178,14 @@ def test_status_codes_are_the_edxml_list() -> None:
     assert [code.value for code in StatusCode] == [
         "01", "02", "03", "04", "05", "06", "13", "15", "16"]
     assert StatusCode.ACCEPTED.description == "Đã tiếp nhận"
+
+
+def test_from_toml_takes_a_path_as_str_or_path_and_text_has_its_own_name(
+        tmp_path: Path) -> None:
+    path = tmp_path / "h.toml"
+    path.write_text(FOUR_LEVELS, encoding="utf-8")
+    assert Hierarchy.from_toml(str(path)).organs == Hierarchy.from_toml(path).organs
+    assert Hierarchy.from_toml_text(FOUR_LEVELS).organs == Hierarchy.from_toml(path).organs
+    with pytest.raises(ConfigError, match="looks like TOML text") as info:
+        Hierarchy.from_toml(FOUR_LEVELS)
+    assert "from_toml_text" in str(info.value)

@@ -299,3 +299,23 @@ def test_audit_checkpoints_are_signed_statements(pki: Pki) -> None:
     for text in ("{}", "not json", '{"format": "docflow-audit-checkpoint-v1", "seq": -1}'):
         with pytest.raises(SignatureValueError, match="not an audit checkpoint"):
             AuditCheckpoint.from_json(text)
+
+
+def test_credentials_load_takes_str_or_path_and_a_str_or_bytes_passphrase(
+        pki: Pki, tmp_path: Path) -> None:
+    from docflow.errors import CredentialsError
+    from docflow.security import Credentials, TrustStore
+
+    key, cert = tmp_path / "organ.key", tmp_path / "organ.crt"
+    pki.province.save(key, cert, passphrase="mật khẩu")  # noqa: S106 - a test key
+    for passphrase in ("mật khẩu", "mật khẩu".encode()):
+        for paths in ((key, cert), (str(key), str(cert))):
+            assert Credentials.load(*paths, passphrase=passphrase).organ == pki.province.organ
+    locked = Credentials.load(key, cert, need_key=False)  # a reader: no passphrase needed
+    assert locked.organ == pki.province.organ and locked.private_key is None
+    with pytest.raises(CredentialsError, match="no passphrase was given"):
+        sign_envelope(sample_envelope(), locked)
+    with pytest.raises(CredentialsError, match="not given but private key is encrypted"):
+        Credentials.load(key, cert)
+    (tmp_path / "ca.crt").write_bytes(pki.ca.certificate_pem())
+    assert TrustStore.from_paths(str(tmp_path / "ca.crt")).cas == [pki.ca.certificate]

@@ -1,0 +1,114 @@
+"""An outbox pass, the part a node and a hub share: send claimed deliveries (side by
+side when asked), record each outcome, and check that a receipt proves its delivery."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from docflow.clock import Clock
+from docflow.errors import ConfigError, DocflowError, SecurityError
+from docflow.model import OrganCode, StatusCode
+from docflow.security import TrustStore, Verified, signed_content_digest, verify
+from docflow.store import Claim, Store
+from docflow.transport import Transport
+
+__all__ = ["DeliveryReport", "check_receipt", "run_outbox"]
+
+_LOG = logging.getLogger("docflow.outbox")
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one pass of the outbox worker did."""
+
+    delivered: int = 0
+    failed: int = 0
+    errors: tuple[str, ...] = ()
+
+
+
+def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, clock: Clock, *,
+               via: Callable[[OrganCode], OrganCode | None],
+               settle: Callable[[Claim, OrganCode, OrganCode | None, bytes], None],
+               workers: int = 1) -> DeliveryReport:
+    """Send claimed deliveries (a node's or a hub's outbox pass): a status packet is
+    acknowledged once sent; a document's receipt goes to ``settle`` (which verifies and
+    records it), or, from a transport that only queued it (an axis), the copy waits for
+    its receipt; any DocflowError is a failed attempt (retried, then dead-lettered).
+
+    ``workers`` > 1 sends that many deliveries at a time (threads): a broadcast to many
+    organs waits on their networks side by side instead of one after the other. The
+    packets of one document to one organ still go one after the other, in their order
+    (its statuses 03, 04, 05, 06 arrive as they were given). Each delivery is settled in
+    its own transaction either way; the transport must be safe to share between threads
+    (the SOAP client and the in-memory transport are)."""
+    def one(claim: Claim) -> str | None:
+        recipient = OrganCode(claim.recipient)
+        try:
+            next_stop = via(recipient)
+            if claim.kind == "status":
+                transport.send_status(recipient, claim.packet, via=next_stop)
+                store.outbox.acknowledge(claim.delivery_id, now=clock())
+            else:
+                receipt = transport.send_document(recipient, claim.packet, via=next_stop)
+                if receipt is None:  # queued by an axis: the 01 comes as a status
+                    store.outbox.mark_sent(claim.delivery_id, now=clock())
+                else:
+                    settle(claim, recipient, next_stop, receipt)
+            _LOG.debug("delivery %d (%s) to %s: sent", claim.delivery_id, claim.kind,
+                       claim.recipient)
+            return None
+        except DocflowError as exc:
+            store.outbox.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}", now=clock())
+            _LOG.debug("delivery %d (%s) to %s: failed: %s", claim.delivery_id, claim.kind,
+                       claim.recipient, exc)
+            return f"{claim.recipient}: {exc}"
+
+    if workers < 1:
+        raise ConfigError(f"an outbox pass needs at least one worker, not {workers}")
+    groups: dict[tuple[int, str], list[Claim]] = {}
+    for claim in claims:
+        groups.setdefault((claim.document_ref, claim.recipient), []).append(claim)
+    if workers == 1 or len(groups) < 2:
+        outcomes = [one(claim) for claim in claims]
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(groups)),
+                                thread_name_prefix="docflow-outbox") as pool:
+            outcomes = [outcome for done in pool.map(
+                lambda group: [one(claim) for claim in group], groups.values())
+                for outcome in done]
+    errors = tuple(error for error in outcomes if error is not None)
+    return DeliveryReport(len(claims) - len(errors), len(errors), errors)
+
+
+def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
+                  signers: Sequence[OrganCode], message_id: str | None, packet: bytes,
+                  recipient: OrganCode) -> Verified:
+    """Verify a receipt and check that it proves this delivery: status 01, signed by one
+    of ``signers`` (the recipient, or a hub that took custody), naming ``message_id`` and
+    the signed content of ``packet`` (:func:`~docflow.security.signed_content_digest`,
+    or the SHA-256 of its bytes, as docflow receipts named before); a
+    :class:`~docflow.errors.SecurityError` otherwise (the delivery then counts as not
+    acknowledged). Returns the verified receipt."""
+    verified = verify(receipt, trust, now=now)
+    status = verified.status
+    problems = []
+    if status.code is not StatusCode.ARRIVED:
+        problems.append(f"status {status.code.value} instead of 01")
+    if status.sender.code not in signers:
+        problems.append(f"signed by {status.sender.code}, not the recipient {recipient}"
+                        + (f" or the hub {signers[1]}" if len(signers) > 1 else ""))
+    if status.message_id != message_id:
+        problems.append(f"for message {status.message_id}, not {message_id}")
+    if status.received_sha256 not in (signed_content_digest(packet),
+                                      hashlib.sha256(packet).hexdigest()):
+        problems.append("for other content than was sent")
+    if problems:
+        raise SecurityError("the receipt does not prove this delivery: "
+                            + "; ".join(problems), where=str(recipient))
+    return verified

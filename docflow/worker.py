@@ -1,0 +1,211 @@
+"""The background loops of a running node or hub: outbox passes, pulls from the hub,
+polls of the axis, signed audit checkpoints; started and stopped cleanly.
+
+::
+
+    with node.running(every=0.5):   # the node delivers, pulls and polls meanwhile
+        ...
+
+Each pass is logged by its loop (``docflow.outbox``, ``docflow.pull``, ``docflow.axis``,
+``docflow.checkpoint``): what moved at INFO, idle passes at DEBUG, and a failure once
+while it lasts (the same error every two seconds is one line, then one line when the
+loop recovers). :attr:`Worker.health` is what ``/health`` and ``docflow status`` show.
+A stop never loses anything: the outbox is in the database, and a delivery claimed
+when the worker stopped is claimed again once its lease runs out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from docflow.errors import DocflowError
+
+__all__ = ["LoopHealth", "Worker"]
+
+
+@dataclass
+class LoopHealth:
+    """How one loop of a :class:`Worker` stands."""
+
+    passes: int = 0
+    #: when it last moved something (a delivery, a pulled packet, a checkpoint)
+    last_success_at: dt.datetime | None = None
+    #: the error of the failure going on now (None: its last pass went well)
+    failing: str | None = None
+    failures: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"passes": self.passes, "failures": self.failures, "failing": self.failing,
+                "last_success_at": self.last_success_at.isoformat()
+                if self.last_success_at else None}
+
+
+@dataclass
+class _Loop:
+    name: str
+    step: Callable[[], str | None]  # one pass: what it moved (None: nothing)
+    log: logging.Logger
+    health: LoopHealth = field(default_factory=LoopHealth)
+
+
+class Worker:
+    """A node's (or hub's) background loops in one thread, every ``every`` seconds.
+
+    Args:
+        endpoint: a :class:`~docflow.node.Node` or :class:`~docflow.hub.Hub`.
+        every: seconds between passes.
+        lease: how long a claimed delivery stays this worker's.
+        workers: deliveries sent at a time in a pass.
+        pull: also pull from the node's hub (a node whose directory entry pulls).
+        poll: also poll the node's axis or LGSP (a node with an ``[axis]``).
+        checkpoint: called on every pass; writes a signed audit checkpoint when one is
+            due and returns its path (see ``docflow serve``).
+        name: the worker's name in claims (default ``worker-<organ>``).
+    """
+
+    def __init__(self, endpoint: Any, *, every: float = 2.0, lease: float = 300.0,
+                 workers: int = 4, pull: bool = False, poll: bool = False,
+                 checkpoint: Callable[[], object] | None = None, name: str | None = None):
+        if every <= 0:
+            raise DocflowError("a worker's interval must be positive", where=f"every={every}")
+        self.endpoint, self.every = endpoint, every
+        self.name = name or f"worker-{endpoint.organ.code}"
+        self._lease = dt.timedelta(seconds=lease)
+        self._workers = workers
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._clock = endpoint.clock
+        steps: dict[str, Callable[[], str | None]] = {"outbox": self._deliver}
+        if pull:
+            steps["pull"] = self._pull
+        if poll:
+            steps["axis"] = self._poll
+        if checkpoint is not None:
+            steps["checkpoint"] = lambda: _moved(checkpoint())
+        self._loops = {name: _Loop(name, step, logging.getLogger(f"docflow.{name}"))
+                       for name, step in steps.items()}
+
+    # ------------------------------------------------------------------ the loops
+
+    def _deliver(self) -> str | None:
+        report = self.endpoint.deliver(worker=self.name, lease=self._lease,
+                                       workers=self._workers)
+        moved = getattr(report, "delivered", getattr(report, "forwarded", 0))
+        for error in report.errors:
+            self._loops["outbox"].log.warning("%s", error)
+        if moved or report.failed:
+            return f"delivered {moved}, failed {report.failed}"
+        return None
+
+    def _pull(self) -> str | None:
+        return _pulled(self.endpoint.pull(), self._loops["pull"].log)
+
+    def _poll(self) -> str | None:
+        # acknowledges each packet only after it is stored
+        return _pulled(self.endpoint.poll_axis(), self._loops["axis"].log)
+
+    def run_once(self) -> None:
+        """One pass of every loop (what the thread does every ``every`` seconds)."""
+        for loop in self._loops.values():
+            if self._stop.is_set() and loop.name != "checkpoint":
+                continue
+            loop.health.passes += 1
+            try:
+                moved = loop.step()
+            except (DocflowError, OSError) as exc:  # a database hiccup, a hub away
+                message = str(exc)
+                if message != loop.health.failing:  # one line per distinct failure
+                    loop.log.error("%s pass failed: %s", loop.name, message)
+                loop.health.failing = message
+                loop.health.failures += 1
+                continue
+            if loop.health.failing is not None:
+                loop.log.info("%s recovered after %d failed pass(es)", loop.name,
+                              loop.health.failures)
+                loop.health.failing, loop.health.failures = None, 0
+            if moved:
+                loop.health.last_success_at = self._clock()
+                loop.log.info("%s", moved)
+            else:
+                loop.log.debug("%s: nothing to do", loop.name)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.run_once()
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> Worker:
+        """Start the thread (once); returns the worker."""
+        if self._thread is not None:
+            raise DocflowError("this worker was started already",
+                               hint="make a new Worker (or node.running()) to start again")
+        self._thread = threading.Thread(target=self._run, name=f"docflow-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the pass under way (waits up to ``timeout`` seconds for it)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def health(self) -> dict[str, LoopHealth]:
+        """Each loop's :class:`LoopHealth`, by name."""
+        return {name: loop.health for name, loop in self._loops.items()}
+
+    def report(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the node is healthy, and why: the database answers, the worker runs;
+        the outbox backlog (on its way, dead letters), when something was last
+        delivered, and each loop's state (what ``GET /health`` answers)."""
+        store = self.endpoint.store
+        facts: dict[str, Any] = {"organ": str(self.endpoint.organ.code),
+                                 "time": self._clock().isoformat(),
+                                 "worker": "running" if self.running else "stopped"}
+        healthy = self.running
+        try:
+            facts["outbox"] = {"outstanding": store.queries.outstanding(),
+                               "dead_letters": store.outbox.dead_letters(page_size=1).total}
+            facts["database"] = "ok"
+        except DocflowError as exc:
+            facts["database"], healthy = str(exc), False
+        delivered = self._loops["outbox"].health.last_success_at
+        facts["last_delivery_at"] = delivered.isoformat() if delivered else None
+        facts["loops"] = {name: loop.health.as_dict() for name, loop in self._loops.items()}
+        facts["status"] = "ok" if healthy else "unhealthy"
+        return healthy, facts
+
+
+def _pulled(report: Any, log: logging.Logger) -> str | None:
+    """A pull's or poll's report as a loop's outcome: errors with nothing received are
+    a failed pass; errors beside received packets are warnings."""
+    if report.documents or report.statuses or report.refused:
+        for error in report.errors:
+            log.warning("%s", error)
+        return (f"received {report.documents} document(s), {report.statuses} status(es), "
+                f"refused {report.refused}")
+    if report.errors:
+        raise DocflowError("; ".join(report.errors))
+    return None
+
+
+def _moved(result: object) -> str | None:
+    return None if result is None else f"wrote {result}"

@@ -1,0 +1,158 @@
+"""The background worker (`with node.running(): ...`): it delivers while the caller does
+other things, stops cleanly, logs each distinct failure once and its recovery, and
+reports its health (what `GET /health` answers)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from docflow.node import Node
+from docflow.routing import Directory
+from docflow.samples import PROVINCE, TAM_KY, sample_envelope
+from docflow.store import Store, sqlite_url
+from docflow.transport import InMemoryTransport, SoapApp, SoapClient, listen
+from docflow.worker import Worker
+from tests.conftest import Clock, Pki
+from tests.postgres import free_port
+
+
+def _wait(condition, seconds: float = 10) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_running_delivers_in_the_background_and_stops(pki: Pki, tmp_path: Path) -> None:
+    clock = Clock(pki.now)
+    transport = InMemoryTransport()
+    nodes = []
+    for organ, credentials in ((PROVINCE, pki.province), (TAM_KY, pki.district)):
+        store = Store.open(sqlite_url(tmp_path / f"{organ.code}.db"), clock=clock)
+        node = Node(organ, credentials, pki.trust, store, transport, clock=clock)
+        transport.register(organ.code, node)
+        nodes.append(node)
+    province, district = nodes
+    try:
+        envelope = sample_envelope()
+        with province.running(every=0.02) as worker:
+            assert worker.running and set(worker.health) == {"outbox"}
+            province.send(envelope.info, envelope.attachments)
+            _wait(lambda: district.inbox().total == 1)
+            _wait(lambda: worker.report()[1]["outbox"]["outstanding"] == 0)  # acknowledged
+            healthy, facts = worker.report()
+        assert not worker.running  # stopped on leaving the block
+        assert healthy and facts["database"] == "ok" and facts["worker"] == "running"
+        assert facts["outbox"] == {"outstanding": 0, "dead_letters": 0}
+        assert facts["last_delivery_at"] == pki.now.isoformat()
+        assert worker.report()[0] is False  # a stopped worker is not healthy
+        with pytest.raises(Exception, match="started already"):
+            worker.start()
+    finally:
+        for node in nodes:
+            node.store.close()
+
+
+def test_a_failure_is_logged_once_while_it_lasts_then_its_recovery(
+        pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A commune pulling from a hub that is down: one error line for many passes (not
+    the same line every pass), one line when the hub is back; the pull and the outbox
+    are told apart by their loggers."""
+    from docflow.hub import Hub
+    from docflow.model import OrganCode, OrganInfo
+
+    hub_port = free_port()
+    hub_url = f"http://127.0.0.1:{hub_port}/"
+    directory = Directory.from_toml_text(f"""
+[[hubs]]
+code = "000.00.90.H41"
+name = "LGSP Quảng Nam"
+endpoint = "{hub_url}"
+[[organs]]
+code = "000.00.00.H41"
+name = "UBND tỉnh Quảng Nam"
+level = "province"
+hub = "000.00.90.H41"
+[[organs]]
+code = "000.00.01.H41"
+name = "UBND thành phố Tam Kỳ"
+level = "district"
+hub = "000.00.90.H41"
+pull = true
+""")
+    store = Store.open(sqlite_url(tmp_path / "district.db"))
+    node = Node(TAM_KY, pki.district, pki.trust, store, SoapClient(directory.addresses()),
+                directory=directory)
+    hub_store = Store.open(sqlite_url(tmp_path / "hub.db"))
+    hub = Hub(OrganInfo(OrganCode("000.00.90.H41"), "LGSP Quảng Nam"), pki.hub, pki.trust,
+              hub_store, SoapClient(directory.addresses()), directory)
+    caplog.set_level(logging.INFO, logger="docflow")
+    try:
+        worker = node.running(every=0.02)
+        assert set(worker.health) == {"outbox", "pull"}
+        with worker:
+            _wait(lambda: worker.health["pull"].failures >= 5)
+            failing = [r for r in caplog.records if r.name == "docflow.pull"
+                       and r.levelno == logging.ERROR]
+            assert len(failing) == 1, [r.getMessage() for r in failing]
+            assert "pull pass failed" in failing[0].getMessage()
+            server = listen(SoapApp(hub), port=hub_port)
+            import threading
+
+            thread = threading.Thread(target=server.run, daemon=True)
+            thread.start()
+            try:
+                _wait(lambda: worker.health["pull"].failing is None)
+                assert requests.get(hub_url + "?wsdl", timeout=5).ok
+            finally:
+                server.close()
+        recovered = [r.getMessage() for r in caplog.records if r.name == "docflow.pull"
+                     and "recovered" in r.getMessage()]
+        assert len(recovered) == 1 and "failed pass(es)" in recovered[0]
+        assert not [r for r in caplog.records if r.name == "docflow.outbox"
+                    and r.levelno >= logging.WARNING]
+    finally:
+        store.close()
+        hub_store.close()
+
+
+def test_a_worker_refuses_a_nonsense_interval(pki: Pki, tmp_path: Path) -> None:
+    store = Store.open(sqlite_url(tmp_path / "p.db"))
+    try:
+        node = Node(PROVINCE, pki.province, pki.trust, store, InMemoryTransport())
+        with pytest.raises(Exception, match="interval must be positive"):
+            Worker(node, every=0)
+    finally:
+        store.close()
+
+
+def test_transport_serve_stops_when_told() -> None:
+    import threading
+
+    from docflow.transport import serve
+
+    def app(environ, start_response):  # type: ignore[no-untyped-def]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    port, stop = free_port(), threading.Event()
+    thread = threading.Thread(target=serve, args=(app,), kwargs={"port": port, "stop": stop})
+    thread.start()
+    _wait(lambda: _answers(f"http://127.0.0.1:{port}/"))
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert not _answers(f"http://127.0.0.1:{port}/")  # the port is free again
+    listen(app, port=port).close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.ConnectionError:
+        return False
