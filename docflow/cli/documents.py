@@ -354,11 +354,13 @@ def deadletters(home: Path, as_json: bool) -> None:
 @cli.command()
 @home_option
 @click.argument("delivery", type=int)
-def resend(home: Path, delivery: int) -> None:
+@json_option
+def resend(home: Path, delivery: int, as_json: bool) -> None:
     """Queue a dead-lettered delivery again (same packet, same message id)."""
     with opened(home, hub=True) as node:
         node.store.outbox.resend(delivery)
-        click.echo(f"delivery {delivery} queued again")
+        emit({"delivery": delivery, "queued": True}, as_json,
+             lambda: click.echo(f"delivery {delivery} queued again"))
 
 
 def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> None:
@@ -366,16 +368,20 @@ def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> Non
     @home_option
     @click.argument("document", type=int)
     @click.option("--reason", required=needs_reason, help="Why (sent with the status).")
-    def command(home: Path, document: int, reason: str | None) -> None:
+    @json_option
+    def command(home: Path, document: int, reason: str | None, as_json: bool) -> None:
         with opened(home) as node, _as_verbs(document):
             if event == "recall":
                 asked = node.recall(document, reason or "thu hồi")
-                click.echo(f"recall requested from {len(asked)} recipient(s)")
+                emit({"document": document, "act": event, "asked": len(asked)}, as_json,
+                     lambda: click.echo(f"recall requested from {len(asked)} recipient(s)"))
             else:
                 step = node.act(document, event, reason)
-                click.echo(f"document {document}: {step.state}"
-                           + (f" (status {step.emit.value} queued for the sender)"
-                              if step.emit else ""))
+                emit({"document": document, "act": event, "state": step.state,
+                      "status": step.emit.value if step.emit else None}, as_json,
+                     lambda: click.echo(f"document {document}: {step.state}"
+                                        + (f" (status {step.emit.value} queued for the "
+                                           "sender)" if step.emit else "")))
 
 
 #: the acts a person types, in the order of a document's life
@@ -432,8 +438,9 @@ def _change_command(kind: str, summary: str) -> None:
                   type=click.Path(exists=True, dir_okay=False, path_type=Path),
                   help="A file to attach to the new document (repeatable; default: the "
                        "original's attachments).")
+    @json_option
     def command(home: Path, document: int, reason: str, subject: str | None,
-                number: str | None, attachments: tuple[Path, ...]) -> None:
+                number: str | None, attachments: tuple[Path, ...], as_json: bool) -> None:
         import mimetypes
         from dataclasses import replace
 
@@ -450,8 +457,10 @@ def _change_command(kind: str, summary: str) -> None:
                                      or "application/octet-stream") for path in attachments)
             change = node.update if kind == "update" else node.replace
             record = change(document, new, files or envelope.attachments, reason=reason)
-            click.echo(f"document {record.document_ref} sent as the {kind} of {document} "
-                       f"to {len(record.deliveries)} recipient(s)")
+            emit({"document": record.document_ref, kind: document,
+                  "deliveries": list(record.deliveries)}, as_json,
+                 lambda: click.echo(f"document {record.document_ref} sent as the {kind} of "
+                                    f"{document} to {len(record.deliveries)} recipient(s)"))
 
 
 _change_command("update", "Send an update of a sent document (each copy answers 15/16).")

@@ -78,7 +78,8 @@ def config_check(home: Path) -> None:
 @click.option("--to", "recipients", help="Only deliveries to these organs (comma-separated).")
 @click.option("--deliver/--no-deliver", default=True, show_default=True,
               help="Run one outbox pass now.")
-def retry_now(home: Path, recipients: str | None, deliver: bool) -> None:
+@json_option
+def retry_now(home: Path, recipients: str | None, deliver: bool, as_json: bool) -> None:
     """Make the deliveries waiting out a retry backoff due now (the peer is back)."""
     from docflow.model import organ_codes
 
@@ -86,9 +87,12 @@ def retry_now(home: Path, recipients: str | None, deliver: bool) -> None:
         only = [str(code) for code in organ_codes(recipients.split(","))] if recipients \
             else None
         ids = node.store.outbox.retry_now(recipients=only)
-        click.echo(f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} due now")
-        if deliver and ids:
-            report = node.deliver()
+        report = node.deliver() if deliver and ids else None
+        emit({"due_now": ids, "delivered": report.delivered if report else None,
+              "failed": report.failed if report else None}, as_json,
+             lambda: click.echo(f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} "
+                                "due now"))
+        if report is not None:
             note(f"delivered {report.delivered}, failed {report.failed}")
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from docflow.cli._app import cli
-from docflow.cli._output import fail
+from docflow.cli._output import emit, fail, json_option
 from docflow.errors import ConfigError, DocflowError
 
 
@@ -120,7 +121,8 @@ def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, *,
 
 @pki.command("show")
 @click.argument("certificate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def pki_show(certificate: Path) -> None:
+@json_option
+def pki_show(certificate: Path, as_json: bool) -> None:
     """Print who a certificate names, who issued it, and when it is valid."""
     from docflow.security import load_certificates, organ_of, organ_subtrees
 
@@ -129,15 +131,28 @@ def pki_show(certificate: Path) -> None:
     except DocflowError as exc:
         fail(exc)
         return
+    shown: list[dict[str, Any]] = []
     for cert in certs:
-        click.echo(f"subject:  {cert.subject.rfc4514_string()}")
-        click.echo(f"organ:    {organ_of(cert) or '-'}")
-        click.echo(f"issuer:   {cert.issuer.rfc4514_string()}")
-        click.echo(f"valid:    {cert.not_valid_before_utc:%Y-%m-%d} .. "
-                   f"{cert.not_valid_after_utc:%Y-%m-%d}")
-        click.echo(f"serial:   {cert.serial_number:x}")
         subtrees = organ_subtrees(cert)
-        if subtrees is not None:
-            permitted, excluded = subtrees
-            click.echo(f"organs:   {', '.join(permitted) or '-'}"
-                       + (f" (excluding {', '.join(excluded)})" if excluded else ""))
+        shown.append({
+            "subject": cert.subject.rfc4514_string(), "organ": str(organ_of(cert) or ""),
+            "issuer": cert.issuer.rfc4514_string(),
+            "not_before": cert.not_valid_before_utc.isoformat(),
+            "not_after": cert.not_valid_after_utc.isoformat(),
+            "serial": f"{cert.serial_number:x}",
+            "organs": list(subtrees[0]) if subtrees else None,
+            "excluded": list(subtrees[1]) if subtrees else None})
+
+    def text() -> None:
+        for item in shown:
+            click.echo(f"subject:  {item['subject']}")
+            click.echo(f"organ:    {item['organ'] or '-'}")
+            click.echo(f"issuer:   {item['issuer']}")
+            click.echo(f"valid:    {item['not_before'][:10]} .. {item['not_after'][:10]}")
+            click.echo(f"serial:   {item['serial']}")
+            if item["organs"] is not None:
+                click.echo(f"organs:   {', '.join(item['organs']) or '-'}"
+                           + (f" (excluding {', '.join(item['excluded'])})"
+                              if item["excluded"] else ""))
+
+    emit(shown if len(shown) > 1 else shown[0], as_json, text)

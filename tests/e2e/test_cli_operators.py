@@ -375,3 +375,18 @@ def test_an_embedder_opens_a_home_and_runs_its_worker(home: Path) -> None:
         assert not worker.running and worker.health["outbox"].passes >= 0
     finally:
         node.store.close()
+
+
+def test_commands_that_print_a_result_take_json(home: Path, tmp_path: Path) -> None:
+    document = str(_receive(home, tmp_path, {}))
+    accepted = json.loads(ok("accept", "--home", str(home), document, "--json").stdout)
+    assert accepted == {"document": int(document), "act": "accept", "state": "accepted",
+                        "status": "03"}
+    shown = json.loads(ok("pki", "show", str(tmp_path / "ca" / "ca.crt"), "--json").stdout)
+    assert shown["subject"].startswith("CN=Quảng Nam test CA") and shown["organ"] == ""
+    organ = json.loads(ok("pki", "show", str(home / "keys" / "organ.crt"), "--json").stdout)
+    assert organ["organ"] == PROVINCE
+    retried = json.loads(ok("retry-now", "--home", str(home), "--json").stdout)
+    assert retried == {"due_now": [], "delivered": None, "failed": None}
+    missing = docflow("resend", "--home", str(home), "5", "--json")
+    assert missing.returncode == 3
