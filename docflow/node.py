@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -395,13 +395,16 @@ class Node:
                 transport.acknowledge(hub, ack, item.handle, receipt, error)
         return PullReport(counts["document"], counts["status"], refused, tuple(errors))
 
-    def poll_axis(self, axis: AxisChannel | None = None, *, limit: int = 50) -> PullReport:
+    def poll_axis(self, axis: AxisChannel | None = None, *, limit: int = 50,
+                  pages: int = 10) -> PullReport:
         """The receive loop on a national axis / LGSP: list what waits, fetch each
         packet, verify and store it, queue the signed receipt of a document back to its
         sender, and only then acknowledge ``done``. A packet this node refuses is
         acknowledged ``fail`` (the axis retries, then dead-letters it) and the refusal is
         recorded in the audit chain: never dropped silently. ``axis`` defaults to the
-        node's transport."""
+        node's transport. A full page of ``limit`` is listed again at once, up to
+        ``pages`` pages per message type in one pass (a backlog drains at the network's
+        pace, not one page per pass); a packet is taken once per pass."""
         if axis is None:
             if not isinstance(self.transport, AxisChannel):
                 raise RoutingError("this node's transport is not an axis or LGSP client",
@@ -410,7 +413,7 @@ class Node:
         counts = {"edoc": 0, "status": 0}
         refused, errors = 0, []
         for message_type in ("edoc", "status"):
-            for item in axis.received(message_type=message_type, page_size=limit):
+            for item in self._listed(axis, message_type, limit, pages):
                 packet = axis.get_edoc(item.doc_id)
                 try:
                     if message_type == "edoc":
@@ -428,6 +431,19 @@ class Node:
                 axis.update_status(item.doc_id, "done")
                 counts[message_type] += 1
         return PullReport(counts["edoc"], counts["status"], refused, tuple(errors))
+
+    @staticmethod
+    def _listed(axis: AxisChannel, message_type: str, limit: int, pages: int) -> Iterator[Any]:
+        """What waits, page after page while pages come back full (each item once)."""
+        seen: set[str] = set()
+        for _ in range(max(1, pages)):
+            page = axis.received(message_type=message_type, page_size=limit)
+            fresh = [item for item in page if item.doc_id not in seen]
+            for item in fresh:
+                seen.add(item.doc_id)
+                yield item
+            if len(page) < limit or not fresh:
+                return
 
     def _receive_from_axis(self, packet: bytes) -> None:
         receipt = self.receive_document(packet, trust_policy=self.axis_trust)

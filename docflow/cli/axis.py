@@ -49,6 +49,7 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
     With --parent, packets for organs not registered here go up to the parent axis and
     packets waiting there for this axis's organs come down (whatever the dialect served
     here, the parent is the national axis: vdxp)."""
+    import logging
     import signal
     import threading
     import tomllib
@@ -119,6 +120,9 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # waitress warns on every queued request under load ("Task queue depth"): a line per
+    # request costs the emulator CPU and fills its log; real errors still show
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     thread = threading.Thread(target=forwarder, name="docflow-axis-parent", daemon=True)
     if upstream is not None:
         thread.start()

@@ -356,3 +356,15 @@ def test_what_other_systems_write_passes_the_axis_to_a_channel_node(net: Net) ->
     axis_of(net.district).send_edoc(rebuilt, to=[PROVINCE.code])
     assert net.province.poll_axis().refused == 0
     assert net.province.inbox().total == 1
+
+
+def test_a_backlog_drains_in_one_pass_page_after_page(net: Net) -> None:
+    """poll_axis lists again at once while pages come back full (up to `pages`): 11
+    documents with pages of 4 take one pass, not three; with pages=2, two pages."""
+    for number in range(11):
+        envelope = sample_envelope(number=str(300 + number), recipients=(TAM_KY,))
+        net.province.send(envelope.info, envelope.attachments)
+    assert net.province.deliver().delivered == 11
+    assert net.district.poll_axis(limit=4, pages=2).documents == 8
+    assert net.district.poll_axis(limit=4).documents == 3
+    assert net.district.inbox().total == 11 and axis_of(net.district).received() == []
