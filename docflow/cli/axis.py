@@ -231,7 +231,7 @@ def _sync_directory(home: Path, rows: list[dict[str, Any]], url: str,
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     agencies = [Agency(str(row.get("code") or ""), str(row.get("name") or ""),
                        str(row.get("mail") or row.get("email") or "")) for row in rows]
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = dt.datetime.now(config.zone).strftime("%Y-%m-%d %H:%M %z")  # the node's zone
     result = import_agencies(text, agencies, hub=hub,
                              note=f"imported from {url} on {when} (docflow axis agencies --sync)")
     if result.added:
