@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from docflow.hub import Hub
     from docflow.node import Node
 
-__all__ = ["CONFIG_NAME", "DIALECTS", "AxisConfig", "Check", "InteropConfig", "NodeConfig",
+__all__ = ["CONFIG_NAME", "DIALECTS", "AxisConfig", "InteropConfig", "NodeConfig",
            "ServerConfig", "check_config", "load_config", "write_config"]
 
 CONFIG_NAME = "node.toml"
@@ -463,25 +463,15 @@ def _interop(table: Any) -> InteropConfig:
                          timezone=timezone)
 
 
-@dataclass(frozen=True)
-class Check:
-    """One line of :func:`check_config`: which setting, whether it holds, and why."""
-
-    name: str
-    ok: bool
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
-
-
-def check_config(home: Path) -> list[Check]:
+def check_config(home: Path) -> list[Any]:
     """Check a home setting by setting, each file and key named: the file parses, the
     key opens (with its passphrase) and matches the certificate and the organ, the trust
     folder holds CAs, the directory parses and lists the organ, the database exists at
-    the current schema, the [axis] variables are set. Nothing is created or changed."""
+    the current schema, the [axis] variables are set; one
+    :class:`~docflow.transport.Check` line each. Nothing is created or changed."""
     from docflow.routing import Directory
     from docflow.store import Store
+    from docflow.transport import Check
 
     path = home if home.suffix == ".toml" else home / CONFIG_NAME
     try:

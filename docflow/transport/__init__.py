@@ -7,6 +7,7 @@ axis's HTTP API (:class:`VxpClient`; ``docflow.emulators`` emulates the axis). T
 transport holds clients and the SOAP endpoint only: it never imports the store.
 """
 
+from docflow.transport._check import Check, check_channel
 from docflow.transport._lgsp_token import LgspItem, TokenLgspClient
 from docflow.transport._port import (
     AxisChannel,
@@ -30,6 +31,7 @@ from docflow.transport._wso2 import Wso2Client, Wso2Item, Wso2Profile
 __all__ = [
     "AxisChannel",
     "ChannelItem",
+    "Check",
     "CopyTrace",
     "Endpoint",
     "InMemoryTransport",
@@ -50,6 +52,7 @@ __all__ = [
     "Wso2Client",
     "Wso2Item",
     "Wso2Profile",
+    "check_channel",
     "listen",
     "serve",
     "sign_headers",

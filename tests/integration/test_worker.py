@@ -18,6 +18,7 @@ from docflow.store import Store, sqlite_url
 from docflow.transport import InMemoryTransport, SoapApp, SoapClient, listen
 from docflow.worker import Worker
 from tests.conftest import Clock, Pki
+from tests.integration.test_hub import DIRECTORY
 from tests.postgres import free_port
 
 
@@ -68,23 +69,12 @@ def test_a_failure_is_logged_once_while_it_lasts_then_its_recovery(
 
     hub_port = free_port()
     hub_url = f"http://127.0.0.1:{hub_port}/"
-    directory = Directory.from_toml_text(f"""
-[[hubs]]
-code = "000.00.90.H41"
-name = "LGSP Quảng Nam"
-endpoint = "{hub_url}"
-[[organs]]
-code = "000.00.00.H41"
-name = "UBND tỉnh Quảng Nam"
-level = "province"
-hub = "000.00.90.H41"
-[[organs]]
-code = "000.00.01.H41"
-name = "UBND thành phố Tam Kỳ"
-level = "district"
-hub = "000.00.90.H41"
-pull = true
-""")
+    directory = Directory.from_toml_text(  # the hub tests' directory, the hub served
+        DIRECTORY.replace('name = "LGSP Quảng Nam"',
+                          f'name = "LGSP Quảng Nam"\nendpoint = "{hub_url}"')
+        .replace('name = "UBND thành phố Tam Kỳ"\nlevel = "district"\nhub = "000.00.90.H41"',
+                 'name = "UBND thành phố Tam Kỳ"\nlevel = "district"\nhub = "000.00.90.H41"'
+                 '\npull = true'))
     store = Store.open(sqlite_url(tmp_path / "district.db"))
     node = Node(TAM_KY, pki.district, pki.trust, store, SoapClient(directory.addresses()),
                 directory=directory)
