@@ -83,20 +83,22 @@ DIALECTS = [
 ]
 
 
-def _server(home: Path, dialect: Dialect) -> tuple[subprocess.Popen[str], str]:
+def _server(home: Path, dialect: Dialect, *,
+            processes: int = 1) -> tuple[subprocess.Popen[str], str]:
     lines = [f'[[systems]]\nsystem_id = "{"" if dialect.name == "vdxp" else "unit-"}'
              f'{organ.code}"\nsecret = "{_secret(organ)}"\norgans = ["{organ.code}"]\n'
              for organ in ORGANS]
-    systems = home / f"systems-{dialect.name}.toml"
+    systems = home / f"systems-{dialect.name}-{processes}.toml"
     systems.write_text("".join(lines) + dialect.systems, encoding="utf-8")
     port = free_port()
     docflow = Path(sys.executable).with_name("docflow")
     # Its output goes to a file: a pipe nobody reads fills up with waitress's queue-depth
     # warnings and then blocks the server's threads on their next log line.
-    log = (home / f"axis-{dialect.name}.log").open("w", encoding="utf-8")
+    log = (home / f"axis-{dialect.name}-{processes}.log").open("w", encoding="utf-8")
     process = subprocess.Popen(
         [str(docflow), "axis", "serve", "--dialect", dialect.name, "--systems", str(systems),
-         "--database", f"sqlite:///{home / f'axis-{dialect.name}.db'}", "--port", str(port)],
+         "--database", f"sqlite:///{home / f'axis-{dialect.name}-{processes}.db'}",
+         "--port", str(port), "--processes", str(processes)],
         stdout=log, stderr=subprocess.STDOUT, text=True)
     log.close()
     url = f"http://127.0.0.1:{port}/"
@@ -197,6 +199,17 @@ def _measure(url: str, dialect: Dialect, echo: float) -> list[Row]:
     return rows
 
 
+def _processes(url: str, dialect: Dialect) -> list[Row]:
+    """1 and 10 polling clients against 2 server processes sharing the port and the
+    database (``axis serve --processes 2``)."""
+    batches = iter(range(2000, 3000))
+    one, ten = alternating(
+        lambda _: _exchange(url, dialect, RECEIVERS[:1], next(batches)),
+        lambda _: _exchange(url, dialect, RECEIVERS, next(batches)), rounds=ROUNDS)
+    return [Row("axis", f"{dialect.name}, 2 server processes: 10 polling clients", ten,
+                "1 polling client, same 2 processes", one, unit="packets/s")]
+
+
 def run() -> list[Row]:
     body = build_envelope(sample_envelope())
     rows = []
@@ -208,4 +221,10 @@ def run() -> list[Row]:
             finally:
                 process.send_signal(signal.SIGTERM)
                 process.communicate(timeout=30)
+        process, url = _server(Path(scratch), DIALECTS[1], processes=2)
+        try:
+            rows += _processes(url, DIALECTS[1])
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=30)
     return rows

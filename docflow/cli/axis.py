@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import click
 
 from docflow.cli._app import cli, home_option
-from docflow.cli._output import emit, fail, json_option, table
+from docflow.cli._output import EXIT_CANNOT_LISTEN, emit, fail, json_option, table
 from docflow.errors import ConfigError, DocflowError
 
 
@@ -41,17 +42,20 @@ def axis() -> None:
               help="The environment variable holding this axis's secret at the parent.")
 @click.option("--forward-every", type=float, default=2.0, show_default=True,
               help="Seconds between exchanges with the parent.")
+@click.option("--processes", type=int, default=1, show_default=True,
+              help="Server processes sharing the port and the database (each with "
+                   "--threads threads; tokens signed with one key work in all).")
 def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host: str,
                port: int, threads: int, parent: str | None, parent_system_id: str | None,
-               parent_secret_env: str, forward_every: float) -> None:
+               parent_secret_env: str, forward_every: float, processes: int) -> None:
     """Serve the axis API (sendEdoc, getReceivedEdocList, getEdoc, updateStatus, ...).
 
     With --parent, packets for organs not registered here go up to the parent axis and
     packets waiting there for this axis's organs come down (whatever the dialect served
     here, the parent is the national axis: vdxp)."""
     import logging
+    import secrets
     import signal
-    import threading
     import tomllib
 
     from docflow.emulators import (
@@ -63,7 +67,7 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
         Wso2Consumer,
     )
     from docflow.store import Store
-    from docflow.transport import serve
+    from docflow.transport import listen, serve_processes
 
     try:
         try:
@@ -85,61 +89,106 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
                               ) from exc
         except DocflowError as exc:
             raise ConfigError(exc.message, where=str(systems_file), hint=exc.hint) from exc
-        upstream = None
-        if parent:
-            secret = os.environ.get(parent_secret_env)
-            if not secret:
-                raise ConfigError(f"--parent needs the secret in ${parent_secret_env}")
-            from docflow.transport import VxpClient
-
-            upstream = VxpClient(parent, parent_system_id or code, secret, organ=code)
-        store = Store.open(database)
-        app: Any
-        if dialect == "lgsp-token":
-            app = TokenLgspApp(code, store, systems, accounts, parent=upstream)
-        elif dialect == "wso2":
-            from docflow.transport import Wso2Profile
-
-            app = Wso2App(code, store, systems, consumers, parent=upstream,
-                          profile=Wso2Profile({**Wso2Profile().locations, **locations}))
-        else:
-            app = AxisApp(code, store, systems, parent=upstream)
+        secret = os.environ.get(parent_secret_env) if parent else None
+        if parent and not secret:
+            raise ConfigError(f"--parent needs the secret in ${parent_secret_env}")
+        if processes < 1:
+            raise ConfigError(f"--processes must be at least 1, not {processes}")
     except DocflowError as exc:
         fail(exc)
         return
-    stop = threading.Event()
+    token_key = secrets.token_bytes(32)  # one key: every process checks every token
 
-    def forwarder() -> None:
-        while not stop.wait(forward_every):
-            try:
-                app.forward()
-            except DocflowError as exc:  # the parent is away: try again next time
-                click.echo(f"exchange with the parent failed: {exc}", err=True)
+    def make(store: Any) -> Any:
+        """The dialect's application over ``store`` (and its parent axis, if any)."""
+        from docflow.transport import VxpClient, Wso2Profile
+
+        upstream = (VxpClient(parent, parent_system_id or code, secret or "", organ=code)
+                    if parent else None)
+        if dialect == "lgsp-token":
+            return TokenLgspApp(code, store, systems, accounts, parent=upstream,
+                                token_key=token_key)
+        if dialect == "wso2":
+            return Wso2App(code, store, systems, consumers, parent=upstream,
+                           profile=Wso2Profile({**Wso2Profile().locations, **locations}),
+                           token_key=token_key)
+        return AxisApp(code, store, systems, parent=upstream)
+
+    # waitress warns on every queued request under load ("Task queue depth"): a line per
+    # request costs the emulator CPU and fills its log; real errors still show
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    try:
+        store = Store.open(database)  # creates or upgrades it, registers the systems
+        app = make(store)
+    except DocflowError as exc:
+        fail(exc)
+        return
+    banner = (f"axis {code} ({dialect}) serving {len(systems)} system(s) on "
+              f"http://{host}:{port}/ "
+              f"(database {store.engine.url.render_as_string(hide_password=True)})"
+              + (f", parent {parent}" if parent else "")
+              + (f", {processes} processes" if processes > 1 else ""))
+    if processes > 1:
+        _release(app, store)  # nothing opened here may cross the fork
+
+        def worker(index: int) -> tuple[Any, Any]:
+            store = Store(database)
+            app = make(store)
+            stop = _forward(app, forward_every) if parent and index == 0 else None
+            return app, lambda: _release(app, store, stop)
+
+        try:
+            status = serve_processes(worker, host=host, port=port, processes=processes,
+                                     threads=threads, on_ready=lambda: click.echo(banner))
+        except DocflowError as exc:
+            fail(exc, code=EXIT_CANNOT_LISTEN)
+            return
+        sys.exit(status)
+    stop = _forward(app, forward_every) if parent else None
 
     def on_term(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    # waitress warns on every queued request under load ("Task queue depth"): a line per
-    # request costs the emulator CPU and fills its log; real errors still show
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    thread = threading.Thread(target=forwarder, name="docflow-axis-parent", daemon=True)
-    if upstream is not None:
-        thread.start()
-    click.echo(f"axis {code} ({dialect}) serving {len(systems)} system(s) on "
-               f"http://{host}:{port}/ "
-               f"(database {store.engine.url.render_as_string(hide_password=True)})"
-               + (f", parent {parent}" if parent else ""))
     try:
-        serve(app, host=host, port=port, threads=threads)
+        server = listen(app, host=host, port=port, threads=threads)
+    except DocflowError as exc:
+        _release(app, store, stop)
+        fail(exc, code=EXIT_CANNOT_LISTEN)
+        return
+    click.echo(banner)
+    try:
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        server.close()
+        _release(app, store, stop)
+
+
+def _forward(app: Any, every: float) -> threading.Event:
+    """Exchange with the parent axis every ``every`` seconds, in a thread, until the
+    returned event is set."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                app.forward()
+            except DocflowError as exc:  # the parent is away: try again next time
+                click.echo(f"exchange with the parent failed: {exc}", err=True)
+
+    threading.Thread(target=loop, name="docflow-axis-parent", daemon=True).start()
+    return stop
+
+
+def _release(app: Any, store: Any, stop: threading.Event | None = None) -> None:
+    """Stop the exchange with the parent, close its client and the store."""
+    if stop is not None:
         stop.set()
-        if upstream is not None:
-            thread.join(timeout=30)
-            upstream.close()
-        store.close()
+    if getattr(app, "parent", None) is not None:
+        app.parent.close()
+    store.close()
 
 
 def _axis_client(home: Path) -> tuple[Any, str]:

@@ -16,8 +16,6 @@ import datetime as dt
 import hmac
 import json
 import logging
-import secrets
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
 from docflow.emulators._queue import AxisQueue, RefusalError
+from docflow.emulators._tokens import TokenBook
 from docflow.emulators.vdxp import AxisSystem
 from docflow.errors import DocflowError, NotFoundError
 from docflow.model import DEFAULT_TZ, OrganCode
@@ -63,6 +62,8 @@ class TokenLgspApp:
             system): packets for organs not registered here go up to it, and
             :meth:`forward` exchanges them.
         token_lifetime: how long a login token is good for.
+        token_key: the key its tokens are signed with (random unless given: processes
+            serving one platform share it).
     """
 
     def __init__(self, code: OrganCode | str, store: Store, units: Iterable[AxisSystem],
@@ -70,7 +71,7 @@ class TokenLgspApp:
                  clock: Clock = system_clock,
                  token_lifetime: dt.timedelta = dt.timedelta(minutes=30),
                  max_body: int = 50 * 1024 * 1024,
-                 parent: VxpClient | None = None):
+                 parent: VxpClient | None = None, token_key: bytes | None = None):
         self.code = str(OrganCode.parse(code))
         self.store, self.clock = store, clock
         self.units = {unit.system_id: unit for unit in units}
@@ -80,8 +81,8 @@ class TokenLgspApp:
         self.queue = AxisQueue(self.code, store, clock=clock, trust=trust, max_body=max_body,
                                has_parent=parent is not None)
         self.parent = parent
-        self._tokens: dict[str, dt.datetime] = {}
-        self._lock = threading.Lock()
+        #: signed tokens: the processes of one platform share ``token_key``
+        self.tokens = TokenBook(token_key)
         for unit in self.units.values():
             for organ in unit.organs:
                 self.queue.registry.register(self.code, organ, name=unit.name, replace=False,
@@ -149,11 +150,8 @@ class TokenLgspApp:
                 str(body.get("applicationCode", "")) != account.application_code):
             raise RefusalError("LOGIN_FAILED", "wrong username, password or applicationCode",
                                401)
-        token = secrets.token_urlsafe(48)
-        now = self.clock()
-        with self._lock:
-            self._tokens = {key: until for key, until in self._tokens.items() if until > now}
-            self._tokens[token] = now + self.token_lifetime
+        token = self.tokens.issue(account.username, issued=self.clock().timestamp(),
+                                  lifetime=self.token_lifetime.total_seconds())
         return {"code": 200, "message": "Success",
                 "data": {"id": account.username, "username": account.username,
                          "name": account.username, "token": token}}
@@ -161,9 +159,9 @@ class TokenLgspApp:
     def _token(self, request: Request) -> None:
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        with self._lock:
-            until = self._tokens.get(token)
-        if until is None or until <= self.clock():
+        issued = self.tokens.read(token)
+        if (issued is None or issued.expired(self.clock().timestamp())
+                or issued.subject not in self.accounts):
             raise RefusalError("TOKEN_INVALID", "licenseInfo: invalid or expired token", 401)
 
     def _unit(self, request: Request) -> AxisSystem:

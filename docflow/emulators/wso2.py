@@ -16,8 +16,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import secrets
-import threading
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -33,6 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
 from docflow.emulators._queue import AxisQueue, RefusalError
+from docflow.emulators._tokens import TokenBook
 from docflow.emulators.vdxp import AxisSystem
 from docflow.errors import DocflowError, NotFoundError
 from docflow.model import DEFAULT_TZ, OrganCode
@@ -123,14 +122,20 @@ class _Request(OAuth2Request):
 
 
 class _TokenServer(AuthorizationServer):
-    def __init__(self, consumers: dict[str, Wso2Consumer], tokens: dict[str, _Token],
-                 lifetime: int, clock: Clock, lock: threading.Lock):
+    def __init__(self, consumers: dict[str, Wso2Consumer], tokens: TokenBook,
+                 lifetime: int, clock: Clock):
         super().__init__()
-        self.consumers, self.tokens, self.clock, self.lock = consumers, tokens, clock, lock
+        self.consumers, self.tokens, self.clock = consumers, tokens, clock
         self.lifetime = lifetime
         self.register_grant(ClientCredentialsGrant)
+
+        def access_token(client: ClientMixin, grant_type: str, user: Any = None,
+                         scope: str | None = None) -> str:
+            return tokens.issue(client.get_client_id(), issued=clock().timestamp(),
+                                lifetime=lifetime, scope=scope or "")
+
         self.register_token_generator("default", BearerTokenGenerator(
-            access_token_generator=lambda *args, **kwargs: secrets.token_urlsafe(32),
+            access_token_generator=access_token,
             expires_generator=lambda client, grant_type: lifetime))
 
     def query_client(self, client_id: str) -> _Client | None:  # type: ignore[override]
@@ -138,14 +143,7 @@ class _TokenServer(AuthorizationServer):
         return None if consumer is None else _Client(consumer)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        with self.lock:
-            now = self.clock().timestamp()
-            for key in [key for key, item in self.tokens.items() if item.is_expired()]:
-                del self.tokens[key]
-            client = request.client
-            self.tokens[token["access_token"]] = _Token(
-                "" if client is None else client.get_client_id(),
-                str(token.get("scope", "")), now, int(token["expires_in"]), self.clock)
+        pass  # signed, not stored: _Bearer reads what the token says
 
     def create_oauth2_request(self, request: Request) -> OAuth2Request:
         return _Request(request)
@@ -159,13 +157,16 @@ class _TokenServer(AuthorizationServer):
 
 
 class _Bearer(BearerTokenValidator):
-    def __init__(self, tokens: dict[str, _Token], lock: threading.Lock):
+    def __init__(self, tokens: TokenBook, consumers: Collection[str], clock: Clock):
         super().__init__()
-        self.tokens, self.lock = tokens, lock
+        self.tokens, self.consumers, self.clock = tokens, consumers, clock
 
     def authenticate_token(self, token_string: str) -> _Token | None:
-        with self.lock:
-            return self.tokens.get(token_string)
+        issued = self.tokens.read(token_string)
+        if issued is None or issued.subject not in self.consumers:
+            return None
+        return _Token(issued.subject, issued.scope, issued.issued, int(issued.lifetime),
+                      self.clock)
 
 
 class Wso2App:
@@ -182,6 +183,8 @@ class Wso2App:
             :meth:`forward` exchanges them.
         token_lifetime: seconds a token lives.
         profile: where each parameter travels (the client's).
+        token_key: the key its tokens are signed with (random unless given: processes
+            serving one platform share it).
     """
 
     def __init__(self, code: OrganCode | str, store: Store, units: Iterable[AxisSystem],
@@ -189,7 +192,7 @@ class Wso2App:
                  trust: TrustStore | None = None, clock: Clock = system_clock,
                  token_lifetime: int = 3600, profile: Wso2Profile | None = None,
                  max_body: int = 70 * 1024 * 1024,
-                 parent: VxpClient | None = None):
+                 parent: VxpClient | None = None, token_key: bytes | None = None):
         self.code = str(OrganCode.parse(code))
         self.store, self.clock = store, clock
         self.units = {unit.secret: unit for unit in units}
@@ -199,12 +202,12 @@ class Wso2App:
         self.queue = AxisQueue(self.code, store, clock=clock, trust=trust, max_body=max_body,
                                has_parent=parent is not None)
         self.parent = parent
-        lock = threading.Lock()
-        tokens: dict[str, _Token] = {}
-        self.server = _TokenServer({c.key: c for c in consumers}, tokens, token_lifetime,
-                                   clock, lock)
+        #: signed tokens: the processes of one platform share ``token_key``
+        self.tokens = TokenBook(token_key)
+        known = {c.key: c for c in consumers}
+        self.server = _TokenServer(known, self.tokens, token_lifetime, clock)
         self.protector = ResourceProtector()
-        self.protector.register_token_validator(_Bearer(tokens, lock))
+        self.protector.register_token_validator(_Bearer(self.tokens, set(known), clock))
         for unit in self.units.values():
             for organ in unit.organs:
                 self.queue.registry.register(self.code, organ, name=unit.name, replace=False,

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import signal
+import socket
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import waitress.server
 
 from docflow.errors import ConfigError
 
-__all__ = ["Listening", "listen", "serve"]
+__all__ = ["Listening", "listen", "serve", "serve_processes"]
+
+_LOG = logging.getLogger("docflow.serve")
 
 
 class Listening(Protocol):
@@ -62,3 +70,93 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int =
     finally:
         done.set()
         server.close()
+
+
+def serve_processes(make_app: Callable[[int], tuple[Any, Callable[[], None]]], *,
+                    host: str = "127.0.0.1", port: int = 8080, processes: int = 2,
+                    threads: int = 4, max_body: int = 70 * 1024 * 1024,
+                    channel_timeout: int = 60,
+                    on_ready: Callable[[], None] | None = None) -> int:
+    """Serve with ``processes`` forked workers sharing one listening socket (the kernel
+    hands each new connection to one of them), each running ``make_app(index)``'s
+    application under waitress with ``threads`` threads; returns the exit status.
+
+    ``make_app`` runs in each worker after the fork (open databases there, never
+    before: a connection pool must not cross a fork) and returns the application and
+    what to call when the worker stops. The port is bound first: a port in use is a
+    :class:`~docflow.errors.ConfigError` before anything forks. SIGTERM or SIGINT stops
+    every worker; a worker that dies on its own stops the others too (exit status 1:
+    let the supervisor restart the whole), so no half-served platform keeps running.
+    ``on_ready`` is called in the parent once every worker is forked."""
+    if processes < 1:
+        raise ConfigError(f"at least one process, not {processes}")
+    try:
+        sock = socket.create_server((host, port), backlog=1024)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                          where=f"{host}:{port}",
+                          hint="another process holds the port (stop it, or choose "
+                               "another with --port)") from exc
+    sock.setblocking(False)
+    children: dict[int, int] = {}
+    stopping = False
+
+    def stop_all(_signum: int = 0, _frame: Any = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    # handlers first: a signal while forking still reaches every worker
+    previous = {sig: signal.signal(sig, stop_all) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for index in range(processes):
+        pid = os.fork()
+        if pid == 0:  # a worker: serve until told to stop
+            os._exit(_worker(make_app, index, sock, threads, max_body, channel_timeout))
+        children[pid] = index
+    if on_ready is not None:
+        on_ready()
+    status = 0
+    try:
+        while children:
+            try:
+                pid, code = os.wait()
+            except ChildProcessError:
+                break
+            index = children.pop(pid, -1)
+            if not stopping:
+                _LOG.error("worker %d (pid %d) ended on its own (status %d): stopping all",
+                           index, pid, os.waitstatus_to_exitcode(code))
+                status = 1
+                stop_all()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    return status
+
+
+def _worker(make_app: Callable[[int], tuple[Any, Callable[[], None]]], index: int,
+            sock: socket.socket, threads: int, max_body: int, channel_timeout: int) -> int:
+    def on_term(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent forwards Ctrl-C as SIGTERM
+    cleanup: Callable[[], None] = lambda: None  # noqa: E731 - until the app exists
+    try:
+        app, cleanup = make_app(index)
+        server: Listening = waitress.server.create_server(
+            app, sockets=[sock], threads=threads, max_request_body_size=max_body,
+            channel_timeout=channel_timeout, ident="docflow")
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    except Exception:  # a worker reports, then ends with status 1
+        _LOG.exception("worker %d failed", index)
+        return 1
+    finally:
+        with contextlib.suppress(Exception):
+            cleanup()
+    return 0
