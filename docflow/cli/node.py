@@ -12,7 +12,7 @@ import click
 from docflow.cli._app import cli, home_option
 from docflow.cli._logs import LEVELS, configure_logging
 from docflow.cli._output import EXIT_CANNOT_LISTEN, EXIT_UNAVAILABLE, emit, fail, json_option
-from docflow.cli.pki import issue_keys
+from docflow.cli.pki import issue_keys, new_passphrase
 from docflow.errors import ConfigError, DocflowError
 from docflow.model import OrganCode, OrganInfo
 
@@ -32,8 +32,12 @@ from docflow.model import OrganCode, OrganInfo
               help="The organ directory (copied into the home): routes, hubs, endpoints.")
 @click.option("--hub", "is_hub", is_flag=True,
               help="This home runs a hub (the province's LGSP) listed in the directory.")
+@click.option("--encrypt", is_flag=True,
+              help="Encrypt the node's key ($DOCFLOW_KEY_PASSPHRASE, else asked twice); "
+                   "commands that sign then need DOCFLOW_KEY_PASSPHRASE.")
 def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int,
-         peers: tuple[str, ...], directory_file: Path | None, is_hub: bool) -> None:
+         peers: tuple[str, ...], directory_file: Path | None, is_hub: bool,
+         encrypt: bool) -> None:
     """Create a node home: node.toml, keys, trust store, migrated SQLite database."""
     import shutil
 
@@ -63,8 +67,9 @@ def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int,
     if (home / "node.toml").exists():
         fail(ConfigError(f"{home} is already a node home", where=str(home / "node.toml"),
                          hint="nothing was written; choose another folder"))
+    passphrase = new_passphrase() if encrypt else None  # asked before anything is written
     home.mkdir(parents=True, exist_ok=True)
-    issue_keys(ca_dir, organ, name, home / "keys", ecdsa=False)
+    issue_keys(ca_dir, organ, name, home / "keys", ecdsa=False, passphrase=passphrase)
     (home / "trust").mkdir(exist_ok=True)
     shutil.copy(ca_dir / "ca.crt", home / "trust" / "ca.crt")
     if directory_file is not None:

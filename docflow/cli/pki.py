@@ -74,17 +74,21 @@ def pki_issue(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, force
               encrypt: bool) -> None:
     """Issue an organ certificate (its organ code in a subjectAltName URI); refused over
     an existing organ.key/organ.crt unless --force; --encrypt protects the key."""
+    issue_keys(ca_dir, organ, name, out, ecdsa, force=force,
+               passphrase=new_passphrase() if encrypt else None)
+
+
+def new_passphrase() -> str:
+    """The passphrase a new key is encrypted with: ``$DOCFLOW_KEY_PASSPHRASE``, else
+    asked for twice (at least 8 characters)."""
     import os
 
-    passphrase = None
-    if encrypt:
-        passphrase = os.environ.get("DOCFLOW_KEY_PASSPHRASE") or click.prompt(
-            "Passphrase for the key", hide_input=True, confirmation_prompt=True,
-            err=True)
-        if len(passphrase) < 8:
-            raise click.BadParameter("the passphrase must be at least 8 characters",
-                                     param_hint="--encrypt")
-    issue_keys(ca_dir, organ, name, out, ecdsa, force=force, passphrase=passphrase)
+    passphrase = os.environ.get("DOCFLOW_KEY_PASSPHRASE") or str(click.prompt(
+        "Passphrase for the key", hide_input=True, confirmation_prompt=True, err=True))
+    if len(passphrase) < 8:
+        raise click.BadParameter("the passphrase must be at least 8 characters",
+                                 param_hint="--encrypt")
+    return passphrase
 
 
 def refuse_overwrite(*paths: Path, force: bool) -> None:

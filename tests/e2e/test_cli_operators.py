@@ -287,6 +287,15 @@ def test_an_encrypted_key_is_needed_to_sign_only(home: Path, tmp_path: Path) -> 
     assert prompted.returncode == 0, prompted.stderr
     from docflow.security import Credentials
 
+    encrypted_home = tmp_path / "encrypted-home"
+    ok("init", str(encrypted_home), "--organ", DISTRICT, "--ca", str(tmp_path / "ca"),
+       "--name", "UBND Tam Kỳ", "--peer", f"{PROVINCE}=http://127.0.0.1:9/", "--encrypt",
+       env=secret)
+    assert b"ENCRYPTED" in (encrypted_home / "keys" / "organ.key").read_bytes()
+    assert docflow("inbox", "--home", str(encrypted_home)).returncode == 0
+    unlocked = docflow("send", "--home", str(encrypted_home), "--to", PROVINCE, "--subject",
+                       "S", "--signer", "A", "--no-deliver", env=secret)
+    assert unlocked.returncode == 0, unlocked.stderr
     assert Credentials.load(tmp_path / "district" / "organ.key",
                             str(tmp_path / "district" / "organ.crt"),
                             passphrase="mật khẩu dài 2026").organ == OrganCode(DISTRICT)  # noqa: S106 - a test key
