@@ -9,7 +9,9 @@ polls of the axis, signed audit checkpoints; started and stopped cleanly.
 Each pass is logged by its loop (``docflow.outbox``, ``docflow.pull``, ``docflow.axis``,
 ``docflow.checkpoint``): what moved at INFO, idle passes at DEBUG, and a failure once
 while it lasts (the same error every two seconds is one line, then one line when the
-loop recovers). :attr:`Worker.health` is what ``/health`` and ``docflow status`` show.
+loop recovers; a delivery error the outbox already said, such as the same peer down for
+each of its copies and retries, is said again at DEBUG only until a clean pass).
+:attr:`Worker.health` is what ``/health`` and ``docflow status`` show.
 A stop never loses anything: the outbox is in the database, and a delivery claimed
 when the worker stopped is claimed again once its lease runs out.
 """
@@ -80,6 +82,9 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clock = endpoint.clock
+        #: delivery errors said at WARNING and not yet followed by a clean pass: the
+        #: same error again (a peer down, its copies retried) is said at DEBUG only
+        self._undelivered: dict[str, int] = {}
         steps: dict[str, Callable[[], str | None]] = {"outbox": self._deliver}
         if pull:
             steps["pull"] = self._pull
@@ -96,8 +101,18 @@ class Worker:
         report = self.endpoint.deliver(worker=self.name, lease=self._lease,
                                        workers=self._workers)
         moved = getattr(report, "delivered", getattr(report, "forwarded", 0))
+        log = self._loops["outbox"].log
         for error in report.errors:
-            self._loops["outbox"].log.warning("%s", error)
+            if error in self._undelivered:
+                self._undelivered[error] += 1
+                log.debug("again (%d times): %s", self._undelivered[error], error)
+            else:
+                self._undelivered[error] = 1
+                log.warning("%s", error)
+        if moved and not report.errors and self._undelivered:
+            log.info("deliveries go through again (%d failure(s) seen, %d distinct)",
+                     sum(self._undelivered.values()), len(self._undelivered))
+            self._undelivered.clear()
         if moved or report.failed:
             return f"delivered {moved}, failed {report.failed}"
         return None

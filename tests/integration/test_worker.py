@@ -146,3 +146,39 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=1).ok
     except requests.ConnectionError:
         return False
+
+
+def test_the_same_delivery_error_is_said_once_until_deliveries_go_through(
+        pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A peer down with two copies waiting, retried pass after pass: one WARNING line,
+    not one per copy and retry; once it is back, one INFO line says so."""
+    from docflow.store import RetryPolicy
+
+    clock = Clock(pki.now)
+    transport = InMemoryTransport()
+    stores = [Store.open(sqlite_url(tmp_path / f"{name}.db"), clock=clock,
+                         retry=RetryPolicy(intervals=(1.0,), max_attempts=100, jitter=0))
+              for name in ("province", "district")]
+    province = Node(PROVINCE, pki.province, pki.trust, stores[0], transport, clock=clock)
+    district = Node(TAM_KY, pki.district, pki.trust, stores[1], transport, clock=clock)
+    caplog.set_level(logging.DEBUG, logger="docflow")
+    try:
+        for number in ("1", "2"):
+            envelope = sample_envelope(number=number, message_id=f"m-{number}")
+            province.send(envelope.info, envelope.attachments)
+        worker = Worker(province, every=1)
+        for _ in range(4):  # the district is not there: every pass fails both copies
+            worker.run_once()
+            clock.advance(2)
+        outbox = [r for r in caplog.records if r.name == "docflow.outbox"]
+        warnings = [r.getMessage() for r in outbox if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and str(TAM_KY.code) in warnings[0], warnings
+        assert sum("again" in r.getMessage() for r in outbox if r.levelno == logging.DEBUG) == 7
+        transport.register(TAM_KY.code, district)
+        worker.run_once()
+        assert district.inbox().total == 2
+        assert any("deliveries go through again (8 failure(s) seen, 1 distinct)"
+                   in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+    finally:
+        for store in stores:
+            store.close()
