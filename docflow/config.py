@@ -240,22 +240,29 @@ class NodeConfig:
         ``signing=False``: an encrypted key without its passphrase stays locked (what
         only reads, such as ``inbox`` and ``show``, needs no passphrase)."""
         from docflow.errors import CredentialsError
-        from docflow.security import Credentials
+        from docflow.security import Credentials, key_is_encrypted
 
         passphrase = os.environ.get(self.passphrase_env) or None
+        try:
+            encrypted = key_is_encrypted(self.key.read_bytes())
+        except OSError:
+            encrypted = False  # Credentials.load says what cannot be read
+        if encrypted and passphrase is None and signing:
+            raise CredentialsError(
+                f"the key {self.key} is encrypted and ${self.passphrase_env} is not set",
+                where=str(self.key),
+                hint=f"export {self.passphrase_env}=... (the key's passphrase)")
         locked = (f"the key {self.key} is encrypted and ${self.passphrase_env} is not set: "
                   f"export {self.passphrase_env}=... (the key's passphrase) to sign")
         try:
             return Credentials.load(self.key, self.certificate, passphrase=passphrase,
                                     need_key=signing, locked=locked)
         except CredentialsError as exc:
-            missing = "not given but private key is encrypted" in exc.message
-            if not missing and "wrong passphrase" not in exc.message:
+            if not (encrypted and passphrase):
                 raise
             raise CredentialsError(
-                f"the key {self.key} is encrypted and ${self.passphrase_env} "
-                + ("is not set" if missing else "does not open it"),
-                where=str(self.key),
+                f"the key {self.key} is encrypted and ${self.passphrase_env} does not "
+                "open it", where=str(self.key),
                 hint=f"export {self.passphrase_env}=... (the key's passphrase)") from exc
 
     def trust_store(self) -> Any:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from docflow.clock import Clock, system_clock
 from docflow.delivery import check_receipt, run_outbox
-from docflow.envelope import Envelope, parse_envelope, read_packet
+from docflow.envelope import Envelope, parse_envelope
 from docflow.errors import (
     ModelError,
     NotFoundError,
@@ -35,7 +35,7 @@ from docflow.model import (
     StatusCode,
     StatusInfo,
 )
-from docflow.node import DocumentTrace
+from docflow.node import DocumentTrace, local_trace, stored_envelope
 from docflow.routing import Directory
 from docflow.security import (
     Credentials,
@@ -202,23 +202,12 @@ class Hub:
 
     def stored(self, document_ref: int) -> Envelope:
         """A relayed document's packet as this hub holds it, read again (leniently)."""
-        reading = read_packet(self.store.queries.packet(document_ref))
-        if not isinstance(reading.packet, Envelope):
-            raise NotFoundError("the stored packet of this document cannot be read",
-                                where=f"document {document_ref}")
-        return reading.packet
+        return stored_envelope(self.store, document_ref)
 
     def document_trace(self, document_ref: int) -> DocumentTrace:
         """What this hub knows of one document it relayed: each copy (with the pulling
         organs' still held), the state history, the statuses it relayed, the hops."""
-        return DocumentTrace(
-            document=self.store.queries.document(document_ref),
-            deliveries=self.store.queries.deliveries(document_ref=document_ref,
-                                                     page_size=1000).items,
-            history=tuple(self.store.queries.history(document_ref)),
-            statuses=tuple(self.store.queries.status_events(document_ref)),
-            hops=tuple((str(hop.organ_id), hop.timestamp.astimezone(dt.UTC))
-                       for hop in self.stored(document_ref).trace))
+        return local_trace(self.store, document_ref)
 
     def _caller(self, token: RequestToken, operation: str, subject: str = "") -> str:
         organ = verify_request(token, self.trust, operation=operation, subject=subject,

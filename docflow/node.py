@@ -98,6 +98,30 @@ class DocumentTrace:
     hub: TraceReport | None = None
 
 
+def stored_envelope(store: Store, document_ref: int,
+                    policy: Policy = DEFAULT_POLICY) -> Envelope:
+    """A document's packet as ``store`` holds it, read again leniently with ``policy``
+    (a node's or a hub's)."""
+    reading = read_packet(store.queries.packet(document_ref), policy=policy)
+    if not isinstance(reading.packet, Envelope):
+        raise NotFoundError("the stored packet of this document cannot be read",
+                            where=f"document {document_ref}")
+    return reading.packet
+
+
+def local_trace(store: Store, document_ref: int,
+                policy: Policy = DEFAULT_POLICY) -> DocumentTrace:
+    """What ``store`` knows of one document: its row, each copy, the state history, the
+    status packets and the hubs its packet names (no hub asked)."""
+    return DocumentTrace(
+        document=store.queries.document(document_ref),
+        deliveries=store.queries.deliveries(document_ref=document_ref, page_size=1000).items,
+        history=tuple(store.queries.history(document_ref)),
+        statuses=tuple(store.queries.status_events(document_ref)),
+        hops=tuple((str(hop.organ_id), hop.timestamp.astimezone(dt.UTC))
+                   for hop in stored_envelope(store, document_ref, policy).trace))
+
+
 _CHANGES = {BusinessDocType.UPDATE: ChangeKind.UPDATE,
             BusinessDocType.REPLACE: ChangeKind.REPLACE}
 
@@ -475,11 +499,7 @@ class Node:
     def stored(self, document_ref: int) -> Envelope:
         """A document's packet as stored, read again (leniently: a received document may
         have come from a system that writes another layout; it was accepted then)."""
-        reading = read_packet(self.store.queries.packet(document_ref), policy=self.interop)
-        if not isinstance(reading.packet, Envelope):
-            raise NotFoundError("the stored packet of this document cannot be read",
-                                where=f"document {document_ref}")
-        return reading.packet
+        return stored_envelope(self.store, document_ref, self.interop)
 
     def audit_checkpoint(self) -> AuditCheckpoint:
         """Sign the store's audit chain as it stands (entries, last hash) with this
@@ -492,26 +512,16 @@ class Node:
     def trace(self, document_ref: int, *, ask_hub: bool = True) -> DocumentTrace:
         """A document's whole story: copies, history, statuses, hops, and (for a sent
         document routed through a hub, when ``ask_hub``) what the hub saw."""
-        document = self.store.queries.document(document_ref)
-        hops = tuple((str(hop.organ_id), hop.timestamp.astimezone(dt.UTC))
-                     for hop in self.stored(document_ref).trace)
-        hub_report = None
+        story = local_trace(self.store, document_ref, self.interop)
+        document = story.document
         if (ask_hub and document.direction == "out" and self.directory is not None
                 and self.directory.entry(self.code).hub is not None
                 and isinstance(self.transport, PullTransport)):
-            hub = self._hub()
             token = sign_request(self.credentials, "trace", document.message_id,
                                  now=self.clock())
-            hub_report = self.transport.trace(hub, token, document.message_id)
-        return DocumentTrace(
-            document=document,
-            deliveries=self.store.queries.deliveries(document_ref=document_ref,
-                                                     page_size=1000).items,
-            history=tuple(self.store.queries.history(document_ref)),
-            statuses=tuple(self.store.queries.status_events(document_ref)),
-            hops=hops,
-            hub=hub_report,
-        )
+            return dataclasses.replace(story, hub=self.transport.trace(
+                self._hub(), token, document.message_id))
+        return story
 
     # ------------------------------------------------------------------ acting
 

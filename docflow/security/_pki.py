@@ -38,6 +38,7 @@ __all__ = [
     "create_ca",
     "create_crl",
     "issue_certificate",
+    "key_is_encrypted",
     "load_certificates",
     "load_crls",
     "organ_domain",
@@ -220,7 +221,7 @@ class Credentials:
             cert_pem = Path(cert_path).read_bytes()
         except OSError as exc:
             raise CredentialsError(f"cannot read key or certificate: {exc}") from exc
-        if not need_key and passphrase is None and b"ENCRYPTED" in key_pem[:64]:
+        if not need_key and passphrase is None and key_is_encrypted(key_pem):
             try:
                 return cls(None, x509.load_pem_x509_certificate(cert_pem), locked=locked)
             except ValueError as exc:
@@ -262,6 +263,12 @@ class Credentials:
         ).public_bytes(serialization.Encoding.DER, spki):
             raise CredentialsError("the private key does not match the certificate", where=where)
         return cls(key, cert)
+
+
+def key_is_encrypted(key_pem: bytes) -> bool:
+    """Whether a PEM private key is passphrase-protected (``ENCRYPTED PRIVATE KEY``, or
+    a legacy key's ``Proc-Type: 4,ENCRYPTED``)."""
+    return b"ENCRYPTED" in key_pem[:128]
 
 
 def organ_of(certificate: x509.Certificate) -> OrganCode | None:

@@ -39,11 +39,15 @@ def listen(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int 
             app, host=host, port=port, threads=threads, max_request_body_size=max_body,
             channel_timeout=channel_timeout, ident="docflow")
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                          where=f"{host}:{port}",
-                          hint="another process holds the port (stop it, or choose "
-                               "another with --port or [server] port)") from exc
+        raise _cannot_listen(host, port, exc) from exc
     return server
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> ConfigError:
+    return ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                       where=f"{host}:{port}",
+                       hint="another process holds the port (stop it, or choose another "
+                            "with --port or [server] port)")
 
 
 def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int = 4,
@@ -93,10 +97,7 @@ def serve_processes(make_app: Callable[[int], tuple[Any, Callable[[], None]]], *
     try:
         sock = socket.create_server((host, port), backlog=1024)
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                          where=f"{host}:{port}",
-                          hint="another process holds the port (stop it, or choose "
-                               "another with --port)") from exc
+        raise _cannot_listen(host, port, exc) from exc
     sock.setblocking(False)
     children: dict[int, int] = {}
     stopping = False
