@@ -7,16 +7,14 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, select, text, update
-from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.selectable import TextualSelect
+from sqlalchemy import and_, delete, select, update
 
 from docflow.errors import NotFoundError, StoreError
-from docflow.store import Database, DeliveryView, Page, delivery_view
+from docflow.store import Database, DeliveryView, Page
 from docflow.store import schema as s
 
 __all__ = ["Agencies", "Agency"]
@@ -34,23 +32,11 @@ class Agency:
     registered_at: dt.datetime
 
 
-_REGISTERED = text("SELECT code FROM axis_agencies WHERE axis = :axis AND code IN :codes"
-                   ).bindparams(bindparam("codes", expanding=True))
-
-
-_QUEUED_FILTERS = {
-    "kind": "d.kind = :kind", "states": "d.transport_state IN :states", "id": "d.id = :id",
-    "since": "e.created_at >= :since", "until": "e.created_at <= :until",
+_QUEUED_FILTERS = {  # a condition of queued_at, and the statement's placeholders in it
+    "kind": "d.kind = {}", "states": "d.transport_state IN ({})", "id": "d.id = {}",
+    "since": "e.created_at >= {}", "until": "e.created_at <= {}",
 }
-
-
-@functools.lru_cache(maxsize=64)
-def _queued_at(filters: tuple[str, ...]) -> TextualSelect:
-    """Agencies.queued_at's statement with the conditions ``filters`` names (keys of
-    _QUEUED_FILTERS: the SQL is this module's, the values are bound). Text, whose cache
-    key costs a tenth of a Core query's (measured: 0.15 ms against 0.85 ms)."""
-    conditions = "".join(f" AND {_QUEUED_FILTERS[name]}" for name in filters)
-    sql = f"""
+_QUEUED = """
 SELECT d.id, d.document_ref, d.kind, d.recipient, d.transport_state, d.business_state,
        d.change_state, d.attempts, d.next_attempt_at, d.last_error, d.version,
        COALESCE((SELECT se.from_organ FROM status_events se
@@ -59,16 +45,39 @@ SELECT d.id, d.document_ref, d.kind, d.recipient, d.transport_state, d.business_
        COUNT(*) OVER () AS total
 FROM deliveries d JOIN documents doc ON doc.id = d.document_ref
      JOIN envelopes e ON e.id = d.envelope_ref
-WHERE doc.organ = :axis
-  AND (d.recipient IN :organs OR d.recipient IN (
-       SELECT code FROM axis_agencies WHERE axis = :axis AND parent IN :organs)){conditions}
-ORDER BY d.id LIMIT :limit OFFSET :offset"""  # noqa: S608 - fixed text, bound values
-    binds: list[BindParameter[Any]] = [bindparam("organs", expanding=True)]
-    if "states" in filters:
-        binds.append(bindparam("states", expanding=True))
-    binds += [bindparam(name, type_=s.UTCDateTime()) for name in ("since", "until")
-              if name in filters]
-    return text(sql).bindparams(*binds).columns(next_attempt_at=s.UTCDateTime())
+WHERE doc.organ = {mark}
+  AND (d.recipient IN ({organs}) OR d.recipient IN (
+       SELECT code FROM axis_agencies WHERE axis = {mark} AND parent IN ({organs})))"""
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """What queued_at's statement needs of a database: its placeholder and the
+    conversions of the UTC timestamps it binds and reads (SQLAlchemy's own, for this
+    dialect: a datetime is compared exactly as the store wrote it)."""
+
+    mark: str
+    bind_time: Callable[[Any], Any]
+    read_time: Callable[[Any], Any]
+
+    @staticmethod
+    @functools.cache
+    def of(dialect: Any) -> _Dialect:
+        utc = s.UTCDateTime().dialect_impl(dialect)
+        bind = utc.bind_processor(dialect) or (lambda value: value)
+        read = utc.result_processor(dialect, None) or (lambda value: value)
+        return _Dialect("?" if dialect.paramstyle == "qmark" else "%s", bind, read)
+
+
+@functools.lru_cache(maxsize=256)
+def _queued_sql(mark: str, organs: int, filters: tuple[tuple[str, int], ...]) -> str:
+    """queued_at's statement for ``organs`` organ codes and the conditions ``filters``
+    names (keys of _QUEUED_FILTERS, with how many values each binds). Only this module's
+    SQL and placeholders are formatted in; every value is bound."""
+    conditions = "".join(" AND " + _QUEUED_FILTERS[name].format(", ".join([mark] * count))
+                         for name, count in filters)
+    return (_QUEUED.format(mark=mark, organs=", ".join([mark] * organs)) + conditions
+            + f" ORDER BY d.id LIMIT {mark} OFFSET {mark}")
 
 
 class Agencies:
@@ -100,36 +109,64 @@ class Agencies:
         with one of them as their parent, each with the organ that sent it (a status
         packet's own sender, not the document's): by kind, transport states, one
         delivery id, when they were queued. One indexed statement, the total counted
-        with the page: an axis answers many polls, most of them empty."""
+        with the page, run on the driver's cursor: an axis answers many polls, most of
+        them empty, and SQLAlchemy's execution of a statement with lists to expand costs
+        several times the query (measured: ~0.3 ms a poll against ~0.05 ms)."""
         if page < 1 or not 1 <= page_size <= 1000:
             raise StoreError("page must be >= 1 and page_size between 1 and 1000")
         if not organs or (transport_state is not None and not transport_state):
             return Page((), 0, page, page_size)
-        params: dict[str, Any] = {"axis": axis, "organs": list(organs), "limit": page_size,
-                                  "offset": (page - 1) * page_size}
-        for name, value in (("kind", kind), ("id", delivery_id), ("since", since),
-                            ("until", until), ("states", None if transport_state is None
-                                               else list(transport_state))):
-            if value is not None:
-                params[name] = value
-        statement = _queued_at(tuple(name for name in _QUEUED_FILTERS if name in params))
-        with self._db.reader() as conn:
-            rows = conn.execute(statement, params).all()
-            total = int(rows[0].total) if rows else 0
-            if not rows and page > 1:  # past the end: the first row carries the count
-                first = conn.execute(statement, {**params, "limit": 1, "offset": 0}).first()
-                total = 0 if first is None else int(first.total)
-        return Page(tuple((delivery_view(row), str(row.sender)) for row in rows), total,
-                    page, page_size)
+        organs = list(organs)
+        filters: list[tuple[str, int]] = []
+        values: list[Any] = []
+        conditions: tuple[tuple[str, Sequence[Any] | None], ...] = (
+            ("kind", None if kind is None else [kind]),
+            ("states", None if transport_state is None else list(transport_state)),
+            ("id", None if delivery_id is None else [delivery_id]),
+            ("since", None if since is None else [since]),
+            ("until", None if until is None else [until]))
+        for name, bound in conditions:
+            if bound is not None:
+                filters.append((name, len(bound)))
+                values += bound
+        dialect = _Dialect.of(self._db.engine.dialect)
+        values = [dialect.bind_time(value) if isinstance(value, dt.datetime) else value
+                  for value in values]
+        sql = _queued_sql(dialect.mark, len(organs), tuple(filters))
+        head = [axis, *organs, axis, *organs, *values]
+        with self._db.driver_reader() as (connection, _mark):
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, [*head, page_size, (page - 1) * page_size])
+                rows = cursor.fetchall()
+                total = int(rows[0][12]) if rows else 0
+                if not rows and page > 1:  # past the end: the first row carries the count
+                    cursor.execute(sql, [*head, 1, 0])
+                    first = cursor.fetchone()
+                    total = 0 if first is None else int(first[12])
+            finally:
+                cursor.close()
+        read = dialect.read_time
+        return Page(tuple((DeliveryView(
+            id=int(row[0]), document_ref=int(row[1]), kind=row[2], recipient=row[3],
+            transport_state=row[4], business_state=row[5], change_state=row[6],
+            attempts=int(row[7]), next_attempt_at=read(row[8]), last_error=row[9],
+            version=int(row[10])), str(row[11])) for row in rows), total, page, page_size)
 
     def registered(self, axis: str, codes: Sequence[str]) -> set[str]:
         """Which of ``codes`` are registered with ``axis`` (a check on every packet an
         axis takes: one text statement)."""
         if not codes:
             return set()
-        with self._db.reader() as conn:
-            return {str(row[0]) for row in conn.execute(_REGISTERED, {
-                "axis": axis, "codes": list(codes)})}
+        with self._db.driver_reader() as (connection, mark):
+            sql = (f"SELECT code FROM axis_agencies WHERE axis = {mark} "  # noqa: S608
+                   f"AND code IN ({', '.join([mark] * len(codes))})")  # placeholders only
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, [axis, *codes])
+                return {str(row[0]) for row in cursor.fetchall()}
+            finally:
+                cursor.close()
 
     def register(self, axis: str, code: str, *, parent: str = "", name: str = "",
                  mail: str = "", replace: bool = True,

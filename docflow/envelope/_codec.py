@@ -285,10 +285,10 @@ def _markup_start(data: bytes) -> int:
 
 
 def _looks_like_status(root: etree._Element) -> bool:
-    return any(local(element) == "StatusCode" for element in root.iter()
-               if isinstance(element.tag, str)
-               and (parent := element.getparent()) is not None
-               and local(parent) == "MessageHeader")
+    # "{*}": the local name in any namespace or none, matched by lxml in C
+    return any((parent := element.getparent()) is not None
+               and local(parent) == "MessageHeader"
+               for element in root.iter("{*}StatusCode"))
 
 
 # --------------------------------------------------------------------------- trace hops

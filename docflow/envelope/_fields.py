@@ -113,8 +113,7 @@ class SignatureForm:
 
 def signature_form(root: etree._Element) -> str:
     """The :class:`SignatureForm` of a packet tree (any layout)."""
-    header = next((child for child in root.iter() if isinstance(child.tag, str)
-                   and local(child) == "edXMLHeader"), None)
+    header = next(root.iter("{*}edXMLHeader"), None)  # in any namespace or none
     holder = None if header is None else next(
         (child for child in header if local(child) in ("Signature", "DigitalSignature")
          and etree.QName(child).namespace != DSIG_NS), None)

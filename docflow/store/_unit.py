@@ -107,3 +107,25 @@ class Database:
                     yield conn
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {exc}", where=self.where) from exc
+
+    @contextmanager
+    def driver_reader(self) -> Iterator[tuple[Any, str]]:
+        """A pooled connection of the database driver itself, and its placeholder
+        (``?`` or ``%s``), for a hot read of one or two plain statements (an axis's
+        polls): none of SQLAlchemy's connection, transaction and result machinery, which
+        costs several times such a query. Each statement reads a consistent snapshot
+        (SQLite's autocommit; PostgreSQL's transaction, rolled back when the connection
+        returns to the pool). Driver errors become a :class:`StoreError`."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        try:
+            connection = self.engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc}", where=self.where) from exc
+        try:
+            yield connection, mark
+        except dbapi.Error as exc:
+            raise StoreError(f"database error: {exc}", where=self.where) from exc
+        finally:
+            connection.close()  # back to the pool
+
