@@ -112,8 +112,11 @@ class Agencies:
         with the page, run on the driver's cursor: an axis answers many polls, most of
         them empty, and SQLAlchemy's execution of a statement with lists to expand costs
         several times the query (measured: ~0.3 ms a poll against ~0.05 ms)."""
-        if page < 1 or not 1 <= page_size <= 1000:
-            raise StoreError("page must be >= 1 and page_size between 1 and 1000")
+        if not 1 <= page <= 1_000_000 or not 1 <= page_size <= 1000:
+            raise StoreError("page must be between 1 and 1,000,000 and page_size between 1 "
+                             "and 1000")
+        if delivery_id is not None and not 0 < delivery_id < 1 << 63:
+            return Page((), 0, page, page_size)  # no row has such an id
         if not organs or (transport_state is not None and not transport_state):
             return Page((), 0, page, page_size)
         organs = list(organs)

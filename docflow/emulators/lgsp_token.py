@@ -26,6 +26,7 @@ from python_multipart.multipart import Field, File
 from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
+from docflow.emulators import _params
 from docflow.emulators._queue import AxisQueue, RefusalError
 from docflow.emulators._tokens import TokenBook
 from docflow.emulators.vdxp import AxisSystem
@@ -189,10 +190,8 @@ class TokenLgspApp:
 
     def _received(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
         kind = "status" if request.args.get("messageType", "edoc") == "status" else "document"
-        try:
-            since, until = (_day(request.args.get(name)) for name in ("fromDate", "toDate"))
-        except ValueError as exc:
-            raise RefusalError("BAD_REQUEST", "fromDate/toDate are yyyy/MM/dd") from exc
+        since, until = (_params.day(request.args.get(name), "%Y/%m/%d", DEFAULT_TZ, name)
+                        for name in ("fromDate", "toDate"))
         page = self.queue.waiting(unit.organs, kind, since=since,
                                   until=None if until is None else until + dt.timedelta(days=1),
                                   page_size=1000)
@@ -223,7 +222,7 @@ class TokenLgspApp:
 
     def _update(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
         body = _body(request)
-        delivery = self._own(unit, str(body.get("docId", ""))).delivery
+        delivery = self._own(unit, body.get("docId", "")).delivery
         status = str(body.get("status", ""))
         # The platform takes QĐ 28 codes (02..06) and keywords: a business code means the
         # unit has the packet (it is done with the transport).
@@ -234,11 +233,8 @@ class TokenLgspApp:
         self.queue.settle(delivery, transport, unit.system_id)
         return {"success": True, "message": "OK"}
 
-    def _own(self, unit: AxisSystem, doc_id: str) -> Any:
-        try:
-            return self.queue.own(unit.organs, int(doc_id))
-        except ValueError as exc:
-            raise RefusalError("BAD_REQUEST", "docId must be a number") from exc
+    def _own(self, unit: AxisSystem, doc_id: object) -> Any:
+        return self.queue.own(unit.organs, _params.doc_id(doc_id))
 
     def _agencies(self) -> dict[str, Any]:
         agencies = self.queue.agencies()
@@ -297,13 +293,6 @@ def _body(request: Request) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise RefusalError("BAD_REQUEST", "the body is not a JSON object")
     return parsed
-
-
-def _day(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    day = dt.datetime.strptime(value, "%Y/%m/%d")
-    return day.replace(tzinfo=DEFAULT_TZ)
 
 
 def _json(data: dict[str, Any], status: int = 200) -> Response:

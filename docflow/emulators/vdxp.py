@@ -41,6 +41,7 @@ import pybase64
 from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
+from docflow.emulators import _params
 from docflow.emulators._queue import AxisQueue, Queued, RefusalError
 from docflow.errors import DocflowError, NotFoundError
 from docflow.model import DEFAULT_TZ, OrganCode
@@ -89,7 +90,7 @@ def sdk_timestamp(when: dt.datetime) -> str:
 
 def _sent_at(value: str) -> dt.datetime:
     """A request timestamp: epoch milliseconds (docflow) or the SDK's form."""
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return dt.datetime.fromtimestamp(int(value) / 1000, dt.UTC)
     stamp, _, millis = value.partition("+")
     parsed = dt.datetime.strptime(stamp, _SDK_TIME).replace(tzinfo=DEFAULT_TZ)
@@ -218,7 +219,7 @@ class AxisApp:
             raise RefusalError("AUTH_BAD_SIGNATURE", "systemid and timestamp must be signed", 401)
         try:
             sent_at = _sent_at(signed["timestamp"])
-        except (ValueError, OverflowError) as exc:
+        except (ValueError, OverflowError, OSError) as exc:  # OSError: out of the C range
             raise RefusalError("AUTH_STALE", "timestamp is neither epoch milliseconds nor "
                           "ddMMyyyy'T'HHmmss+SSSS", 401) from exc
         window = self.skew if signed["timestamp"].isdigit() else self.sdk_skew
@@ -264,12 +265,11 @@ class AxisApp:
 
     def _waiting(self, caller: AxisSystem, params: Mapping[str, str]) -> Any:
         kind = "document" if params.get("messagetype", "edoc") == "edoc" else "status"
-        try:
-            size = max(1, min(1000, int(params.get("pageSize", "50"))))
-            index = max(1, int(params.get("pageIndex", "1")))
-            since, until = (_date(params.get(name)) for name in ("fromDate", "toDate"))
-        except ValueError as exc:
-            raise RefusalError("BAD_REQUEST", f"bad paging or dates: {exc}") from exc
+        size = _params.count(params.get("pageSize"), "pageSize", default=50, low=1, high=1000)
+        index = _params.count(params.get("pageIndex"), "pageIndex", default=1, low=1,
+                              high=1_000_000)
+        since, until = (_params.day(params.get(name), _DATE_FORMAT, dt.UTC, name)
+                        for name in ("fromDate", "toDate"))
         return self.queue.waiting(caller.organs, kind, since=since, until=until, page=index,
                                   page_size=size), kind
 
@@ -280,10 +280,7 @@ class AxisApp:
                 "total": page.total}
 
     def _own(self, caller: AxisSystem, params: Mapping[str, str]) -> Any:
-        try:
-            return self.queue.own(caller.organs, int(params.get("docId", ""))).delivery
-        except ValueError as exc:
-            raise RefusalError("BAD_REQUEST", "docId must be a number") from exc
+        return self.queue.own(caller.organs, _params.doc_id(params.get("docId", ""))).delivery
 
     def _get(self, caller: AxisSystem, params: dict[str, str],
              request: Request) -> dict[str, Any]:
@@ -385,12 +382,6 @@ def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise RefusalError("BAD_REQUEST", "the body is not a JSON object")
     return parsed
-
-
-def _date(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.strptime(value, _DATE_FORMAT).replace(tzinfo=dt.UTC)
 
 
 def _ok(data: Mapping[str, Any]) -> Response:

@@ -30,6 +30,7 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
+from docflow.emulators import _params
 from docflow.emulators._queue import AxisQueue, RefusalError
 from docflow.emulators._tokens import TokenBook
 from docflow.emulators.vdxp import AxisSystem
@@ -316,10 +317,7 @@ class Wso2App:
         return _ok({"data": data})
 
     def _own(self, unit: AxisSystem, doc_id: str) -> Any:
-        try:
-            return self.queue.own(unit.organs, int(doc_id)).delivery
-        except ValueError as exc:
-            raise RefusalError("BAD_REQUEST", "docId must be a number") from exc
+        return self.queue.own(unit.organs, _params.doc_id(doc_id)).delivery
 
     def _get(self, unit: AxisSystem, doc_id: str) -> dict[str, Any]:
         delivery = self._own(unit, doc_id)
