@@ -62,11 +62,11 @@ class _Dialect:
 
     @staticmethod
     @functools.cache
-    def of(dialect: Any) -> _Dialect:
+    def of(dialect: Any, mark: str) -> _Dialect:
         utc = s.UTCDateTime().dialect_impl(dialect)
         bind = utc.bind_processor(dialect) or (lambda value: value)
         read = utc.result_processor(dialect, None) or (lambda value: value)
-        return _Dialect("?" if dialect.paramstyle == "qmark" else "%s", bind, read)
+        return _Dialect(mark, bind, read)
 
 
 @functools.lru_cache(maxsize=256)
@@ -132,12 +132,12 @@ class Agencies:
             if bound is not None:
                 filters.append((name, len(bound)))
                 values += bound
-        dialect = _Dialect.of(self._db.engine.dialect)
+        dialect = _Dialect.of(self._db.engine.dialect, self._db.placeholder)
         values = [dialect.bind_time(value) if isinstance(value, dt.datetime) else value
                   for value in values]
         sql = _queued_sql(dialect.mark, len(organs), tuple(filters))
         head = [axis, *organs, axis, *organs, *values]
-        with self._db.driver_reader() as (connection, _mark):
+        with self._db.driver_reader() as (connection, _):
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, [*head, page_size, (page - 1) * page_size])

@@ -108,6 +108,11 @@ class Database:
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {exc}", where=self.where) from exc
 
+    @property
+    def placeholder(self) -> str:
+        """The driver's parameter mark: ``?`` (sqlite3) or ``%s`` (psycopg)."""
+        return "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+
     @contextmanager
     def driver_reader(self) -> Iterator[tuple[Any, str]]:
         """A pooled connection of the database driver itself, and its placeholder
@@ -117,7 +122,7 @@ class Database:
         (SQLite's autocommit; PostgreSQL's transaction, rolled back when the connection
         returns to the pool). Driver errors become a :class:`StoreError`."""
         dbapi = self.engine.dialect.loaded_dbapi
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        mark = self.placeholder
         try:
             connection = self.engine.raw_connection()
         except SQLAlchemyError as exc:
