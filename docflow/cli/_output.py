@@ -155,3 +155,22 @@ def explain_refusal(file: Path, exc: DocflowError, as_json: bool) -> None:
     emit({"file": str(file), "valid": False, "error": type(exc).__name__,
            "message": exc.message, "where": exc.where, "hint": exc.hint}, as_json,
          lambda: echo_problem(file, "NOT VERIFIED", exc))
+
+
+def health_of(url: str, start_hint: str) -> tuple[bool, dict[str, Any]]:
+    """GET ``url`` (a ``/health`` probe): whether it said healthy, and its facts. When
+    nothing answers with JSON, says so with ``start_hint`` (how to start what should be
+    there) and exits with EXIT_UNAVAILABLE."""
+    import requests
+
+    try:
+        answer = requests.get(url, timeout=10)
+        facts = answer.json()
+        if not isinstance(facts, dict):
+            raise ValueError("not a JSON object")
+    except (requests.RequestException, ValueError) as exc:
+        click.echo(f"error: nothing answers at {url}: {type(exc).__name__} ({start_hint})",
+                   err=True)
+        sys.exit(EXIT_UNAVAILABLE)
+    return answer.ok, facts
+

@@ -1,4 +1,4 @@
-"""``docflow axis serve|check|agencies``: the national axis and the LGSPs."""
+"""``docflow axis serve|status|check|agencies``: the national axis and the LGSPs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ from typing import Any
 import click
 
 from docflow.cli._app import cli, home_option
-from docflow.cli._output import EXIT_CANNOT_LISTEN, emit, fail, json_option, table
+from docflow.cli._output import (
+    EXIT_CANNOT_LISTEN,
+    EXIT_UNAVAILABLE,
+    emit,
+    fail,
+    health_of,
+    json_option,
+    local_time,
+    table,
+)
 from docflow.errors import ConfigError, DocflowError
 
 
@@ -221,6 +230,41 @@ def axis_check(home: Path) -> None:
     for check in checks:
         click.echo(str(check))
     sys.exit(0 if all(check.ok for check in checks) else 1)
+
+
+@axis.command("status")
+@click.option("--url", default="http://127.0.0.1:8090/", show_default=True,
+              help="The emulator's base URL (what `axis serve` printed).")
+@json_option
+def axis_status(url: str, as_json: bool) -> None:
+    """Ask a running emulator (GET /health): its database, the organs registered, the
+    packets waiting (documents, statuses), the dead letters, and when the oldest waiting
+    copy was due. Exit status 7 when it does not answer or is unhealthy."""
+    probe = url.rstrip("/") + "/health"
+    healthy, facts = health_of(probe, "is `docflow axis serve` running there?")
+
+    def text() -> None:
+        import datetime as dt
+
+        from docflow.model import DEFAULT_TZ
+
+        waiting = facts.get("waiting") or {}
+        oldest = facts.get("oldest_due_at")
+        try:
+            due = local_time(dt.datetime.fromisoformat(oldest), DEFAULT_TZ) if oldest else (
+                "none waiting")
+        except (TypeError, ValueError):
+            due = str(oldest)  # another server's form: shown as it came
+        click.echo(f"{facts.get('axis')} ({facts.get('dialect')}): {facts.get('status')} "
+                   f"({probe})")
+        click.echo(f"  database: {facts.get('database')}; {facts.get('agencies', '?')} "
+                   "organ(s) registered")
+        click.echo(f"  waiting: {waiting.get('documents', '?')} document(s), "
+                   f"{waiting.get('statuses', '?')} status(es); oldest due {due}; "
+                   f"{facts.get('dead_letters', '?')} dead letter(s)")
+
+    emit(facts, as_json, text)
+    sys.exit(0 if healthy else EXIT_UNAVAILABLE)
 
 
 @axis.command("agencies")

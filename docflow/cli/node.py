@@ -11,7 +11,14 @@ import click
 
 from docflow.cli._app import cli, home_option
 from docflow.cli._logs import LEVELS, configure_logging
-from docflow.cli._output import EXIT_CANNOT_LISTEN, EXIT_UNAVAILABLE, emit, fail, json_option
+from docflow.cli._output import (
+    EXIT_CANNOT_LISTEN,
+    EXIT_UNAVAILABLE,
+    emit,
+    fail,
+    health_of,
+    json_option,
+)
 from docflow.cli.pki import issue_keys, new_passphrase
 from docflow.errors import ConfigError, DocflowError
 from docflow.model import OrganCode, OrganInfo
@@ -175,8 +182,6 @@ def status(home: Path, as_json: bool) -> None:
     """Ask the home's running node (GET /health at its [server] address): database,
     outbox backlog, last delivery, each loop. Exit status 7 when it does not answer or
     is unhealthy."""
-    import requests
-
     from docflow.config import load_config
 
     try:
@@ -186,13 +191,7 @@ def status(home: Path, as_json: bool) -> None:
         return
     host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::", "") else config.server.host  # noqa: S104 - reached, not bound
     url = f"http://{host}:{config.server.port}/health"
-    try:
-        answer = requests.get(url, timeout=10)
-        facts = answer.json()
-    except (requests.RequestException, ValueError) as exc:
-        click.echo(f"error: nothing answers at {url}: {type(exc).__name__} (is `docflow "
-                   f"serve --home {home}` running?)", err=True)
-        sys.exit(EXIT_UNAVAILABLE)
+    healthy, facts = health_of(url, f"is `docflow serve --home {home}` running?")
 
     def text() -> None:
         click.echo(f"{facts.get('organ')}: {facts.get('status')} ({url})")
@@ -206,7 +205,7 @@ def status(home: Path, as_json: bool) -> None:
             click.echo(f"  {name}: {state} ({loop.get('passes')} passes)")
 
     emit(facts, as_json, text)
-    sys.exit(0 if answer.ok else EXIT_UNAVAILABLE)
+    sys.exit(0 if healthy else EXIT_UNAVAILABLE)
 
 
 class _Checkpoints:

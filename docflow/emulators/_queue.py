@@ -16,10 +16,13 @@ The dialects (``docflow.emulators.vdxp``, ...) speak their own HTTP and JSON aro
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Response
 
 from docflow.clock import Clock
 from docflow.emulators._agencies import Agencies, Agency
@@ -32,7 +35,7 @@ from docflow.store import DeliveryView, DocumentView, Page, Store
 if TYPE_CHECKING:
     from docflow.transport import VxpClient
 
-__all__ = ["AxisQueue", "Queued", "RefusalError"]
+__all__ = ["AxisQueue", "Queued", "RefusalError", "health_response"]
 
 _WAITING = ("queued", "retrying", "sending")
 _LOG = logging.getLogger("docflow.axis")
@@ -202,6 +205,34 @@ class AxisQueue:
             raise RefusalError("FROM_MISMATCH", "an organ deletes itself or its own organs")
         self.registry.delete(self.code, code, now=self.clock())
 
+    # ------------------------------------------------------------------ health
+
+    def health(self, dialect: str) -> tuple[bool, dict[str, Any]]:
+        """What ``GET /health`` answers for this platform, and whether it is healthy (the
+        database answers): the dialect, the organs registered, the packets waiting for
+        their recipients (documents, statuses), the copies dead-lettered, and when the
+        oldest waiting copy was due (queued, or retried). Counts only: no organ's
+        packets, names or secrets."""
+        facts: dict[str, Any] = {"axis": self.code, "dialect": dialect,
+                                 "time": self.clock().isoformat()}
+        try:
+            queries = self.store.queries
+            waiting = {kind: queries.deliveries(organ=self.code, kind=kind,
+                                                transport_state=_WAITING, page_size=1)
+                       for kind in ("document", "status")}
+            facts["waiting"] = {"documents": waiting["document"].total,
+                                "statuses": waiting["status"].total}
+            oldest = [page.items[0].next_attempt_at for page in waiting.values() if page.items]
+            facts["oldest_due_at"] = min(oldest).isoformat() if oldest else None
+            facts["dead_letters"] = self.store.outbox.dead_letters(page_size=1).total
+            facts["agencies"] = len(self.registry.list(self.code))
+            facts["database"] = "ok"
+        except DocflowError as exc:
+            facts["database"] = str(exc)
+        healthy = facts["database"] == "ok"
+        facts["status"] = "ok" if healthy else "unhealthy"
+        return healthy, facts
+
     # ------------------------------------------------------------------ a parent axis
 
     def exchange(self, parent: VxpClient, *, limit: int = 100) -> int:
@@ -251,3 +282,12 @@ class AxisQueue:
             raise RefusalError("UNKNOWN_ORGAN", f"not registered with the axis: {unknown}")
         if not organs:
             raise RoutingError("the packet names no organ to queue it for")
+
+
+def health_response(queue: AxisQueue, dialect: str) -> Response:
+    """``GET /health`` in every dialect, unauthenticated as a probe is (it says counts
+    only): 200 with :meth:`AxisQueue.health`'s facts, 503 when the database fails."""
+    healthy, facts = queue.health(dialect)
+    return Response(json.dumps(facts, ensure_ascii=False), status=200 if healthy else 503,
+                    content_type="application/json")
+

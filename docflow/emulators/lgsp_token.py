@@ -27,7 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
-from docflow.emulators._queue import AxisQueue, RefusalError
+from docflow.emulators._queue import AxisQueue, RefusalError, health_response
 from docflow.emulators._tokens import TokenBook
 from docflow.emulators.vdxp import AxisSystem
 from docflow.errors import DocflowError, NotFoundError
@@ -107,6 +107,8 @@ class TokenLgspApp:
     def handle(self, request: Request) -> Response:
         """Answer one HTTP request."""
         path = request.path.strip("/")
+        if path == "health" and request.method == "GET":
+            return health_response(self.queue, "lgsp-token")
         if path == "echo" and request.method == "POST":  # the bare HTTP rate, for benchmarks
             return Response(request.get_data(), content_type="application/octet-stream")
         try:

@@ -42,7 +42,7 @@ from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
-from docflow.emulators._queue import AxisQueue, Queued, RefusalError
+from docflow.emulators._queue import AxisQueue, Queued, RefusalError, health_response
 from docflow.errors import DocflowError, NotFoundError
 from docflow.model import DEFAULT_TZ, OrganCode
 from docflow.security import TrustStore
@@ -157,6 +157,8 @@ class AxisApp:
     def handle(self, request: Request) -> Response:
         """Answer one HTTP request."""
         operation = request.path.strip("/")
+        if operation == "health" and request.method == "GET":
+            return health_response(self.queue, "vdxp")
         if operation == "echo" and request.method == "POST":
             return Response(request.get_data(), content_type="application/octet-stream")
         handler = self._routes.get(operation)

@@ -31,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
-from docflow.emulators._queue import AxisQueue, RefusalError
+from docflow.emulators._queue import AxisQueue, RefusalError, health_response
 from docflow.emulators._tokens import TokenBook
 from docflow.emulators.vdxp import AxisSystem
 from docflow.errors import DocflowError, NotFoundError
@@ -226,6 +226,8 @@ class Wso2App:
     def handle(self, request: Request) -> Response:
         """Answer one HTTP request."""
         path = request.path.strip("/")
+        if path == "health" and request.method == "GET":
+            return health_response(self.queue, "wso2")
         if path == "echo" and request.method == "POST":  # the bare HTTP rate, for benchmarks
             return Response(request.get_data(), content_type="application/octet-stream")
         try:
