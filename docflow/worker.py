@@ -132,10 +132,18 @@ class Worker:
             loop.health.passes += 1
             try:
                 moved = loop.step()
-            except (DocflowError, OSError) as exc:  # a database hiccup, a hub away
-                message = str(exc)
+            except Exception as exc:  # the thread must outlive any pass
+                # DocflowError, OSError: a database hiccup, a hub away. Anything else is a
+                # defect (in docflow, or a peer's answer no check foresaw): said with its
+                # traceback, and the loop goes on; a dead thread would stop the node.
+                expected = isinstance(exc, DocflowError | OSError)
+                message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
                 if message != loop.health.failing:  # one line per distinct failure
-                    loop.log.error("%s pass failed: %s", loop.name, message)
+                    if expected:
+                        loop.log.error("%s pass failed: %s", loop.name, message)
+                    else:
+                        loop.log.exception("%s pass failed unexpectedly: %s", loop.name,
+                                           message)
                 loop.health.failing = message
                 loop.health.failures += 1
                 continue

@@ -3,6 +3,9 @@ clients)."""
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,7 +13,13 @@ import requests
 
 from docflow.errors import TransportError
 
-__all__ = ["EnvironmentOnce", "PlatformSender", "json_object"]
+__all__ = ["EnvironmentOnce", "PlatformSender", "json_object", "listed", "object_in",
+           "objects_in"]
+
+_LOG = logging.getLogger("docflow.transport")
+#: what a platform's id may look like to be put in a URL: digits, letters, . _ - (the
+#: real platforms use numbers and UUIDs)
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def json_object(response: requests.Response, url: str, platform: str) -> dict[str, Any]:
@@ -25,6 +34,61 @@ def json_object(response: requests.Response, url: str, platform: str) -> dict[st
         raise TransportError(f"{platform} answered with something other than an object",
                              where=url)
     return answer
+
+
+def object_in(answer: Mapping[str, Any], key: str, platform: str,
+              where: str) -> dict[str, Any]:
+    """``answer[key]`` as an object (empty when absent or null), or a
+    :class:`TransportError` saying what came instead: a platform's answer is outside
+    input, and a list or a number where an object belongs must not surface as an
+    AttributeError in a node's receive loop."""
+    value = answer.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TransportError(f"{platform} answered {key!r} as {type(value).__name__}, not "
+                             "an object", where=where)
+    return value
+
+
+def objects_in(answer: Mapping[str, Any], key: str, platform: str,
+               where: str) -> list[dict[str, Any]]:
+    """The objects of ``answer[key]`` (a list; empty when absent or null; not a list: a
+    :class:`TransportError`); an item that is not an object is skipped with a warning."""
+    value = answer.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TransportError(f"{platform} answered {key!r} as {type(value).__name__}, not "
+                             "a list", where=where)
+    found = [item for item in value if isinstance(item, dict)]
+    if len(found) < len(value):
+        _LOG.warning("%s listed %d item(s) that are not objects, skipped (%s)", platform,
+                     len(value) - len(found), where)
+    return found
+
+
+def listed(answer: Mapping[str, Any], key: str, platform: str,
+           where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The items of ``answer[key]`` (a list of objects; empty when absent or null), each
+    with its ``docId``. Not a list: a :class:`TransportError`. An item that is not an
+    object, or whose ``docId`` is missing or could not go in a URL (digits, letters,
+    ``. _ -``), is skipped with a warning: the others still arrive, and nothing unsafe
+    is put in the next request's path or query."""
+    value = answer.get(key)
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise TransportError(f"{platform} answered {key!r} as {type(value).__name__}, not "
+                             "a list", where=where)
+    for item in value:
+        doc_id = item.get("docId") if isinstance(item, dict) else None
+        if isinstance(doc_id, bool) or not isinstance(doc_id, str | int) or (
+                not _SAFE_ID.fullmatch(str(doc_id))):
+            _LOG.warning("%s listed an item without a usable docId, skipped: %.200r (%s)",
+                         platform, item, where)
+            continue
+        yield str(doc_id), item
 
 
 class PlatformSender:

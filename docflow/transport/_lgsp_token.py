@@ -29,13 +29,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pybase64
 import requests
 
 from docflow.errors import RETRY_HINT, TransportError
 from docflow.model import DEFAULT_TZ
-from docflow.transport._http import EnvironmentOnce, PlatformSender, json_object
+from docflow.transport._http import (
+    EnvironmentOnce,
+    PlatformSender,
+    json_object,
+    listed,
+    object_in,
+    objects_in,
+)
 
 __all__ = ["LgspItem", "TokenLgspClient"]
 
@@ -94,12 +102,16 @@ class TokenLgspClient(PlatformSender):
         if self._token is None or self._clock() >= self._expires:
             answer = self._json("POST", "v1/auth/login?allow_anonymous=true",
                                 json_body=self._login, authorised=False)
-            token = (answer.get("data") or {}).get("token") or answer.get("token")
+            token = object_in(answer, "data", "the LGSP", self.base_url).get("token") or (
+                answer.get("token"))
             if not token:
                 raise TransportError(f"the LGSP login failed: {answer.get('message')}",
                                      where=self.base_url, hint="check username, password "
                                      "and applicationCode")
-            self._token, self._expires = str(token), self._clock() + TOKEN_LIFETIME
+            if not isinstance(token, str):
+                raise TransportError("the LGSP login answered a token that is not text",
+                                     where=self.base_url)
+            self._token, self._expires = token, self._clock() + TOKEN_LIFETIME
         return self._token
 
     def _headers(self, *, unit: bool = True) -> dict[str, str]:
@@ -141,7 +153,7 @@ class TokenLgspClient(PlatformSender):
         """``sendEdoc``: the platform reads the recipients from the packet; its docId."""
         answer = self._json("POST", "v1/sendEdoc", data={"messageType": message_type},
                             files={"edocFile": (f"{name}.edxml", packet, "application/xml")})
-        data = answer.get("data") or {}
+        data = object_in(answer, "data", "the LGSP", self.base_url)
         ok = answer.get("code") in (200, 0, "200") and str(data.get("status", "")).upper() in (
             "OK", "SUCCESS") and not answer.get("errorDetail")
         if not ok:
@@ -159,16 +171,16 @@ class TokenLgspClient(PlatformSender):
         if not answer.get("success"):
             raise TransportError(f"the LGSP refused syncReceivedEdocList: "
                                  f"{answer.get('message')}", where=self.base_url)
-        items = [LgspItem(str(item["docId"]), str(item.get("from", "")),
+        items = [LgspItem(doc_id, str(item.get("from", "")),
                           str(item.get("to", "")), str(item.get("status", "")),
                           str(item.get("createdTime", "")))
-                 for item in answer.get("data") or []]
+                 for doc_id, item in listed(answer, "data", "the LGSP", self.base_url)]
         return items[:page_size]
 
     def get_edoc(self, doc_id: str) -> bytes:
         """``getEdoc``: the packet (its text, or base64 for packets that are not UTF-8)."""
-        answer = self._json("GET", f"v1/getEdoc?docId={doc_id}")
-        data = answer.get("data") or {}
+        answer = self._json("GET", f"v1/getEdoc?docId={quote(doc_id, safe='')}")
+        data = object_in(answer, "data", "the LGSP", f"docId {doc_id}")
         text = data.get("edxml")
         if not answer.get("success") or not isinstance(text, str):
             raise TransportError("getEdoc answered without the packet", where=f"docId {doc_id}")
@@ -192,5 +204,5 @@ class TokenLgspClient(PlatformSender):
     def agencies(self) -> list[dict[str, Any]]:
         """``getAgenciesList``: the organs the platform knows (the token alone)."""
         answer = self._json("GET", "v1/getAgenciesList", unit=False)
-        content = (answer.get("data") or {}).get("content") or []
-        return [dict(item) for item in content]
+        data = object_in(answer, "data", "the LGSP", self.base_url)
+        return [dict(item) for item in objects_in(data, "content", "the LGSP", self.base_url)]

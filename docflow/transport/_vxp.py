@@ -28,7 +28,7 @@ import requests
 
 from docflow.errors import RETRY_HINT, OrganCodeError, TransportError
 from docflow.model import OrganCode
-from docflow.transport._http import EnvironmentOnce, json_object
+from docflow.transport._http import EnvironmentOnce, json_object, listed, objects_in
 
 __all__ = [
     "HEADER_PREFIX",
@@ -201,9 +201,10 @@ class VxpClient:
         if until is not None:
             params["toDate"] = until.astimezone(dt.UTC).strftime(_DATE_FORMAT)
         answer = self._call("getReceivedEdocList", params)
-        return [VxpItem(str(item["docId"]), str(item["from"]), str(item["to"]),
-                        str(item["messageType"]), str(item["status"]),
-                        str(item["created_time"])) for item in answer.get("data", [])]
+        return [VxpItem(doc_id, str(item.get("from", "")), str(item.get("to", "")),
+                        str(item.get("messageType", "")), str(item.get("status", "")),
+                        str(item.get("created_time", "")))
+                for doc_id, item in listed(answer, "data", "the axis", self.base_url)]
 
     def get_edoc(self, doc_id: str) -> bytes:
         """``getEdoc``: the packet's bytes."""
@@ -226,18 +227,25 @@ class VxpClient:
         """``getSentEdocList``: each copy this organ sent, with its receive status."""
         answer = self._call("getSentEdocList", {"pageSize": str(page_size),
                                                 "pageIndex": str(page_index)})
-        return [VxpSent(str(item["senderDocId"]), str(item["receiverDocId"]),
-                        str(item["toCode"]), str(item["receiveStatus"]),
-                        str(item["sendStatus"])) for item in answer.get("data", [])]
+        return [VxpSent(str(item.get("senderDocId", "")), str(item.get("receiverDocId", "")),
+                        str(item.get("toCode", "")), str(item.get("receiveStatus", "")),
+                        str(item.get("sendStatus", "")))
+                for item in objects_in(answer, "data", "the axis", self.base_url)]
 
     def count_received(self, message_type: str = "edoc") -> int:
         """``countReceiveEdoc`` / ``countReceiveStatus``."""
         operation = "countReceiveEdoc" if message_type == "edoc" else "countReceiveStatus"
-        return int(self._call(operation, method="GET").get("count", 0))
+        count = self._call(operation, method="GET").get("count", 0)
+        if isinstance(count, bool) or not isinstance(count, int | str) or not str(
+                count).isascii() or not str(count).isdigit():
+            raise TransportError(f"{operation} answered a count that is not a number: "
+                                 f"{count!r:.40}", where=self.base_url)
+        return int(count)
 
     def agencies(self) -> list[dict[str, str]]:
         """``getAgenciesList``: the organs the axis knows."""
-        return [dict(item) for item in self._call("getAgenciesList").get("data", [])]
+        return [dict(item) for item in objects_in(self._call("getAgenciesList"), "data",
+                                                  "the axis", self.base_url)]
 
     def register_agency(self, code: OrganCode | str, name: str, *, parent: str = "",
                         mail: str = "") -> None:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pybase64
 import requests
@@ -34,7 +35,7 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from docflow.errors import RETRY_HINT, TransportError
 from docflow.model import OrganCode
-from docflow.transport._http import PlatformSender, json_object
+from docflow.transport._http import PlatformSender, json_object, listed, object_in, objects_in
 
 __all__ = ["BASE_PATH", "WSO2_STATUSES", "Wso2Client", "Wso2Item", "Wso2Profile"]
 
@@ -116,7 +117,8 @@ class Wso2Client(PlatformSender):
         try:
             self.session.fetch_token(self.gateway + "token", grant_type="client_credentials",
                                      timeout=self.timeout)
-        except (OAuthError, OAuth2Error, requests.RequestException, ValueError) as exc:
+        except (OAuthError, OAuth2Error, requests.RequestException, ValueError, TypeError,
+                KeyError, AttributeError) as exc:  # a token answer of the wrong shape too
             raise TransportError(f"the WSO2 gateway gave no token: {exc}",
                                  where=self.gateway + "token",
                                  hint="check the consumer key and secret") from exc
@@ -148,21 +150,22 @@ class Wso2Client(PlatformSender):
         """``POST vanbans``: a packet (base64) for its own recipients; its docId."""
         answer = self._call("POST", "vanbans", {"base64": pybase64.b64encode(packet).decode(),
                                                 "loaiVanBan": message_type})
-        return str(answer.get("docId") or (answer.get("data") or {}).get("docId") or "")
+        return str(answer.get("docId") or object_in(answer, "data", "the platform",
+                                                     self.base).get("docId") or "")
 
     def received(self, *, message_type: str = "edoc", page_size: int = 50) -> list[Wso2Item]:
         """``GET vanbans``: what waits for this unit (documents or statuses)."""
         answer = self._call("GET", "vanbans")
-        items = [Wso2Item(str(item["docId"]), str(item.get("from", "")),
+        items = [Wso2Item(doc_id, str(item.get("from", "")),
                           str(item.get("to", "")), str(item.get("status", "")),
                           str(item.get("createdTime", "")))
-                 for item in answer.get("data") or []
+                 for doc_id, item in listed(answer, "data", "the platform", self.base)
                  if str(item.get("messageType", "edoc")) == message_type]
         return items[:page_size]
 
     def get_edoc(self, doc_id: str) -> bytes:
         """``GET vanbans/{docId}``: the packet."""
-        answer = self._call("GET", f"vanbans/{doc_id}")
+        answer = self._call("GET", f"vanbans/{quote(doc_id, safe='')}")
         try:
             return pybase64.b64decode(str(answer["data"]), validate=True)
         except (KeyError, ValueError) as exc:
@@ -175,12 +178,13 @@ class Wso2Client(PlatformSender):
         value = status.upper()
         if value not in WSO2_STATUSES:
             raise TransportError(f"unknown status {status!r}", hint=", ".join(WSO2_STATUSES))
-        self._call("PUT", f"vanbans/{doc_id}", {"status": value})
+        self._call("PUT", f"vanbans/{quote(doc_id, safe='')}", {"status": value})
 
     def agencies(self, *, province_only: bool = False) -> list[dict[str, Any]]:
         """``GET donvilienthongs`` (the country) or ``donvilienthongs/qn`` (the province)."""
         answer = self._call("GET", "donvilienthongs/qn" if province_only else "donvilienthongs")
-        return [dict(item) for item in answer.get("data") or []]
+        return [dict(item) for item in objects_in(answer, "data", "the platform",
+                                                  self.base)]
 
     def register_agency(self, code: OrganCode | str, name: str, *, parent: str = "",
                         email: str = "", fax: str = "", mobile: str = "") -> None:

@@ -182,3 +182,41 @@ def test_the_same_delivery_error_is_said_once_until_deliveries_go_through(
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_pass_that_fails_unexpectedly_does_not_stop_the_worker(
+        pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A loop step that raises something other than a DocflowError (here the operator's
+    checkpoint callable; elsewhere a defect, or a peer's answer no check foresaw) is said
+    once with its traceback and counted as a failure; the thread lives on and the other
+    loops keep delivering."""
+    clock = Clock(pki.now)
+    transport = InMemoryTransport()
+    nodes = []
+    for organ, credentials in ((PROVINCE, pki.province), (TAM_KY, pki.district)):
+        store = Store.open(sqlite_url(tmp_path / f"{organ.code}.db"), clock=clock)
+        node = Node(organ, credentials, pki.trust, store, transport, clock=clock)
+        transport.register(organ.code, node)
+        nodes.append(node)
+    province, district = nodes
+    caplog.set_level(logging.INFO, logger="docflow")
+
+    def checkpoint() -> object:
+        raise ZeroDivisionError("the operator's checkpoint hook divided by zero")
+
+    try:
+        with Worker(province, every=0.02, checkpoint=checkpoint) as worker:
+            _wait(lambda: worker.health["checkpoint"].failures >= 5)
+            assert worker.running
+            envelope = sample_envelope()
+            province.send(envelope.info, envelope.attachments)
+            _wait(lambda: district.inbox().total == 1)  # the outbox loop still delivers
+        said = [r for r in caplog.records if r.name == "docflow.checkpoint"
+                and r.levelno == logging.ERROR]
+        assert len(said) == 1 and said[0].exc_info is not None
+        assert "ZeroDivisionError" in said[0].getMessage()
+        assert worker.health["checkpoint"].failing == (
+            "ZeroDivisionError: the operator's checkpoint hook divided by zero")
+    finally:
+        for node in nodes:
+            node.store.close()
