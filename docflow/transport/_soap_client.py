@@ -157,6 +157,9 @@ class SoapClient:
         except (requests.RequestException, zeep.exceptions.Error, OSError) as exc:
             raise TransportError(f"cannot reach {to}: {exc}", where=str(to),
                                  hint=RETRY_HINT) from exc
+        except (ValueError, TypeError, AttributeError) as exc:  # zeep reading a bad answer
+            raise TransportError(f"{to} answered something that does not fit the contract: "
+                                 f"{type(exc).__name__}: {exc}", where=str(to)) from exc
 
     def _call(self, to: OrganCode, operation: str, packet: bytes, recipient: OrganCode) -> Any:
         url = self._urls.get(to)
@@ -192,8 +195,8 @@ class SoapClient:
         with self._errors(hub):
             result = getattr(self._service(hub), operation)(Token=token.to_text(),
                                                             Limit=limit)
-        items = [] if result is None else result
-        return [Pending(int(item.Handle), kind, bytes(item.Packet)) for item in items]
+            items = [] if result is None else result
+            return [Pending(int(item.Handle), kind, bytes(item.Packet)) for item in items]
 
     def acknowledge(self, hub: OrganCode, token: RequestToken, handle: int,
                     receipt: bytes | None = None, error: str | None = None) -> None:
@@ -207,6 +210,10 @@ class SoapClient:
         """Ask the hub what became of a document the caller sent."""
         with self._errors(hub):
             r = self._service(hub).GetTrace(Token=token.to_text(), MessageId=message_id)
+            return self._trace(r)
+
+    @staticmethod
+    def _trace(r: Any) -> TraceReport:
         return TraceReport(
             message_id=r.MessageId, document_id=r.DocumentId, sender=r.Sender,
             hops=tuple((h.Organ, h.Timestamp) for h in r.Hop or ()),

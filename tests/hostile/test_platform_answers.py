@@ -1,9 +1,10 @@
-"""docflow's axis and LGSP clients against a platform that answers hostile or broken JSON
-(over real HTTP on 127.0.0.1): objects where lists belong and lists where objects do,
-numbers for texts, items without ids or with ids that would change the next request's
-path or query. Every call either returns or raises a TransportError naming the platform
-(never an AttributeError or KeyError, which used to escape a node's receive loop), and an
-unusable item is skipped with a warning while the good ones still arrive."""
+"""docflow's axis, LGSP and hub (SOAP pull) clients against a platform that answers
+hostile or broken content (over real HTTP on 127.0.0.1): objects where lists belong and
+lists where objects do, numbers for texts, items without ids or with ids that would
+change the next request's path or query, pull answers outside the contract. Every call
+either returns or raises a TransportError naming the platform (never an AttributeError,
+KeyError or ValueError, which used to escape a node's receive loop), and an unusable
+item is skipped with a warning while the good ones still arrive."""
 
 from __future__ import annotations
 
@@ -15,8 +16,14 @@ from typing import Any
 import pytest
 
 from docflow.errors import TransportError
-from docflow.transport import TokenLgspClient, VxpClient, Wso2Client
+from docflow.model import OrganCode
+from docflow.security import sign_request
+from docflow.transport import SoapClient, TokenLgspClient, VxpClient, Wso2Client
+from docflow.transport._soap_server import SERVICE_NS
+from tests.conftest import Pki
 from tests.integration.test_soap import Server
+
+HUB = "000.00.90.H41"
 
 TOKEN = b'{"access_token": "t", "token_type": "bearer", "expires_in": 3600}'
 LOGIN = b'{"data": {"token": "a-token"}}'
@@ -104,3 +111,41 @@ def test_unusable_items_are_skipped_and_said(platform: tuple[Platform, str],
         assert [item.doc_id for item in items] == ["42"], name  # type: ignore[attr-defined]
         assert len([r for r in caplog.records if "without a usable docId" in r.getMessage()]
                    ) == 6, name
+
+
+HUB_ANSWERS = [
+    "<df:Item><df:Handle>abc</df:Handle><df:Packet>AAAA</df:Packet></df:Item>",
+    "<df:Item><df:Handle>99999999999999999999999</df:Handle><df:Packet>AAAA</df:Packet>"
+    "</df:Item>",
+    "<df:Item><df:Handle>1</df:Handle></df:Item>",
+    "<df:Item><df:Handle>1</df:Handle><df:Packet>!!not base64!!</df:Packet></df:Item>",
+    "<df:Nonsense/>",
+]
+
+
+@pytest.mark.parametrize("items", HUB_ANSWERS)
+def test_a_hub_answering_a_broken_pull_is_a_transport_error(pki: Pki, items: str) -> None:
+    """A hub's GetPendingDocuments answer that does not fit the contract (a handle that
+    is no number, a missing or broken packet) is a TransportError, not a ValueError out
+    of zeep or a TypeError out of the client."""
+    body = (f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+            f'xmlns:df="{SERVICE_NS}"><s:Body><df:GetPendingDocumentsResponse>{items}'
+            "</df:GetPendingDocumentsResponse></s:Body></s:Envelope>").encode()
+
+    def hub(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8")])
+        return [body]
+
+    server = Server(hub)
+    client = SoapClient({HUB: server.url})
+    try:
+        token = sign_request(pki.district, "pending", "document", now=pki.now)
+        try:
+            found = client.pending(OrganCode(HUB), token, "document", 10)
+        except TransportError:
+            return
+        assert all(isinstance(item.handle, int) and isinstance(item.packet, bytes)
+                   for item in found), found
+    finally:
+        client.close()
+        server.close()
