@@ -174,3 +174,10 @@ def health_of(url: str, start_hint: str) -> tuple[bool, dict[str, Any]]:
         sys.exit(EXIT_UNAVAILABLE)
     return answer.ok, facts
 
+
+def section(facts: Any, key: str) -> dict[str, Any]:
+    """``facts[key]`` when it is an object, else empty: what a probe answered is read,
+    not trusted (another program may hold the port)."""
+    value = facts.get(key) if isinstance(facts, dict) else None
+    return value if isinstance(value, dict) else {}
+

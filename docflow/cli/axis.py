@@ -19,6 +19,7 @@ from docflow.cli._output import (
     health_of,
     json_option,
     local_time,
+    section,
     table,
 )
 from docflow.errors import ConfigError, DocflowError
@@ -248,7 +249,7 @@ def axis_status(url: str, as_json: bool) -> None:
 
         from docflow.model import DEFAULT_TZ
 
-        waiting = facts.get("waiting") or {}
+        waiting = section(facts, "waiting")
         oldest = facts.get("oldest_due_at")
         try:
             due = local_time(dt.datetime.fromisoformat(oldest), DEFAULT_TZ) if oldest else (

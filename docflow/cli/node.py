@@ -18,6 +18,7 @@ from docflow.cli._output import (
     fail,
     health_of,
     json_option,
+    section,
 )
 from docflow.cli.pki import issue_keys, new_passphrase
 from docflow.errors import ConfigError, DocflowError
@@ -195,12 +196,13 @@ def status(home: Path, as_json: bool) -> None:
 
     def text() -> None:
         click.echo(f"{facts.get('organ')}: {facts.get('status')} ({url})")
-        outbox = facts.get("outbox") or {}
+        outbox = section(facts, "outbox")
         click.echo(f"  database: {facts.get('database')}; worker {facts.get('worker')}")
         click.echo(f"  outbox: {outbox.get('outstanding', '?')} on their way, "
                    f"{outbox.get('dead_letters', '?')} dead letter(s); last delivery "
                    f"{facts.get('last_delivery_at') or 'none yet'}")
-        for name, loop in (facts.get("loops") or {}).items():
+        for name, loop in section(facts, "loops").items():
+            loop = loop if isinstance(loop, dict) else {}
             state = f"FAILING: {loop['failing']}" if loop.get("failing") else "ok"
             click.echo(f"  {name}: {state} ({loop.get('passes')} passes)")
 

@@ -120,3 +120,22 @@ def test_axis_status_against_a_running_emulator(tmp_path: Path) -> None:
     gone = CliRunner().invoke(cli, ["axis", "status", "--url", url])
     assert gone.exit_code == 7 and "nothing answers" in gone.output
     assert "axis serve" in gone.output
+
+
+@pytest.mark.parametrize("answer", [b'{"waiting": [1], "status": 5, "oldest_due_at": 7}',
+                                    b'{"waiting": "x", "oldest_due_at": "not a time"}',
+                                    b"[1, 2]", b'"text"', b"not json", b"{}"])
+def test_status_reads_a_strange_answer_without_a_traceback(answer: bytes) -> None:
+    """Another program on the port, or a broken one: `axis status` and `status` say what
+    they got or that nothing usable answers (exit 7), never a traceback."""
+    def other(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [answer]
+
+    server = Server(other)
+    try:
+        said = CliRunner().invoke(cli, ["axis", "status", "--url", server.url])
+        assert said.exit_code in (0, 7), said.output
+        assert said.exception is None or isinstance(said.exception, SystemExit), said.output
+    finally:
+        server.close()
