@@ -29,7 +29,8 @@ def _wait(condition, seconds: float = 10) -> None:  # type: ignore[no-untyped-de
         time.sleep(0.02)
 
 
-def test_running_delivers_in_the_background_and_stops(pki: Pki, tmp_path: Path) -> None:
+def _two_nodes(pki: Pki, tmp_path: Path) -> list[Node]:
+    """The province and Tam Kỳ on one in-memory transport, each with its SQLite file."""
     clock = Clock(pki.now)
     transport = InMemoryTransport()
     nodes = []
@@ -38,6 +39,11 @@ def test_running_delivers_in_the_background_and_stops(pki: Pki, tmp_path: Path) 
         node = Node(organ, credentials, pki.trust, store, transport, clock=clock)
         transport.register(organ.code, node)
         nodes.append(node)
+    return nodes
+
+
+def test_running_delivers_in_the_background_and_stops(pki: Pki, tmp_path: Path) -> None:
+    nodes = _two_nodes(pki, tmp_path)
     province, district = nodes
     try:
         envelope = sample_envelope()
@@ -190,14 +196,7 @@ def test_a_pass_that_fails_unexpectedly_does_not_stop_the_worker(
     checkpoint callable; elsewhere a defect, or a peer's answer no check foresaw) is said
     once with its traceback and counted as a failure; the thread lives on and the other
     loops keep delivering."""
-    clock = Clock(pki.now)
-    transport = InMemoryTransport()
-    nodes = []
-    for organ, credentials in ((PROVINCE, pki.province), (TAM_KY, pki.district)):
-        store = Store.open(sqlite_url(tmp_path / f"{organ.code}.db"), clock=clock)
-        node = Node(organ, credentials, pki.trust, store, transport, clock=clock)
-        transport.register(organ.code, node)
-        nodes.append(node)
+    nodes = _two_nodes(pki, tmp_path)
     province, district = nodes
     caplog.set_level(logging.INFO, logger="docflow")
 
