@@ -350,11 +350,14 @@ def import_agencies(text: str, agencies: Sequence[Agency], *,
         elif code not in fresh:
             fresh[code] = Agency(str(code), name, agency.email.strip())
     added: list[Organ] = []
+    # Which new organs have new organs below them: one pass over the list (asking it of
+    # every pair made a 4,000-organ list take minutes).
+    with_children = {ancestor for other in fresh for ancestor in _ancestors(other)}
     for code in sorted(fresh, key=lambda c: (c.code_level, c.value)):
         parent = code.parent
         while parent is not None and parent not in organs:
             parent = parent.parent
-        below = any(code in _ancestors(other) for other in fresh)
+        below = code in with_children
         level = _level_under(levels, None if parent is None else organs[parent].level, below)
         if level is None:  # nothing may sit under that organ: place it at the top
             parent, level = None, _level_under(levels, None, below)

@@ -52,12 +52,13 @@ def serve(app: Any) -> str:
     return f"http://127.0.0.1:{server.effective_port}/"
 
 
-# The national axis knows each LGSP as a relaying system.
+# The national axis knows each LGSP as a relaying system: the operator says which
+# organs each relays for (serves) and lets it register them (register).
 axis_url = serve(AxisApp(AXIS, store("axis"), [
     AxisSystem("lgsp.qnam", "qn-axis-secret", "LGSP Quảng Nam", relay=True,
-               organs=(QN_GATEWAY,)),
+               organs=(QN_GATEWAY,), serves=("*.*.*.H41",), register=True),
     AxisSystem("lgsp.far", "far-axis-secret", "LGSP (token)", relay=True,
-               organs=(FAR_LGSP,))]))
+               organs=(FAR_LGSP,), serves=("*.*.*.H20",), register=True)]))
 up_qn = VxpClient(axis_url, "lgsp.qnam", "qn-axis-secret", organ=QN_GATEWAY)
 up_far = VxpClient(axis_url, "lgsp.far", "far-axis-secret", organ=FAR_LGSP)
 

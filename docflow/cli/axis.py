@@ -33,7 +33,9 @@ def axis() -> None:
 @axis.command("serve")
 @click.option("--systems", "systems_file", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="TOML with [[systems]] tables: system_id, secret, name, relay, organs "
+              help="TOML with [[systems]] tables: system_id, secret, name, organs, and "
+                   "what the operator grants: relay, serves (organ patterns it registers "
+                   "and relays for), register (may register/delete organs), max_agencies "
                    "(and [[accounts]] for lgsp-token; [[consumers]] and an optional "
                    "[locations] table for wso2).")
 @click.option("--dialect", type=click.Choice(["vdxp", "lgsp-token", "wso2"]), default="vdxp",
@@ -82,10 +84,7 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
     try:
         try:
             data = tomllib.loads(systems_file.read_text(encoding="utf-8"))
-            systems = [AxisSystem(str(t["system_id"]), str(t["secret"]), str(t.get("name", "")),
-                                  bool(t.get("relay", False)),
-                                  tuple(str(code) for code in t.get("organs", ())))
-                       for t in data.get("systems", [])]
+            systems = [_system(AxisSystem, t) for t in data.get("systems", [])]
             accounts = [LgspAccount(str(t["username"]), str(t["password"]),
                                     str(t["application_code"]))
                         for t in data.get("accounts", [])]
@@ -174,6 +173,30 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
     finally:
         server.close()
         _release(app, store, stop)
+
+
+_SYSTEM_KEYS = {"system_id", "secret", "name", "relay", "organs", "serves", "register",
+                "max_agencies"}
+
+
+def _system(make: Any, table: dict[str, Any]) -> Any:
+    """One ``[[systems]]`` table: its id and secret, and what the operator grants it."""
+    unknown = sorted(set(table) - _SYSTEM_KEYS)
+    if unknown:
+        raise ConfigError(f"[[systems]] {table.get('system_id', '?')!r}: unknown key(s) "
+                          f"{', '.join(unknown)}", hint="known: " + ", ".join(sorted(_SYSTEM_KEYS)))
+    for key in ("relay", "register"):
+        if not isinstance(table.get(key, False), bool):
+            raise ConfigError(f"[[systems]] {table.get('system_id', '?')!r}: {key} must be "
+                              "true or false")
+    limit = table.get("max_agencies", 500)
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise ConfigError(f"[[systems]] {table.get('system_id', '?')!r}: max_agencies must "
+                          "be a whole number")
+    return make(str(table["system_id"]), str(table["secret"]), str(table.get("name", "")),
+                table.get("relay", False), tuple(str(code) for code in table.get("organs", ())),
+                serves=tuple(str(p) for p in table.get("serves", ())),
+                register=table.get("register", False), max_agencies=limit)
 
 
 def _forward(app: Any, every: float) -> threading.Event:

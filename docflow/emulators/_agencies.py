@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import enum
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from docflow.errors import NotFoundError, StoreError
 from docflow.store import Database, DeliveryView, Page
 from docflow.store import schema as s
 
-__all__ = ["Agencies", "Agency"]
+__all__ = ["Agencies", "Agency", "Registration"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,17 @@ class Agency:
     name: str
     mail: str
     registered_at: dt.datetime
+    #: the system id that registered it ("" for the platform operator)
+    owner: str = ""
+
+
+class Registration(enum.Enum):
+    """What :meth:`Agencies.register` did."""
+
+    WRITTEN = "written"  #: a new registration, or its details replaced
+    UNCHANGED = "unchanged"  #: the same registration was there already
+    HELD = "held"  #: another system holds the organ: nothing written
+    FULL = "full"  #: the system holds as many registrations as it may: nothing written
 
 
 _QUEUED_FILTERS = {  # a condition of queued_at, and the statement's placeholders in it
@@ -97,8 +110,19 @@ class Agencies:
             query = query.where(s.axis_agencies.c.parent == parent)
         with self._db.reader() as conn:
             rows = conn.execute(query.order_by(s.axis_agencies.c.code)).all()
-        return [Agency(row.code, row.parent, row.name, row.mail, row.registered_at)
+        return [Agency(row.code, row.parent, row.name, row.mail, row.registered_at, row.owner)
                 for row in rows]
+
+    def get(self, axis: str, code: str) -> Agency | None:
+        """``code``'s registration with ``axis``, if any."""
+        found = self.list(axis, codes=[code])
+        return found[0] if found else None
+
+    def count(self, axis: str) -> int:
+        """How many organs are registered with ``axis`` (one counting statement)."""
+        with self._db.reader() as conn:
+            return int(conn.execute(select(func.count()).select_from(s.axis_agencies).where(
+                s.axis_agencies.c.axis == axis)).scalar_one())
 
     def queued_at(self, axis: str, organs: Sequence[str], *, kind: str | None = None,
                   transport_state: Sequence[str] | None = None,
@@ -171,37 +195,77 @@ class Agencies:
             finally:
                 cursor.close()
 
-    def register(self, axis: str, code: str, *, parent: str = "", name: str = "",
-                 mail: str = "", replace: bool = True,
-                 now: dt.datetime | None = None) -> bool:
-        """Register ``code`` with ``axis`` (again: its details are replaced, unless
-        ``replace`` is False, and then an existing registration is left as it is).
-        Audited; returns whether anything was written."""
+    def register(self, axis: str, code: str, *, owner: str, parent: str = "",
+                 name: str = "", mail: str = "", operator: bool = False,
+                 limit: int | None = None, now: dt.datetime | None = None) -> Registration:
+        """Register ``code`` with ``axis`` for the system ``owner``, in one transaction
+        (audited). A registration belongs to its owner: another system's is left alone
+        (HELD), unless ``operator`` (the systems file, the platform operator's word: the
+        organ moves to ``owner``, its details kept). Registering again replaces the
+        details (not for ``operator``: an existing registration of the owner's stays as
+        it is). ``limit``: how many registrations ``owner`` may hold (FULL beyond)."""
         table = s.axis_agencies
         key = and_(table.c.axis == axis, table.c.code == code)
         values = {"parent": parent, "name": name, "mail": mail}
         with self._db.transaction(axis, now) as tx:
-            found = tx.conn.execute(select(table.c.parent, table.c.name, table.c.mail)
+            found = tx.conn.execute(select(table.c.parent, table.c.name, table.c.mail,
+                                           table.c.owner)
                                     .where(key).with_for_update()).one_or_none()
-            if found is not None and (not replace or tuple(found) == tuple(values.values())):
-                return False
+            if found is not None and found.owner != owner:
+                if not operator:
+                    return Registration.HELD
+                tx.conn.execute(update(table).where(key).values(owner=owner))
+                tx.audit("agency_reassigned", f"agency:{code}",
+                         {"from": found.owner, "to": owner})
+                return Registration.WRITTEN
+            if found is not None and (operator or tuple(found)[:3] == tuple(values.values())):
+                return Registration.UNCHANGED
+            if found is None and limit is not None:
+                held = tx.conn.execute(select(func.count()).select_from(table).where(
+                    table.c.axis == axis, table.c.owner == owner)).scalar_one()
+                if held >= limit:
+                    return Registration.FULL
             if found is None:
-                tx.conn.execute(table.insert().values(axis=axis, code=code,
+                tx.conn.execute(table.insert().values(axis=axis, code=code, owner=owner,
                                                       registered_at=tx.now, **values))
             else:
                 tx.conn.execute(update(table).where(key).values(registered_at=tx.now,
                                                                 **values))
-            tx.audit("agency_registered", f"agency:{code}", values)
-        return True
+            tx.audit("agency_registered", f"agency:{code}", {**values, "owner": owner})
+        return Registration.WRITTEN
 
-    def delete(self, axis: str, code: str, *, now: dt.datetime | None = None) -> None:
-        """Remove ``code``'s registration with ``axis`` (audited); NotFoundError if there
-        is none. Packets already queued for it stay queued."""
+    def delete(self, axis: str, code: str, *, owner: str,
+               now: dt.datetime | None = None) -> bool:
+        """Remove ``code``'s registration with ``axis`` if ``owner`` holds it (audited):
+        False when another system does; NotFoundError if there is none. Packets already
+        queued for it stay queued."""
         table = s.axis_agencies
         with self._db.transaction(axis, now) as tx:
-            gone = tx.conn.execute(delete(table).where(
-                table.c.axis == axis, table.c.code == code)).rowcount
-            if not gone:
+            found = tx.conn.execute(select(table.c.owner).where(
+                table.c.axis == axis, table.c.code == code).with_for_update()).one_or_none()
+            if found is None:
                 raise NotFoundError("unknown agency", where=f"{code} at axis {axis}",
                                     hint="getAgenciesList shows the registered organs")
-            tx.audit("agency_deleted", f"agency:{code}", {})
+            if found.owner != owner:
+                return False
+            tx.conn.execute(delete(table).where(table.c.axis == axis, table.c.code == code))
+            tx.audit("agency_deleted", f"agency:{code}", {"owner": owner})
+        return True
+
+    def first_seen(self, axis: str, key: str, *, now: dt.datetime,
+                   keep: dt.timedelta) -> bool:
+        """Record the signed request ``key`` (a hex SHA-256) as seen by ``axis`` at
+        ``now``; False if it was seen before (a replay). Keys older than ``keep`` are
+        forgotten (their timestamps are stale by then: the axis refuses them anyway).
+        Shared by every process serving the axis (a row, not memory)."""
+        table = s.axis_seen_requests
+        try:
+            with self._db.transaction(axis, now) as tx:
+                tx.conn.execute(delete(table).where(table.c.axis == axis,
+                                                    table.c.seen_at < now - keep))
+                tx.conn.execute(table.insert().values(axis=axis, key=key, seen_at=now))
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return False
+            raise
+        return True

@@ -8,11 +8,18 @@ id reached the database driver as an overflow, a 500); ``strptime`` takes year 1
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from typing import Any
 
 from docflow.emulators._queue import RefusalError
 
-__all__ = ["count", "day", "doc_id"]
+__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "count", "day", "doc_id", "json_object"]
+
+#: a JSON request body is at most this long (a registration or a status is ~200 bytes)
+MAX_JSON_BYTES = 64 * 1024
+#: and nested at most this deep (the platforms' bodies are flat objects)
+MAX_JSON_DEPTH = 8
 
 _DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII only; 18 digits fit a 64-bit row id
 _YEARS = range(1900, 9000)
@@ -48,3 +55,44 @@ def day(value: str | None, fmt: str, tz: dt.tzinfo, name: str) -> dt.datetime | 
     if parsed.year not in _YEARS:
         raise RefusalError("BAD_REQUEST", f"{name}: a year between 1900 and 8999")
     return parsed.replace(tzinfo=tz)
+
+
+def json_object(data: bytes, what: str = "the body", *, max_bytes: int = MAX_JSON_BYTES,
+                max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """A JSON object from outside: at most ``max_bytes`` long and ``max_depth`` deep,
+    every text (keys too) Unicode that encodes (no lone surrogates such as ``"\\ud800"``,
+    which Python decodes and no database driver stores). Anything else is a
+    ``BAD_REQUEST`` naming what was wrong, never a 500: 100,000 nested arrays raise
+    RecursionError out of ``json.loads``, caught here, and the depth is checked on the
+    parsed value without recursion."""
+    if len(data) > max_bytes:
+        raise RefusalError("BAD_REQUEST", f"{what} is longer than {max_bytes} bytes", 413)
+    try:
+        parsed = json.loads(data or b"{}")
+    except (ValueError, RecursionError) as exc:
+        raise RefusalError("BAD_REQUEST", f"{what} is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise RefusalError("BAD_REQUEST", f"{what} is not a JSON object")
+    pending: list[tuple[Any, int]] = [(parsed, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > max_depth:
+            raise RefusalError("BAD_REQUEST", f"{what} is nested deeper than {max_depth}")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _text(key, what)
+                pending.append((item, depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            _text(value, what)
+    return parsed
+
+
+def _text(value: str, what: str) -> None:
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise RefusalError("BAD_REQUEST", f"{what} holds a lone surrogate "
+                               "(\\ud800-\\udfff): not Unicode text") from exc

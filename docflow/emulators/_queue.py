@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Response
 
 from docflow.clock import Clock
-from docflow.emulators._agencies import Agencies, Agency
+from docflow.emulators._agencies import Agencies, Agency, Registration
+from docflow.emulators._systems import AxisSystem, clean_text
 from docflow.envelope import Envelope, ParseLimits, read_packet
 from docflow.errors import DocflowError, NotFoundError, RoutingError
-from docflow.model import OrganCode, StatusInfo
+from docflow.model import OrganCode, OrganPattern, StatusInfo
 from docflow.security import TrustStore, verify
 from docflow.store import DeliveryView, DocumentView, Page, Store
 
@@ -77,6 +80,11 @@ class AxisQueue:
         self.trust, self.max_body = trust, max_body
         #: organs not registered here go up to a parent axis (else they are refused)
         self.has_parent = has_parent
+        #: seconds a health probe's counts are reused for
+        self.health_ttl = 1.0
+        self._health_lock = threading.Lock()
+        self._health_cache: tuple[Any, float, bool, dict[str, Any]] | None = None
+        self._generation = 0
 
     # ------------------------------------------------------------------ sending
 
@@ -104,6 +112,7 @@ class AxisQueue:
             if stray:
                 raise RefusalError("NOT_ADDRESSED", f"the document is not addressed to {stray}")
             self.check_known(targets)
+            self._touch()
             refs = [self.store.relay.document(packet, body, hub=self.code, recipient=code,
                                               forwarded=lambda: body, receipt=lambda: b"axis",
                                               now=when).document_ref for code in targets]
@@ -114,6 +123,7 @@ class AxisQueue:
             self._check_sender(str(packet.sender.code), sender, body)
             targets = list(to) if to else [str(packet.response_for.organ_id)]
             self.check_known(targets)
+            self._touch()
             ids = [self.store.relay.status(packet, body, hub=self.code, recipient=code,
                                            now=when).delivery_id for code in targets]
             return str(ids[0]), targets
@@ -165,6 +175,7 @@ class AxisQueue:
             return  # done already: acknowledging twice is harmless
         if status not in ("done", "fail", "processing"):
             raise RefusalError("BAD_REQUEST", "status must be done, fail or processing")
+        self._touch()
         self.store.outbox.settle(delivery.id, worker, status, now=self.clock())  # one commit
 
     def sent(self, sender: str) -> list[tuple[DocumentView, DeliveryView]]:
@@ -184,26 +195,92 @@ class AxisQueue:
         """The organs registered with this axis."""
         return self.registry.list(self.code)
 
-    def register(self, caller: str, code: str, *, parent: str, name: str, mail: str,
-                 relay: bool) -> None:
-        """``caller`` registers ``code`` (itself, or an organ it serves)."""
+    def configure(self, system: AxisSystem) -> None:
+        """Register the organs the systems file gives ``system`` (the operator's word:
+        an organ some caller registered before moves to the system configured for it)."""
+        for organ in system.organs:
+            self.registry.register(self.code, organ, owner=system.system_id,
+                                   name=system.name, operator=True, now=self.clock())
+
+    def register(self, system: AxisSystem, code: str, *, parent: str, name: object,
+                 mail: object) -> None:
+        """``system`` registers ``code`` under ``parent`` ("" or an organ it holds).
+
+        Refused unless the system has the right to register (``register`` in the
+        systems file) and claims the organ (its own, a unit below one by code, or its
+        ``serves`` patterns); an organ another system holds is refused (the operator
+        moves it, in the systems file); a system holds at most ``max_agencies``.
+        Registering one's own organ again replaces its details."""
+        self._may_register(system)
         try:
             organ = str(OrganCode.parse(code))
-        except DocflowError as exc:
-            raise RefusalError("BAD_REQUEST", f"code: {exc}") from exc
-        if parent not in ("", caller) and not relay:
-            raise RefusalError("FROM_MISMATCH", "an organ registers itself or its own organs")
-        self.registry.register(self.code, organ, parent=parent, name=name, mail=mail,
-                               now=self.clock())
+            texts = clean_text(name, "name"), clean_text(mail, "mail", limit=100)
+        except (DocflowError, ValueError) as exc:
+            raise RefusalError("BAD_REQUEST", f"{code!r:.40}: {exc}") from exc
+        if not system.claims(organ):
+            raise RefusalError("NOT_SERVED", f"{organ} is not among the organs system "
+                               f"{system.system_id} serves (its organs, the units below "
+                               "them, its serves patterns)", 403)
+        if parent and not self._holds(system, parent):
+            raise RefusalError("FROM_MISMATCH", f"pcode {parent!r:.40} is neither one of "
+                               "the caller's organs nor one it registered", 403)
+        self._touch()
+        outcome = self.registry.register(self.code, organ, owner=system.system_id,
+                                         parent=parent, name=texts[0], mail=texts[1],
+                                         limit=system.max_agencies, now=self.clock())
+        if outcome is Registration.HELD:
+            raise RefusalError("ALREADY_REGISTERED", f"{organ} is registered by another "
+                               "system; the platform operator can move it", 409)
+        if outcome is Registration.FULL:
+            raise RefusalError("TOO_MANY", f"system {system.system_id} holds "
+                               f"{system.max_agencies} registrations, its limit", 403)
 
-    def unregister(self, caller: str, code: str, *, relay: bool) -> None:
-        """``caller`` deletes ``code`` (itself, or an organ it serves)."""
-        found = self.registry.list(self.code, codes=[code])
-        if not found:
-            raise NotFoundError("unknown agency", where=code)
-        if caller not in (code, found[0].parent) and not relay:
-            raise RefusalError("FROM_MISMATCH", "an organ deletes itself or its own organs")
-        self.registry.delete(self.code, code, now=self.clock())
+    def unregister(self, system: AxisSystem, code: str) -> None:
+        """``system`` deletes ``code``'s registration: only one it holds."""
+        self._may_register(system)
+        self._touch()
+        if not self.registry.delete(self.code, code, owner=system.system_id,
+                                    now=self.clock()):
+            raise RefusalError("NOT_OWNER", f"{code!r:.40} is registered by another system: "
+                               "a system deletes only its own registrations", 403)
+
+    @staticmethod
+    def _may_register(system: AxisSystem) -> None:
+        if not system.register:
+            raise RefusalError("FORBIDDEN", f"system {system.system_id} may not register or "
+                               "delete organs (the platform operator grants it: register = "
+                               "true in the systems file)", 403)
+
+    def _holds(self, system: AxisSystem, code: str) -> bool:
+        """Whether ``code`` is one of ``system``'s organs or a registration it holds."""
+        if code in system.organs:
+            return True
+        found = self.registry.get(self.code, code)
+        return found is not None and found.owner == system.system_id
+
+    def may_send_for(self, system: AxisSystem, sender: str) -> bool:
+        """Whether ``system`` may send packets from ``sender``: one of its organs; for a
+        relay also an organ its ``serves`` patterns name, or one registered under it (by
+        it, under one of its organs, or under a platform registered under it)."""
+        if sender in system.organs:
+            return True
+        if not system.relay:
+            return False
+        try:
+            if any(OrganPattern(p).matches(OrganCode.parse(sender)) for p in system.serves):
+                return True
+        except DocflowError:
+            return False
+        code, seen = sender, set[str]()
+        while code and code not in seen and len(seen) < 8:
+            seen.add(code)
+            found = self.registry.get(self.code, code)
+            if found is None:
+                return False
+            if found.owner == system.system_id or found.parent in system.organs:
+                return True
+            code = found.parent
+        return False
 
     # ------------------------------------------------------------------ health
 
@@ -212,7 +289,26 @@ class AxisQueue:
         database answers): the dialect, the organs registered, the packets waiting for
         their recipients (documents, statuses), the copies dead-lettered, and when the
         oldest waiting copy was due (queued, or retried). Counts only: no organ's
-        packets, names or secrets."""
+        packets, names or secrets.
+
+        Unauthenticated, so its cost must not grow with what callers put in: the facts
+        are counted at most once per ``health_ttl`` seconds (and again after this
+        process changed something), whatever the rate of probes."""
+        with self._health_lock:
+            cached = self._health_cache
+            if (cached is not None and cached[0] == (dialect, self._generation)
+                    and time.monotonic() - cached[1] < self.health_ttl):
+                return cached[2], dict(cached[3])
+            healthy, facts = self._count_health(dialect)
+            self._health_cache = ((dialect, self._generation), time.monotonic(), healthy,
+                                  facts)
+            return healthy, dict(facts)
+
+    def _touch(self) -> None:
+        """Something changed here: the next health probe counts again."""
+        self._generation += 1
+
+    def _count_health(self, dialect: str) -> tuple[bool, dict[str, Any]]:
         facts: dict[str, Any] = {"axis": self.code, "dialect": dialect,
                                  "time": self.clock().isoformat()}
         try:
@@ -225,7 +321,7 @@ class AxisQueue:
             oldest = [page.items[0].next_attempt_at for page in waiting.values() if page.items]
             facts["oldest_due_at"] = min(oldest).isoformat() if oldest else None
             facts["dead_letters"] = self.store.outbox.dead_letters(page_size=1).total
-            facts["agencies"] = len(self.registry.list(self.code))
+            facts["agencies"] = self.registry.count(self.code)
             facts["database"] = "ok"
         except DocflowError as exc:
             facts["database"] = str(exc)
@@ -243,6 +339,7 @@ class AxisQueue:
         here; ``fail`` there when this platform refuses it). Returns how many packets
         moved."""
         moved, now = 0, self.clock()
+        self._touch()
         for kind, message_type in (("document", "edoc"), ("status", "status")):
             waiting = self.store.queries.deliveries(organ=self.code, kind=kind,
                                                     transport_state=("queued", "retrying"),

@@ -28,8 +28,8 @@ from werkzeug.wrappers import Request, Response
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
 from docflow.emulators._queue import AxisQueue, RefusalError, health_response
+from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.emulators._tokens import TokenBook
-from docflow.emulators.vdxp import AxisSystem
 from docflow.errors import DocflowError, NotFoundError
 from docflow.model import DEFAULT_TZ, OrganCode
 from docflow.security import TrustStore
@@ -75,7 +75,9 @@ class TokenLgspApp:
                  parent: VxpClient | None = None, token_key: bytes | None = None):
         self.code = str(OrganCode.parse(code))
         self.store, self.clock = store, clock
-        self.units = {unit.system_id: unit for unit in units}
+        listed = list(units)
+        check_distinct(listed)
+        self.units = {unit.system_id: unit for unit in listed}
         self.accounts = {account.username: account for account in accounts}
         self.token_lifetime = token_lifetime
         self.max_body = max_body
@@ -85,9 +87,7 @@ class TokenLgspApp:
         #: signed tokens: the processes of one platform share ``token_key``
         self.tokens = TokenBook(token_key)
         for unit in self.units.values():
-            for organ in unit.organs:
-                self.queue.registry.register(self.code, organ, name=unit.name, replace=False,
-                                             now=clock())
+            self.queue.configure(unit)
         self._routes = {
             ("POST", "v1/sendEdoc"): self._send,
             ("GET", "v1/syncReceivedEdocList"): self._received,
@@ -185,7 +185,7 @@ class TokenLgspApp:
             raise RefusalError("TOO_LARGE", f"packet exceeds {self.max_body} bytes", 413)
         kind = "status" if fields.get("messageType", "edoc") == "status" else "document"
         doc_id, _ = self.queue.accept(
-            body, kind, None, None, allowed=lambda sender: unit.relay or sender in unit.organs)
+            body, kind, None, None, allowed=lambda sender: self.queue.may_send_for(unit, sender))
         return {"code": 200, "message": "Success",
                 "data": {"status": "OK", "docId": doc_id, "errorCode": None, "errorDesc": None,
                          "filePath": f"/app/edoc/{doc_id}.edxml"}}
@@ -288,13 +288,7 @@ def _multipart(request: Request, max_body: int) -> tuple[dict[str, str], dict[st
 
 
 def _body(request: Request) -> dict[str, Any]:
-    try:
-        parsed = json.loads(request.get_data() or b"{}")
-    except ValueError as exc:
-        raise RefusalError("BAD_REQUEST", "the body is not JSON") from exc
-    if not isinstance(parsed, dict):
-        raise RefusalError("BAD_REQUEST", "the body is not a JSON object")
-    return parsed
+    return _params.json_object(request.get_data())
 
 
 def _json(data: dict[str, Any], status: int = 200) -> Response:

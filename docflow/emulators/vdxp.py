@@ -34,7 +34,6 @@ import hmac
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pybase64
@@ -43,6 +42,7 @@ from werkzeug.wrappers import Request, Response
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
 from docflow.emulators._queue import AxisQueue, Queued, RefusalError, health_response
+from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.errors import DocflowError, NotFoundError
 from docflow.model import DEFAULT_TZ, OrganCode
 from docflow.security import TrustStore
@@ -55,30 +55,6 @@ __all__ = ["AxisApp", "AxisSystem", "sdk_timestamp"]
 _LOG = logging.getLogger("docflow.axis")
 _DATE_FORMAT = "%d/%m/%Y %H:%M:%S"
 _SDK_TIME = "%d%m%YT%H%M%S"
-
-
-@dataclass(frozen=True)
-class AxisSystem:
-    """A caller the axis knows: its system id, its secret, the organ codes it stands for
-    (by default the system id itself, when it is an organ code), and whether it may
-    send on behalf of other organs (an LGSP relaying its organs' packets)."""
-
-    system_id: str
-    secret: str
-    name: str = ""
-    relay: bool = False
-    organs: tuple[str, ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        if not self.organs:
-            try:
-                object.__setattr__(self, "organs", (str(OrganCode.parse(self.system_id)),))
-            except DocflowError as exc:
-                raise DocflowError(
-                    f"system {self.system_id!r} is not an organ code and names no organs",
-                    hint="give the organ codes it stands for (organs = [...])") from exc
-        for code in self.organs:
-            OrganCode.parse(code)
 
 
 def sdk_timestamp(when: dt.datetime) -> str:
@@ -95,6 +71,27 @@ def _sent_at(value: str) -> dt.datetime:
     stamp, _, millis = value.partition("+")
     parsed = dt.datetime.strptime(stamp, _SDK_TIME).replace(tzinfo=DEFAULT_TZ)
     return parsed + dt.timedelta(milliseconds=int(millis or "0"))
+
+
+#: The signed headers each operation needs (``a|b``: either): its parameters must be
+#: what the caller signed, never what a replayer adds.
+_SIGNED: dict[str, tuple[str, ...]] = {
+    "sendEdoc": ("hash-file",),
+    "getEdoc": ("docId",), "downloadEdoc": ("docId",),
+    "updateStatus": ("docId", "status"),
+    "deleteAgency": ("AgencyCode|code",),
+    "registerAgency": ("code|Content-Type",),
+}
+#: The operations a replay could change something with, taken once per signed request:
+#: registrations, and an acknowledgement that counts (``fail``) or leases
+#: (``processing``). ``sendEdoc`` is bound to its body by hash-file and idempotent;
+#: ``updateStatus done`` is idempotent: neither needs the cache.
+_TAKEN_ONCE = frozenset({"updateStatus", "registerAgency", "deleteAgency"})
+#: The message types an operation may have signed.
+_MESSAGE_TYPES: dict[str, tuple[str, ...]] = {
+    "countReceiveEdoc": ("edoc",), "countReceiveStatus": ("status",),
+    "sendEdoc": ("edoc", "status"), "getReceivedEdocList": ("edoc", "status"),
+}
 
 
 def _hex_forms(data: bytes) -> set[str]:
@@ -128,7 +125,9 @@ class AxisApp:
                  max_body: int = 50 * 1024 * 1024, parent: VxpClient | None = None):
         self.code = str(OrganCode.parse(code))
         self.store = store
-        self.systems = {system.system_id: system for system in systems}
+        listed = list(systems)
+        check_distinct(listed)
+        self.systems = {system.system_id: system for system in listed}
         self.clock = clock
         self.skew, self.sdk_skew = skew, sdk_skew
         self.max_body = max_body
@@ -136,9 +135,7 @@ class AxisApp:
         self.queue = AxisQueue(self.code, store, clock=clock, trust=trust, max_body=max_body,
                                has_parent=parent is not None)
         for system in self.systems.values():
-            for organ in system.organs:
-                self.queue.registry.register(self.code, organ, name=system.name, replace=False,
-                                             now=clock())
+            self.queue.configure(system)
         self._routes = {
             "sendEdoc": self._send, "getReceivedEdocList": self._received,
             "getEdoc": self._get, "downloadEdoc": self._download,
@@ -168,6 +165,7 @@ class AxisApp:
             if request.content_length is not None and request.content_length > self.max_body:
                 raise RefusalError("TOO_LARGE", f"request exceeds {self.max_body} bytes", 413)
             caller, params = self._authenticate(request)
+            self._bind(operation, caller, params, request)
             answer: Any = handler(caller, params, request)
             if isinstance(answer, Response):
                 return answer
@@ -230,13 +228,69 @@ class AxisApp:
                           f"{window} away", 401)
         return system, signed
 
+    def _bind(self, operation: str, caller: AxisSystem, params: Mapping[str, str],
+              request: Request) -> None:
+        """Bind a signed request to the operation it is sent to, as far as the real
+        protocol lets: its HMAC covers headers only (not the path, not the body), so a
+        request captured on the way could be sent to another operation or again.
+
+        - An operation that changes something needs its parameters among the signed
+          headers (:data:`_SIGNED`): a captured ``countReceiveEdoc`` (only systemid and
+          timestamp signed) cannot be replayed to ``deleteAgency`` or ``updateStatus``.
+        - A body is read only where the signature vouches for it: ``hash-file`` (checked
+          against the body) or a signed JSON ``Content-Type`` (the SDK's registerAgency).
+        - A signed ``messagetype`` must be the operation's.
+        - A call whose replay would change something (:data:`_TAKEN_ONCE`) is taken
+          once: its signed headers (with the SDK's fixed timestamps, also the operation
+          and the body) are refused a second time while the timestamp is fresh
+          (:meth:`Agencies.first_seen`, shared by every process).
+        """
+        for needed in _SIGNED.get(operation, ()):
+            names = needed.split("|")
+            if not any(name in params for name in names):
+                raise RefusalError("AUTH_OPERATION", f"{operation} needs {' or '.join(names)} "
+                                   "among the signed headers (a request signed for another "
+                                   "operation is not taken)", 401)
+        kind = params.get("messagetype")
+        if kind is not None and operation in _MESSAGE_TYPES and kind not in _MESSAGE_TYPES[
+                operation]:
+            raise RefusalError("AUTH_OPERATION", f"messagetype {kind!r:.20} is signed for "
+                               f"another operation than {operation}", 401)
+        if operation not in _TAKEN_ONCE or (operation == "updateStatus"
+                                             and params.get("status") == "done"):
+            return
+        body = request.get_data(cache=True)
+        claimed = params.get("hash-file", "").lower()
+        if body:
+            json_signed = params.get("Content-Type", "").split(";")[0].strip().lower() == (
+                "application/json")
+            if claimed and claimed not in _hex_forms(body.removesuffix(b"\r\n")):
+                raise RefusalError("HASH_MISMATCH", "hash-file does not match the body")
+            if not claimed and not json_signed:
+                raise RefusalError("AUTH_OPERATION", f"{operation}'s body is not signed "
+                                   "(neither hash-file nor a JSON Content-Type among the "
+                                   "signed headers)", 401)
+        stamp = params["timestamp"]
+        parts = [caller.system_id, request.headers.get(f"{HEADER_PREFIX}hash-header", "")]
+        window = self.skew
+        if not (stamp.isascii() and stamp.isdigit()):  # the SDK's: one for many requests
+            parts += [operation, hashlib.sha256(body).hexdigest()]
+            window = self.sdk_skew
+        key = hashlib.sha256("\n".join(parts).lower().encode()).hexdigest()
+        if not self.queue.registry.first_seen(self.code, key, now=self.clock(),
+                                              keep=2 * window):
+            raise RefusalError("REPLAYED", f"this signed {operation} request was taken "
+                               "before (a replay); sign a new one", 409)
+
     # ------------------------------------------------------------------ operations
 
     def _organ(self, caller: AxisSystem, params: Mapping[str, str]) -> str:
         """The organ the caller sends as (``from``; its first organ when it says none)."""
         sender = params.get("from") or caller.organs[0]
-        if sender not in caller.organs and not caller.relay:
-            raise RefusalError("FROM_MISMATCH", f"from {sender!r} is not the caller")
+        if not self.queue.may_send_for(caller, sender):
+            raise RefusalError("FROM_MISMATCH", f"from {sender!r:.40} is not the caller" + (
+                " nor an organ it relays for (its serves patterns, or registered under it)"
+                if caller.relay else ""), 403)
         return sender
 
     def _send(self, caller: AxisSystem, params: dict[str, str],
@@ -338,21 +392,21 @@ class AxisApp:
 
     def _register(self, caller: AxisSystem, params: dict[str, str],
                   request: Request) -> dict[str, Any]:
-        fields = {**params, **_json_body(request)}
-        self.queue.register(caller.system_id if not caller.organs else caller.organs[0],
-                            str(fields.get("code", "")), parent=str(fields.get("pcode", "")),
-                            name=str(fields.get("name", "")), mail=str(fields.get("mail", "")),
-                            relay=caller.relay or str(fields.get("pcode", "")) in caller.organs)
+        # Signed headers (docflow's client), or a JSON body whose Content-Type is signed
+        # (the SDK's): never fields from a body the signature does not name.
+        fields: Mapping[str, Any] = params if "code" in params else _json_body(request)
+        self.queue.register(caller, str(fields.get("code", "")),
+                            parent=str(fields.get("pcode") or ""), name=fields.get("name"),
+                            mail=fields.get("mail"))
         return {}
 
     def _delete(self, caller: AxisSystem, params: dict[str, str],
                 request: Request) -> dict[str, Any]:
-        fields = {**params, **_json_body(request)}
-        code = str(fields.get("AgencyCode") or fields.get("code") or "")
-        found = [agency for agency in self.queue.agencies() if agency.code == code]
-        relay = caller.relay or bool(found and found[0].parent in caller.organs)
-        self.queue.unregister(code if code in caller.organs else caller.organs[0], code,
-                              relay=relay)
+        code = params.get("AgencyCode") or params.get("code")  # signed headers only
+        if not code:
+            raise RefusalError("AUTH_OPERATION", "deleteAgency names its organ in a signed "
+                               "AgencyCode header", 401)
+        self.queue.unregister(caller, code)
         return {}
 
     # ------------------------------------------------------------------ a parent axis
@@ -373,17 +427,9 @@ def _item(queued: Queued) -> dict[str, str]:
 
 
 def _json_body(request: Request) -> dict[str, Any]:
-    """The fields of a JSON body (the SDK's registerAgency), or none."""
-    data = request.get_data(cache=True)
-    if not data.strip():
-        return {}
-    try:
-        parsed = json.loads(data)
-    except ValueError as exc:
-        raise RefusalError("BAD_REQUEST", "the body is not JSON") from exc
-    if not isinstance(parsed, dict):
-        raise RefusalError("BAD_REQUEST", "the body is not a JSON object")
-    return parsed
+    """The fields of a JSON body (the SDK's registerAgency), read with the limits every
+    outside JSON gets (size, depth, texts)."""
+    return _params.json_object(request.get_data(cache=True))
 
 
 def _ok(data: Mapping[str, Any]) -> Response:

@@ -32,8 +32,8 @@ from werkzeug.wrappers import Request, Response
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
 from docflow.emulators._queue import AxisQueue, RefusalError, health_response
+from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.emulators._tokens import TokenBook
-from docflow.emulators.vdxp import AxisSystem
 from docflow.errors import DocflowError, NotFoundError
 from docflow.model import DEFAULT_TZ, OrganCode
 from docflow.security import TrustStore
@@ -196,7 +196,9 @@ class Wso2App:
                  parent: VxpClient | None = None, token_key: bytes | None = None):
         self.code = str(OrganCode.parse(code))
         self.store, self.clock = store, clock
-        self.units = {unit.secret: unit for unit in units}
+        listed = list(units)
+        check_distinct(listed)
+        self.units = {unit.secret: unit for unit in listed}
         self.province = province
         self.profile = profile or Wso2Profile()
         self.max_body = max_body
@@ -210,9 +212,7 @@ class Wso2App:
         self.protector = ResourceProtector()
         self.protector.register_token_validator(_Bearer(self.tokens, set(known), clock))
         for unit in self.units.values():
-            for organ in unit.organs:
-                self.queue.registry.register(self.code, organ, name=unit.name, replace=False,
-                                             now=clock())
+            self.queue.configure(unit)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -288,8 +288,7 @@ class Wso2App:
         if path == "donvilienthongs" and method == "POST":
             return self._register(unit, request)
         if path == "donvilienthongs" and method == "PUT":
-            self.queue.unregister(unit.organs[0], self._param(request, "agencyCode"),
-                                  relay=True)
+            self.queue.unregister(unit, self._param(request, "agencyCode"))
             return _ok({})
         raise RefusalError("NOT_FOUND", f"no {method} {path}", 404)
 
@@ -301,7 +300,7 @@ class Wso2App:
             raise RefusalError("BAD_REQUEST", "base64 is not base64") from exc
         kind = "status" if self._param(request, "loaiVanBan") == "status" else "document"
         doc_id, _ = self.queue.accept(
-            body, kind, None, None, allowed=lambda sender: unit.relay or sender in unit.organs)
+            body, kind, None, None, allowed=lambda sender: self.queue.may_send_for(unit, sender))
         return _ok({"docId": doc_id})
 
     def _list(self, unit: AxisSystem) -> dict[str, Any]:
@@ -343,17 +342,10 @@ class Wso2App:
         return _ok({"data": rows})
 
     def _register(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
-        try:
-            body = json.loads(request.get_data() or b"{}")
-        except ValueError as exc:
-            raise RefusalError("BAD_REQUEST", "the body is not JSON") from exc
-        if not isinstance(body, dict):
-            raise RefusalError("BAD_REQUEST", "the body is not a JSON object")
-        self.queue.register(unit.organs[0], str(body.get("code", "")),
-                            parent=str(body.get("pcode", "")), name=str(body.get("name", "")),
-                            mail=str(body.get("email", "")), relay=True)
+        body = _params.json_object(request.get_data())
+        self.queue.register(unit, str(body.get("code", "")), parent=str(body.get("pcode") or ""),
+                            name=body.get("name"), mail=body.get("email"))
         return _ok({})
-
 
     def forward(self, *, limit: int = 100) -> int:
         """One exchange with the parent axis (see :meth:`AxisQueue.exchange`)."""

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 metadata = MetaData(
     naming_convention={
@@ -228,8 +228,21 @@ axis_agencies = Table(
     Column("name", Text, nullable=False),
     Column("mail", Text, nullable=False),
     Column("registered_at", UTCDateTime, nullable=False),
+    Column("owner", Text, nullable=False, server_default="",
+           comment="the system id that registered it; '' for the platform operator"),
     PrimaryKeyConstraint("axis", "code"),
     Index(None, "axis", "parent"),
+    Index(None, "axis", "owner"),  # 0007: a system's registrations, counted
+)
+
+axis_seen_requests = Table(  # 0007: the replay cache of an axis's mutating calls
+    "axis_seen_requests", metadata,
+    Column("axis", Organ, nullable=False),
+    Column("key", String(64), nullable=False,
+           comment="SHA-256 of the system, and what identifies its signed request"),
+    Column("seen_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("axis", "key"),
+    Index(None, "seen_at"),
 )
 
 audit_log = Table(

@@ -339,7 +339,7 @@ def test_axis_agencies_sync_imports_into_the_directory(tmp_path: Path) -> None:
     for code, name in (("000.00.01.H41", "UBND thành phố Tam Kỳ"),
                        ("000.01.01.H41", "UBND phường An Mỹ"),
                        ("000.00.00.H20", "UBND tỉnh khác")):
-        Agencies(store.database).register("000.00.00.G22", code, name=name)
+        Agencies(store.database).register("000.00.00.G22", code, owner="", name=name)
     server = Server(app)
     directory = tmp_path / "qn.toml"
     directory.write_text('[[hubs]]\ncode = "000.00.00.G22"\nname = "Trục quốc gia"\n\n'

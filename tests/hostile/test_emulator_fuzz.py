@@ -33,8 +33,8 @@ from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.store import Store, sqlite_url
 from docflow.transport._vxp import sign_headers
 
-UNITS = [AxisSystem("H41.UBT.001", "ubt-secret", organs=(str(PROVINCE.code),)),
-         AxisSystem(str(TAM_KY.code), "tk-secret")]
+UNITS = [AxisSystem("H41.UBT.001", "ubt-secret", organs=(str(PROVINCE.code),), register=True),
+         AxisSystem(str(TAM_KY.code), "tk-secret", register=True)]
 PACKET = build_envelope(sample_envelope())
 WSO2_BASE = "/truclienthong/v1.0.0/"
 
@@ -63,7 +63,8 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     logging.getLogger("docflow.axis").disabled = True  # refusals are logged; not here
     root: Path = tmp_path_factory.mktemp("fuzz")
     stores = [Store.open(sqlite_url(root / f"{name}.db")) for name in ("v", "t", "w")]
-    vdxp = AxisApp("000.00.00.G22", stores[0], [*UNITS, AxisSystem(str(PROVINCE.code), "pv")])
+    vdxp = AxisApp("000.00.00.G22", stores[0], [
+        UNITS[1], AxisSystem(str(PROVINCE.code), "pv", register=True)])
     token = TokenLgspApp("000.00.00.G22", stores[1], UNITS, [LgspAccount("u", "p", "E")])
     wso2 = Wso2App("000.00.00.G22", stores[2], UNITS, [Wso2Consumer("k", "s")])
     clients = {"vdxp": Client(vdxp), "token": Client(token), "wso2": Client(wso2)}

@@ -54,7 +54,7 @@ class Net:
 def net(pki: Pki, tmp_path: Path) -> Iterator[Net]:
     clock = lambda: pki.now  # noqa: E731
     axis_store = Store.open(sqlite_url(tmp_path / "axis.db"), clock=clock)
-    systems = [AxisSystem(str(code), secret) for code, secret in SECRETS.items()]
+    systems = [AxisSystem(str(code), secret, register=True) for code, secret in SECRETS.items()]
     axis = AxisApp(AXIS, axis_store, systems, clock=clock)
     server = Server(axis)
     commune_credentials = issue_certificate(pki.ca, str(COMMUNE.code), COMMUNE.name,
@@ -128,7 +128,7 @@ def test_registrations_outlive_a_restart(net: Net, pki: Pki) -> None:
 
     def restart() -> tuple[Store, Server, VxpClient]:
         store = Store.open(url, clock=lambda: pki.now)
-        systems = [AxisSystem(str(code), secret) for code, secret in SECRETS.items()]
+        systems = [AxisSystem(str(code), secret, register=True) for code, secret in SECRETS.items()]
         server = Server(AxisApp(AXIS, store, systems, clock=lambda: pki.now))
         client = VxpClient(server.url, str(PROVINCE.code), SECRETS[PROVINCE.code],
                            timeout=10, clock=lambda: pki.now)
@@ -292,8 +292,10 @@ def test_two_provinces_through_the_national_axis(pki: Pki, tmp_path: Path) -> No
         return clients[-1]
 
     try:
-        national = emulator("000.00.00.G22", [AxisSystem(lgsp["H41"], "q", relay=True),
-                                              AxisSystem(lgsp["H43"], "d", relay=True)], None)
+        national = emulator("000.00.00.G22", [
+            AxisSystem(lgsp["H41"], "q", relay=True, serves=("*.*.*.H41",), register=True),
+            AxisSystem(lgsp["H43"], "d", relay=True, serves=("*.*.*.H43",), register=True)],
+            None)
         national_url = servers[-1].url
         up = {name: client(national_url, code, secret) for name, code, secret in
               (("H41", lgsp["H41"], "q"), ("H43", lgsp["H43"], "d"))}

@@ -77,9 +77,9 @@ def net(pki: Pki, tmp_path: Path) -> Iterator[Net]:
 
     axis = AxisApp(AXIS, store("axis"), [
         AxisSystem("lgsp.qnam", AXIS_SECRETS["lgsp.qnam"], "LGSP Quảng Nam", relay=True,
-                   organs=(QN_GATEWAY,)),
+                   organs=(QN_GATEWAY,), serves=("*.*.*.H41",), register=True),
         AxisSystem("lgsp.far", AXIS_SECRETS["lgsp.far"], "LGSP (token)", relay=True,
-                   organs=(FAR_LGSP,)),
+                   organs=(FAR_LGSP,), serves=("*.*.*.H20",), register=True),
         AxisSystem("vxp.saas.03", AXIS_SECRETS["vxp.saas.03"], "Hội An (SaaS 03)",
                    organs=(HOI_AN,))], clock=clock)
     axis_server = Server(axis)

@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from docflow.emulators import Agencies
+from docflow.emulators import Agencies, Registration
 from docflow.envelope import Envelope, build_envelope, build_status
 from docflow.errors import (
     RETRY_HINT,
@@ -564,29 +564,44 @@ AXIS = "000.00.00.G22"
 def test_axis_registrations_are_rows_and_audited(store: Store) -> None:
     agencies = Agencies(store.database)
     lgsp = "000.00.90.H41"
-    assert agencies.register(AXIS, str(PROVINCE.code), parent=lgsp, name=PROVINCE.name)
-    assert agencies.register(AXIS, lgsp, name="LGSP Quảng Nam")
-    assert agencies.register("000.00.90.H43", lgsp)  # another axis, same database
+    written, unchanged = Registration.WRITTEN, Registration.UNCHANGED
+    assert agencies.register(AXIS, str(PROVINCE.code), owner="lgsp.qnam", parent=lgsp,
+                             name=PROVINCE.name) is written
+    assert agencies.register(AXIS, lgsp, owner="lgsp.qnam", name="LGSP Quảng Nam") is written
+    assert agencies.register("000.00.90.H43", lgsp, owner="x") is written  # another axis
     assert [a.code for a in agencies.list(AXIS)] == [str(PROVINCE.code), lgsp]
     (province,) = agencies.list(AXIS, parent=lgsp)
-    assert (province.code, province.name, province.registered_at) == (
-        str(PROVINCE.code), PROVINCE.name, T0)
+    assert (province.code, province.name, province.registered_at, province.owner) == (
+        str(PROVINCE.code), PROVINCE.name, T0, "lgsp.qnam")
     assert [a.code for a in agencies.list(AXIS, codes=[lgsp, "000.00.77.H41"])] == [lgsp]
-    # The same details again write nothing; replace=False leaves new details unwritten.
-    assert not agencies.register(AXIS, lgsp, name="LGSP Quảng Nam")
-    assert not agencies.register(AXIS, lgsp, name="renamed", replace=False)
+    assert agencies.count(AXIS) == 2
+    # The same details again write nothing; the operator's registration keeps them.
+    assert agencies.register(AXIS, lgsp, owner="lgsp.qnam", name="LGSP Quảng Nam") is unchanged
+    assert agencies.register(AXIS, lgsp, owner="lgsp.qnam", name="renamed",
+                             operator=True) is unchanged
     later = T0 + dt.timedelta(hours=1)
-    assert agencies.register(AXIS, lgsp, name="renamed", mail="lgsp@quangnam.gov.vn",
-                             now=later)
+    assert agencies.register(AXIS, lgsp, owner="lgsp.qnam", name="renamed",
+                             mail="lgsp@quangnam.gov.vn", now=later) is written
     (renamed,) = agencies.list(AXIS, codes=[lgsp])
     assert (renamed.name, renamed.mail, renamed.registered_at) == (
         "renamed", "lgsp@quangnam.gov.vn", later)
-    agencies.delete(AXIS, str(PROVINCE.code))
+    # Another system cannot take it over, nor delete it; a system at its limit adds none.
+    before = counts(store)
+    assert agencies.register(AXIS, lgsp, owner="intruder", name="mine now") is (
+        Registration.HELD)
+    assert not agencies.delete(AXIS, lgsp, owner="intruder")
+    assert agencies.register(AXIS, "000.00.31.H41", owner="lgsp.qnam",
+                             limit=2) is Registration.FULL
+    assert counts(store) == before
+    agencies.delete(AXIS, str(PROVINCE.code), owner="lgsp.qnam")
     assert [a.code for a in agencies.list(AXIS)] == [lgsp]
     before = counts(store)
     with pytest.raises(NotFoundError, match="unknown agency"):
-        agencies.delete(AXIS, str(PROVINCE.code))
+        agencies.delete(AXIS, str(PROVINCE.code), owner="lgsp.qnam")
     assert counts(store) == before  # a refusal writes nothing, not even an audit entry
+    # The operator (the systems file) moves an organ to the system it names.
+    assert agencies.register(AXIS, lgsp, owner="lgsp.new", operator=True) is written
+    assert agencies.get(AXIS, lgsp).owner == "lgsp.new"  # type: ignore[union-attr]
     with store.engine.connect() as conn:
         actions = conn.execute(select(schema.audit_log.c.action, schema.audit_log.c.subject)
                                .order_by(schema.audit_log.c.seq)).all()
@@ -596,8 +611,18 @@ def test_axis_registrations_are_rows_and_audited(store: Store) -> None:
         ("agency_registered", f"agency:{lgsp}"),
         ("agency_registered", f"agency:{lgsp}"),
         ("agency_deleted", f"agency:{PROVINCE.code}"),
+        ("agency_reassigned", f"agency:{lgsp}"),
     ]
     assert store.audit.verify().ok
+
+
+def test_the_replay_cache_takes_a_key_once_and_forgets_it_when_stale(store: Store) -> None:
+    agencies = Agencies(store.database)
+    keep = dt.timedelta(minutes=10)
+    assert agencies.first_seen(AXIS, "a" * 64, now=T0, keep=keep)
+    assert not agencies.first_seen(AXIS, "a" * 64, now=T0 + dt.timedelta(minutes=1), keep=keep)
+    assert agencies.first_seen("000.00.90.H43", "a" * 64, now=T0, keep=keep)  # per axis
+    assert agencies.first_seen(AXIS, "a" * 64, now=T0 + dt.timedelta(minutes=11), keep=keep)
 
 
 def _relayed(store: Store, envelope: Envelope, recipient: OrganInfo, *,
@@ -613,7 +638,7 @@ def test_what_an_axis_holds_for_an_organ_and_those_it_serves(store: Store) -> No
     with its sender (a status packet's own), filtered, paged, one delivery by id."""
     agencies = Agencies(store.database)
     lgsp = "000.00.90.H41"
-    agencies.register(AXIS, str(DAI_LOC.code), parent=lgsp)
+    agencies.register(AXIS, str(DAI_LOC.code), owner="lgsp", parent=lgsp)
     first = letter("1", recipients=(TAM_KY, DAI_LOC))
     to_tam_ky = _relayed(store, first, TAM_KY)
     to_dai_loc = _relayed(store, first, DAI_LOC, now=T0 + dt.timedelta(minutes=1))
@@ -712,7 +737,8 @@ def test_writers_of_one_sqlite_file_share_one_lock(tmp_path, store_url: str) -> 
         def register(target: Store, start: int) -> None:
             try:
                 for n in range(start, start + 40):
-                    Agencies(target.database).register(AXIS, f"000.00.{n:02d}.H41", parent=lgsp)
+                    Agencies(target.database).register(AXIS, f"000.00.{n:02d}.H41", owner="lgsp",
+                                                       parent=lgsp)
             except BaseException as exc:
                 errors.append(exc)
 

@@ -91,7 +91,8 @@ def net(pki: Pki, tmp_path: Path) -> Iterator[Net]:
     clock = lambda: pki.now  # noqa: E731
     store = Store.open(sqlite_url(tmp_path / "axis.db"), clock=clock)
     axis = AxisApp(AXIS, store, [
-        AxisSystem(SDK_SYSTEM, SDK_SECRET, name="Hội An (SaaS 03)", organs=(SDK_ORGAN,)),
+        AxisSystem(SDK_SYSTEM, SDK_SECRET, name="Hội An (SaaS 03)", organs=(SDK_ORGAN,),
+                   register=True),
         AxisSystem(str(PROVINCE.code), PROVINCE_SECRET)], clock=clock)
     server = Server(axis)
     node_store = Store.open(sqlite_url(tmp_path / "province.db"), clock=clock)

@@ -50,7 +50,8 @@ def client(url: str, organ: OrganCode) -> Wso2Client:
 def net(pki: Pki, tmp_path: Path) -> Iterator[Net]:
     clock = Clock(pki.now)
     store = Store.open(sqlite_url(tmp_path / "wso2.db"), clock=clock)
-    app = Wso2App(GATEWAY, store, [AxisSystem(f"unit-{code}", secret, organs=(str(code),))
+    app = Wso2App(GATEWAY, store, [AxisSystem(f"unit-{code}", secret, organs=(str(code),),
+                                              register=True)
                                    for code, secret in UNIT_SECRETS.items()], [CONSUMER],
                   clock=clock)
     server = Server(app)
@@ -126,12 +127,13 @@ def test_the_example_clients_calls(net: Net) -> None:
                         timeout=10).json()["data"] == []
     new_unit = {"code": "000.05.10.H41", "pcode": str(DUY_XUYEN.code),
                 "name": "UBND xã Duy Thành", "email": "", "fax": "", "mobile": ""}
-    assert requests.post(net.url + BASE + "donvilienthongs", headers=mine, json=new_unit,
+    theirs = {**auth, "secret": UNIT_SECRETS[DUY_XUYEN.code]}  # a commune of Duy Xuyên
+    assert requests.post(net.url + BASE + "donvilienthongs", headers=theirs, json=new_unit,
                          timeout=10).json()["status"] == "OK"
     province = requests.get(net.url + BASE + "donvilienthongs/qn", headers=mine,
                             timeout=10).json()["data"]
     assert "000.05.10.H41" in {unit["code"] for unit in province}
-    assert requests.put(net.url + BASE + "donvilienthongs", headers=mine,
+    assert requests.put(net.url + BASE + "donvilienthongs", headers=theirs,
                         params={"agencyCode": "000.05.10.H41"}, timeout=10).json()["status"] \
         == "OK"
 
