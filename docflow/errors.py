@@ -176,13 +176,15 @@ class OversizeError(EnvelopeError):
 
     fault_code = "docflow.envelope.oversize"
 
-    def __init__(self, size: int, limit: int, *, where: str | None = None):
+    def __init__(self, size: int, limit: int, *, where: str | None = None,
+                 what: str = "input", hint: str | None = None):
         self.size = size
         self.limit = limit
         super().__init__(
-            f"input of {size} bytes exceeds the limit of {limit} bytes",
+            f"{what} of {size} bytes exceeds the limit of {limit} bytes",
             where=where,
-            hint="send a smaller packet or raise the size limit (ParseLimits.max_bytes)",
+            hint=hint or "send a smaller packet or raise the size limit "
+            "(ParseLimits.max_bytes)",
         )
 
 

@@ -344,7 +344,7 @@ class Node:
             sender=str(envelope.info.sender.code)).items
         if not matches:
             return None  # an update of a document that never arrived stands alone
-        original = matches[-1]  # the earliest copy (pages are newest first)
+        original = _vouched(matches)
         event, reason = answer_change(kind, original.state)
         return Answer(original.id, event, reason, self._status_builder(original, event,
                                                                         reason))
@@ -375,7 +375,7 @@ class Node:
         if not matches:
             raise NotFoundError("a recall of a document this organ never received",
                                 where=request.response_for.document_id)
-        document = matches[-1]  # the earliest copy (pages are newest first)
+        document = _vouched(matches)
         event, reason = answer_change(ChangeKind.RECALL, document.state)
         self.act(document.id, event, reason)
 
@@ -580,3 +580,10 @@ class Node:
             description=reason or code.description,
             message_id=document.message_id,
         )
+
+
+def _vouched(matches: Sequence[DocumentView]) -> DocumentView:
+    """Of the received copies of one DocumentId (newest first), the one a change applies
+    to: the earliest verified one (a signed document wins over an unsigned twin that came
+    first), else the earliest."""
+    return next((m for m in reversed(matches) if m.signature == "verified"), matches[-1])

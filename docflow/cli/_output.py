@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,10 +57,35 @@ def exit_status(exc: DocflowError) -> int:
     return EXIT_INVALID
 
 
+#: control, format (bidirectional overrides, zero-width) and line-separator characters:
+#: what could make outside text print a line of its own or look like another
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f"
+                        "\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: object) -> str:
+    """``text`` fit to print within one line: every control, format or line-separator
+    character escaped (``\\n``, ``\\u202e``), the rest as it is (Vietnamese included).
+
+    >>> one_line("Quyết định\\nsignature: verified")
+    'Quyết định\\\\nsignature: verified'
+    """
+    return _INVISIBLE.sub(lambda m: _ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), str(text))
+
+
+def say(text: object = "", *, err: bool = False) -> None:
+    """Print one line for a person. Every text line the CLI prints goes through here:
+    outside text inside it (a subject, a name, a finding, a peer's error) stays on that
+    line, so a subject holding a line break cannot print a forged ``signature:
+    verified`` above the real verdict."""
+    click.echo(one_line(text), err=err)
+
+
 def fail(exc: DocflowError, *, code: int | None = None) -> None:
     """Print ``exc`` as one line on stderr and exit with ``code`` (default: the
     status of its kind, :func:`exit_status`)."""
-    click.echo(f"error: {exc}", err=True)
+    say(f"error: {exc}", err=True)
     sys.exit(exit_status(exc) if code is None else code)
 
 
@@ -73,7 +99,7 @@ def quiet() -> bool:
 def note(message: str) -> None:
     """A line for the person watching, on stderr (not the result): silent under -q."""
     if not quiet():
-        click.echo(message, err=True)
+        say(message, err=True)
 
 
 def json_option(function: Any) -> Any:
@@ -133,7 +159,7 @@ def local_time(when: dt.datetime, zone: dt.tzinfo) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Print rows as a plain table under ``headers``, columns padded to fit."""
-    cells = [[str(value) for value in row] for row in rows]
+    cells = [[one_line(value) for value in row] for row in rows]
     widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in cells:
@@ -142,12 +168,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def echo_problem(file: Path, verdict: str, exc: DocflowError) -> None:
     """Print what was wrong with ``file``, where, and what to do, for a person."""
-    click.echo(f"{file}: {verdict} ({type(exc).__name__})")
-    click.echo(f"  what:  {exc.message}")
+    say(f"{file}: {verdict} ({type(exc).__name__})")
+    say(f"  what:  {exc.message}")
     if exc.where:
-        click.echo(f"  where: {exc.where}")
+        say(f"  where: {exc.where}")
     if exc.hint:
-        click.echo(f"  hint:  {exc.hint}")
+        say(f"  hint:  {exc.hint}")
 
 
 def explain_refusal(file: Path, exc: DocflowError, as_json: bool) -> None:
@@ -169,8 +195,7 @@ def health_of(url: str, start_hint: str) -> tuple[bool, dict[str, Any]]:
         if not isinstance(facts, dict):
             raise ValueError("not a JSON object")
     except (requests.RequestException, ValueError) as exc:
-        click.echo(f"error: nothing answers at {url}: {type(exc).__name__} ({start_hint})",
-                   err=True)
+        say(f"error: nothing answers at {url}: {type(exc).__name__} ({start_hint})", err=True)
         sys.exit(EXIT_UNAVAILABLE)
     return answer.ok, facts
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from docflow.cli._app import cli, home_option
-from docflow.cli._output import fail
+from docflow.cli._output import fail, say
 from docflow.errors import ConfigError, DocflowError, NotFoundError
 
 
@@ -67,9 +67,9 @@ def audit_verify(database: str | None, home: Path, checkpoint_files: tuple[Path,
                                "checkpoints": len(checkpoints)}))
     elif report.ok:
         matched = f" (matches {len(checkpoints)} signed checkpoint(s))" if checkpoints else ""
-        click.echo(f"audit chain intact: {report.entries} entries{matched}")
+        say(f"audit chain intact: {report.entries} entries{matched}")
     else:
-        click.echo(f"audit chain BROKEN at entry {report.broken_at}: {report.reason} "
+        say(f"audit chain BROKEN at entry {report.broken_at}: {report.reason} "
                    f"({report.entries} entries read)")
     sys.exit(0 if report.ok else 1)
 
@@ -103,4 +103,4 @@ def audit_checkpoint(home: Path, output: Path | None) -> None:
         click.echo(checkpoint.to_json())
     else:
         output.write_text(checkpoint.to_json() + "\n", encoding="utf-8")
-        click.echo(f"signed the audit chain at entry {seq} as {checkpoint.organ}: {output}")
+        say(f"signed the audit chain at entry {seq} as {checkpoint.organ}: {output}")

@@ -19,6 +19,7 @@ from docflow.cli._output import (
     health_of,
     json_option,
     local_time,
+    say,
     section,
     table,
 )
@@ -209,7 +210,7 @@ def _forward(app: Any, every: float) -> threading.Event:
             try:
                 app.forward()
             except DocflowError as exc:  # the parent is away: try again next time
-                click.echo(f"exchange with the parent failed: {exc}", err=True)
+                say(f"exchange with the parent failed: {exc}", err=True)
 
     threading.Thread(target=loop, name="docflow-axis-parent", daemon=True).start()
     return stop
@@ -252,7 +253,7 @@ def axis_check(home: Path) -> None:
     finally:
         client.close()
     for check in checks:
-        click.echo(str(check))
+        say(str(check))
     sys.exit(0 if all(check.ok for check in checks) else 1)
 
 
@@ -279,11 +280,11 @@ def axis_status(url: str, as_json: bool) -> None:
                 "none waiting")
         except (TypeError, ValueError):
             due = str(oldest)  # another server's form: shown as it came
-        click.echo(f"{facts.get('axis')} ({facts.get('dialect')}): {facts.get('status')} "
+        say(f"{facts.get('axis')} ({facts.get('dialect')}): {facts.get('status')} "
                    f"({probe})")
-        click.echo(f"  database: {facts.get('database')}; {facts.get('agencies', '?')} "
+        say(f"  database: {facts.get('database')}; {facts.get('agencies', '?')} "
                    "organ(s) registered")
-        click.echo(f"  waiting: {waiting.get('documents', '?')} document(s), "
+        say(f"  waiting: {waiting.get('documents', '?')} document(s), "
                    f"{waiting.get('statuses', '?')} status(es); oldest due {due}; "
                    f"{facts.get('dead_letters', '?')} dead letter(s)")
 
@@ -323,11 +324,15 @@ def axis_agencies(home: Path, as_json: bool, sync: bool, hub: str | None) -> Non
     summary = {"directory": str(path), "added": [str(o.code) for o in result.added],
                "known": len(result.known),
                "skipped": [{"code": code, "why": why} for code, why in result.skipped]}
-    emit(summary, as_json, lambda: click.echo("\n".join(
-        [f"{len(result.added)} organ(s) added to {path}, {len(result.known)} already known"]
-        + [f"  + {o.code} {o.name} ({o.level}"
-           + (f" under {o.parent})" if o.parent else ")") for o in result.added]
-        + [f"  skipped {code}: {why}" for code, why in result.skipped])))
+    def text() -> None:
+        say(f"{len(result.added)} organ(s) added to {path}, {len(result.known)} already known")
+        for o in result.added:
+            say(f"  + {o.code} {o.name} ({o.level}"
+                + (f" under {o.parent})" if o.parent else ")"))
+        for code, why in result.skipped:
+            say(f"  skipped {code}: {why}")
+
+    emit(summary, as_json, text)
 
 
 def _sync_directory(home: Path, rows: list[dict[str, Any]], url: str,

@@ -19,6 +19,7 @@ from docflow.cli._output import (
     fail,
     json_option,
     packet_summary,
+    say,
     verdict_of,
 )
 from docflow.envelope import (
@@ -70,10 +71,10 @@ def validate(file: Path, max_bytes: int, as_json: bool) -> None:
         click.echo(json.dumps({"file": str(file), "valid": True, **summary}, ensure_ascii=False,
                               indent=2))
     else:
-        click.echo(f"{file}: valid {summary['kind']} packet")
+        say(f"{file}: valid {summary['kind']} packet")
         for key, value in summary.items():
             if key != "kind":
-                click.echo(f"  {key}: {value}")
+                say(f"  {key}: {value}")
 
 
 @cli.command()
@@ -123,15 +124,15 @@ def conform(files: tuple[Path, ...], accepted: tuple[str, ...], refused: tuple[s
 
     def text() -> None:
         for result in results:
-            click.echo(f"{result['file']}: {result['decision'].upper()}")
+            say(f"{result['file']}: {result['decision'].upper()}")
             if "error" in result:
-                click.echo(f"  {result['error']}: {result['message']}")
+                say(f"  {result['error']}: {result['message']}")
                 continue
-            click.echo(f"  {result['kind']} packet, {result['layout']} layout, signature "
+            say(f"  {result['kind']} packet, {result['layout']} layout, signature "
                        f"{result['signature']}")
             for finding in result["findings"]:
                 mark = "REFUSES " if finding["refuses"] else ""
-                click.echo(f"  {mark}{finding['severity']} {finding['code']}: "
+                say(f"  {mark}{finding['severity']} {finding['code']}: "
                            f"{finding['message']}"
                            + (f" (line {finding['line']})" if finding["line"] else ""))
 
@@ -194,7 +195,7 @@ def sample(kind: str, sender: str, recipient: str, attachment_bytes: int, output
         sys.stdout.buffer.write(data)
     else:
         output.write_bytes(data)
-        click.echo(f"wrote {kind} packet ({len(data)} bytes) to {output}")
+        say(f"wrote {kind} packet ({len(data)} bytes) to {output}")
 
 
 @cli.command()
@@ -233,9 +234,9 @@ def verify(file: Path, trust_path: Path, crls: Path | None, at: str | None,
             "hops": [str(hop.organ) for hop in verified.hops],
             **packet_summary(verified.packet)}
     def text() -> None:
-        click.echo(f"{file}: verified, signed by {verified.signer}")
+        say(f"{file}: verified, signed by {verified.signer}")
         for key, value in data.items():
             if key not in ("file", "valid"):
-                click.echo(f"  {key}: {value}")
+                say(f"  {key}: {value}")
 
     emit(data, as_json, text)

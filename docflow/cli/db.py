@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import click
-
 from docflow.cli._app import cli, database_option
-from docflow.cli._output import fail
+from docflow.cli._output import fail, say
 from docflow.errors import DocflowError
 
 
@@ -22,6 +20,6 @@ def db_upgrade(database: str) -> None:
 
     try:
         with Store.open(database) as store:
-            click.echo(f"database at schema revision {store.schema_revision()}")
+            say(f"database at schema revision {store.schema_revision()}")
     except DocflowError as exc:
         fail(exc)

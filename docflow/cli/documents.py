@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from docflow.cli._app import cli, home_option, opened
-from docflow.cli._output import emit, json_option, local_time, note, quiet, table
+from docflow.cli._output import emit, json_option, local_time, note, quiet, say, table
 from docflow.errors import ModelError, RoutingError
 from docflow.lifecycle import INCOMING, OUTGOING
 from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, organ_codes
@@ -104,7 +104,7 @@ def send(home: Path, recipients: str | None, header_file: Path | None, sample: s
                              "document_id": info.document_id, "code": info.code,
                              "to": [str(code) for code in codes]})
                 if not as_json:
-                    click.echo(message_id)
+                    say(message_id)
         report = node.deliver() if deliver else None
         if report is not None:
             note(f"delivered {report.delivered}, failed {report.failed}")
@@ -272,7 +272,7 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
                      else node.trace(document, ask_hub=ask_hub))
         except (TransportError, CredentialsError) as exc:  # the hub is away, or the key
             # is locked (asking signs a request): what this node knows, said so
-            click.echo(f"warning: the hub was not asked: {exc}", err=True)
+            say(f"warning: the hub was not asked: {exc}", err=True)
             story = node.trace(document, ask_hub=False)
         data = asdict(story)
         data["document"]["findings"] = [f.to_dict() for f in story.document.findings]
@@ -288,16 +288,16 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
 
         def text() -> None:
             d = story.document
-            click.echo(f"document {d.id}: {d.code} ({d.type_name}), {d.direction}, "
+            say(f"document {d.id}: {d.code} ({d.type_name}), {d.direction}, "
                        f"state {d.state}")
-            click.echo(f"  from {d.sender}, message {d.message_id}, due {d.due_date or '-'}")
-            click.echo(f"  subject: {d.subject}")
+            say(f"  from {d.sender}, message {d.message_id}, due {d.due_date or '-'}")
+            say(f"  subject: {d.subject}")
             if d.signature is not None:
-                click.echo(f"  signature: {d.signature}")
+                say(f"  signature: {d.signature}")
             for finding in d.findings:
-                click.echo(f"  finding: {finding}")
+                say(f"  finding: {finding}")
             if files:
-                click.echo("  attachments: " + ", ".join(
+                say("  attachments: " + ", ".join(
                     f"{a.name} ({len(a.data)} bytes)" for a in files)
                     + f" (docflow attachments {d.id} -o DIR)")
             copies = [c for c in story.deliveries if c.kind == "document"]
@@ -310,27 +310,27 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
             if not full:
                 return
             if story.hops:
-                click.echo("hops: " + " -> ".join(f"{organ} ({shown(when)})"
+                say("hops: " + " -> ".join(f"{organ} ({shown(when)})"
                                                   for organ, when in story.hops))
             for event in story.statuses:
-                click.echo(f"status {event.code.value} {event.direction} from "
+                say(f"status {event.code.value} {event.direction} from "
                            f"{event.from_organ} at {shown(event.timestamp)}: "
                            f"{event.description}")
             for entry in story.history:
-                click.echo(f"{shown(entry.at)} {entry.machine:<9} "
+                say(f"{shown(entry.at)} {entry.machine:<9} "
                            f"{entry.from_state} -{entry.event}-> {entry.to_state}"
                            + (f" ({entry.reason})" if entry.reason else ""))
             if story.hub is not None:
                 seen = story.hub
                 hub = node.directory.entry(node.code).hub
-                click.echo(f"hub {hub} saw: " + (" -> ".join(
+                say(f"hub {hub} saw: " + (" -> ".join(
                     f"{organ} ({shown(when)})" for organ, when in seen.hops)
                     or "no hops"))
                 table(["hub copy", "transport", "business", "attempts", "last error"],
                       [[c.recipient, c.transport_state, c.business_state or "-",
                         c.attempts, (c.last_error or "")[:40]] for c in seen.copies])
                 for status in seen.statuses:
-                    click.echo(f"hub status {status.code} from {status.from_organ} at "
+                    say(f"hub status {status.code} from {status.from_organ} at "
                                f"{shown(status.timestamp)}: {status.description}")
 
         emit(data, as_json, text)
@@ -360,7 +360,7 @@ def resend(home: Path, delivery: int, as_json: bool) -> None:
     with opened(home, hub=True) as node:
         node.store.outbox.resend(delivery)
         emit({"delivery": delivery, "queued": True}, as_json,
-             lambda: click.echo(f"delivery {delivery} queued again"))
+             lambda: say(f"delivery {delivery} queued again"))
 
 
 def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> None:
@@ -374,12 +374,12 @@ def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> Non
             if event == "recall":
                 asked = node.recall(document, reason or "thu hồi")
                 emit({"document": document, "act": event, "asked": len(asked)}, as_json,
-                     lambda: click.echo(f"recall requested from {len(asked)} recipient(s)"))
+                     lambda: say(f"recall requested from {len(asked)} recipient(s)"))
             else:
                 step = node.act(document, event, reason)
                 emit({"document": document, "act": event, "state": step.state,
                       "status": step.emit.value if step.emit else None}, as_json,
-                     lambda: click.echo(f"document {document}: {step.state}"
+                     lambda: say(f"document {document}: {step.state}"
                                         + (f" (status {step.emit.value} queued for the "
                                            "sender)" if step.emit else "")))
 
@@ -459,7 +459,7 @@ def _change_command(kind: str, summary: str) -> None:
             record = change(document, new, files or envelope.attachments, reason=reason)
             emit({"document": record.document_ref, kind: document,
                   "deliveries": list(record.deliveries)}, as_json,
-                 lambda: click.echo(f"document {record.document_ref} sent as the {kind} of "
+                 lambda: say(f"document {record.document_ref} sent as the {kind} of "
                                     f"{document} to {len(record.deliveries)} recipient(s)"))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from docflow.cli._app import cli
+from docflow.cli._output import say
 
 
 @cli.group()
@@ -30,7 +31,7 @@ def lifecycle_diagram(fmt: str, machine: tuple[str, ...], update_readme: Path | 
         updated = readme_with_diagrams(text)
         if updated != text:
             update_readme.write_text(updated, encoding="utf-8")
-        click.echo(f"{update_readme}: diagrams {'updated' if updated != text else 'up to date'}")
+        say(f"{update_readme}: diagrams {'updated' if updated != text else 'up to date'}")
         return
     for name in machine or tuple(LIFECYCLES):
         item = LIFECYCLES[name]

@@ -18,6 +18,7 @@ from docflow.cli._output import (
     fail,
     health_of,
     json_option,
+    say,
     section,
 )
 from docflow.cli.pki import issue_keys, new_passphrase
@@ -88,7 +89,7 @@ def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int,
     config = load_config(home)
     with Store.open(config.database) as store:
         revision = store.schema_revision()
-    click.echo(f"node home {home} ready for {organ} (database at revision {revision})")
+    say(f"node home {home} ready for {organ} (database at revision {revision})")
 
 
 @cli.command()
@@ -195,16 +196,16 @@ def status(home: Path, as_json: bool) -> None:
     healthy, facts = health_of(url, f"is `docflow serve --home {home}` running?")
 
     def text() -> None:
-        click.echo(f"{facts.get('organ')}: {facts.get('status')} ({url})")
+        say(f"{facts.get('organ')}: {facts.get('status')} ({url})")
         outbox = section(facts, "outbox")
-        click.echo(f"  database: {facts.get('database')}; worker {facts.get('worker')}")
-        click.echo(f"  outbox: {outbox.get('outstanding', '?')} on their way, "
+        say(f"  database: {facts.get('database')}; worker {facts.get('worker')}")
+        say(f"  outbox: {outbox.get('outstanding', '?')} on their way, "
                    f"{outbox.get('dead_letters', '?')} dead letter(s); last delivery "
                    f"{facts.get('last_delivery_at') or 'none yet'}")
         for name, loop in section(facts, "loops").items():
             loop = loop if isinstance(loop, dict) else {}
             state = f"FAILING: {loop['failing']}" if loop.get("failing") else "ok"
-            click.echo(f"  {name}: {state} ({loop.get('passes')} passes)")
+            say(f"  {name}: {state} ({loop.get('passes')} passes)")
 
     emit(facts, as_json, text)
     sys.exit(0 if healthy else EXIT_UNAVAILABLE)
@@ -268,24 +269,24 @@ def doctor() -> None:
 
     problems = 0
     lxml_libxml = ".".join(map(str, etree.LIBXML_VERSION))
-    click.echo(f"lxml {etree.__version__} with libxml2 {lxml_libxml}")
+    say(f"lxml {etree.__version__} with libxml2 {lxml_libxml}")
     try:
         import xmlsec
 
         xmlsec_libxml = ".".join(map(str, xmlsec.get_libxml_version()))
-        click.echo(f"xmlsec with libxml2 {xmlsec_libxml}")
+        say(f"xmlsec with libxml2 {xmlsec_libxml}")
         if xmlsec_libxml != lxml_libxml:
             problems += 1
-            click.echo("  PROBLEM: lxml and xmlsec use different libxml2 builds; "
+            say("  PROBLEM: lxml and xmlsec use different libxml2 builds; "
                        "reinstall both at the versions pinned by docflow")
     except Exception as exc:  # an import failure here is exactly what doctor reports
         problems += 1
-        click.echo(f"  PROBLEM: xmlsec cannot be imported: {exc}")
+        say(f"  PROBLEM: xmlsec cannot be imported: {exc}")
     for name in ("edxml.xsd", "status.xsd"):
         try:
-            click.echo(f"schema {name}: {schema_path(name)}")
+            say(f"schema {name}: {schema_path(name)}")
         except FileNotFoundError as exc:
             problems += 1
-            click.echo(f"  PROBLEM: {exc}")
-    click.echo("ok" if not problems else f"{problems} problem(s)")
+            say(f"  PROBLEM: {exc}")
+    say("ok" if not problems else f"{problems} problem(s)")
     sys.exit(1 if problems else 0)

@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
 from docflow.cli._app import cli, home_option, opened
-from docflow.cli._output import EXIT_CONFIG, emit, fail, json_option, note, table
+from docflow.cli._output import EXIT_CONFIG, emit, fail, json_option, note, say, table
 from docflow.errors import ConfigError, DocflowError, NotFoundError
 
 
@@ -69,7 +72,7 @@ def config_check(home: Path) -> None:
 
     checks = check_config(home)
     for check in checks:
-        click.echo(str(check))
+        say(str(check))
     sys.exit(0 if all(check.ok for check in checks) else EXIT_CONFIG)
 
 
@@ -90,7 +93,7 @@ def retry_now(home: Path, recipients: str | None, deliver: bool, as_json: bool) 
         report = node.deliver() if deliver and ids else None
         emit({"due_now": ids, "delivered": report.delivered if report else None,
               "failed": report.failed if report else None}, as_json,
-             lambda: click.echo(f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} "
+             lambda: say(f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} "
                                 "due now"))
         if report is not None:
             note(f"delivered {report.delivered}, failed {report.failed}")
@@ -100,18 +103,71 @@ def retry_now(home: Path, recipients: str | None, deliver: bool, as_json: bool) 
 _UNSAFE = re.compile(r"[^\w.\- ]+")
 
 
-def safe_name(name: str, taken: set[str]) -> str:
-    """A file name for an attachment a sender named: its last path part, without
-    separators, control characters or a leading dot, unique among ``taken``."""
-    base = _UNSAFE.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip(" .") or "file"
-    stem, dot, suffix = base.rpartition(".")
-    stem, suffix = (stem, f".{suffix}") if dot and stem else (base, "")
-    candidate, n = base, 1
-    while candidate.lower() in taken:
-        n += 1
-        candidate = f"{stem}-{n}{suffix}"
-    taken.add(candidate.lower())
-    return candidate
+class FileNames:
+    """Safe, unique file names for the attachments a sender named, in one folder whose
+    names are at most ``limit`` bytes (UTF-8) long."""
+
+    def __init__(self, limit: int = 255):
+        self.limit = limit
+        self._taken: set[str] = set()
+        self._next: dict[str, int] = {}  # per base name: the next number to try
+
+    def __call__(self, name: str) -> str:
+        """A name for ``name``: its last path part, without separators, control
+        characters or a leading dot, shortened to the limit (keeping the extension),
+        unique here (``report-2.pdf`` after ``report.pdf``)."""
+        base = _UNSAFE.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip(" .")
+        stem, dot, suffix = (base or "file").rpartition(".")
+        stem, suffix = (stem, f".{suffix}") if dot and stem else (base or "file", "")
+        if len(suffix.encode()) > 16:  # not an extension: part of the name
+            stem, suffix = stem + suffix, ""
+        candidate = self._fit(stem, suffix, "")
+        key = candidate.lower()
+        n = self._next.get(key, 1)
+        while candidate.lower() in self._taken:
+            n += 1
+            candidate = self._fit(stem, suffix, f"-{n}")
+        self._next[key] = n
+        self._taken.add(candidate.lower())
+        return candidate
+
+    def _fit(self, stem: str, suffix: str, number: str) -> str:
+        room = self.limit - len((number + suffix).encode())
+        cut = stem.encode()[:max(room, 1)].decode("utf-8", "ignore").rstrip(" .")
+        return f"{cut or 'file'}{number}{suffix}"
+
+
+def _name_limit(folder: Path) -> int:
+    """The longest file name the folder's file system takes, in bytes (255 by default)."""
+    try:
+        return min(int(os.pathconf(folder, "PC_NAME_MAX")), 255)
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def write_private(folder: Path, name: str, data: bytes, *, replace: bool) -> Path:
+    """Write ``data`` as ``folder/name`` without following a link planted in the folder:
+    into a new private file (``O_CREAT|O_EXCL|O_NOFOLLOW``, mode 0600, a random name),
+    then renamed over the target, which replaces a link rather than writing through it.
+    Without ``replace`` an existing entry (a link included) is left and refused."""
+    target = folder / name
+    if not replace and os.path.lexists(target):
+        raise ConfigError(f"{target} exists already", where=str(folder),
+                          hint="pass --force to replace it")
+    handle, scratch = tempfile.mkstemp(dir=folder, prefix=".docflow-", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        if replace:
+            os.replace(scratch, target)
+        else:
+            os.link(scratch, target)  # fails if the name appeared meanwhile
+            os.unlink(scratch)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(scratch)
+        raise
+    return target
 
 
 @cli.command()
@@ -127,26 +183,27 @@ def attachments(home: Path, document: int, out: Path, force: bool, as_json: bool
     come from the sender and are made safe (no paths, no hidden files)."""
     with opened(home, signing=False) as node:
         envelope = node.stored(document)
-        taken: set[str] = set()
-        plan = [(attachment, out / safe_name(attachment.name, taken))
-                for attachment in envelope.attachments]
-        existing = [str(path) for _, path in plan if path.exists()]
+        out.mkdir(parents=True, exist_ok=True)
+        names = FileNames(_name_limit(out))
+        plan = [(attachment, names(attachment.name)) for attachment in envelope.attachments]
+        existing = [str(out / name) for _, name in plan if os.path.lexists(out / name)]
         if existing and not force:
             raise ConfigError(f"{', '.join(existing)} exist(s) already", where=str(out),
                               hint="nothing was written; pass --force to replace them")
-        out.mkdir(parents=True, exist_ok=True)
         written: list[dict[str, Any]] = []
-        for attachment, path in plan:
-            partial = path.with_name(path.name + ".partial")
-            partial.write_bytes(attachment.data)
-            partial.replace(path)
+        for attachment, name in plan:
+            try:
+                path = write_private(out, name, attachment.data, replace=force)
+            except OSError as exc:
+                raise ConfigError(f"cannot write {name}: {exc.strerror}", where=str(out),
+                                  hint="check the folder's space and permissions") from exc
             written.append({"name": attachment.name, "file": str(path),
                             "bytes": len(attachment.data),
                             "content_type": attachment.content_type})
 
         def text() -> None:
             for item in written:
-                click.echo(f"{item['file']} ({item['bytes']} bytes)")
+                say(f"{item['file']} ({item['bytes']} bytes)")
             if not written:
                 note(f"document {document} has no attachments")
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from docflow.cli._app import cli
-from docflow.cli._output import emit, fail, json_option
+from docflow.cli._output import emit, fail, json_option, say
 from docflow.errors import ConfigError, DocflowError
 
 
@@ -55,7 +55,7 @@ def pki_ca(action: str, name: str, out: Path, ecdsa: bool, organs: tuple[str, ..
     out.mkdir(parents=True, exist_ok=True)
     ca.save(out / "ca.key", out / "ca.crt")
     scope = f" for {', '.join(organs)}" if organs else ""
-    click.echo(f"created CA {name!r}{scope}: {out / 'ca.crt'}")
+    say(f"created CA {name!r}{scope}: {out / 'ca.crt'}")
 
 
 @pki.command("issue")
@@ -119,7 +119,7 @@ def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, *,
         return
     out.mkdir(parents=True, exist_ok=True)
     credentials.save(out / "organ.key", out / "organ.crt", passphrase=passphrase)
-    click.echo(f"issued a certificate for {organ}: {out / 'organ.crt'}"
+    say(f"issued a certificate for {organ}: {out / 'organ.crt'}"
                + (" (key encrypted)" if passphrase else ""))
 
 
@@ -149,13 +149,13 @@ def pki_show(certificate: Path, as_json: bool) -> None:
 
     def text() -> None:
         for item in shown:
-            click.echo(f"subject:  {item['subject']}")
-            click.echo(f"organ:    {item['organ'] or '-'}")
-            click.echo(f"issuer:   {item['issuer']}")
-            click.echo(f"valid:    {item['not_before'][:10]} .. {item['not_after'][:10]}")
-            click.echo(f"serial:   {item['serial']}")
+            say(f"subject:  {item['subject']}")
+            say(f"organ:    {item['organ'] or '-'}")
+            say(f"issuer:   {item['issuer']}")
+            say(f"valid:    {item['not_before'][:10]} .. {item['not_after'][:10]}")
+            say(f"serial:   {item['serial']}")
             if item["organs"] is not None:
-                click.echo(f"organs:   {', '.join(item['organs']) or '-'}"
+                say(f"organs:   {', '.join(item['organs']) or '-'}"
                            + (f" (excluding {', '.join(item['excluded'])})"
                               if item["excluded"] else ""))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from docflow.cli._app import cli
-from docflow.cli._output import fail, note
+from docflow.cli._output import fail, note, say
 from docflow.errors import DocflowError
 
 
@@ -115,7 +115,7 @@ def _simulate_processes(directory_file: Path | None, levels: str, documents: int
     if as_json:
         click.echo(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, indent=2))
     else:
-        click.echo(f"{'ALL INVARIANTS HOLD' if report.ok else 'INVARIANTS VIOLATED'}: "
+        say(f"{'ALL INVARIANTS HOLD' if report.ok else 'INVARIANTS VIOLATED'}: "
                    f"{report.documents} documents, {report.copies} copies, {report.kills} "
                    f"processes killed with SIGKILL; delivered {report.delivered}, lost "
                    f"{report.lost}, duplicated {report.duplicated}, diverged "
@@ -124,10 +124,10 @@ def _simulate_processes(directory_file: Path | None, levels: str, documents: int
                    f"({report.seconds:.0f} s)")
         if report.network is not None:
             n = report.network
-            click.echo(f"network: {n.requests} requests; dropped {n.dropped}, replies lost "
+            say(f"network: {n.requests} requests; dropped {n.dropped}, replies lost "
                        f"{n.replies_lost}, duplicated {n.duplicated}, delayed {n.delayed}, "
                        f"tampered {n.tampered_requests} requests (accepted "
                        f"{n.tampered_accepted}) and {n.tampered_replies} replies")
         for problem in report.problems[:10]:
-            click.echo(f"  problem: {problem}")
+            say(f"  problem: {problem}")
     sys.exit(0 if report.ok else 1)

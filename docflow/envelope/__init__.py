@@ -21,7 +21,7 @@ from docflow.envelope._codec import (
     read_tree,
     validate_packet,
 )
-from docflow.envelope._fields import SignatureForm
+from docflow.envelope._fields import MAX_FINDINGS, SignatureForm
 from docflow.envelope._findings import (
     DEFAULT_POLICY,
     LENGTHS,
@@ -54,6 +54,7 @@ __all__ = [
     "DSIG_NS",
     "EDXML_NS",
     "LENGTHS",
+    "MAX_FINDINGS",
     "SIGNED_IDS",
     "XLINK_NS",
     "Envelope",

@@ -56,10 +56,14 @@ class Decoded:
     member: str | None = None
 
 
-def unwrap(data: bytes, name: str, max_bytes: int) -> Decoded:
+def unwrap(data: bytes, name: str, max_bytes: int, *, max_ratio: int = 200,
+           what: str = "the attachment", where: str | None = None) -> Decoded:
     """The attachment inside ``data`` when a sender zipped it (see the module docstring);
-    ``data`` itself otherwise. :class:`~docflow.errors.OversizeError` when the member
-    is larger than ``max_bytes``."""
+    ``data`` itself otherwise. The member is inflated in chunks and refused
+    (:class:`~docflow.errors.OversizeError`) as soon as it passes ``max_bytes`` (the
+    caller's budget: one attachment's limit, or what is left of the packet's) or
+    ``max_ratio`` times its compressed size: never held whole before the check, whatever
+    the archive's header claims."""
     if not data.startswith(_ZIP_MAGIC) or name.lower().endswith(".zip"):
         return Decoded(data)
     try:
@@ -71,18 +75,38 @@ def unwrap(data: bytes, name: str, max_bytes: int) -> Decoded:
             base = member.filename.rsplit("/", 1)[-1]
             if base != name and not _UUID_MEMBER.match(base):
                 return Decoded(data)
-            if member.file_size > max_bytes:
-                raise OversizeError(member.file_size, max_bytes)
+            limit = min(max_bytes, max(member.compress_size, 1) * max_ratio)
+            if member.file_size > limit:
+                raise _too_big(member.file_size, max_bytes, limit, what, where)
+            # Into one growing buffer (its getvalue() hands the buffer over: a list of
+            # chunks joined at the end would hold the member twice).
+            content = io.BytesIO()
             with archive.open(member) as handle:
-                content = handle.read(max_bytes + 1)
+                while chunk := handle.read(_CHUNK):
+                    if content.tell() + len(chunk) > limit:  # the archive lied
+                        raise _too_big(content.tell() + len(chunk), max_bytes, limit, what,
+                                       where)
+                    content.write(chunk)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError,
             ValueError, OSError, zlib.error):
         # Binary content that merely starts like a zip (or a damaged zip): keep the bytes
         # exactly as the sender encoded them.
         return Decoded(data)
-    if len(content) > max_bytes:  # the archive lied about the size
-        raise OversizeError(len(content), max_bytes)
-    return Decoded(content, base)
+    return Decoded(content.getvalue(), base)
+
+
+_CHUNK = 1024 * 1024
+
+
+def _too_big(size: int, max_bytes: int, limit: int, what: str,
+             where: str | None) -> OversizeError:
+    if limit < max_bytes:
+        return OversizeError(size, limit, what=f"{what}, unzipped,", where=where, hint=(
+            "it inflates more than ParseLimits.max_zip_ratio times its compressed size: "
+            "a zip bomb, or raise the ratio"))
+    return OversizeError(size, limit, what=f"{what}, unzipped,", where=where, hint=(
+        "the packet's attachments together may decode to ParseLimits.max_decoded_bytes "
+        "(one to max_attachment_bytes): send fewer or smaller files, or raise the limits"))
 
 
 _OOXML = (("word/", "docx", "application/vnd.openxmlformats-officedocument."

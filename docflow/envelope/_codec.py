@@ -222,8 +222,13 @@ def read_packet(data: bytes, *, policy: Policy = DEFAULT_POLICY,
             layout = "legacy" if validate_tree(root, kind) else "strict"
         except SchemaError:
             layout = "lenient"
+    headers = sum(1 for _ in root.iter("{*}edXMLHeader"))
+    if headers > 1:  # which one a reader takes is a guess: never guess
+        prolog.append(Finding("M.edXMLEnvelope.edXMLHeader", Severity.ERROR,
+                              f"the packet has {headers} edXMLHeader elements; one only",
+                              "/" + name))
     reader = Reader(root, strict=False, policy=policy, limits=limits)
-    reader.findings.extend(prolog)
+    reader.add(prolog)
     form = signature_form(root)
     packet: Envelope | StatusInfo | None
     if legacy_soap:

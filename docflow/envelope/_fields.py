@@ -9,9 +9,11 @@ shape, what is left to find raises at once. Pure: trees in, values and findings 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -112,7 +114,12 @@ class SignatureForm:
 
 
 def signature_form(root: etree._Element) -> str:
-    """The :class:`SignatureForm` of a packet tree (any layout)."""
+    """The :class:`SignatureForm` of a packet tree (any layout). Any W3C ``ds:Signature``
+    anywhere in the packet makes it ``XMLDSIG`` (to be verified, or the packet refused):
+    an empty ``DigitalSignature`` put before it, or a decoy ``edXMLHeader`` first, must
+    not hide a signature from the check."""
+    if next(root.iter(f"{{{DSIG_NS}}}Signature"), None) is not None:
+        return SignatureForm.XMLDSIG
     header = next(root.iter("{*}edXMLHeader"), None)  # in any namespace or none
     holder = None if header is None else next(
         (child for child in header if local(child) in ("Signature", "DigitalSignature")
@@ -125,6 +132,34 @@ def signature_form(root: etree._Element) -> str:
     if len(holder) or (holder.text or "").strip(XML_SPACE):
         return SignatureForm.OFFICIAL
     return SignatureForm.EMPTY
+
+
+#: how many places' findings a packet keeps (the rest are counted in one finding)
+MAX_FINDINGS = 200
+
+
+@dataclass
+class _Tally:
+    """A finding and how often it recurred at its place."""
+
+    first: Finding
+    count: int = 1
+    lines: list[int] = field(default_factory=list)
+
+    def add(self, severity: Severity, element: etree._Element | None) -> None:
+        self.count += 1
+        if severity > self.first.severity:
+            self.first = dataclasses.replace(self.first, severity=severity)
+        if element is not None and element.sourceline and len(self.lines) < 4:
+            self.lines.append(element.sourceline)
+
+    def finding_of(self) -> Finding:
+        if self.count == 1:
+            return self.first
+        lines = f"; again at line {', '.join(map(str, self.lines))}" if self.lines else ""
+        return dataclasses.replace(self.first, message=f"{self.first.message} "
+                                   f"({self.count} times here{lines}"
+                                   f"{', ...' if self.count - 1 > len(self.lines) else ''})")
 
 
 class Reader:
@@ -145,7 +180,14 @@ class Reader:
         self.tz: ZoneInfo = policy.tz
         self.aliases = policy.aliases
         self.limits = limits
-        self.findings: list[Finding] = []
+        #: findings by (code, the element's parent): one entry per place, counted
+        self._tallies: dict[tuple[str, etree._Element | None], _Tally] = {}
+        #: findings past the first MAX_FINDINGS places: counted by severity only
+        self._overflow: dict[Severity, int] = {}
+        self._overflow_codes: list[str] = []
+        self._before: list[Finding] = []
+        #: the total decoded size of the attachments read so far
+        self.decoded = 0
         self._timestamps = False
 
     # ------------------------------------------------------------------ findings
@@ -157,13 +199,47 @@ class Reader:
         (``error``'s class): the schema leaves only what must not be (a calendar date
         that does not exist, a DocumentId of another organ...) unless ``kept`` (a value
         docflow keeps whole, an over-long field)."""
-        path = None if element is None else self.tree.getpath(element)
-        line = None if element is None else element.sourceline
         if self.strict and severity >= Severity.WARNING and not kept:
+            path = None if element is None else self.tree.getpath(element)
+            line = None if element is None else element.sourceline
             if error is SchemaError:
                 raise SchemaError(message, path=path, line=line)
             raise error(message, where=path)
-        self.findings.append(Finding(code, severity, message, path, line))
+        # One entry per code and place, counted: a packet of 60,000 stray siblings or
+        # 300,000 stray attributes costs one entry (and one getpath, which counts the
+        # element's preceding siblings) instead of one each.
+        key = (code, None if element is None else element.getparent())
+        tally = self._tallies.get(key)
+        if tally is not None:
+            tally.add(severity, element)
+            return
+        if len(self._tallies) >= MAX_FINDINGS:
+            self._overflow[severity] = self._overflow.get(severity, 0) + 1
+            if len(self._overflow_codes) < 5 and code not in self._overflow_codes:
+                self._overflow_codes.append(code)
+            return
+        path = None if element is None else self.tree.getpath(element)
+        line = None if element is None else element.sourceline
+        self._tallies[key] = _Tally(Finding(code, severity, message, path, line))
+
+    def add(self, findings: Iterable[Finding]) -> None:
+        """Findings made before reading (the prolog's), kept first."""
+        self._before.extend(findings)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """What was found, one finding per code and place (its count and first lines in
+        the message when it recurred), and past :data:`MAX_FINDINGS` places one finding
+        counting the rest, as severe as the worst of them (it refuses when they would)."""
+        out = [*self._before, *(tally.finding_of() for tally in self._tallies.values())]
+        if self._overflow:
+            dropped = sum(self._overflow.values())
+            out.append(Finding(
+                "M.edXML.findings", max(self._overflow),
+                f"{dropped} more finding(s) at further places not kept (codes such as "
+                f"{', '.join(self._overflow_codes)}): the packet deviates in more than "
+                f"{MAX_FINDINGS} places"))
+        return out
 
     @staticmethod
     def code(letter: str, parent: str, element: str) -> str:

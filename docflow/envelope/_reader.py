@@ -239,7 +239,13 @@ def _read_attachments(reader: Reader, root: etree._Element, top: dict[str, etree
                         f"{_strip_cid(written)!r}", kids.get("ContentId"))
         manifest[_strip_cid(written)] = reference
     out = []
-    for item in reader.all(encoded, "Attachment"):
+    items = reader.all(encoded, "Attachment")
+    if len(items) > reader.limits.max_attachments:  # hostile in both modes
+        raise OversizeError(len(items), reader.limits.max_attachments, what="a packet of "
+                            "attachments", where=reader.tree.getpath(encoded), hint=(
+                                "ParseLimits.max_attachments bounds how many attachments "
+                                "a packet may carry"))
+    for item in items:
         attachment = _read_attachment(reader, item, manifest)
         if attachment is not None:
             out.append(attachment)
@@ -284,10 +290,18 @@ def _read_attachment(reader: Reader, item: etree._Element,
                     f"attachment content is not valid base64: {exc}", payload,
                     error=AttachmentError)
         return None
-    limit = reader.limits.max_attachment_bytes
-    if len(data) > limit:  # hostile in both modes
-        raise OversizeError(len(data), limit, where=reader.tree.getpath(payload))
-    decoded = unwrap(data, name, limit)
+    # Hostile in both modes: one attachment past its limit, or all of them together past
+    # the packet's (checked before a zipped member is inflated, and while it is).
+    limits = reader.limits
+    left = limits.max_decoded_bytes - reader.decoded
+    limit = min(limits.max_attachment_bytes, left)
+    if len(data) > limit:
+        raise OversizeError(len(data), limit, where=reader.tree.getpath(payload),
+                            what="an attachment", hint="ParseLimits.max_attachment_bytes "
+                            "bounds one attachment, max_decoded_bytes all of a packet's")
+    decoded = unwrap(data, name, limit, max_ratio=limits.max_zip_ratio,
+                     what=f"attachment {name[:60]!r}", where=reader.tree.getpath(payload))
+    reader.decoded += len(decoded.data)
     if decoded.member is not None and not reader.strict:
         reader.note("M.Attachment.ContentTransferEncoded", Severity.INFO,
                     f"{name!r} arrived zipped (member {decoded.member!r}); unzipped", payload)

@@ -163,11 +163,19 @@ class ParseLimits:
     """Limits applied to every packet read from outside.
 
     ``max_bytes`` bounds the raw input (default 50 MiB); ``max_attachment_bytes`` bounds
-    one decoded (and, for zipped attachments, unzipped) attachment.
+    one decoded (and, for zipped attachments, unzipped) attachment;
+    ``max_decoded_bytes`` all of a packet's attachments together, decoded and unzipped
+    (checked while inflating: twelve zipped 48 MiB members in a 774 KiB packet would
+    otherwise hold 576 MiB); ``max_attachments`` how many a packet may carry; and
+    ``max_zip_ratio`` how many times its compressed size a zipped member may inflate to
+    (scanned PDFs and office files inflate a few times; a zip bomb hundreds of times).
     """
 
     max_bytes: int = 50 * 1024 * 1024
     max_attachment_bytes: int = 50 * 1024 * 1024
+    max_decoded_bytes: int = 64 * 1024 * 1024
+    max_attachments: int = 500
+    max_zip_ratio: int = 200
 
 
 DEFAULT_LIMITS = ParseLimits()

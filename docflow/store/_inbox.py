@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
+from sqlalchemy import bindparam, case, select
+
 from docflow.envelope import Envelope, Finding
 from docflow.errors import ReplayError
 from docflow.lifecycle import INCOMING
@@ -18,6 +20,17 @@ from docflow.store._unit import Database
 from docflow.store._views import Answer, ReceiveResult
 
 __all__ = ["Inbox"]
+
+# A document this organ received before from the same sender under the same DocumentId
+# and business type: the verified one first, then the earliest.
+_d = s.documents
+_TWIN = select(_d.c.id, _d.c.signature).where(
+    _d.c.organ == bindparam("organ"), _d.c.direction == "in",
+    _d.c.sender == bindparam("sender"), _d.c.document_id == bindparam("document_id"),
+    _d.c.business_type == bindparam("business_type"),
+).order_by(case((_d.c.signature == "verified", 0), else_=1), _d.c.id).limit(1)
+_RECEIPT_OF = select(s.received_messages.c.receipt).where(
+    s.received_messages.c.document_ref == bindparam("document_ref")).limit(1)
 
 
 class Inbox:
@@ -81,6 +94,22 @@ class Inbox:
             if seen is not None:  # expired: the retention ran out, forget it
                 tx.conn.execute(r.delete().where(r.c.organ == organ, r.c.sender == sender,
                                                  r.c.message_id == envelope.message_id))
+            twin = tx.conn.execute(_TWIN, {
+                "organ": organ, "sender": sender, "document_id": envelope.info.document_id,
+                "business_type": int(envelope.info.business.doc_type)}).first()
+            signed = signature in (None, "verified")  # None: verify()'s strict path
+            if twin is not None and not signed:
+                # A DocumentId names one document per sender: an unsigned packet with the
+                # DocumentId (and business type) of a document received before is that
+                # document again, whatever its message id, and never shadows it.
+                tx.audit("duplicate", f"document:{twin.id}", {
+                    "message_id": envelope.message_id, "sha256": digest,
+                    "warning": "the same DocumentId again, unsigned, with other content: "
+                    "the document received first stands"})
+                first = tx.conn.execute(_RECEIPT_OF, {"document_ref": twin.id}).first()
+                answer = bytes(first.receipt) if first is not None else (
+                    receipt() if callable(receipt) else receipt)
+                return ReceiveResult(int(twin.id), answer, True)
             answer = receipt() if callable(receipt) else receipt
             step = INCOMING.apply(INCOMING.initial, "receive")
             document_ref = _rows.document_row(tx, envelope, "in", step.state,
@@ -99,9 +128,16 @@ class Inbox:
                 self._lifecycles.apply_in(tx, change_answer.document_ref, change_answer.event,
                                           change_answer.reason, change_answer.status, None)
                 tx.organ = organ
-            tx.audit("receive", f"document:{document_ref}", {
-                "message_id": envelope.message_id, "sha256": digest,
-                "from": str(envelope.info.sender.code)})
+            details: dict[str, object] = {"message_id": envelope.message_id, "sha256": digest,
+                       "from": str(envelope.info.sender.code)}
+            if twin is not None and twin.signature != "verified":
+                # The signed document arrives after an unsigned twin: it wins (lookups by
+                # DocumentId take the verified copy); the twin is named as superseded.
+                details["supersedes"] = int(twin.id)
+                tx.audit("superseded", f"document:{twin.id}", {
+                    "by": document_ref, "warning": "an unsigned copy of a DocumentId whose "
+                    "signed document arrived later"})
+            tx.audit("receive", f"document:{document_ref}", details)
             return ReceiveResult(document_ref, answer, False)
 
     def expire(self, *, now: dt.datetime | None = None) -> int:

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,9 +60,21 @@ def sign_headers(system_id: str, secret: str, params: Mapping[str, str], *,
 
 
 def _header_value(value: str) -> str:
-    """HTTP headers are Latin-1 on the wire: a non-ASCII value (an organ's name) travels
-    as the inside of a JSON string (``\\uXXXX`` escapes); see :func:`header_text`."""
-    return value if value.isascii() else json.dumps(value)[1:-1]
+    """HTTP headers are printable Latin-1 on the wire: a non-ASCII value (an organ's
+    name) or one with control characters travels as the inside of a JSON string, every
+    escape a ``\\uXXXX`` one (a line break cannot go in a header); see
+    :func:`header_text`."""
+    if value.isascii() and value.isprintable():
+        return value
+    return _SHORT_ESCAPE.sub(_long_escape, json.dumps(value)[1:-1])
+
+
+_SHORT_ESCAPE = re.compile(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})')
+_SHORT = {"b": "\\u0008", "f": "\\u000c", "n": "\\u000a", "r": "\\u000d", "t": "\\u0009"}
+
+
+def _long_escape(match: re.Match[str]) -> str:
+    return _SHORT.get(match[1], match[0])
 
 
 def header_text(value: str) -> str:

@@ -13,12 +13,22 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
+import io
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from lxml import etree
 
-from docflow.envelope import DSIG_NS, EDXML_NS, build_envelope, build_status, load_tree
+from docflow.envelope import (
+    DSIG_NS,
+    EDXML_NS,
+    Envelope,
+    build_envelope,
+    build_status,
+    load_tree,
+)
 from docflow.errors import (
     AttachmentError,
     DigestMismatchError,
@@ -35,7 +45,7 @@ from docflow.errors import (
     UnsafeXmlError,
     UntrustedCertificateError,
 )
-from docflow.model import OrganCode, OrganInfo, StatusCode
+from docflow.model import Attachment, OrganCode, OrganInfo, StatusCode
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
 from docflow.security import _dsig, create_ca, issue_certificate, sign
 from tests.conftest import Pki
@@ -180,6 +190,38 @@ def _shadowing_status(pki: Pki) -> bytes:
     return sign(_edit(data, own.encode(), other.encode()), pki.district)
 
 
+_MEMBER = "5b8209a7-f5f8-4ada-b766-27c30a2eaf8b.txt"  # the official library's member name
+
+
+@functools.cache
+def zipped(size: int) -> bytes:
+    """A zip of one member of ``size`` zero bytes, named as the official library names
+    its members (deflate makes 48 MiB of zeros ~48 KiB)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(_MEMBER, bytes(size))
+    return buffer.getvalue()
+
+
+def zipped_members(count: int, size: int) -> Envelope:
+    """The sample document with ``count`` attachments, each a zip of ``size`` zeros."""
+    return replace(sample_envelope(), attachments=tuple(
+        Attachment(f"phu-luc-{n}.txt", zipped(size), "application/zip")
+        for n in range(count)))
+
+
+def _zip_bomb(pki: Pki) -> bytes:
+    """One zipped attachment inflating ~1000 times (48 MiB from ~48 KiB), signed."""
+    return sign(build_envelope(zipped_members(1, 48 * 1024 * 1024)), pki.province)
+
+
+def _zipped_past_the_budget(pki: Pki) -> bytes:
+    """The attack as it was seen: twelve zipped 48 MiB members, ~64 KiB of base64 each,
+    signed (each under the per-attachment limit: only the ratio and the packet's budget
+    stop them)."""
+    return sign(build_envelope(zipped_members(12, 48 * 1024 * 1024)), pki.province)
+
+
 def _replay(pki: Pki) -> bytes:
     """The message id of the valid sample (received first), with another body."""
     return _signed(pki, number="4999")
@@ -237,6 +279,10 @@ EXTRA_PARSE = [
          "does not begin with"),
     Case("a status naming a document by an id of another organ", _shadowing_status,
          SchemaError, "does not begin with", kind="status"),
+    Case("a zipped attachment inflating a thousand times (zip bomb)", _zip_bomb,
+         OversizeError, "max_zip_ratio"),
+    Case("twelve zipped 48 MiB members in a 0.8 MiB packet", _zipped_past_the_budget,
+         OversizeError, "unzipped"),
 ]
 
 VERIFY = [
