@@ -11,11 +11,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Stamp files: reinstall only when the packaging metadata changed.
-$(VENV)/.installed: $(PY) pyproject.toml setup.cfg
+$(VENV)/.installed: $(PY) pyproject.toml setup.cfg setup.py
 	$(PIP) install -e .
 	@touch $@
 
-$(VENV)/.installed-test: $(PY) pyproject.toml setup.cfg
+$(VENV)/.installed-test: $(PY) pyproject.toml setup.cfg setup.py
 	$(PIP) install -e '.[test]'
 	@touch $@ $(VENV)/.installed
 
@@ -26,6 +26,7 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check docflow tests examples benchmarks
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
+	$(PY) -m benchmarks --quick
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check docflow tests examples benchmarks

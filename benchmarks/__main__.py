@@ -1,4 +1,5 @@
-"""Run every benchmark and write benchmarks/RESULTS.md: ``python -m benchmarks [names]``."""
+"""Run every benchmark and write benchmarks/RESULTS.md: ``python -m benchmarks [names]``;
+``--quick``: every benchmark at a small size, the table printed, nothing written."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import importlib
 import sys
 from pathlib import Path
 
-from benchmarks._harness import Row, write_results
+from benchmarks import _harness
+from benchmarks._harness import Row, table, write_results
 
 MODULES = ["bench_envelope", "bench_security", "bench_lifecycle", "bench_store", "bench_soap",
            "bench_axis", "bench_network"]
 
 
 def main(argv: list[str]) -> int:
-    selected = argv or MODULES
+    _harness.QUICK = "--quick" in argv
+    selected = [name for name in argv if name != "--quick"] or MODULES
     rows: list[Row] = []
     notes: list[str] = []
     for name in selected:
@@ -21,6 +24,9 @@ def main(argv: list[str]) -> int:
         print(f"running {name} ...", flush=True)
         rows.extend(module.run())
         notes.extend(getattr(module, "NOTES", []))
+    if _harness.QUICK:
+        print(table(rows))  # a smoke run: nothing written
+        return 0
     print(write_results(rows, Path(__file__).with_name("RESULTS.md"), notes))
     return 0
 

@@ -41,11 +41,24 @@ class Row:
         return "met" if met else "NOT met"
 
 
+#: ``python -m benchmarks --quick``: every benchmark at a small size, a few iterations,
+#: the table printed and nothing written (``make test`` runs it, so a change that breaks
+#: a benchmark fails there). Set before the benchmark modules are imported.
+QUICK = False
+
+
+def sized(full: int, quick: int) -> int:
+    """``full``, or ``quick`` under ``--quick``."""
+    return quick if QUICK else full
+
+
 def rate(func: Callable[[], object], *, seconds: float = 0.4, repeats: int = 5) -> float:
     """Operations per second of ``func``: best of ``repeats`` timed batches.
 
     The batch size is calibrated so that one batch lasts about ``seconds / repeats``.
     """
+    if QUICK:
+        seconds, repeats = 0.01, 1
     func()  # warm-up: caches, compiled schemas, lazy imports
     number = 1
     while True:

@@ -34,15 +34,15 @@ from typing import Any
 
 import requests
 
-from benchmarks._harness import Row, alternating
+from benchmarks._harness import Row, alternating, sized
 from docflow.envelope import build_envelope
 from docflow.model import OrganCode, OrganInfo
 from docflow.samples import PROVINCE, sample_envelope
 from docflow.transport import TokenLgspClient, VxpClient, Wso2Client
 from tests.postgres import free_port
 
-PACKETS = 300
-ROUNDS = 2
+PACKETS = sized(300, 22)
+ROUNDS = sized(2, 1)
 _PAGE, _PAUSE, _MAX_PAUSE = 50, 0.05, 0.2  # a receiver's page and its waits between polls
 RECEIVERS = [OrganInfo(OrganCode(f"000.00.{10 + i:02d}.H41"), f"UBND huyện {i}")
              for i in range(10)]

@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from benchmarks._harness import Row
+from benchmarks._harness import Row, sized
 from docflow.harness import Faults, Simulation, SimulationConfig, SimulationReport, quang_nam
 from docflow.routing import Directory
 
@@ -34,7 +34,7 @@ def _run(documents: int, faults: str) -> SimulationReport:
 
 
 def run() -> list[Row]:
-    documents = int(os.environ.get("DOCFLOW_BENCH_DOCUMENTS", "500"))
+    documents = int(os.environ.get("DOCFLOW_BENCH_DOCUMENTS", sized(500, 20)))
     clean = _run(documents, "")
     faulty = _run(documents, FAULTS)
     NOTES.append(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks._harness import Row, rate
+from benchmarks._harness import Row, rate, sized
 from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.security import (
@@ -34,7 +34,7 @@ from docflow.store import Store, sqlite_url
 from docflow.transport import SoapClient
 from tests.postgres import free_port
 
-ROUND_TRIPS = 150
+ROUND_TRIPS = sized(150, 5)
 
 SERVER = textwrap.dedent(
     """
@@ -79,7 +79,7 @@ def _start(home: Path, threads: int, kind: str) -> tuple[subprocess.Popen[bytes]
     return process, url
 
 
-CONCURRENT = 240  # documents per concurrent run
+CONCURRENT = sized(240, 8)  # documents per concurrent run
 CLIENT_WORKERS = 4
 
 

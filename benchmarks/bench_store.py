@@ -19,13 +19,13 @@ from pathlib import Path
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table
 
-from benchmarks._harness import Row, alternating
+from benchmarks._harness import Row, alternating, sized
 from docflow.envelope import Envelope
 from docflow.samples import TAM_KY, sample_envelope
 from docflow.store import Store, sqlite_url
 
-ROUNDS, PER_ROUND = 6, 50  # one document per transaction
-BATCH, BATCHES_PER_ROUND = 100, 2  # batched
+ROUNDS, PER_ROUND = sized(6, 1), sized(50, 4)  # one document per transaction
+BATCH, BATCHES_PER_ROUND = sized(100, 10), sized(2, 1)  # batched
 
 _raw_metadata = MetaData()
 raw_table = Table("bench_raw", _raw_metadata,
@@ -105,7 +105,8 @@ RSS = textwrap.dedent(
     from tests.proc import status
 
     store = Store.open(sys.argv[1])
-    total, batch, samples = int(sys.argv[2]), 500, {}
+    total, samples = int(sys.argv[2]), {}
+    batch = min(500, total // 10)
     for start in range(0, total, batch):
         items = []
         for number in range(start, start + batch):
@@ -125,7 +126,7 @@ def run() -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as home:
         rows += _measure("SQLite", sqlite_url(Path(home) / "bench.db"))
-        total = 100_000
+        total = sized(100_000, 1000)
         out = subprocess.run([sys.executable, "-c", RSS, sqlite_url(Path(home) / "rss.db"),
                               str(total)], check=True, capture_output=True, text=True).stdout
         samples = {int(k): v for k, v in json.loads(out).items()}

@@ -37,7 +37,8 @@ def axis() -> None:
               help="TOML with [[systems]] tables: system_id, secret, name, organs, and "
                    "what the operator grants: relay, serves (organ patterns it registers "
                    "and relays for), register (may register/delete organs), max_agencies "
-                   "(and [[accounts]] for lgsp-token; [[consumers]] and an optional "
+                   "(and [[accounts]] for lgsp-token, with the system_id of the unit each "
+                   "works for; [[consumers]] and an optional "
                    "[locations] table for wso2).")
 @click.option("--dialect", type=click.Choice(["vdxp", "lgsp-token", "wso2"]), default="vdxp",
               show_default=True, help="Which platform to emulate.")
@@ -87,7 +88,7 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
             data = tomllib.loads(systems_file.read_text(encoding="utf-8"))
             systems = [_system(AxisSystem, t) for t in data.get("systems", [])]
             accounts = [LgspAccount(str(t["username"]), str(t["password"]),
-                                    str(t["application_code"]))
+                                    str(t["application_code"]), str(t.get("system_id", "")))
                         for t in data.get("accounts", [])]
             consumers = [Wso2Consumer(str(t["key"]), str(t["secret"]))
                          for t in data.get("consumers", [])]

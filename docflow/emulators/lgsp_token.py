@@ -5,9 +5,19 @@ Accounts log in (``/v1/auth/login``) for a bearer token that lives ``token_lifet
 minutes, as on the platform); every document call needs a live token and the unit's
 ``X-SystemId`` / ``X-SecretKey`` (compared in constant time). Units are system ids mapped
 to the organ codes they send and receive for. The queue is the one every emulator shares
-(:class:`~docflow.emulators.AxisQueue`): recipients come from the packet itself. Answers
-are the platform's JSON: ``{code, message, data}`` for sending and logging in,
-``{success, message, count, data}`` for the lists and fetches. A refusal changes nothing.
+(:class:`~docflow.emulators.AxisQueue`): recipients come from the packet itself.
+
+Every answer is in the shape the vendor's client reads (its response types are the
+contract): ``success`` on every answer (false on a refusal, with ``message``); the login
+token at the root and in ``data``; ``docId`` of a send at the root and in ``data``; the
+lists' ``count`` and ``data`` items (``status`` ``initial`` while waiting); ``data.edxml``
+of a fetch; the organisations as a list of ``{orgCode, orgName, parentCode, address,
+email, phone}``. Two generations of that client are served: the documented ``/v1/``
+API (headers ``Authorization: Bearer``, ``X-SystemId``, ``X-SecretKey``; multipart
+``sendEdoc``), and the current one's ``/api/lgspedoc/`` calls, which carry the token, the
+system id and the secret key in the JSON body or the query (``send-edoc`` with the
+packet's text in ``edocContent``; ``get-edoc`` with the token alone: the account's
+``system_id`` names its unit). A refusal changes nothing.
 """
 
 from __future__ import annotations
@@ -39,16 +49,20 @@ from docflow.transport import VxpClient
 __all__ = ["LgspAccount", "TokenLgspApp"]
 
 _LOG = logging.getLogger("docflow.lgsp")
+#: the current vendor client's calls live under this path
+_VENDOR = "api/lgspedoc"
 _TIME = "%Y-%m-%dT%H:%M:%S"
 
 
 @dataclass(frozen=True)
 class LgspAccount:
-    """A platform account that may log in."""
+    """A platform account that may log in (``system_id``: the unit it works for, which
+    the calls that name no unit, ``/api/lgspedoc/get-edoc``, act as)."""
 
     username: str
     password: str
     application_code: str
+    system_id: str = ""
 
 
 class TokenLgspApp:
@@ -94,6 +108,11 @@ class TokenLgspApp:
             ("GET", "v1/getEdoc"): self._get,
             ("POST", "v1/updateStatus"): self._update,
         }
+        self._vendor_routes = {
+            ("POST", f"{_VENDOR}/send-edoc"): self._vendor_send,
+            ("GET", f"{_VENDOR}/received-edocs"): self._vendor_received,
+            ("GET", f"{_VENDOR}/get-edoc"): self._vendor_get,
+        }
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -114,11 +133,18 @@ class TokenLgspApp:
         try:
             if request.content_length is not None and request.content_length > self.max_body:
                 raise RefusalError("TOO_LARGE", f"request exceeds {self.max_body} bytes", 413)
-            if (request.method, path) == ("POST", "v1/auth/login"):
+            if (request.method, path) in (("POST", "v1/auth/login"),
+                                          ("POST", f"{_VENDOR}/login")):
                 return _json(self._login(request))
             if (request.method, path) == ("GET", "v1/getAgenciesList"):
                 self._token(request)
                 return _json(self._agencies())
+            if (request.method, path) == ("GET", f"{_VENDOR}/organizations"):
+                self._check_token(request.args.get("token", ""))
+                return _json(self._agencies())
+            vendor = self._vendor_routes.get((request.method, path))
+            if vendor is not None:
+                return _json(vendor(request))
             handler = self._routes.get((request.method, path))
             if handler is None:
                 raise RefusalError("NOT_FOUND", f"no {request.method} {path}", 404)
@@ -155,23 +181,32 @@ class TokenLgspApp:
                                401)
         token = self.tokens.issue(account.username, issued=self.clock().timestamp(),
                                   lifetime=self.token_lifetime.total_seconds())
-        return {"code": 200, "message": "Success",
+        # The client reads the token at the root (the current one) or in data.
+        return {"success": True, "code": 200, "message": "Success", "token": token,
                 "data": {"id": account.username, "username": account.username,
                          "name": account.username, "token": token}}
 
-    def _token(self, request: Request) -> None:
+    def _token(self, request: Request) -> LgspAccount:
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        issued = self.tokens.read(token)
+        return self._check_token(token)
+
+    def _check_token(self, token: object) -> LgspAccount:
+        issued = self.tokens.read(token) if isinstance(token, str) else None
         if (issued is None or issued.expired(self.clock().timestamp())
                 or issued.subject not in self.accounts):
             raise RefusalError("TOKEN_INVALID", "licenseInfo: invalid or expired token", 401)
+        return self.accounts[issued.subject]
 
     def _unit(self, request: Request) -> AxisSystem:
-        unit = self.units.get(request.headers.get("X-SystemId", ""))
-        if unit is None or not hmac.compare_digest(
-                unit.secret.encode(), request.headers.get("X-SecretKey", "").encode()):
-            raise RefusalError("UNIT_INVALID", "unknown X-SystemId or wrong X-SecretKey", 401)
+        return self._unit_of(request.headers.get("X-SystemId", ""),
+                             request.headers.get("X-SecretKey", ""))
+
+    def _unit_of(self, system_id: object, secret: object) -> AxisSystem:
+        unit = self.units.get(system_id) if isinstance(system_id, str) else None
+        if unit is None or not isinstance(secret, str) or not hmac.compare_digest(
+                unit.secret.encode(), secret.encode()):
+            raise RefusalError("UNIT_INVALID", "unknown systemId or wrong secretKey", 401)
         return unit
 
     # ------------------------------------------------------------------ operations
@@ -184,15 +219,22 @@ class TokenLgspApp:
         if len(body) > self.max_body:
             raise RefusalError("TOO_LARGE", f"packet exceeds {self.max_body} bytes", 413)
         kind = "status" if fields.get("messageType", "edoc") == "status" else "document"
+        return self._sent(unit, body, kind, None)
+
+    def _sent(self, unit: AxisSystem, body: bytes, kind: str,
+              to: list[str] | None) -> dict[str, Any]:
         doc_id, _ = self.queue.accept(
-            body, kind, None, None, allowed=lambda sender: self.queue.may_send_for(unit, sender))
-        return {"code": 200, "message": "Success",
+            body, kind, None, to, allowed=lambda sender: self.queue.may_send_for(unit, sender))
+        # The client reads success, and docId at the root or in data.
+        return {"success": True, "code": 200, "message": "Success", "docId": doc_id,
                 "data": {"status": "OK", "docId": doc_id, "errorCode": None, "errorDesc": None,
                          "filePath": f"/app/edoc/{doc_id}.edxml"}}
 
-    def _received(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
+    def _received(self, unit: AxisSystem, request: Request, *,
+                  day_format: str = "%Y/%m/%d", zone: dt.tzinfo = DEFAULT_TZ
+                  ) -> dict[str, Any]:
         kind = "status" if request.args.get("messageType", "edoc") == "status" else "document"
-        since, until = (_params.day(request.args.get(name), "%Y/%m/%d", DEFAULT_TZ, name)
+        since, until = (_params.day(request.args.get(name), day_format, zone, name)
                         for name in ("fromDate", "toDate"))
         page = self.queue.waiting(unit.organs, kind, since=since,
                                   until=None if until is None else until + dt.timedelta(days=1),
@@ -209,21 +251,28 @@ class TokenLgspApp:
         return {"success": True, "message": "OK", "count": len(data), "data": data}
 
     def _get(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
-        queued = self._own(unit, request.args.get("docId", ""))
+        return self._fetched(unit, request.args.get("docId", ""))
+
+    def _fetched(self, unit: AxisSystem, doc_id: object) -> dict[str, Any]:
+        queued = self._own(unit, doc_id)
         delivery = queued.delivery
         packet = self.queue.packet(delivery)
         document = self.store.queries.document(delivery.document_ref)
+        sender = self.queue.registry.get(self.code, queued.sender)
         try:
             text = packet.decode("utf-8")
         except UnicodeDecodeError:
             text = pybase64.b64encode(packet).decode()  # a packet in another encoding
         return {"success": True, "message": "OK",
                 "data": {"docId": str(delivery.id), "from": queued.sender,
-                         "fromName": "", "edocCode": document.code,
+                         "fromName": sender.name if sender is not None else "",
+                         "edocCode": document.code,
                          "edocAbstract": document.subject, "edxml": text}}
 
     def _update(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
-        body = _body(request)
+        return self._updated(unit, _body(request))
+
+    def _updated(self, unit: AxisSystem, body: dict[str, Any]) -> dict[str, Any]:
         delivery = self._own(unit, body.get("docId", "")).delivery
         status = str(body.get("status", ""))
         # The platform takes QĐ 28 codes (02..06) and keywords: a business code means the
@@ -239,17 +288,47 @@ class TokenLgspApp:
         return self.queue.own(unit.organs, _params.doc_id(doc_id))
 
     def _agencies(self) -> dict[str, Any]:
-        agencies = self.queue.agencies()
-        ids = {agency.code: str(index) for index, agency in enumerate(agencies, start=1)}
-        content = [{"id": ids[agency.code], "code": agency.code, "oldCode": None,
-                    "name": agency.name, "centerCode": agency.parent or None,
-                    "parentId": ids.get(agency.parent), "level": None,
-                    "type": "INTERNAL", "typeInternal": True} for agency in agencies]
-        return {"code": 200, "message": "Success",
-                "data": {"content": content, "totalRecords": len(content), "currentPage": 0,
-                         "totalPages": 1, "pageSize": len(content),
-                         "numberOfRecords": len(content)}}
+        """The organisations as the client reads them: ``data`` a list of ``{orgCode,
+        orgName, parentCode, address, email, phone}``."""
+        rows = [{"orgCode": agency.code, "orgName": agency.name,
+                 "parentCode": agency.parent or None, "address": None,
+                 "email": agency.mail or None, "phone": None}
+                for agency in self.queue.agencies()]
+        return {"success": True, "code": 200, "message": "Success", "count": len(rows),
+                "data": rows}
 
+    # ------------------------------------------------------------ the current client
+
+    def _vendor_send(self, request: Request) -> dict[str, Any]:
+        """``POST /api/lgspedoc/send-edoc``: JSON ``{token, edocContent, messageType,
+        systemId, secretKey, destOrgCode}``, the packet as text."""
+        body = _params.json_object(request.get_data(), max_bytes=self.max_body + 4096)
+        self._check_token(body.get("token"))
+        unit = self._unit_of(body.get("systemId"), body.get("secretKey"))
+        content = body.get("edocContent")
+        if not isinstance(content, str) or not content:
+            raise RefusalError("BAD_REQUEST", "edocContent must be the packet's text")
+        kind = "status" if body.get("messageType", "edoc") == "status" else "document"
+        destination = body.get("destOrgCode")
+        to = [destination] if isinstance(destination, str) and destination else None
+        return self._sent(unit, content.encode("utf-8"), kind, to)
+
+    def _vendor_received(self, request: Request) -> dict[str, Any]:
+        """``GET /api/lgspedoc/received-edocs?token&messageType&fromDate&toDate&systemId
+        &secretKey`` (days as ``yyyy-MM-dd``, the client's UTC dates)."""
+        self._check_token(request.args.get("token", ""))
+        unit = self._unit_of(request.args.get("systemId", ""),
+                             request.args.get("secretKey", ""))
+        return self._received(unit, request, day_format="%Y-%m-%d", zone=dt.UTC)
+
+    def _vendor_get(self, request: Request) -> dict[str, Any]:
+        """``GET /api/lgspedoc/get-edoc?token&docId``: the token's account names the unit."""
+        account = self._check_token(request.args.get("token", ""))
+        unit = self.units.get(account.system_id)
+        if unit is None:
+            raise RefusalError("UNIT_INVALID", f"account {account.username!r} works for no "
+                               "unit (give it system_id in the systems file)", 401)
+        return self._fetched(unit, request.args.get("docId", ""))
 
     def forward(self, *, limit: int = 100) -> int:
         """One exchange with the parent axis (see :meth:`AxisQueue.exchange`)."""

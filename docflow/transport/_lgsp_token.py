@@ -150,17 +150,21 @@ class TokenLgspClient(PlatformSender):
 
     def send_edoc(self, packet: bytes, *, message_type: str = "edoc",
                   name: str = "edoc") -> str:
-        """``sendEdoc``: the platform reads the recipients from the packet; its docId."""
+        """``sendEdoc``: the platform reads the recipients from the packet; its docId.
+        Read as the vendor's client reads it: ``success`` (or, from platforms that do not
+        write it, ``code`` 200 with ``data.status`` OK), the docId at the root or in
+        ``data``."""
         answer = self._json("POST", "v1/sendEdoc", data={"messageType": message_type},
                             files={"edocFile": (f"{name}.edxml", packet, "application/xml")})
         data = object_in(answer, "data", "the LGSP", self.base_url)
-        ok = answer.get("code") in (200, 0, "200") and str(data.get("status", "")).upper() in (
-            "OK", "SUCCESS") and not answer.get("errorDetail")
-        if not ok:
+        ok = answer.get("success") is True if "success" in answer else (
+            answer.get("code") in (200, 0, "200") and str(data.get("status", "")).upper() in (
+                "OK", "SUCCESS"))
+        if not ok or answer.get("errorDetail"):
             raise TransportError(f"the LGSP refused sendEdoc: {answer.get('message')} "
                                  f"({data.get('errorCode')}: {data.get('errorDesc')})",
                                  where=self.base_url)
-        return str(data.get("docId") or "")
+        return str(answer.get("docId") or data.get("docId") or "")
 
     def received(self, *, message_type: str = "edoc", page_size: int = 50) -> list[LgspItem]:
         """``syncReceivedEdocList``: what waits for this unit (the last ``days`` days)."""
@@ -202,7 +206,16 @@ class TokenLgspClient(PlatformSender):
                                  where=f"docId {doc_id}")
 
     def agencies(self) -> list[dict[str, Any]]:
-        """``getAgenciesList``: the organs the platform knows (the token alone)."""
+        """``getAgenciesList``: the organs the platform knows (the token alone). Read in
+        both shapes that circulate: ``data`` a list of ``{orgCode, orgName, parentCode,
+        email, ...}`` (the vendor client's contract) or ``data.content`` of ``{code, name,
+        centerCode, ...}``; each row also gets ``code``, ``name``, ``pcode`` and ``mail``."""
         answer = self._json("GET", "v1/getAgenciesList", unit=False)
-        data = object_in(answer, "data", "the LGSP", self.base_url)
-        return [dict(item) for item in objects_in(data, "content", "the LGSP", self.base_url)]
+        raw = answer.get("data")
+        rows = (objects_in(answer, "data", "the LGSP", self.base_url) if isinstance(raw, list)
+                else objects_in(object_in(answer, "data", "the LGSP", self.base_url),
+                                "content", "the LGSP", self.base_url))
+        return [{**row, "code": row.get("code") or row.get("orgCode") or "",
+                 "name": row.get("name") or row.get("orgName") or "",
+                 "pcode": row.get("pcode") or row.get("parentCode") or row.get("centerCode")
+                 or "", "mail": row.get("mail") or row.get("email") or ""} for row in rows]

@@ -118,7 +118,7 @@ def test_requests_as_the_vendor_client_builds_them(net: Net) -> None:
     sent = requests.post(net.url + "v1/sendEdoc", headers=_vendor_headers(token, "H41.HA.001"),
                          files={"edocFile": ("112_UBND-VP.edxml", packet, "application/xml")},
                          data={"messageType": "edoc"}, timeout=10).json()
-    assert sent["code"] == 200 and sent["data"]["status"] == "OK", sent
+    assert sent["success"] is True and sent["data"]["status"] == "OK", sent
     today = net.clock().astimezone(dt.timezone(dt.timedelta(hours=7))).date()
     listed = requests.get(
         net.url + f"v1/syncReceivedEdocList?messageType=edoc&fromDate="
@@ -139,7 +139,8 @@ def test_requests_as_the_vendor_client_builds_them(net: Net) -> None:
     assert done == {"success": True, "message": "OK"}
     agencies = requests.get(net.url + "v1/getAgenciesList",
                             headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
-    assert {row["code"] for row in agencies["data"]["content"]} == {
+    assert agencies["success"] is True  # OrgListResponse: data is the list itself
+    assert {row["orgCode"] for row in agencies["data"]} == {
         str(HOI_AN.code), str(PROVINCE.code)}
 
 
