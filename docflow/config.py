@@ -136,6 +136,10 @@ class AxisConfig:
     settings: dict[str, str] = field(default_factory=dict)
     #: wso2: where parameters travel, over the default profile (``{"secret": "query"}``)
     locations: dict[str, str] = field(default_factory=dict)
+    #: the CAs that sign the platform's HTTPS certificate (default: the system's)
+    ca_bundle: Path | None = None
+    #: false: no certificate checks (logged as a warning each time a client is made)
+    verify: bool = True
 
     def _secret(self, name: str) -> str:
         variable = self.settings[name]
@@ -153,18 +157,19 @@ class AxisConfig:
 
         if self.dialect == "vdxp":
             return VxpClient(self.url, self.settings["system_id"], self._secret("secret_env"),
-                             organ=organ)
+                             organ=organ, ca_bundle=self.ca_bundle, verify=self.verify)
         if self.dialect == "lgsp-token":
             return TokenLgspClient(
                 self.url, self.settings["system_id"], self._secret("secret_env"),
                 username=self.settings["username"], password=self._secret("password_env"),
-                application_code=self.settings["application_code"])
+                application_code=self.settings["application_code"], ca_bundle=self.ca_bundle,
+                verify=self.verify)
         from docflow.transport import Wso2Profile
 
         profile = Wso2Profile({**Wso2Profile().locations, **self.locations})
         return Wso2Client(self.url, self.settings["consumer_key"],
                           self._secret("consumer_secret_env"), self._secret("unit_secret_env"),
-                          profile=profile)
+                          profile=profile, ca_bundle=self.ca_bundle, verify=self.verify)
 
 
 @dataclass(frozen=True)
@@ -329,7 +334,7 @@ def load_config(home: Path) -> NodeConfig:
                               hint="0 turns signed audit checkpoints off")
         peers = {OrganCode.parse(code): str(url) for code, url in data.get("peers", {}).items()}
         interop = _interop(data.get("interop", {}))
-        axis = _axis(data["axis"]) if "axis" in data else None
+        axis = _axis(data["axis"], path.parent) if "axis" in data else None
     except KeyError as exc:
         raise ConfigError(f"[node] {exc.args[0]} is missing", where=str(path),
                           hint="[node] needs organ (its code) and name") from exc
@@ -415,7 +420,7 @@ def _zone(value: Any, where: str) -> str:
     return str(value)
 
 
-def _axis(table: Any) -> AxisConfig:
+def _axis(table: Any, home: Path) -> AxisConfig:
     if not isinstance(table, dict):
         raise ConfigError("[axis] must be a table")
     dialect = str(table.get("dialect", "vdxp"))
@@ -429,7 +434,7 @@ def _axis(table: Any) -> AxisConfig:
     missing = [name for name in needed if not isinstance(table.get(name), str)]
     if missing:
         raise ConfigError(f"[axis] the {dialect} dialect needs {', '.join(missing)}")
-    optional = {"locations"} if dialect == "wso2" else set()
+    optional = {"ca_bundle", "verify", *({"locations"} if dialect == "wso2" else set())}
     unknown = set(table) - {"dialect", "url", *needed, *optional}
     if unknown:
         raise ConfigError(f"unknown setting(s) in [axis] for {dialect}: {sorted(unknown)}")
@@ -439,8 +444,15 @@ def _axis(table: Any) -> AxisConfig:
             for name, value in locations.items()):
         raise ConfigError("[axis] locations maps parameter names to header, query or form",
                           hint='e.g. locations = { secret = "query" }')
+    verify = table.get("verify", True)
+    if not isinstance(verify, bool):
+        raise ConfigError("[axis] verify must be true or false")
+    bundle = table.get("ca_bundle")
+    if bundle is not None and not isinstance(bundle, str):
+        raise ConfigError("[axis] ca_bundle must be a file name (a PEM bundle of CAs)")
     return AxisConfig(dialect, url, {name: str(table[name]) for name in needed},
-                      dict(locations))
+                      dict(locations), ca_bundle=None if bundle is None else home / bundle,
+                      verify=verify)
 
 
 def _interop(table: Any) -> InteropConfig:

@@ -59,9 +59,17 @@ def axis() -> None:
 @click.option("--processes", type=int, default=1, show_default=True,
               help="Server processes sharing the port and the database (each with "
                    "--threads threads; tokens signed with one key work in all).")
+@click.option("--province", default="H41", show_default=True,
+              help="wso2: the province whose organs GET donvilienthongs/qn lists (the "
+                   "level-1 part of their codes, e.g. H47).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path),
+              help="Serve HTTPS with this PEM certificate (chain); with --tls-key.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The PEM private key of --tls-cert.")
 def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host: str,
                port: int, threads: int, parent: str | None, parent_system_id: str | None,
-               parent_secret_env: str, forward_every: float, processes: int) -> None:
+               parent_secret_env: str, forward_every: float, processes: int, province: str,
+               tls_cert: Path | None, tls_key: Path | None) -> None:
     """Serve the axis API (sendEdoc, getReceivedEdocList, getEdoc, updateStatus, ...).
 
     With --parent, packets for organs not registered here go up to the parent axis and
@@ -105,6 +113,11 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
             raise ConfigError(f"--parent needs the secret in ${parent_secret_env}")
         if processes < 1:
             raise ConfigError(f"--processes must be at least 1, not {processes}")
+        if (tls_cert is None) != (tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        if tls_cert is not None and processes > 1:
+            raise ConfigError("HTTPS is served by one process (--processes 1)",
+                              hint="or put a TLS proxy in front of several processes")
     except DocflowError as exc:
         fail(exc)
         return
@@ -120,7 +133,7 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
             return TokenLgspApp(code, store, systems, accounts, parent=upstream,
                                 token_key=token_key)
         if dialect == "wso2":
-            return Wso2App(code, store, systems, consumers, parent=upstream,
+            return Wso2App(code, store, systems, consumers, parent=upstream, province=province,
                            profile=Wso2Profile({**Wso2Profile().locations, **locations}),
                            token_key=token_key)
         return AxisApp(code, store, systems, parent=upstream)
@@ -134,8 +147,9 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
     except DocflowError as exc:
         fail(exc)
         return
+    scheme = "https" if tls_cert is not None else "http"
     banner = (f"axis {code} ({dialect}) serving {len(systems)} system(s) on "
-              f"http://{host}:{port}/ "
+              f"{scheme}://{host}:{port}/ "
               f"(database {store.engine.url.render_as_string(hide_password=True)})"
               + (f", parent {parent}" if parent else "")
               + (f", {processes} processes" if processes > 1 else ""))
@@ -162,7 +176,8 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        server = listen(app, host=host, port=port, threads=threads)
+        server = listen(app, host=host, port=port, threads=threads,
+                        tls=None if tls_cert is None or tls_key is None else (tls_cert, tls_key))
     except DocflowError as exc:
         _release(app, store, stop)
         fail(exc, code=EXIT_CANNOT_LISTEN)

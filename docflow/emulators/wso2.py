@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -31,10 +32,11 @@ from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
+from docflow.emulators._ids import UuidIds
 from docflow.emulators._queue import AxisQueue, RefusalError, health_response
 from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.emulators._tokens import TokenBook
-from docflow.errors import DocflowError, NotFoundError
+from docflow.errors import ConfigError, DocflowError, NotFoundError
 from docflow.model import DEFAULT_TZ, OrganCode
 from docflow.security import TrustStore
 from docflow.store import Store
@@ -45,6 +47,7 @@ __all__ = ["Wso2App", "Wso2Consumer"]
 
 _LOG = logging.getLogger("docflow.wso2")
 _TIME = "%d/%m/%Y %H:%M:%S"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,12 @@ class Wso2App:
         listed = list(units)
         check_distinct(listed)
         self.units = {unit.secret: unit for unit in listed}
-        self.province = province
+        self.province = str(province).strip().upper()
+        if not re.fullmatch(r"[A-Z][0-9]{2}", self.province):
+            raise ConfigError(f"province {province!r} is not the level-1 part of an organ "
+                              "code", hint="the letter and two digits, e.g. H41 or H47")
+        #: the platform's docIds are UUIDs
+        self.ids = UuidIds(self.code)
         self.profile = profile or Wso2Profile()
         self.max_body = max_body
         self.queue = AxisQueue(self.code, store, clock=clock, trust=trust, max_body=max_body,
@@ -299,9 +307,9 @@ class Wso2App:
         except ValueError as exc:
             raise RefusalError("BAD_REQUEST", "base64 is not base64") from exc
         kind = "status" if self._param(request, "loaiVanBan") == "status" else "document"
-        doc_id, _ = self.queue.accept(
+        number, _ = self.queue.accept(
             body, kind, None, None, allowed=lambda sender: self.queue.may_send_for(unit, sender))
-        return _ok({"docId": doc_id})
+        return _ok({"docId": self.ids.issue(int(number))})
 
     def _list(self, unit: AxisSystem) -> dict[str, Any]:
         data = []
@@ -311,14 +319,21 @@ class Wso2App:
                 status = "PROCESSING" if delivery.transport_state == "sending" else "INITIAL"
                 data.append({"serviceType": "edoc",
                              "messageType": "edoc" if kind == "document" else "status",
-                             "statusDesc": status, "docId": str(delivery.id),
+                             "statusDesc": status, "docId": self.ids.issue(delivery.id),
                              "from": queued.sender, "to": delivery.recipient, "status": status,
                              "createdTime": delivery.next_attempt_at.astimezone(
                                  DEFAULT_TZ).strftime(_TIME)})
         return _ok({"data": data})
 
     def _own(self, unit: AxisSystem, doc_id: str) -> Any:
-        return self.queue.own(unit.organs, _params.doc_id(doc_id)).delivery
+        if not _UUID.fullmatch(doc_id):
+            raise RefusalError("BAD_REQUEST", "docId must be a UUID (the platform's ids)")
+        number = self.ids.read(doc_id)
+        if number is None:
+            raise NotFoundError("no such packet for this unit",
+                                where=f"docId {doc_id[:40]!r}",
+                                hint="a docId is a UUID this platform listed (GET vanbans)")
+        return self.queue.own(unit.organs, number).delivery
 
     def _get(self, unit: AxisSystem, doc_id: str) -> dict[str, Any]:
         delivery = self._own(unit, doc_id)

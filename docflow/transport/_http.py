@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from docflow.errors import TransportError
+from docflow.errors import ConfigError, TransportError
 
 __all__ = ["EnvironmentOnce", "PlatformSender", "json_object", "listed", "object_in",
            "objects_in"]
@@ -123,6 +124,7 @@ class EnvironmentOnce(requests.Session):
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
                                    cert: Any) -> dict[str, Any]:
+        verify = session_verify(self, verify)
         parts = urlsplit(str(url))
         key = (parts.scheme, parts.netloc, tuple(sorted((proxies or {}).items())), stream,
                verify, cert)
@@ -132,3 +134,31 @@ class EnvironmentOnce(requests.Session):
             if len(self._settings) < 1024:
                 self._settings[key] = settings
         return dict(settings)
+
+
+def session_verify(session: requests.Session, verify: Any) -> Any:
+    """The ``verify`` a request of ``session`` uses: the session's own when the request
+    names none. requests lets ``REQUESTS_CA_BUNDLE`` (or ``CURL_CA_BUNDLE``) override a
+    session's ``verify`` (its issue 3829): a CA bundle given to a client, or
+    ``verify = false``, would be ignored wherever that variable is set."""
+    return session.verify if verify is None and session.verify is not True else verify
+
+
+def trust_https(session: requests.Session, url: str, ca_bundle: str | Path | None,
+                verify: bool) -> None:
+    """How ``session`` checks the HTTPS certificates of ``url``: against the system's CAs
+    (the default), against ``ca_bundle`` (a PEM file, e.g. a province's own CA), or not
+    at all (``verify=False``, as Quảng Nam's example client does: a WARNING is logged
+    each time a client is made, never silently). Both given is a ConfigError."""
+    if ca_bundle is not None and not verify:
+        raise ConfigError("a CA bundle and verify = false together",
+                          where=url, hint="give one: the bundle checks, false does not")
+    if ca_bundle is not None:
+        if not Path(ca_bundle).is_file():
+            raise ConfigError(f"the CA bundle {ca_bundle} does not exist", where=url)
+        session.verify = str(ca_bundle)
+    elif not verify:
+        session.verify = False
+        _LOG.warning("TLS certificate checks are OFF for %s (verify = false): whoever is on "
+                     "the path can read and change what is sent; give the platform's CA "
+                     "(ca_bundle) instead", url)

@@ -43,6 +43,7 @@ from docflow.transport._http import (
     listed,
     object_in,
     objects_in,
+    trust_https,
 )
 
 __all__ = ["LgspItem", "TokenLgspClient"]
@@ -73,11 +74,14 @@ class TokenLgspClient(PlatformSender):
         timeout: seconds to connect and to wait for an answer.
         days: how far back a poll lists packets (``fromDate``).
         clock: where "now" comes from (token expiry, the poll's dates).
+        ca_bundle: a CA file to verify HTTPS with (default: the system's).
+        verify: check HTTPS certificates (False: no checks, logged as a warning).
     """
 
     def __init__(self, base_url: str, system_id: str, secret: str, *, username: str,
                  password: str, application_code: str, timeout: float = 30.0,
-                 days: int = 7, ca_bundle: Path | None = None, clock: Any = None):
+                 days: int = 7, ca_bundle: Path | None = None, verify: bool = True,
+                 clock: Any = None):
         self.base_url = base_url.rstrip("/") + "/"
         self.system_id, self._secret = system_id, secret
         self._login = {"username": username, "password": password,
@@ -85,8 +89,7 @@ class TokenLgspClient(PlatformSender):
                        "twoFactorProvider": None, "typeObjs": [0, 1]}
         self.timeout, self.days = timeout, days
         self.session = EnvironmentOnce()
-        if ca_bundle is not None:
-            self.session.verify = str(ca_bundle)
+        trust_https(self.session, self.base_url, ca_bundle, verify)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._token: str | None = None
         self._expires = dt.datetime.min.replace(tzinfo=dt.UTC)

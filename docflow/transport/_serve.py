@@ -1,4 +1,6 @@
-"""Running a node's WSGI application under waitress (any WSGI server works too)."""
+"""Running a node's WSGI application under waitress (any WSGI server works too), or, for
+HTTPS, under cheroot with Python's own TLS: waitress speaks no TLS, and the platforms
+docflow emulates are HTTPS (Quảng Nam's gateway on port 8247)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -29,11 +32,17 @@ class Listening(Protocol):
 
 
 def listen(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int = 4,
-           max_body: int = 70 * 1024 * 1024, channel_timeout: int = 60) -> Listening:
+           max_body: int = 70 * 1024 * 1024, channel_timeout: int = 60,
+           tls: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None
+           ) -> Listening:
     """Bind ``host:port`` for ``app`` and return the server, not yet serving: a port in
     use (or not allowed) is a :class:`~docflow.errors.ConfigError` here, before anything
     claims to serve. ``channel_timeout`` drops clients that stall mid-request (slow-body
-    attacks); ``max_body`` is enforced by waitress before docflow sees the request."""
+    attacks); ``max_body`` is enforced by the server before docflow sees the request.
+    ``tls``: (certificate chain file, key file) to serve HTTPS (TLS 1.2 at least)."""
+    if tls is not None:
+        return _TlsServer(app, host=host, port=port, threads=threads, max_body=max_body,
+                          timeout=channel_timeout, certificate=str(tls[0]), key=str(tls[1]))
     try:
         server: Listening = waitress.server.create_server(
             app, host=host, port=port, threads=threads, max_request_body_size=max_body,
@@ -41,6 +50,49 @@ def listen(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int 
     except OSError as exc:
         raise _cannot_listen(host, port, exc) from exc
     return server
+
+
+class _TlsServer:
+    """cheroot serving ``app`` over TLS (Python's ``ssl``), bound at once."""
+
+    def __init__(self, app: Any, *, host: str, port: int, threads: int, max_body: int,
+                 timeout: int, certificate: str, key: str):
+        from cheroot import wsgi
+        from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+        for name, path in (("certificate", certificate), ("key", key)):
+            if not os.path.isfile(path):
+                raise ConfigError(f"the TLS {name} file {path} does not exist",
+                                  hint="--tls-cert and --tls-key name PEM files")
+        try:
+            adapter = BuiltinSSLAdapter(certificate, key)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise ConfigError(f"cannot use the TLS certificate and key: {exc}",
+                              where=f"{certificate}, {key}",
+                              hint="a PEM certificate (chain) and its PEM private key") from exc
+        adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._server = wsgi.Server((host, port), app, numthreads=threads, timeout=timeout,
+                                   server_name="docflow")
+        self._server.ssl_adapter = adapter
+        self._server.max_request_body_size = max_body
+        try:
+            self._server.prepare()  # binds: a port in use fails here
+        except OSError as exc:
+            raise _cannot_listen(host, port, exc) from exc
+
+    @property
+    def effective_port(self) -> int:
+        """The port bound (the one asked for, or the one given for 0)."""
+        return int(self._server.bind_addr[1])
+
+    def run(self) -> None:
+        try:
+            self._server.serve()
+        finally:
+            self._server.stop()
+
+    def close(self) -> None:
+        self._server.stop()
 
 
 def _cannot_listen(host: str, port: int, exc: OSError) -> ConfigError:

@@ -29,7 +29,7 @@ import requests
 
 from docflow.errors import RETRY_HINT, OrganCodeError, TransportError
 from docflow.model import OrganCode
-from docflow.transport._http import EnvironmentOnce, json_object, listed, objects_in
+from docflow.transport._http import EnvironmentOnce, json_object, listed, objects_in, trust_https
 
 __all__ = [
     "HEADER_PREFIX",
@@ -129,10 +129,11 @@ class VxpClient:
         retries: how many times a request is tried again after a network error (not
             after an answer from the axis, which is never retried blindly).
         ca_bundle: a CA file to verify HTTPS with (default: the system's).
+        verify: check HTTPS certificates (False: no checks, logged as a warning).
     """
 
     def __init__(self, base_url: str, system_id: str, secret: str, *, timeout: float = 30.0,
-                 retries: int = 2, ca_bundle: Path | None = None,
+                 retries: int = 2, ca_bundle: Path | None = None, verify: bool = True,
                  clock: Any = None, organ: OrganCode | str | None = None):
         self.base_url = base_url.rstrip("/") + "/"
         if not system_id or not system_id.isascii() or not system_id.isprintable():
@@ -149,8 +150,7 @@ class VxpClient:
         self.timeout = timeout
         self.retries = retries
         self.session = EnvironmentOnce()
-        if ca_bundle is not None:
-            self.session.verify = str(ca_bundle)
+        trust_https(self.session, self.base_url, ca_bundle, verify)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
     def close(self) -> None:

@@ -35,7 +35,15 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from docflow.errors import RETRY_HINT, TransportError
 from docflow.model import OrganCode
-from docflow.transport._http import PlatformSender, json_object, listed, object_in, objects_in
+from docflow.transport._http import (
+    PlatformSender,
+    json_object,
+    listed,
+    object_in,
+    objects_in,
+    session_verify,
+    trust_https,
+)
 
 __all__ = ["BASE_PATH", "WSO2_STATUSES", "Wso2Client", "Wso2Item", "Wso2Profile"]
 
@@ -82,6 +90,15 @@ class Wso2Item:
     created: str
 
 
+class _Session(OAuth2Session):
+    """authlib's OAuth2 session, keeping its own ``verify`` against the environment's."""
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> Any:
+        return super().merge_environment_settings(url, proxies, stream,
+                                                  session_verify(self, verify), cert)
+
+
 class Wso2Client(PlatformSender):
     """A client of the WSO2 "Trục liên thông" (see the module docstring).
 
@@ -90,21 +107,22 @@ class Wso2Client(PlatformSender):
         consumer_key, consumer_secret: the application's OAuth2 client credentials.
         unit_secret: the unit's secret (its identifier on the platform).
         profile: where each parameter travels.
+        ca_bundle: a CA file to verify HTTPS with (default: the system's).
+        verify: check HTTPS certificates (False: no checks, logged as a warning).
     """
 
     def __init__(self, gateway: str, consumer_key: str, consumer_secret: str,
                  unit_secret: str, *, profile: Wso2Profile | None = None,
-                 timeout: float = 30.0, ca_bundle: Path | None = None):
+                 timeout: float = 30.0, ca_bundle: Path | None = None, verify: bool = True):
         self.gateway = gateway.rstrip("/") + "/"
         self.base = self.gateway + BASE_PATH + "/"
         self.profile = profile or Wso2Profile()
         self._unit_secret = unit_secret
         self.timeout = timeout
-        self.session = OAuth2Session(consumer_key, consumer_secret,
+        self.session = _Session(consumer_key, consumer_secret,
                                      token_endpoint=self.gateway + "token",
                                      grant_type="client_credentials")
-        if ca_bundle is not None:
-            self.session.verify = str(ca_bundle)
+        trust_https(self.session, self.gateway, ca_bundle, verify)
 
     def close(self) -> None:
         """Close the HTTP connections."""
