@@ -36,6 +36,7 @@ from docflow.model import (
     ResponseFor,
     StatusCode,
     StatusInfo,
+    TraceHop,
 )
 from docflow.routing import Directory
 from docflow.security import (
@@ -203,15 +204,23 @@ class Node:
              message_id: str | None = None) -> OutgoingRecord:
         """Sign a document from this organ and put it in the outbox, one delivery per
         recipient (delivered by :meth:`deliver`). ``to`` sets the recipients by organ
-        code (their names from the directory), instead of ``info.recipients``."""
+        code (their names from the directory), instead of ``info.recipients``.
+
+        Written as the official library and real packets write it: ``From`` and every
+        ``To`` with their contact elements (from the directory where ``info`` leaves them
+        out), and the sender's own ``TraceHeader`` (this organ, now) first in
+        ``TraceHeaderList``, covered by the signature."""
         if info.sender.code != self.code:
             raise ModelError(f"this node sends as {self.code}, not {info.sender.code}")
-        if to is not None:
-            info = dataclasses.replace(info, recipients=tuple(
-                self._organ_info(OrganCode.parse(code)) for code in to))
-        envelope = Envelope(info, tuple(attachments), message_id=message_id or uuid.uuid4().hex)
+        recipients = (tuple(self._organ_info(OrganCode.parse(code)) for code in to)
+                      if to is not None else info.recipients)
+        info = dataclasses.replace(info, sender=self._with_contacts(info.sender),
+                                   recipients=tuple(map(self._with_contacts, recipients)))
+        now = self.clock()
+        envelope = Envelope(info, tuple(attachments), trace=(TraceHop(self.code, now),),
+                            message_id=message_id or uuid.uuid4().hex)
         packet = sign_envelope(envelope, self.credentials)
-        record = self.store.outbox.record(envelope, packet, now=self.clock())
+        record = self.store.outbox.record(envelope, packet, now=now)
         _LOG.info("signed document %d (%s, message %s) for %s", record.document_ref,
                   info.code, envelope.message_id,
                   ", ".join(str(organ.code) for organ in info.recipients))
@@ -221,6 +230,17 @@ class Node:
         if self.directory is not None and code in self.directory.entries:
             return self.directory.entry(code).organ.info()
         return OrganInfo(code, str(code))
+
+    def _with_contacts(self, organ: OrganInfo) -> OrganInfo:
+        """``organ`` with what it leaves out (the unit in charge, address, mail, phone,
+        fax, website) from the directory, when the directory knows it."""
+        if self.directory is None or organ.code not in self.directory.entries:
+            return organ
+        known = self.directory.entry(organ.code).organ.info()
+        return dataclasses.replace(organ, **{
+            name: getattr(known, name) for name in (
+                "organization_in_charge", "address", "email", "telephone", "fax", "website")
+            if not getattr(organ, name) and getattr(known, name)})
 
     def deliver(self, *, worker: str = "node", limit: int = 50,
                 lease: dt.timedelta = dt.timedelta(minutes=5),

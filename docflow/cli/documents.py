@@ -118,8 +118,8 @@ def send(home: Path, recipients: str | None, header_file: Path | None, sample: s
 def _organ(node: Any, code: OrganCode) -> OrganInfo:
     """A recipient as the directory names it (else by its code)."""
     if node.directory is not None and code in node.directory.entries:
-        organ = node.directory.entries[code].organ
-        return OrganInfo(code, organ.name)
+        known: OrganInfo = node.directory.entries[code].organ.info()  # with its contacts
+        return known
     return OrganInfo(code, str(code))
 
 

@@ -458,11 +458,12 @@ class Reader:
             code=code,
             name=self.text(name_el, container=container),
             organization_in_charge=self.opt(kids, "OrganizationInCharge", container) or "",
-            address=self.opt(kids, "OrganAdd", container),
-            email=self.opt(kids, "Email", container),
-            telephone=self.opt(kids, "Telephone", container),
-            fax=self.opt(kids, "Fax", container),
-            website=self.opt(kids, "Website", container),
+            # an empty contact element (as the official library writes one) is none
+            address=self.opt(kids, "OrganAdd", container) or None,
+            email=self.opt(kids, "Email", container) or None,
+            telephone=self.opt(kids, "Telephone", container) or None,
+            fax=self.opt(kids, "Fax", container) or None,
+            website=self.opt(kids, "Website", container) or None,
         )
 
     def bound(self, element: etree._Element | None, organ: OrganCode | None, *,

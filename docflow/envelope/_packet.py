@@ -26,6 +26,8 @@ class SignedIds:
     that docflow.security requires at exactly these places)."""
 
     header: str = "edxml-header"
+    #: the sender's own TraceHeader (the first one), written at send time
+    origin: str = "edxml-origin"
     business: str = "edxml-business"
     body: str = "edxml-body"
     attachments: str = "edxml-attachments"

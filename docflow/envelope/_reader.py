@@ -143,7 +143,7 @@ def read_document(reader: Reader, root: etree._Element) -> Envelope | None:
             detail=reader.integer(doc_type, "TypeDetail", "DocumentType"),
         ),
         subject=subject,
-        content=reader.opt(message, "Content", "MessageHeader"),
+        content=reader.opt(message, "Content", "MessageHeader") or None,
         signer=Signer(
             full_name=reader.opt(signer, "FullName", "SignerInfo") or "",
             position=reader.opt(signer, "Position", "SignerInfo") or "",
@@ -154,8 +154,8 @@ def read_document(reader: Reader, root: etree._Element) -> Envelope | None:
         to_places=tuple(reader.text(place, container="ToPlaces") for place in reader.all(
             message.get("ToPlaces"), "Place")),
         priority=Priority(priority) if priority is not None else Priority.NORMAL,
-        sphere_of_promulgation=reader.opt(other, "SphereOfPromulgation", "OtherInfo"),
-        typer_notation=reader.opt(other, "TyperNotation", "OtherInfo"),
+        sphere_of_promulgation=reader.opt(other, "SphereOfPromulgation", "OtherInfo") or None,
+        typer_notation=reader.opt(other, "TyperNotation", "OtherInfo") or None,
         promulgation_amount=reader.integer(other, "PromulgationAmount", "OtherInfo", low=0,
                                            high=1_000_000),
         page_amount=reader.integer(other, "PageAmount", "OtherInfo", low=0, high=1_000_000),

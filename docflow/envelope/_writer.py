@@ -61,15 +61,17 @@ def _timestamp(value: dt.datetime, tz: ZoneInfo, what: str) -> str:
 
 
 def _organ(parent: etree._Element, tag: str, organ: OrganInfo) -> None:
+    """``From`` or ``To`` as the official library writes it: every contact element, empty
+    where unknown (a deployed provincial hub throws on a ``To`` without ``OrganAdd``)."""
     element = _sub(parent, tag)
     _sub(element, "OrganId", str(organ.code))
     _sub(element, "OrganizationInCharge", organ.organization_in_charge)
     _sub(element, "OrganName", organ.name)
-    _opt(element, "OrganAdd", organ.address)
-    _opt(element, "Email", organ.email)
-    _opt(element, "Telephone", organ.telephone)
-    _opt(element, "Fax", organ.fax)
-    _opt(element, "Website", organ.website)
+    _sub(element, "OrganAdd", organ.address or "")
+    _sub(element, "Email", organ.email or "")
+    _sub(element, "Telephone", organ.telephone or "")
+    _sub(element, "Fax", organ.fax or "")
+    _sub(element, "Website", organ.website or "")
 
 
 def _response_for(parent: etree._Element, response: ResponseFor) -> None:
@@ -124,7 +126,7 @@ def _message_header(parent: etree._Element, info: DocumentInfo, message_id: str)
         _sub(doc_type, "TypeDetail", str(info.document_type.detail))
     _sub(doc_type, "TypeName", info.document_type.name)
     _sub(header, "Subject", info.subject)
-    _opt(header, "Content", info.content)
+    _sub(header, "Content", info.content or "")  # present, as receivers expect
     signer = _sub(header, "SignerInfo")
     _sub(signer, "Competence", info.signer.competence)
     _sub(signer, "Position", info.signer.position)
@@ -133,8 +135,8 @@ def _message_header(parent: etree._Element, info: DocumentInfo, message_id: str)
         _sub(header, "DueDate", _date(info.due_date, "DueDate"))
     other = _sub(header, "OtherInfo")
     _sub(other, "Priority", str(int(info.priority)))
-    _opt(other, "SphereOfPromulgation", info.sphere_of_promulgation)
-    _opt(other, "TyperNotation", info.typer_notation)
+    _sub(other, "SphereOfPromulgation", info.sphere_of_promulgation or "")
+    _sub(other, "TyperNotation", info.typer_notation or "")
     if info.promulgation_amount is not None:
         _sub(other, "PromulgationAmount", str(info.promulgation_amount))
     if info.page_amount is not None:

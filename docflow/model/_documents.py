@@ -78,11 +78,13 @@ class DocumentType:
 DOCUMENT_TYPES: Mapping[str, DocumentType] = {
     "letter": DocumentType(1, "Công văn", 1),
     "decision": DocumentType(2, "Quyết định", 2),
-    "plan": DocumentType(3, "Kế hoạch", 3),
-    "report": DocumentType(4, "Báo cáo", 4),
-    "notice": DocumentType(5, "Thông báo", 5),
-    "directive": DocumentType(6, "Chỉ thị", 6),
-    "invitation": DocumentType(7, "Giấy mời", 7),
+    # Type is 1 (administrative) or 2 (normative) as the official samples write it, and
+    # as a deployed provincial hub requires; TypeDetail says which kind
+    "plan": DocumentType(1, "Kế hoạch", 3),
+    "report": DocumentType(1, "Báo cáo", 4),
+    "notice": DocumentType(1, "Thông báo", 5),
+    "directive": DocumentType(1, "Chỉ thị", 6),
+    "invitation": DocumentType(1, "Giấy mời", 7),
 }
 
 
@@ -211,6 +213,9 @@ class DocumentInfo:
             raise ModelError("a document needs at least one recipient (To)")
         if not self.subject.strip(_XML_SPACE):
             raise ModelError("a document needs a subject (trích yếu)")
+        for name in ("content", "sphere_of_promulgation", "typer_notation"):
+            if getattr(self, name) == "":  # written as an empty element: none
+                object.__setattr__(self, name, None)
         if not self.document_id:
             object.__setattr__(
                 self,

@@ -146,7 +146,9 @@ class OrganPattern:
 
 @dataclass(frozen=True)
 class OrganInfo:
-    """An organ as it appears on the wire (``From`` / ``To``)."""
+    """An organ as it appears on the wire (``From`` / ``To``); an empty contact is
+    none (both are written as an empty element), a website its host and path
+    (``quangnam.gov.vn``: the scheme is dropped)."""
 
     code: OrganCode
     name: str
@@ -156,6 +158,19 @@ class OrganInfo:
     telephone: str | None = None
     fax: str | None = None
     website: str | None = None
+
+    def __post_init__(self) -> None:
+        # A website is kept as its host and path: a provincial hub in use refuses a
+        # document whose Website matches its http(s) URL pattern (an inverted check).
+        if self.website is not None:
+            site = self.website.strip()
+            for scheme in ("https://", "http://"):
+                if site.lower().startswith(scheme):
+                    site = site[len(scheme):]
+            object.__setattr__(self, "website", site.rstrip("/"))
+        for name in ("address", "email", "telephone", "fax", "website"):
+            if getattr(self, name) == "":
+                object.__setattr__(self, name, None)
 
 
 @dataclass(frozen=True)

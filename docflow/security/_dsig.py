@@ -40,7 +40,6 @@ from lxml import etree
 
 from docflow.envelope import (
     DSIG_NS,
-    SIGNED_IDS,
     Envelope,
     PacketKind,
     ParseLimits,
@@ -76,6 +75,7 @@ from docflow.security._layout import (
     _header,
     _hops,
     _Keys,
+    _Part,
     _path,
     _sender_parts,
 )
@@ -116,11 +116,9 @@ def _template(
     return sig
 
 
-def _sender_references(kind: PacketKind) -> list[tuple[str, Sequence[str]]]:
-    ids = [SIGNED_IDS.header]
-    if kind is PacketKind.DOCUMENT:
-        ids += [SIGNED_IDS.business, SIGNED_IDS.body, SIGNED_IDS.attachments]
-    return [(f"#{part_id}", (_C14N,)) for part_id in ids]
+def _sender_references(parts: Sequence[_Part]) -> list[tuple[str, Sequence[str]]]:
+    """The references of a sender signature over ``parts``, in their order."""
+    return [(f"#{part.id}", (_C14N,)) for part in parts]
 
 
 def _hop_references(position: int) -> list[tuple[str, Sequence[str]]]:
@@ -130,11 +128,11 @@ def _hop_references(position: int) -> list[tuple[str, Sequence[str]]]:
     ]
 
 
-def _sender_template(credentials: Credentials, kind: PacketKind) -> etree._Element:
-    key = f"template-{kind.name}"
+def _sender_template(credentials: Credentials, parts: Sequence[_Part]) -> etree._Element:
+    key = "template-" + ",".join(part.id for part in parts)
     template: etree._Element | None = credentials._cache.get(key)
     if template is None:
-        template = _template(credentials, _sender_references(kind), SIGNED_INFO_ID)
+        template = _template(credentials, _sender_references(parts), SIGNED_INFO_ID)
         credentials._cache[key] = template
     return copy.deepcopy(template)
 
@@ -241,7 +239,7 @@ def _sign_tree(root: etree._Element, kind: PacketKind, credentials: Credentials,
             "the packet is already signed", where=_path(holder),
             hint="a packet carries one sender signature; build a new packet to re-sign",
         )
-    signature = _sender_template(credentials, kind)
+    signature = _sender_template(credentials, parts)
     holder.append(signature)
     _check_ids(root)
     _fill_signature(signature, [part.element for part in parts], credentials,

@@ -100,11 +100,15 @@ def _header(root: etree._Element) -> etree._Element:
 
 
 def _sender_parts(root: etree._Element, kind: PacketKind) -> list[_Part]:
-    """The parts a sender's signature covers, found at their schema positions."""
+    """The parts a sender's signature covers, found at their schema positions (the
+    sender's own TraceHeader, when the packet carries one, right after MessageHeader)."""
     header = _header(root)
     wanted: list[tuple[str, str, etree._Element | None]] = [
         ("MessageHeader", SIGNED_IDS.header, header.find(_ed("MessageHeader")))
     ]
+    origin = _origin(root) if kind is PacketKind.DOCUMENT else None
+    if origin is not None:
+        wanted.append(("TraceHeader", SIGNED_IDS.origin, origin))
     if kind is PacketKind.DOCUMENT:
         envelope = _header(root).getparent()
         if envelope is None:  # unreachable: _header found it under the envelope
@@ -126,8 +130,24 @@ def _sender_parts(root: etree._Element, kind: PacketKind) -> list[_Part]:
     return parts
 
 
-def _hops(root: etree._Element) -> list[etree._Element]:
+def _trace_headers(root: etree._Element) -> list[etree._Element]:
     return list(_header(root).iterfind(f"{_ed('TraceHeaderList')}/{_ed('TraceHeader')}"))
+
+
+def _origin(root: etree._Element) -> etree._Element | None:
+    """The sender's own TraceHeader: the first one, unsigned, naming the ``From`` organ
+    (the sender's signature covers it; hubs sign theirs)."""
+    first = next(iter(_trace_headers(root)), None)
+    if first is None or first.find(_SIGNATURE) is not None:
+        return None
+    sender = _header(root).findtext(f"{_ed('MessageHeader')}/{_ed('From')}/{_ed('OrganId')}")
+    return first if first.findtext(_ed("OrganId")) == sender else None
+
+
+def _hops(root: etree._Element) -> list[etree._Element]:
+    """The hubs' trace hops (every TraceHeader but the sender's own)."""
+    origin = _origin(root)
+    return [element for element in _trace_headers(root) if element is not origin]
 
 
 def _path(element: etree._Element) -> str:

@@ -153,7 +153,7 @@ def verify(
                 hint="the element at this place is not the one the signature covers",
             )
     (signature,) = sender_signatures
-    method, der = _check_layout(signature, _sender_references(kind), SIGNED_INFO_ID)
+    method, der = _check_layout(signature, _sender_references(parts), SIGNED_INFO_ID)
     certificate, key = _KEYS.public(der)
     _check_key_type(method, certificate, signature)
     organ = trust.check(certificate, now=when)

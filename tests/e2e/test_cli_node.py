@@ -272,7 +272,7 @@ pull = true
 
         wait_for(lambda: seen() == "accepted", seconds=40)
         trace = run("trace", *home["commune"], str(inbox()[0]["id"])).stdout
-        assert "hops: 000.00.90.H41" in trace
+        assert "hops: 000.00.00.H41 (" in trace and "-> 000.00.90.H41 (" in trace  # sender first
         # The sender's trace asks its hub (issue 20, item 11); --local does not.
         asked = run("trace", *home["province"], "1")
         assert "hub 000.00.90.H41 saw:" in asked.stdout, asked.stdout + asked.stderr
@@ -290,7 +290,7 @@ pull = true
             r["state"] in ("queued", "retrying", "sending")
             for r in json.loads(run("inbox", *home["hub"], "--json").stdout))
         hub_trace = run("trace", *home["hub"], str(document_copies[0]["document"]))
-        assert "hops: 000.00.90.H41" in hub_trace.stdout and codes["commune"] in hub_trace.stdout
+        assert "-> 000.00.90.H41 (" in hub_trace.stdout and codes["commune"] in hub_trace.stdout
         assert json.loads(run("deadletters", *home["hub"], "--json").stdout) == []
     finally:
         for process in servers.values():

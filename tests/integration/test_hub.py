@@ -166,7 +166,8 @@ def test_push_through_the_province_hub(qn: Province) -> None:
     assert qn.hub(LGSP).deliver().forwarded == 1
     (received,) = qn.node(TAM_KY).inbox().items
     hops = qn.node(TAM_KY).trace(received.id).hops
-    assert [organ for organ, _ in hops] == [str(LGSP.code)]
+    # the sender's own TraceHeader first (it signed it), then the hub's signed hop
+    assert [organ for organ, _ in hops] == [str(PROVINCE.code), str(LGSP.code)]
     qn.settle()  # the district's own receipt travels back as a status packet
     assert copies(qn.node(PROVINCE), ref) == {str(TAM_KY.code): ("acknowledged", "arrived")}
     qn.node(TAM_KY).accept(received.id)
@@ -174,7 +175,7 @@ def test_push_through_the_province_hub(qn: Province) -> None:
     assert copies(qn.node(PROVINCE), ref)[str(TAM_KY.code)][1] == "accepted"
     trace = qn.node(PROVINCE).trace(ref)
     assert trace.hub is not None
-    assert [organ for organ, _ in trace.hub.hops] == [str(LGSP.code)]
+    assert [organ for organ, _ in trace.hub.hops] == [str(PROVINCE.code), str(LGSP.code)]
     (copy,) = trace.hub.copies
     assert (copy.recipient, copy.transport_state, copy.business_state) == (
         str(TAM_KY.code), "acknowledged", "accepted")
@@ -276,7 +277,7 @@ def test_across_provinces_through_the_national_axis(qn: Province) -> None:
     qn.settle()
     (received,) = qn.node(DA_NANG).inbox().items
     hops = [organ for organ, _ in qn.node(DA_NANG).trace(received.id).hops]
-    assert hops == [str(LGSP.code), str(AXIS.code), str(LGSP_DN.code)]
+    assert hops == [str(PROVINCE.code), str(LGSP.code), str(AXIS.code), str(LGSP_DN.code)]
     qn.node(DA_NANG).reject(received.id, "không thuộc thẩm quyền")
     qn.settle()
     assert copies(qn.node(PROVINCE), ref) == {str(DA_NANG.code): ("acknowledged", "rejected")}

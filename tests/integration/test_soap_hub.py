@@ -117,7 +117,7 @@ def test_push_pull_and_trace_over_soap(net: Net) -> None:
     assert net.hub.deliver().forwarded == 1
     trace = net.province.trace(ref)
     assert trace.hub is not None
-    assert [organ for organ, _ in trace.hub.hops] == [str(LGSP.code)]
+    assert [organ for organ, _ in trace.hub.hops] == [str(PROVINCE.code), str(LGSP.code)]
     assert {(c.recipient, c.business_state) for c in trace.hub.copies} == {
         (str(TAM_KY.code), "arrived"), (str(COMMUNE.code), "accepted")}
     assert sorted(s.code for s in trace.hub.statuses) == ["01", "01", "03"]
