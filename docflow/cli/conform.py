@@ -93,7 +93,7 @@ def conform(files: tuple[Path, ...], accepted: tuple[str, ...], refused: tuple[s
     """Read packets as other systems write them (leniently) and say what docflow would
     do with each: its findings, its signature, accept / accept with findings / refuse.
 
-    Exit status 0 when every packet is clean, 3 when all are accepted but some with
+    Exit status 0 when every packet is clean, 10 when all are accepted but some with
     findings, 1 when one is refused.
     """
     from docflow.envelope import DEFAULT_POLICY, read_packet

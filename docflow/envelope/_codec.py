@@ -15,6 +15,7 @@ nesting) is refused by both, by the same hardened loader. No I/O: bytes in, obje
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -244,40 +245,59 @@ def read_packet(data: bytes, *, policy: Policy = DEFAULT_POLICY,
     return Reading(packet, kind, findings, layout, form)
 
 
-_XLINK_DECLARATION = f' xmlns:xlink="{XLINK_NS}"'.encode()
 
 
-def _parse_leniently(data: bytes, limits: ParseLimits, prolog: list[Finding]) -> etree._Element:
+def _parse_leniently(data: bytes, limits: ParseLimits, prolog: list[Finding], *,
+                     again: bool = False) -> etree._Element:
     """The hardened parse, retried (and each retry recorded) without stray bytes before
-    the XML, and with the xlink namespace declared when a sender used ``xlink:`` without
-    declaring it; every retry goes through the same loader."""
-    if data.startswith(codecs.BOM_UTF8):
+    the XML, and with the xlink or edXML namespace declared when a sender used the
+    prefix where it is not declared; every retry goes through the same loader. Comments
+    between elements the loader dropped are recorded too."""
+    if data.startswith(codecs.BOM_UTF8) and not again:
         prolog.append(Finding("M.edXML.prolog", Severity.INFO,
                               "the packet starts with a UTF-8 byte order mark"))
     try:
-        return parse_xml(data, limits)
+        dropped: list[str] = []
+        root = parse_xml(data, limits, dropped=dropped)
+        prolog.extend(Finding("M.edXML.comment", Severity.INFO,
+                              f"a {where} between elements: dropped (it splits no text)")
+                      for where in dropped)
+        return root
     except XmlError as error:
-        if "Namespace prefix xlink" in error.message:
-            return _with_xlink(data, limits, prolog, error)
+        undeclared = _UNDECLARED.search(error.message)
+        if undeclared is not None and undeclared[1] in _KNOWN_PREFIXES:
+            return _with_prefix(data, limits, prolog, error, undeclared[1])
         start = _markup_start(data)
         if start <= 0:
             raise
     prolog.append(Finding("M.edXML.prolog", Severity.WARNING,
                           f"{start} stray byte(s) before the XML declaration "
                           f"({data[:min(start, 16)]!r}); dropped"))
-    return _parse_leniently(data[start:], limits, prolog)
+    return _parse_leniently(data[start:], limits, prolog, again=again)
 
 
-def _with_xlink(data: bytes, limits: ParseLimits, prolog: list[Finding],
-                error: XmlError) -> etree._Element:
+#: the prefixes real senders use without declaring them where they do (the official
+#: samples: ``xlink:href`` in the manifest, ``edXML:AttachmentEncoded`` outside the
+#: envelope that declares ``edXML``), and the namespaces they mean
+_KNOWN_PREFIXES = {"xlink": XLINK_NS, "edXML": EDXML_NS}
+_UNDECLARED = re.compile(r"Namespace prefix (\w+)(?: for \w+)? on \S+ is not defined")
+
+
+def _with_prefix(data: bytes, limits: ParseLimits, prolog: list[Finding],
+                 error: XmlError, prefix: str) -> etree._Element:
+    """The packet again with ``prefix`` declared on its root (recorded), through the
+    same loader (and so again for the next undeclared prefix)."""
     root_tag = data.find(b"<edXML")
     end = -1 if root_tag < 0 else root_tag + len(b"<edXML")
-    if end < 0 or data[end:end + 1] not in (b" ", b">", b"\t", b"\r", b"\n"):
+    declaration = f' xmlns:{prefix}="{_KNOWN_PREFIXES[prefix]}"'.encode()
+    if end < 0 or data[end:end + 1] not in (b" ", b">", b"\t", b"\r", b"\n") or (
+            declaration in data[root_tag:data.find(b">", root_tag)]):
         raise error
-    prolog.append(Finding("M.edXML.xlink", Severity.WARNING,
-                          "the xlink: prefix is used without being declared; read as "
-                          f"{XLINK_NS}"))
-    return parse_xml(data[:end] + _XLINK_DECLARATION + data[end:], limits)
+    code = "M.edXML.xlink" if prefix == "xlink" else "M.edXML.prefix"
+    prolog.append(Finding(code, Severity.WARNING,
+                          f"the {prefix}: prefix is used where it is not declared; read as "
+                          f"{_KNOWN_PREFIXES[prefix]}"))
+    return _parse_leniently(data[:end] + declaration + data[end:], limits, prolog, again=True)
 
 
 def _markup_start(data: bytes) -> int:

@@ -120,8 +120,14 @@ def read_document(reader: Reader, root: etree._Element) -> Envelope | None:
     document_id = reader.bound(message.get("DocumentId"),
                                None if sender is None else sender.code,
                                container="MessageHeader")
-    responses = [reader.response_for(element) for element in reader.all(message_el,
-                                                                          "ResponseFor")]
+    responses = []
+    for element in reader.all(message_el, "ResponseFor"):
+        if not "".join(element.itertext()).strip(XML_SPACE):
+            # the official library writes an empty one in new documents: none
+            reader.note("N.MessageHeader.ResponseFor", Severity.INFO,
+                        "an empty ResponseFor: read as none", element)
+            continue
+        responses.append(reader.response_for(element))
     trace = [hop for hop in (_read_hop(reader, element)
                              for element in reader.all(trace_el, "TraceHeader")) if hop]
     attachments = _read_attachments(reader, root, top, env)

@@ -181,8 +181,11 @@ class ParseLimits:
 DEFAULT_LIMITS = ParseLimits()
 
 
-def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Element:
-    """Parse outside bytes into an element tree, refusing anything hostile.
+def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS, *,
+              dropped: list[str] | None = None) -> etree._Element:
+    """Parse outside bytes into an element tree, refusing anything hostile. A comment or
+    processing instruction between elements (white space only around it: it splits no
+    text) is dropped, and its parent's path added to ``dropped`` when given.
 
     >>> parse_xml(b"<a>1</a>").tag
     'a'
@@ -199,7 +202,7 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
     parser = _parser(size > _HUGE_TREE_FROM)
     with _syntax_errors():
         root = etree.fromstring(bytes(data), parser)
-    return _checked(root)
+    return _checked(root, dropped)
 
 
 @contextmanager
@@ -243,21 +246,37 @@ def parse_xml_stream(read: Callable[[int], bytes], size: int,
     return _checked(root)
 
 
-def _checked(root: etree._Element) -> etree._Element:
-    """Refuse what parsed but must not be read: a DOCTYPE, and comments or processing
-    instructions inside the document element (they split text nodes, so ``.text``
-    would stop at them while every digest still matches)."""
+def _checked(root: etree._Element, dropped: list[str] | None = None) -> etree._Element:
+    """Refuse what parsed but must not be read: a DOCTYPE, and a comment or processing
+    instruction that touches text inside the document element (it splits the text node,
+    so ``.text`` would stop at it while every digest still matches: exclusive C14N drops
+    comments). One between elements, with only white space around it (the official
+    samples carry ``<!-- XML 102 -->`` and commented-out elements), splits nothing: it
+    is removed, its parent's path put in ``dropped``."""
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise UnsafeXmlError(_DOCTYPE, hint=_DOCTYPE_HINT)
-    node = next(root.iter(etree.Comment, etree.ProcessingInstruction), None)
-    if node is not None:
+    for node in list(root.iter(etree.Comment, etree.ProcessingInstruction)):
         parent = node.getparent()
+        previous = node.getprevious()
+        before = (previous.tail if previous is not None else
+                  parent.text if parent is not None else None) or ""
         kind = "comment" if isinstance(node, etree._Comment) else "processing instruction"
-        raise UnsafeXmlError(
-            f"a {kind} inside the document element is not allowed",
-            where=tree.getpath(parent) if parent is not None else None,
-            hint="comments and processing instructions split the text a signature "
-            "covers; send the packet without them",
-        )
+        if parent is None or before.strip(_SPACE) or (node.tail or "").strip(_SPACE):
+            raise UnsafeXmlError(
+                f"a {kind} inside the text of an element is not allowed",
+                where=tree.getpath(parent) if parent is not None else None,
+                hint="comments and processing instructions split the text a signature "
+                "covers; send the packet without them",
+            )
+        if previous is not None:
+            previous.tail = before + (node.tail or "")
+        else:
+            parent.text = before + (node.tail or "")
+        parent.remove(node)
+        if dropped is not None:
+            dropped.append(f"{kind} in {tree.getpath(parent)}")
     return root
+
+
+_SPACE = " \t\r\n"

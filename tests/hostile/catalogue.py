@@ -268,7 +268,7 @@ EXTRA_PARSE = [
          _const(_hostile_prolog("utf-8", "<?pad " + "p" * 71680 + "?>")), UnsafeXmlError,
          "DOCTYPE"),
     Case("comment inside the signed Subject", _comment_in(b"Subject"), UnsafeXmlError,
-         "comment inside the document element"),
+         "comment inside the text of an element"),
     Case("comment inside the signed CodeNumber", _comment_in(b"CodeNumber"),
          UnsafeXmlError, "comment"),
     Case("processing instruction inside the signed Subject",

@@ -28,6 +28,7 @@ from docflow.envelope import (
 )
 from docflow.errors import PacketRefusedError
 from docflow.model import BusinessDocType, OrganCode, StatusCode, StatusInfo
+from docflow.samples import sample_envelope
 from tests.strategies import envelopes, statuses
 
 INTEROP = Path(__file__).resolve().parents[1] / "data" / "interop"
@@ -58,6 +59,9 @@ QUIRKS: dict[str, tuple[set[str], bool]] = {
     "quirk-business-first.edxml": (set(), False),
     "quirk-any-order.edxml": (set(), False),
     "quirk-empty-signature.edxml": (set(), False),
+    # the SDK's resources/edoc.edxml: comments between elements, an undeclared edXML:
+    # prefix outside the envelope, empty ResponseFor elements
+    "quirk-sdk-sample.edxml": ({"M.edXML.xlink", "M.edXML.prefix"}, False),
     "quirk-digital-signature.edxml": (set(), False),
     "quirk-no-signature.edxml": (set(), False),
     "quirk-overlong.edxml": ({"R.MessageHeader.Subject"}, False),
@@ -295,3 +299,30 @@ def test_attributes_the_layout_has_and_others() -> None:
         b"<edXML:Subject>", b'<edXML:Subject lang="vi">')
     (finding,) = [f for f in read_packet(data).findings if "attribute" in f.message]
     assert finding.code == "M.MessageHeader.Subject" and "'lang'" in finding.message
+
+
+def test_comments_between_elements_are_dropped_and_text_comments_refused() -> None:
+    """A comment between elements splits no text: dropped, recorded (lenient), and a
+    signed packet carrying one still verifies; one that touches text is refused."""
+    from docflow.errors import UnsafeXmlError
+
+    packet = build_envelope(sample_envelope())
+    between = packet.replace(b"<edXML:Subject>", b"<!-- XML 102 --><edXML:Subject>", 1)
+    assert parse_packet(between) == parse_packet(packet)
+    reading = read_packet(between)
+    assert [f.code for f in reading.findings if f.code == "M.edXML.comment"] == [
+        "M.edXML.comment"]
+    inside = packet.replace(b"<edXML:Subject>Q", b"<edXML:Subject>Q<!--x-->", 1)
+    for read in (parse_packet, read_packet):
+        with pytest.raises(UnsafeXmlError, match="inside the text"):
+            read(inside)
+
+
+def test_an_empty_response_for_is_none() -> None:
+    packet = build_envelope(sample_envelope()).replace(
+        b"<edXML:SteeringType>", b"<edXML:ResponseFor/><edXML:SteeringType>", 1)
+    if b"<edXML:SteeringType>" not in packet:  # the sample writes no SteeringType
+        packet = build_envelope(sample_envelope()).replace(
+            b"<edXML:ToPlaces>", b"<edXML:ResponseFor/><edXML:ToPlaces>", 1)
+    envelope = read_packet(packet).accepted()
+    assert envelope.info.response_for == ()  # type: ignore[union-attr]
