@@ -193,6 +193,9 @@ class NodeConfig:
     #: the office's IANA time zone: the day a document is dated, due and overdue, and
     #: the zone times are printed in
     timezone: str = "Asia/Ho_Chi_Minh"
+    #: days a received message id is remembered (a copy arriving again within them gets
+    #: the first receipt; the worker forgets older ones)
+    keep_message_ids: int = 365
 
     @property
     def zone(self) -> dt.tzinfo:
@@ -290,7 +293,8 @@ class NodeConfig:
                              max_attempts=self.server.max_attempts)
                  if self.server.retry_intervals else
                  RetryPolicy(max_attempts=self.server.max_attempts))
-        store = Store.open(self.database, retry=retry)
+        store = Store.open(self.database, retry=retry,
+                           retention=dt.timedelta(days=self.keep_message_ids))
         return credentials, trust, store, SoapClient(addresses), directory
 
 
@@ -350,6 +354,10 @@ def load_config(home: Path) -> NodeConfig:
     if role not in ("node", "hub"):
         raise ConfigError(f"unknown role {role!r}", where=str(path), hint="node or hub")
     timezone = _zone(node.get("timezone", "Asia/Ho_Chi_Minh"), f"{path}: [node] timezone")
+    keep = node.get("keep_message_ids", 365)
+    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= 36500:
+        raise ConfigError(f"[node] keep_message_ids must be a number of days (1 to 36500), "
+                          f"not {keep!r}", where=str(path))
     return NodeConfig(
         organ=organ,
         database=_database(base, node.get("database", "sqlite:///node.db")),
@@ -364,11 +372,12 @@ def load_config(home: Path) -> NodeConfig:
         interop=interop,
         axis=axis,
         timezone=timezone,
+        keep_message_ids=keep,
     )
 
 
 _NODE_KEYS = {"organ", "name", "database", "key", "certificate", "trust", "crls", "directory",
-              "role", "timezone"}
+              "role", "timezone", "keep_message_ids"}
 
 
 def _server(table: Any) -> ServerConfig:

@@ -64,6 +64,7 @@ __all__ = [
     "Step",
     "Transition",
     "answer_change",
+    "change_event",
     "is_change_answer",
     "link_change",
     "merge_change",
@@ -428,6 +429,21 @@ def is_change_answer(code: StatusCode, *, legacy_answers: bool = False) -> bool:
     return legacy_answers and code in (StatusCode.ACCEPTED, StatusCode.REJECTED)
 
 
+def change_event(code: StatusCode, *, legacy_answers: bool = False) -> str:
+    """The ``CHANGE`` machine's event a receiver's answer is: ``agree`` (15, or 03 from
+    a legacy peer) or ``refuse`` (16, or 02). :class:`LifecycleError` for any other code.
+
+    >>> change_event(StatusCode.AGREED)
+    'agree'
+    """
+    if not is_change_answer(code, legacy_answers=legacy_answers):
+        raise LifecycleError(
+            f"status {code.value} does not answer a change request",
+            hint="only 15/16 do (and 03/02 from peers configured with legacy_answers)",
+        )
+    return "agree" if code in (StatusCode.AGREED, StatusCode.ACCEPTED) else "refuse"
+
+
 def merge_change(
     state: str, code: StatusCode, reason: str | None = None, *, legacy_answers: bool = False
 ) -> Step:
@@ -438,15 +454,8 @@ def merge_change(
     report 03 already in flight when the request went out would then read as "agreed".
     A repeated answer changes nothing.
     """
-    if not is_change_answer(code, legacy_answers=legacy_answers):
-        raise LifecycleError(
-            f"status {code.value} does not answer a change request",
-            hint="only 15/16 do (and 03/02 from peers configured with legacy_answers)",
-        )
-    if code in (StatusCode.AGREED, StatusCode.ACCEPTED):
-        event = "agree"
-    else:
-        event = "refuse"
+    event = change_event(code, legacy_answers=legacy_answers)
+    if event == "refuse":
         reason = reason or "refused by the receiver"
     if state == ("agreed" if event == "agree" else "refused"):
         return Step(state, None, state in CHANGE.final)  # a duplicate answer

@@ -24,6 +24,7 @@ from docflow.errors import (
     ModelError,
     NotFoundError,
     RoutingError,
+    TransportError,
 )
 from docflow.lifecycle import ChangeKind, Step, answer_change, link_change
 from docflow.model import (
@@ -436,7 +437,10 @@ class Node:
                     errors.append(error)
                 ack = sign_request(self.credentials, "acknowledge", str(item.handle),
                                    now=self.clock())
-                transport.acknowledge(hub, ack, item.handle, receipt, error)
+                try:
+                    transport.acknowledge(hub, ack, item.handle, receipt, error)
+                except TransportError as exc:  # pulled again next time: idempotent
+                    errors.append(f"handle {item.handle}: acknowledging: {exc}")
         return PullReport(counts["document"], counts["status"], refused, tuple(errors))
 
     def poll_axis(self, axis: AxisChannel | None = None, *, limit: int = 50,
@@ -458,7 +462,13 @@ class Node:
         refused, errors = 0, []
         for message_type in ("edoc", "status"):
             for item in self._listed(axis, message_type, limit, pages):
-                packet = axis.get_edoc(item.doc_id)
+                # One item that cannot be fetched, read or acknowledged is set aside with
+                # its reason; the others in the pass go on.
+                try:
+                    packet = axis.get_edoc(item.doc_id)
+                except TransportError as exc:  # fetched again next pass
+                    errors.append(f"docId {item.doc_id}: {type(exc).__name__}: {exc}")
+                    continue
                 try:
                     if message_type == "edoc":
                         self._receive_from_axis(packet)
@@ -468,13 +478,22 @@ class Node:
                     reason = f"{type(exc).__name__}: {exc}"
                     self.store.inbox.note_refusal(str(self.code), f"axis:{item.doc_id}", reason,
                                                   packet, now=self.clock())
-                    axis.update_status(item.doc_id, "fail")
                     refused += 1
                     errors.append(reason)
+                    self._acknowledge(axis, item.doc_id, "fail", errors)
                     continue
-                axis.update_status(item.doc_id, "done")
+                self._acknowledge(axis, item.doc_id, "done", errors)
                 counts[message_type] += 1
         return PullReport(counts["edoc"], counts["status"], refused, tuple(errors))
+
+    @staticmethod
+    def _acknowledge(axis: AxisChannel, doc_id: str, status: str, errors: list[str]) -> None:
+        """``updateStatus``; a platform that refuses it is said, not raised (the item is
+        listed again and the next pass answers it again: storing is idempotent)."""
+        try:
+            axis.update_status(doc_id, status)
+        except TransportError as exc:
+            errors.append(f"docId {doc_id}: acknowledging {status}: {exc}")
 
     @staticmethod
     def _listed(axis: AxisChannel, message_type: str, limit: int, pages: int) -> Iterator[Any]:

@@ -68,11 +68,15 @@ class Worker:
         checkpoint: called on every pass; writes a signed audit checkpoint when one is
             due and returns its path (see ``docflow serve``).
         name: the worker's name in claims (default ``worker-<organ>``).
+        expire_every: seconds between forgetting the received message ids older than
+            the store's retention (``[node] keep_message_ids``), on the first pass and
+            then this often.
     """
 
     def __init__(self, endpoint: Any, *, every: float = 2.0, lease: float = 300.0,
                  workers: int = 4, pull: bool = False, poll: bool = False,
-                 checkpoint: Callable[[], object] | None = None, name: str | None = None):
+                 checkpoint: Callable[[], object] | None = None, name: str | None = None,
+                 expire_every: float = 3600.0):
         if every <= 0:
             raise DocflowError("a worker's interval must be positive", where=f"every={every}")
         self.endpoint, self.every = endpoint, every
@@ -92,6 +96,9 @@ class Worker:
             steps["axis"] = self._poll
         if checkpoint is not None:
             steps["checkpoint"] = lambda: _moved(checkpoint())
+        self._expire_every = dt.timedelta(seconds=expire_every)
+        self._expired_at: dt.datetime | None = None
+        steps["expire"] = self._expire
         self._loops = {name: _Loop(name, step, logging.getLogger(f"docflow.{name}"))
                        for name, step in steps.items()}
 
@@ -119,6 +126,15 @@ class Worker:
 
     def _pull(self) -> str | None:
         return _pulled(self.endpoint.pull(), self._loops["pull"].log)
+
+    def _expire(self) -> str | None:
+        now = self._clock()
+        if self._expired_at is not None and now - self._expired_at < self._expire_every:
+            return None
+        forgotten = self.endpoint.store.inbox.expire(now=now)
+        self._expired_at = now
+        return f"forgot {forgotten} received message id(s) past their retention" \
+            if forgotten else None
 
     def _poll(self) -> str | None:
         # acknowledges each packet only after it is stored

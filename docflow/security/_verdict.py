@@ -33,6 +33,7 @@ from docflow.envelope import (
     SignatureForm,
     read_packet,
 )
+from docflow.errors import EnvelopeError
 from docflow.model import OrganCode, StatusInfo
 from docflow.security._trust import TrustStore
 from docflow.security._verify import verify
@@ -72,16 +73,23 @@ class Received:
 
     @property
     def envelope(self) -> Envelope:
-        """The packet as a document (``TypeError`` if it is a status)."""
+        """The packet as a document (:class:`~docflow.errors.EnvelopeError` if it is a
+        status: outside bytes of the wrong kind, such as a status a platform listed as a
+        document)."""
         if not isinstance(self.packet, Envelope):
-            raise TypeError("the packet is a status packet, not a document")
+            raise EnvelopeError("the packet is a status packet, not a document",
+                                hint="it came where a document belongs (a platform listed "
+                                "it as one)")
         return self.packet
 
     @property
     def status(self) -> StatusInfo:
-        """The packet as a status (``TypeError`` if it is a document)."""
+        """The packet as a status (:class:`~docflow.errors.EnvelopeError` if it is a
+        document)."""
         if not isinstance(self.packet, StatusInfo):
-            raise TypeError("the packet is a document, not a status packet")
+            raise EnvelopeError("the packet is a document, not a status packet",
+                                hint="it came where a status belongs (a platform listed it "
+                                "as one)")
         return self.packet
 
 

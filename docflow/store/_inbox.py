@@ -141,11 +141,16 @@ class Inbox:
             return ReceiveResult(document_ref, answer, False)
 
     def expire(self, *, now: dt.datetime | None = None) -> int:
-        """Forget received message ids older than the retention; returns how many."""
+        """Forget received message ids older than the retention (audited when any are);
+        returns how many. The worker of a running node calls it every hour."""
         with self._db.transaction("", now) as tx:
             result = tx.conn.execute(s.received_messages.delete()
                                      .where(s.received_messages.c.expires_at <= tx.now))
-            return int(result.rowcount)
+            forgotten = int(result.rowcount)
+            if forgotten:
+                tx.audit("expire", "received_messages", {
+                    "forgotten": forgotten, "retention_days": self._db.retention.days})
+            return forgotten
 
     def queue_receipt(self, document_ref: int, receipt: bytes, status: StatusInfo, *,
                       now: dt.datetime | None = None) -> int | None:

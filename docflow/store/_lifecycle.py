@@ -20,6 +20,7 @@ from docflow.lifecycle import (
     TRANSPORT,
     ChangeKind,
     Step,
+    change_event,
     is_change_answer,
     merge_change,
 )
@@ -146,8 +147,10 @@ class Lifecycles:
                 step = merge_change(row.change_state, status.code, status.description,
                                     legacy_answers=legacy_answers)
                 _rows.set_delivery(tx, row.id, row.version, change_state=step.state)
-                _rows.history(tx, CHANGE, step.state, row.change_state, step,
-                              row.document_ref, row.id, reason=status.description)
+                _rows.history(tx, CHANGE, change_event(status.code,
+                                                       legacy_answers=legacy_answers),
+                              row.change_state, step, row.document_ref, row.id,
+                              reason=status.description)
                 row = _rows.delivery(tx, row.id)
                 if step.state == "agreed":
                     event = "recalled" if row.change_kind == "recall" else (

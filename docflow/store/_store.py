@@ -90,7 +90,7 @@ class Store:
         clock: Clock = system_clock,
         retry: RetryPolicy | None = None,
         retry_per_organ: Mapping[str, RetryPolicy] | None = None,
-        retention: dt.timedelta = dt.timedelta(days=90),
+        retention: dt.timedelta = dt.timedelta(days=365),
         hooks: StoreHooks | None = None,
         rnd: Callable[[], float] = random.random,
         check_schema: bool = True,

@@ -62,7 +62,7 @@ class Database:
     clock: Clock = system_clock
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     retry_per_organ: Mapping[str, RetryPolicy] = field(default_factory=dict)
-    retention: dt.timedelta = dt.timedelta(days=90)
+    retention: dt.timedelta = dt.timedelta(days=365)
     hooks: StoreHooks = field(default_factory=StoreHooks)
     rnd: Callable[[], float] = random.random
 

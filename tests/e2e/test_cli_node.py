@@ -329,8 +329,14 @@ def test_serve_writes_signed_audit_checkpoints(tmp_path: Path) -> None:
     servers = serve_homes(tmp_path, {"province": f"http://127.0.0.1:{port}/"})
     try:
         wait_for(lambda: len(written()) == 1)
-        time.sleep(1.0)  # several periods: an unchanged chain is not signed again
-        assert len(written()) == 1
+
+        def checkpoint_passes() -> int:
+            facts = requests.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
+            return int(facts["loops"]["checkpoint"]["passes"])
+
+        seen = checkpoint_passes()
+        wait_for(lambda: checkpoint_passes() >= seen + 4)  # several periods went by...
+        assert len(written()) == 1  # ...and an unchanged chain was not signed again
         record("2")
     finally:
         servers["province"].send_signal(signal.SIGTERM)

@@ -148,11 +148,11 @@ def test_a_json_number_id_too_large_is_a_400(platform: Platform) -> None:
 
 @pytest.mark.parametrize("value", [*BAD_DAYS, "99999999999999999999", "-1", "1e9"])
 def test_hostile_paging_and_days_are_400s(platform: Platform, value: str) -> None:
+    """Every hostile value through every paging and day parameter of the dialect's list
+    (none is a page number or a day the platform can take)."""
+    if not platform.list_params:
+        pytest.skip("the WSO2 gateway's list takes no paging or day parameter")
     for key in platform.list_params:
-        if key.startswith("page") and "/" in value:
-            continue
-        if key.endswith("Date") and "/" not in value:
-            continue
         _refused(platform.listing(key, value))
 
 

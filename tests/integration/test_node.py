@@ -427,3 +427,34 @@ def test_a_real_signature_that_does_not_verify_is_refused_on_every_channel(
                           net.province.credentials)
     with pytest.raises(ReplayError):
         net.district.receive_document(other)
+
+
+def _change_rows(node: Node, ref: int) -> list[tuple[str, str, str]]:
+    return [(h.event, h.from_state, h.to_state) for h in node.store.queries.history(ref)
+            if h.machine == "change"]
+
+
+@pytest.mark.parametrize("kind", ["recall", "update", "replace"])
+@pytest.mark.parametrize("agreed", [True, False], ids=["agreed", "refused"])
+def test_the_history_of_every_change_path_names_its_events(net: Network, kind: str,
+                                                            agreed: bool) -> None:
+    """Each row of the change machine's history carries the event that moved it
+    (request, then agree or refuse), never the state it moved to."""
+    ref = send_letter(net)
+    net.province.deliver()
+    (document,) = inbox(net.district)
+    if not agreed:  # completed (its statuses not yet sent): the district refuses
+        for act in (net.district.accept, net.district.process, net.district.complete):
+            act(document.id)
+    if kind == "recall":
+        net.province.recall(ref, "ban hành nhầm")
+    else:
+        new = sample_envelope(number="4513").info
+        (net.province.update if kind == "update" else net.province.replace)(
+            ref, new, reason="sửa trích yếu")
+    net.province.deliver()
+    net.district.deliver()
+    answer = "agree" if agreed else "refuse"
+    final = "agreed" if agreed else "refused"
+    assert _change_rows(net.province, ref) == [("request", "none", "requested"),
+                                               (answer, "requested", final)]

@@ -4,17 +4,20 @@ reports its health (what `GET /health` answers)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
 from docflow.node import Node
 from docflow.routing import Directory
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.store import Store, sqlite_url
+from docflow.store._schema import audit_log, received_messages
 from docflow.transport import InMemoryTransport, SoapApp, SoapClient, listen
 from docflow.worker import Worker
 from tests.conftest import Clock, Pki
@@ -48,7 +51,7 @@ def test_running_delivers_in_the_background_and_stops(pki: Pki, tmp_path: Path) 
     try:
         envelope = sample_envelope()
         with province.running(every=0.02) as worker:
-            assert worker.running and set(worker.health) == {"outbox"}
+            assert worker.running and set(worker.health) == {"outbox", "expire"}
             province.send(envelope.info, envelope.attachments)
             _wait(lambda: district.inbox().total == 1)
             _wait(lambda: worker.report()[1]["outbox"]["outstanding"] == 0)  # acknowledged
@@ -90,7 +93,7 @@ def test_a_failure_is_logged_once_while_it_lasts_then_its_recovery(
     caplog.set_level(logging.INFO, logger="docflow")
     try:
         worker = node.running(every=0.02)
-        assert set(worker.health) == {"outbox", "pull"}
+        assert set(worker.health) == {"outbox", "pull", "expire"}
         with worker:
             _wait(lambda: worker.health["pull"].failures >= 5)
             failing = [r for r in caplog.records if r.name == "docflow.pull"
@@ -216,6 +219,47 @@ def test_a_pass_that_fails_unexpectedly_does_not_stop_the_worker(
         assert "ZeroDivisionError" in said[0].getMessage()
         assert worker.health["checkpoint"].failing == (
             "ZeroDivisionError: the operator's checkpoint hook divided by zero")
+    finally:
+        for node in nodes:
+            node.store.close()
+
+
+def test_the_worker_forgets_message_ids_past_their_retention(pki: Pki,
+                                                             tmp_path: Path) -> None:
+    """Received message ids are kept for the retention ([node] keep_message_ids) and
+    forgotten by the worker after it (audited), not kept forever."""
+    clock = Clock(pki.now)
+    transport = InMemoryTransport()
+    nodes = []
+    for organ, credentials in ((PROVINCE, pki.province), (TAM_KY, pki.district)):
+        store = Store.open(sqlite_url(tmp_path / f"{organ.code}.db"), clock=clock,
+                           retention=dt.timedelta(days=30))
+        node = Node(organ, credentials, pki.trust, store, transport, clock=clock)
+        transport.register(organ.code, node)
+        nodes.append(node)
+    province, district = nodes
+    try:
+        envelope = sample_envelope()
+        province.send(envelope.info, envelope.attachments)
+        province.deliver()
+        worker = Worker(district, every=60, expire_every=3600)
+
+        def remembered() -> int:
+            with district.store.engine.connect() as conn:
+                return int(conn.execute(select(func.count()).select_from(
+                    received_messages)).scalar_one())
+
+        worker.run_once()
+        assert remembered() == 1  # within the retention
+        clock.advance(dt.timedelta(days=31).total_seconds())
+        worker.run_once()
+        assert remembered() == 0
+        with district.store.engine.connect() as conn:
+            actions = [row.action for row in conn.execute(
+                select(audit_log.c.action).order_by(audit_log.c.seq))]
+        assert actions[-1] == "expire"
+        worker.run_once()  # within the hour: not asked again
+        assert worker.health["expire"].passes == 3
     finally:
         for node in nodes:
             node.store.close()
