@@ -210,12 +210,18 @@ class NodeConfig:
         from docflow.node import Node
 
         if self.role != "node":
-            raise ConfigError(f"this home is a {self.role}, not a node",
-                              hint="use open_hub(), or `docflow serve`, which knows both")
+            raise ConfigError(
+                f"this home is the {self.role} {self.organ.code} ({self.organ.name}), not "
+                "an organ's node: documents are sent, accepted and recalled at the organs' "
+                "own nodes", hint="a hub home serves with `docflow serve`; inbox, outbox, "
+                "show, trace, deadletters, resend and retry-now work on it "
+                "(NodeConfig.open_hub() in the library)")
         from docflow.security import TrustPolicy
 
         credentials, trust, store, transport, directory = self._parts(signing)
-        if self.axis is not None:  # sends and polls through the axis or LGSP
+        # Sends and polls through the axis or LGSP; what only reads (signing=False: inbox,
+        # show...) needs no client, and so none of the platform's secrets.
+        if self.axis is not None and signing:
             try:
                 transport = self.axis.client(self.organ.code)
             except DocflowError:
@@ -293,7 +299,9 @@ class NodeConfig:
                              max_attempts=self.server.max_attempts)
                  if self.server.retry_intervals else
                  RetryPolicy(max_attempts=self.server.max_attempts))
-        store = Store.open(self.database, retry=retry,
+        # the home's database exists (docflow init made it): a typo or a volume not
+        # mounted is refused, never a new empty database
+        store = Store.open(self.database, create=False, retry=retry,
                            retention=dt.timedelta(days=self.keep_message_ids))
         return credentials, trust, store, SoapClient(addresses), directory
 
@@ -524,7 +532,11 @@ def check_config(home: Path) -> list[Any]:
 
     def trust() -> str:
         store = config.trust_store()
-        return f"{len(store.cas)} trusted CA(s) in {config.trust}"
+        # the home's own certificate as its receivers will judge it (a CA bound to other
+        # organs, an expired certificate: every packet it signs would be refused)
+        organ = store.check(config.credentials(signing=False).certificate)
+        return f"{len(store.cas)} trusted CA(s) in {config.trust}; they accept {organ}'s " \
+            "certificate"
 
     def directory(file: Path) -> str:
         found = Directory.from_toml(file)

@@ -11,20 +11,19 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from docflow import intake
 from docflow.clock import Clock, system_clock
 from docflow.delivery import DeliveryReport, check_receipt, run_outbox
 from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, parse_envelope, read_packet
 from docflow.errors import (
-    DocflowError,
     ModelError,
     NotFoundError,
     RoutingError,
-    TransportError,
 )
 from docflow.lifecycle import ChangeKind, Step, answer_change, link_change
 from docflow.model import (
@@ -215,6 +214,7 @@ class Node:
             raise ModelError(f"this node sends as {self.code}, not {info.sender.code}")
         recipients = (tuple(self._organ_info(OrganCode.parse(code)) for code in to)
                       if to is not None else info.recipients)
+        self._require_routes(organ.code for organ in recipients)
         info = dataclasses.replace(info, sender=self._with_contacts(info.sender),
                                    recipients=tuple(map(self._with_contacts, recipients)))
         now = self.clock()
@@ -226,6 +226,29 @@ class Node:
                   info.code, envelope.message_id,
                   ", ".join(str(organ.code) for organ in info.recipients))
         return record
+
+    def _require_routes(self, codes: Iterable[OrganCode]) -> None:
+        """Refuse, before anything is signed, a recipient this node has no way to reach:
+        its transport (one that can tell: the SOAP client) has no address for it or for
+        the hub the directory sends it through. (An axis or LGSP reaches every organ it
+        knows; it says so itself when a packet goes.)"""
+        reaches = getattr(self.transport, "reaches", None)
+        if reaches is None:
+            return
+        unknown = []
+        for code in codes:
+            try:
+                hop = self._via(code) or code
+            except RoutingError:  # not in the directory: maybe under [peers]
+                hop = code
+            if not reaches(hop):
+                unknown.append(str(code))
+        if unknown:
+            raise RoutingError(
+                f"no route to {', '.join(unknown)}: neither the directory nor [peers] give "
+                "its endpoint (or its hub's)", where=", ".join(unknown),
+                hint="nothing was signed; add the organ's endpoint under [peers] in "
+                "node.toml, a directory that lists it, or an [axis]")
 
     def _organ_info(self, code: OrganCode) -> OrganInfo:
         if self.directory is not None and code in self.directory.entries:
@@ -402,46 +425,12 @@ class Node:
 
     # ------------------------------------------------------------------ pulling
 
-    def _hub(self) -> OrganCode:
-        hub = None if self.directory is None else self.directory.entry(self.code).hub
-        if hub is None:
-            raise RoutingError("this organ has no hub to pull from", where=str(self.code),
-                               hint="give the node a directory that names its hub")
-        return hub
-
-    def _puller(self) -> PullTransport:
-        if not isinstance(self.transport, PullTransport):
-            raise RoutingError("this node's transport cannot pull", where=str(self.code))
-        return self.transport
-
     def pull(self, *, limit: int = 50) -> PullReport:
         """Fetch what this organ's hub holds for it (documents, then status packets),
         store each, and acknowledge each only after it is stored: with the receipt, or
-        with the reason a packet was refused (never dropped silently)."""
-        hub, transport = self._hub(), self._puller()
-        counts = {"document": 0, "status": 0}
-        refused, errors = 0, []
-        for kind in ("document", "status"):
-            token = sign_request(self.credentials, "pending", kind, now=self.clock())
-            for item in transport.pending(hub, token, kind, limit):
-                receipt, error = None, None
-                try:
-                    if item.kind == "document":
-                        receipt = self.receive_document(item.packet)
-                    else:
-                        self.receive_status(item.packet)
-                    counts[kind] += 1
-                except DocflowError as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-                    refused += 1
-                    errors.append(error)
-                ack = sign_request(self.credentials, "acknowledge", str(item.handle),
-                                   now=self.clock())
-                try:
-                    transport.acknowledge(hub, ack, item.handle, receipt, error)
-                except TransportError as exc:  # pulled again next time: idempotent
-                    errors.append(f"handle {item.handle}: acknowledging: {exc}")
-        return PullReport(counts["document"], counts["status"], refused, tuple(errors))
+        with the reason a packet was refused (never dropped silently). One packet that
+        cannot be stored or acknowledged is set aside with its reason; the rest go on."""
+        return intake.pull(self, limit=limit)
 
     def poll_axis(self, axis: AxisChannel | None = None, *, limit: int = 50,
                   pages: int = 10) -> PullReport:
@@ -449,67 +438,22 @@ class Node:
         packet, verify and store it, queue the signed receipt of a document back to its
         sender, and only then acknowledge ``done``. A packet this node refuses is
         acknowledged ``fail`` (the axis retries, then dead-letters it) and the refusal is
-        recorded in the audit chain: never dropped silently. ``axis`` defaults to the
-        node's transport. A full page of ``limit`` is listed again at once, up to
-        ``pages`` pages per message type in one pass (a backlog drains at the network's
-        pace, not one page per pass); a packet is taken once per pass."""
+        recorded in the audit chain: never dropped silently. One item that cannot be
+        fetched, read or acknowledged is set aside with its reason and the pass goes on.
+        ``axis`` defaults to the node's transport. A full page of ``limit`` is listed
+        again at once, up to ``pages`` pages per message type in one pass (a backlog
+        drains at the network's pace, not one page per pass); a packet is taken once per
+        pass."""
         if axis is None:
             if not isinstance(self.transport, AxisChannel):
                 raise RoutingError("this node's transport is not an axis or LGSP client",
                                    where=str(self.code), hint="pass the client to poll")
             axis = self.transport
-        counts = {"edoc": 0, "status": 0}
-        refused, errors = 0, []
-        for message_type in ("edoc", "status"):
-            for item in self._listed(axis, message_type, limit, pages):
-                # One item that cannot be fetched, read or acknowledged is set aside with
-                # its reason; the others in the pass go on.
-                try:
-                    packet = axis.get_edoc(item.doc_id)
-                except TransportError as exc:  # fetched again next pass
-                    errors.append(f"docId {item.doc_id}: {type(exc).__name__}: {exc}")
-                    continue
-                try:
-                    if message_type == "edoc":
-                        self._receive_from_axis(packet)
-                    else:
-                        self.receive_status(packet, trust_policy=self.axis_trust)
-                except DocflowError as exc:
-                    reason = f"{type(exc).__name__}: {exc}"
-                    self.store.inbox.note_refusal(str(self.code), f"axis:{item.doc_id}", reason,
-                                                  packet, now=self.clock())
-                    refused += 1
-                    errors.append(reason)
-                    self._acknowledge(axis, item.doc_id, "fail", errors)
-                    continue
-                self._acknowledge(axis, item.doc_id, "done", errors)
-                counts[message_type] += 1
-        return PullReport(counts["edoc"], counts["status"], refused, tuple(errors))
+        return intake.poll(self, axis, limit=limit, pages=pages)
 
-    @staticmethod
-    def _acknowledge(axis: AxisChannel, doc_id: str, status: str, errors: list[str]) -> None:
-        """``updateStatus``; a platform that refuses it is said, not raised (the item is
-        listed again and the next pass answers it again: storing is idempotent)."""
-        try:
-            axis.update_status(doc_id, status)
-        except TransportError as exc:
-            errors.append(f"docId {doc_id}: acknowledging {status}: {exc}")
-
-    @staticmethod
-    def _listed(axis: AxisChannel, message_type: str, limit: int, pages: int) -> Iterator[Any]:
-        """What waits, page after page while pages come back full (each item once)."""
-        seen: set[str] = set()
-        for _ in range(max(1, pages)):
-            page = axis.received(message_type=message_type, page_size=limit)
-            fresh = [item for item in page if item.doc_id not in seen]
-            for item in fresh:
-                seen.add(item.doc_id)
-                yield item
-            if len(page) < limit or not fresh:
-                return
-
-    def _receive_from_axis(self, packet: bytes) -> None:
-        receipt = self.receive_document(packet, trust_policy=self.axis_trust)
+    def queue_axis_receipt(self, receipt: bytes) -> None:
+        """Queue this node's signed receipt of a document received from an axis back to
+        its sender, as a status packet (the axis gives no synchronous receipt)."""
         status = verify(receipt, self.trust, now=self.clock()).status
         matches = self.store.queries.documents(direction="in", organ=str(self.code),
                                                document_id=status.response_for.document_id,
@@ -559,7 +503,7 @@ class Node:
             token = sign_request(self.credentials, "trace", document.message_id,
                                  now=self.clock())
             return dataclasses.replace(story, hub=self.transport.trace(
-                self._hub(), token, document.message_id))
+                intake.hub_of(self), token, document.message_id))
         return story
 
     # ------------------------------------------------------------------ acting

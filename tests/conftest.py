@@ -88,7 +88,8 @@ def pki() -> Pki:
                                          now=NOW),
         neighbour_ca=neighbour,
         neighbour_forgery=issue_certificate(neighbour, "000.00.00.H41", "UBND tỉnh Quảng Nam",
-                                            now=NOW, key_type=KeyType.ECDSA_P256),
+                                            now=NOW, key_type=KeyType.ECDSA_P256,
+                                            check_scope=False),
         trust=TrustStore([ca.certificate, neighbour.certificate],
                          organs={ca.certificate: ["*"]}),
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from docflow.cli._app import cli, home_option
-from docflow.cli._output import fail, say
+from docflow.cli._output import fail, note, say
 from docflow.errors import ConfigError, DocflowError, NotFoundError
 
 
@@ -39,11 +39,12 @@ def audit_verify(database: str | None, home: Path, checkpoint_files: tuple[Path,
     from docflow.store import Store
 
     try:
+        organ = None
         if database is None:  # the node home's (its trust folder verifies checkpoints)
             from docflow.config import load_config
 
             config = load_config(home)
-            database = config.database
+            database, organ = config.database, str(config.organ.code)
             trust_path = trust_path or (config.trust if checkpoint_files else None)
         if checkpoint_files and trust_path is None:
             raise ConfigError("--checkpoint needs --trust (the CA that verifies it)")
@@ -57,20 +58,25 @@ def audit_verify(database: str | None, home: Path, checkpoint_files: tuple[Path,
                        for path in paths]
         trust = TrustStore.from_paths(trust_path) if trust_path is not None else None
         with Store(database) as store:
-            report = store.audit.verify(checkpoints, trust=trust)
+            report = store.audit.verify(checkpoints, trust=trust, organ=organ)
     except DocflowError as exc:
         fail(exc)
         return
     if as_json:
         click.echo(json.dumps({"ok": report.ok, "entries": report.entries,
                                "broken_at": report.broken_at, "reason": report.reason,
-                               "checkpoints": len(checkpoints)}))
-    elif report.ok:
-        matched = f" (matches {len(checkpoints)} signed checkpoint(s))" if checkpoints else ""
-        say(f"audit chain intact: {report.entries} entries{matched}")
+                               "checkpoints": report.matched,
+                               "skipped": list(report.skipped)}))
     else:
-        say(f"audit chain BROKEN at entry {report.broken_at}: {report.reason} "
-                   f"({report.entries} entries read)")
+        if report.ok:
+            matched = (f" (matches {report.matched} signed checkpoint(s))"
+                       if report.matched else "")
+            say(f"audit chain intact: {report.entries} entries{matched}")
+        else:
+            say(f"audit chain BROKEN at entry {report.broken_at}: {report.reason} "
+                f"({report.entries} entries read)")
+        for other in report.skipped:
+            note(f"skipped a checkpoint of another organ's chain: {other}")
     sys.exit(0 if report.ok else 1)
 
 

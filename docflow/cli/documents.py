@@ -13,7 +13,7 @@ import click
 
 from docflow.cli._app import cli, home_option, opened
 from docflow.cli._output import emit, json_option, local_time, note, quiet, say, table
-from docflow.errors import ModelError, RoutingError
+from docflow.errors import ModelError
 from docflow.lifecycle import INCOMING, OUTGOING
 from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, organ_codes
 
@@ -74,7 +74,6 @@ def send(home: Path, recipients: str | None, header_file: Path | None, sample: s
         codes = organ_codes(recipients.split(",")) if recipients else []
         if not codes:
             raise ModelError("no recipient", hint="--to CODE[,CODE...]")
-        _require_routes(home, node, codes)
         targets = tuple(_organ(node, code) for code in codes)
         files = tuple(Attachment(name=path.name, data=path.read_bytes(),
                                  content_type=mimetypes.guess_type(path.name)[0]
@@ -121,26 +120,6 @@ def _organ(node: Any, code: OrganCode) -> OrganInfo:
         known: OrganInfo = node.directory.entries[code].organ.info()  # with its contacts
         return known
     return OrganInfo(code, str(code))
-
-
-def _require_routes(home: Path, node: Any, codes: Sequence[OrganCode]) -> None:
-    """Refuse, before anything is signed, recipients this node has no way to reach:
-    neither its directory nor its [peers] know them, and it has no axis to ask."""
-    from docflow.config import load_config
-
-    config = load_config(home)
-    if config.axis is not None:
-        return  # the axis/LGSP knows organs this node does not
-    known = set(config.peers)
-    if node.directory is not None:
-        known |= set(node.directory.entries)
-    unknown = [str(code) for code in codes if code not in known]
-    if unknown:
-        raise RoutingError(
-            f"no route to {', '.join(unknown)}: neither the directory nor [peers] of "
-            f"{home / 'node.toml'} know it", where=", ".join(unknown),
-            hint="nothing was signed; add the organ's endpoint under [peers], a directory "
-                 "that lists it, or an [axis]")
 
 
 def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> None:

@@ -33,7 +33,8 @@ from docflow.model import OrganCode, OrganInfo
 @click.option("--ca", "ca_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="A CA folder (from `docflow pki ca create`) to issue the node's certificate "
                    "and to trust.")
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--port", type=int, help="The port to serve on (default: the port of the "
+              "organ's endpoint in --directory, else 8080).")
 @click.option("--peer", "peers", multiple=True, metavar="CODE=URL",
               help="Another organ's SOAP endpoint (repeatable).")
 @click.option("--directory", "directory_file",
@@ -44,7 +45,7 @@ from docflow.model import OrganCode, OrganInfo
 @click.option("--encrypt", is_flag=True,
               help="Encrypt the node's key ($DOCFLOW_KEY_PASSPHRASE, else asked twice); "
                    "commands that sign then need DOCFLOW_KEY_PASSPHRASE.")
-def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int,
+def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int | None,
          peers: tuple[str, ...], directory_file: Path | None, is_hub: bool,
          encrypt: bool) -> None:
     """Create a node home: node.toml, keys, trust store, migrated SQLite database."""
@@ -61,6 +62,8 @@ def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int,
             listed = (directory.hub(code).name if is_hub
                       else directory.entry(code).organ.name)
             name = name or listed
+            if port is None:  # where the directory says the others reach this organ
+                port = _endpoint_port(directory, code, is_hub)
         elif is_hub:
             raise ConfigError("a hub home needs --directory")
         if not name:
@@ -83,13 +86,29 @@ def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int,
     shutil.copy(ca_dir / "ca.crt", home / "trust" / "ca.crt")
     if directory_file is not None:
         shutil.copy(directory_file, home / "directory.toml")
-    write_config(home, info, port=port, peers=peer_map,
+    write_config(home, info, port=port or 8080, peers=peer_map,
                  directory="directory.toml" if directory_file else None,
                  role="hub" if is_hub else "node")
     config = load_config(home)
     with Store.open(config.database) as store:
         revision = store.schema_revision()
     say(f"node home {home} ready for {organ} (database at revision {revision})")
+
+
+def _endpoint_port(directory: Any, code: OrganCode, is_hub: bool) -> int | None:
+    """The port of the organ's (or hub's) endpoint in the directory, if it names one."""
+    from urllib.parse import urlsplit
+
+    endpoint = (directory.hub(code).endpoint if is_hub
+                else directory.entry(code).endpoint)
+    if not endpoint:
+        return None
+    try:
+        parts = urlsplit(endpoint)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise ConfigError(f"the directory's endpoint {endpoint!r} for {code} has no usable "
+                          "port", hint="give --port") from exc
 
 
 @cli.command()

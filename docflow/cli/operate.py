@@ -83,20 +83,22 @@ def config_check(home: Path) -> None:
               help="Run one outbox pass now.")
 @json_option
 def retry_now(home: Path, recipients: str | None, deliver: bool, as_json: bool) -> None:
-    """Make the deliveries waiting out a retry backoff due now (the peer is back)."""
+    """Make the deliveries waiting out a retry backoff due now (the peer is back), then
+    run one outbox pass (on a node or a hub)."""
     from docflow.model import organ_codes
 
-    with opened(home) as node:
+    with opened(home, hub=True) as node:
         only = [str(code) for code in organ_codes(recipients.split(","))] if recipients \
             else None
         ids = node.store.outbox.retry_now(recipients=only)
-        report = node.deliver() if deliver and ids else None
-        emit({"due_now": ids, "delivered": report.delivered if report else None,
+        report = node.deliver() if deliver else None
+        moved = None if report is None else getattr(report, "delivered",
+                                                    getattr(report, "forwarded", 0))
+        emit({"due_now": ids, "delivered": moved,
               "failed": report.failed if report else None}, as_json,
-             lambda: say(f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} "
-                                "due now"))
+             lambda: say(f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} due now"))
         if report is not None:
-            note(f"delivered {report.delivered}, failed {report.failed}")
+            note(f"delivered {moved}, failed {report.failed}")
 
 
 #: what a received file name may keep: letters (any script), digits, . _ - and spaces

@@ -128,7 +128,12 @@ def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, *,
 @json_option
 def pki_show(certificate: Path, as_json: bool) -> None:
     """Print who a certificate names, who issued it, and when it is valid."""
-    from docflow.security import load_certificates, organ_of, organ_subtrees
+    from docflow.security import (
+        load_certificates,
+        organ_of,
+        organ_subtrees,
+        subtree_pattern,
+    )
 
     try:
         certs = load_certificates(certificate)
@@ -144,8 +149,9 @@ def pki_show(certificate: Path, as_json: bool) -> None:
             "not_before": cert.not_valid_before_utc.isoformat(),
             "not_after": cert.not_valid_after_utc.isoformat(),
             "serial": f"{cert.serial_number:x}",
-            "organs": list(subtrees[0]) if subtrees else None,
-            "excluded": list(subtrees[1]) if subtrees else None})
+            # the organ patterns the name constraints stand for (*.*.*.H41)
+            "organs": [subtree_pattern(d) for d in subtrees[0]] if subtrees else None,
+            "excluded": [subtree_pattern(d) for d in subtrees[1]] if subtrees else None})
 
     def text() -> None:
         for item in shown:

@@ -33,6 +33,7 @@ from docflow.security._pki import (
     organ_domain,
     organ_of,
     organ_subtrees,
+    subtree_pattern,
 )
 from docflow.security._token import (
     DEFAULT_SKEW,
@@ -81,6 +82,7 @@ __all__ = [
     "sign_request",
     "sign_status",
     "signed_content_digest",
+    "subtree_pattern",
     "verify",
     "verify_checkpoint",
     "verify_request",

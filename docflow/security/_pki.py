@@ -74,6 +74,39 @@ def _subtree(pattern: OrganPattern) -> x509.DNSName:
     return x509.DNSName(".".join([*(part.lower() for part in suffix), ORGAN_DOMAIN]))
 
 
+def subtree_pattern(domain: str) -> str:
+    """An organ subtree of a name constraint as the organ pattern it stands for, what a
+    person reads (``05.h41.organ.invalid`` is ``*.*.05.H41``).
+
+    >>> subtree_pattern("h41.organ.invalid")
+    '*.*.*.H41'
+    """
+    parts = [part.upper() if len(part) == 3 and part[0].isalpha() else part
+             for part in domain.removesuffix(ORGAN_DOMAIN).rstrip(".").split(".") if part]
+    return ".".join(["*"] * (4 - len(parts)) + parts) if parts else "*"
+
+
+def check_issuable(ca: x509.Certificate, organ: OrganCode) -> None:
+    """Refuse to certify ``organ`` with a CA whose name constraints exclude it: every
+    packet the organ signed would be refused by its receivers."""
+    scope = organ_subtrees(ca)
+    if scope is None:
+        return
+    permitted, excluded = scope
+    domain = organ_domain(organ)
+
+    def within(subtree: str) -> bool:
+        return domain == subtree or domain.endswith("." + subtree)
+
+    if (permitted and not any(map(within, permitted))) or any(map(within, excluded)):
+        allowed = ", ".join(map(subtree_pattern, permitted)) or "any organ"
+        refused = f" (not {', '.join(map(subtree_pattern, excluded))})" if excluded else ""
+        raise CredentialsError(
+            f"this CA may certify {allowed}{refused}, not {organ}",
+            hint="every packet the organ signed would be refused: use the CA of its "
+            "province (or create one with --organs naming it)")
+
+
 def organ_subtrees(ca: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """The permitted and excluded organ subtrees (domains under :data:`ORGAN_DOMAIN`) of
     a CA certificate's name constraints, or None when they say nothing of organs."""
@@ -368,12 +401,18 @@ def issue_certificate(
     key_type: KeyType = KeyType.RSA2048,
     days: int = 730,
     not_before: dt.datetime | None = None,
+    check_scope: bool = True,
 ) -> Credentials:
     """A new key and a certificate for ``organ``, issued by ``ca``.
 
-    ``not_before`` defaults to ``now`` minus five minutes (clock skew).
+    ``not_before`` defaults to ``now`` minus five minutes (clock skew). A CA whose name
+    constraints leave ``organ`` out refuses (:class:`~docflow.errors.CredentialsError`):
+    receivers would refuse every packet the organ signs (``check_scope=False`` makes
+    such a certificate all the same: tests of that very refusal).
     """
     code = OrganCode.parse(organ)
+    if check_scope:
+        check_issuable(ca.certificate, code)
     key = key_type.generate()
     start = not_before if not_before is not None else now - dt.timedelta(minutes=5)
     builder = (

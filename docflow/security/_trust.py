@@ -46,6 +46,7 @@ from docflow.security._pki import (
     organ_domain,
     organ_of,
     organ_subtrees,
+    subtree_pattern,
 )
 
 __all__ = ["CONSTRAINTS_FILE", "CaScope", "TrustStore"]
@@ -88,9 +89,10 @@ class CaScope:
         """The scope in words, for error messages."""
         parts = []
         if self.permitted:
-            parts.append("name constraints " + ", ".join(self.permitted))
+            parts.append("name constraints "
+                         + ", ".join(map(subtree_pattern, self.permitted)))
         if self.excluded:
-            parts.append("excluding " + ", ".join(self.excluded))
+            parts.append("excluding " + ", ".join(map(subtree_pattern, self.excluded)))
         if self.patterns is not None:
             parts.append("trust store " + ", ".join(map(str, self.patterns)))
         return "; ".join(parts) or "any organ"

@@ -7,6 +7,7 @@ the entries it gathered, just before it commits. :class:`AuditLog` reads it: its
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -87,14 +88,26 @@ class AuditLog:
         return int(head.seq), str(head.hash)
 
     def verify(self, checkpoints: Sequence[AuditCheckpoint] = (), *,
-               trust: TrustStore | None = None) -> AuditReport:
+               trust: TrustStore | None = None, organ: str | None = None) -> AuditReport:
         """Recompute the audit chain: the first entry edited, inserted or deleted behind
         docflow's back breaks it, and the report says where.
 
         ``checkpoints`` (signed heads kept outside the database, checked against
         ``trust`` first: a bad one raises its SecurityError) also catch a chain
         rewritten whole, every hash recomputed after the change: the entry at each
-        checkpoint must still hash to what was signed."""
+        checkpoint must still hash to what was signed. With ``organ`` (the chain's: the
+        node's own), only that organ's checkpoints are checked; the others are set aside
+        and named in the report (another organ's checkpoint says nothing of this chain:
+        matched against it, it read as deleted entries)."""
+        skipped = tuple(f"{c.organ} at entry {c.seq}" for c in checkpoints
+                        if organ is not None and str(c.organ) != organ)
+        if organ is not None:
+            checkpoints = [c for c in checkpoints if str(c.organ) == organ]
+        report = self._verify(checkpoints, trust)
+        return dataclasses.replace(report, skipped=skipped, matched=len(checkpoints))
+
+    def _verify(self, checkpoints: Sequence[AuditCheckpoint],
+                trust: TrustStore | None) -> AuditReport:
         if checkpoints:
             if trust is None:
                 raise StoreError("checking audit checkpoints needs the trust store that "

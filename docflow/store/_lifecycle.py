@@ -17,6 +17,7 @@ from docflow.lifecycle import (
     CHANGE,
     DELIVERY,
     INCOMING,
+    OUTGOING,
     TRANSPORT,
     ChangeKind,
     Step,
@@ -104,6 +105,28 @@ class Lifecycles:
             "from": doc.state, "to": step.state, "reason": reason})
         return step
 
+    @staticmethod
+    def _settle_document(tx: Transaction, document_ref: int, copies_state: str) -> None:
+        """The sender's document becomes ``recalled`` (``replaced``) once every copy of it
+        is: every recipient agreed to give it back (or to take the replacement). While
+        one copy stands (refused, not asked), the document stays ``sent``."""
+        states = tx.conn.execute(select(s.deliveries.c.business_state).where(
+            s.deliveries.c.document_ref == document_ref,
+            s.deliveries.c.kind == "document")).scalars().all()
+        if not states or any(state != copies_state for state in states):
+            return
+        doc = _rows.own_document(tx, document_ref, "out")
+        event = "recall" if copies_state == "recalled" else "replace"
+        if not OUTGOING.can(doc.state, event):
+            return
+        step = OUTGOING.apply(doc.state, event)
+        tx.conn.execute(update(s.documents).where(s.documents.c.id == document_ref)
+                        .values(state=step.state, version=doc.version + 1,
+                                updated_at=tx.now))
+        _rows.history(tx, OUTGOING, event, doc.state, step, document_ref)
+        tx.audit(step.state, f"document:{document_ref}", {"from": doc.state,
+                                                          "to": step.state})
+
     def apply_status(
         self,
         status: StatusInfo,
@@ -160,6 +183,7 @@ class Lifecycles:
                         _rows.set_delivery(tx, row.id, row.version, business_state=done.state)
                         _rows.history(tx, DELIVERY, event, row.business_state, done,
                                       row.document_ref, row.id)
+                        self._settle_document(tx, row.document_ref, event)
             elif not is_change_answer(status.code):
                 _rows.business(tx, row, status.code, reason=status.description or None)
             if status.code is StatusCode.ARRIVED and TRANSPORT.can(row.transport_state,

@@ -26,7 +26,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, make_url
+from sqlalchemy import Connection, inspect, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from docflow.clock import Clock, system_clock
@@ -139,10 +139,23 @@ class Store:
         return self.database.transaction(organ, now)
 
     @classmethod
-    def open(cls, url: str, **options: Any) -> Store:
-        """Create or upgrade the database at ``url`` to the current schema, then open it."""
+    def open(cls, url: str, *, create: bool = True, **options: Any) -> Store:
+        """Create or upgrade the database at ``url`` to the current schema, then open it.
+
+        ``create=False`` (a node's own database, which ``docflow init`` made): a missing
+        SQLite file, or a database without docflow's schema, is a
+        :class:`~docflow.errors.NotFoundError` naming it and nothing is created (a typo
+        in ``database =`` or a volume not mounted must not start a node with no history);
+        an existing one is upgraded."""
+        if not create:
+            _require_existing(url)
         store = cls(url, check_schema=False, **options)
         try:
+            if not create and not store._has_schema():
+                raise NotFoundError(
+                    f"no docflow database at {store._where()}: it has no docflow schema",
+                    where=store._where(), hint="check the URL (nothing was created); "
+                    "`docflow db upgrade --database URL` creates the schema")
             store.upgrade()
             store._check_schema()
         except DocflowError:
@@ -153,6 +166,14 @@ class Store:
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+
+    def _has_schema(self) -> bool:
+        """Whether the database holds docflow's schema (Alembic's version table)."""
+        try:
+            with self.engine.connect() as conn:
+                return bool(inspect(conn).has_table("alembic_version"))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc}", where=self._where()) from exc
 
     def __enter__(self) -> Store:
         return self

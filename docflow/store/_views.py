@@ -198,6 +198,11 @@ class AuditReport:
     entries: int
     broken_at: int | None = None
     reason: str | None = None
+    #: checkpoints set aside: signed by another organ than the chain's (a folder of
+    #: several organs' checkpoints is the usual keeping place)
+    skipped: tuple[str, ...] = ()
+    #: how many checkpoints the chain was checked against
+    matched: int = 0
 
 
 def document_view(row: Row[Any]) -> DocumentView:

@@ -22,7 +22,7 @@ from docflow.transport._port import (
     TraceReport,
     Transport,
 )
-from docflow.transport._serve import Listening, listen, serve, serve_processes
+from docflow.transport._serve import Listening, listen, serve, serve_processes, shutdown
 from docflow.transport._soap_client import SoapClient
 from docflow.transport._soap_server import SoapApp
 from docflow.transport._vxp import VxpClient, VxpItem, VxpSent, sign_headers
@@ -56,5 +56,6 @@ __all__ = [
     "listen",
     "serve",
     "serve_processes",
+    "shutdown",
     "sign_headers",
 ]

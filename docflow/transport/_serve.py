@@ -18,7 +18,7 @@ import waitress.server
 
 from docflow.errors import ConfigError
 
-__all__ = ["Listening", "listen", "serve", "serve_processes"]
+__all__ = ["Listening", "listen", "serve", "serve_processes", "shutdown"]
 
 _LOG = logging.getLogger("docflow.serve")
 
@@ -116,7 +116,7 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int =
             if done.is_set():
                 return
         if not done.is_set():
-            server.close()  # run() returns
+            shutdown(server)  # run() returns, keep-alive clients or not
 
     if stop is not None:
         threading.Thread(target=watch, args=(stop,), name="docflow-serve-stop",
@@ -126,6 +126,27 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int =
     finally:
         done.set()
         server.close()
+
+
+def shutdown(server: Listening) -> None:
+    """Make a running server's ``run()`` return, from another thread: the listening
+    socket and every open client channel closed (a client holding a keep-alive
+    connection kept waitress's loop going when only the listener was closed), the
+    requests under way finished first."""
+    if not isinstance(server, waitress.server.BaseWSGIServer):
+        server.close()
+        return
+    server.task_dispatcher.shutdown()
+
+    def stop() -> None:  # in the loop's own thread: an empty map ends waitress's loop
+        for dispatcher in list(server._map.values()):
+            dispatcher.close()
+        server._map.clear()
+
+    try:
+        server.trigger.pull_trigger(stop)
+    except OSError:  # the trigger is gone already: the loop is ending on its own
+        stop()
 
 
 def serve_processes(make_app: Callable[[int], tuple[Any, Callable[[], None]]], *,

@@ -171,6 +171,11 @@ class SoapClient:
             return self._binding.process_reply(self._client, self._binding.get(operation),
                                                response)
 
+    def reaches(self, organ: OrganCode) -> bool:
+        """Whether this client has an address for ``organ`` (its endpoint, from the
+        directory or ``[peers]``): what ``Node.send`` asks before it signs anything."""
+        return organ in self._urls
+
     def send_document(self, recipient: OrganCode, packet: bytes, *,
                       via: OrganCode | None = None) -> bytes:
         """Deliver a signed document (to ``via`` when a hub is on the way); return the

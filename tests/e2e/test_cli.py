@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -203,7 +204,7 @@ def test_ca_bound_to_its_province(tmp_path: Path) -> None:
                "--ecdsa", "--out", str(tmp_path / "dn"))
     assert "for *.*.*.H43" in made.stdout
     shown = run("pki", "show", str(tmp_path / "dn" / "ca.crt"))
-    assert "organs:   h43.organ.invalid" in shown.stdout
+    assert "organs:   *.*.*.H43" in shown.stdout
     bad = run("pki", "ca", "create", "--name", "x", "--organs", "000.*.*.H41", "--out",
               str(tmp_path / "bad"))
     assert bad.returncode == 2 and "name constraint" in bad.stderr
@@ -212,8 +213,20 @@ def test_ca_bound_to_its_province(tmp_path: Path) -> None:
     trust.mkdir()
     for province in ("qn", "dn"):
         shutil.copy(tmp_path / province / "ca.crt", trust / f"{province}.crt")
-    run("pki", "issue", "--ca", str(tmp_path / "dn"), "--organ", "000.00.00.H41", "--ecdsa",
-        "--name", "UBND tỉnh Quảng Nam (giả)", "--out", str(tmp_path / "forged"))
+    # The Đà Nẵng CA refuses to issue for a Quảng Nam organ (issue 27, D9); a forger's
+    # certificate made regardless is what receivers must refuse.
+    refused_issue = run("pki", "issue", "--ca", str(tmp_path / "dn"), "--organ",
+                        "000.00.00.H41", "--ecdsa", "--name", "UBND tỉnh Quảng Nam (giả)",
+                        "--out", str(tmp_path / "forged"))
+    assert refused_issue.returncode != 0 and "*.*.*.H43" in refused_issue.stderr
+    from docflow.security import Credentials, KeyType, issue_certificate
+
+    forged = issue_certificate(
+        Credentials.load(tmp_path / "dn" / "ca.key", tmp_path / "dn" / "ca.crt"),
+        "000.00.00.H41", "UBND tỉnh Quảng Nam (giả)", now=dt.datetime.now(dt.UTC),
+        key_type=KeyType.ECDSA_P256, check_scope=False)
+    (tmp_path / "forged").mkdir(exist_ok=True)
+    forged.save(tmp_path / "forged" / "organ.key", tmp_path / "forged" / "organ.crt")
     packet = tmp_path / "forged.edxml"
     run("sample", "decision", "--key", str(tmp_path / "forged" / "organ.key"),
         "--cert", str(tmp_path / "forged" / "organ.crt"), "-o", str(packet))

@@ -397,6 +397,7 @@ def test_commands_that_print_a_result_take_json(home: Path, tmp_path: Path) -> N
     organ = json.loads(ok("pki", "show", str(home / "keys" / "organ.crt"), "--json").stdout)
     assert organ["organ"] == PROVINCE
     retried = json.loads(ok("retry-now", "--home", str(home), "--json").stdout)
-    assert retried == {"due_now": [], "delivered": None, "failed": None}
+    # nothing was in backoff; the outbox pass runs all the same (issue 27, D15)
+    assert retried["due_now"] == [] and retried["delivered"] == 0
     missing = docflow("resend", "--home", str(home), "5", "--json")
     assert missing.returncode == 3

@@ -458,3 +458,8 @@ def test_the_history_of_every_change_path_names_its_events(net: Network, kind: s
     final = "agreed" if agreed else "refused"
     assert _change_rows(net.province, ref) == [("request", "none", "requested"),
                                                (answer, "requested", final)]
+    # The sender's document follows its copies (issue 27, D3): recalled or replaced once
+    # every copy is; sent while one stands.
+    expected = {"recall": "recalled", "replace": "replaced"}.get(kind, "sent") if agreed \
+        else "sent"
+    assert net.province.store.queries.document(ref).state == expected

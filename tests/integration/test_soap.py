@@ -20,7 +20,7 @@ from docflow.model import OrganCode
 from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.store import Store, sqlite_url
-from docflow.transport import SoapApp, SoapClient
+from docflow.transport import SoapApp, SoapClient, shutdown
 from tests.conftest import Pki
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -39,23 +39,7 @@ class Server:
         self.thread.start()
 
     def close(self) -> None:
-        # Closing sockets from this thread while the server's loop sits in select() makes
-        # it fail with EBADF: finish the tasks, then stop the loop from inside its thread.
-        self.server.task_dispatcher.shutdown()
-
-        def stop() -> None:
-            # The listening socket, every client channel and the trigger itself; an
-            # empty map ends waitress's loop.
-            for dispatcher in list(self.server._map.values()):
-                dispatcher.close()
-            self.server._map.clear()
-
-        try:
-            self.server.trigger.pull_trigger(stop)
-        except OSError:
-            # Seldom, the trigger's pipe is already gone (waitress closed it after a
-            # descriptor of an earlier server was reused): its loop then ends on its own.
-            stop()
+        shutdown(self.server)  # listener and open channels, from the loop's own thread
         self.thread.join(timeout=5)
         assert not self.thread.is_alive(), "the test server did not stop"
 

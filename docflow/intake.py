@@ -1,0 +1,116 @@
+"""Taking in what waits for a node elsewhere: pulling from its hub, polling its national
+axis or LGSP. Each packet is stored before it is acknowledged, and one that cannot be
+fetched, read or acknowledged is set aside with its reason while the others go on (a
+status a platform listed as a document used to stop the whole pass, pass after pass).
+The node's own receive methods decide what is stored; this module only moves packets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from docflow.errors import DocflowError, RoutingError, TransportError
+from docflow.model import OrganCode
+from docflow.security import sign_request
+from docflow.transport import AxisChannel, PullTransport
+
+if TYPE_CHECKING:
+    from docflow.node import Node, PullReport
+
+__all__ = ["hub_of", "poll", "pull"]
+
+
+def hub_of(node: Node) -> OrganCode:
+    """The hub ``node`` pulls from (its directory entry's); RoutingError without one."""
+    hub = None if node.directory is None else node.directory.entry(node.code).hub
+    if hub is None:
+        raise RoutingError("this organ has no hub to pull from", where=str(node.code),
+                           hint="give the node a directory that names its hub")
+    return hub
+
+
+def pull(node: Node, *, limit: int = 50) -> PullReport:
+    """One pull from ``node``'s hub (see :meth:`Node.pull`)."""
+    from docflow.node import PullReport
+
+    hub = hub_of(node)
+    transport = node.transport
+    if not isinstance(transport, PullTransport):
+        raise RoutingError("this node's transport cannot pull", where=str(node.code))
+    counts = {"document": 0, "status": 0}
+    refused, errors = 0, []
+    for kind in ("document", "status"):
+        token = sign_request(node.credentials, "pending", kind, now=node.clock())
+        for item in transport.pending(hub, token, kind, limit):
+            receipt, error = None, None
+            try:
+                if item.kind == "document":
+                    receipt = node.receive_document(item.packet)
+                else:
+                    node.receive_status(item.packet)
+                counts[kind] += 1
+            except DocflowError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                refused += 1
+                errors.append(error)
+            ack = sign_request(node.credentials, "acknowledge", str(item.handle),
+                               now=node.clock())
+            try:
+                transport.acknowledge(hub, ack, item.handle, receipt, error)
+            except TransportError as exc:  # pulled again next time: idempotent
+                errors.append(f"handle {item.handle}: acknowledging: {exc}")
+    return PullReport(counts["document"], counts["status"], refused, tuple(errors))
+
+
+def poll(node: Node, axis: AxisChannel, *, limit: int = 50, pages: int = 10) -> PullReport:
+    """One pass of the receive loop on ``axis`` (see :meth:`Node.poll_axis`)."""
+    from docflow.node import PullReport
+
+    counts = {"edoc": 0, "status": 0}
+    refused, errors = 0, []
+    for message_type in ("edoc", "status"):
+        for item in _listed(axis, message_type, limit, pages):
+            try:
+                packet = axis.get_edoc(item.doc_id)
+            except TransportError as exc:  # fetched again next pass
+                errors.append(f"docId {item.doc_id}: {type(exc).__name__}: {exc}")
+                continue
+            try:
+                if message_type == "edoc":
+                    node.queue_axis_receipt(
+                        node.receive_document(packet, trust_policy=node.axis_trust))
+                else:
+                    node.receive_status(packet, trust_policy=node.axis_trust)
+            except DocflowError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                node.store.inbox.note_refusal(str(node.code), f"axis:{item.doc_id}", reason,
+                                              packet, now=node.clock())
+                refused += 1
+                errors.append(reason)
+                _acknowledge(axis, item.doc_id, "fail", errors)
+                continue
+            _acknowledge(axis, item.doc_id, "done", errors)
+            counts[message_type] += 1
+    return PullReport(counts["edoc"], counts["status"], refused, tuple(errors))
+
+
+def _acknowledge(axis: AxisChannel, doc_id: str, status: str, errors: list[str]) -> None:
+    """``updateStatus``; a platform that refuses it is said, not raised (the item is
+    listed again and the next pass answers it again: storing is idempotent)."""
+    try:
+        axis.update_status(doc_id, status)
+    except TransportError as exc:
+        errors.append(f"docId {doc_id}: acknowledging {status}: {exc}")
+
+
+def _listed(axis: AxisChannel, message_type: str, limit: int, pages: int) -> Iterator[Any]:
+    """What waits, page after page while pages come back full (each item once)."""
+    seen: set[str] = set()
+    for _ in range(max(1, pages)):
+        page = axis.received(message_type=message_type, page_size=limit)
+        fresh = [item for item in page if item.doc_id not in seen]
+        for item in fresh:
+            seen.add(item.doc_id)
+            yield item
+        if len(page) < limit or not fresh:
+            return

@@ -1,0 +1,187 @@
+"""What a new user hit in the trial of 2026-12-05 (issue 27,
+`../shared/reports/trial-2026-12-05.md`), each defect reproduced as the report did it:
+through the CLI (in-process, click's runner) or the library, on homes `docflow init`
+made."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from docflow.cli import cli
+from docflow.config import load_config
+from docflow.errors import CredentialsError, NotFoundError, RoutingError
+from docflow.model import OrganCode, OrganInfo
+from docflow.node import Node
+from docflow.samples import sample_envelope
+
+PROVINCE, DISTRICT = "000.00.00.H41", "000.00.05.H41"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def ok(*args: str, env: dict[str, str] | None = None) -> Result:
+    result = run(*args, env=env)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture
+def homes(tmp_path: Path) -> Path:
+    """The report's setup: a CA, the province and a district, peers of each other."""
+    ok("pki", "ca", "create", "--name", "CA", "--out", str(tmp_path / "ca"), "--ecdsa")
+    ok("init", str(tmp_path / "prov"), "--organ", PROVINCE, "--ca", str(tmp_path / "ca"),
+       "--name", "UBND tỉnh", "--port", "18080", "--peer", f"{DISTRICT}=http://127.0.0.1:9/")
+    ok("init", str(tmp_path / "dist"), "--organ", DISTRICT, "--ca", str(tmp_path / "ca"),
+       "--name", "UBND huyện", "--port", "18081", "--peer", f"{PROVINCE}=http://127.0.0.1:9/")
+    return tmp_path
+
+
+# ----------------------------------------------------------------------------- D1
+
+
+def test_d1_a_missing_or_mistyped_database_is_never_created(homes: Path) -> None:
+    dist = homes / "dist"
+    (dist / "node.db").unlink()
+    for command in (["inbox"], ["outbox"], ["show", "1"]):
+        result = run(*command, "--home", str(dist))
+        assert result.exit_code == 3 and "no database at" in result.output, result.output
+        assert str(dist / "node.db") in result.output
+        assert not (dist / "node.db").exists()
+    with pytest.raises(NotFoundError, match="no database at"):
+        Node.from_home(dist)
+    assert not (dist / "node.db").exists()
+    config = dist / "node.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("node.db", "nodee.db"),
+                      encoding="utf-8")
+    assert run("inbox", "--home", str(dist)).exit_code == 3
+    assert not (dist / "nodee.db").exists()
+
+
+# ----------------------------------------------------------------------------- D2
+
+
+def test_d2_other_organs_checkpoints_are_skipped_not_a_tamper_alarm(homes: Path) -> None:
+    folder = homes / "kept"
+    folder.mkdir()
+    ok("audit", "checkpoint", "--home", str(homes / "prov"), "-o", str(folder / "prov.json"))
+    node = Node.from_home(homes / "dist")
+    try:  # the district's chain grows longer than the province's
+        for _ in range(3):
+            node.store.outbox.retry_now()
+            node.store.audit.verify()
+        envelope = sample_envelope(sender=OrganInfo(OrganCode(DISTRICT), "UBND huyện"),
+                                   recipients=(OrganInfo(OrganCode(PROVINCE), "tỉnh"),))
+        node.send(envelope.info, ())
+    finally:
+        node.store.close()
+    ok("audit", "checkpoint", "--home", str(homes / "dist"), "-o", str(folder / "dist.json"))
+    result = run("audit", "verify", "--home", str(homes / "prov"), "--checkpoint",
+                 str(folder), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["ok"], report["checkpoints"]) == (True, 1)
+    assert report["skipped"] and report["skipped"][0].startswith(DISTRICT)
+
+
+# ----------------------------------------------------------------------------- D5, D6
+
+
+def test_d5_reading_needs_no_axis_secret(homes: Path) -> None:
+    config = homes / "dist" / "node.toml"
+    config.write_text(config.read_text(encoding="utf-8") + '\n[axis]\ndialect = "vdxp"\n'
+                      'url = "http://127.0.0.1:9/"\nsystem_id = "000.00.05.H41"\n'
+                      'secret_env = "TK_AXIS_SECRET_NOT_SET"\n', encoding="utf-8")
+    for command in (["inbox"], ["outbox"], ["deadletters"]):
+        assert run(*command, "--home", str(homes / "dist")).exit_code == 0
+    refused = run("send", "--home", str(homes / "dist"), "--to", PROVINCE, "--subject", "S",
+                  "--signer", "A", "--no-deliver")
+    assert refused.exit_code == 5 and "TK_AXIS_SECRET_NOT_SET" in refused.output
+
+
+def test_d6_a_hub_home_says_what_it_is_and_takes_retry_now(tmp_path: Path) -> None:
+    directory = tmp_path / "qn.toml"
+    directory.write_text(
+        '[[hubs]]\ncode = "000.00.90.H41"\nname = "LGSP Quảng Nam"\n'
+        'endpoint = "http://127.0.0.1:18102/"\n\n'
+        '[[organs]]\ncode = "000.00.00.H41"\nname = "UBND tỉnh"\nlevel = "province"\n'
+        'hub = "000.00.90.H41"\n', encoding="utf-8")
+    ok("pki", "ca", "create", "--name", "CA", "--out", str(tmp_path / "ca"), "--ecdsa")
+    ok("init", str(tmp_path / "lgsp"), "--organ", "000.00.90.H41", "--ca",
+       str(tmp_path / "ca"), "--directory", str(directory), "--hub")
+    assert "port = 18102" in (tmp_path / "lgsp" / "node.toml").read_text(encoding="utf-8")
+    done = ok("retry-now", "--home", str(tmp_path / "lgsp"), "--json")
+    assert json.loads(done.stdout)["delivered"] == 0
+    refused = run("accept", "--home", str(tmp_path / "lgsp"), "1")
+    assert refused.exit_code == 5 and "open_hub" not in refused.output.split(". ")[0]
+    assert "accepted and recalled at the organs' own nodes" in refused.output
+
+
+# ----------------------------------------------------------------------------- D7
+
+
+def test_d7_the_library_refuses_an_unreachable_recipient_before_signing(
+        homes: Path) -> None:
+    node = Node.from_home(homes / "prov")
+    try:
+        info = dataclasses.replace(sample_envelope().info,
+                                   recipients=(OrganInfo(OrganCode("000.00.77.H41"), "?"),))
+        with pytest.raises(RoutingError, match=r"\[peers\]"):
+            node.send(info, ())
+        assert node.outbox().total == 0  # nothing signed, nothing stored
+    finally:
+        node.store.close()
+
+
+# ----------------------------------------------------------------------------- D9
+
+
+def test_d9_a_ca_bound_to_a_province_issues_for_it_only(tmp_path: Path) -> None:
+    ok("pki", "ca", "create", "--name", "CA", "--out", str(tmp_path / "ca"), "--organs",
+       "*.*.*.H41")
+    refused = run("init", str(tmp_path / "y"), "--organ", "000.00.00.H42", "--ca",
+                  str(tmp_path / "ca"), "--name", "Other")
+    assert refused.exit_code != 0 and "*.*.*.H41" in refused.output, refused.output
+    assert "organ.invalid" not in refused.output and not (tmp_path / "y" / "node.toml").exists()
+    issued = run("pki", "issue", "--ca", str(tmp_path / "ca"), "--organ", "000.00.00.H42",
+                 "--name", "Other", "--out", str(tmp_path / "k"))
+    assert issued.exit_code != 0 and "*.*.*.H41" in issued.output
+    from docflow.security import Credentials, issue_certificate
+
+    ca = Credentials.load(tmp_path / "ca" / "ca.key", tmp_path / "ca" / "ca.crt")
+    with pytest.raises(CredentialsError, match=r"\*\.\*\.\*\.H41"):
+        issue_certificate(ca, "000.00.00.H42", "Other", now=dt.datetime.now(dt.UTC))
+
+
+def test_d9_config_check_sees_a_certificate_its_trust_refuses(tmp_path: Path) -> None:
+    ok("pki", "ca", "create", "--name", "QN", "--out", str(tmp_path / "qn"), "--organs",
+       "*.*.*.H41")
+    ok("init", str(tmp_path / "h"), "--organ", "000.00.00.H41", "--ca", str(tmp_path / "qn"),
+       "--name", "UBND tỉnh")
+    assert run("config", "check", "--home", str(tmp_path / "h")).exit_code == 0
+    ok("pki", "ca", "create", "--name", "DN", "--out", str(tmp_path / "dn"), "--organs",
+       "*.*.*.H43")
+    trust = tmp_path / "h" / "trust"
+    (trust / "ca.crt").write_bytes((tmp_path / "dn" / "ca.crt").read_bytes())  # the wrong CA
+    checked = run("config", "check", "--home", str(tmp_path / "h"))
+    assert checked.exit_code == 5 and "[node] trust" in checked.output, checked.output
+
+
+def test_d10_init_serves_on_the_directorys_endpoint(tmp_path: Path) -> None:
+    directory = tmp_path / "qn.toml"
+    directory.write_text('[[organs]]\ncode = "000.00.00.H41"\nname = "UBND tỉnh"\n'
+                         'level = "province"\n\n'
+                         '[[organs]]\ncode = "000.00.05.H41"\nname = "UBND huyện"\n'
+                         'level = "district"\nendpoint = "http://127.0.0.1:18102/"\n',
+                         encoding="utf-8")
+    ok("pki", "ca", "create", "--name", "CA", "--out", str(tmp_path / "ca"), "--ecdsa")
+    ok("init", str(tmp_path / "d2"), "--organ", DISTRICT, "--ca", str(tmp_path / "ca"),
+       "--directory", str(directory))
+    assert load_config(tmp_path / "d2").server.port == 18102
