@@ -49,24 +49,35 @@ def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, cloc
     (the SOAP client and the in-memory transport are)."""
     def one(claim: Claim) -> str | None:
         recipient = OrganCode(claim.recipient)
+        what = _named(claim)
         try:
             next_stop = via(recipient)
+            hop = f" via {next_stop}" if next_stop is not None else ""
             if claim.kind == "status":
                 transport.send_status(recipient, claim.packet, via=next_stop)
                 store.outbox.acknowledge(claim.delivery_id, now=clock())
+                _LOG.info("sent %s to %s%s", what, recipient, hop)
             else:
                 receipt = transport.send_document(recipient, claim.packet, via=next_stop)
                 if receipt is None:  # queued by an axis: the 01 comes as a status
                     store.outbox.mark_sent(claim.delivery_id, now=clock())
+                    _LOG.info("handed %s for %s to %s (its receipt comes later)", what,
+                              recipient, next_stop or "the transport")
                 else:
                     settle(claim, recipient, next_stop, receipt)
-            _LOG.debug("delivery %d (%s) to %s: sent", claim.delivery_id, claim.kind,
-                       claim.recipient)
+                    _LOG.info("delivered %s to %s%s (receipt checked)", what, recipient, hop)
             return None
         except DocflowError as exc:
-            store.outbox.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}", now=clock())
-            _LOG.debug("delivery %d (%s) to %s: failed: %s", claim.delivery_id, claim.kind,
-                       claim.recipient, exc)
+            state = store.outbox.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}",
+                                      now=clock())
+            if state == "failed":
+                _LOG.warning("gave up on %s to %s after %d attempt(s), a dead letter "
+                             "(delivery %d): %s; see `docflow deadletters`, then "
+                             "`docflow resend %d`", what, recipient, claim.attempts,
+                             claim.delivery_id, exc, claim.delivery_id)
+            else:
+                _LOG.debug("%s to %s: attempt %d failed: %s", what, recipient,
+                           claim.attempts, exc)
             return f"{claim.recipient}: {exc}"
 
     if workers < 1:
@@ -84,6 +95,13 @@ def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, cloc
                 for outcome in done]
     errors = tuple(error for error in outcomes if error is not None)
     return DeliveryReport(len(claims) - len(errors), len(errors), errors)
+
+
+def _named(claim: Claim) -> str:
+    """A delivery as a log line names it: ``document 201/UBND-VP (message <id>)``."""
+    label = f" {claim.label}" if claim.label else ""
+    message = f" (message {claim.message_id})" if claim.message_id else ""
+    return f"{claim.kind}{label}{message}"
 
 
 def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,

@@ -90,7 +90,7 @@ __all__ = [
 ]
 
 #: the hint a transport gives with a failed attempt (a dead letter's error drops it)
-RETRY_HINT = "the delivery is retried later"
+RETRY_HINT = "check that it runs and can be reached; a running worker tries again later"
 
 
 class DocflowError(Exception):

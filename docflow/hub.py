@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from docflow.clock import Clock, system_clock
 from docflow.delivery import check_receipt, run_outbox
@@ -56,6 +57,25 @@ __all__ = ["Hub", "HubReport"]
 PULL_PENDING = "pending"
 PULL_ACK = "acknowledge"
 PULL_TRACE = "trace"
+
+
+@dataclass(frozen=True)
+class PullWatch:
+    """How an organ that pulls from a hub stands (:meth:`Hub.pulls`)."""
+
+    #: when it last asked for its packets (since this hub's process started; None: not yet)
+    last_pull: dt.datetime | None
+    #: packets waiting for it
+    waiting: int
+    #: since when the oldest of them is due (None: nothing waits)
+    oldest_due_at: dt.datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (times as ISO 8601)."""
+        return {"last_pull": self.last_pull.isoformat() if self.last_pull else None,
+                "waiting": self.waiting,
+                "oldest_due_at": self.oldest_due_at.isoformat() if self.oldest_due_at
+                else None}
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,7 @@ class Hub:
         self.nonces = NonceCache()
         #: how long a pulled packet stays leased to its organ before it is offered again
         self.pull_lease = dt.timedelta(minutes=5)
+        self._last_pull: dict[str, dt.datetime] = {}
 
     @property
     def code(self) -> OrganCode:
@@ -110,6 +131,15 @@ class Hub:
     def pulling(self) -> list[str]:
         """The organs this hub holds packets for (they pull instead of being pushed to)."""
         return [str(entry.code) for entry in self.directory.served_by(self.code) if entry.pull]
+
+    def pulls(self) -> dict[str, PullWatch]:
+        """For each organ that pulls from this hub: when it last asked for its packets
+        (since this process started), how many wait for it and since when the oldest is
+        due; what ``GET /health`` shows: nobody else notices a commune that stopped
+        pulling."""
+        waiting = self.store.queries.waiting_for(self.pulling)
+        return {organ: PullWatch(self._last_pull.get(organ), *waiting.get(organ, (0, None)))
+                for organ in self.pulling}
 
     # ------------------------------------------------------------------ taking packets
 
@@ -220,6 +250,7 @@ class Hub:
         if kind not in ("document", "status"):
             raise ModelError(f"unknown packet kind {kind!r}", hint="document or status")
         organ = self._caller(token, PULL_PENDING, kind)
+        self._last_pull[organ] = self.clock()
         claims = self.store.outbox.claim_due(f"pull:{organ}", limit=max(1, min(limit, 100)),
                                              lease=self.pull_lease,
                                              now=self.clock(), recipients=[organ], kind=kind,

@@ -368,11 +368,18 @@ class Node:
             message_id=envelope.message_id,
             received_sha256=received.content_digest,
         ), self.credentials)
-        return self.store.inbox.receive(envelope, packet, organ=str(self.code), receipt=receipt,
-                                        content_digest=received.content_digest,
-                                        change_answer=self._change_answer(envelope),
-                                        signature=str(received.verdict),
-                                        findings=received.findings, now=now).receipt
+        result = self.store.inbox.receive(envelope, packet, organ=str(self.code),
+                                          receipt=receipt,
+                                          content_digest=received.content_digest,
+                                          change_answer=self._change_answer(envelope),
+                                          signature=str(received.verdict),
+                                          findings=received.findings, now=now)
+        _LOG.info("%s document %s/%s (message %s) from %s as document %d; signature %s%s",
+                  "received again" if result.duplicate else "received", info.code_number,
+                  info.code_notation, envelope.message_id, info.sender.code,
+                  result.document_ref, received.verdict,
+                  f", {len(received.findings)} finding(s)" if received.findings else "")
+        return result.receipt
 
     def _change_answer(self, envelope: Envelope) -> Answer | None:
         """For an update or a replacement, how the original copy answers (by its state),
@@ -403,6 +410,9 @@ class Node:
         verified = check_packet(packet, self.trust, now=now, trust_policy=trust_policy,
                                 policy=self.interop)
         status = verified.status
+        _LOG.info("received status %s (%s) from %s for %s", status.code.value,
+                  status.code.description, status.sender.code,
+                  status.response_for.document_id)
         if status.code is StatusCode.RECALL_REQUESTED:
             self._answer_recall(status)
             return

@@ -71,18 +71,28 @@ class Worker:
         expire_every: seconds between forgetting the received message ids older than
             the store's retention (``[node] keep_message_ids``), on the first pass and
             then this often.
+        stale_pull: a hub's health is degraded when a packet has waited this many
+            seconds for an organ that pulls (it stopped pulling).
     """
 
     def __init__(self, endpoint: Any, *, every: float = 2.0, lease: float = 300.0,
                  workers: int = 4, pull: bool = False, poll: bool = False,
                  checkpoint: Callable[[], object] | None = None, name: str | None = None,
-                 expire_every: float = 3600.0):
-        if every <= 0:
-            raise DocflowError("a worker's interval must be positive", where=f"every={every}")
+                 expire_every: float = 3600.0, stale_pull: float = 900.0):
+        for option, value in (("every", every), ("lease", lease),
+                              ("expire_every", expire_every), ("stale_pull", stale_pull)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise DocflowError(f"a worker's {option} must be a positive number of "
+                                   f"seconds, not {value!r}", where=f"{option}={value!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise DocflowError(f"a worker needs at least one delivery worker, not {workers!r}",
+                               where=f"workers={workers!r}",
+                               hint="workers is how many deliveries go at a time (4)")
         self.endpoint, self.every = endpoint, every
         self.name = name or f"worker-{endpoint.organ.code}"
         self._lease = dt.timedelta(seconds=lease)
         self._workers = workers
+        self.stale_pull = dt.timedelta(seconds=stale_pull)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clock = endpoint.clock
@@ -120,7 +130,9 @@ class Worker:
             log.info("deliveries go through again (%d failure(s) seen, %d distinct)",
                      sum(self._undelivered.values()), len(self._undelivered))
             self._undelivered.clear()
-        if moved or report.failed:
+        # Only a pass that delivered something counts as a success (last_delivery_at);
+        # failed attempts are said by the lines above.
+        if moved:
             return f"delivered {moved}, failed {report.failed}"
         return None
 
@@ -212,25 +224,52 @@ class Worker:
         return {name: loop.health for name, loop in self._loops.items()}
 
     def report(self) -> tuple[bool, dict[str, Any]]:
-        """Whether the node is healthy, and why: the database answers, the worker runs;
-        the outbox backlog (on its way, dead letters), when something was last
-        delivered, and each loop's state (what ``GET /health`` answers)."""
+        """Whether the node serves, and how it stands (what ``GET /health`` answers):
+        ``status`` is ``ok``, ``degraded`` (it runs, but something needs an operator:
+        dead letters, a loop failing pass after pass, such as a commune's pull from a hub
+        that is down) or ``unhealthy`` (the worker stopped, the database does not
+        answer), with ``reasons``; the outbox backlog, when something was last
+        delivered, each loop's state, and for a hub when each pulling organ last pulled.
+        The boolean is False only when unhealthy (``GET /health`` answers 503 then)."""
         store = self.endpoint.store
         facts: dict[str, Any] = {"organ": str(self.endpoint.organ.code),
                                  "time": self._clock().isoformat(),
                                  "worker": "running" if self.running else "stopped"}
-        healthy = self.running
+        unhealthy, degraded = [], []
+        if not self.running:
+            unhealthy.append("the worker is stopped")
         try:
+            dead = store.outbox.dead_letters(page_size=1).total
             facts["outbox"] = {"outstanding": store.queries.outstanding(),
-                               "dead_letters": store.outbox.dead_letters(page_size=1).total}
+                               "dead_letters": dead}
             facts["database"] = "ok"
+            if dead:
+                degraded.append(f"{dead} dead letter(s): docflow deadletters, then resend")
         except DocflowError as exc:
-            facts["database"], healthy = str(exc), False
+            facts["database"] = str(exc)
+            unhealthy.append(f"the database does not answer: {exc}")
         delivered = self._loops["outbox"].health.last_success_at
         facts["last_delivery_at"] = delivered.isoformat() if delivered else None
         facts["loops"] = {name: loop.health.as_dict() for name, loop in self._loops.items()}
-        facts["status"] = "ok" if healthy else "unhealthy"
-        return healthy, facts
+        for name, loop in self._loops.items():
+            if loop.health.failing is not None and loop.health.failures >= 2:
+                degraded.append(f"the {name} loop fails ({loop.health.failures} passes): "
+                                f"{loop.health.failing}")
+        pulls = getattr(self.endpoint, "pulls", None)
+        if callable(pulls) and "database" in facts and facts["database"] == "ok":
+            # a hub: when each organ that pulls from it last did, what waits for it
+            now, watches = self._clock(), pulls()
+            facts["pulls"] = {organ: watch.as_dict() for organ, watch in watches.items()}
+            for organ, watch in watches.items():
+                if watch.oldest_due_at is not None and \
+                        now - watch.oldest_due_at > self.stale_pull:
+                    last = watch.last_pull.isoformat() if watch.last_pull else "not since start"
+                    degraded.append(f"{organ} has not pulled its {watch.waiting} packet(s) "
+                                    f"(oldest due {watch.oldest_due_at.isoformat()}, last "
+                                    f"pull {last})")
+        facts["reasons"] = unhealthy + degraded
+        facts["status"] = "unhealthy" if unhealthy else "degraded" if degraded else "ok"
+        return not unhealthy, facts
 
 
 def _pulled(report: Any, log: logging.Logger) -> str | None:

@@ -34,6 +34,8 @@ EXIT_CANNOT_LISTEN = 6
 EXIT_UNAVAILABLE = 7
 #: ``docflow conform``: accepted, with findings recorded
 EXIT_FINDINGS = 10
+#: ``docflow status`` / ``axis status``: it runs, but something needs an operator
+EXIT_DEGRADED = 11
 
 
 def exit_status(exc: DocflowError) -> int:
@@ -183,10 +185,12 @@ def explain_refusal(file: Path, exc: DocflowError, as_json: bool) -> None:
          lambda: echo_problem(file, "NOT VERIFIED", exc))
 
 
-def health_of(url: str, start_hint: str) -> tuple[bool, dict[str, Any]]:
+def health_of(url: str, start_hint: str, *,
+              as_json: bool = False) -> tuple[bool, dict[str, Any]]:
     """GET ``url`` (a ``/health`` probe): whether it said healthy, and its facts. When
     nothing answers with JSON, says so with ``start_hint`` (how to start what should be
-    there) and exits with EXIT_UNAVAILABLE."""
+    there; with ``as_json`` also ``{"status": "unreachable", ...}`` on stdout, what a
+    monitor reads) and exits with EXIT_UNAVAILABLE."""
     import requests
 
     try:
@@ -195,9 +199,21 @@ def health_of(url: str, start_hint: str) -> tuple[bool, dict[str, Any]]:
         if not isinstance(facts, dict):
             raise ValueError("not a JSON object")
     except (requests.RequestException, ValueError) as exc:
-        say(f"error: nothing answers at {url}: {type(exc).__name__} ({start_hint})", err=True)
+        what = type(exc).__name__
+        if as_json:
+            click.echo(json.dumps({"status": "unreachable", "url": url, "error": what,
+                                   "hint": start_hint}))
+        say(f"error: nothing answers at {url}: {what} ({start_hint})", err=True)
         sys.exit(EXIT_UNAVAILABLE)
     return answer.ok, facts
+
+
+def health_exit(healthy: bool, facts: dict[str, Any]) -> int:
+    """The exit status of a health probe: 0 ok, EXIT_DEGRADED when it runs but says
+    ``degraded``, EXIT_UNAVAILABLE when unhealthy."""
+    if not healthy:
+        return EXIT_UNAVAILABLE
+    return EXIT_DEGRADED if facts.get("status") == "degraded" else 0
 
 
 def section(facts: Any, key: str) -> dict[str, Any]:

@@ -13,9 +13,9 @@ import click
 from docflow.cli._app import cli, home_option
 from docflow.cli._output import (
     EXIT_CANNOT_LISTEN,
-    EXIT_UNAVAILABLE,
     emit,
     fail,
+    health_exit,
     health_of,
     json_option,
     local_time,
@@ -282,7 +282,8 @@ def axis_status(url: str, as_json: bool) -> None:
     packets waiting (documents, statuses), the dead letters, and when the oldest waiting
     copy was due. Exit status 7 when it does not answer or is unhealthy."""
     probe = url.rstrip("/") + "/health"
-    healthy, facts = health_of(probe, "is `docflow axis serve` running there?")
+    healthy, facts = health_of(probe, "is `docflow axis serve` running there?",
+                               as_json=as_json)
 
     def text() -> None:
         import datetime as dt
@@ -305,7 +306,7 @@ def axis_status(url: str, as_json: bool) -> None:
                    f"{facts.get('dead_letters', '?')} dead letter(s)")
 
     emit(facts, as_json, text)
-    sys.exit(0 if healthy else EXIT_UNAVAILABLE)
+    sys.exit(health_exit(healthy, facts))
 
 
 @axis.command("agencies")

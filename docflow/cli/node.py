@@ -13,11 +13,12 @@ from docflow.cli._app import cli, home_option
 from docflow.cli._logs import LEVELS, configure_logging
 from docflow.cli._output import (
     EXIT_CANNOT_LISTEN,
-    EXIT_UNAVAILABLE,
     emit,
     fail,
+    health_exit,
     health_of,
     json_option,
+    local_time,
     say,
     section,
 )
@@ -200,9 +201,13 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None,
 @home_option
 @json_option
 def status(home: Path, as_json: bool) -> None:
-    """Ask the home's running node (GET /health at its [server] address): database,
-    outbox backlog, last delivery, each loop. Exit status 7 when it does not answer or
-    is unhealthy."""
+    """Ask the home's running node (GET /health at its [server] address): ok, degraded
+    (it runs but needs an operator: dead letters, a loop failing pass after pass) or
+    unhealthy, with the reasons; database, outbox backlog, last delivery, each loop, and
+    for a hub when each pulling organ last pulled. Exit status 0 ok, 11 degraded, 7 when
+    it does not answer or is unhealthy (with --json: ``{"status": "unreachable"}``)."""
+    import datetime as dt
+
     from docflow.config import load_config
 
     try:
@@ -212,22 +217,37 @@ def status(home: Path, as_json: bool) -> None:
         return
     host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::", "") else config.server.host  # noqa: S104 - reached, not bound
     url = f"http://{host}:{config.server.port}/health"
-    healthy, facts = health_of(url, f"is `docflow serve --home {home}` running?")
+    healthy, facts = health_of(url, f"is `docflow serve --home {home}` running?",
+                               as_json=as_json)
+
+    def when(value: Any, never: str) -> str:
+        try:
+            return local_time(dt.datetime.fromisoformat(value), config.zone) if value \
+                else never
+        except (TypeError, ValueError):
+            return str(value)  # another server's form: shown as it came
 
     def text() -> None:
-        say(f"{facts.get('organ')}: {facts.get('status')} ({url})")
+        say(f"{facts.get('organ')}: {facts.get('status')} ({url}, {when(facts.get('time'), '?')})")
+        reasons = facts.get("reasons")
+        for reason in reasons if isinstance(reasons, list) else []:
+            say(f"  ! {reason}")
         outbox = section(facts, "outbox")
         say(f"  database: {facts.get('database')}; worker {facts.get('worker')}")
         say(f"  outbox: {outbox.get('outstanding', '?')} on their way, "
-                   f"{outbox.get('dead_letters', '?')} dead letter(s); last delivery "
-                   f"{facts.get('last_delivery_at') or 'none yet'}")
+            f"{outbox.get('dead_letters', '?')} dead letter(s); last delivery "
+            f"{when(facts.get('last_delivery_at'), 'none yet')}")
         for name, loop in section(facts, "loops").items():
             loop = loop if isinstance(loop, dict) else {}
-            state = f"FAILING: {loop['failing']}" if loop.get("failing") else "ok"
-            say(f"  {name}: {state} ({loop.get('passes')} passes)")
+            state = (f"FAILING ({loop.get('failures')} passes): {loop['failing']}"
+                     if loop.get("failing") else "ok")
+            say(f"  {name}: {state} ({loop.get('passes')} passes, last success "
+                f"{when(loop.get('last_success_at'), 'never')})")
+        for organ, pulled in section(facts, "pulls").items():
+            say(f"  {organ} last pulled {when(pulled, 'not since this hub started')}")
 
     emit(facts, as_json, text)
-    sys.exit(0 if healthy else EXIT_UNAVAILABLE)
+    sys.exit(health_exit(healthy, facts))
 
 
 class _Checkpoints:

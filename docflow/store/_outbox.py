@@ -190,7 +190,7 @@ class Outbox:
                               row.document_ref, row.id, reason=worker)
                 claims.append(Claim(row.id, row.document_ref, row.kind, row.recipient,
                                     row.message_id, packets[row.envelope_ref],
-                                    row.attempts + 1))
+                                    row.attempts + 1, f"{row.number}/{row.notation}"))
             return claims
 
     def mark_sent(self, delivery_id: int, *, now: dt.datetime | None = None) -> None:
@@ -430,15 +430,18 @@ def _claim_query(recipients: bool, exclude: bool, kind: bool, organ: bool, *,
     if kind:
         due = and_(due, d.c.kind == bindparam("kind"))
     if organ:
-        owner = select(s.documents.c.id).where(s.documents.c.id == d.c.document_ref,
-                                               s.documents.c.organ == bindparam("organ"))
+        held = s.documents.alias("held")  # not the documents joined below for the label
+        owner = select(held.c.id).where(held.c.id == d.c.document_ref,
+                                        held.c.organ == bindparam("organ"))
         due = and_(due, owner.exists())
     if probe:
         return select(d.c.id).where(due).limit(1)
     return (
         select(d.c.id, d.c.document_ref, d.c.kind, d.c.recipient, d.c.transport_state,
-               d.c.attempts, d.c.version, d.c.envelope_ref, s.envelopes.c.message_id)
+               d.c.attempts, d.c.version, d.c.envelope_ref, s.envelopes.c.message_id,
+               s.documents.c.number, s.documents.c.notation)
         .join(s.envelopes, s.envelopes.c.id == d.c.envelope_ref)
+        .join(s.documents, s.documents.c.id == d.c.document_ref)
         .where(due)
         .order_by(d.c.next_attempt_at, d.c.id)
         .limit(bindparam("limit", type_=Integer()))

@@ -179,6 +179,19 @@ class Queries:
                 return int(conn.execute(_OUTSTANDING).scalar_one())
             return int(conn.execute(_OUTSTANDING_OF, {"organ": organ}).scalar_one())
 
+    def waiting_for(self, recipients: Sequence[str]) -> dict[str, tuple[int, dt.datetime]]:
+        """For each of ``recipients`` with deliveries still on their way to it: how many,
+        and since when the oldest is due (a hub's packets held for an organ that pulls)."""
+        if not recipients:
+            return {}
+        d = s.deliveries.c
+        query = (select(d.recipient, func.count(), func.min(d.next_attempt_at))
+                 .where(d.transport_state.in_(("queued", "retrying", "sending")),
+                        d.recipient.in_(list(recipients)))
+                 .group_by(d.recipient))
+        with self._db.reader() as conn:
+            return {str(row[0]): (int(row[1]), row[2]) for row in conn.execute(query)}
+
     def page_of(self, query: Select[Any], convert: Callable[[Row[Any]], _T], page: int,
                 page_size: int) -> Page[_T]:
         if page < 1 or not 1 <= page_size <= 1000:

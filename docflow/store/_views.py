@@ -70,6 +70,8 @@ class Claim:
     message_id: str | None
     packet: bytes
     attempts: int
+    #: the document's number and notation (``201/UBND-VP``), what logs name it by
+    label: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import requests
 
 from docflow.errors import DocflowError
+from docflow.transport._http import network_reason
 from docflow.transport._port import AxisChannel
 
 __all__ = ["Check", "check_channel"]
@@ -41,7 +42,7 @@ def check_channel(client: AxisChannel, base_url: str, *,
     try:
         response = requests.get(base_url, timeout=10)
     except requests.RequestException as exc:
-        return [Check("reachable", False, f"{base_url}: {exc}")]
+        return [Check("reachable", False, f"{base_url}: {network_reason(exc)}")]
     elapsed = (time.monotonic() - started) * 1000
     checks.append(Check("reachable", True,
                         f"{base_url} answered HTTP {response.status_code} in {elapsed:.0f} ms"))

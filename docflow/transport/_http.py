@@ -14,13 +14,42 @@ import requests
 
 from docflow.errors import ConfigError, TransportError
 
-__all__ = ["EnvironmentOnce", "PlatformSender", "json_object", "listed", "object_in",
-           "objects_in"]
+__all__ = ["EnvironmentOnce", "PlatformSender", "json_object", "listed", "network_reason",
+           "object_in", "objects_in"]
 
 _LOG = logging.getLogger("docflow.transport")
 #: what a platform's id may look like to be put in a URL: digits, letters, . _ - (the
 #: real platforms use numbers and UUIDs)
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def network_reason(exc: BaseException) -> str:
+    """What went wrong reaching a remote, in a few words an operator reads (``connection
+    refused``, ``no answer within the timeout``), not urllib3's pool and retry wrapping
+    (``HTTPConnectionPool(host=..., port=...): Max retries exceeded with url: ...``)."""
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        found = re.search(r"certificate verify failed: ([^()]+?)\s*\(", text)
+        return (f"TLS failed: the certificate does not verify ({found.group(1)})" if found
+                else "TLS failed: the handshake did not complete")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "no answer within the timeout"
+    for pattern, reason in ((r"Connection refused", "connection refused (nothing listens)"),
+                            (r"Name or service not known|nodename nor servname|"
+                             r"getaddrinfo failed|Temporary failure in name resolution",
+                             "the host name does not resolve"),
+                            (r"No route to host|Network is unreachable", "no route to host"),
+                            (r"Connection reset|RemoteDisconnected|Connection aborted",
+                             "the connection was closed before an answer came")):
+        if re.search(pattern, text):
+            return reason
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema |
+                  requests.exceptions.InvalidSchema):
+        return f"not a usable address ({type(exc).__name__})"
+    if isinstance(exc, requests.RequestException):
+        return f"{type(exc).__name__}"
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
 
 
 def json_object(response: requests.Response, url: str, platform: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from docflow.transport._http import (
     PlatformSender,
     json_object,
     listed,
+    network_reason,
     object_in,
     objects_in,
     trust_https,
@@ -135,7 +136,7 @@ class TokenLgspClient(PlatformSender):
                                                 timeout=self.timeout)
             except requests.RequestException as exc:
                 if attempt == 2:
-                    raise TransportError(f"cannot reach the LGSP: {exc}", where=url,
+                    raise TransportError(f"cannot reach the LGSP: {network_reason(exc)}", where=url,
                                          hint=RETRY_HINT) from exc
                 time.sleep(0.2)
                 continue

@@ -27,7 +27,7 @@ from docflow.envelope import schema_path
 from docflow.errors import RETRY_HINT, TransportError
 from docflow.model import OrganCode
 from docflow.security import RequestToken
-from docflow.transport._http import EnvironmentOnce
+from docflow.transport._http import EnvironmentOnce, network_reason
 from docflow.transport._port import CopyTrace, Pending, StatusTrace, TraceReport
 from docflow.transport._soap_server import SERVICE_NS
 
@@ -155,7 +155,7 @@ class SoapClient:
                 hint=f"remote fault {code}" if code else None,
             ) from fault
         except (requests.RequestException, zeep.exceptions.Error, OSError) as exc:
-            raise TransportError(f"cannot reach {to}: {exc}", where=str(to),
+            raise TransportError(f"cannot reach {to}: {network_reason(exc)}", where=str(to),
                                  hint=RETRY_HINT) from exc
         except (ValueError, TypeError, AttributeError) as exc:  # zeep reading a bad answer
             raise TransportError(f"{to} answered something that does not fit the contract: "

@@ -65,6 +65,14 @@ _SOAP12 = _Version(SOAP12_NS, "application/soap+xml; charset=utf-8", "soap:Sende
                     "http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver"), "role")
 
 
+def _refused(request: Request, code: str, message: str, where: str | None) -> None:
+    """Say a refused request in the receiver's log (WARNING): a misconfigured peer or an
+    attack shows here, not only in the sender's copy."""
+    said = " ".join((f"{message} [{where}]" if where else message).split())
+    _LOG.warning("refused a request from %s (%s): %s", request.remote_addr or "?", code,
+                 said if len(said) <= 500 else said[:499] + "…")
+
+
 class _FaultError(Exception):
     """A refusal to answer as a SOAP fault (never leaves this module)."""
 
@@ -122,9 +130,11 @@ class SoapApp:
         try:
             return self._dispatch(request, version)
         except _FaultError as fault:
+            _refused(request, fault.code, fault.message, None)
             return _fault_response(version, fault)
         except DocflowError as error:
             server = isinstance(error, StoreError | TransportError)
+            _refused(request, error.fault_code, error.message, error.where)
             return _fault_response(version, _FaultError(
                 error.fault_code, error.message, server=server, where=error.where,
                 hint=error.hint))

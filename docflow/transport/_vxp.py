@@ -29,7 +29,14 @@ import requests
 
 from docflow.errors import RETRY_HINT, OrganCodeError, TransportError
 from docflow.model import OrganCode
-from docflow.transport._http import EnvironmentOnce, json_object, listed, objects_in, trust_https
+from docflow.transport._http import (
+    EnvironmentOnce,
+    json_object,
+    listed,
+    network_reason,
+    objects_in,
+    trust_https,
+)
 
 __all__ = [
     "HEADER_PREFIX",
@@ -172,7 +179,7 @@ class VxpClient:
                 break
             except requests.RequestException as exc:
                 if attempt >= self.retries:
-                    raise TransportError(f"cannot reach the axis: {exc}", where=url,
+                    raise TransportError(f"cannot reach the axis: {network_reason(exc)}", where=url,
                                          hint=RETRY_HINT) from exc
                 attempt += 1
                 time.sleep(min(2.0, 0.1 * 2 ** attempt))

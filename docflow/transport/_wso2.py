@@ -39,6 +39,7 @@ from docflow.transport._http import (
     PlatformSender,
     json_object,
     listed,
+    network_reason,
     object_in,
     objects_in,
     session_verify,
@@ -152,7 +153,7 @@ class Wso2Client(PlatformSender):
                                             data=form or None, json=json_body,
                                             timeout=self.timeout)
         except (requests.RequestException, OAuthError, OAuth2Error) as exc:
-            raise TransportError(f"cannot reach the WSO2 gateway: {exc}", where=url,
+            raise TransportError(f"cannot reach the WSO2 gateway: {network_reason(exc)}", where=url,
                                  hint=RETRY_HINT) from exc
         answer = json_object(response, url, "the gateway")
         if response.status_code >= 400 or str(answer.get("status", "")).upper() not in (

@@ -351,6 +351,9 @@ def test_serve_logs_health_and_status(home: Path, tmp_path: Path) -> None:
     assert lines[-1]["message"] == "docflow node stopped"
     stopped = docflow("status", "--home", str(home))
     assert stopped.returncode == 7 and "nothing answers" in stopped.stderr
+    stopped = docflow("status", "--home", str(home), "--json")  # what a monitor reads
+    assert stopped.returncode == 7 and json.loads(stopped.stdout)["status"] == "unreachable"
+    assert "HTTPConnectionPool" not in stopped.stdout + stopped.stderr
 
 
 def test_quiet_verbose_version_and_completion(home: Path) -> None:
@@ -363,8 +366,9 @@ def test_quiet_verbose_version_and_completion(home: Path) -> None:
     verbose = ok("-vv", "send", "--home", str(home), "--to", DISTRICT, "--subject", "S",
                  "--signer", "A")
     assert "INFO    docflow.node: signed document 3" in verbose.stderr
-    assert "DEBUG   docflow.outbox: delivery 3 (document) to 000.00.01.H41: failed" in \
-        verbose.stderr
+    assert "DEBUG   docflow.outbox: document 3/VP (message " in verbose.stderr
+    assert "to 000.00.01.H41: attempt 1 failed: cannot reach 000.00.01.H41: connection " \
+        "refused (nothing listens)" in verbose.stderr
     version = ok("--version").stdout
     assert version.startswith("docflow, version ")
     completion = ok(env={"_DOCFLOW_COMPLETE": "bash_source"})

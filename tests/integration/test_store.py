@@ -298,7 +298,7 @@ def test_retry_schedule_then_dead_letter_then_resend(store: Store) -> None:
     assert (dead.id, dead.attempts) == (delivery, 3)
     assert dead.last_error == (f"HTTP 503 (at {TAM_KY.code}); gave up after 3 attempt(s): "
                                f"dead-lettered (`docflow resend {delivery}` queues it again)")
-    assert "retried later" not in dead.last_error
+    assert "tries again later" not in dead.last_error
     assert store.outbox.claim_due("w", now=now + dt.timedelta(days=1)) == []
     store.outbox.resend(delivery, now=now)
     (claim,) = store.outbox.claim_due("w", now=now)

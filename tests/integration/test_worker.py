@@ -124,7 +124,7 @@ def test_a_worker_refuses_a_nonsense_interval(pki: Pki, tmp_path: Path) -> None:
     store = Store.open(sqlite_url(tmp_path / "p.db"))
     try:
         node = Node(PROVINCE, pki.province, pki.trust, store, InMemoryTransport())
-        with pytest.raises(Exception, match="interval must be positive"):
+        with pytest.raises(Exception, match="every must be a positive number"):
             Worker(node, every=0)
     finally:
         store.close()
