@@ -9,12 +9,15 @@ app under the same waitress settings, from the same client, in the same run.
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -141,12 +144,18 @@ def run() -> list[Row]:
                 client = SoapClient({TAM_KY.code: soap_url})
                 store = Store.open(sqlite_url(home / f"province-{threads}.db"))
                 node = Node(PROVINCE, province, trust, store, client)
-                letter = sample_envelope()
-                node.send(letter.info, letter.attachments)  # warm-up
+                numbers = itertools.count(1)  # a number is sent once (DocumentId)
+
+                def letter(numbers: Iterator[int] = numbers) -> Any:
+                    return sample_envelope(number=str(next(numbers)))
+
+                warm = letter()
+                node.send(warm.info, warm.attachments)  # warm-up
                 node.deliver()
                 start = time.perf_counter()
                 for _ in range(ROUND_TRIPS):
-                    node.send(letter.info, letter.attachments)
+                    one = letter()
+                    node.send(one.info, one.attachments)
                     report = node.deliver()
                     assert report.delivered == 1, report.errors
                 ours = ROUND_TRIPS / (time.perf_counter() - start)
@@ -161,7 +170,8 @@ def run() -> list[Row]:
                 # CLIENT_WORKERS at a time; the echo gets as many client threads.
                 start = time.perf_counter()
                 for _ in range(CONCURRENT):
-                    node.send(letter.info, letter.attachments)
+                    one = letter()
+                    node.send(one.info, one.attachments)
                 report = node.deliver(limit=CONCURRENT, workers=CLIENT_WORKERS)
                 ours = CONCURRENT / (time.perf_counter() - start)
                 assert report.delivered == CONCURRENT, report.errors

@@ -14,7 +14,7 @@ The services load on first use (``import docflow`` stays light): ``docflow.Node`
 ``docflow.Store`` and ``docflow.load_config``.
 """
 
-from typing import Any
+from typing import Any as _Any
 
 from docflow.envelope import (
     DEFAULT_POLICY,
@@ -183,7 +183,7 @@ _LAZY = {"Node": "docflow.node", "Hub": "docflow.hub", "Worker": "docflow.worker
          "Store": "docflow.store", "load_config": "docflow.config"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """``docflow.Node`` and the other services, imported when first asked for."""
     if name in _LAZY:
         import importlib
@@ -192,3 +192,8 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'docflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """What ``dir(docflow)`` lists: the public names, the lazily loaded services too."""
+    return sorted({*__all__, *_LAZY})

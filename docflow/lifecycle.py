@@ -462,6 +462,53 @@ def merge_change(
     return CHANGE.apply(state, event, reason)
 
 
+def nothing_to_change(kind: ChangeKind, document_ref: int,
+                      copies: Sequence[tuple[str, str]]) -> LifecycleError:
+    """Why a recall, update or replacement of a sent document asks nobody: ``copies`` are
+    its deliveries' ``(business state, change state)``. No copy is still held (each is
+    recalled, replaced or rejected), or each holder was asked already."""
+    verb = {ChangeKind.RECALL: "recall", ChangeKind.UPDATE: "update",
+            ChangeKind.REPLACE: "replace"}[kind]
+    if not copies:
+        return LifecycleError(f"document {document_ref} has no copies to {verb}",
+                              where=f"document {document_ref}")
+    asked = [business for business, change in copies if change == "requested"]
+    if asked:
+        return LifecycleError(
+            f"document {document_ref}: a change was asked of {len(asked)} recipient(s) "
+            "already; their answers are awaited", where=f"document {document_ref}",
+            hint=f"docflow trace {document_ref} shows the answers as they come")
+    counted: dict[str, int] = {}
+    for business, _ in copies:
+        counted[business] = counted.get(business, 0) + 1
+    held = ", ".join(f"{count} {state}" for state, count in sorted(counted.items()))
+    return LifecycleError(
+        f"document {document_ref}: no recipient holds it any more to {verb} ({held})",
+        where=f"document {document_ref}",
+        hint="a change asks the copies still open: a recalled, replaced or rejected copy "
+             "is gone already, a completed one was acted on and is kept")
+
+
+#: why a delivery in this transport state is not resent (only dead letters are)
+_NOT_RESENT: Mapping[str, str] = {
+    "queued": "it is waiting for its first attempt; `docflow deliver` or the worker "
+              "sends it",
+    "retrying": "it is waiting for its next attempt; `docflow retry-now` makes it due now",
+    "sending": "it is being sent now",
+    "awaiting_receipt": "it was handed over; its receipt is awaited",
+    "acknowledged": "it was delivered",
+}
+
+
+def resend_refusal(delivery_id: int, state: str) -> LifecycleError:
+    """Why delivery ``delivery_id``, in transport ``state``, cannot be resent: only a
+    dead letter (``failed``) is."""
+    return LifecycleError(
+        f"delivery {delivery_id} is not a dead letter: "
+        f"{_NOT_RESENT.get(state, f'it is {state}')}", where=f"delivery {delivery_id}",
+        hint="`docflow deadletters` lists what can be resent")
+
+
 def answer_change(kind: ChangeKind, state: str) -> tuple[str, str | None]:
     """How a receiver answers a change request given its document's ``state``:
     ``(event, reason)`` for :data:`INCOMING` (agree, or refuse with the reason).

@@ -192,6 +192,21 @@ class Node:
 
         return load_config(Path(home)).open_node()
 
+    def close(self) -> None:
+        """Close the node's store and its transport's connections (what ``with
+        Node.from_home(...) as node:`` does on leaving the block). A worker still running
+        should be stopped first."""
+        closer = getattr(self.transport, "close", None)
+        if callable(closer):
+            closer()
+        self.store.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def today(self) -> dt.date:
         """Today's date in the node's zone (Vietnam's unless configured: at 06:00 there
         it is already tomorrow of the UTC date)."""
@@ -210,8 +225,33 @@ class Node:
         ``To`` with their contact elements (from the directory where ``info`` leaves them
         out), and the sender's own ``TraceHeader`` (this organ, now) first in
         ``TraceHeaderList``, covered by the signature."""
+        if isinstance(info, Envelope):
+            raise ModelError("Node.send takes a DocumentInfo, not an Envelope",
+                             where="Node.send(info)",
+                             hint="node.send(envelope.info, envelope.attachments)")
+        if not isinstance(info, DocumentInfo):
+            raise ModelError(f"Node.send takes a DocumentInfo, not {type(info).__name__}",
+                             where="Node.send(info)")
+        if isinstance(attachments, Attachment | bytes | str):
+            raise ModelError("attachments must be a sequence of Attachment",
+                             where="Node.send(attachments)",
+                             hint='(Attachment("a.pdf", data),), even for one file')
+        for index, attachment in enumerate(attachments):
+            if not isinstance(attachment, Attachment):
+                raise ModelError(f"attachments[{index}] must be an Attachment, not "
+                                 f"{type(attachment).__name__}",
+                                 where=f"Node.send(attachments[{index}])",
+                                 hint='Attachment("quyet-dinh.pdf", data): a name and bytes')
         if info.sender.code != self.code:
             raise ModelError(f"this node sends as {self.code}, not {info.sender.code}")
+        if self.store.queries.has_sent(str(self.code), info.document_id):
+            # Vendor systems and the axes take a DocumentId seen before as the same
+            # document again: a second one would be dropped outside docflow.
+            raise ModelError(
+                f"this organ has sent a document {info.code} of "
+                f"{info.promulgation_date:%d/%m/%Y} already", where=info.document_id,
+                hint=f"give it the next number ({self.next_number(info.promulgation_date.year)}"
+                "), or change the sent one with node.update / node.replace")
         recipients = (tuple(self._organ_info(OrganCode.parse(code)) for code in to)
                       if to is not None else info.recipients)
         self._require_routes(organ.code for organ in recipients)
@@ -226,6 +266,12 @@ class Node:
                   info.code, envelope.message_id,
                   ", ".join(str(organ.code) for organ in info.recipients))
         return record
+
+    def next_number(self, year: int | None = None) -> str:
+        """The next free number (số) of this organ's sent documents in ``year`` (this
+        year in the node's zone): one more than the highest number used."""
+        used = self.store.queries.numbers_used(str(self.code), year or self.today().year)
+        return str(max((int(n) for n in used if n.isdigit()), default=0) + 1)
 
     def _require_routes(self, codes: Iterable[OrganCode]) -> None:
         """Refuse, before anything is signed, a recipient this node has no way to reach:

@@ -12,7 +12,16 @@ from typing import Any
 import click
 
 from docflow.cli._app import cli, home_option, opened
-from docflow.cli._output import emit, json_option, local_time, note, quiet, say, table
+from docflow.cli._output import (
+    emit,
+    exit_status,
+    json_option,
+    local_time,
+    note,
+    quiet,
+    say,
+    table,
+)
 from docflow.errors import ModelError
 from docflow.lifecycle import INCOMING, OUTGOING
 from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, organ_codes
@@ -59,7 +68,6 @@ def send(home: Path, recipients: str | None, header_file: Path | None, sample: s
 
     The header comes from the options and --header only (nothing from the samples):
     --subject and --signer are required, the rest is empty unless given."""
-    import mimetypes
     import uuid
     from dataclasses import replace
 
@@ -75,14 +83,13 @@ def send(home: Path, recipients: str | None, header_file: Path | None, sample: s
         if not codes:
             raise ModelError("no recipient", hint="--to CODE[,CODE...]")
         targets = tuple(_organ(node, code) for code in codes)
-        files = tuple(Attachment(name=path.name, data=path.read_bytes(),
-                                 content_type=mimetypes.guess_type(path.name)[0]
-                                 or "application/octet-stream") for path in attachments)
+        files = tuple(Attachment(name=path.name, data=path.read_bytes())
+                      for path in attachments)  # the content type guessed from the name
         fields = {**(read_header_file(header_file) if header_file else {}),
                   **{key: value for key, value in options.items() if value is not None}}
         today = node.today()
         given = options.get("number") or ""
-        first = int(given) if sample and given.isdigit() else node.outbox().total + 1
+        first = int(given) if sample and given.isdigit() else int(node.next_number())
         sent = []
         with click.progressbar(range(count if sample else 1), label="signing",
                                file=sys.stderr, hidden=count == 1 or quiet()) as items:
@@ -332,14 +339,44 @@ def deadletters(home: Path, as_json: bool) -> None:
 
 @cli.command()
 @home_option
-@click.argument("delivery", type=int)
+@click.argument("deliveries", type=int, nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every dead letter.")
+@click.option("--to", "to", help="Every dead letter to these organs (CODE[,CODE...]).")
 @json_option
-def resend(home: Path, delivery: int, as_json: bool) -> None:
-    """Queue a dead-lettered delivery again (same packet, same message id)."""
+def resend(home: Path, deliveries: tuple[int, ...], every: bool, to: str | None,
+           as_json: bool) -> None:
+    """Queue dead-lettered deliveries again (same packet, same message id): the ids
+    given, --all of them, or those --to some organs (after an outage they come by the
+    dozen). Each is resent on its own; one that is not a dead letter is said and left
+    alone (exit 4 if any was)."""
+    from docflow.errors import LifecycleError, NotFoundError
+
+    if bool(deliveries) + every + (to is not None) != 1:
+        raise click.UsageError("give delivery ids, --all or --to CODE (one of them)")
     with opened(home, hub=True) as node:
-        node.store.outbox.resend(delivery)
-        emit({"delivery": delivery, "queued": True}, as_json,
-             lambda: say(f"delivery {delivery} queued again"))
+        outbox = node.store.outbox
+        if not deliveries:
+            organs = None if to is None else [str(OrganCode.parse(code))
+                                              for code in to.split(",") if code.strip()]
+            deliveries = tuple(outbox.dead_letter_ids(recipients=organs))
+        queued, refused, statuses = [], {}, set()
+        for delivery in deliveries:
+            try:
+                outbox.resend(delivery)
+                queued.append(delivery)
+            except (LifecycleError, NotFoundError) as exc:
+                refused[delivery] = str(exc)
+                statuses.add(exit_status(exc))
+
+        def text() -> None:
+            say(f"{len(queued)} delivery(ies) queued again"
+                + (f": {', '.join(map(str, queued))}" if queued else ""))
+            for why in refused.values():
+                say(f"  not resent: {why}", err=True)
+
+        emit({"queued": queued, "refused": refused}, as_json, text)
+        if refused:
+            sys.exit(min(statuses))  # not found (3) before not a dead letter (4)
 
 
 def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> None:
@@ -420,7 +457,6 @@ def _change_command(kind: str, summary: str) -> None:
     @json_option
     def command(home: Path, document: int, reason: str, subject: str | None,
                 number: str | None, attachments: tuple[Path, ...], as_json: bool) -> None:
-        import mimetypes
         from dataclasses import replace
 
         from docflow.model import Attachment
@@ -428,12 +464,11 @@ def _change_command(kind: str, summary: str) -> None:
         with opened(home) as node:
             envelope = node.stored(document)
             original = envelope.info
-            new = replace(original, code_number=number or str(node.outbox().total + 1),
+            new = replace(original, code_number=number or node.next_number(),
                           subject=subject or original.subject, document_id="",
                           response_for=())
-            files = tuple(Attachment(name=path.name, data=path.read_bytes(),
-                                     content_type=mimetypes.guess_type(path.name)[0]
-                                     or "application/octet-stream") for path in attachments)
+            files = tuple(Attachment(name=path.name, data=path.read_bytes())
+                          for path in attachments)
             change = node.update if kind == "update" else node.replace
             record = change(document, new, files or envelope.attachments, reason=reason)
             emit({"document": record.document_ref, kind: document,

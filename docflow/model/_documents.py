@@ -8,8 +8,10 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from docflow.errors import ModelError
+from docflow.model import _fields
 from docflow.model._organs import _XML_SPACE, OrganCode, OrganInfo
 
 
@@ -74,8 +76,18 @@ class DocumentType:
     detail: int | None = None
 
 
+class _Kinds(dict[str, DocumentType]):
+    """A read-only table of document kinds; an unknown kind is a ModelError that lists
+    the known ones (not a bare KeyError)."""
+
+    def __missing__(self, key: str) -> DocumentType:
+        raise ModelError(f"unknown document kind {key!r}", where="DOCUMENT_TYPES",
+                         hint="one of " + ", ".join(self) + ", or DocumentType(type, name, "
+                         "detail) for another")
+
+
 #: Common document types as seen in public edXML clients (data, not code).
-DOCUMENT_TYPES: Mapping[str, DocumentType] = {
+DOCUMENT_TYPES: Mapping[str, DocumentType] = _Kinds({
     "letter": DocumentType(1, "Công văn", 1),
     "decision": DocumentType(2, "Quyết định", 2),
     # Type is 1 (administrative) or 2 (normative) as the official samples write it, and
@@ -85,7 +97,7 @@ DOCUMENT_TYPES: Mapping[str, DocumentType] = {
     "notice": DocumentType(1, "Thông báo", 5),
     "directive": DocumentType(1, "Chỉ thị", 6),
     "invitation": DocumentType(1, "Giấy mời", 7),
-}
+})
 
 
 @dataclass(frozen=True)
@@ -209,6 +221,7 @@ class DocumentInfo:
     document_id: str = ""
 
     def __post_init__(self) -> None:
+        self._check_types()
         if not self.recipients:
             raise ModelError("a document needs at least one recipient (To)")
         if not self.subject.strip(_XML_SPACE):
@@ -225,10 +238,58 @@ class DocumentInfo:
                 ),
             )
 
+    def _check_types(self) -> None:
+        owner, need = "DocumentInfo", _fields.require
+        need(owner, "sender", self.sender, OrganInfo,
+             example='OrganInfo(OrganCode("000.00.00.H41"), "UBND tỉnh Quảng Nam")')
+        object.__setattr__(self, "recipients", _fields.items(
+            owner, "recipients", self.recipients, OrganInfo, example="(district,) or "
+            "[district, commune]: a tuple of OrganInfo, even for one recipient"))
+        for name, example in (("code_number", '"12" (a string, as on the paper)'),
+                              ("code_notation", '"UBND-VP"'),
+                              ("promulgation_place", '"Quảng Nam"'),
+                              ("subject", '"V/v ..."'), ("document_id", "a string")):
+            need(owner, name, getattr(self, name), str, example=example)
+        need(owner, "promulgation_date", self.promulgation_date, dt.date,
+             example="datetime.date(2026, 12, 5)")
+        need(owner, "due_date", self.due_date, dt.date, optional=True,
+             example="datetime.date(2026, 12, 20), or None")
+        need(owner, "document_type", self.document_type, DocumentType,
+             example='DOCUMENT_TYPES["letter"] or DocumentType(1, "Công văn", 1)')
+        need(owner, "signer", self.signer, Signer,
+             example='Signer("Nguyễn Văn A", "Chủ tịch", "Chủ tịch")')
+        for name in ("content", "sphere_of_promulgation", "typer_notation"):
+            need(owner, name, getattr(self, name), str, optional=True, example="a string")
+        for name in ("promulgation_amount", "page_amount", "steering_type"):
+            need(owner, name, getattr(self, name), int, optional=True, example="an int")
+        need(owner, "priority", self.priority, int, example="Priority.URGENT")
+        if self.priority not in set(Priority):
+            raise ModelError(f"{owner}.priority {self.priority!r} is not an edXML priority",
+                             where=f"{owner}.priority",
+                             hint="0 normal, 1 urgent, 2 very urgent, 3 flash, 4 flash timed")
+        object.__setattr__(self, "priority", Priority(self.priority))
+        object.__setattr__(self, "to_places", _fields.items(
+            owner, "to_places", self.to_places, str, example='("Như trên", "Lưu VT")'))
+        object.__setattr__(self, "appendixes", _fields.items(
+            owner, "appendixes", self.appendixes, str, example='("Phụ lục I",)'))
+        object.__setattr__(self, "response_for", _fields.items(
+            owner, "response_for", self.response_for, ResponseFor,
+            example="(ResponseFor(...),)"))
+        need(owner, "business", self.business, Business, example="Business()")
+
     @property
     def code(self) -> str:
         """``number/notation``, e.g. ``123/UBND-VP`` (số, ký hiệu)."""
         return f"{self.code_number}/{self.code_notation}"
+
+
+def guess_content_type(name: str) -> str:
+    """The MIME type a file's name suggests (``application/pdf`` for ``a.pdf``; the
+    office types by their extensions), ``application/octet-stream`` when it says nothing."""
+    import mimetypes
+
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -237,13 +298,27 @@ class Attachment:
 
     name: str
     data: bytes
-    content_type: str = "application/octet-stream"
+    #: the MIME type; by default guessed from the name (``.pdf``: ``application/pdf``),
+    #: ``application/octet-stream`` when the name says nothing
+    content_type: str = ""
     description: str | None = None
     content_id: str = ""
 
     def __post_init__(self) -> None:
+        _fields.require("Attachment", "name", self.name, str, example='"quyet-dinh.pdf"')
         if not self.name:
             raise ModelError("an attachment needs a name")
+        data: Any = self.data  # what a caller handed, whatever its annotation says
+        if isinstance(data, bytearray | memoryview):
+            object.__setattr__(self, "data", bytes(data))
+        _fields.require("Attachment", "data", self.data, bytes,
+                        example='Path("quyet-dinh.pdf").read_bytes() (bytes, not text)')
+        _fields.require("Attachment", "content_type", self.content_type, str,
+                        example='"application/pdf"')
+        _fields.require("Attachment", "description", self.description, str, optional=True,
+                        example="a string or None")
+        if not self.content_type:
+            object.__setattr__(self, "content_type", guess_content_type(self.name))
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from docflow.lifecycle import (
     change_event,
     is_change_answer,
     merge_change,
+    nothing_to_change,
 )
 from docflow.model import StatusCode, StatusInfo
 from docflow.store import _rows
@@ -235,9 +236,14 @@ class Lifecycles:
     def _request_change(self, tx: Transaction, document_ref: int, kind: ChangeKind,
                         packet: bytes | None, message_id: str | None) -> list[int]:
         _rows.own_document(tx, document_ref, "out")
-        rows = tx.conn.execute(select(s.deliveries).where(
-            s.deliveries.c.document_ref == document_ref, s.deliveries.c.kind == "document",
-            s.deliveries.c.business_state.not_in(sorted(DELIVERY.final)))).all()
+        copies = tx.conn.execute(select(s.deliveries).where(
+            s.deliveries.c.document_ref == document_ref,
+            s.deliveries.c.kind == "document")).all()
+        rows = [row for row in copies if row.business_state not in DELIVERY.final
+                and CHANGE.can(row.change_state, "request")]
+        if not rows and packet is not None:  # a recall asks somebody, or is refused
+            raise nothing_to_change(kind, document_ref,
+                                    [(row.business_state, row.change_state) for row in copies])
         envelope_ref = None if packet is None else _rows.envelope(
             tx, document_ref, "status", "out", message_id, packet)
         asked = []

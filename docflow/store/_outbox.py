@@ -17,7 +17,7 @@ from sqlalchemy import Integer, Row, Select, and_, bindparam, or_, select, text,
 
 from docflow.envelope import Envelope
 from docflow.errors import RETRY_HINT, StoreError
-from docflow.lifecycle import CHANGE, DELIVERY, OUTGOING, TRANSPORT, Step
+from docflow.lifecycle import CHANGE, DELIVERY, OUTGOING, TRANSPORT, Step, resend_refusal
 from docflow.model import StatusInfo
 from docflow.store import _rows
 from docflow.store import _schema as s
@@ -302,6 +302,8 @@ class Outbox:
         packet, same message id."""
         with self._db.transaction("", now) as tx:
             row = _rows.delivery(tx, delivery_id)
+            if not TRANSPORT.can(row.transport_state, "resend"):
+                raise resend_refusal(delivery_id, row.transport_state)
             _rows.transport(tx, row, "resend", reason="resent by an operator", attempts=0,
                             next_attempt_at=tx.now)
             tx.conn.execute(update(s.dead_letters)
@@ -309,6 +311,16 @@ class Outbox:
                                    s.dead_letters.c.resolved_at.is_(None))
                             .values(resolved_at=tx.now))
             tx.audit("resend", f"delivery:{delivery_id}", {})
+
+    def dead_letter_ids(self, *, recipients: Sequence[str] | None = None) -> list[int]:
+        """The deliveries given up on and not resent (to ``recipients`` only, if given),
+        oldest first: what ``docflow resend --all`` / ``--to`` queues again."""
+        d = s.deliveries.c
+        query = select(d.id).where(d.transport_state == "failed")
+        if recipients is not None:
+            query = query.where(d.recipient.in_(list(recipients)))
+        with self._db.reader() as conn:
+            return [int(row.id) for row in conn.execute(query.order_by(d.id))]
 
     def retry_now(self, *, recipients: Sequence[str] | None = None,
                   now: dt.datetime | None = None) -> list[int]:

@@ -179,6 +179,24 @@ class Queries:
                 return int(conn.execute(_OUTSTANDING).scalar_one())
             return int(conn.execute(_OUTSTANDING_OF, {"organ": organ}).scalar_one())
 
+    def has_sent(self, organ: str, document_id: str) -> bool:
+        """Whether ``organ`` has sent a document with this edXML ``DocumentId``."""
+        d = s.documents.c
+        query = select(d.id).where(d.document_id == document_id, d.organ == organ,
+                                   d.direction == "out").limit(1)
+        with self._db.reader() as conn:
+            return conn.execute(query).first() is not None
+
+    def numbers_used(self, organ: str, year: int) -> list[str]:
+        """The numbers (số) ``organ``'s sent documents dated in ``year`` carry."""
+        d = s.documents.c
+        query = select(d.number).where(
+            d.organ == organ, d.direction == "out",
+            d.promulgation_date >= dt.date(year, 1, 1),
+            d.promulgation_date <= dt.date(year, 12, 31))
+        with self._db.reader() as conn:
+            return [str(row[0]) for row in conn.execute(query)]
+
     def waiting_for(self, recipients: Sequence[str]) -> dict[str, tuple[int, dt.datetime]]:
         """For each of ``recipients`` with deliveries still on their way to it: how many,
         and since when the oldest is due (a hub's packets held for an organ that pulls)."""

@@ -24,7 +24,11 @@ _LOG = logging.getLogger("docflow.serve")
 
 
 class Listening(Protocol):
-    """A bound server: ``run()`` serves until interrupted, ``close()`` frees the port."""
+    """A bound server: ``run()`` serves until interrupted, ``close()`` frees the port,
+    ``effective_port`` is the port bound (the one given for ``port=0``)."""
+
+    @property
+    def effective_port(self) -> int: ...
 
     def run(self) -> None: ...
 

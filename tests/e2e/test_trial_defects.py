@@ -19,6 +19,7 @@ from docflow.errors import CredentialsError, NotFoundError, RoutingError
 from docflow.model import OrganCode, OrganInfo
 from docflow.node import Node
 from docflow.samples import sample_envelope
+from tests.conftest import Clock, Pki
 
 PROVINCE, DISTRICT = "000.00.00.H41", "000.00.05.H41"
 
@@ -185,3 +186,79 @@ def test_d10_init_serves_on_the_directorys_endpoint(tmp_path: Path) -> None:
     ok("init", str(tmp_path / "d2"), "--organ", DISTRICT, "--ca", str(tmp_path / "ca"),
        "--directory", str(directory))
     assert load_config(tmp_path / "d2").server.port == 18102
+
+
+# ----------------------------------------------------------------------- D12, D16, D17
+
+
+def test_d12_a_number_is_sent_once_and_the_next_free_one_is_offered(homes: Path) -> None:
+    prov = str(homes / "prov")
+    send = ("send", "--home", prov, "--to", DISTRICT, "--subject", "A", "--signer", "X",
+            "--no-deliver", "--json")
+    first = json.loads(ok(*send, "--number", "5", "--notation", "VP").output)
+    assert first["sent"][0]["code"] == "5/VP"
+    again = run(*send, "--number", "5", "--notation", "VP")
+    assert again.exit_code == 1 and "has sent a document 5/VP" in again.output
+    assert "the next number (6)" in again.output
+    following = json.loads(ok(*send).output)  # no --number: the next free one
+    assert following["sent"][0]["code"].startswith("6/")
+    with Node.from_home(prov) as node:
+        assert node.outbox().total == 2 and node.next_number() == "7"
+
+
+def test_d16_a_recall_that_asks_nobody_says_why(tmp_path: Path, pki: Pki) -> None:
+    from docflow.errors import LifecycleError
+    from docflow.samples import PROVINCE as QN
+    from docflow.samples import TAM_KY
+    from docflow.store import Store, sqlite_url
+    from docflow.transport import InMemoryTransport
+
+    clock = Clock(pki.now)
+    transport = InMemoryTransport()
+    nodes = []
+    for organ, credentials in ((QN, pki.province), (TAM_KY, pki.district)):
+        node = Node(organ, credentials, pki.trust,
+                    Store.open(sqlite_url(tmp_path / f"{organ.code}.db"), clock=clock),
+                    transport, clock=clock)
+        transport.register(organ.code, node)
+        nodes.append(node)
+    province, district = nodes
+    with province, district:
+        envelope = sample_envelope(date=pki.now.date())
+        ref = province.send(envelope.info, envelope.attachments).document_ref
+        province.deliver()
+        assert len(province.recall(ref, "ban hành nhầm")) == 1
+        with pytest.raises(LifecycleError, match=r"asked of 1 recipient\(s\) already"):
+            province.recall(ref, "again")
+        for _ in range(3):
+            province.deliver()
+            district.deliver()
+        with pytest.raises(LifecycleError,
+                           match=r"no recipient holds it any more to recall \(1 recalled\)"):
+            province.recall(ref, "again")
+
+
+def test_d17_resend_takes_several_ids_all_or_an_organ_and_says_why_not(
+        homes: Path) -> None:
+    from docflow.store import RetryPolicy, Store
+
+    prov = homes / "prov"
+    for number in ("1", "2", "3"):
+        ok("send", "--home", str(prov), "--to", DISTRICT, "--subject", "A", "--signer", "X",
+           "--no-deliver", "--number", number)
+    config = load_config(prov)
+    with Store.open(config.database, retry=RetryPolicy(max_attempts=1)) as store:
+        for claim in store.outbox.claim_due("test", limit=2):  # 1 and 2: dead letters
+            assert store.outbox.fail(claim.delivery_id, "TransportError: away") == "failed"
+    queued = run("resend", "--home", str(prov), "3")
+    assert queued.exit_code == 4
+    assert "delivery 3 is not a dead letter: it is waiting for its first attempt" in (
+        queued.output)
+    assert "event 'resend' is not allowed" not in queued.output
+    both = json.loads(ok("resend", "--home", str(prov), "--to", DISTRICT, "--json").output)
+    assert both == {"queued": [1, 2], "refused": {}}
+    mixed = run("resend", "--home", str(prov), "1", "99", "--json")
+    assert mixed.exit_code == 3 and set(json.loads(mixed.output)["refused"]) == {"1", "99"}
+    assert run("resend", "--home", str(prov)).exit_code == 2  # ids, --all or --to
+    assert json.loads(ok("resend", "--home", str(prov), "--all", "--json").output) == {
+        "queued": [], "refused": {}}

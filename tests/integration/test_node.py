@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from docflow.errors import (
     ConfigError,
     DigestMismatchError,
+    LifecycleError,
     MissingSignatureError,
     ModelError,
     NotFoundError,
@@ -194,8 +195,10 @@ def test_recall_agreed_while_received_refused_once_completed(net: Network) -> No
     history = net.province.store.queries.history(second)
     (refusal,) = [h for h in history if h.machine == "change" and h.to_state == "refused"]
     assert refusal.reason == "the document is already completed"
-    # Once the province knows the copy is completed, it does not even ask.
-    assert net.province.recall(second, "lần nữa") == []
+    # Once the province knows the copy is completed, it does not even ask, and says so.
+    with pytest.raises(LifecycleError, match=r"no recipient holds it any more to recall "
+                       r"\(1 completed\)"):
+        net.province.recall(second, "lần nữa")
 
 
 def only_delivery_of_kind(node: Node, ref: int, kind: str):  # type: ignore[no-untyped-def]
