@@ -159,6 +159,16 @@ def local_time(when: dt.datetime, zone: dt.tzinfo) -> str:
     return f"{shown:%Y-%m-%d %H:%M:%S} {offset[:3] if offset.endswith('00') else offset}"
 
 
+def clip(text: str, width: int = 30) -> str:
+    """``text`` cut to ``width`` characters, at a word where it can be, with an ellipsis
+    (a table's cell)."""
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    at_word = cut.rsplit(" ", 1)[0] if " " in cut[width // 2:] else cut
+    return at_word.rstrip(" ,.;:") + "…"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Print rows as a plain table under ``headers``, columns padded to fit."""
     cells = [[one_line(value) for value in row] for row in rows]

@@ -13,6 +13,7 @@ import click
 
 from docflow.cli._app import cli, home_option, opened
 from docflow.cli._output import (
+    clip,
     emit,
     exit_status,
     json_option,
@@ -22,7 +23,7 @@ from docflow.cli._output import (
     say,
     table,
 )
-from docflow.errors import ModelError
+from docflow.errors import DocflowError, ModelError
 from docflow.lifecycle import INCOMING, OUTGOING
 from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, organ_codes
 
@@ -149,18 +150,22 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
                 copies = node.store.queries.deliveries(document_ref=int(row["id"]),
                                                        kind="document", page_size=1000).items
                 row["recipients"] = [c.recipient for c in copies]
-                row["copies"] = copy_summary([c.transport_state for c in copies])
+                row["copies"] = copy_summary([copy_standing(c) for c in copies])
+                row["copy_states"] = [{"to": c.recipient, "standing": copy_standing(c),
+                                       "transport": c.transport_state,
+                                       "business": c.business_state,
+                                       "change": c.change_state} for c in copies]
             emit(rows, as_json, lambda: table(
                 ["id", "code", "state", "due", "", "to", "copies", "subject"],
                 [[r["id"], r["code"], r["state"], r["due"] or "-",
-                  "OVERDUE" if r["overdue"] else "", _short(", ".join(r["recipients"])),
-                  r["copies"] or "-", str(r["subject"])[:40]] for r in rows]))
+                  "OVERDUE" if r["overdue"] else "", clip(", ".join(r["recipients"])),
+                  r["copies"] or "-", clip(str(r["subject"]), 40)] for r in rows]))
             return
         emit(rows, as_json, lambda: table(
             ["id", "code", "from", "state", "due", "", "signature", "findings", "subject"],
             [[r["id"], r["code"], r["sender"], r["state"], r["due"] or "-",
               "OVERDUE" if r["overdue"] else "", r["signature"] or "-", r["findings"] or "-",
-              str(r["subject"])[:50]] for r in rows]))
+              clip(str(r["subject"]), 50)] for r in rows]))
 
 
 def _hub_copies(hub: Any, *, held: bool, as_json: bool) -> None:
@@ -176,30 +181,59 @@ def _hub_copies(hub: Any, *, held: bool, as_json: bool) -> None:
         if copy.document_ref not in documents:
             documents[copy.document_ref] = hub.store.queries.document(copy.document_ref)
         document = documents[copy.document_ref]
+        sender = document.sender if copy.kind == "document" else _status_sender(hub, copy.id)
         rows.append({"delivery": copy.id, "document": copy.document_ref, "kind": copy.kind,
-                     "code": document.code, "from": document.sender, "to": copy.recipient,
+                     "code": document.code, "from": sender, "to": copy.recipient,
                      "state": copy.transport_state, "attempts": copy.attempts,
                      "held_for_pull": copy.recipient in pulling and copy.transport_state
                      in waiting, "subject": document.subject})
     emit(rows, as_json, lambda: table(
         ["copy", "doc", "kind", "code", "from", "to", "state", "", "subject"],
         [[r["delivery"], r["document"], r["kind"], r["code"], r["from"], r["to"], r["state"],
-          "held for pull" if r["held_for_pull"] else "", str(r["subject"])[:36]]
+          "held for pull" if r["held_for_pull"] else "", clip(str(r["subject"]), 36)]
          for r in rows]))
 
 
-def _short(text: str, width: int = 30) -> str:
-    return text if len(text) <= width else text[:width - 3] + "..."
+def _status_sender(hub: Any, delivery_id: int) -> str:
+    """Who sent the status packet a hub relays (its ``From``; not the document's sender,
+    to whom it goes)."""
+    from docflow.envelope import read_packet
+    from docflow.model import StatusInfo
+
+    try:
+        status = read_packet(hub.store.queries.delivery_packet(delivery_id)).packet
+    except DocflowError:
+        return "?"
+    return str(status.sender.code) if isinstance(status, StatusInfo) else "?"
 
 
-def copy_summary(states: Sequence[str]) -> str:
-    """How a sent document's copies stand: ``1/2 acknowledged, 1 retrying``."""
-    if not states:
+#: what a copy whose delivery is under way shows, by transport state
+_ON_ITS_WAY = {"queued": "queued", "sending": "sending", "retrying": "retrying",
+               "awaiting_receipt": "handed over", "failed": "dead letter"}
+
+
+def copy_standing(copy: Any) -> str:
+    """How one copy stands, as its sender reads it: on its way (``queued``,
+    ``retrying``, ``dead letter``...) until delivered, then what its recipient did
+    (``arrived``, ``accepted``, ``rejected``, ``completed``, ``recalled``...). A copy a
+    hub took (acknowledged) that its recipient has not reported is ``at the hub``."""
+    if copy.transport_state in _ON_ITS_WAY:
+        return _ON_ITS_WAY[copy.transport_state]
+    business = copy.business_state or "pending"
+    if copy.change_state == "requested":
+        return f"{business}, change asked"
+    return "at the hub" if business == "pending" else business
+
+
+def copy_summary(standings: Sequence[str]) -> str:
+    """How a sent document's copies stand: ``2 copies: 1 accepted, 1 rejected``."""
+    if not standings:
         return ""
-    counts = {state: states.count(state) for state in dict.fromkeys(states)}
-    done = counts.pop("acknowledged", 0)
-    return ", ".join([f"{done}/{len(states)} acknowledged",
-                      *(f"{n} {state}" for state, n in counts.items())])
+    counts = {state: standings.count(state) for state in dict.fromkeys(standings)}
+    if len(counts) == 1:
+        return f"{len(standings)}/{len(standings)} {standings[0]}"
+    return f"{len(standings)} copies: " + ", ".join(
+        f"{n} {state}" for state, n in counts.items())
 
 
 @cli.command()
@@ -291,7 +325,7 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
                 table(["copy", "to", "transport", "business", "change", "attempts",
                         "last error"],
                        [[c.id, c.recipient, c.transport_state, c.business_state or "-",
-                         c.change_state or "-", c.attempts, (c.last_error or "")[:40]]
+                         c.change_state or "-", c.attempts, clip(c.last_error or "", 40)]
                         for c in copies])
             if not full:
                 return
@@ -302,10 +336,14 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
                 say(f"status {event.code.value} {event.direction} from "
                            f"{event.from_organ} at {shown(event.timestamp)}: "
                            f"{event.description}")
+            to_whom = {c.id: f"{c.kind} copy {c.id} to {c.recipient}"
+                       for c in story.deliveries}
             for entry in story.history:
+                which = ("the document" if entry.delivery_ref is None
+                         else to_whom.get(entry.delivery_ref, f"copy {entry.delivery_ref}"))
                 say(f"{shown(entry.at)} {entry.machine:<9} "
-                           f"{entry.from_state} -{entry.event}-> {entry.to_state}"
-                           + (f" ({entry.reason})" if entry.reason else ""))
+                    f"{entry.from_state} -{entry.event}-> {entry.to_state} [{which}]"
+                    + (f" ({entry.reason})" if entry.reason else ""))
             if story.hub is not None:
                 seen = story.hub
                 hub = node.directory.entry(node.code).hub
@@ -314,7 +352,7 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
                     or "no hops"))
                 table(["hub copy", "transport", "business", "attempts", "last error"],
                       [[c.recipient, c.transport_state, c.business_state or "-",
-                        c.attempts, (c.last_error or "")[:40]] for c in seen.copies])
+                        c.attempts, clip(c.last_error or "", 40)] for c in seen.copies])
                 for status in seen.statuses:
                     say(f"hub status {status.code} from {status.from_organ} at "
                                f"{shown(status.timestamp)}: {status.description}")

@@ -1,5 +1,5 @@
 """Running a node day to day: ``organs``, ``config check``, ``retry-now``,
-``attachments``."""
+``deliver``, ``stuck``, ``attachments``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,17 @@ from typing import Any
 import click
 
 from docflow.cli._app import cli, home_option, opened
-from docflow.cli._output import EXIT_CONFIG, emit, fail, json_option, note, say, table
+from docflow.cli._output import (
+    EXIT_CONFIG,
+    EXIT_UNAVAILABLE,
+    clip,
+    emit,
+    fail,
+    json_option,
+    note,
+    say,
+    table,
+)
 from docflow.errors import ConfigError, DocflowError, NotFoundError
 
 
@@ -99,6 +109,68 @@ def retry_now(home: Path, recipients: str | None, deliver: bool, as_json: bool) 
              lambda: say(f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} due now"))
         if report is not None:
             note(f"delivered {moved}, failed {report.failed}")
+
+
+@cli.command()
+@home_option
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="At most this many deliveries in the pass.")
+@json_option
+def deliver(home: Path, limit: int, as_json: bool) -> None:
+    """Run one outbox pass now (a node or hub that is not served: after `send
+    --no-deliver`, or to push what waits without starting `serve`). Deliveries waiting
+    out a retry backoff wait on (`retry-now` makes them due). Exit 7 when an attempt
+    failed."""
+    with opened(home, hub=True) as node:
+        report = node.deliver(limit=limit)
+        moved = getattr(report, "delivered", getattr(report, "forwarded", 0))
+        facts = {"delivered": moved, "failed": report.failed, "errors": list(report.errors)}
+
+        def text() -> None:
+            say(f"delivered {moved}, failed {report.failed}")
+            for error in report.errors:
+                say(f"  {error}")
+
+        emit(facts, as_json, text)
+        if report.failed:
+            sys.exit(EXIT_UNAVAILABLE)
+
+
+@cli.command()
+@home_option
+@click.option("--to", "recipients", help="Only deliveries to these organs (comma-separated).")
+@json_option
+def stuck(home: Path, recipients: str | None, as_json: bool) -> None:
+    """What has not gone through: every delivery still on its way (queued, sending,
+    retrying, handed over and waiting for its receipt), documents and status packets
+    alike, with its attempts, when it is tried next and its last error; oldest first.
+    Dead letters: `docflow deadletters`."""
+    from docflow.cli._output import local_time
+    from docflow.model import organ_codes
+
+    with opened(home, hub=True, signing=False) as node:
+        only = [str(code) for code in organ_codes(recipients.split(","))] if recipients \
+            else None
+        page = node.store.queries.deliveries(
+            organ=str(node.code), recipient=only, page_size=1000,
+            transport_state=("queued", "sending", "retrying", "awaiting_receipt"))
+        items = sorted(page.items, key=lambda d: (d.next_attempt_at, d.id))
+        rows = [{"delivery": d.id, "document": d.document_ref, "kind": d.kind,
+                 "to": d.recipient, "state": d.transport_state, "attempts": d.attempts,
+                 "next_attempt_at": d.next_attempt_at.isoformat(),
+                 "last_error": d.last_error} for d in items]
+
+        def text() -> None:
+            if not rows:
+                say("nothing is stuck: every delivery went through or is a dead letter")
+                return
+            table(["delivery", "doc", "kind", "to", "state", "attempts", "next attempt",
+                   "last error"],
+                  [[d.id, d.document_ref, d.kind, d.recipient, d.transport_state, d.attempts,
+                    local_time(d.next_attempt_at, node.zone), clip(d.last_error or "-", 60)]
+                   for d in items])
+
+        emit(rows, as_json, text)
 
 
 #: what a received file name may keep: letters (any script), digits, . _ - and spaces

@@ -62,7 +62,12 @@ class Queries:
         with self._db.reader() as conn:
             raw = conn.execute(_PACKET, {"id": document_ref}).scalar_one_or_none()
         if raw is None:
-            raise NotFoundError("no packet for this document", where=f"document {document_ref}")
+            with self._db.reader() as conn:
+                known = conn.execute(select(s.documents.c.id).where(
+                    s.documents.c.id == document_ref)).first() is not None
+            raise NotFoundError("no packet stored for this document" if known
+                                else "no such document", where=f"document {document_ref}",
+                                hint=None if known else "docflow inbox / outbox list them")
         return bytes(raw)
 
     def documents(

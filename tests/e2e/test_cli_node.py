@@ -286,6 +286,15 @@ pull = true
         document_copies = [r for r in relayed if r["kind"] == "document"]
         assert [(r["from"], r["to"], r["state"]) for r in document_copies] == [
             (codes["province"], codes["commune"], "acknowledged")]
+        # A relayed status is from the organ that sent it (issue 27, D24), not the
+        # document's sender, to whom it goes.
+        status_copies = [r for r in relayed if r["kind"] == "status"]
+        assert status_copies and all((r["from"], r["to"]) == (codes["commune"],
+                                                              codes["province"])
+                                     for r in status_copies), status_copies
+        # The province's outbox shows what the commune did, not "1/1 acknowledged" (D11).
+        sent = json.loads(run("outbox", *home["province"], "--json").stdout)
+        assert sent[0]["copies"] == "1/1 accepted", sent
         assert json.loads(run("inbox", *home["hub"], "--json").stdout) == [] or all(
             r["state"] in ("queued", "retrying", "sending")
             for r in json.loads(run("inbox", *home["hub"], "--json").stdout))

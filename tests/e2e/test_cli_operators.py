@@ -165,8 +165,10 @@ def test_outbox_shows_recipients_and_copies_and_refuses_unknown_states(home: Pat
     ok("send", "--home", str(home), "--to", DISTRICT, "--subject", "Công văn",
        "--signer", "A", "--no-deliver")
     (row,) = json.loads(ok("outbox", "--home", str(home), "--json").stdout)
-    assert row["recipients"] == [DISTRICT] and row["copies"] == "0/1 acknowledged, 1 queued"
-    assert "0/1 acknowledged, 1 queued" in ok("outbox", "--home", str(home)).stdout
+    assert row["recipients"] == [DISTRICT] and row["copies"] == "1/1 queued"
+    assert "1/1 queued" in ok("outbox", "--home", str(home)).stdout
+    assert row["copy_states"] == [{"to": DISTRICT, "standing": "queued", "transport": "queued",
+                                   "business": "pending", "change": "none"}]
     wrong = docflow("outbox", "--home", str(home), "--state", "snet")
     assert wrong.returncode == 2 and "'snet' is not one of" in wrong.stderr
     assert docflow("inbox", "--home", str(home), "--state", "received").returncode == 0

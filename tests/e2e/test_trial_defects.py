@@ -262,3 +262,35 @@ def test_d17_resend_takes_several_ids_all_or_an_organ_and_says_why_not(
     assert run("resend", "--home", str(prov)).exit_code == 2  # ids, --all or --to
     assert json.loads(ok("resend", "--home", str(prov), "--all", "--json").output) == {
         "queued": [], "refused": {}}
+
+
+# ------------------------------------------------------------------------ M1, M6, D29
+
+
+def test_m1_m6_deliver_runs_one_pass_and_stuck_lists_what_waits(homes: Path) -> None:
+    prov = str(homes / "prov")
+    assert "nothing is stuck" in ok("stuck", "--home", prov).output
+    ok("send", "--home", prov, "--to", DISTRICT, "--subject", "A", "--signer", "X",
+       "--no-deliver")
+    (waiting,) = json.loads(ok("stuck", "--home", prov, "--json").output)
+    assert (waiting["kind"], waiting["to"], waiting["state"], waiting["attempts"]) == (
+        "document", DISTRICT, "queued", 0)
+    passed = run("deliver", "--home", prov)  # nobody listens at the district's address
+    assert passed.exit_code == 7 and "delivered 0, failed 1" in passed.output
+    assert "connection refused (nothing listens)" in passed.output
+    (waiting,) = json.loads(ok("stuck", "--home", prov, "--json").output)
+    assert (waiting["state"], waiting["attempts"]) == ("retrying", 1)
+    assert "connection refused" in waiting["last_error"]
+    shown = ok("stuck", "--home", prov, "--to", DISTRICT).output
+    assert "retrying" in shown and "+07" in shown  # the next attempt in the node's zone
+    assert json.loads(ok("stuck", "--home", prov, "--to", PROVINCE, "--json").output) == []
+    assert json.loads(ok("deliver", "--home", prov, "--json").output) == {
+        "delivered": 0, "failed": 0, "errors": []}  # the retry waits out its backoff
+
+
+def test_d29_cells_are_cut_at_a_word_with_an_ellipsis() -> None:
+    from docflow.cli._output import clip
+
+    assert clip("cannot reach 000.00.05.H41: connection refused", 30) == (
+        "cannot reach 000.00.05.H41…")
+    assert clip("short", 30) == "short" and len(clip("x" * 50, 20)) == 20
