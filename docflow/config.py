@@ -261,6 +261,10 @@ class NodeConfig:
             encrypted = key_is_encrypted(self.key.read_bytes())
         except OSError:
             encrypted = False  # Credentials.load says what cannot be read
+        if not encrypted:
+            # A passphrase exported for another home's encrypted key is not this home's
+            # business: an unencrypted key opens without it.
+            passphrase = None
         if encrypted and passphrase is None and signing:
             raise CredentialsError(
                 f"the key {self.key} is encrypted and ${self.passphrase_env} is not set",

@@ -35,7 +35,15 @@ def _received(simulation: Simulation, organ: OrganCode, message_id: str) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Run the demo and print what happened; its stores are removed afterwards unless
     ``--keep`` is given (then it says where they are)."""
-    keep = "--keep" in (sys.argv[1:] if argv is None else argv)
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m docflow.demo",
+        description="Liên thông văn bản 4 cấp through the province's LGSP, every organ a "
+                    "node with its own key, on embedded SQLite (the same as `docflow demo`).")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the stores afterwards (and say where they are)")
+    keep = parser.parse_args(sys.argv[1:] if argv is None else argv).keep
     home = Path(tempfile.mkdtemp(prefix="docflow-demo-"))
     try:
         _run(home)

@@ -244,6 +244,11 @@ class Node:
                                  hint='Attachment("quyet-dinh.pdf", data): a name and bytes')
         if info.sender.code != self.code:
             raise ModelError(f"this node sends as {self.code}, not {info.sender.code}")
+        if info.due_date is not None and info.due_date < info.promulgation_date:
+            raise ModelError(f"the due date {info.due_date:%d/%m/%Y} is before the issue "
+                             f"date {info.promulgation_date:%d/%m/%Y}",
+                             where=f"{info.document_id}: DueDate",
+                             hint="a due date (hạn xử lý) comes on or after the issue date")
         if self.store.queries.has_sent(str(self.code), info.document_id):
             # Vendor systems and the axes take a DocumentId seen before as the same
             # document again: a second one would be dropped outside docflow.

@@ -44,7 +44,7 @@ HEADER_KEYS = {
     "due": "the due date, YYYY-MM-DD (hạn xử lý)",
     "signer": "the signer's full name", "signer_position": "the signer's position (chức vụ)",
     "signer_competence": "the signing competence, e.g. KT. Chủ tịch (thẩm quyền ký)",
-    "to_places": "the 'Nơi nhận' lines (a list)",
+    "to_places": "the 'Nơi nhận' lines (a list; to_place, as the option, is taken too)",
 }
 
 
@@ -60,6 +60,12 @@ def read_header_file(path: Path) -> dict[str, Any]:
                          f"{exc}", where=str(path)) from exc
     if not isinstance(data, dict):
         raise ModelError("the header file must hold a table of fields", where=str(path))
+    if "to_place" in data:  # the option is --to-place (one line each): either name is taken
+        if "to_places" in data:
+            raise ModelError("to_place and to_places are the same field: give one",
+                             where=f"{path}: to_place")
+        place = data.pop("to_place")
+        data["to_places"] = [place] if isinstance(place, str) else place
     unknown = sorted(set(data) - set(HEADER_KEYS))
     if unknown:
         raise ModelError(f"unknown header field(s): {', '.join(unknown)}", where=str(path),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -36,6 +37,28 @@ EXIT_UNAVAILABLE = 7
 EXIT_FINDINGS = 10
 #: ``docflow status`` / ``axis status``: it runs, but something needs an operator
 EXIT_DEGRADED = 11
+
+
+class MissingFileError(click.BadParameter):
+    """A file or folder named on the command line that does not exist: exit status 3
+    (not found), as the README's table says, not click's usage status 2."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class ExistingPath(click.Path):
+    """A path that must exist (``dir_okay``: a folder too), as a :class:`Path`."""
+
+    def __init__(self, *, dir_okay: bool = True):
+        super().__init__(exists=False, dir_okay=dir_okay, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if not os.path.exists(path):
+            raise MissingFileError(f"{click.format_filename(value)!r} does not exist",
+                                   ctx=ctx, param=param)
+        return path
 
 
 def exit_status(exc: DocflowError) -> int:
@@ -113,9 +136,22 @@ def json_option(function: Any) -> Any:
 def emit(data: Any, as_json: bool, text: Callable[[], None]) -> None:
     """Print ``data`` as JSON, or call ``text`` to print it for a person."""
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_value))
     else:
         text()
+
+
+def _json_value(value: Any) -> Any:
+    """What JSON output writes for a value JSON has no form for: times and dates in ISO
+    8601 (``2026-12-05T21:19:18.691403+00:00``, with the ``T``, as ``status`` writes
+    them), enums by their value, anything else as text."""
+    import enum
+
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return str(value)
 
 
 def verdict_of(form: str) -> str:

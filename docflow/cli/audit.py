@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from docflow.cli._app import cli, home_option
-from docflow.cli._output import fail, note, say
+from docflow.cli._output import ExistingPath, fail, note, say
 from docflow.errors import ConfigError, DocflowError, NotFoundError
 
 
@@ -24,11 +24,11 @@ def audit() -> None:
                    "DOCFLOW_DATABASE; default: the database of --home).")
 @home_option
 @click.option("--checkpoint", "checkpoint_files", multiple=True,
-              type=click.Path(exists=True, path_type=Path),
+              type=ExistingPath(),
               help="A signed checkpoint (`docflow audit checkpoint`) the chain must still "
                    "match, or a folder of them (`docflow serve`'s checkpoint_dir: every "
                    "*.json in it); repeat for several.")
-@click.option("--trust", "trust_path", type=click.Path(exists=True, path_type=Path),
+@click.option("--trust", "trust_path", type=ExistingPath(),
               help="CA certificates (file or folder) that verify the checkpoints.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def audit_verify(database: str | None, home: Path, checkpoint_files: tuple[Path, ...],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -13,6 +14,8 @@ import click
 from docflow.cli._app import cli, home_option
 from docflow.cli._output import (
     EXIT_CANNOT_LISTEN,
+    EXIT_UNAVAILABLE,
+    ExistingPath,
     emit,
     fail,
     health_exit,
@@ -33,7 +36,7 @@ def axis() -> None:
 
 @axis.command("serve")
 @click.option("--systems", "systems_file", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              type=ExistingPath(dir_okay=False),
               help="TOML with [[systems]] tables: system_id, secret, name, organs, and "
                    "what the operator grants: relay, serves (organ patterns it registers "
                    "and relays for), register (may register/delete organs), max_agencies "
@@ -78,36 +81,13 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
     import logging
     import secrets
     import signal
-    import tomllib
 
-    from docflow.emulators import (
-        AxisApp,
-        AxisSystem,
-        LgspAccount,
-        TokenLgspApp,
-        Wso2App,
-        Wso2Consumer,
-    )
+    from docflow.emulators import AxisApp, TokenLgspApp, Wso2App
     from docflow.store import Store
     from docflow.transport import listen, serve_processes
 
     try:
-        try:
-            data = tomllib.loads(systems_file.read_text(encoding="utf-8"))
-            systems = [_system(AxisSystem, t) for t in data.get("systems", [])]
-            accounts = [LgspAccount(str(t["username"]), str(t["password"]),
-                                    str(t["application_code"]), str(t.get("system_id", "")))
-                        for t in data.get("accounts", [])]
-            consumers = [Wso2Consumer(str(t["key"]), str(t["secret"]))
-                         for t in data.get("consumers", [])]
-            locations = {str(k): str(v) for k, v in data.get("locations", {}).items()}
-        except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
-            raise ConfigError(f"bad systems file: {exc}", where=str(systems_file),
-                              hint="[[systems]] tables with system_id and secret (and "
-                              "organs = [...] for a system id that is not an organ code)"
-                              ) from exc
-        except DocflowError as exc:
-            raise ConfigError(exc.message, where=str(systems_file), hint=exc.hint) from exc
+        systems, accounts, consumers, locations = _read_systems(systems_file, dialect)
         secret = os.environ.get(parent_secret_env) if parent else None
         if parent and not secret:
             raise ConfigError(f"--parent needs the secret in ${parent_secret_env}")
@@ -141,10 +121,13 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
     # waitress warns on every queued request under load ("Task queue depth"): a line per
     # request costs the emulator CPU and fills its log; real errors still show
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    made = _new_sqlite_file(database)  # removed again if the emulator does not start
+
     try:
         store = Store.open(database)  # creates or upgrades it, registers the systems
         app = make(store)
     except DocflowError as exc:
+        _remove(made)
         fail(exc)
         return
     scheme = "https" if tls_cert is not None else "http"
@@ -164,8 +147,10 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
 
         try:
             status = serve_processes(worker, host=host, port=port, processes=processes,
-                                     threads=threads, on_ready=lambda: click.echo(banner))
+                                     threads=threads, on_ready=lambda: click.echo(banner),
+                                     port_option="--port")
         except DocflowError as exc:
+            _remove(made)
             fail(exc, code=EXIT_CANNOT_LISTEN)
             return
         sys.exit(status)
@@ -176,10 +161,11 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        server = listen(app, host=host, port=port, threads=threads,
+        server = listen(app, host=host, port=port, threads=threads, port_option="--port",
                         tls=None if tls_cert is None or tls_key is None else (tls_cert, tls_key))
     except DocflowError as exc:
         _release(app, store, stop)
+        _remove(made)
         fail(exc, code=EXIT_CANNOT_LISTEN)
         return
     click.echo(banner)
@@ -190,6 +176,97 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
     finally:
         server.close()
         _release(app, store, stop)
+
+
+#: the tables of a systems file, and the dialects that read each
+_TABLES = {"systems": "every dialect", "accounts": "lgsp-token", "consumers": "wso2",
+           "locations": "wso2"}
+
+
+def _read_systems(path: Path, dialect: str) -> tuple[list[Any], list[Any], list[Any],
+                                                     dict[str, str]]:
+    """The ``--systems`` file: its systems, accounts (lgsp-token), consumers and
+    locations (wso2), every table and key checked (a typo such as ``[[system]]`` is
+    named, not read as no systems); a ConfigError naming the table and key."""
+    import tomllib
+
+    from docflow.emulators import AxisSystem, LgspAccount, Wso2Consumer
+
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the systems file: {exc}", where=where) from exc
+    unknown = sorted(set(data) - set(_TABLES))
+    if unknown:
+        raise ConfigError(f"unknown table(s) in the systems file: {', '.join(unknown)}",
+                          where=where, hint="the tables are [[systems]], [[accounts]] "
+                          "(lgsp-token), [[consumers]] and [locations] (wso2)")
+    for name in ("systems", "accounts", "consumers"):
+        if not isinstance(data.get(name, []), list):
+            raise ConfigError(f"{name} must be written [[{name}]] (an array of tables)",
+                              where=where)
+    if not data.get("systems"):
+        raise ConfigError("the systems file has no [[systems]]: the emulator would serve "
+                          "nobody", where=where,
+                          hint='[[systems]]\nsystem_id = "000.00.00.H41"\nsecret = "..."')
+    if dialect == "lgsp-token" and not data.get("accounts"):
+        raise ConfigError("the lgsp-token dialect needs [[accounts]] to log in with",
+                          where=where, hint="username, password, application_code, system_id")
+    if dialect == "wso2" and not data.get("consumers"):
+        raise ConfigError("the wso2 dialect needs [[consumers]] (OAuth2 clients)",
+                          where=where, hint="key, secret")
+
+    def fields(table: Any, name: str, index: int, required: tuple[str, ...]) -> Any:
+        if not isinstance(table, dict):
+            raise ConfigError(f"[[{name}]] #{index} is not a table", where=where)
+        missing = [key for key in required if key not in table]
+        if missing:
+            raise ConfigError(f"[[{name}]] #{index}: missing {', '.join(missing)}",
+                              where=where, hint="each needs " + ", ".join(required))
+        return table
+
+    try:
+        systems = [_system(AxisSystem, fields(t, "systems", i, ("system_id", "secret")))
+                   for i, t in enumerate(data.get("systems", []), 1)]
+        accounts = [LgspAccount(str(t["username"]), str(t["password"]),
+                                str(t["application_code"]), str(t.get("system_id", "")))
+                    for i, t in enumerate(data.get("accounts", []), 1)
+                    if fields(t, "accounts", i, ("username", "password", "application_code"))]
+        consumers = [Wso2Consumer(str(t["key"]), str(t["secret"]))
+                     for i, t in enumerate(data.get("consumers", []), 1)
+                     if fields(t, "consumers", i, ("key", "secret"))]
+    except ConfigError as exc:
+        raise ConfigError(exc.message, where=exc.where or where, hint=exc.hint) from exc
+    except DocflowError as exc:
+        raise ConfigError(exc.message, where=where, hint=exc.hint) from exc
+    return systems, accounts, consumers, {str(k): str(v)
+                                          for k, v in data.get("locations", {}).items()}
+
+
+def _new_sqlite_file(database: str) -> Path | None:
+    """The SQLite file ``database`` names when it does not exist yet (opening creates
+    it): removed again when the emulator does not start. None otherwise."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(database)
+    except ArgumentError:
+        return None
+    if not url.drivername.startswith("sqlite") or not url.database or \
+            url.database == ":memory:":
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path
+
+
+def _remove(made: Path | None) -> None:
+    """Remove the SQLite file this run created (and its journal files)."""
+    if made is None:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(made) + suffix).unlink(missing_ok=True)
 
 
 _SYSTEM_KEYS = {"system_id", "secret", "name", "relay", "organs", "serves", "register",
@@ -284,6 +361,13 @@ def axis_status(url: str, as_json: bool) -> None:
     probe = url.rstrip("/") + "/health"
     healthy, facts = health_of(probe, "is `docflow axis serve` running there?",
                                as_json=as_json)
+    if "axis" not in facts or "dialect" not in facts:  # something else holds the address
+        what = (f"a docflow node ({facts['organ']}): `docflow status --home HOME` asks it"
+                if "organ" in facts else "not a docflow axis emulator")
+        if as_json:
+            click.echo(json.dumps({"status": "not an axis", "url": probe}))
+        say(f"error: {probe} answered, but it is {what}", err=True)
+        sys.exit(EXIT_UNAVAILABLE)
 
     def text() -> None:
         import datetime as dt

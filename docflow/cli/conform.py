@@ -13,6 +13,7 @@ import click
 from docflow.cli._app import cli
 from docflow.cli._output import (
     EXIT_FINDINGS,
+    ExistingPath,
     echo_problem,
     emit,
     explain_refusal,
@@ -26,16 +27,16 @@ from docflow.envelope import (
     ParseLimits,
     build_envelope,
     build_status,
+    load_tree,
     parse_packet,
+    unprefixed,
 )
 from docflow.errors import DocflowError, SchemaError
-from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo
-
-_SAMPLE_TYPES = {"decision": "decision", "letter": "letter", "report": "report"}
+from docflow.model import OrganCode, OrganInfo
 
 
 @cli.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=ExistingPath(dir_okay=False))
 @click.option("--max-bytes", type=int, default=ParseLimits().max_bytes, show_default=True,
               help="Refuse packets larger than this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -67,10 +68,16 @@ def validate(file: Path, max_bytes: int, as_json: bool) -> None:
             echo_problem(file, "INVALID", exc)
         sys.exit(1)
     summary = packet_summary(packet)
+    warnings = [] if not unprefixed(load_tree(data, limits=ParseLimits(max_bytes=max_bytes))[0]) \
+        else ["the elements inside edXMLEnvelope are written without the edXML: prefix "
+              "(valid: the namespace is the same); strict receivers that read by prefix "
+              "refuse such a packet"]
     if as_json:
-        click.echo(json.dumps({"file": str(file), "valid": True, **summary}, ensure_ascii=False,
-                              indent=2))
+        click.echo(json.dumps({"file": str(file), "valid": True, **summary,
+                               "warnings": warnings}, ensure_ascii=False, indent=2))
     else:
+        for warning in warnings:
+            say(f"warning: {warning}", err=True)
         say(f"{file}: valid {summary['kind']} packet")
         for key, value in summary.items():
             if key != "kind":
@@ -79,7 +86,7 @@ def validate(file: Path, max_bytes: int, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+                type=ExistingPath(dir_okay=False))
 @click.option("--accept", "accepted", multiple=True, metavar="CODE",
               help="Record, never refuse, findings with this code (shell pattern, "
                    "repeatable), e.g. 'M.MessageHeader.DocumentId'.")
@@ -142,6 +149,16 @@ def conform(files: tuple[Path, ...], accepted: tuple[str, ...], refused: tuple[s
              else 0)
 
 
+def _indented(data: bytes) -> bytes:
+    """A packet docflow built, indented one element per line (its text untouched)."""
+    from lxml import etree
+
+    root = etree.fromstring(data, etree.XMLParser(remove_blank_text=True, resolve_entities=False,
+                                                  no_network=True))
+    etree.indent(root, space="  ")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
 @cli.command()
 @click.argument("kind", type=click.Choice(["decision", "letter", "report", "status"]))
 @click.option("--from", "sender", default="000.00.00.H41", show_default=True,
@@ -150,18 +167,26 @@ def conform(files: tuple[Path, ...], accepted: tuple[str, ...], refused: tuple[s
               help="Recipient organ code(s), comma-separated.")
 @click.option("--attachment-bytes", type=int, default=1024, show_default=True,
               help="Size of the sample attachment (0 for none).")
-@click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--key", type=ExistingPath(dir_okay=False),
               help="Sign with this private key (PEM; passphrase in $DOCFLOW_KEY_PASSPHRASE).")
-@click.option("--cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--cert", type=ExistingPath(dir_okay=False),
               help="The certificate that goes with --key.")
+@click.option("--number", default="4512", show_default=True, help="The document's number.")
+@click.option("--message-id", help="The packet's message id (default: a new one each time, "
+              "so that a system under test does not take a second sample as a replay).")
+@click.option("--pretty", is_flag=True,
+              help="Indent the XML, one element per line (to edit by hand; errors then name "
+                   "a useful line). Signed after indenting when --key is given.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the packet ('-' for stdout).")
-def sample(kind: str, sender: str, recipient: str, attachment_bytes: int, output: Path,
-           key: Path | None, cert: Path | None) -> None:
+def sample(kind: str, sender: str, recipient: str, attachment_bytes: int, number: str,
+           message_id: str | None, pretty: bool, output: Path, key: Path | None,
+           cert: Path | None) -> None:
     """Write a sample packet (a document of KIND, or a status) for testing other systems;
     signed when --key and --cert are given (the certificate must name the --from organ;
-    for a status, the first --to organ reports)."""
-    from dataclasses import replace
+    for a status, the first --to organ reports). Each kind has its own type, notation
+    and subject; each packet its own message id unless --message-id."""
+    import uuid
 
     from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
 
@@ -174,12 +199,15 @@ def sample(kind: str, sender: str, recipient: str, attachment_bytes: int, output
             for code in recipient.split(",") if code.strip()
         )
         envelope = sample_envelope(sender=sender_info, recipients=recipients,
-                                   attachment_bytes=attachment_bytes)
+                                   attachment_bytes=attachment_bytes, number=number,
+                                   kind="decision" if kind == "status" else kind,
+                                   message_id=message_id or uuid.uuid4().hex)
         if kind == "status":
             data = build_status(sample_status(envelope))
         else:
-            info = replace(envelope.info, document_type=DOCUMENT_TYPES[_SAMPLE_TYPES[kind]])
-            data = build_envelope(replace(envelope, info=info))
+            data = build_envelope(envelope)
+        if pretty:
+            data = _indented(data)
         if (key is None) != (cert is None):
             raise click.UsageError("--key and --cert go together")
         if key is not None and cert is not None:
@@ -199,11 +227,11 @@ def sample(kind: str, sender: str, recipient: str, attachment_bytes: int, output
 
 
 @cli.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=ExistingPath(dir_okay=False))
 @click.option("--trust", "trust_path", required=True,
-              type=click.Path(exists=True, path_type=Path),
+              type=ExistingPath(),
               help="A CA certificate file, or a folder of them.")
-@click.option("--crls", type=click.Path(exists=True, path_type=Path),
+@click.option("--crls", type=ExistingPath(),
               help="A CRL file or folder.")
 @click.option("--at", "at", help="Verify as of this ISO time (default: now).")
 @json_option

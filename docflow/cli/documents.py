@@ -13,6 +13,7 @@ import click
 
 from docflow.cli._app import cli, home_option, opened
 from docflow.cli._output import (
+    ExistingPath,
     clip,
     emit,
     exit_status,
@@ -32,7 +33,7 @@ from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, organ_codes
 @home_option
 @click.option("--to", "recipients", help="Recipient organ codes, comma-separated.")
 @click.option("--header", "header_file",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              type=ExistingPath(dir_okay=False),
               help="A TOML or JSON file of header fields (the options below, '-' written "
                    "'_'); options given here win.")
 @click.option("--subject", help="The subject (trích yếu); required unless --sample.")
@@ -53,7 +54,7 @@ from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, organ_codes
 @click.option("--to-place", "to_places", multiple=True,
               help="A 'Nơi nhận' line (repeatable).")
 @click.option("--attach", "attachments", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              type=ExistingPath(dir_okay=False),
               help="A file to attach (repeatable).")
 @click.option("--sample", type=click.Choice(["decision", "letter", "report"]),
               help="Send a sample document of this kind instead (its header is the sample's).")
@@ -70,7 +71,6 @@ def send(home: Path, recipients: str | None, header_file: Path | None, sample: s
     The header comes from the options and --header only (nothing from the samples):
     --subject and --signer are required, the rest is empty unless given."""
     import uuid
-    from dataclasses import replace
 
     from docflow.cli._compose import compose_info, read_header_file
     from docflow.model import Attachment
@@ -97,16 +97,17 @@ def send(home: Path, recipients: str | None, header_file: Path | None, sample: s
             for index in items:
                 if sample:
                     base = sample_envelope(sender=node.organ, recipients=targets, date=today,
-                                           number=str(first + index))
-                    info = replace(base.info, document_type=DOCUMENT_TYPES[sample],
-                                   document_id="")  # derived again from the new type's
-                    parts = base.attachments
+                                           number=str(first + index), kind=sample)
+                    info, parts = base.info, base.attachments
                 else:
                     info = compose_info(fields, sender=node.organ, recipients=targets,
                                         today=today, number=str(first))
                     parts = files
                 message_id = uuid.uuid4().hex
                 record = node.send(info, parts, message_id=message_id)
+                if info.due_date is not None and info.due_date < today and index == 0:
+                    note(f"warning: the due date {info.due_date:%d/%m/%Y} has passed: the "
+                         "document is OVERDUE from the start")
                 sent.append({"message_id": message_id, "document": record.document_ref,
                              "document_id": info.document_id, "code": info.code,
                              "to": [str(code) for code in codes]})
@@ -489,7 +490,7 @@ def _change_command(kind: str, summary: str) -> None:
     @click.option("--subject", help="The new document's subject (default: the original's).")
     @click.option("--number", help="The new document's number (default: the next free one).")
     @click.option("--attach", "attachments", multiple=True,
-                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  type=ExistingPath(dir_okay=False),
                   help="A file to attach to the new document (repeatable; default: the "
                        "original's attachments).")
     @json_option

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from docflow.cli._app import cli
-from docflow.cli._output import say
+from docflow.cli._output import ExistingPath, say
 
 
 @cli.group()
@@ -20,7 +20,7 @@ def lifecycle() -> None:
               show_default=True)
 @click.option("--machine", multiple=True, help="Only these machines (default: all).",
               type=click.Choice(["outgoing", "transport", "delivery", "incoming", "change"]))
-@click.option("--update-readme", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--update-readme", type=ExistingPath(dir_okay=False),
               help="Rewrite the <!-- lifecycle:NAME --> blocks of this Markdown file.")
 def lifecycle_diagram(fmt: str, machine: tuple[str, ...], update_readme: Path | None) -> None:
     """Print the state machines as Mermaid or Graphviz DOT text."""

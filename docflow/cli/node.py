@@ -13,6 +13,7 @@ from docflow.cli._app import cli, home_option
 from docflow.cli._logs import LEVELS, configure_logging
 from docflow.cli._output import (
     EXIT_CANNOT_LISTEN,
+    ExistingPath,
     emit,
     fail,
     health_exit,
@@ -39,7 +40,7 @@ from docflow.model import OrganCode, OrganInfo
 @click.option("--peer", "peers", multiple=True, metavar="CODE=URL",
               help="Another organ's SOAP endpoint (repeatable).")
 @click.option("--directory", "directory_file",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              type=ExistingPath(dir_okay=False),
               help="The organ directory (copied into the home): routes, hubs, endpoints.")
 @click.option("--hub", "is_hub", is_flag=True,
               help="This home runs a hub (the province's LGSP) listed in the directory.")

@@ -17,6 +17,7 @@ from docflow.cli._app import cli, home_option, opened
 from docflow.cli._output import (
     EXIT_CONFIG,
     EXIT_UNAVAILABLE,
+    ExistingPath,
     clip,
     emit,
     fail,
@@ -31,7 +32,7 @@ from docflow.errors import ConfigError, DocflowError, NotFoundError
 @cli.command()
 @home_option
 @click.option("--directory", "directory_file",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              type=ExistingPath(dir_okay=False),
               help="A directory file (default: the home's [node] directory).")
 @click.option("--level", help="Only organs of this level (province, district, ...).")
 @json_option

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from docflow.cli._app import cli
-from docflow.cli._output import emit, fail, json_option, say
+from docflow.cli._output import ExistingPath, emit, fail, json_option, say
 from docflow.errors import ConfigError, DocflowError
 
 
@@ -124,7 +124,7 @@ def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, *,
 
 
 @pki.command("show")
-@click.argument("certificate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("certificate", type=ExistingPath(dir_okay=False))
 @json_option
 def pki_show(certificate: Path, as_json: bool) -> None:
     """Print who a certificate names, who issued it, and when it is valid."""

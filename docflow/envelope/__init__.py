@@ -19,6 +19,7 @@ from docflow.envelope._codec import (
     parse_status,
     read_packet,
     read_tree,
+    unprefixed,
     validate_packet,
 )
 from docflow.envelope._fields import MAX_FINDINGS, SignatureForm
@@ -85,6 +86,7 @@ __all__ = [
     "read_tree",
     "schema_path",
     "serialize",
+    "unprefixed",
     "validate_packet",
     "validate_tree",
 ]

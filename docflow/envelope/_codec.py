@@ -216,6 +216,13 @@ def read_packet(data: bytes, *, policy: Policy = DEFAULT_POLICY,
         prolog.append(Finding("M.edXML.edXML", Severity.WARNING,
                               "the root is not in the edXML namespace; read all the same",
                               "/" + name))
+    if not legacy_soap and unprefixed(root):
+        prolog.append(Finding(
+            "M.edXML.unprefixed", Severity.WARNING,
+            "the elements inside edXMLEnvelope are not written with the edXML: prefix "
+            "(the same namespace, read all the same); strict receivers that read by prefix "
+            "(the official library, provincial hubs) refuse such a packet",
+            "/edXML/edXMLEnvelope"))
     layout = "lenient"
     if not legacy_soap and etree.QName(root).namespace == EDXML_NS:
         kind = PacketKind.STATUS if _is_status(root) else PacketKind.DOCUMENT
@@ -245,6 +252,13 @@ def read_packet(data: bytes, *, policy: Policy = DEFAULT_POLICY,
     return Reading(packet, kind, findings, layout, form)
 
 
+
+
+def unprefixed(root: etree._Element) -> bool:
+    """Whether the packet's ``edXMLEnvelope`` (in the edXML namespace) is written without
+    the ``edXML:`` prefix that strict receivers look for (the namespace is the same)."""
+    envelope = root.find(f"{{{EDXML_NS}}}edXMLEnvelope")
+    return envelope is not None and envelope.prefix != "edXML"
 
 
 def _parse_leniently(data: bytes, limits: ParseLimits, prolog: list[Finding], *,

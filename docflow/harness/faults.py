@@ -66,9 +66,14 @@ class Faults:
         values: dict[str, Any] = {}
         for item in filter(None, (part.strip() for part in text.split(","))):
             name, sep, value = item.partition("=")
-            if not sep or name.strip() not in names:
-                raise ConfigError(f"unknown fault {item!r}",
+            if name.strip() not in names:
+                raise ConfigError(f"unknown fault {name.strip()!r}",
                                   hint=f"known faults: {', '.join(names)}")
+            if not sep or not value.strip():
+                example = "5" if name.strip() == "hub_down" else "0.05"
+                raise ConfigError(f"fault {name.strip()} needs a value",
+                                  hint=f"write {name.strip()}={example} (a rate from 0 to 1; "
+                                  "hub_down: rounds, skew: seconds)")
             try:
                 number = float(value)
             except ValueError as exc:

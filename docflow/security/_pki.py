@@ -277,7 +277,15 @@ class Credentials:
         try:
             key = serialization.load_pem_private_key(key_pem, password=passphrase)
         except TypeError as exc:  # a passphrase missing or given for an unencrypted key
-            raise CredentialsError(f"cannot load the private key: {exc}", where=where) from exc
+            if passphrase is not None:
+                raise CredentialsError(
+                    "cannot load the private key: a passphrase was given but the key is not "
+                    "encrypted", where=where,
+                    hint="give no passphrase for this key (unset the variable that holds "
+                         "it, e.g. DOCFLOW_KEY_PASSPHRASE)") from exc
+            raise CredentialsError("cannot load the private key: it is encrypted and no "
+                                   "passphrase was given", where=where,
+                                   hint="give the key's passphrase") from exc
         except (ValueError, UnsupportedAlgorithm) as exc:
             raise CredentialsError(
                 "cannot load the private key (wrong passphrase or not a PEM key)", where=where

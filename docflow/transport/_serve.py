@@ -37,22 +37,33 @@ class Listening(Protocol):
 
 def listen(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int = 4,
            max_body: int = 70 * 1024 * 1024, channel_timeout: int = 60,
-           tls: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None
-           ) -> Listening:
+           tls: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
+           port_option: str = "--port or [server] port") -> Listening:
     """Bind ``host:port`` for ``app`` and return the server, not yet serving: a port in
     use (or not allowed) is a :class:`~docflow.errors.ConfigError` here, before anything
     claims to serve. ``channel_timeout`` drops clients that stall mid-request (slow-body
     attacks); ``max_body`` is enforced by the server before docflow sees the request.
-    ``tls``: (certificate chain file, key file) to serve HTTPS (TLS 1.2 at least)."""
+    ``tls``: (certificate chain file, key file) to serve HTTPS (TLS 1.2 at least).
+    ``port_option``: where the port is chosen, for the error's hint."""
     if tls is not None:
         return _TlsServer(app, host=host, port=port, threads=threads, max_body=max_body,
-                          timeout=channel_timeout, certificate=str(tls[0]), key=str(tls[1]))
+                          timeout=channel_timeout, certificate=str(tls[0]), key=str(tls[1]),
+                          port_option=port_option)
+    # Bound here, then handed to waitress: a port in use fails before waitress makes
+    # anything (it leaked its wake-up pipe and socket when its own bind failed).
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.create_server(address, family=family, backlog=1024)
+    except OSError as exc:  # socket.gaierror too
+        raise _cannot_listen(host, port, exc, port_option) from exc
     try:
         server: Listening = waitress.server.create_server(
-            app, host=host, port=port, threads=threads, max_request_body_size=max_body,
+            app, sockets=[sock], threads=threads, max_request_body_size=max_body,
             channel_timeout=channel_timeout, ident="docflow")
-    except OSError as exc:
-        raise _cannot_listen(host, port, exc) from exc
+    except (OSError, ValueError) as exc:
+        sock.close()
+        raise _cannot_listen(host, port, OSError(str(exc)), port_option) from exc
     return server
 
 
@@ -60,7 +71,7 @@ class _TlsServer:
     """cheroot serving ``app`` over TLS (Python's ``ssl``), bound at once."""
 
     def __init__(self, app: Any, *, host: str, port: int, threads: int, max_body: int,
-                 timeout: int, certificate: str, key: str):
+                 timeout: int, certificate: str, key: str, port_option: str):
         from cheroot import wsgi
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 
@@ -82,7 +93,7 @@ class _TlsServer:
         try:
             self._server.prepare()  # binds: a port in use fails here
         except OSError as exc:
-            raise _cannot_listen(host, port, exc) from exc
+            raise _cannot_listen(host, port, exc, port_option) from exc
 
     @property
     def effective_port(self) -> int:
@@ -99,11 +110,12 @@ class _TlsServer:
         self._server.stop()
 
 
-def _cannot_listen(host: str, port: int, exc: OSError) -> ConfigError:
+def _cannot_listen(host: str, port: int, exc: OSError,
+                   port_option: str = "--port or [server] port") -> ConfigError:
     return ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                        where=f"{host}:{port}",
                        hint="another process holds the port (stop it, or choose another "
-                            "with --port or [server] port)")
+                            f"with {port_option})")
 
 
 def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int = 4,
@@ -157,7 +169,8 @@ def serve_processes(make_app: Callable[[int], tuple[Any, Callable[[], None]]], *
                     host: str = "127.0.0.1", port: int = 8080, processes: int = 2,
                     threads: int = 4, max_body: int = 70 * 1024 * 1024,
                     channel_timeout: int = 60,
-                    on_ready: Callable[[], None] | None = None) -> int:
+                    on_ready: Callable[[], None] | None = None,
+                    port_option: str = "--port or [server] port") -> int:
     """Serve with ``processes`` forked workers sharing one listening socket (the kernel
     hands each new connection to one of them), each running ``make_app(index)``'s
     application under waitress with ``threads`` threads; returns the exit status.
@@ -174,7 +187,7 @@ def serve_processes(make_app: Callable[[int], tuple[Any, Callable[[], None]]], *
     try:
         sock = socket.create_server((host, port), backlog=1024)
     except OSError as exc:
-        raise _cannot_listen(host, port, exc) from exc
+        raise _cannot_listen(host, port, exc, port_option) from exc
     sock.setblocking(False)
     children: dict[int, int] = {}
     stopping = False

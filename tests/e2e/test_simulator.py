@@ -91,8 +91,11 @@ def test_the_checks_catch_a_receiver_that_disagrees(tmp_path: Path) -> None:
 
 
 def test_bad_fault_settings_are_refused() -> None:
-    with pytest.raises(ConfigError, match="unknown fault"):
+    with pytest.raises(ConfigError, match="unknown fault 'explode'"):
         Faults.parse("explode=1")
+    with pytest.raises(ConfigError, match="fault drop needs a value") as missing:
+        Faults.parse("drop")  # issue 27, D30: the value is what is missing
+    assert "drop=0.05" in (missing.value.hint or "")
     with pytest.raises(ConfigError, match="between 0 and 1"):
         Faults.parse("drop=2")
     with pytest.raises(ConfigError, match="needs a number"):

@@ -294,3 +294,151 @@ def test_d29_cells_are_cut_at_a_word_with_an_ellipsis() -> None:
     assert clip("cannot reach 000.00.05.H41: connection refused", 30) == (
         "cannot reach 000.00.05.H41…")
     assert clip("short", 30) == "short" and len(clip("x" * 50, 20)) == 20
+
+
+# ------------------------------------------------------------- D20-D28, D30, D31, D34, M11
+
+
+def test_d20_a_passphrase_exported_for_another_home_does_not_break_this_one(
+        homes: Path) -> None:
+    from docflow.errors import CredentialsError
+    from docflow.security import Credentials
+
+    prov = homes / "prov"
+    sent = ok("send", "--home", str(prov), "--to", DISTRICT, "--subject", "A", "--signer",
+              "X", "--no-deliver", env={"DOCFLOW_KEY_PASSPHRASE": "for another home"})
+    assert len(sent.stdout.split()) == 1  # the message id
+    with pytest.raises(CredentialsError, match="the key is not encrypted") as refused:
+        Credentials.load(prov / "keys" / "organ.key", prov / "keys" / "organ.crt",
+                         passphrase="given")  # noqa: S106 - a test value
+    assert "unset" in (refused.value.hint or "")
+
+
+def test_d21_m11_samples_of_each_kind_are_their_own_documents(tmp_path: Path) -> None:
+    from docflow.envelope import parse_envelope
+    from docflow.security import create_ca, issue_certificate
+
+    packets = {}
+    for kind in ("decision", "letter", "report"):
+        out = tmp_path / f"{kind}.edxml"
+        ok("sample", kind, "-o", str(out))
+        packets[kind] = parse_envelope(out.read_bytes())
+    letter = packets["letter"].info
+    assert (letter.document_type.name, letter.code_notation) == ("Công văn", "UBND-VP")
+    assert not letter.subject.startswith("Quyết định")
+    assert len({p.info.document_id for p in packets.values()}) == 3
+    assert len({p.message_id for p in packets.values()}) == 3  # no replay of sample-0001
+    # --pretty: one element per line, valid, and signed after indenting
+    ca = create_ca("CA", now=dt.datetime.now(dt.UTC))
+    organ = issue_certificate(ca, PROVINCE, "UBND tỉnh", now=dt.datetime.now(dt.UTC))
+    organ.save(tmp_path / "k.pem", tmp_path / "c.pem")
+    (tmp_path / "ca.pem").write_bytes(ca.certificate_pem())
+    pretty = tmp_path / "pretty.edxml"
+    ok("sample", "letter", "--pretty", "--key", str(tmp_path / "k.pem"), "--cert",
+       str(tmp_path / "c.pem"), "-o", str(pretty))
+    assert pretty.read_text(encoding="utf-8").count("\n") > 40
+    ok("validate", str(pretty))
+    ok("verify", str(pretty), "--trust", str(tmp_path / "ca.pem"))
+
+
+def test_d22_a_packet_without_the_edxml_prefix_is_warned_about(tmp_path: Path) -> None:
+    out = tmp_path / "d.edxml"
+    ok("sample", "decision", "-o", str(out))
+    bare = out.read_bytes().replace(b"<edXML:", b"<").replace(b"</edXML:", b"</").replace(
+        b' xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016"',
+        b' xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016"')
+    out.write_bytes(bare)
+    checked = run("validate", str(out), "--json")
+    assert checked.exit_code == 0, checked.output
+    assert "without the edXML: prefix" in json.loads(checked.stdout)["warnings"][0]
+    conformed = run("conform", str(out), "--json")
+    codes = [f["code"] for f in json.loads(conformed.stdout)["findings"]]
+    assert "M.edXML.unprefixed" in codes and conformed.exit_code == 10
+
+
+def test_d23_a_header_file_takes_to_place_as_the_option_is_named(homes: Path) -> None:
+    header = homes / "header.toml"
+    header.write_text('subject = "S"\nsigner = "A"\nto_place = "Lưu: VT"\n',
+                      encoding="utf-8")
+    ok("send", "--home", str(homes / "prov"), "--to", DISTRICT, "--header", str(header),
+       "--no-deliver")
+    with Node.from_home(homes / "prov") as node:
+        (document,) = node.outbox().items
+        assert node.stored(document.id).info.to_places == ("Lưu: VT",)
+
+
+def test_d25_d26_axis_status_and_systems_files_say_what_is_wrong(
+        homes: Path, tmp_path: Path) -> None:
+    from tests.postgres import free_port
+
+    systems = tmp_path / "systems.toml"
+    database = tmp_path / "axis.db"
+    for text, said in (
+            ('[[system]]\nsystem_id = "000.00.00.H41"\nsecret = "s"\n',
+             "unknown table(s) in the systems file: system"),
+            ('[[systems]]\nsecret = "s"\n', "[[systems]] #1: missing system_id"),
+            ("", "has no [[systems]]")):
+        systems.write_text(text, encoding="utf-8")
+        refused = run("axis", "serve", "--systems", str(systems), "--database",
+                      f"sqlite:///{database}", "--port", str(free_port()))
+        assert refused.exit_code == 5 and said in refused.output, refused.output
+        assert "KeyError" not in refused.output and not database.exists()
+    systems.write_text('[[systems]]\nsystem_id = "000.00.00.H41"\nsecret = "s"\n',
+                       encoding="utf-8")
+    import socket
+
+    with socket.socket() as held:  # the port is in use: exit 6, and no database made
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        busy = run("axis", "serve", "--systems", str(systems), "--database",
+                   f"sqlite:///{database}", "--port", str(held.getsockname()[1]))
+    assert busy.exit_code == 6 and "[server] port" not in busy.output
+    assert "--port" in busy.output and not database.exists()
+
+
+def test_d27_d28_a_missing_file_is_not_found_and_json_times_have_a_t(homes: Path) -> None:
+    assert run("validate", str(homes / "nothing.edxml")).exit_code == 3
+    assert run("audit", "verify", "--home", str(homes / "prov"), "--checkpoint",
+               str(homes / "nothing.json")).exit_code == 3
+    ok("send", "--home", str(homes / "prov"), "--to", DISTRICT, "--subject", "A", "--signer",
+       "X", "--no-deliver")
+    shown = json.loads(ok("trace", "--home", str(homes / "prov"), "1", "--local",
+                          "--json").output)
+    stamp = shown["document"]["created_at"]
+    assert "T" in stamp and dt.datetime.fromisoformat(stamp).tzinfo is not None
+
+
+def test_d31_d34_demo_help_and_a_due_date_that_makes_no_sense(homes: Path) -> None:
+    import subprocess
+    import sys
+
+    helped = subprocess.run([sys.executable, "-m", "docflow.demo", "--help"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert helped.returncode == 0 and "--keep" in helped.stdout
+    assert "docflow demo" in helped.stdout
+    assert "--keep" in ok("demo", "--help").output
+    send = ("send", "--home", str(homes / "prov"), "--to", DISTRICT, "--subject", "A",
+            "--signer", "X", "--no-deliver", "--date", "2020-12-05")
+    before = run(*send, "--due", "2020-12-01")
+    assert before.exit_code == 1 and "is before the issue date" in before.output
+    past = ok(*send, "--due", "2020-12-20", "--number", "9")
+    assert "OVERDUE from the start" in past.output
+
+
+def test_readme_systems_file_serves_every_dialect(tmp_path: Path) -> None:
+    """README inaccuracy 11: the README's complete systems file is read by every dialect
+    (the test reads it from the README, so the two cannot drift apart)."""
+    import re
+
+    from docflow.cli.axis import _read_systems
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("**The systems file**", 1)[1]
+    text = re.search(r"```toml\n(.*?)```", block, re.DOTALL)
+    assert text is not None
+    path = tmp_path / "systems.toml"
+    path.write_text(text.group(1), encoding="utf-8")
+    for dialect in ("vdxp", "lgsp-token", "wso2"):
+        systems, accounts, consumers, locations = _read_systems(path, dialect)
+        assert [s.system_id for s in systems] == ["000.00.00.H41", "vxp.saas.03"]
+        assert len(accounts) == 1 and len(consumers) == 1 and locations["secret"] == "header"  # noqa: S105 - a location

@@ -315,7 +315,7 @@ def test_credentials_load_takes_str_or_path_and_a_str_or_bytes_passphrase(
     assert locked.organ == pki.province.organ and locked.private_key is None
     with pytest.raises(CredentialsError, match="no passphrase was given"):
         sign_envelope(sample_envelope(), locked)
-    with pytest.raises(CredentialsError, match="not given but private key is encrypted"):
+    with pytest.raises(CredentialsError, match="it is encrypted and no passphrase was given"):
         Credentials.load(key, cert)
     (tmp_path / "ca.crt").write_bytes(pki.ca.certificate_pem())
     assert TrustStore.from_paths(str(tmp_path / "ca.crt")).cas == [pki.ca.certificate]
