@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from docflow.cli._app import cli
-from docflow.cli._output import ExistingPath, fail, note, say
+from docflow.cli._output import ExistingPath, fail, note
 from docflow.errors import DocflowError
 
 
@@ -49,38 +50,44 @@ def _faults(value: str) -> str:
                    "--faults drop/duplicate/delay/tamper then act on the real requests "
                    "through a proxy in front of each process.")
 @click.option("--kills", type=click.IntRange(min=0), default=3, show_default=True)
+@click.option("--mix", default="", callback=lambda _c, _p, value: _mix(value),
+              help="The workload's shares, e.g. reject=0.2,recall=0.1,broadcast=0.01 "
+                   "(defaults: reject 0.1, recall 0.03 of the documents sent, recalled or "
+                   "replaced half and half, broadcast 0.005).")
 def simulate(directory_file: Path | None, levels: str, documents: int, faults: str,
              seed: int, home: Path | None, report_file: Path | None, chart: Path | None,
-             as_json: bool, processes: bool, kills: int) -> None:
+             as_json: bool, processes: bool, kills: int, mix: str) -> None:
     """Run a whole province in one process, with faults; check the invariants.
 
-    Exit status 1 when an invariant does not hold.
+    Exit status 1 when an invariant does not hold. Progress goes to stderr: a bar on a
+    terminal, a plain line every 10 % (and every 30 s) otherwise, as in CI.
     """
     import tempfile
 
     from docflow.harness import Faults, Simulation, SimulationConfig, quang_nam
     from docflow.routing import Directory
 
+    label = str(directory_file) if directory_file else f"Quảng Nam sample, {levels} levels"
     if processes:
+        if chart is not None:
+            raise click.UsageError("--chart draws the in-process run's latencies, which "
+                                   "--processes does not measure")
+        if mix:
+            raise click.UsageError("--mix shapes the in-process run's workload; --processes "
+                                   "sends letters only")
         _simulate_processes(directory_file, levels, documents, seed, home, kills, as_json,
-                            faults)
+                            faults, report_file, label)
         return
 
     try:
         directory = (Directory.from_toml(directory_file) if directory_file
                      else Directory.from_toml_text(quang_nam(levels=int(levels))))
-        config = SimulationConfig(documents=documents, faults=Faults.parse(faults), seed=seed)
+        config = SimulationConfig(documents=documents, faults=Faults.parse(faults),
+                                  seed=seed).with_mix(mix)
         with tempfile.TemporaryDirectory(prefix="docflow-sim-") as scratch:
             simulation = Simulation(directory, home or Path(scratch), config)
-            label = f"{len(directory)} organs, {documents} documents"
-            with click.progressbar(length=max(1, documents), label=label,
-                                   file=sys.stderr) as bar:
-                done = [0]
-
-                def progress(sent: int, total: int) -> None:
-                    bar.update(sent - done[0])
-                    done[0] = sent
-
+            title = f"{len(directory)} organs, {documents} documents"
+            with _Progress(title, documents) as progress:
                 try:
                     report = simulation.run(progress)
                 finally:
@@ -88,6 +95,7 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
     except DocflowError as exc:
         fail(exc)
         return
+    report = dataclasses.replace(report, directory=label)
     if report_file:
         report_file.write_text(report.to_json(), encoding="utf-8")
     if chart:
@@ -96,9 +104,59 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
     sys.exit(0 if report.ok else 1)
 
 
+def _mix(value: str) -> str:
+    """A --mix value checked before anything runs (a usage error, exit status 2)."""
+    from docflow.harness import SimulationConfig
+
+    try:
+        SimulationConfig().with_mix(value)
+    except DocflowError as exc:
+        raise click.BadParameter(str(exc), param_hint="--mix") from exc
+    return value
+
+
+class _Progress:
+    """How far a run is, on stderr: click's bar on a terminal; otherwise (CI, a pipe) a
+    plain line every 10 % of the documents and at least every 30 s, so a long run is
+    never silent."""
+
+    def __init__(self, title: str, total: int):
+        import time
+
+        self.title, self.total, self._clock = title, max(1, total), time.monotonic
+        self._bar: Any = None
+        self._done = self._said_at_tenth = 0
+        self._started = self._said = self._clock()
+
+    def __enter__(self) -> _Progress:
+        if sys.stderr.isatty():
+            self._bar = click.progressbar(length=self.total, label=self.title,
+                                          file=sys.stderr).__enter__()
+        else:
+            note(f"{self.title}: starting")
+        return self
+
+    def __call__(self, sent: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.update(sent - self._done)
+        else:
+            tenth, now = sent * 10 // self.total, self._clock()
+            if tenth > self._said_at_tenth or now - self._said >= 30:
+                note(f"{self.title}: {sent}/{self.total} sent ({sent * 100 // self.total} %), "
+                     f"{now - self._started:.0f} s")
+                self._said_at_tenth, self._said = tenth, now
+        self._done = sent
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc_info)
+        else:
+            note(f"{self.title}: all sent; settling and checking the invariants")
+
+
 def _simulate_processes(directory_file: Path | None, levels: str, documents: int, seed: int,
-                        home: Path | None, kills: int, as_json: bool, faults: str) -> None:
-    import dataclasses
+                        home: Path | None, kills: int, as_json: bool, faults: str,
+                        report_file: Path | None, label: str) -> None:
     import tempfile
 
     from docflow.harness import Faults, ProcessNetwork, quang_nam
@@ -113,24 +171,11 @@ def _simulate_processes(directory_file: Path | None, levels: str, documents: int
     except DocflowError as exc:
         fail(exc)
         return
-    if as_json:
-        click.echo(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, indent=2))
-    else:
-        say(f"{'ALL INVARIANTS HOLD' if report.ok else 'INVARIANTS VIOLATED'}: "
-                   f"{report.documents} documents, {report.copies} copies, {report.kills} "
-                   f"processes killed with SIGKILL; delivered {report.delivered}, lost "
-                   f"{report.lost}, duplicated {report.duplicated}, diverged "
-                   f"{report.diverged}, content mismatches {report.mismatched}, audit chains "
-                   f"{'intact' if not report.audits_broken else 'BROKEN'} "
-                   f"({report.seconds:.0f} s)")
-        if report.network is not None:
-            n = report.network
-            say(f"network: {n.requests} requests; dropped {n.dropped}, replies lost "
-                       f"{n.replies_lost}, duplicated {n.duplicated}, delayed {n.delayed}, "
-                       f"tampered {n.tampered_requests} requests (accepted "
-                       f"{n.tampered_accepted}) and {n.tampered_replies} replies")
-        for problem in report.problems[:10]:
-            say(f"  problem: {problem}")
+    report = dataclasses.replace(report, directory=label if directory_file
+                                 else "Quảng Nam sample, 2 districts, 2 communes each")
+    if report_file:
+        report_file.write_text(report.to_json(), encoding="utf-8")
+    click.echo(report.to_json() if as_json else report.summary())
     sys.exit(0 if report.ok else 1)
 
 

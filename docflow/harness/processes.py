@@ -65,20 +65,70 @@ class CrashReport:
     duplicated: int
     diverged: int
     audits_broken: list[str]
-    seconds: float
+    wall_seconds: float
     problems: list[str] = field(default_factory=list)
     #: copies whose content (metadata, attachments, message id) is not what was signed
-    mismatched: int = 0
+    content_mismatches: int = 0
     #: what the faulty network did (None: no network faults)
     network: ProxyStats | None = None
+    #: what reproduces the run (as the in-process report says it)
+    seed: int = 0
+    faults: str = ""
+    directory: str = ""
+    version: str = ""
 
     @property
     def ok(self) -> bool:
         """Nothing lost, nothing duplicated, views agree, every copy holds what was
         signed, no tampered request accepted, audit chains intact."""
         tampered = self.network is not None and self.network.tampered_accepted > 0
-        return not (self.lost or self.duplicated or self.diverged or self.mismatched
+        return not (self.lost or self.duplicated or self.diverged or self.content_mismatches
                     or tampered or self.audits_broken)
+
+    def to_json(self) -> str:
+        """The report as JSON, with ``ok``: the fields the in-process report names alike
+        (documents, copies, lost, duplicated, diverged, content_mismatches,
+        audits_broken, wall_seconds, seed, faults, directory, version) carry the same
+        names."""
+        import json
+        from dataclasses import asdict
+
+        return json.dumps({**asdict(self), "ok": self.ok}, ensure_ascii=False, indent=2)
+
+    def invariants(self) -> list[tuple[str, str, bool]]:
+        """Each invariant by name, with its count, and whether it holds."""
+        tampered = self.network.tampered_accepted if self.network is not None else 0
+        return [
+            ("copies delivered exactly once", f"{self.delivered}/{self.copies} (lost "
+             f"{self.lost}, duplicated {self.duplicated})", not (self.lost or self.duplicated)),
+            ("sender's view equals the receiver's state",
+             f"{self.copies - self.diverged}/{self.copies}", not self.diverged),
+            ("received content equals what was signed",
+             f"{self.copies - self.content_mismatches}/{self.copies}",
+             not self.content_mismatches),
+            ("no tampered request accepted", f"{tampered} accepted", not tampered),
+            ("audit chains intact", "all" if not self.audits_broken
+             else "BROKEN: " + ", ".join(self.audits_broken), not self.audits_broken),
+        ]
+
+    def summary(self) -> str:
+        """A readable summary."""
+        lines = [f"{'ALL INVARIANTS HOLD' if self.ok else 'INVARIANTS VIOLATED'}",
+                 f"run         seed {self.seed}, directory {self.directory or '?'}, faults "
+                 f"{self.faults or 'none'}, docflow {self.version or '?'}",
+                 f"workload    {self.documents} documents, {self.copies} copies, {self.kills} "
+                 f"processes killed with SIGKILL ({self.wall_seconds:.0f} s)"]
+        if self.network is not None:
+            n = self.network
+            lines.append(f"network     {n.requests} requests; dropped {n.dropped}, replies "
+                         f"lost {n.replies_lost}, duplicated {n.duplicated}, delayed "
+                         f"{n.delayed}, tampered {n.tampered_requests} requests (accepted "
+                         f"{n.tampered_accepted}) and {n.tampered_replies} replies")
+        lines.append("invariants")
+        lines += [f"  {'ok  ' if holds else 'FAIL'} {name}: {counts}"
+                  for name, counts, holds in self.invariants()]
+        lines += [f"problem     {problem}" for problem in self.problems[:10]]
+        return "\n".join(lines)
 
 
 class ProcessNetwork:
@@ -229,7 +279,7 @@ class ProcessNetwork:
             if self.proxy is not None:
                 self.proxy.close()  # late (delayed) requests land before the nodes stop
             self.stop_all()
-        report = self._report(sent, killed, time.monotonic() - started)
+        report = self._report(sent, killed, time.monotonic() - started, seed)
         if not settled:
             report.problems.insert(0, f"not every copy had arrived after {timeout:.0f} s")
         return report
@@ -288,8 +338,7 @@ class ProcessNetwork:
                     return False
         return True
 
-    def _report(self, sent: list[_Sent], kills: int,
-                seconds: float) -> CrashReport:
+    def _report(self, sent: list[_Sent], kills: int, seconds: float, seed: int) -> CrashReport:
         copies = delivered = lost = duplicated = diverged = mismatched = 0
         problems: list[str] = []
         for sender, ref, message_id, recipients in sent:
@@ -324,6 +373,10 @@ class ProcessNetwork:
             with Store(load_config(self.home / code).database) as store:
                 if not store.audit.verify().ok:
                     broken.append(code)
+        import docflow
+
         return CrashReport(len(sent), copies, kills, delivered, lost, duplicated, diverged,
                            broken, seconds, problems, mismatched,
-                           self.proxy.stats if self.proxy is not None else None)
+                           self.proxy.stats if self.proxy is not None else None,
+                           seed=seed, faults=self.faults.describe() if self.faults else "",
+                           version=str(docflow.__version__))

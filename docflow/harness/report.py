@@ -75,9 +75,17 @@ class SimulationReport:
     retries: int
     audits_broken: tuple[str, ...]
     latency: Mapping[str, Latency]
+    #: packets receivers refused, by the error's class (what tampering, truncation and
+    #: duplicates on the way make receivers refuse: expected under faults, and never
+    #: lost, since the sender retries)
     refusals: Mapping[str, int] = field(default_factory=dict)
     faults: str = ""
     problems: tuple[str, ...] = ()
+    #: what reproduces the run: its seed, directory, workload mix and docflow's version
+    seed: int = 0
+    directory: str = ""
+    mix: str = ""
+    version: str = ""
 
     @property
     def ok(self) -> bool:
@@ -98,11 +106,34 @@ class SimulationReport:
         data["documents_per_second"] = round(self.documents_per_second, 2)
         return json.dumps(data, ensure_ascii=False, indent=2)
 
+    def invariants(self) -> list[tuple[str, str, bool]]:
+        """Each invariant by name, with its count, and whether it holds (as the demo
+        prints them)."""
+        delivered = self.copies - self.lost - self.duplicated
+        return [
+            ("copies delivered exactly once", f"{delivered}/{self.copies} (lost {self.lost}, "
+             f"duplicated {self.duplicated})", not (self.lost or self.duplicated)),
+            ("sender's view equals the receiver's state",
+             f"{self.copies - self.diverged}/{self.copies}", not self.diverged),
+            ("received content equals what was signed",
+             f"{self.copies - self.content_mismatches}/{self.copies}",
+             not self.content_mismatches),
+            ("a duplicate carries the first's content",
+             f"{self.duplicate_mismatches} differing", not self.duplicate_mismatches),
+            ("tampered packets refused", f"{self.tampered_rejected}/{self.tampered} "
+             f"({self.tampered_accepted} accepted)",
+             not self.tampered_accepted and self.tampered == self.tampered_rejected),
+            ("audit chains intact", "all" if not self.audits_broken
+             else "BROKEN: " + ", ".join(self.audits_broken), not self.audits_broken),
+        ]
+
     def summary(self) -> str:
         """A readable summary."""
         verdict = "ALL INVARIANTS HOLD" if self.ok else "INVARIANTS VIOLATED"
         lines = [
             f"{verdict}",
+            f"run         seed {self.seed}, directory {self.directory or '?'}, mix "
+            f"{self.mix or 'default'}, docflow {self.version or '?'}",
             f"network     {self.organs} organs, {self.hubs} hubs; faults: {self.faults or 'none'}",
             f"workload    {self.documents} documents, {self.copies} copies, "
             f"{self.packets} packets pushed, {self.recalls} recalls, {self.replacements} "
@@ -117,8 +148,13 @@ class SimulationReport:
             f"outages {self.hub_outages}, retries {self.retries}",
             f"tampering   {self.tampered} tampered, {self.tampered_rejected} rejected, "
             f"{self.tampered_accepted} accepted",
-            "audit       " + ("all chains intact" if not self.audits_broken
-                                  else "BROKEN: " + ", ".join(self.audits_broken)),
+            "refused     " + (", ".join(f"{name} {count}" for name, count in sorted(
+                self.refusals.items())) + " (packets receivers refused, by error: what "
+                "the faults on the way make them refuse; the sender retries)"
+                if self.refusals else "nothing"),
+            "invariants",
+            *(f"  {'ok  ' if holds else 'FAIL'} {name}: {counts}"
+              for name, counts, holds in self.invariants()),
             "latency     level        copies      p50      p95      p99   (simulated s)",
         ]
         for level, latency in self.latency.items():

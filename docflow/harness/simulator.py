@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from docflow.envelope import Envelope, parse_envelope
-from docflow.errors import ConfigError, DocflowError
+from docflow.errors import ConfigError, DocflowError, LifecycleError
 from docflow.harness.faults import Faults, FaultyTransport
 from docflow.harness.report import Latency, SimulationReport
 from docflow.hub import Hub
@@ -40,6 +41,12 @@ from docflow.store import DocumentView, Page, RetryPolicy, Store, sqlite_url
 from docflow.transport import InMemoryTransport
 
 __all__ = ["Sent", "Simulation", "SimulationConfig"]
+
+def _version() -> str:
+    import docflow
+
+    return str(docflow.__version__)
+
 
 #: Receiver state -> the sender's view of that copy when both agree.
 _SENDER_VIEW = {"received": "arrived"}
@@ -83,6 +90,33 @@ class SimulationConfig:
     def __post_init__(self) -> None:
         if self.documents < 0 or self.send_rounds < 1 or self.tick <= 0:
             raise ConfigError("documents >= 0, send_rounds >= 1 and tick > 0 are required")
+
+    #: the workload's shares, by the names ``--mix`` takes
+    MIX = ("reject", "recall", "broadcast")
+
+    def mix(self) -> str:
+        """The workload's shares, as :meth:`with_mix` reads them."""
+        return ",".join(f"{name}={getattr(self, f'{name}_rate')}" for name in self.MIX)
+
+    def with_mix(self, text: str) -> SimulationConfig:
+        """This configuration with the shares of ``text``
+        (``"reject=0.2,recall=0.1,broadcast=0.01"``: each a rate from 0 to 1; those not
+        named stay as they are)."""
+        rates: dict[str, Any] = {}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            name, sep, value = (part.strip() for part in item.partition("="))
+            if name not in self.MIX:
+                raise ConfigError(f"unknown share {name!r} in the mix",
+                                  hint="the shares are " + ", ".join(self.MIX))
+            try:
+                rate = float(value) if sep else -1.0
+            except ValueError:
+                rate = -1.0
+            if not 0.0 <= rate <= 1.0:
+                raise ConfigError(f"the {name} share needs a rate from 0 to 1, not {value!r}",
+                                  hint=f"write {name}=0.1")
+            rates[f"{name}_rate"] = rate
+        return dataclasses.replace(self, **rates)
 
 
 class _Clock:
@@ -168,6 +202,9 @@ class Simulation:
         self.members: dict[OrganCode, _Member] = {}
         self.sent: list[Sent] = []
         self.counters = _Counters()
+        #: sent documents decided on for a recall or replacement, by the round it is due
+        self._changes: dict[int, list[Sent]] = {}
+        self._decided = 0  # how many of ``sent`` were considered for a change
         self._active: set[OrganCode] = set()
         self._shared: Store | None = None
         self._build()
@@ -355,7 +392,7 @@ class Simulation:
             if progress is not None:
                 progress(number, len(plans))
             self.clock.now += dt.timedelta(seconds=config.tick)
-            busy = bool(moved or number < len(plans) or self.transport.delayed
+            busy = bool(moved or number < len(plans) or self.transport.delayed or self._changes
                         or any(m.down_until >= round_no for m in self.members.values()))
             quiet = 0 if (busy or self._pending()) else quiet + 1
             if quiet >= 2:
@@ -486,28 +523,35 @@ class Simulation:
         return acted
 
     def _recall(self, round_no: int) -> int:
-        if not self.config.recall_rate or not self.sent or round_no > self.config.send_rounds:
-            return 0
-        recalled = 0
-        for sent in self.rng.sample(self.sent, min(3, len(self.sent))):
+        """Recalls and replacements: each document sent is considered once (as it goes
+        out) and, at ``recall_rate``, recalled or replaced (half and half) one to four
+        rounds later, while its copies are on their way or being handled; so a run of N
+        documents exercises about N × recall_rate of them."""
+        for sent in self.sent[self._decided:]:
+            if not sent.changed and self.rng.random() < self.config.recall_rate:
+                sent.changed = True
+                self._changes.setdefault(round_no + self.rng.randint(1, 4), []).append(sent)
+        self._decided = len(self.sent)
+        changed = 0
+        for sent in self._changes.pop(round_no, []):
             node = self.members[sent.sender].service
-            if (not isinstance(node, Node) or sent.changed
-                    or self.rng.random() >= self.config.recall_rate):
+            if not isinstance(node, Node):  # its sender is down: when it is back
+                self._changes.setdefault(round_no + 1, []).append(sent)
                 continue
-            sent.changed = True
             if node.document(sent.document_ref).state != "sent":
                 continue
             try:
                 if self.rng.random() < 0.5:
-                    if node.recall(sent.document_ref, "ban hành nhầm (mô phỏng)"):
-                        self.counters.recalls += 1
-                        recalled += 1
+                    node.recall(sent.document_ref, "ban hành nhầm (mô phỏng)")
+                    self.counters.recalls += 1
                 else:
                     self._replace(node, sent)
-                    recalled += 1
+                changed += 1
+            except LifecycleError:
+                pass  # nobody holds it any more (every copy rejected): nothing to change
             except DocflowError as exc:
                 self.counters.errors.append(f"{sent.sender} recall/replace: {exc}")
-        return recalled
+        return changed
 
     def _replace(self, node: Node, sent: Sent) -> None:
         """Replace a sent document by a new one (thay thế), checked like any other."""
@@ -580,7 +624,8 @@ class Simulation:
         return SimulationReport(
             organs=sum(1 for m in self.members.values() if not m.hub),
             hubs=sum(1 for m in self.members.values() if m.hub),
-            documents=len(self.sent), copies=copies, packets=stats.packets,
+            documents=len(self.sent) - self.counters.replacements, copies=copies,
+            packets=stats.packets,
             rounds=rounds, simulated_seconds=rounds * self.config.tick, wall_seconds=wall,
             lost=lost, duplicated=duplicated, dead_lettered=dead, diverged=diverged,
             content_mismatches=mismatched, tampered=stats.tampered,
@@ -595,7 +640,8 @@ class Simulation:
             audits_broken=tuple(audits_broken),
             latency={level: Latency.of(values) for level, values in sorted(latencies.items())},
             refusals=dict(stats.refusals), faults=self.config.faults.describe(),
-            problems=tuple(problems[:50]),
+            problems=tuple(problems[:50]), seed=self.config.seed,
+            mix=self.config.mix(), version=_version(),
         )
 
     @staticmethod

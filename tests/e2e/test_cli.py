@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -176,6 +177,21 @@ def test_simulate(tmp_path: Path) -> None:
     assert (tmp_path / "c.svg").read_text(encoding="utf-8").startswith("<svg")
     bad = run("simulate", "--documents", "1", "--faults", "explode=1")
     assert bad.returncode == 2 and "unknown fault" in bad.stderr
+    # Issue 27, M9/M10: reproducible (seed, directory, mix, version in the report), named
+    # invariants, plain progress lines when stderr is not a terminal, recalls on demand.
+    mixed = run("simulate", "--directory", str(directory), "--documents", "20", "--seed",
+                "6", "--mix", "recall=0.5,reject=0")
+    assert mixed.returncode == 0, mixed.stdout + mixed.stderr
+    assert f"seed 6, directory {directory}, mix reject=0.0,recall=0.5" in mixed.stdout
+    assert "ok   copies delivered exactly once" in mixed.stdout
+    assert "/20 sent (" in mixed.stderr and "settling and checking" in mixed.stderr
+    changed = re.search(r"(\d+) recalls, (\d+) replacements, 0 rejections", mixed.stdout)
+    assert changed is not None and int(changed[1]) + int(changed[2]) >= 5, mixed.stdout
+    data = json.loads(run("simulate", "--directory", str(directory), "--documents", "3",
+                          "--seed", "6", "--json").stdout)
+    assert (data["seed"], data["directory"]) == (6, str(directory)) and data["version"]
+    assert run("simulate", "--mix", "recall=2").returncode == 2
+    assert run("simulate", "--processes", "--chart", str(tmp_path / "x.svg")).returncode == 2
 
 
 def test_signed_sample_verifies(tmp_path: Path) -> None:

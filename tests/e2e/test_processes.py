@@ -7,6 +7,7 @@ hold, every copy holds what was signed, and every audit chain verifies."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -25,14 +26,21 @@ def test_kill_9_anywhere_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert report.ok, report.problems
     assert report.delivered == report.copies >= 14
     assert report.network is None
+    # The same names as the in-process report's JSON, and what reproduces the run
+    # (issue 27, D13).
+    data = json.loads(report.to_json())
+    assert data["ok"] and data["seed"] == 11 and data["version"]
+    assert {"wall_seconds", "content_mismatches", "lost", "duplicated", "diverged",
+            "audits_broken"} <= set(data)
+    assert "ok   copies delivered exactly once" in report.summary()
 
 
 def test_a_faulty_network_between_processes(tmp_path: Path) -> None:
     faults = Faults.parse("drop=0.1,duplicate=0.1,delay=0.05,tamper=0.1")
     network = ProcessNetwork(SMALL, tmp_path, faults=faults)
     report = network.run(14, kills=2, seed=5)
-    assert report.ok, (report.problems, report.network, report.seconds)
-    assert report.delivered == report.copies >= 14 and report.mismatched == 0
+    assert report.ok, (report.problems, report.network, report.wall_seconds)
+    assert report.delivered == report.copies >= 14 and report.content_mismatches == 0
     stats = report.network
     assert stats is not None
     # Every kind of fault happened (this seed), and no tampered packet was taken.
