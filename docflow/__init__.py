@@ -155,6 +155,7 @@ __all__ = [
     "Signer",
     "SignerMismatchError",
     "StaffInfo",
+    "StatusArrival",
     "StatusCode",
     "StatusInfo",
     "Store",
@@ -180,7 +181,8 @@ __all__ = [
 
 #: the services and adapters ``docflow.X`` loads on first use, by the module holding them
 _LAZY = {"Node": "docflow.node", "Hub": "docflow.hub", "Worker": "docflow.worker",
-         "Store": "docflow.store", "load_config": "docflow.config"}
+         "Store": "docflow.store", "load_config": "docflow.config",
+         "StatusArrival": "docflow.hooks"}
 
 
 def __getattr__(name: str) -> _Any:

@@ -36,7 +36,6 @@ from docflow.model import (
     StatusCode,
     StatusInfo,
 )
-from docflow.node import DocumentTrace, local_trace, stored_envelope
 from docflow.routing import Directory
 from docflow.security import (
     Credentials,
@@ -49,6 +48,7 @@ from docflow.security import (
     verify_request,
 )
 from docflow.store import Claim, Store
+from docflow.tracing import DocumentTrace, local_trace, stored_envelope
 from docflow.transport import CopyTrace, Pending, StatusTrace, TraceReport, Transport
 
 __all__ = ["Hub", "HubReport"]

@@ -7,6 +7,7 @@ The node's own receive methods decide what is stored; this module only moves pac
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from docflow.errors import DocflowError, RoutingError, TransportError
@@ -15,9 +16,19 @@ from docflow.security import sign_request
 from docflow.transport import AxisChannel, PullTransport
 
 if TYPE_CHECKING:
-    from docflow.node import Node, PullReport
+    from docflow.node import Node
 
-__all__ = ["hub_of", "poll", "pull"]
+__all__ = ["PullReport", "hub_of", "poll", "pull"]
+
+
+@dataclass(frozen=True)
+class PullReport:
+    """What one pull from the hub did."""
+
+    documents: int = 0
+    statuses: int = 0
+    refused: int = 0
+    errors: tuple[str, ...] = ()
 
 
 def hub_of(node: Node) -> OrganCode:
@@ -31,8 +42,6 @@ def hub_of(node: Node) -> OrganCode:
 
 def pull(node: Node, *, limit: int = 50) -> PullReport:
     """One pull from ``node``'s hub (see :meth:`Node.pull`)."""
-    from docflow.node import PullReport
-
     hub = hub_of(node)
     transport = node.transport
     if not isinstance(transport, PullTransport):
@@ -64,8 +73,6 @@ def pull(node: Node, *, limit: int = 50) -> PullReport:
 
 def poll(node: Node, axis: AxisChannel, *, limit: int = 50, pages: int = 10) -> PullReport:
     """One pass of the receive loop on ``axis`` (see :meth:`Node.poll_axis`)."""
-    from docflow.node import PullReport
-
     counts = {"edoc": 0, "status": 0}
     refused, errors = 0, []
     for message_type in ("edoc", "status"):

@@ -12,19 +12,20 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docflow import intake
 from docflow.clock import Clock, system_clock
 from docflow.delivery import DeliveryReport, check_receipt, run_outbox
-from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, parse_envelope, read_packet
+from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, parse_envelope
 from docflow.errors import (
     ModelError,
     NotFoundError,
     RoutingError,
 )
+from docflow.hooks import Hooks, StatusArrival
+from docflow.intake import PullReport
 from docflow.lifecycle import ChangeKind, Step, answer_change, link_change
 from docflow.model import (
     DEFAULT_TZ,
@@ -55,15 +56,13 @@ from docflow.security import (
 from docflow.store import (
     Answer,
     Claim,
-    DeliveryView,
     DocumentView,
-    HistoryEntry,
     OutgoingRecord,
     Page,
-    StatusEvent,
     Store,
 )
-from docflow.transport import AxisChannel, PullTransport, TraceReport, Transport
+from docflow.tracing import DocumentTrace, local_trace, stored_envelope
+from docflow.transport import AxisChannel, PullTransport, Transport
 
 if TYPE_CHECKING:
     from docflow.worker import Worker
@@ -72,55 +71,6 @@ _LOG = logging.getLogger("docflow.node")
 
 __all__ = ["DeliveryReport", "DocumentTrace", "Node", "PullReport", "check_receipt",
            "run_outbox"]
-
-
-@dataclass(frozen=True)
-class PullReport:
-    """What one pull from the hub did."""
-
-    documents: int = 0
-    statuses: int = 0
-    refused: int = 0
-    errors: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class DocumentTrace:
-    """Everything a node knows of one document: the row, each copy (sent documents),
-    the state history, the status packets, the hubs it went through (received
-    documents) and, for a document sent through a hub that answers traces, the hub's
-    view."""
-
-    document: DocumentView
-    deliveries: tuple[DeliveryView, ...]
-    history: tuple[HistoryEntry, ...]
-    statuses: tuple[StatusEvent, ...]
-    hops: tuple[tuple[str, dt.datetime], ...]
-    hub: TraceReport | None = None
-
-
-def stored_envelope(store: Store, document_ref: int,
-                    policy: Policy = DEFAULT_POLICY) -> Envelope:
-    """A document's packet as ``store`` holds it, read again leniently with ``policy``
-    (a node's or a hub's)."""
-    reading = read_packet(store.queries.packet(document_ref), policy=policy)
-    if not isinstance(reading.packet, Envelope):
-        raise NotFoundError("the stored packet of this document cannot be read",
-                            where=f"document {document_ref}")
-    return reading.packet
-
-
-def local_trace(store: Store, document_ref: int,
-                policy: Policy = DEFAULT_POLICY) -> DocumentTrace:
-    """What ``store`` knows of one document: its row, each copy, the state history, the
-    status packets and the hubs its packet names (no hub asked)."""
-    return DocumentTrace(
-        document=store.queries.document(document_ref),
-        deliveries=store.queries.deliveries(document_ref=document_ref, page_size=1000).items,
-        history=tuple(store.queries.history(document_ref)),
-        statuses=tuple(store.queries.status_events(document_ref)),
-        hops=tuple((str(hop.organ_id), hop.timestamp.astimezone(dt.UTC))
-                   for hop in stored_envelope(store, document_ref, policy).trace))
 
 
 _CHANGES = {BusinessDocType.UPDATE: ChangeKind.UPDATE,
@@ -166,6 +116,25 @@ class Node:
         self.interop = interop
         #: the office's time zone: issue dates, due dates and OVERDUE marks are its days
         self.zone = zone
+        #: callbacks told of each document received (a :class:`DocumentView`, after the
+        #: store committed it; a copy received again is not told twice)
+        self.document_hooks: Hooks[DocumentView] = Hooks("document")
+        #: callbacks told of each status packet received (a :class:`StatusArrival`)
+        self.status_hooks: Hooks[StatusArrival] = Hooks("status")
+
+    def on_document(self, callback: Callable[[DocumentView], object]
+                    ) -> Callable[[DocumentView], object]:
+        """Call ``callback(document)`` for every document this node receives (pushed,
+        pulled or polled), once it is stored; usable as a decorator. The document's
+        packet: ``node.stored(document.id)``. See :mod:`docflow.hooks`."""
+        return self.document_hooks.add(callback)
+
+    def on_status(self, callback: Callable[[StatusArrival], object]
+                  ) -> Callable[[StatusArrival], object]:
+        """Call ``callback(arrival)`` for every status packet this node receives
+        (03 accepted, 02 rejected, 15/16 answers, a 13 recall request...), once applied;
+        usable as a decorator. See :mod:`docflow.hooks`."""
+        return self.status_hooks.add(callback)
 
     @property
     def code(self) -> OrganCode:
@@ -430,6 +399,8 @@ class Node:
                   info.code_notation, envelope.message_id, info.sender.code,
                   result.document_ref, received.verdict,
                   f", {len(received.findings)} finding(s)" if received.findings else "")
+        if not result.duplicate and self.document_hooks:
+            self.document_hooks.fire(self.store.queries.document(result.document_ref))
         return result.receipt
 
     def _change_answer(self, envelope: Envelope) -> Answer | None:
@@ -466,9 +437,20 @@ class Node:
                   status.response_for.document_id)
         if status.code is StatusCode.RECALL_REQUESTED:
             self._answer_recall(status)
+            self._told(status, "in")
             return
         self.store.lifecycle.apply_status(status, packet, organ=str(self.code),
                                           content_digest=verified.content_digest, now=now)
+        self._told(status, "out")
+
+    def _told(self, status: StatusInfo, direction: str) -> None:
+        """Tell the status hooks (when there are any) of a status packet applied."""
+        if not self.status_hooks:
+            return
+        matches = self.store.queries.documents(
+            direction=direction, organ=str(self.code),
+            document_id=status.response_for.document_id, page_size=2).items
+        self.status_hooks.fire(StatusArrival(status, matches[0].id if matches else None))
 
     def _answer_recall(self, request: StatusInfo) -> None:
         """Answer a recall by the document's state (agree: 15, refuse with the reason:

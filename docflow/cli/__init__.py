@@ -17,6 +17,7 @@ from docflow.cli import (  # noqa: F401 - imported for their commands
     axis,
     conform,
     db,
+    directory,
     documents,
     lifecycle,
     node,

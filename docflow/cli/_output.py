@@ -154,6 +154,24 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
+def emit_checks(checks: Sequence[Any], as_json: bool, failed_status: int) -> None:
+    """Print a list of checks (``name``, ``ok``, ``detail``): one line each, then ``ok``
+    or how many failed; or with ``as_json``
+    ``{"ok": bool, "checks": [{"name", "ok", "detail"}, ...]}``. Then exit 0 when all
+    passed, ``failed_status`` when one did not."""
+    ok = all(check.ok for check in checks)
+
+    def text() -> None:
+        for check in checks:
+            say(str(check))
+        failed = sum(not check.ok for check in checks)
+        say("ok" if not failed else f"{failed} problem(s)")
+
+    emit({"ok": ok, "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
+                               for c in checks]}, as_json, text)
+    sys.exit(0 if ok else failed_status)
+
+
 def verdict_of(form: str) -> str:
     """What a signature form is worth before verification."""
     return {"xmldsig": "xmldsig (check it with docflow verify)",

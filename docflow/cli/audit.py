@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from docflow.cli._app import cli, home_option
-from docflow.cli._output import ExistingPath, fail, note, say
+from docflow.cli._output import ExistingPath, emit, fail, json_option, note, say
 from docflow.errors import ConfigError, DocflowError, NotFoundError
 
 
@@ -84,7 +84,8 @@ def audit_verify(database: str | None, home: Path, checkpoint_files: tuple[Path,
 @home_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the checkpoint here (default: standard output).")
-def audit_checkpoint(home: Path, output: Path | None) -> None:
+@json_option
+def audit_checkpoint(home: Path, output: Path | None, as_json: bool) -> None:
     """Sign the audit chain's head (entries, last hash) with the home's organ key.
 
     Keep the file outside the database: `docflow audit verify --checkpoint FILE` then
@@ -106,7 +107,9 @@ def audit_checkpoint(home: Path, output: Path | None) -> None:
         fail(exc)
         return
     if output is None:
-        click.echo(checkpoint.to_json())
-    else:
-        output.write_text(checkpoint.to_json() + "\n", encoding="utf-8")
-        say(f"signed the audit chain at entry {seq} as {checkpoint.organ}: {output}")
+        click.echo(checkpoint.to_json())  # the checkpoint itself is JSON
+        return
+    output.write_text(checkpoint.to_json() + "\n", encoding="utf-8")
+    emit({"file": str(output), "entries": seq, "organ": str(checkpoint.organ)}, as_json,
+         lambda: say(f"signed the audit chain at entry {seq} as {checkpoint.organ}: "
+                     f"{output}"))

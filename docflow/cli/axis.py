@@ -17,6 +17,7 @@ from docflow.cli._output import (
     EXIT_UNAVAILABLE,
     ExistingPath,
     emit,
+    emit_checks,
     fail,
     health_exit,
     health_of,
@@ -335,7 +336,8 @@ def _axis_client(home: Path) -> tuple[Any, str]:
 
 @axis.command("check")
 @home_option
-def axis_check(home: Path) -> None:
+@json_option
+def axis_check(home: Path, as_json: bool) -> None:
     """Check the home's [axis]: reachable, credentials accepted, clocks in step, what
     waits. One line each; exit status 1 when one fails."""
     from docflow.transport._check import check_channel
@@ -345,9 +347,7 @@ def axis_check(home: Path) -> None:
         checks = check_channel(client, url)
     finally:
         client.close()
-    for check in checks:
-        say(str(check))
-    sys.exit(0 if all(check.ok for check in checks) else 1)
+    emit_checks(checks, as_json, 1)
 
 
 @axis.command("status")

@@ -15,6 +15,7 @@ from docflow.cli._output import (
     EXIT_CANNOT_LISTEN,
     ExistingPath,
     emit,
+    emit_checks,
     fail,
     health_exit,
     health_of,
@@ -42,14 +43,19 @@ from docflow.model import OrganCode, OrganInfo
 @click.option("--directory", "directory_file",
               type=ExistingPath(dir_okay=False),
               help="The organ directory (copied into the home): routes, hubs, endpoints.")
+@click.option("--shared-directory", is_flag=True,
+              help="Refer to --directory where it is (its absolute path) instead of copying "
+                   "it: the homes of one machine share one file, and an endpoint changed "
+                   "there reaches every node on its next start.")
 @click.option("--hub", "is_hub", is_flag=True,
               help="This home runs a hub (the province's LGSP) listed in the directory.")
 @click.option("--encrypt", is_flag=True,
               help="Encrypt the node's key ($DOCFLOW_KEY_PASSPHRASE, else asked twice); "
                    "commands that sign then need DOCFLOW_KEY_PASSPHRASE.")
+@json_option
 def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int | None,
-         peers: tuple[str, ...], directory_file: Path | None, is_hub: bool,
-         encrypt: bool) -> None:
+         peers: tuple[str, ...], directory_file: Path | None, shared_directory: bool,
+         is_hub: bool, encrypt: bool, as_json: bool) -> None:
     """Create a node home: node.toml, keys, trust store, migrated SQLite database."""
     import shutil
 
@@ -68,6 +74,8 @@ def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int | Non
                 port = _endpoint_port(directory, code, is_hub)
         elif is_hub:
             raise ConfigError("a hub home needs --directory")
+        if shared_directory and directory_file is None:
+            raise ConfigError("--shared-directory needs --directory FILE")
         if not name:
             raise ConfigError("--name is required without a directory")
         info = OrganInfo(code, name)
@@ -83,18 +91,26 @@ def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int | Non
                          hint="nothing was written; choose another folder"))
     passphrase = new_passphrase() if encrypt else None  # asked before anything is written
     home.mkdir(parents=True, exist_ok=True)
-    issue_keys(ca_dir, organ, name, home / "keys", ecdsa=False, passphrase=passphrase)
+    issue_keys(ca_dir, organ, name, home / "keys", ecdsa=False, passphrase=passphrase,
+               quiet=as_json)
     (home / "trust").mkdir(exist_ok=True)
     shutil.copy(ca_dir / "ca.crt", home / "trust" / "ca.crt")
-    if directory_file is not None:
+    referred: str | None = None
+    if directory_file is not None and shared_directory:
+        referred = str(directory_file.resolve())
+    elif directory_file is not None:
         shutil.copy(directory_file, home / "directory.toml")
-    write_config(home, info, port=port or 8080, peers=peer_map,
-                 directory="directory.toml" if directory_file else None,
+        referred = "directory.toml"
+    write_config(home, info, port=port or 8080, peers=peer_map, directory=referred,
                  role="hub" if is_hub else "node")
     config = load_config(home)
     with Store.open(config.database) as store:
         revision = store.schema_revision()
-    say(f"node home {home} ready for {organ} (database at revision {revision})")
+    emit({"home": str(home), "organ": organ, "name": name, "role": config.role,
+          "port": config.server.port, "directory": str(config.directory or "") or None,
+          "database": str(config.database), "revision": revision,
+          "key_encrypted": passphrase is not None}, as_json,
+         lambda: say(f"node home {home} ready for {organ} (database at revision {revision})"))
 
 
 def _endpoint_port(directory: Any, code: OrganCode, is_hub: bool) -> int | None:
@@ -301,32 +317,30 @@ def bench(names: tuple[str, ...]) -> None:
 
 
 @cli.command()
-def doctor() -> None:
-    """Check the installation: lxml and xmlsec must share one libxml2, schemas must load."""
+@json_option
+def doctor(as_json: bool) -> None:
+    """Check the installation: lxml and xmlsec must share one libxml2, schemas must load.
+    One line each; exit status 1 when one fails."""
     from lxml import etree
 
     from docflow.envelope import schema_path
+    from docflow.transport._check import Check
 
-    problems = 0
     lxml_libxml = ".".join(map(str, etree.LIBXML_VERSION))
-    say(f"lxml {etree.__version__} with libxml2 {lxml_libxml}")
+    checks = [Check("lxml", True, f"lxml {etree.__version__} with libxml2 {lxml_libxml}")]
     try:
         import xmlsec
 
         xmlsec_libxml = ".".join(map(str, xmlsec.get_libxml_version()))
-        say(f"xmlsec with libxml2 {xmlsec_libxml}")
-        if xmlsec_libxml != lxml_libxml:
-            problems += 1
-            say("  PROBLEM: lxml and xmlsec use different libxml2 builds; "
-                       "reinstall both at the versions pinned by docflow")
+        same = xmlsec_libxml == lxml_libxml
+        checks.append(Check("xmlsec", same, f"xmlsec with libxml2 {xmlsec_libxml}" + (
+            "" if same else "; lxml and xmlsec use different libxml2 builds: reinstall both "
+            "at the versions pinned by docflow")))
     except Exception as exc:  # an import failure here is exactly what doctor reports
-        problems += 1
-        say(f"  PROBLEM: xmlsec cannot be imported: {exc}")
+        checks.append(Check("xmlsec", False, f"xmlsec cannot be imported: {exc}"))
     for name in ("edxml.xsd", "status.xsd"):
         try:
-            say(f"schema {name}: {schema_path(name)}")
+            checks.append(Check(f"schema {name}", True, str(schema_path(name))))
         except FileNotFoundError as exc:
-            problems += 1
-            say(f"  PROBLEM: {exc}")
-    say("ok" if not problems else f"{problems} problem(s)")
-    sys.exit(1 if problems else 0)
+            checks.append(Check(f"schema {name}", False, str(exc)))
+    emit_checks(checks, as_json, 1)

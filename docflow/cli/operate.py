@@ -20,6 +20,7 @@ from docflow.cli._output import (
     ExistingPath,
     clip,
     emit,
+    emit_checks,
     fail,
     json_option,
     note,
@@ -34,10 +35,13 @@ from docflow.errors import ConfigError, DocflowError, NotFoundError
 @click.option("--directory", "directory_file",
               type=ExistingPath(dir_okay=False),
               help="A directory file (default: the home's [node] directory).")
-@click.option("--level", help="Only organs of this level (province, district, ...).")
+@click.option("--level", help="Only organs of this level (province, district, ...); "
+              "`hub` for the hubs only.")
 @json_option
 def organs(home: Path, directory_file: Path | None, level: str | None, as_json: bool) -> None:
-    """The organ directory: each organ's code, name, level, parent, hub and endpoint."""
+    """The organ directory: each organ's code, name, level, parent, hub and endpoint; and
+    the hubs (level `hub`): the province's LGSP and the national axis, each with the hub
+    above it (as its parent) and its endpoint."""
     from docflow.config import load_config
     from docflow.routing import Directory
 
@@ -54,14 +58,19 @@ def organs(home: Path, directory_file: Path | None, level: str | None, as_json: 
         fail(exc)
         return
     entries = [entry for entry in directory if level is None or entry.organ.level == level]
-    if level is not None and not entries:
-        levels = sorted({entry.organ.level for entry in directory})
+    hubs = [hub for hub in directory.hubs.values() if level in (None, "hub")]
+    if level is not None and not entries and not hubs:
+        levels = sorted({entry.organ.level for entry in directory}
+                        | ({"hub"} if directory.hubs else set()))
         fail(NotFoundError(f"no organ of level {level!r}", where=str(directory_file),
                            hint=f"the levels there: {', '.join(levels)}"))
     rows: list[dict[str, Any]] = [
         {"code": str(e.organ.code), "name": e.organ.name, "level": e.organ.level,
          "parent": str(e.organ.parent or ""), "hub": str(e.hub or ""),
          "endpoint": e.endpoint or "", "pull": e.pull} for e in entries]
+    rows += [{"code": str(h.code), "name": h.name, "level": "hub",
+              "parent": str(h.upstream or ""), "hub": "", "endpoint": h.endpoint or "",
+              "pull": False} for h in hubs]
     emit(rows, as_json, lambda: table(
         ["code", "name", "level", "parent", "hub", "endpoint"],
         [[r["code"], r["name"], r["level"], r["parent"] or "-", r["hub"] or "-",
@@ -75,16 +84,14 @@ def config_group() -> None:
 
 @config_group.command("check")
 @home_option
-def config_check(home: Path) -> None:
+@json_option
+def config_check(home: Path, as_json: bool) -> None:
     """Check every setting of the home: the file parses, the key, certificate, trust
     folder and directory are readable, the database opens, the environment variables
     named are set. One line each; exit status 5 when one fails."""
     from docflow.config import check_config
 
-    checks = check_config(home)
-    for check in checks:
-        say(str(check))
-    sys.exit(0 if all(check.ok for check in checks) else EXIT_CONFIG)
+    emit_checks(check_config(home), as_json, EXIT_CONFIG)
 
 
 @cli.command("retry-now")

@@ -103,7 +103,8 @@ def refuse_overwrite(*paths: Path, force: bool) -> None:
 
 
 def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, *,
-               force: bool = False, passphrase: str | None = None) -> None:
+               force: bool = False, passphrase: str | None = None,
+               quiet: bool = False) -> None:
     """Issue ``organ``'s key and certificate from the CA in ``ca_dir`` into ``out``
     (the key encrypted with ``passphrase`` when given)."""
     from docflow.clock import system_clock
@@ -119,8 +120,9 @@ def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, *,
         return
     out.mkdir(parents=True, exist_ok=True)
     credentials.save(out / "organ.key", out / "organ.crt", passphrase=passphrase)
-    say(f"issued a certificate for {organ}: {out / 'organ.crt'}"
-               + (" (key encrypted)" if passphrase else ""))
+    if not quiet:
+        say(f"issued a certificate for {organ}: {out / 'organ.crt'}"
+            + (" (key encrypted)" if passphrase else ""))
 
 
 @pki.command("show")

@@ -58,13 +58,45 @@ def listen(app: Any, *, host: str = "127.0.0.1", port: int = 8080, threads: int 
     except OSError as exc:  # socket.gaierror too
         raise _cannot_listen(host, port, exc, port_option) from exc
     try:
-        server: Listening = waitress.server.create_server(
+        server = waitress.server.create_server(
             app, sockets=[sock], threads=threads, max_request_body_size=max_body,
             channel_timeout=channel_timeout, ident="docflow")
     except (OSError, ValueError) as exc:
         sock.close()
         raise _cannot_listen(host, port, OSError(str(exc)), port_option) from exc
-    return server
+    return _WaitressServer(server)
+
+
+class _WaitressServer:
+    """waitress serving ``app``, with a ``close()`` safe from any thread: waitress's own
+    closes file descriptors under its running loop (whose next ``select`` then fails
+    with EBADF), so a close while ``run()`` is under way in another thread first ends
+    that loop from inside (:func:`shutdown`) and waits for it."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self._idle = threading.Event()
+        self._idle.set()
+        self._runner: threading.Thread | None = None
+
+    @property
+    def effective_port(self) -> int:
+        """The port bound (the one asked for, or the one given for 0)."""
+        return int(self.server.effective_port)
+
+    def run(self) -> None:
+        self._runner = threading.current_thread()
+        self._idle.clear()
+        try:
+            self.server.run()
+        finally:
+            self._idle.set()
+
+    def close(self) -> None:
+        if not self._idle.is_set() and threading.current_thread() is not self._runner:
+            shutdown(self)
+            self._idle.wait(30)
+        self.server.close()
 
 
 class _TlsServer:
@@ -149,6 +181,8 @@ def shutdown(server: Listening) -> None:
     socket and every open client channel closed (a client holding a keep-alive
     connection kept waitress's loop going when only the listener was closed), the
     requests under way finished first."""
+    if isinstance(server, _WaitressServer):
+        server = server.server
     if not isinstance(server, waitress.server.BaseWSGIServer):
         server.close()
         return

@@ -442,3 +442,69 @@ def test_readme_systems_file_serves_every_dialect(tmp_path: Path) -> None:
         systems, accounts, consumers, locations = _read_systems(path, dialect)
         assert [s.system_id for s in systems] == ["000.00.00.H41", "vxp.saas.03"]
         assert len(accounts) == 1 and len(consumers) == 1 and locations["secret"] == "header"  # noqa: S105 - a location
+
+
+# ----------------------------------------------------------------------- M5, M12, M13
+
+QN_DIRECTORY = """
+[[hubs]]
+code = "000.00.90.H41"
+name = "LGSP Quảng Nam"
+endpoint = "http://127.0.0.1:18102/"
+
+[[organs]]
+code = "000.00.00.H41"
+name = "UBND tỉnh"
+level = "province"
+hub = "000.00.90.H41"
+endpoint = "http://127.0.0.1:18100/"
+
+[[organs]]
+code = "000.00.05.H41"
+name = "UBND huyện"
+level = "district"
+hub = "000.00.90.H41"
+endpoint = "http://127.0.0.1:18101/"
+"""
+
+
+def test_m5_m12_m13_json_everywhere_hubs_listed_and_one_shared_directory(
+        tmp_path: Path) -> None:
+    directory = tmp_path / "qn.toml"
+    directory.write_text(QN_DIRECTORY, encoding="utf-8")
+    ok("pki", "ca", "create", "--name", "CA", "--out", str(tmp_path / "ca"), "--ecdsa")
+    made = json.loads(ok("init", str(tmp_path / "prov"), "--organ", PROVINCE, "--ca",
+                         str(tmp_path / "ca"), "--directory", str(directory),
+                         "--shared-directory", "--json").stdout)
+    assert made["directory"] == str(directory.resolve()) and made["port"] == 18100
+    assert not (tmp_path / "prov" / "directory.toml").exists()  # referred to, not copied
+    ok("init", str(tmp_path / "dist"), "--organ", DISTRICT, "--ca", str(tmp_path / "ca"),
+       "--directory", str(directory))  # this one keeps its own copy
+    checked = json.loads(ok("config", "check", "--home", str(tmp_path / "prov"),
+                            "--json").stdout)
+    assert checked["ok"] and all(c["ok"] for c in checked["checks"])
+    assert json.loads(ok("doctor", "--json").stdout)["ok"]
+    signed = json.loads(ok("audit", "checkpoint", "--home", str(tmp_path / "prov"), "-o",
+                           str(tmp_path / "cp.json"), "--json").stdout)
+    assert signed["organ"] == PROVINCE and signed["file"] == str(tmp_path / "cp.json")
+    listed = json.loads(ok("organs", "--home", str(tmp_path / "prov"), "--json").stdout)
+    hubs = [row for row in listed if row["level"] == "hub"]
+    assert [(h["code"], h["endpoint"]) for h in hubs] == [("000.00.90.H41",
+                                                           "http://127.0.0.1:18102/")]
+    assert len(json.loads(ok("organs", "--home", str(tmp_path / "prov"), "--level", "hub",
+                             "--json").stdout)) == 1
+    # The province publishes a new file: the district's endpoint moved.
+    current = tmp_path / "qn-2027.toml"
+    current.write_text(QN_DIRECTORY.replace("18101", "18201"), encoding="utf-8")
+    dry = json.loads(ok("directory", "sync", "--home", str(tmp_path / "dist"), "--from",
+                        str(current), "--dry-run", "--json").stdout)
+    assert dry["changes"] == [f"organ {DISTRICT}: endpoint http://127.0.0.1:18101/ -> "
+                              "http://127.0.0.1:18201/"] and not dry["written"]
+    ok("directory", "sync", "--home", str(tmp_path / "dist"), "--from", str(current))
+    assert "18201" in (tmp_path / "dist" / "directory.toml").read_text(encoding="utf-8")
+    assert "is up to date" in ok("directory", "sync", "--home", str(tmp_path / "dist"),
+                                 "--from", str(current)).stdout
+    wrong = tmp_path / "other.toml"
+    wrong.write_text(QN_DIRECTORY.replace(DISTRICT, "000.00.06.H41"), encoding="utf-8")
+    refused = run("directory", "sync", "--home", str(tmp_path / "dist"), "--from", str(wrong))
+    assert refused.exit_code == 5 and "does not list this home's organ" in refused.output

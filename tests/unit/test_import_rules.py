@@ -13,7 +13,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "docflow"
 CORE = ("model", "envelope", "security", "lifecycle", "routing", "errors", "clock")
 ADAPTERS_AND_SERVICES = ("store", "transport", "emulators", "node", "hub", "delivery",
-                         "worker", "harness", "cli", "config", "demo")
+                         "worker", "harness", "cli", "config", "demo", "tracing", "intake",
+                         "hooks")
 
 
 def imports(path: Path) -> set[str]:
@@ -64,7 +65,7 @@ def test_adapters_meet_only_in_services() -> None:
     meeting = {path.relative_to(PACKAGE).parts[0].removesuffix(".py")
                for path in PACKAGE.rglob("*.py") if {"store", "transport"} <= imports(path)}
     assert meeting <= {"node", "hub", "delivery", "emulators", "config", "cli", "harness",
-                       "demo"}, meeting
+                       "demo", "tracing"}, meeting
     assert not meeting & set(CORE)
 
 
