@@ -481,7 +481,8 @@ def _interop(table: Any) -> InteropConfig:
 
     if not isinstance(table, dict):
         raise ConfigError("[interop] must be a table")
-    unknown = set(table) - {"axis_trust", "accept", "refuse", "aliases", "timezone"}
+    unknown = set(table) - {"axis_trust", "accept", "refuse", "aliases",  # not a state
+                            "timezone"}
     if unknown:
         raise ConfigError(f"unknown setting(s) in [interop]: {sorted(unknown)}")
     trust = str(table.get("axis_trust", "require"))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from docflow.clock import Clock
 from docflow.errors import ConfigError, DocflowError, SecurityError
+from docflow.lifecycle import TransportState
 from docflow.model import OrganCode, StatusCode
 from docflow.security import TrustStore, Verified, signed_content_digest, verify
 from docflow.store import Claim, Store
@@ -70,7 +71,7 @@ def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, cloc
         except DocflowError as exc:
             state = store.outbox.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}",
                                       now=clock())
-            if state == "failed":
+            if state is TransportState.FAILED:
                 _LOG.warning("gave up on %s to %s after %d attempt(s), a dead letter "
                              "(delivery %d): %s; see `docflow deadletters`, then "
                              "`docflow resend %d`", what, recipient, claim.attempts,

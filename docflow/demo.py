@@ -22,6 +22,7 @@ from pathlib import Path
 
 from docflow.harness import Simulation, SimulationConfig, quang_nam
 from docflow.harness.directory import OTHER_PROVINCE, PROVINCE
+from docflow.lifecycle import ChangeState, IncomingState
 from docflow.model import OrganCode
 from docflow.routing import Directory
 
@@ -114,7 +115,7 @@ def _run(home: Path) -> None:
                                                                  page_size=1000).items
                       if d.kind == "document"]
         states = Counter(f"{d.business_state}" + (f"/recall {d.change_state}"
-                                                  if d.change_state != "none" else "")
+                                                  if d.change_state != ChangeState.NONE else "")
                          for d in deliveries)
         print(f"{label:<34} {len(deliveries):>6}  "
               + ", ".join(f"{n} {state}" for state, n in sorted(states.items())))
@@ -129,7 +130,7 @@ def _run(home: Path) -> None:
     hops = " -> ".join([str(province), *(organ for organ, _ in arrived.hops), str(da_nang)])
     print(f"\nroute of the letter to Đà Nẵng (hub-signed trace hops): {hops}")
     rejected = [h.reason or "" for h in sender.store.queries.history(decision.document_ref)
-                if h.to_state == "rejected"]
+                if h.to_state == IncomingState.REJECTED]
     print(f"rejection reasons recorded at the sender: {sorted(set(rejected))}")
 
     report = simulation.report(time.perf_counter() - started)

@@ -49,14 +49,17 @@ from docflow.security import (
 )
 from docflow.store import Claim, Store
 from docflow.tracing import DocumentTrace, local_trace, stored_envelope
-from docflow.transport import CopyTrace, Pending, StatusTrace, TraceReport, Transport
+from docflow.transport import (
+    CopyTrace,
+    Pending,
+    PullOperation,
+    StatusTrace,
+    TraceReport,
+    Transport,
+)
 
 __all__ = ["Hub", "HubReport"]
 
-#: Operations a pulling organ signs its request tokens for.
-PULL_PENDING = "pending"
-PULL_ACK = "acknowledge"
-PULL_TRACE = "trace"
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,7 @@ class Hub:
         """Packets of ``kind`` held for the token's organ, leased to it."""
         if kind not in ("document", "status"):
             raise ModelError(f"unknown packet kind {kind!r}", hint="document or status")
-        organ = self._caller(token, PULL_PENDING, kind)
+        organ = self._caller(token, PullOperation.PENDING, kind)
         self._last_pull[organ] = self.clock()
         claims = self.store.outbox.claim_due(f"pull:{organ}", limit=max(1, min(limit, 100)),
                                              lease=self.pull_lease,
@@ -262,7 +265,7 @@ class Hub:
         """Settle a packet the token's organ pulled: with its receipt (a document), with
         nothing (a status), or with the reason it refused the packet (retried, then
         dead-lettered)."""
-        organ = self._caller(token, PULL_ACK, str(handle))
+        organ = self._caller(token, PullOperation.ACKNOWLEDGE, str(handle))
         delivery = self.store.queries.delivery(handle)
         if delivery.recipient != organ:
             raise NotFoundError("no such packet pending for this organ",
@@ -282,7 +285,7 @@ class Hub:
 
     def trace(self, token: RequestToken, message_id: str) -> TraceReport:
         """What this hub knows of a document the token's organ sent."""
-        organ = self._caller(token, PULL_TRACE, message_id)
+        organ = self._caller(token, PullOperation.TRACE, message_id)
         try:
             document = self.store.relay.relayed(str(self.code), message_id, sender=organ)
         except NotFoundError as exc:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from docflow.errors import DocflowError, RoutingError, TransportError
+from docflow.lifecycle import Outcome
 from docflow.model import OrganCode
 from docflow.security import sign_request
-from docflow.transport import AxisChannel, PullTransport
+from docflow.transport import AxisChannel, PullOperation, PullTransport
 
 if TYPE_CHECKING:
     from docflow.node import Node
@@ -49,7 +50,7 @@ def pull(node: Node, *, limit: int = 50) -> PullReport:
     counts = {"document": 0, "status": 0}
     refused, errors = 0, []
     for kind in ("document", "status"):
-        token = sign_request(node.credentials, "pending", kind, now=node.clock())
+        token = sign_request(node.credentials, PullOperation.PENDING, kind, now=node.clock())
         for item in transport.pending(hub, token, kind, limit):
             receipt, error = None, None
             try:
@@ -62,7 +63,7 @@ def pull(node: Node, *, limit: int = 50) -> PullReport:
                 error = f"{type(exc).__name__}: {exc}"
                 refused += 1
                 errors.append(error)
-            ack = sign_request(node.credentials, "acknowledge", str(item.handle),
+            ack = sign_request(node.credentials, PullOperation.ACKNOWLEDGE, str(item.handle),
                                now=node.clock())
             try:
                 transport.acknowledge(hub, ack, item.handle, receipt, error)
@@ -94,14 +95,14 @@ def poll(node: Node, axis: AxisChannel, *, limit: int = 50, pages: int = 10) -> 
                                               packet, now=node.clock())
                 refused += 1
                 errors.append(reason)
-                _acknowledge(axis, item.doc_id, "fail", errors)
+                _acknowledge(axis, item.doc_id, Outcome.FAIL, errors)
                 continue
-            _acknowledge(axis, item.doc_id, "done", errors)
+            _acknowledge(axis, item.doc_id, Outcome.DONE, errors)
             counts[message_type] += 1
     return PullReport(counts["edoc"], counts["status"], refused, tuple(errors))
 
 
-def _acknowledge(axis: AxisChannel, doc_id: str, status: str, errors: list[str]) -> None:
+def _acknowledge(axis: AxisChannel, doc_id: str, status: Outcome, errors: list[str]) -> None:
     """``updateStatus``; a platform that refuses it is said, not raised (the item is
     listed again and the next pass answers it again: storing is idempotent)."""
     try:

@@ -26,7 +26,15 @@ from docflow.errors import (
 )
 from docflow.hooks import Hooks, StatusArrival
 from docflow.intake import PullReport
-from docflow.lifecycle import ChangeKind, Step, answer_change, link_change
+from docflow.lifecycle import (
+    INCOMING,
+    ChangeKind,
+    IncomingEvent,
+    IncomingState,
+    Step,
+    answer_change,
+    link_change,
+)
 from docflow.model import (
     DEFAULT_TZ,
     Attachment,
@@ -62,7 +70,7 @@ from docflow.store import (
     Store,
 )
 from docflow.tracing import DocumentTrace, local_trace, stored_envelope
-from docflow.transport import AxisChannel, PullTransport, Transport
+from docflow.transport import AxisChannel, PullOperation, PullTransport, Transport
 
 if TYPE_CHECKING:
     from docflow.worker import Worker
@@ -395,7 +403,8 @@ class Node:
                                           signature=str(received.verdict),
                                           findings=received.findings, now=now)
         _LOG.info("%s document %s/%s (message %s) from %s as document %d; signature %s%s",
-                  "received again" if result.duplicate else "received", info.code_number,
+                  "received again" if result.duplicate else "received",  # not a state: a log word
+                  info.code_number,
                   info.code_notation, envelope.message_id, info.sender.code,
                   result.document_ref, received.verdict,
                   f", {len(received.findings)} finding(s)" if received.findings else "")
@@ -543,7 +552,7 @@ class Node:
         if (ask_hub and document.direction == "out" and self.directory is not None
                 and self.directory.entry(self.code).hub is not None
                 and isinstance(self.transport, PullTransport)):
-            token = sign_request(self.credentials, "trace", document.message_id,
+            token = sign_request(self.credentials, PullOperation.TRACE, document.message_id,
                                  now=self.clock())
             return dataclasses.replace(story, hub=self.transport.trace(
                 intake.hub_of(self), token, document.message_id))
@@ -551,22 +560,25 @@ class Node:
 
     # ------------------------------------------------------------------ acting
 
-    def act(self, document_ref: int, event: str, reason: str | None = None, *,
-            expected_version: int | None = None) -> Step:
+    def act(self, document_ref: int, event: IncomingEvent | str, reason: str | None = None,
+            *, expected_version: int | None = None) -> Step[IncomingState]:
         """Apply a lifecycle event to a received document (accept, reject, assign,
-        process, complete, or an answer to a change request); the status packet it emits
-        is signed and queued for the sender in the same transaction."""
+        process, complete, or an answer to a change request: an ``IncomingEvent`` or its
+        name); the status packet it emits is signed and queued for the sender in the same
+        transaction. An unknown event is a ``LifecycleError`` naming the events."""
+        act = INCOMING.event(event)
         document = self.store.queries.document(document_ref)
         return self.store.lifecycle.apply_incoming(
-            document_ref, event, reason=reason,
-            status=self._status_builder(document, event, reason),
+            document_ref, act, reason=reason,
+            status=self._status_builder(document, act, reason),
             expected_version=expected_version, now=self.clock())
 
-    def _status_builder(self, document: DocumentView, event: str,
-                        reason: str | None) -> Callable[[Step], tuple[StatusInfo, bytes]]:
+    def _status_builder(self, document: DocumentView, event: IncomingEvent,
+                        reason: str | None
+                        ) -> Callable[[Step[IncomingState]], tuple[StatusInfo, bytes]]:
         """Builds and signs the status an event on ``document`` emits (the store calls
         it inside its transaction, only when the step emits a code)."""
-        def status(step: Step) -> tuple[StatusInfo, bytes]:
+        def status(step: Step[IncomingState]) -> tuple[StatusInfo, bytes]:
             if step.emit is None:
                 raise ModelError(f"event {event!r} reports no status")
             info = self._status(document, step.emit, reason)
@@ -574,25 +586,25 @@ class Node:
 
         return status
 
-    def accept(self, document_ref: int) -> Step:
+    def accept(self, document_ref: int) -> Step[IncomingState]:
         """Tiếp nhận: register the document (03)."""
-        return self.act(document_ref, "accept")
+        return self.act(document_ref, IncomingEvent.ACCEPT)
 
-    def reject(self, document_ref: int, reason: str) -> Step:
+    def reject(self, document_ref: int, reason: str) -> Step[IncomingState]:
         """Từ chối: refuse the document with a reason (02)."""
-        return self.act(document_ref, "reject", reason)
+        return self.act(document_ref, IncomingEvent.REJECT, reason)
 
-    def assign(self, document_ref: int, reason: str | None = None) -> Step:
+    def assign(self, document_ref: int, reason: str | None = None) -> Step[IncomingState]:
         """Phân công: a leader assigns it (04)."""
-        return self.act(document_ref, "assign", reason)
+        return self.act(document_ref, IncomingEvent.ASSIGN, reason)
 
-    def process(self, document_ref: int) -> Step:
+    def process(self, document_ref: int) -> Step[IncomingState]:
         """Đang xử lý (05)."""
-        return self.act(document_ref, "process")
+        return self.act(document_ref, IncomingEvent.PROCESS)
 
-    def complete(self, document_ref: int) -> Step:
+    def complete(self, document_ref: int) -> Step[IncomingState]:
         """Hoàn thành (06)."""
-        return self.act(document_ref, "complete")
+        return self.act(document_ref, IncomingEvent.COMPLETE)
 
     def _status(self, document: DocumentView, code: StatusCode,
                 reason: str | None) -> StatusInfo:

@@ -115,12 +115,13 @@ def conform(files: tuple[Path, ...], accepted: tuple[str, ...], refused: tuple[s
         try:
             reading = read_packet(file.read_bytes(), policy=policy)
         except DocflowError as exc:
-            results.append({"file": str(file), "decision": "refuse", "error":
+            results.append({"file": str(file), "decision": "refuse",  # not a state
+                            "error":
                             type(exc).__name__, "message": str(exc), "findings": []})
             continue
         refusing = reading.refusing(policy)
-        decision = ("refuse" if refusing or reading.packet is None else
-                    "accept with findings" if reading.findings else "accept")
+        decision = ("refuse" if refusing or reading.packet is None else  # not a state
+                    "accept with findings" if reading.findings else "accept")  # not a state
         results.append({
             "file": str(file), "decision": decision, "kind": reading.kind.name.lower(),
             "layout": reading.layout, "signature": verdict_of(reading.signature),
@@ -145,8 +146,8 @@ def conform(files: tuple[Path, ...], accepted: tuple[str, ...], refused: tuple[s
 
     emit(results if len(results) > 1 else results[0], as_json, text)
     decisions = {result["decision"] for result in results}
-    sys.exit(1 if "refuse" in decisions else EXIT_FINDINGS if "accept with findings" in decisions
-             else 0)
+    sys.exit(1 if "refuse" in decisions  # not a state: a conform decision
+             else EXIT_FINDINGS if "accept with findings" in decisions else 0)
 
 
 def _indented(data: bytes) -> bytes:

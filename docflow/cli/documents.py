@@ -25,7 +25,16 @@ from docflow.cli._output import (
     table,
 )
 from docflow.errors import DocflowError, ModelError
-from docflow.lifecycle import INCOMING, OUTGOING
+from docflow.lifecycle import (
+    INCOMING,
+    OUTGOING,
+    WAITING,
+    ChangeKind,
+    IncomingEvent,
+    MessageKind,
+    OutgoingEvent,
+    standing,
+)
 from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, organ_codes
 
 
@@ -172,9 +181,8 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
 def _hub_copies(hub: Any, *, held: bool, as_json: bool) -> None:
     """A hub's inbox (what it holds now: for pulling organs, or waiting for a retry)
     and outbox (every copy it relayed), one row per copy."""
-    waiting = ("queued", "retrying", "sending")
     copies = hub.store.queries.deliveries(organ=str(hub.code), page_size=1000,
-                                          transport_state=waiting if held else None).items
+                                          transport_state=WAITING if held else None).items
     pulling = set(hub.pulling)
     documents: dict[int, Any] = {}
     rows = []
@@ -182,12 +190,13 @@ def _hub_copies(hub: Any, *, held: bool, as_json: bool) -> None:
         if copy.document_ref not in documents:
             documents[copy.document_ref] = hub.store.queries.document(copy.document_ref)
         document = documents[copy.document_ref]
-        sender = document.sender if copy.kind == "document" else _status_sender(hub, copy.id)
+        sender = document.sender if copy.kind == MessageKind.DOCUMENT \
+            else _status_sender(hub, copy.id)
         rows.append({"delivery": copy.id, "document": copy.document_ref, "kind": copy.kind,
                      "code": document.code, "from": sender, "to": copy.recipient,
                      "state": copy.transport_state, "attempts": copy.attempts,
                      "held_for_pull": copy.recipient in pulling and copy.transport_state
-                     in waiting, "subject": document.subject})
+                     in WAITING, "subject": document.subject})
     emit(rows, as_json, lambda: table(
         ["copy", "doc", "kind", "code", "from", "to", "state", "", "subject"],
         [[r["delivery"], r["document"], r["kind"], r["code"], r["from"], r["to"], r["state"],
@@ -208,22 +217,9 @@ def _status_sender(hub: Any, delivery_id: int) -> str:
     return str(status.sender.code) if isinstance(status, StatusInfo) else "?"
 
 
-#: what a copy whose delivery is under way shows, by transport state
-_ON_ITS_WAY = {"queued": "queued", "sending": "sending", "retrying": "retrying",
-               "awaiting_receipt": "handed over", "failed": "dead letter"}
-
-
 def copy_standing(copy: Any) -> str:
-    """How one copy stands, as its sender reads it: on its way (``queued``,
-    ``retrying``, ``dead letter``...) until delivered, then what its recipient did
-    (``arrived``, ``accepted``, ``rejected``, ``completed``, ``recalled``...). A copy a
-    hub took (acknowledged) that its recipient has not reported is ``at the hub``."""
-    if copy.transport_state in _ON_ITS_WAY:
-        return _ON_ITS_WAY[copy.transport_state]
-    business = copy.business_state or "pending"
-    if copy.change_state == "requested":
-        return f"{business}, change asked"
-    return "at the hub" if business == "pending" else business
+    """How one copy stands, as its sender reads it (:func:`docflow.lifecycle.standing`)."""
+    return standing(copy.transport_state, copy.business_state, copy.change_state)
 
 
 def copy_summary(standings: Sequence[str]) -> str:
@@ -239,7 +235,7 @@ def copy_summary(standings: Sequence[str]) -> str:
 
 @cli.command()
 @home_option
-@click.option("--state", type=click.Choice(INCOMING.states),
+@click.option("--state", type=click.Choice([state.value for state in INCOMING.states]),
               help="Only documents in this state.")
 @json_option
 def inbox(home: Path, state: str | None, as_json: bool) -> None:
@@ -250,7 +246,7 @@ def inbox(home: Path, state: str | None, as_json: bool) -> None:
 
 @cli.command()
 @home_option
-@click.option("--state", type=click.Choice(OUTGOING.states),
+@click.option("--state", type=click.Choice([state.value for state in OUTGOING.states]),
               help="Only documents in this state.")
 @json_option
 def outbox(home: Path, state: str | None, as_json: bool) -> None:
@@ -418,20 +414,21 @@ def resend(home: Path, deliveries: tuple[int, ...], every: bool, to: str | None,
             sys.exit(min(statuses))  # not found (3) before not a dead letter (4)
 
 
-def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> None:
-    @cli.command(name=event, help=summary)
+def _act_command(event: IncomingEvent | OutgoingEvent, summary: str, *,
+                 needs_reason: bool = False) -> None:
+    @cli.command(name=event.value, help=summary)
     @home_option
     @click.argument("document", type=int)
     @click.option("--reason", required=needs_reason, help="Why (sent with the status).")
     @json_option
     def command(home: Path, document: int, reason: str | None, as_json: bool) -> None:
         with opened(home) as node, _as_verbs(document):
-            if event == "recall":
+            if event is OutgoingEvent.RECALL:
                 asked = node.recall(document, reason or "thu hồi")
                 emit({"document": document, "act": event, "asked": len(asked)}, as_json,
                      lambda: say(f"recall requested from {len(asked)} recipient(s)"))
             else:
-                step = node.act(document, event, reason)
+                step = node.act(document, INCOMING.event(event), reason)
                 emit({"document": document, "act": event, "state": step.state,
                       "status": step.emit.value if step.emit else None}, as_json,
                      lambda: say(f"document {document}: {step.state}"
@@ -440,7 +437,9 @@ def _act_command(event: str, summary: str, *, needs_reason: bool = False) -> Non
 
 
 #: the acts a person types, in the order of a document's life
-ACT_VERBS = ("accept", "reject", "assign", "process", "complete", "recall")
+ACT_VERBS: tuple[IncomingEvent | OutgoingEvent, ...] = (
+    IncomingEvent.ACCEPT, IncomingEvent.REJECT, IncomingEvent.ASSIGN, IncomingEvent.PROCESS,
+    IncomingEvent.COMPLETE, OutgoingEvent.RECALL)
 
 
 @contextmanager
@@ -463,27 +462,28 @@ def _as_verbs(document: int) -> Iterator[None]:
             else "nothing more can be done to it from here") from exc
 
 
-_act_command("accept", "Register a received document (status 03).")
+_act_command(IncomingEvent.ACCEPT, "Register a received document (status 03).")
 
 
-_act_command("reject", "Refuse a received document, with a reason (02).", needs_reason=True)
-
-
-_act_command("assign", "A leader assigns the document (04).")
-
-
-_act_command("process", "Work on the document has started (05).")
-
-
-_act_command("complete", "The document is dealt with (06).")
-
-
-_act_command("recall", "Ask every recipient to give a sent document back (13).",
+_act_command(IncomingEvent.REJECT, "Refuse a received document, with a reason (02).",
              needs_reason=True)
 
 
-def _change_command(kind: str, summary: str) -> None:
-    @cli.command(name=kind, help=summary)
+_act_command(IncomingEvent.ASSIGN, "A leader assigns the document (04).")
+
+
+_act_command(IncomingEvent.PROCESS, "Work on the document has started (05).")
+
+
+_act_command(IncomingEvent.COMPLETE, "The document is dealt with (06).")
+
+
+_act_command(OutgoingEvent.RECALL, "Ask every recipient to give a sent document back (13).",
+             needs_reason=True)
+
+
+def _change_command(kind: ChangeKind, summary: str) -> None:
+    @cli.command(name=kind.value, help=summary)
     @home_option
     @click.argument("document", type=int)
     @click.option("--reason", required=True, help="Why (sent with the new document).")
@@ -508,7 +508,7 @@ def _change_command(kind: str, summary: str) -> None:
                           response_for=())
             files = tuple(Attachment(name=path.name, data=path.read_bytes())
                           for path in attachments)
-            change = node.update if kind == "update" else node.replace
+            change = node.update if kind is ChangeKind.UPDATE else node.replace
             record = change(document, new, files or envelope.attachments, reason=reason)
             emit({"document": record.document_ref, kind: document,
                   "deliveries": list(record.deliveries)}, as_json,
@@ -516,8 +516,8 @@ def _change_command(kind: str, summary: str) -> None:
                                     f"{document} to {len(record.deliveries)} recipient(s)"))
 
 
-_change_command("update", "Send an update of a sent document (each copy answers 15/16).")
+_change_command(ChangeKind.UPDATE, "Send an update of a sent document (each copy answers 15/16).")
 
 
-_change_command("replace", "Send a replacement of a sent document (agreeing copies end "
+_change_command(ChangeKind.REPLACE, "Send a replacement of a sent document (agreeing copies end "
                 "replaced).")

@@ -28,6 +28,7 @@ from docflow.cli._output import (
     table,
 )
 from docflow.errors import ConfigError, DocflowError, NotFoundError
+from docflow.lifecycle import WAITING, TransportState
 
 
 @cli.command()
@@ -161,7 +162,7 @@ def stuck(home: Path, recipients: str | None, as_json: bool) -> None:
             else None
         page = node.store.queries.deliveries(
             organ=str(node.code), recipient=only, page_size=1000,
-            transport_state=("queued", "sending", "retrying", "awaiting_receipt"))
+            transport_state=(*WAITING, TransportState.AWAITING_RECEIPT))
         items = sorted(page.items, key=lambda d: (d.next_attempt_at, d.id))
         rows = [{"delivery": d.id, "document": d.document_ref, "kind": d.kind,
                  "to": d.recipient, "state": d.transport_state, "attempts": d.attempts,

@@ -31,6 +31,7 @@ from docflow.emulators._agencies import Agencies, Agency, Registration
 from docflow.emulators._systems import AxisSystem, clean_text
 from docflow.envelope import Envelope, ParseLimits, read_packet
 from docflow.errors import DocflowError, NotFoundError, RoutingError
+from docflow.lifecycle import WAITING, Outcome, TransportState
 from docflow.model import OrganCode, OrganPattern, StatusInfo
 from docflow.security import TrustStore, verify
 from docflow.store import DeliveryView, DocumentView, Page, Store
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AxisQueue", "Queued", "RefusalError", "health_response"]
 
-_WAITING = ("queued", "retrying", "sending")
 _LOG = logging.getLogger("docflow.axis")
 
 
@@ -151,7 +151,7 @@ class AxisQueue:
                 since: dt.datetime | None = None, until: dt.datetime | None = None,
                 page: int = 1, page_size: int = 50) -> Page[Queued]:
         """What waits for ``organs`` (and the organs they serve), with each sender."""
-        found = self.registry.queued_at(self.code, organs, kind=kind, transport_state=_WAITING,
+        found = self.registry.queued_at(self.code, organs, kind=kind, transport_state=WAITING,
                                         since=since, until=until, page=page, page_size=page_size)
         return Page(tuple(Queued(delivery, delivery.kind, sender)
                           for delivery, sender in found.items),
@@ -169,14 +169,15 @@ class AxisQueue:
         """The bytes of a waiting packet."""
         return self.store.queries.delivery_packet(delivery.id)
 
-    def settle(self, delivery: DeliveryView, status: str, worker: str) -> None:
+    def settle(self, delivery: DeliveryView, status: Outcome | str, worker: str) -> None:
         """A recipient's acknowledgement: ``done``, ``fail`` or ``processing``."""
-        if delivery.transport_state == "acknowledged":
+        if delivery.transport_state == TransportState.ACKNOWLEDGED:
             return  # done already: acknowledging twice is harmless
-        if status not in ("done", "fail", "processing"):
+        if status not in tuple(Outcome):
             raise RefusalError("BAD_REQUEST", "status must be done, fail or processing")
         self._touch()
-        self.store.outbox.settle(delivery.id, worker, status, now=self.clock())  # one commit
+        # one commit
+        self.store.outbox.settle(delivery.id, worker, Outcome(status), now=self.clock())
 
     def sent(self, sender: str) -> list[tuple[DocumentView, DeliveryView]]:
         """What ``sender`` sent through this axis, one row per copy."""
@@ -314,7 +315,7 @@ class AxisQueue:
         try:
             queries = self.store.queries
             waiting = {kind: queries.deliveries(organ=self.code, kind=kind,
-                                                transport_state=_WAITING, page_size=1)
+                                                transport_state=WAITING, page_size=1)
                        for kind in ("document", "status")}
             facts["waiting"] = {"documents": waiting["document"].total,
                                 "statuses": waiting["status"].total}
@@ -342,7 +343,8 @@ class AxisQueue:
         self._touch()
         for kind, message_type in (("document", "edoc"), ("status", "status")):
             waiting = self.store.queries.deliveries(organ=self.code, kind=kind,
-                                                    transport_state=("queued", "retrying"),
+                                                    transport_state=(TransportState.QUEUED,
+                                                                     TransportState.RETRYING),
                                                     page_size=limit).items
             unknown = set(self.unknown(sorted({d.recipient for d in waiting})))
             for delivery in waiting:
@@ -364,9 +366,9 @@ class AxisQueue:
                     self.accept(packet, kind, None, [item.to], now)
                 except DocflowError as exc:
                     _LOG.warning("refused a packet from the parent axis: %s", exc)
-                    parent.update_status(item.doc_id, "fail")
+                    parent.update_status(item.doc_id, Outcome.FAIL)
                     continue
-                parent.update_status(item.doc_id, "done")
+                parent.update_status(item.doc_id, Outcome.DONE)
                 moved += 1
         return moved
 

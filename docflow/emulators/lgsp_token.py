@@ -41,6 +41,7 @@ from docflow.emulators._queue import AxisQueue, RefusalError, health_response
 from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.emulators._tokens import TokenBook
 from docflow.errors import DocflowError, NotFoundError
+from docflow.lifecycle import Outcome, TransportState
 from docflow.model import DEFAULT_TZ, OrganCode
 from docflow.security import TrustStore
 from docflow.store import Store
@@ -243,7 +244,8 @@ class TokenLgspApp:
         for queued in page.items:
             delivery = queued.delivery
             stamp = delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(_TIME)
-            status = "processing" if delivery.transport_state == "sending" else "initial"
+            status = Outcome.PROCESSING if delivery.transport_state == TransportState.SENDING \
+                else "initial"
             data.append({"serviceType": "edoc", "createdTime": stamp, "updatedTime": stamp,
                          "messageType": "edoc" if kind == "document" else "status",
                          "docId": str(delivery.id), "from": queued.sender,
@@ -277,8 +279,8 @@ class TokenLgspApp:
         status = str(body.get("status", ""))
         # The platform takes QĐ 28 codes (02..06) and keywords: a business code means the
         # unit has the packet (it is done with the transport).
-        transport = status if status in ("done", "fail", "processing") else (
-            "done" if status in ("01", "02", "03", "04", "05", "06") else None)
+        transport = Outcome(status) if status in tuple(Outcome) else (
+            Outcome.DONE if status in ("01", "02", "03", "04", "05", "06") else None)
         if transport is None:
             raise RefusalError("BAD_STATUS", f"unknown status {status!r}")
         self.queue.settle(delivery, transport, unit.system_id)
@@ -343,8 +345,8 @@ def _multipart(request: Request, max_body: int) -> tuple[dict[str, str], dict[st
     uploads: list[File] = []
 
     def on_field(field: Field) -> None:
-        fields[(field.field_name or b"").decode("utf-8", "replace")] = (
-            field.value or b"").decode("utf-8", "replace")
+        fields[(field.field_name or b"").decode("utf-8", "replace")] = (  # not a state
+            field.value or b"").decode("utf-8", "replace")  # not a state
 
     if not request.mimetype.startswith("multipart/"):
         raise RefusalError("BAD_REQUEST", "sendEdoc takes a multipart/form-data body")
@@ -356,7 +358,7 @@ def _multipart(request: Request, max_body: int) -> tuple[dict[str, str], dict[st
         python_multipart.parse_form(headers, request.stream, on_field, uploads.append)
         for upload in uploads:
             upload.file_object.seek(0)
-            files[(upload.field_name or b"").decode("utf-8", "replace")] = (
+            files[(upload.field_name or b"").decode("utf-8", "replace")] = (  # not a state
                 upload.file_object.read(max_body + 1))
     except ValueError as exc:  # python-multipart's FormParserError and its kin
         raise RefusalError("BAD_REQUEST", f"the multipart body cannot be read: {exc}") from exc

@@ -44,6 +44,7 @@ from docflow.emulators import _params
 from docflow.emulators._queue import AxisQueue, Queued, RefusalError, health_response
 from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.errors import DocflowError, NotFoundError
+from docflow.lifecycle import Outcome, TransportState
 from docflow.model import DEFAULT_TZ, OrganCode
 from docflow.security import TrustStore
 from docflow.store import Store
@@ -257,7 +258,7 @@ class AxisApp:
             raise RefusalError("AUTH_OPERATION", f"messagetype {kind!r:.20} is signed for "
                                f"another operation than {operation}", 401)
         if operation not in _TAKEN_ONCE or (operation == "updateStatus"
-                                             and params.get("status") == "done"):
+                                             and params.get("status") == Outcome.DONE):
             return
         body = request.get_data(cache=True)
         claimed = params.get("hash-file", "").lower()
@@ -368,7 +369,8 @@ class AxisApp:
                     "serviceType": "edoc", "messageType": "edoc", "title": document.subject,
                     "notation": document.code, "sentTime": sent,
                     "receivedTime": delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(
-                        _DATE_FORMAT) if delivery.transport_state == "acknowledged" else "",
+                        _DATE_FORMAT)
+                    if delivery.transport_state == TransportState.ACKNOWLEDGED else "",
                     "receiveStatus": delivery.business_state or "",
                     "receiveStatusDesc": delivery.business_state or "",
                     "sendStatus": delivery.transport_state,
@@ -418,7 +420,8 @@ class AxisApp:
 
 def _item(queued: Queued) -> dict[str, str]:
     delivery = queued.delivery
-    status = "processing" if delivery.transport_state == "sending" else "pending"
+    status = Outcome.PROCESSING if delivery.transport_state == TransportState.SENDING \
+        else "pending"  # the wire word
     stamp = delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(_DATE_FORMAT)
     return {"docId": str(delivery.id), "from": queued.sender, "to": delivery.recipient,
             "messageType": "edoc" if queued.kind == "document" else "status",

@@ -37,6 +37,7 @@ from docflow.emulators._queue import AxisQueue, RefusalError, health_response
 from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.emulators._tokens import TokenBook
 from docflow.errors import ConfigError, DocflowError, NotFoundError
+from docflow.lifecycle import TransportState
 from docflow.model import DEFAULT_TZ, OrganCode
 from docflow.security import TrustStore
 from docflow.store import Store
@@ -316,7 +317,8 @@ class Wso2App:
         for kind in ("document", "status"):
             for queued in self.queue.waiting(unit.organs, kind, page_size=1000).items:
                 delivery = queued.delivery
-                status = "PROCESSING" if delivery.transport_state == "sending" else "INITIAL"
+                status = "PROCESSING" if delivery.transport_state == TransportState.SENDING \
+                    else "INITIAL"
                 data.append({"serviceType": "edoc",
                              "messageType": "edoc" if kind == "document" else "status",
                              "statusDesc": status, "docId": self.ids.issue(delivery.id),

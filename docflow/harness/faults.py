@@ -130,7 +130,7 @@ class FaultyTransport:
             if roll < rate:
                 return name
             roll -= rate
-        return "none"
+        return "none"  # not a state: no fault
 
     def _send(self, kind: str, recipient: OrganCode, packet: bytes,
               via: OrganCode | None) -> bytes | None:

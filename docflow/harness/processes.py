@@ -29,6 +29,7 @@ from docflow.envelope import parse_envelope
 from docflow.errors import ConfigError
 from docflow.harness.faults import Faults
 from docflow.harness.proxy import FaultyProxy, ProxyStats
+from docflow.lifecycle import DeliveryState, TransportState
 from docflow.model import OrganInfo
 from docflow.routing import Directory
 from docflow.samples import sample_envelope
@@ -334,7 +335,7 @@ class ProcessNetwork:
             with Store(load_config(self.home / sender).database) as store:
                 copies = [d for d in store.queries.deliveries(document_ref=ref).items
                           if d.kind == "document"]
-                if any(d.business_state != "arrived" for d in copies):
+                if any(d.business_state != DeliveryState.ARRIVED for d in copies):
                     return False
         return True
 
@@ -364,7 +365,8 @@ class ProcessNetwork:
                 delivered += 1
                 duplicated += len(held) - 1
                 view = views[recipient]
-                if (view.transport_state, view.business_state) != ("acknowledged", "arrived"):
+                if (view.transport_state, view.business_state) != (TransportState.ACKNOWLEDGED,
+                                                                   DeliveryState.ARRIVED):
                     diverged += 1
                     problems.append(f"{message_id} -> {recipient}: sender sees "
                                     f"{view.transport_state}/{view.business_state}")

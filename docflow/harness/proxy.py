@@ -107,7 +107,7 @@ class FaultyProxy:
             if roll < rate:
                 return name, detail
             roll -= rate
-        return "none", detail
+        return "none", detail  # not a state: no fault
 
     def _count(self, name: str) -> None:
         with self._lock:

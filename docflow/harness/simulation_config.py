@@ -53,7 +53,7 @@ class SimulationConfig:
             raise ConfigError("documents >= 0, send_rounds >= 1 and tick > 0 are required")
 
     #: the workload's shares, by the names ``--mix`` takes
-    MIX = ("reject", "recall", "broadcast")
+    MIX = ("reject", "recall", "broadcast")  # option words, not a state
 
     def mix(self) -> str:
         """The workload's shares, as :meth:`with_mix` reads them."""

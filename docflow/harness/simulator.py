@@ -26,6 +26,12 @@ from docflow.harness.faults import FaultyTransport
 from docflow.harness.report import Latency, SimulationReport
 from docflow.harness.simulation_config import SimulationConfig
 from docflow.hub import Hub
+from docflow.lifecycle import (
+    DeliveryState,
+    IncomingState,
+    OutgoingState,
+    TransportState,
+)
 from docflow.model import (
     DOCUMENT_TYPES,
     Attachment,
@@ -49,8 +55,8 @@ def _version() -> str:
 
 
 #: Receiver state -> the sender's view of that copy when both agree.
-_SENDER_VIEW = {"received": "arrived"}
-_ACTIVE = ("received", "accepted", "processing")
+_SENDER_VIEW: dict[str, str] = {IncomingState.RECEIVED: DeliveryState.ARRIVED}
+_ACTIVE = (IncomingState.RECEIVED, IncomingState.ACCEPTED, IncomingState.PROCESSING)
 
 
 class _Clock:
@@ -441,13 +447,13 @@ class Simulation:
                 self._active.discard(code)
             for document in documents:
                 try:
-                    if document.state == "received":
+                    if document.state == IncomingState.RECEIVED:
                         if self.rng.random() < self.config.reject_rate:
                             node.reject(document.id, "không thuộc thẩm quyền (mô phỏng)")
                             self.counters.rejects += 1
                         else:
                             node.accept(document.id)
-                    elif document.state == "accepted":
+                    elif document.state == IncomingState.ACCEPTED:
                         node.process(document.id)
                     else:
                         node.complete(document.id)
@@ -472,7 +478,7 @@ class Simulation:
             if not isinstance(node, Node):  # its sender is down: when it is back
                 self._changes.setdefault(round_no + 1, []).append(sent)
                 continue
-            if node.document(sent.document_ref).state != "sent":
+            if node.document(sent.document_ref).state != OutgoingState.SENT:
                 continue
             try:
                 if self.rng.random() < 0.5:
@@ -528,7 +534,7 @@ class Simulation:
                 held_copies = inboxes[recipient].get(sent.message_id, [])
                 duplicated += max(0, len(held_copies) - 1)
                 held = held_copies[0] if held_copies else None
-                if delivery.transport_state == "failed":
+                if delivery.transport_state == TransportState.FAILED:
                     dead += 1
                     if not delivery.last_error:
                         problems.append(f"{sent.message_id} -> {recipient}: dead letter "

@@ -11,8 +11,9 @@ from sqlalchemy import bindparam, case, select
 
 from docflow.envelope import Envelope, Finding
 from docflow.errors import ReplayError
-from docflow.lifecycle import INCOMING
+from docflow.lifecycle import INCOMING, Direction, IncomingEvent, MessageKind
 from docflow.model import StatusInfo
+from docflow.security import Verdict
 from docflow.store import _rows
 from docflow.store import _schema as s
 from docflow.store._lifecycle import Lifecycles
@@ -25,10 +26,10 @@ __all__ = ["Inbox"]
 # and business type: the verified one first, then the earliest.
 _d = s.documents
 _TWIN = select(_d.c.id, _d.c.signature).where(
-    _d.c.organ == bindparam("organ"), _d.c.direction == "in",
+    _d.c.organ == bindparam("organ"), _d.c.direction == Direction.IN,
     _d.c.sender == bindparam("sender"), _d.c.document_id == bindparam("document_id"),
     _d.c.business_type == bindparam("business_type"),
-).order_by(case((_d.c.signature == "verified", 0), else_=1), _d.c.id).limit(1)
+).order_by(case((_d.c.signature == Verdict.VERIFIED, 0), else_=1), _d.c.id).limit(1)
 _RECEIPT_OF = select(s.received_messages.c.receipt).where(
     s.received_messages.c.document_ref == bindparam("document_ref")).limit(1)
 
@@ -97,7 +98,7 @@ class Inbox:
             twin = tx.conn.execute(_TWIN, {
                 "organ": organ, "sender": sender, "document_id": envelope.info.document_id,
                 "business_type": int(envelope.info.business.doc_type)}).first()
-            signed = signature in (None, "verified")  # None: verify()'s strict path
+            signed = signature in (None, Verdict.VERIFIED)  # None: verify()'s strict path
             if twin is not None and not signed:
                 # A DocumentId names one document per sender: an unsigned packet with the
                 # DocumentId (and business type) of a document received before is that
@@ -111,11 +112,13 @@ class Inbox:
                     receipt() if callable(receipt) else receipt)
                 return ReceiveResult(int(twin.id), answer, True)
             answer = receipt() if callable(receipt) else receipt
-            step = INCOMING.apply(INCOMING.initial, "receive")
-            document_ref = _rows.document_row(tx, envelope, "in", step.state,
+            step = INCOMING.apply(INCOMING.initial, IncomingEvent.RECEIVE)
+            document_ref = _rows.document_row(tx, envelope, Direction.IN, step.state,
                                               signature=signature, findings=findings)
-            _rows.history(tx, INCOMING, "receive", INCOMING.initial, step, document_ref)
-            _rows.envelope(tx, document_ref, "document", "in", envelope.message_id, packet)
+            _rows.history(tx, INCOMING, IncomingEvent.RECEIVE, INCOMING.initial, step,
+                          document_ref)
+            _rows.envelope(tx, document_ref, MessageKind.DOCUMENT, Direction.IN,
+                           envelope.message_id, packet)
             tx.checkpoint("after_envelope")
             tx.driver.execute(_rows.INSERT["received_messages"], {
                 "organ": organ, "sender": sender, "message_id": envelope.message_id,
@@ -130,7 +133,7 @@ class Inbox:
                 tx.organ = organ
             details: dict[str, object] = {"message_id": envelope.message_id, "sha256": digest,
                        "from": str(envelope.info.sender.code)}
-            if twin is not None and twin.signature != "verified":
+            if twin is not None and twin.signature != Verdict.VERIFIED:
                 # The signed document arrives after an unsigned twin: it wins (lookups by
                 # DocumentId take the verified copy); the twin is named as superseded.
                 details["supersedes"] = int(twin.id)
@@ -159,15 +162,17 @@ class Inbox:
         same receipt again returns None and writes nothing."""
         digest = _rows.sha256(receipt)
         with self._db.transaction("", now) as tx:
-            doc = _rows.own_document(tx, document_ref, "in")
+            doc = _rows.own_document(tx, document_ref, Direction.IN)
             if tx.conn.execute(_rows.RELAYED_STATUS, {"document_ref": document_ref,
                                                       "recipient": doc.sender, "identity": digest,
                                                       "sha256": digest}).first() is not None:
                 return None
-            envelope_ref = _rows.envelope(tx, document_ref, "status", "out",
+            envelope_ref = _rows.envelope(tx, document_ref, MessageKind.STATUS, Direction.OUT,
                                           status.message_id, receipt)
-            _rows.status_event(tx, document_ref, None, "out", status, envelope_ref, digest)
-            delivery_id = _rows.queue(tx, document_ref, "status", envelope_ref, doc.sender)
+            _rows.status_event(tx, document_ref, None, Direction.OUT, status, envelope_ref,
+                               digest)
+            delivery_id = _rows.queue(tx, document_ref, MessageKind.STATUS, envelope_ref,
+                                      doc.sender)
             tx.audit("receipt", f"document:{document_ref}", {"sha256": digest})
             return delivery_id
 

@@ -14,13 +14,23 @@ from sqlalchemy import bindparam, select, update
 from docflow.envelope import Envelope
 from docflow.errors import ConcurrencyError, NotFoundError
 from docflow.lifecycle import (
+    AGREED_CHANGE,
     CHANGE,
     DELIVERY,
     INCOMING,
     OUTGOING,
     TRANSPORT,
+    ChangeEvent,
     ChangeKind,
+    ChangeState,
+    DeliveryEvent,
+    Direction,
+    IncomingEvent,
+    IncomingState,
+    MessageKind,
+    OutgoingEvent,
     Step,
+    TransportEvent,
     change_event,
     is_change_answer,
     merge_change,
@@ -39,15 +49,17 @@ __all__ = ["Lifecycles"]
 # it and the recipient the status comes from (another organ's document cannot shadow it).
 _SENT_COPY = select(s.deliveries).join(
     s.documents, s.documents.c.id == s.deliveries.c.document_ref).where(
-    s.documents.c.organ == bindparam("organ"), s.documents.c.direction == "out",
+    s.documents.c.organ == bindparam("organ"), s.documents.c.direction == Direction.OUT,
     s.documents.c.document_id == bindparam("document_id"),
-    s.deliveries.c.kind == "document", s.deliveries.c.recipient == bindparam("recipient"),
+    s.deliveries.c.kind == MessageKind.DOCUMENT,
+    s.deliveries.c.recipient == bindparam("recipient"),
 ).order_by(s.documents.c.id.desc()).limit(1)
 
 _STATUS_SEEN = select(s.status_events.c.id).join(
     s.envelopes, s.envelopes.c.id == s.status_events.c.envelope_ref).where(
     s.status_events.c.document_ref == bindparam("document_ref"),
-    s.status_events.c.direction == "in", s.status_events.c.from_organ == bindparam("origin"),
+    s.status_events.c.direction == Direction.IN,
+    s.status_events.c.from_organ == bindparam("origin"),
     _rows.SAME_STATUS).limit(1)
 
 
@@ -61,13 +73,13 @@ class Lifecycles:
     def apply_incoming(
         self,
         document_ref: int,
-        event: str,
+        event: IncomingEvent,
         *,
         reason: str | None = None,
-        status: Callable[[Step], tuple[StatusInfo, bytes]] | None = None,
+        status: Callable[[Step[IncomingState]], tuple[StatusInfo, bytes]] | None = None,
         expected_version: int | None = None,
         now: dt.datetime | None = None,
-    ) -> Step:
+    ) -> Step[IncomingState]:
         """Apply a lifecycle event to an incoming document (accept, reject, assign, ...),
         in one transaction: the state change (optimistic version check), the history row,
         the status packet it emits queued for the sender (``status`` builds and signs it
@@ -76,10 +88,11 @@ class Lifecycles:
             return self.apply_in(tx, document_ref, event, reason, status,
                                  expected_version)
 
-    def apply_in(self, tx: Transaction, document_ref: int, event: str, reason: str | None,
-                 status: Callable[[Step], tuple[StatusInfo, bytes]] | None,
-                 expected_version: int | None) -> Step:
-        doc = _rows.own_document(tx, document_ref, "in")
+    def apply_in(self, tx: Transaction, document_ref: int, event: IncomingEvent,
+                 reason: str | None,
+                 status: Callable[[Step[IncomingState]], tuple[StatusInfo, bytes]] | None,
+                 expected_version: int | None) -> Step[IncomingState]:
+        doc = _rows.own_document(tx, document_ref, Direction.IN)
         if expected_version is not None and expected_version != doc.version:
             raise ConcurrencyError(
                 f"the document is at version {doc.version}, not {expected_version}",
@@ -98,26 +111,26 @@ class Lifecycles:
         tx.checkpoint("after_state")
         if step.emit is not None and status is not None:
             info, packet = status(step)
-            envelope_ref = _rows.envelope(tx, document_ref, "status", "out",
+            envelope_ref = _rows.envelope(tx, document_ref, MessageKind.STATUS, Direction.OUT,
                                           info.message_id, packet)
-            _rows.status_event(tx, document_ref, None, "out", info, envelope_ref)
-            _rows.queue(tx, document_ref, "status", envelope_ref, doc.sender)
+            _rows.status_event(tx, document_ref, None, Direction.OUT, info, envelope_ref)
+            _rows.queue(tx, document_ref, MessageKind.STATUS, envelope_ref, doc.sender)
         tx.audit(event, f"document:{document_ref}", {
             "from": doc.state, "to": step.state, "reason": reason})
         return step
 
     @staticmethod
-    def _settle_document(tx: Transaction, document_ref: int, copies_state: str) -> None:
+    def _settle_document(tx: Transaction, document_ref: int, copies: DeliveryEvent,
+                         event: OutgoingEvent) -> None:
         """The sender's document becomes ``recalled`` (``replaced``) once every copy of it
         is: every recipient agreed to give it back (or to take the replacement). While
         one copy stands (refused, not asked), the document stays ``sent``."""
         states = tx.conn.execute(select(s.deliveries.c.business_state).where(
             s.deliveries.c.document_ref == document_ref,
-            s.deliveries.c.kind == "document")).scalars().all()
-        if not states or any(state != copies_state for state in states):
+            s.deliveries.c.kind == MessageKind.DOCUMENT)).scalars().all()
+        if not states or any(state != copies for state in states):
             return
-        doc = _rows.own_document(tx, document_ref, "out")
-        event = "recall" if copies_state == "recalled" else "replace"
+        doc = _rows.own_document(tx, document_ref, Direction.OUT)
         if not OUTGOING.can(doc.state, event):
             return
         step = OUTGOING.apply(doc.state, event)
@@ -162,11 +175,11 @@ class Lifecycles:
                     "document_ref": row.document_ref, "origin": origin, "identity": identity,
                     "sha256": raw}).first() is not None:
                 return delivery_view(row)  # a replay: nothing to write
-            envelope_ref = _rows.envelope(tx, row.document_ref, "status", "in",
-                                          status.message_id, packet)
-            _rows.status_event(tx, row.document_ref, row.id, "in", status, envelope_ref,
-                               identity)
-            if row.change_state == "requested" and is_change_answer(
+            envelope_ref = _rows.envelope(tx, row.document_ref, MessageKind.STATUS,
+                                          Direction.IN, status.message_id, packet)
+            _rows.status_event(tx, row.document_ref, row.id, Direction.IN, status,
+                               envelope_ref, identity)
+            if row.change_state == ChangeState.REQUESTED and is_change_answer(
                     status.code, legacy_answers=legacy_answers):
                 step = merge_change(row.change_state, status.code, status.description,
                                     legacy_answers=legacy_answers)
@@ -176,24 +189,25 @@ class Lifecycles:
                               row.change_state, step, row.document_ref, row.id,
                               reason=status.description)
                 row = _rows.delivery(tx, row.id)
-                if step.state == "agreed":
-                    event = "recalled" if row.change_kind == "recall" else (
-                        "replaced" if row.change_kind == "replace" else None)
-                    if event is not None:
-                        done = DELIVERY.apply(row.business_state, event)
-                        _rows.set_delivery(tx, row.id, row.version, business_state=done.state)
-                        _rows.history(tx, DELIVERY, event, row.business_state, done,
-                                      row.document_ref, row.id)
-                        self._settle_document(tx, row.document_ref, event)
+                outcome = AGREED_CHANGE[ChangeKind(row.change_kind)] \
+                    if step.state is ChangeState.AGREED and row.change_kind else None
+                if outcome is not None:
+                    copy_event, document_event = outcome
+                    done = DELIVERY.apply(row.business_state, copy_event)
+                    _rows.set_delivery(tx, row.id, row.version, business_state=done.state)
+                    _rows.history(tx, DELIVERY, copy_event, row.business_state, done,
+                                  row.document_ref, row.id)
+                    self._settle_document(tx, row.document_ref, copy_event, document_event)
             elif not is_change_answer(status.code):
                 _rows.business(tx, row, status.code, reason=status.description or None)
-            if status.code is StatusCode.ARRIVED and TRANSPORT.can(row.transport_state,
-                                                                   "acknowledge"):
+            if status.code is StatusCode.ARRIVED and TRANSPORT.can(
+                    row.transport_state, TransportEvent.ACKNOWLEDGE):
                 # A receipt that travelled as a status packet (an axis, a late receipt):
                 # it ends the copy's transport and is kept as its proof.
                 row = _rows.delivery(tx, row.id)
-                _rows.transport(tx, row, "acknowledge", claimed_by=None, claimed_until=None,
-                                receipt_ref=envelope_ref, last_error=None)
+                _rows.transport(tx, row, TransportEvent.ACKNOWLEDGE, claimed_by=None,
+                                claimed_until=None, receipt_ref=envelope_ref,
+                                last_error=None)
             tx.audit("status", f"delivery:{row.id}", {
                 "code": status.code.value, "from": str(status.sender.code),
                 "sha256": raw})
@@ -235,26 +249,26 @@ class Lifecycles:
 
     def _request_change(self, tx: Transaction, document_ref: int, kind: ChangeKind,
                         packet: bytes | None, message_id: str | None) -> list[int]:
-        _rows.own_document(tx, document_ref, "out")
+        _rows.own_document(tx, document_ref, Direction.OUT)
         copies = tx.conn.execute(select(s.deliveries).where(
             s.deliveries.c.document_ref == document_ref,
-            s.deliveries.c.kind == "document")).all()
+            s.deliveries.c.kind == MessageKind.DOCUMENT)).all()
         rows = [row for row in copies if row.business_state not in DELIVERY.final
-                and CHANGE.can(row.change_state, "request")]
+                and CHANGE.can(row.change_state, ChangeEvent.REQUEST)]
         if not rows and packet is not None:  # a recall asks somebody, or is refused
             raise nothing_to_change(kind, document_ref,
                                     [(row.business_state, row.change_state) for row in copies])
         envelope_ref = None if packet is None else _rows.envelope(
-            tx, document_ref, "status", "out", message_id, packet)
+            tx, document_ref, MessageKind.STATUS, Direction.OUT, message_id, packet)
         asked = []
         for row in rows:
-            step = CHANGE.apply(row.change_state, "request")
+            step = CHANGE.apply(row.change_state, ChangeEvent.REQUEST)
             _rows.set_delivery(tx, row.id, row.version, change_state=step.state,
                                change_kind=kind.value)
-            _rows.history(tx, CHANGE, "request", row.change_state, step, document_ref,
+            _rows.history(tx, CHANGE, ChangeEvent.REQUEST, row.change_state, step, document_ref,
                           row.id, reason=kind.value)
             if envelope_ref is not None:
-                _rows.queue(tx, document_ref, "status", envelope_ref, row.recipient)
+                _rows.queue(tx, document_ref, MessageKind.STATUS, envelope_ref, row.recipient)
             asked.append(int(row.id))
         tx.audit(f"request_{kind.value}", f"document:{document_ref}",
                  {"deliveries": asked})

@@ -17,7 +17,21 @@ from sqlalchemy import Integer, Row, Select, and_, bindparam, or_, select, text,
 
 from docflow.envelope import Envelope
 from docflow.errors import RETRY_HINT, StoreError
-from docflow.lifecycle import CHANGE, DELIVERY, OUTGOING, TRANSPORT, Step, resend_refusal
+from docflow.lifecycle import (
+    CHANGE,
+    DELIVERY,
+    OUTGOING,
+    TRANSPORT,
+    Direction,
+    MessageKind,
+    Outcome,
+    OutgoingEvent,
+    OutgoingState,
+    Step,
+    TransportEvent,
+    TransportState,
+    resend_refusal,
+)
 from docflow.model import StatusInfo
 from docflow.store import _rows
 from docflow.store import _schema as s
@@ -60,15 +74,16 @@ class Outbox:
     ) -> list[OutgoingRecord]:
         # Bulk statements (executemany, RETURNING in parameter order): a batch costs a
         # handful of round trips, not a handful per document.
-        steps, state = [], OUTGOING.initial
-        for event in ("sign", "send"):
+        steps: list[tuple[OutgoingEvent, OutgoingState, Step[OutgoingState]]] = []
+        state = OUTGOING.initial
+        for event in (OutgoingEvent.SIGN, OutgoingEvent.SEND):
             step = OUTGOING.apply(state, event)
             steps.append((event, state, step))
             state = step.state
         if len(items) == 1 and tx.conn.dialect.name == "postgresql":
             return [self._record_one_pg(tx, *items[0], state, steps)]
         refs = _rows.insert_ids(tx, s.documents, [
-            _rows.document_values(tx, envelope, "out", state) for envelope, _ in items])
+            _rows.document_values(tx, envelope, Direction.OUT, state) for envelope, _ in items])
         tx.checkpoint("after_document")
         _rows.attachment_rows(tx, [(ref, envelope) for ref, (envelope, _) in zip(
             refs, items, strict=True)])
@@ -80,7 +95,7 @@ class Outbox:
             for ref in refs for event, before, step in steps])
         digests = [_rows.sha256(packet) for _, packet in items]
         envelope_refs = _rows.insert_ids(tx, s.envelopes, [
-            {"document_ref": ref, "kind": "document", "direction": "out",
+            {"document_ref": ref, "kind": MessageKind.DOCUMENT, "direction": Direction.OUT,
              "message_id": envelope.message_id, "sha256": digest,
              "size": len(packet), "raw": packet, "created_at": tx.now}
             for ref, (envelope, packet), digest in zip(refs, items, digests, strict=True)])
@@ -89,7 +104,7 @@ class Outbox:
         for ref, envelope_ref, (envelope, _) in zip(refs, envelope_refs, items, strict=True):
             for recipient in envelope.info.recipients:
                 delivery_rows.append(_rows.delivery_values(
-                    tx, ref, "document", envelope_ref, str(recipient.code)))
+                    tx, ref, MessageKind.DOCUMENT, envelope_ref, str(recipient.code)))
                 owners.append(ref)
         delivery_ids = _rows.insert_ids(tx, s.deliveries, delivery_rows)
         tx.checkpoint("after_deliveries")
@@ -109,8 +124,10 @@ class Outbox:
             "sha256": digest, "to": [str(r.code) for r in envelope.info.recipients],
         })
 
-    def _record_one_pg(self, tx: Transaction, envelope: Envelope, packet: bytes, state: str,
-                       steps: list[tuple[str, str, Step]]) -> OutgoingRecord:
+    def _record_one_pg(self, tx: Transaction, envelope: Envelope, packet: bytes,
+                       state: OutgoingState,
+                       steps: Sequence[tuple[OutgoingEvent, OutgoingState,
+                                             Step[OutgoingState]]]) -> OutgoingRecord:
         """:meth:`record_in` of one document on PostgreSQL: the same rows, written
         by one statement (data-modifying CTEs) instead of seven: on PostgreSQL the cost
         of a document is the client's work per statement, not the rows."""
@@ -119,7 +136,7 @@ class Outbox:
         digest = _rows.sha256(packet)
         recipients = [str(r.code) for r in envelope.info.recipients]
         row = tx.driver.fetchone(_OUTGOING_PG, {
-            **_rows.document_values(tx, envelope, "out", state),
+            **_rows.document_values(tx, envelope, Direction.OUT, state),
             "now": tx.now,
             "a_sha256": list(attachments), "a_size": [len(d) for d in attachments.values()],
             "a_content": list(attachments.values()),
@@ -182,11 +199,11 @@ class Outbox:
             packets = tx.driver.packets(sorted({int(row.envelope_ref) for row in rows}))
             claims = []
             for row in rows:
-                step = TRANSPORT.apply(row.transport_state, "claim")
+                step = TRANSPORT.apply(row.transport_state, TransportEvent.CLAIM)
                 _rows.set_delivery(tx, row.id, row.version, transport_state=step.state,
                                    claimed_by=worker, claimed_until=tx.now + lease,
                                    attempts=row.attempts + 1)
-                _rows.history(tx, TRANSPORT, "claim", row.transport_state, step,
+                _rows.history(tx, TRANSPORT, TransportEvent.CLAIM, row.transport_state, step,
                               row.document_ref, row.id, reason=worker)
                 claims.append(Claim(row.id, row.document_ref, row.kind, row.recipient,
                                     row.message_id, packets[row.envelope_ref],
@@ -197,7 +214,7 @@ class Outbox:
         """The packet went out; its receipt will come later (pull and axis transports)."""
         with self._db.transaction("", now) as tx:
             row = _rows.delivery(tx, delivery_id)
-            _rows.transport(tx, row, "sent", claimed_by=None, claimed_until=None)
+            _rows.transport(tx, row, TransportEvent.SENT, claimed_by=None, claimed_until=None)
 
     def acknowledge(
         self,
@@ -223,77 +240,80 @@ class Outbox:
         packet be recognised and write nothing."""
         with self._db.transaction("", now) as tx:
             row = _rows.delivery(tx, delivery_id)
-            if row.kind == "document" and not transport_only and (
+            if row.kind == MessageKind.DOCUMENT and not transport_only and (
                     receipt is None or status is None):
                 raise StoreError("a document delivery is acknowledged with its receipt",
                                  where=f"delivery {delivery_id}")
             receipt_ref = None
             if receipt is not None and status is not None:
-                receipt_ref = _rows.envelope(tx, row.document_ref, "receipt", "in",
-                                             status.message_id, receipt)
-            _rows.transport(tx, row, "acknowledge", claimed_by=None, claimed_until=None,
+                receipt_ref = _rows.envelope(tx, row.document_ref, MessageKind.RECEIPT,
+                                             Direction.IN, status.message_id, receipt)
+            _rows.transport(tx, row, TransportEvent.ACKNOWLEDGE, claimed_by=None,
+                            claimed_until=None,
                             receipt_ref=receipt_ref, last_error=None)
             if receipt is not None and receipt_ref is not None and status is not None:
-                _rows.status_event(tx, row.document_ref, row.id, "in", status, receipt_ref,
+                _rows.status_event(tx, row.document_ref, row.id, Direction.IN, status, receipt_ref,
                                    content_digest or _rows.sha256(receipt))
                 if str(status.sender.code) == row.recipient:  # not a hub's custody receipt
                     row = _rows.delivery(tx, delivery_id)
                     _rows.business(tx, row, status.code)
                 if relay_to is not None:
-                    relayed = _rows.envelope(tx, row.document_ref, "status", "out",
-                                             status.message_id, receipt)
-                    _rows.queue(tx, row.document_ref, "status", relayed, relay_to)
+                    relayed = _rows.envelope(tx, row.document_ref, MessageKind.STATUS,
+                                             Direction.OUT, status.message_id, receipt)
+                    _rows.queue(tx, row.document_ref, MessageKind.STATUS, relayed, relay_to)
             tx.audit("acknowledged", f"delivery:{delivery_id}", {
                 "receipt_sha256": _rows.sha256(receipt) if receipt is not None else None})
 
-    def fail(self, delivery_id: int, error: str, *, now: dt.datetime | None = None) -> str:
+    def fail(self, delivery_id: int, error: str, *,
+             now: dt.datetime | None = None) -> TransportState:
         """Record a failed attempt: schedule a retry (backoff with jitter) or, after the
         last attempt, dead-letter the delivery. Returns the new transport state."""
         with self._db.transaction("", now) as tx:
             return self.fail_in(tx, _rows.delivery(tx, delivery_id), error)
 
-    def fail_in(self, tx: Transaction, row: Row[Any], error: str) -> str:
+    def fail_in(self, tx: Transaction, row: Row[Any], error: str) -> TransportState:
         policy = self._db.retry_per_organ.get(row.recipient, self._db.retry)
         if row.attempts >= policy.max_attempts:
             error = dead_letter_error(error, row.attempts, row.id)
-            step = _rows.transport(tx, row, "give_up", reason=error, last_error=error,
+            step = _rows.transport(tx, row, TransportEvent.GIVE_UP, reason=error, last_error=error,
                                    claimed_by=None, claimed_until=None)
             tx.conn.execute(s.dead_letters.insert().values(
                 delivery_ref=row.id, reason=error, at=tx.now))
             tx.audit("dead_letter", f"delivery:{row.id}", {"error": error})
         else:
             step = _rows.transport(
-                tx, row, "fail", reason=error, last_error=error, claimed_by=None,
+                tx, row, TransportEvent.FAIL, reason=error, last_error=error, claimed_by=None,
                 claimed_until=None,
                 next_attempt_at=tx.now + policy.delay(row.attempts, self._db.rnd()),
             )
         return step.state
 
-    def settle(self, delivery_id: int, worker: str, outcome: str, *,
+    def settle(self, delivery_id: int, worker: str, outcome: Outcome, *,
                lease: dt.timedelta = dt.timedelta(minutes=5),
                now: dt.datetime | None = None) -> None:
         """An axis client's word on a delivery it fetched, in one transaction: leased to
         ``worker`` (as :meth:`hand_over`), then ``done`` (acknowledged by the transport
         alone), ``fail`` (a failed attempt, as :meth:`fail`) or ``processing`` (the
         lease only). A delivery already acknowledged is left alone."""
-        if outcome not in ("done", "fail", "processing"):
+        if outcome not in tuple(Outcome):
             raise StoreError(f"unknown outcome {outcome!r}", hint="done, fail or processing",
                              where=f"delivery {delivery_id}")
         with self._db.transaction("", now) as tx:
             row = _rows.delivery(tx, delivery_id)
-            if TRANSPORT.can(row.transport_state, "claim"):
-                _rows.transport(tx, row, "claim", reason=worker, claimed_by=worker,
+            if TRANSPORT.can(row.transport_state, TransportEvent.CLAIM):
+                _rows.transport(tx, row, TransportEvent.CLAIM, reason=worker, claimed_by=worker,
                                 claimed_until=tx.now + lease, attempts=row.attempts + 1)
                 row = _rows.delivery(tx, delivery_id)
-            elif outcome == "fail" or not TRANSPORT.can(row.transport_state, "acknowledge"):
+            elif outcome == Outcome.FAIL or not TRANSPORT.can(row.transport_state,
+                                                         TransportEvent.ACKNOWLEDGE):
                 return  # acknowledged already, or a dead letter nobody can fail again
-            if outcome == "processing":
+            if outcome == Outcome.PROCESSING:
                 return
-            if outcome == "fail":
+            if outcome == Outcome.FAIL:
                 self.fail_in(tx, row, f"{worker} reported fail")
                 return
-            _rows.transport(tx, row, "acknowledge", claimed_by=None, claimed_until=None,
-                            last_error=None)
+            _rows.transport(tx, row, TransportEvent.ACKNOWLEDGE, claimed_by=None,
+                            claimed_until=None, last_error=None)
             tx.audit("acknowledged", f"delivery:{delivery_id}",
                      {"receipt_sha256": None})
 
@@ -302,10 +322,10 @@ class Outbox:
         packet, same message id."""
         with self._db.transaction("", now) as tx:
             row = _rows.delivery(tx, delivery_id)
-            if not TRANSPORT.can(row.transport_state, "resend"):
+            if not TRANSPORT.can(row.transport_state, TransportEvent.RESEND):
                 raise resend_refusal(delivery_id, row.transport_state)
-            _rows.transport(tx, row, "resend", reason="resent by an operator", attempts=0,
-                            next_attempt_at=tx.now)
+            _rows.transport(tx, row, TransportEvent.RESEND, reason="resent by an operator",
+                            attempts=0, next_attempt_at=tx.now)
             tx.conn.execute(update(s.dead_letters)
                             .where(s.dead_letters.c.delivery_ref == delivery_id,
                                    s.dead_letters.c.resolved_at.is_(None))
@@ -316,7 +336,7 @@ class Outbox:
         """The deliveries given up on and not resent (to ``recipients`` only, if given),
         oldest first: what ``docflow resend --all`` / ``--to`` queues again."""
         d = s.deliveries.c
-        query = select(d.id).where(d.transport_state == "failed")
+        query = select(d.id).where(d.transport_state == TransportState.FAILED)
         if recipients is not None:
             query = query.where(d.recipient.in_(list(recipients)))
         with self._db.reader() as conn:
@@ -330,7 +350,7 @@ class Outbox:
         deliveries = s.deliveries
         with self._db.transaction("", now) as tx:
             query = select(deliveries.c.id).where(
-                deliveries.c.transport_state.in_(("queued", "retrying")),
+                deliveries.c.transport_state.in_((TransportState.QUEUED, TransportState.RETRYING)),
                 deliveries.c.next_attempt_at > tx.now)
             if recipients is not None:
                 query = query.where(deliveries.c.recipient.in_(list(recipients)))
@@ -348,13 +368,14 @@ class Outbox:
         repeated lease is taken over. A delivery already acknowledged is left alone."""
         with self._db.transaction("", now) as tx:
             row = _rows.delivery(tx, delivery_id)
-            if TRANSPORT.can(row.transport_state, "claim"):
-                _rows.transport(tx, row, "claim", reason=worker, claimed_by=worker,
+            if TRANSPORT.can(row.transport_state, TransportEvent.CLAIM):
+                _rows.transport(tx, row, TransportEvent.CLAIM, reason=worker, claimed_by=worker,
                                 claimed_until=tx.now + lease, attempts=row.attempts + 1)
 
     def dead_letters(self, *, page: int = 1, page_size: int = 50) -> Page[DeliveryView]:
         """Deliveries that failed for good, with their last error."""
-        return self._queries.deliveries(transport_state="failed", page=page, page_size=page_size)
+        return self._queries.deliveries(transport_state=TransportState.FAILED, page=page,
+                                        page_size=page_size)
 
 
 def dead_letter_error(error: str, attempts: int, delivery_id: int) -> str:
@@ -432,8 +453,9 @@ def _claim_query(recipients: bool, exclude: bool, kind: bool, organ: bool, *,
     d = s.deliveries
     now = bindparam("now", type_=s.UTCDateTime())
     due = or_(
-        and_(d.c.transport_state.in_(("queued", "retrying")), d.c.next_attempt_at <= now),
-        and_(d.c.transport_state == "sending", d.c.claimed_until < now),
+        and_(d.c.transport_state.in_((TransportState.QUEUED, TransportState.RETRYING)),
+             d.c.next_attempt_at <= now),
+        and_(d.c.transport_state == TransportState.SENDING, d.c.claimed_until < now),
     )
     if recipients:
         due = and_(due, d.c.recipient.in_(bindparam("recipients", expanding=True)))

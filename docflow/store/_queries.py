@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Row, Select, bindparam, func, select
 
 from docflow.errors import NotFoundError, StoreError
-from docflow.lifecycle import INCOMING, OUTGOING
+from docflow.lifecycle import INCOMING, OUTGOING, WAITING, Direction, MessageKind
 from docflow.model import StatusCode
 from docflow.store import _rows
 from docflow.store import _schema as s
@@ -33,10 +33,10 @@ _DELIVERY_PACKET = select(s.envelopes.c.raw).join(
     s.deliveries.c.id == bindparam("id"))
 
 _PACKET = select(s.envelopes.c.raw).where(s.envelopes.c.document_ref == bindparam("id"),
-                                          s.envelopes.c.kind == "document")
+                                          s.envelopes.c.kind == MessageKind.DOCUMENT)
 
 _OUTSTANDING = select(func.count()).select_from(s.deliveries).where(
-    s.deliveries.c.transport_state.in_(("queued", "retrying", "sending")))
+    s.deliveries.c.transport_state.in_(WAITING))
 
 _OUTSTANDING_OF = _OUTSTANDING.join_from(
     s.deliveries, s.documents, s.documents.c.id == s.deliveries.c.document_ref).where(
@@ -188,7 +188,7 @@ class Queries:
         """Whether ``organ`` has sent a document with this edXML ``DocumentId``."""
         d = s.documents.c
         query = select(d.id).where(d.document_id == document_id, d.organ == organ,
-                                   d.direction == "out").limit(1)
+                                   d.direction == Direction.OUT).limit(1)
         with self._db.reader() as conn:
             return conn.execute(query).first() is not None
 
@@ -196,7 +196,7 @@ class Queries:
         """The numbers (số) ``organ``'s sent documents dated in ``year`` carry."""
         d = s.documents.c
         query = select(d.number).where(
-            d.organ == organ, d.direction == "out",
+            d.organ == organ, d.direction == Direction.OUT,
             d.promulgation_date >= dt.date(year, 1, 1),
             d.promulgation_date <= dt.date(year, 12, 31))
         with self._db.reader() as conn:
@@ -209,7 +209,7 @@ class Queries:
             return {}
         d = s.deliveries.c
         query = (select(d.recipient, func.count(), func.min(d.next_attempt_at))
-                 .where(d.transport_state.in_(("queued", "retrying", "sending")),
+                 .where(d.transport_state.in_(WAITING),
                         d.recipient.in_(list(recipients)))
                  .group_by(d.recipient))
         with self._db.reader() as conn:

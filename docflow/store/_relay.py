@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 
 from docflow.envelope import Envelope
 from docflow.errors import NotFoundError, ReplayError
-from docflow.lifecycle import is_change_answer
+from docflow.lifecycle import Direction, MessageKind, RelayState, is_change_answer
 from docflow.model import StatusInfo
 from docflow.store import _rows
 from docflow.store import _schema as s
@@ -22,20 +22,22 @@ __all__ = ["Relay"]
 
 _COPY = select(s.deliveries).where(
     s.deliveries.c.document_ref == bindparam("document_ref"),
-    s.deliveries.c.kind == "document", s.deliveries.c.recipient == bindparam("recipient"))
+    s.deliveries.c.kind == MessageKind.DOCUMENT,
+    s.deliveries.c.recipient == bindparam("recipient"))
 
 # A document a hub relayed, by DocumentId: scoped by its sender and by a copy to the
 # other end of the status (so no other organ's document can shadow it).
 _RELAYED_COPY = select(s.documents.c.id, s.documents.c.sender).join(
     s.deliveries, s.deliveries.c.document_ref == s.documents.c.id).where(
-    s.documents.c.organ == bindparam("organ"), s.documents.c.direction == "hop",
+    s.documents.c.organ == bindparam("organ"), s.documents.c.direction == Direction.HOP,
     s.documents.c.document_id == bindparam("document_id"),
     s.documents.c.sender == bindparam("sender"),
-    s.deliveries.c.kind == "document", s.deliveries.c.recipient == bindparam("recipient"),
+    s.deliveries.c.kind == MessageKind.DOCUMENT,
+    s.deliveries.c.recipient == bindparam("recipient"),
 ).order_by(s.documents.c.id.desc()).limit(1)
 
 _PACKET_ID = select(s.envelopes.c.id).where(s.envelopes.c.document_ref == bindparam("id"),
-                                            s.envelopes.c.kind == "document")
+                                            s.envelopes.c.kind == MessageKind.DOCUMENT)
 
 
 class Relay:
@@ -86,10 +88,10 @@ class Relay:
                 )
             if seen is None:
                 document_ref = tx.driver.insert_ids(s.documents, [
-                    _rows.document_values(tx, envelope, "hop", "relayed")])[0]
+                    _rows.document_values(tx, envelope, Direction.HOP, RelayState.RELAYED)])[0]
                 tx.checkpoint("after_document")
-                envelope_ref = _rows.envelope(tx, document_ref, "document", "out",
-                                              envelope.message_id, forwarded())
+                envelope_ref = _rows.envelope(tx, document_ref, MessageKind.DOCUMENT,
+                                              Direction.OUT, envelope.message_id, forwarded())
                 tx.checkpoint("after_envelope")
                 answer = receipt()
                 tx.driver.execute(_rows.INSERT["received_messages"], {
@@ -108,7 +110,8 @@ class Relay:
                                              "recipient": recipient}).first()
             if queued is not None:
                 return RelayResult(document_ref, int(queued.id), answer, True)
-            delivery_id = _rows.queue(tx, document_ref, "document", envelope_ref, recipient)
+            delivery_id = _rows.queue(tx, document_ref, MessageKind.DOCUMENT, envelope_ref,
+                                      recipient)
             tx.checkpoint("after_deliveries")
             tx.audit("relay_to", f"delivery:{delivery_id}", {"to": recipient})
             return RelayResult(document_ref, delivery_id, answer, False)
@@ -157,10 +160,12 @@ class Relay:
                 "sha256": digest}).scalar_one_or_none()
             if known is not None:
                 return RelayResult(document_ref, int(known), b"", True)
-            envelope_ref = _rows.envelope(tx, document_ref, "status", "out",
+            envelope_ref = _rows.envelope(tx, document_ref, MessageKind.STATUS, Direction.OUT,
                                           status.message_id, packet)
-            _rows.status_event(tx, document_ref, None, "in", status, envelope_ref, identity)
-            delivery_id = _rows.queue(tx, document_ref, "status", envelope_ref, recipient)
+            _rows.status_event(tx, document_ref, None, Direction.IN, status, envelope_ref,
+                               identity)
+            delivery_id = _rows.queue(tx, document_ref, MessageKind.STATUS, envelope_ref,
+                                      recipient)
             if upward and not is_change_answer(status.code):
                 copy = tx.conn.execute(_COPY, {"document_ref": document_ref,
                                                "recipient": origin}).one()
@@ -176,7 +181,7 @@ class Relay:
         d = s.documents
         with self._db.reader() as conn:
             row = conn.execute(select(d).where(
-                d.c.organ == hub, d.c.direction == "hop", d.c.sender == sender,
+                d.c.organ == hub, d.c.direction == Direction.HOP, d.c.sender == sender,
                 d.c.message_id == message_id)).one_or_none()
         if row is None:
             raise NotFoundError("this hub relayed no such message", where=f"message {message_id}")

@@ -9,6 +9,7 @@ cache key (~0.1-0.2 ms) on every execution.
 
 from __future__ import annotations
 
+import enum
 import functools
 import hashlib
 from collections.abc import Sequence
@@ -19,7 +20,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from docflow.envelope import Envelope, Finding, findings_json
 from docflow.errors import ConcurrencyError, NotFoundError
-from docflow.lifecycle import CHANGE, DELIVERY, TRANSPORT, Lifecycle, Step, merge_status
+from docflow.lifecycle import (
+    CHANGE,
+    DELIVERY,
+    TRANSPORT,
+    Direction,
+    Lifecycle,
+    MessageKind,
+    Step,
+    TransportEvent,
+    TransportState,
+    merge_status,
+)
 from docflow.model import StatusCode, StatusInfo
 from docflow.store import _schema as s
 
@@ -50,7 +62,8 @@ RELAYED_STATUS = select(s.deliveries.c.id).join(
     # by document_ref too: its index, not a scan of every status event (the hub's grow)
     s.status_events, and_(s.status_events.c.document_ref == s.deliveries.c.document_ref,
                           s.status_events.c.envelope_ref == s.envelopes.c.id)).where(
-    s.deliveries.c.document_ref == bindparam("document_ref"), s.deliveries.c.kind == "status",
+    s.deliveries.c.document_ref == bindparam("document_ref"),
+    s.deliveries.c.kind == MessageKind.STATUS,
     s.deliveries.c.recipient == bindparam("recipient"), SAME_STATUS).limit(1)
 
 
@@ -82,7 +95,8 @@ def same_message(seen: Row[Any], identity: str, digest: str) -> bool:
     return bool(seen.sha256 == digest or seen.content_digest == identity)
 
 
-def history(tx: Transaction, machine: Lifecycle, event: str, before: str, step: Step,
+def history(tx: Transaction, machine: Lifecycle[Any, Any], event: enum.StrEnum, before: str,
+            step: Step[Any],
             document_ref: int, delivery_ref: int | None = None,
             reason: str | None = None) -> None:
     """Append one state change to the history (a constant statement, compiled once)."""
@@ -95,7 +109,7 @@ def history(tx: Transaction, machine: Lifecycle, event: str, before: str, step: 
     })
 
 
-def envelope(tx: Transaction, document_ref: int, kind: str, direction: str,
+def envelope(tx: Transaction, document_ref: int, kind: MessageKind, direction: Direction,
              message_id: str | None, raw: bytes) -> int:
     """Store signed bytes as an envelope of ``document_ref``; returns its id."""
     return tx.driver.insert_ids(s.envelopes, [{
@@ -105,8 +119,8 @@ def envelope(tx: Transaction, document_ref: int, kind: str, direction: str,
     }])[0]
 
 
-def document_values(tx: Transaction, envelope: Envelope, direction: str,
-                    state: str) -> dict[str, Any]:
+def document_values(tx: Transaction, envelope: Envelope, direction: Direction,
+                    state: enum.StrEnum) -> dict[str, Any]:
     """A documents row for ``envelope`` as ``tx.organ`` holds it."""
     info = envelope.info
     return {
@@ -138,7 +152,8 @@ def attachment_rows(tx: Transaction, documents: list[tuple[int, Envelope]]) -> N
     tx.driver.executemany(INSERT["document_attachments"], links)
 
 
-def document_row(tx: Transaction, envelope: Envelope, direction: str, state: str, *,
+def document_row(tx: Transaction, envelope: Envelope, direction: Direction,
+                 state: enum.StrEnum, *,
                  signature: str | None = None, findings: Sequence[Finding] = ()) -> int:
     """Insert a document and its attachments; returns the document's id."""
     values = document_values(tx, envelope, direction, state)
@@ -161,33 +176,33 @@ def insert_ids(tx: Transaction, table: Any, rows: list[dict[str, Any]]) -> list[
     return tx.driver.insert_ids(table, rows)
 
 
-def queue(tx: Transaction, document_ref: int, kind: str, envelope_ref: int,
+def queue(tx: Transaction, document_ref: int, kind: MessageKind, envelope_ref: int,
           recipient: str) -> int:
     """Queue one delivery of an envelope to ``recipient``; returns its id."""
     values = delivery_values(tx, document_ref, kind, envelope_ref, recipient)
     return tx.driver.insert_ids(s.deliveries, [values])[0]
 
 
-def delivery_values(tx: Transaction, document_ref: int, kind: str, envelope_ref: int,
+def delivery_values(tx: Transaction, document_ref: int, kind: MessageKind, envelope_ref: int,
                     recipient: str) -> dict[str, Any]:
     """A new deliveries row, queued and due now."""
     return {
         "document_ref": document_ref, "kind": kind, "envelope_ref": envelope_ref,
         "recipient": recipient, "transport_state": TRANSPORT.initial,
-        "business_state": DELIVERY.initial if kind == "document" else None,
-        "change_state": CHANGE.initial if kind == "document" else None,
+        "business_state": DELIVERY.initial if kind is MessageKind.DOCUMENT else None,
+        "change_state": CHANGE.initial if kind is MessageKind.DOCUMENT else None,
         "change_kind": None, "attempts": 0, "next_attempt_at": tx.now, "version": 1,
         "updated_at": tx.now, "last_error": None, "claimed_by": None,
         "claimed_until": None, "receipt_ref": None,
     }
 
 
-def own_document(tx: Transaction, document_ref: int, direction: str) -> Row[Any]:
+def own_document(tx: Transaction, document_ref: int, direction: Direction) -> Row[Any]:
     """The document, which must go that way; its organ becomes the audit's actor."""
     doc = tx.conn.execute(OWN_DOCUMENT, {"id": document_ref, "direction": direction}
                           ).one_or_none()
     if doc is None:
-        kind = "outgoing" if direction == "out" else "incoming"
+        kind = "outgoing" if direction is Direction.OUT else "incoming"
         raise NotFoundError(f"no such {kind} document", where=f"document {document_ref}")
     tx.organ = doc.organ
     return doc
@@ -213,8 +228,8 @@ def delivery(tx: Transaction, delivery_id: int) -> Row[Any]:
     return row
 
 
-def transport(tx: Transaction, row: Row[Any], event: str, reason: str | None = None,
-              **values: Any) -> Step:
+def transport(tx: Transaction, row: Row[Any], event: TransportEvent, reason: str | None = None,
+              **values: Any) -> Step[TransportState]:
     """Apply a transport event to a delivery row, with its history row."""
     step = TRANSPORT.apply(row.transport_state, event)
     set_delivery(tx, row.id, row.version, transport_state=step.state, **values)
@@ -224,7 +239,7 @@ def transport(tx: Transaction, row: Row[Any], event: str, reason: str | None = N
 
 
 def status_event(tx: Transaction, document_ref: int, delivery_ref: int | None,
-                 direction: str, status: StatusInfo, envelope_ref: int,
+                 direction: Direction, status: StatusInfo, envelope_ref: int,
                  identity: str | None = None) -> None:
     """Record a status packet sent, received or relayed."""
     tx.driver.execute(INSERT["status_events"], {
@@ -243,7 +258,7 @@ def business(tx: Transaction, row: Row[Any], code: StatusCode,
     after = merge_status(before, code)
     if after != before:
         set_delivery(tx, row.id, row.version, business_state=after)
-        history(tx, DELIVERY, after, before,
+        history(tx, DELIVERY, DELIVERY.event(after), before,
                 Step(after, None, after in DELIVERY.final), row.document_ref,
                 row.id, reason=reason)
     return str(after)

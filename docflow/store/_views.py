@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Row
 
 from docflow.envelope import Finding, findings_from_json
-from docflow.lifecycle import INCOMING, OUTGOING, Step
+from docflow.lifecycle import INCOMING, OUTGOING, IncomingEvent, IncomingState, Step
 from docflow.model import StatusCode, StatusInfo
 
 _T = TypeVar("_T")
@@ -90,9 +90,9 @@ class Answer:
     new one is received (an update or replacement answered by the original's state)."""
 
     document_ref: int
-    event: str
+    event: IncomingEvent
     reason: str | None
-    status: Callable[[Step], tuple[StatusInfo, bytes]]
+    status: Callable[[Step[IncomingState]], tuple[StatusInfo, bytes]]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ side of that).
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -25,11 +26,21 @@ __all__ = [
     "InMemoryTransport",
     "Mailbox",
     "Pending",
+    "PullOperation",
     "PullTransport",
     "StatusTrace",
     "TraceReport",
     "Transport",
 ]
+
+
+class PullOperation(enum.StrEnum):
+    """What a pulling organ signs its request token for (the hub checks the token names
+    the operation it is used for)."""
+
+    PENDING = "pending"  #: list the packets held for it
+    ACKNOWLEDGE = "acknowledge"  #: settle one it took
+    TRACE = "trace"  #: ask what the hub saw of a document
 
 
 @dataclass(frozen=True)

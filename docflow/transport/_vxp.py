@@ -28,6 +28,7 @@ import pybase64
 import requests
 
 from docflow.errors import RETRY_HINT, OrganCodeError, TransportError
+from docflow.lifecycle import Outcome
 from docflow.model import OrganCode
 from docflow.transport._http import (
     EnvironmentOnce,
@@ -185,7 +186,7 @@ class VxpClient:
                 time.sleep(min(2.0, 0.1 * 2 ** attempt))
         answer = json_object(response, url, "the axis")
         if answer.get("status") != "OK" or str(answer.get("ErrorCode", "0")) != "0":
-            code, desc = answer.get("ErrorCode"), answer.get("ErrorDesc") or "refused"
+            code, desc = answer.get("ErrorCode"), answer.get("ErrorDesc") or "refused"  # wire
             raise TransportError(f"the axis refused {operation}: {desc}",
                                  where=f"{url} (ErrorCode {code})",
                                  hint=f"axis error {code}")
@@ -235,10 +236,10 @@ class VxpClient:
             raise TransportError("getEdoc answered without base64 data",
                                  where=f"docId {doc_id}") from exc
 
-    def update_status(self, doc_id: str, status: str) -> None:
+    def update_status(self, doc_id: str, status: Outcome | str) -> None:
         """``updateStatus``: ``done``, ``fail`` or ``processing`` (the transport's
         acknowledgement, not a business status)."""
-        if status not in ("done", "fail", "processing"):
+        if status not in tuple(Outcome):
             raise TransportError(f"unknown transport status {status!r}",
                                  hint="done, fail or processing")
         self._call("updateStatus", {"docId": doc_id, "status": status})

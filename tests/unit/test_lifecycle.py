@@ -41,9 +41,9 @@ class _Model:
 @pytest.mark.parametrize("lifecycle", MACHINES, ids=[m.name for m in MACHINES])
 def test_compiled_table_agrees_with_transitions(lifecycle: Lifecycle) -> None:
     for state, event in itertools.product(lifecycle.states, lifecycle.events):
-        model = _Model(state)
+        model = _Model(state.value)  # the machine holds values (it reads an Enum by name)
         try:
-            fired = lifecycle.machine.events[event].trigger(model)
+            fired = lifecycle.machine.events[event.value].trigger(model)
         except MachineError:
             fired = False
         assert lifecycle.can(state, event) is bool(fired), (state, event)
