@@ -45,29 +45,28 @@ aliases = { "vxp.saas.03" = "000.00.07.H41" }   # system ids read as organ codes
 timezone = "Asia/Ho_Chi_Minh"            # of the peers' zone-less timestamps
 ```
 
-Adapter-level module: it reads files; the core never imports it.
+It reads and checks, and builds nothing: the parts a home describes (store, keys,
+transport) are made by :mod:`docflow.bootstrap`. Adapter-level module: it reads files;
+the core never imports it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from docflow.envelope import DEFAULT_POLICY, Policy
 from docflow.errors import ConfigError, DocflowError
 from docflow.model import OrganCode, OrganInfo
-
-if TYPE_CHECKING:
-    from docflow.hub import Hub
-    from docflow.node import Node
+from docflow.routing import toml_string
 
 __all__ = ["CONFIG_NAME", "DIALECTS", "AxisConfig", "InteropConfig", "NodeConfig",
-           "ServerConfig", "check_config", "load_config", "write_config"]
+           "ServerConfig", "load_config", "write_config"]
 
 CONFIG_NAME = "node.toml"
 
@@ -107,12 +106,8 @@ class InteropConfig:
     aliases: dict[str, str] = field(default_factory=dict)
     timezone: str = "Asia/Ho_Chi_Minh"
 
-    def policy(self) -> Any:
+    def policy(self) -> Policy:
         """The lenient reader's :class:`~docflow.envelope.Policy`."""
-        from zoneinfo import ZoneInfo
-
-        from docflow.envelope import DEFAULT_POLICY
-
         return DEFAULT_POLICY.clone(accept=self.accept, refuse=self.refuse,
                                     aliases=dict(self.aliases), tz=ZoneInfo(self.timezone))
 
@@ -141,35 +136,15 @@ class AxisConfig:
     #: false: no certificate checks (logged as a warning each time a client is made)
     verify: bool = True
 
-    def _secret(self, name: str) -> str:
+    def secret(self, name: str) -> str:
+        """The secret the ``*_env`` setting ``name`` names, from the environment; a
+        ConfigError naming the variable when it is not set."""
         variable = self.settings[name]
         value = os.environ.get(variable)
         if not value:
             raise ConfigError(f"[axis] {name}: the environment variable {variable} is not set",
                               hint=f"export {variable}=... before starting docflow")
         return value
-
-    def client(self, organ: OrganCode | None = None) -> Any:
-        """The dialect's client (also the node's transport and receive channel);
-        ``organ`` is the node's organ code, written as the sender where the dialect
-        asks for one."""
-        from docflow.transport import TokenLgspClient, VxpClient, Wso2Client
-
-        if self.dialect == "vdxp":
-            return VxpClient(self.url, self.settings["system_id"], self._secret("secret_env"),
-                             organ=organ, ca_bundle=self.ca_bundle, verify=self.verify)
-        if self.dialect == "lgsp-token":
-            return TokenLgspClient(
-                self.url, self.settings["system_id"], self._secret("secret_env"),
-                username=self.settings["username"], password=self._secret("password_env"),
-                application_code=self.settings["application_code"], ca_bundle=self.ca_bundle,
-                verify=self.verify)
-        from docflow.transport import Wso2Profile
-
-        profile = Wso2Profile({**Wso2Profile().locations, **self.locations})
-        return Wso2Client(self.url, self.settings["consumer_key"],
-                          self._secret("consumer_secret_env"), self._secret("unit_secret_env"),
-                          profile=profile, ca_bundle=self.ca_bundle, verify=self.verify)
 
 
 @dataclass(frozen=True)
@@ -201,113 +176,6 @@ class NodeConfig:
     def zone(self) -> dt.tzinfo:
         """:attr:`timezone` as a tzinfo."""
         return ZoneInfo(self.timezone)
-
-    def open_node(self, *, signing: bool = True) -> Node:
-        """The :class:`~docflow.node.Node` this configuration describes (store opened and
-        upgraded, credentials loaded, SOAP client to the peers and the directory's
-        endpoints, routes from the directory). ``signing=False`` opens it for reading
-        only: an encrypted key needs no passphrase then (signing would say so)."""
-        from docflow.node import Node
-
-        if self.role != "node":
-            raise ConfigError(
-                f"this home is the {self.role} {self.organ.code} ({self.organ.name}), not "
-                "an organ's node: documents are sent, accepted and recalled at the organs' "
-                "own nodes", hint="a hub home serves with `docflow serve`; inbox, outbox, "
-                "show, trace, deadletters, resend and retry-now work on it "
-                "(NodeConfig.open_hub() in the library)")
-        from docflow.security import TrustPolicy
-
-        credentials, trust, store, transport, directory = self._parts(signing)
-        # Sends and polls through the axis or LGSP; what only reads (signing=False: inbox,
-        # show...) needs no client, and so none of the platform's secrets.
-        if self.axis is not None and signing:
-            try:
-                transport = self.axis.client(self.organ.code)
-            except DocflowError:
-                store.close()
-                raise
-        return Node(self.organ, credentials, trust, store, transport, directory=directory,
-                    axis_trust=TrustPolicy(self.interop.axis_trust),
-                    interop=self.interop.policy(), zone=self.zone)
-
-    def open_hub(self, *, signing: bool = True) -> Hub:
-        """The :class:`~docflow.hub.Hub` of a home with ``role = "hub"``."""
-        from docflow.hub import Hub
-
-        credentials, trust, store, transport, directory = self._parts(signing)
-        if self.role != "hub" or directory is None:
-            store.close()
-            raise ConfigError("a hub home needs role = \"hub\" and a directory",
-                              where=str(self.organ.code))
-        return Hub(self.organ, credentials, trust, store, transport, directory, zone=self.zone)
-
-    def load_directory(self) -> Any:
-        """The organ directory, if the configuration names one."""
-        from docflow.routing import Directory
-
-        return None if self.directory is None else Directory.from_toml(self.directory)
-
-    def credentials(self, *, signing: bool = True) -> Any:
-        """The organ's :class:`~docflow.security.Credentials` (key and certificate; the
-        key's passphrase, if any, from the environment variable ``passphrase_env``).
-        ``signing=False``: an encrypted key without its passphrase stays locked (what
-        only reads, such as ``inbox`` and ``show``, needs no passphrase)."""
-        from docflow.errors import CredentialsError
-        from docflow.security import Credentials, key_is_encrypted
-
-        passphrase = os.environ.get(self.passphrase_env) or None
-        try:
-            encrypted = key_is_encrypted(self.key.read_bytes())
-        except OSError:
-            encrypted = False  # Credentials.load says what cannot be read
-        if not encrypted:
-            # A passphrase exported for another home's encrypted key is not this home's
-            # business: an unencrypted key opens without it.
-            passphrase = None
-        if encrypted and passphrase is None and signing:
-            raise CredentialsError(
-                f"the key {self.key} is encrypted and ${self.passphrase_env} is not set",
-                where=str(self.key),
-                hint=f"export {self.passphrase_env}=... (the key's passphrase)")
-        locked = (f"the key {self.key} is encrypted and ${self.passphrase_env} is not set: "
-                  f"export {self.passphrase_env}=... (the key's passphrase) to sign")
-        try:
-            return Credentials.load(self.key, self.certificate, passphrase=passphrase,
-                                    need_key=signing, locked=locked)
-        except CredentialsError as exc:
-            if not (encrypted and passphrase):
-                raise
-            raise CredentialsError(
-                f"the key {self.key} is encrypted and ${self.passphrase_env} does not "
-                "open it", where=str(self.key),
-                hint=f"export {self.passphrase_env}=... (the key's passphrase)") from exc
-
-    def trust_store(self) -> Any:
-        """The :class:`~docflow.security.TrustStore` of the home's CA certificates and CRLs."""
-        from docflow.security import TrustStore
-
-        return TrustStore.from_paths(self.trust, self.crls)
-
-    def _parts(self, signing: bool = True) -> tuple[Any, Any, Any, Any, Any]:
-        from docflow.store import Store
-        from docflow.transport import SoapClient
-
-        credentials, trust = self.credentials(signing=signing), self.trust_store()
-        directory = self.load_directory()
-        addresses = dict(directory.addresses()) if directory is not None else {}
-        addresses.update(self.peers)
-        from docflow.store import RetryPolicy
-
-        retry = (RetryPolicy(intervals=self.server.retry_intervals,
-                             max_attempts=self.server.max_attempts)
-                 if self.server.retry_intervals else
-                 RetryPolicy(max_attempts=self.server.max_attempts))
-        # the home's database exists (docflow init made it): a typo or a volume not
-        # mounted is refused, never a new empty database
-        store = Store.open(self.database, create=False, retry=retry,
-                           retention=dt.timedelta(days=self.keep_message_ids))
-        return credentials, trust, store, SoapClient(addresses), directory
 
 
 def _path(base: Path, value: Any, name: str) -> Path:
@@ -477,8 +345,6 @@ def _axis(table: Any, home: Path) -> AxisConfig:
 
 
 def _interop(table: Any) -> InteropConfig:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     if not isinstance(table, dict):
         raise ConfigError("[interop] must be a table")
     unknown = set(table) - {"axis_trust", "accept", "refuse", "aliases",  # not a state
@@ -502,76 +368,6 @@ def _interop(table: Any) -> InteropConfig:
                          refuse=tuple(map(str, table.get("refuse", ()))),
                          aliases={str(key): str(value) for key, value in aliases.items()},
                          timezone=timezone)
-
-
-def check_config(home: Path) -> list[Any]:
-    """Check a home setting by setting, each file and key named: the file parses, the
-    key opens (with its passphrase) and matches the certificate and the organ, the trust
-    folder holds CAs, the directory parses and lists the organ, the database exists at
-    the current schema, the [axis] variables are set; one
-    :class:`~docflow.transport.Check` line each. Nothing is created or changed."""
-    from docflow.routing import Directory
-    from docflow.store import Store
-    from docflow.transport import Check
-
-    path = home if home.suffix == ".toml" else home / CONFIG_NAME
-    try:
-        config = load_config(home)
-    except DocflowError as exc:
-        return [Check(str(path), False, exc.message + (f" ({exc.hint})" if exc.hint else ""))]
-    checks = [Check(str(path), True, f"organ {config.organ.code} ({config.organ.name}), "
-                    f"role {config.role}, zone {config.timezone}")]
-
-    def attempt(name: str, probe: Any) -> None:
-        try:
-            checks.append(Check(name, True, probe()))
-        except DocflowError as exc:
-            checks.append(Check(name, False, exc.message + (f"; {exc.hint}" if exc.hint else "")))
-
-    def key() -> str:
-        credentials = config.credentials()
-        if credentials.organ != config.organ.code:
-            raise ConfigError(f"the certificate is {credentials.organ}'s, not "
-                              f"{config.organ.code}'s")
-        return f"{config.key.name} opens and matches {config.certificate.name}"
-
-    def trust() -> str:
-        store = config.trust_store()
-        # the home's own certificate as its receivers will judge it (a CA bound to other
-        # organs, an expired certificate: every packet it signs would be refused)
-        organ = store.check(config.credentials(signing=False).certificate)
-        return f"{len(store.cas)} trusted CA(s) in {config.trust}; they accept {organ}'s " \
-            "certificate"
-
-    def directory(file: Path) -> str:
-        found = Directory.from_toml(file)
-        if config.organ.code not in found:
-            raise ConfigError(f"{file.name} does not list {config.organ.code}")
-        return f"{len(found)} organs in {file}"
-
-    def database() -> str:
-        Store(config.database).close()  # refuses a missing file and an old schema
-        return "opens, schema current"
-
-    def axis(table: AxisConfig) -> str:
-        table.client(config.organ.code).close()
-        return f"{table.dialect} at {table.url}, credentials in the environment"
-
-    attempt("[node] key, certificate", key)
-    attempt("[node] trust", trust)
-    if config.directory is not None:
-        attempt("[node] directory", functools.partial(directory, config.directory))
-    attempt("[node] database", database)
-    for code, url in config.peers.items():
-        checks.append(Check(f"[peers] {code}", url.startswith(("http://", "https://")),
-                            url if url.startswith(("http://", "https://"))
-                            else f"{url!r} is not an http(s) address"))
-    if config.axis is not None:
-        attempt("[axis]", functools.partial(axis, config.axis))
-    server = config.server
-    checks.append(Check("[server]", True, f"{server.host}:{server.port}, outbox every "
-                        f"{server.deliver_every:g} s, {server.max_attempts} attempts"))
-    return checks
 
 
 def write_config(home: Path, organ: OrganInfo, *, port: int = 8080,
@@ -605,6 +401,4 @@ def write_config(home: Path, organ: OrganInfo, *, port: int = 8080,
 
 
 def _toml_string(value: str) -> str:
-    from docflow.routing import toml_string
-
     return toml_string(value)

@@ -13,6 +13,7 @@ compact trace and checks the invariants from the stores themselves.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import tempfile
@@ -36,8 +37,6 @@ def _received(simulation: Simulation, organ: OrganCode, message_id: str) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Run the demo and print what happened; its stores are removed afterwards unless
     ``--keep`` is given (then it says where they are)."""
-    import argparse
-
     parser = argparse.ArgumentParser(
         prog="python -m docflow.demo",
         description="Liên thông văn bản 4 cấp through the province's LGSP, every organ a "

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from docflow import bootstrap
 from docflow.clock import Clock, system_clock
+from docflow.config import NodeConfig, load_config
 from docflow.delivery import check_receipt, run_outbox
 from docflow.envelope import Envelope, parse_envelope
 from docflow.errors import (
+    ConfigError,
+    DocflowError,
     ModelError,
     NotFoundError,
     RoutingError,
@@ -124,6 +129,26 @@ class Hub:
         #: how long a pulled packet stays leased to its organ before it is offered again
         self.pull_lease = dt.timedelta(minutes=5)
         self._last_pull: dict[str, dt.datetime] = {}
+
+    @classmethod
+    def from_config(cls, config: NodeConfig, *, signing: bool = True) -> Hub:
+        """The hub of a home with ``role = "hub"`` (its parts made by
+        :func:`docflow.bootstrap.hub_parts`)."""
+        parts = bootstrap.hub_parts(config, signing=signing)
+        if parts.directory is None:  # hub_parts refuses a hub home without one
+            parts.store.close()
+            raise ConfigError("a hub home needs a directory", where=str(config.organ.code))
+        try:
+            return cls(parts.organ, parts.credentials, parts.trust, parts.store,
+                       parts.transport, parts.directory, zone=parts.zone)
+        except DocflowError:
+            parts.store.close()
+            raise
+
+    @classmethod
+    def from_home(cls, home: str | Path, *, signing: bool = True) -> Hub:
+        """The hub of a home folder made by ``docflow init --hub``."""
+        return cls.from_config(load_config(Path(home)), signing=signing)
 
     @property
     def code(self) -> OrganCode:

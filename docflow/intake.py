@@ -8,18 +8,42 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from docflow.clock import Clock
 from docflow.errors import DocflowError, RoutingError, TransportError
 from docflow.lifecycle import Outcome
 from docflow.model import OrganCode
-from docflow.security import sign_request
-from docflow.transport import AxisChannel, PullOperation, PullTransport
+from docflow.routing import Directory
+from docflow.security import Credentials, TrustPolicy, sign_request
+from docflow.store import Store
+from docflow.transport import AxisChannel, PullOperation, PullTransport, Transport
 
-if TYPE_CHECKING:
-    from docflow.node import Node
+__all__ = ["PullReport", "Receiver", "hub_of", "poll", "pull"]
 
-__all__ = ["PullReport", "hub_of", "poll", "pull"]
+
+class Receiver(Protocol):
+    """What pulling and polling need of a node (:class:`~docflow.node.Node` is one):
+    who it is, how it signs and when, where it stores what it refuses, and how it takes
+    a document or a status packet in."""
+
+    directory: Directory | None
+    transport: Transport
+    credentials: Credentials
+    clock: Clock
+    store: Store
+    axis_trust: TrustPolicy
+
+    @property
+    def code(self) -> OrganCode: ...
+
+    def receive_document(self, packet: bytes, recipient: OrganCode | None = None, *,
+                         trust_policy: TrustPolicy = TrustPolicy.REQUIRE) -> bytes: ...
+
+    def receive_status(self, packet: bytes, recipient: OrganCode | None = None, *,
+                       trust_policy: TrustPolicy = TrustPolicy.REQUIRE) -> None: ...
+
+    def queue_axis_receipt(self, receipt: bytes) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -32,7 +56,7 @@ class PullReport:
     errors: tuple[str, ...] = ()
 
 
-def hub_of(node: Node) -> OrganCode:
+def hub_of(node: Receiver) -> OrganCode:
     """The hub ``node`` pulls from (its directory entry's); RoutingError without one."""
     hub = None if node.directory is None else node.directory.entry(node.code).hub
     if hub is None:
@@ -41,7 +65,7 @@ def hub_of(node: Node) -> OrganCode:
     return hub
 
 
-def pull(node: Node, *, limit: int = 50) -> PullReport:
+def pull(node: Receiver, *, limit: int = 50) -> PullReport:
     """One pull from ``node``'s hub (see :meth:`Node.pull`)."""
     hub = hub_of(node)
     transport = node.transport
@@ -72,7 +96,7 @@ def pull(node: Node, *, limit: int = 50) -> PullReport:
     return PullReport(counts["document"], counts["status"], refused, tuple(errors))
 
 
-def poll(node: Node, axis: AxisChannel, *, limit: int = 50, pages: int = 10) -> PullReport:
+def poll(node: Receiver, axis: AxisChannel, *, limit: int = 50, pages: int = 10) -> PullReport:
     """One pass of the receive loop on ``axis`` (see :meth:`Node.poll_axis`)."""
     counts = {"edoc": 0, "status": 0}
     refused, errors = 0, []

@@ -13,10 +13,11 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from docflow import intake
+from docflow import bootstrap, intake
 from docflow.clock import Clock, system_clock
+from docflow.config import NodeConfig, load_config
 from docflow.delivery import DeliveryReport, check_receipt, run_outbox
 from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, parse_envelope
 from docflow.errors import (
@@ -71,9 +72,7 @@ from docflow.store import (
 )
 from docflow.tracing import DocumentTrace, local_trace, stored_envelope
 from docflow.transport import AxisChannel, PullOperation, PullTransport, Transport
-
-if TYPE_CHECKING:
-    from docflow.worker import Worker
+from docflow.worker import Worker
 
 _LOG = logging.getLogger("docflow.node")
 
@@ -153,7 +152,6 @@ class Node:
         """The node's background loops as a context (``with node.running(): ...``):
         outbox passes, pulls when its directory entry says ``pull``, polls when its
         transport is an axis or LGSP client. ``options``: see :class:`~docflow.worker.Worker`."""
-        from docflow.worker import Worker
 
         entry = (self.directory.entries.get(self.code) if self.directory is not None
                  else None)
@@ -162,12 +160,20 @@ class Node:
         return Worker(self, **options)
 
     @classmethod
-    def from_home(cls, home: str | Path) -> Node:
+    def from_home(cls, home: str | Path, *, signing: bool = True) -> Node:
         """The node of a home folder made by ``docflow init`` (its ``node.toml``):
         store opened, keys loaded (a passphrase from ``DOCFLOW_KEY_PASSPHRASE``)."""
-        from docflow.config import load_config
+        return cls.from_config(load_config(Path(home)), signing=signing)
 
-        return load_config(Path(home)).open_node()
+    @classmethod
+    def from_config(cls, config: NodeConfig, *, signing: bool = True) -> Node:
+        """The node a loaded configuration describes (its parts made by
+        :func:`docflow.bootstrap.node_parts`). ``signing=False`` opens it for reading
+        only: an encrypted key needs no passphrase then (signing would say so)."""
+        parts = bootstrap.node_parts(config, signing=signing)
+        return cls(parts.organ, parts.credentials, parts.trust, parts.store, parts.transport,
+                   directory=parts.directory, axis_trust=parts.axis_trust,
+                   interop=parts.interop, zone=parts.zone)
 
     def close(self) -> None:
         """Close the node's store and its transport's connections (what ``with

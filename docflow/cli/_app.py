@@ -7,12 +7,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from docflow.cli._output import fail
+from docflow.cli._output import F, fail
 from docflow.errors import DocflowError
+
+if TYPE_CHECKING:
+    from docflow.hub import Hub
+    from docflow.node import Node
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,7 +41,7 @@ def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
                           zone=DEFAULT_TZ)
 
 
-def database_option(function: Any) -> Any:
+def database_option(function: F) -> F:
     """The ``--database`` URL (or ``DOCFLOW_DATABASE``) of a command on a store."""
     return click.option(
         "--database", "database", required=True, envvar="DOCFLOW_DATABASE",
@@ -45,7 +49,7 @@ def database_option(function: Any) -> Any:
              "(or DOCFLOW_DATABASE).")(function)
 
 
-def home_option(function: Any) -> Any:
+def home_option(function: F) -> F:
     """The ``--home`` of a node command (default ``$DOCFLOW_HOME`` or ``.``)."""
     return click.option("--home", type=click.Path(file_okay=False, path_type=Path),
                         default=lambda: os.environ.get("DOCFLOW_HOME", "."),
@@ -53,16 +57,18 @@ def home_option(function: Any) -> Any:
                         help="The node home (from `docflow init`).")(function)
 
 
-def open_home(home: Path, *, hub: bool = False, signing: bool = True) -> Any:
+def open_home(home: Path, *, hub: bool = False, signing: bool = True) -> Node | Hub:
     """The node of ``home`` (its ``node.toml``), opened; with ``hub``, a hub home opens
     as its :class:`~docflow.hub.Hub` (commands that also work on a hub); without
     ``signing``, an encrypted key needs no passphrase (commands that only read)."""
     from docflow.config import load_config
+    from docflow.hub import Hub
+    from docflow.node import Node
 
     config = load_config(home)
     if hub and config.role == "hub":
-        return config.open_hub(signing=signing)
-    return config.open_node(signing=signing)
+        return Hub.from_config(config, signing=signing)
+    return Node.from_config(config, signing=signing)
 
 
 @contextmanager

@@ -10,13 +10,16 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from docflow.envelope import Envelope
 from docflow.errors import DocflowError
 from docflow.model import StatusInfo
+
+#: a command function a decorator returns as it came
+F = TypeVar("F", bound=Callable[..., Any])
 
 # The exit statuses, the same for every command (the README's "Exit statuses").
 #: a packet, file or value was refused; a check failed (validate, verify, audit verify)
@@ -53,8 +56,8 @@ class ExistingPath(click.Path):
         super().__init__(exists=False, dir_okay=dir_okay, path_type=Path)
 
     def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> Any:
-        path = super().convert(value, param, ctx)
+                ctx: click.Context | None) -> Path:
+        path = Path(os.fsdecode(super().convert(value, param, ctx)))
         if not os.path.exists(path):
             raise MissingFileError(f"{click.format_filename(value)!r} does not exist",
                                    ctx=ctx, param=param)
@@ -127,7 +130,7 @@ def note(message: str) -> None:
         say(message, err=True)
 
 
-def json_option(function: Any) -> Any:
+def json_option(function: F) -> F:
     """The ``--json`` flag (``as_json``) of a command that prints a result."""
     return click.option("--json", "as_json", is_flag=True,
                         help="Print the result as JSON.")(function)

@@ -93,13 +93,14 @@ def audit_checkpoint(home: Path, output: Path | None, as_json: bool) -> None:
     """
     import datetime as dt
 
+    from docflow import bootstrap
     from docflow.config import load_config
     from docflow.security import sign_checkpoint
     from docflow.store import Store
 
     try:
         config = load_config(home)
-        credentials = config.credentials()
+        credentials = bootstrap.credentials(config)
         with Store(config.database) as store:
             seq, head = store.audit.head()
         checkpoint = sign_checkpoint(credentials, seq, head, now=dt.datetime.now(dt.UTC))

@@ -27,6 +27,7 @@ from docflow.cli._output import (
     section,
     table,
 )
+from docflow.config import DIALECTS
 from docflow.errors import ConfigError, DocflowError
 
 
@@ -44,7 +45,7 @@ def axis() -> None:
                    "(and [[accounts]] for lgsp-token, with the system_id of the unit each "
                    "works for; [[consumers]] and an optional "
                    "[locations] table for wso2).")
-@click.option("--dialect", type=click.Choice(["vdxp", "lgsp-token", "wso2"]), default="vdxp",
+@click.option("--dialect", type=click.Choice(DIALECTS), default="vdxp",
               show_default=True, help="Which platform to emulate.")
 @click.option("--database", default="sqlite:///axis.db", show_default=True,
               help="Where the packets wait (a SQLite file or a PostgreSQL URL).")
@@ -83,12 +84,12 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
     import secrets
     import signal
 
-    from docflow.emulators import AxisApp, TokenLgspApp, Wso2App
+    from docflow.bootstrap import EmulatorApp, axis_app, read_systems
     from docflow.store import Store
-    from docflow.transport import listen, serve_processes
+    from docflow.transport import VxpClient, listen, serve_processes
 
     try:
-        systems, accounts, consumers, locations = _read_systems(systems_file, dialect)
+        systems = read_systems(systems_file, dialect)
         secret = os.environ.get(parent_secret_env) if parent else None
         if parent and not secret:
             raise ConfigError(f"--parent needs the secret in ${parent_secret_env}")
@@ -104,20 +105,12 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
         return
     token_key = secrets.token_bytes(32)  # one key: every process checks every token
 
-    def make(store: Any) -> Any:
+    def make(store: Store) -> EmulatorApp:
         """The dialect's application over ``store`` (and its parent axis, if any)."""
-        from docflow.transport import VxpClient, Wso2Profile
-
         upstream = (VxpClient(parent, parent_system_id or code, secret or "", organ=code)
                     if parent else None)
-        if dialect == "lgsp-token":
-            return TokenLgspApp(code, store, systems, accounts, parent=upstream,
-                                token_key=token_key)
-        if dialect == "wso2":
-            return Wso2App(code, store, systems, consumers, parent=upstream, province=province,
-                           profile=Wso2Profile({**Wso2Profile().locations, **locations}),
-                           token_key=token_key)
-        return AxisApp(code, store, systems, parent=upstream)
+        return axis_app(dialect, code, store, systems, parent=upstream, token_key=token_key,
+                        province=province)
 
     # waitress warns on every queued request under load ("Task queue depth"): a line per
     # request costs the emulator CPU and fills its log; real errors still show
@@ -132,7 +125,7 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
         fail(exc)
         return
     scheme = "https" if tls_cert is not None else "http"
-    banner = (f"axis {code} ({dialect}) serving {len(systems)} system(s) on "
+    banner = (f"axis {code} ({dialect}) serving {len(systems.systems)} system(s) on "
               f"{scheme}://{host}:{port}/ "
               f"(database {store.engine.url.render_as_string(hide_password=True)})"
               + (f", parent {parent}" if parent else "")
@@ -179,72 +172,6 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
         _release(app, store, stop)
 
 
-#: the tables of a systems file, and the dialects that read each
-_TABLES = {"systems": "every dialect", "accounts": "lgsp-token", "consumers": "wso2",
-           "locations": "wso2"}
-
-
-def _read_systems(path: Path, dialect: str) -> tuple[list[Any], list[Any], list[Any],
-                                                     dict[str, str]]:
-    """The ``--systems`` file: its systems, accounts (lgsp-token), consumers and
-    locations (wso2), every table and key checked (a typo such as ``[[system]]`` is
-    named, not read as no systems); a ConfigError naming the table and key."""
-    import tomllib
-
-    from docflow.emulators import AxisSystem, LgspAccount, Wso2Consumer
-
-    where = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read the systems file: {exc}", where=where) from exc
-    unknown = sorted(set(data) - set(_TABLES))
-    if unknown:
-        raise ConfigError(f"unknown table(s) in the systems file: {', '.join(unknown)}",
-                          where=where, hint="the tables are [[systems]], [[accounts]] "
-                          "(lgsp-token), [[consumers]] and [locations] (wso2)")
-    for name in ("systems", "accounts", "consumers"):
-        if not isinstance(data.get(name, []), list):
-            raise ConfigError(f"{name} must be written [[{name}]] (an array of tables)",
-                              where=where)
-    if not data.get("systems"):
-        raise ConfigError("the systems file has no [[systems]]: the emulator would serve "
-                          "nobody", where=where,
-                          hint='[[systems]]\nsystem_id = "000.00.00.H41"\nsecret = "..."')
-    if dialect == "lgsp-token" and not data.get("accounts"):
-        raise ConfigError("the lgsp-token dialect needs [[accounts]] to log in with",
-                          where=where, hint="username, password, application_code, system_id")
-    if dialect == "wso2" and not data.get("consumers"):
-        raise ConfigError("the wso2 dialect needs [[consumers]] (OAuth2 clients)",
-                          where=where, hint="key, secret")
-
-    def fields(table: Any, name: str, index: int, required: tuple[str, ...]) -> Any:
-        if not isinstance(table, dict):
-            raise ConfigError(f"[[{name}]] #{index} is not a table", where=where)
-        missing = [key for key in required if key not in table]
-        if missing:
-            raise ConfigError(f"[[{name}]] #{index}: missing {', '.join(missing)}",
-                              where=where, hint="each needs " + ", ".join(required))
-        return table
-
-    try:
-        systems = [_system(AxisSystem, fields(t, "systems", i, ("system_id", "secret")))
-                   for i, t in enumerate(data.get("systems", []), 1)]
-        accounts = [LgspAccount(str(t["username"]), str(t["password"]),
-                                str(t["application_code"]), str(t.get("system_id", "")))
-                    for i, t in enumerate(data.get("accounts", []), 1)
-                    if fields(t, "accounts", i, ("username", "password", "application_code"))]
-        consumers = [Wso2Consumer(str(t["key"]), str(t["secret"]))
-                     for i, t in enumerate(data.get("consumers", []), 1)
-                     if fields(t, "consumers", i, ("key", "secret"))]
-    except ConfigError as exc:
-        raise ConfigError(exc.message, where=exc.where or where, hint=exc.hint) from exc
-    except DocflowError as exc:
-        raise ConfigError(exc.message, where=where, hint=exc.hint) from exc
-    return systems, accounts, consumers, {str(k): str(v)
-                                          for k, v in data.get("locations", {}).items()}
-
-
 def _new_sqlite_file(database: str) -> Path | None:
     """The SQLite file ``database`` names when it does not exist yet (opening creates
     it): removed again when the emulator does not start. None otherwise."""
@@ -268,30 +195,6 @@ def _remove(made: Path | None) -> None:
         return
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(str(made) + suffix).unlink(missing_ok=True)
-
-
-_SYSTEM_KEYS = {"system_id", "secret", "name", "relay", "organs", "serves", "register",
-                "max_agencies"}
-
-
-def _system(make: Any, table: dict[str, Any]) -> Any:
-    """One ``[[systems]]`` table: its id and secret, and what the operator grants it."""
-    unknown = sorted(set(table) - _SYSTEM_KEYS)
-    if unknown:
-        raise ConfigError(f"[[systems]] {table.get('system_id', '?')!r}: unknown key(s) "
-                          f"{', '.join(unknown)}", hint="known: " + ", ".join(sorted(_SYSTEM_KEYS)))
-    for key in ("relay", "register"):
-        if not isinstance(table.get(key, False), bool):
-            raise ConfigError(f"[[systems]] {table.get('system_id', '?')!r}: {key} must be "
-                              "true or false")
-    limit = table.get("max_agencies", 500)
-    if isinstance(limit, bool) or not isinstance(limit, int):
-        raise ConfigError(f"[[systems]] {table.get('system_id', '?')!r}: max_agencies must "
-                          "be a whole number")
-    return make(str(table["system_id"]), str(table["secret"]), str(table.get("name", "")),
-                table.get("relay", False), tuple(str(code) for code in table.get("organs", ())),
-                serves=tuple(str(p) for p in table.get("serves", ())),
-                register=table.get("register", False), max_agencies=limit)
 
 
 def _forward(app: Any, every: float) -> threading.Event:
@@ -320,6 +223,7 @@ def _release(app: Any, store: Any, stop: threading.Event | None = None) -> None:
 
 
 def _axis_client(home: Path) -> tuple[Any, str]:
+    from docflow import bootstrap
     from docflow.config import load_config
 
     try:
@@ -328,7 +232,7 @@ def _axis_client(home: Path) -> tuple[Any, str]:
             raise ConfigError("this home has no [axis] table",
                               where=str(home / "node.toml"),
                               hint='add [axis] with dialect, url and credentials')
-        return config.axis.client(config.organ.code), config.axis.url
+        return bootstrap.axis_client(config.axis, config.organ.code), config.axis.url
     except DocflowError as exc:
         fail(exc)
         raise

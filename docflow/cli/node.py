@@ -157,13 +157,15 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None,
     import signal
 
     from docflow.config import load_config
+    from docflow.hub import Hub
     from docflow.node import Node
     from docflow.transport import SoapApp, listen
     from docflow.worker import Worker
 
     try:
         config = load_config(home)
-        node: Any = config.open_hub() if config.role == "hub" else config.open_node()
+        node: Any = Hub.from_config(config) if config.role == "hub" \
+            else Node.from_config(config)
         if config.role == "hub":
             node.pull_lease = dt.timedelta(seconds=config.server.lease)
     except DocflowError as exc:

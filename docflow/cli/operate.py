@@ -90,7 +90,7 @@ def config_check(home: Path, as_json: bool) -> None:
     """Check every setting of the home: the file parses, the key, certificate, trust
     folder and directory are readable, the database opens, the environment variables
     named are set. One line each; exit status 5 when one fails."""
-    from docflow.config import check_config
+    from docflow.bootstrap import check_config
 
     emit_checks(check_config(home), as_json, EXIT_CONFIG)
 

@@ -13,6 +13,7 @@ with the sender's view equal to the receiver's state and every audit chain intac
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import signal
@@ -21,9 +22,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from docflow import __version__
 from docflow.config import load_config, write_config
 from docflow.envelope import parse_envelope
 from docflow.errors import ConfigError
@@ -31,6 +33,7 @@ from docflow.harness.faults import Faults
 from docflow.harness.proxy import FaultyProxy, ProxyStats
 from docflow.lifecycle import DeliveryState, TransportState
 from docflow.model import OrganInfo
+from docflow.node import Node
 from docflow.routing import Directory
 from docflow.samples import sample_envelope
 from docflow.security import Credentials, KeyType, create_ca, issue_certificate
@@ -91,9 +94,6 @@ class CrashReport:
         (documents, copies, lost, duplicated, diverged, content_mismatches,
         audits_broken, wall_seconds, seed, faults, directory, version) carry the same
         names."""
-        import json
-        from dataclasses import asdict
-
         return json.dumps({**asdict(self), "ok": self.ok}, ensure_ascii=False, indent=2)
 
     def invariants(self) -> list[tuple[str, str, bool]]:
@@ -304,7 +304,7 @@ class ProcessNetwork:
             recipients = tuple(rng.sample([o for o in organs if o != sender],
                                           rng.randint(1, 2)))
             config = load_config(self.home / sender)
-            node = config.open_node()
+            node = Node.from_config(config)
             try:
                 envelope = sample_envelope(
                     number=str(number + 1), sender=node.organ,
@@ -375,10 +375,8 @@ class ProcessNetwork:
             with Store(load_config(self.home / code).database) as store:
                 if not store.audit.verify().ok:
                     broken.append(code)
-        import docflow
-
         return CrashReport(len(sent), copies, kills, delivered, lost, duplicated, diverged,
                            broken, seconds, problems, mismatched,
                            self.proxy.stats if self.proxy is not None else None,
                            seed=seed, faults=self.faults.describe() if self.faults else "",
-                           version=str(docflow.__version__))
+                           version=__version__)

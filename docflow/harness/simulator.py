@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from docflow import __version__
 from docflow.envelope import Envelope, parse_envelope
 from docflow.errors import ConfigError, DocflowError, LifecycleError
 from docflow.harness.faults import FaultyTransport
@@ -49,9 +50,7 @@ from docflow.transport import InMemoryTransport
 __all__ = ["Sent", "Simulation", "SimulationConfig"]
 
 def _version() -> str:
-    import docflow
-
-    return str(docflow.__version__)
+    return __version__
 
 
 #: Receiver state -> the sender's view of that copy when both agree.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from transitions import Machine
+from transitions.extensions import GraphMachine
 
 from docflow.errors import LifecycleError
 from docflow.model import StatusCode
@@ -183,8 +184,6 @@ class Lifecycle(Generic[S, E]):
 
     def mermaid(self) -> str:
         """The machine as a Mermaid ``stateDiagram-v2`` (drawn by transitions)."""
-        from transitions.extensions import GraphMachine
-
         graph = GraphMachine(
             states=[state.value for state in self.states],
             transitions=[self._row(t) for t in self.table],

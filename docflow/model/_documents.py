@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -286,8 +287,6 @@ class DocumentInfo:
 def guess_content_type(name: str) -> str:
     """The MIME type a file's name suggests (``application/pdf`` for ``a.pdf``; the
     office types by their extensions), ``application/octet-stream`` when it says nothing."""
-    import mimetypes
-
     guessed, _ = mimetypes.guess_type(name, strict=False)
     return guessed or "application/octet-stream"
 

@@ -68,10 +68,12 @@ RELAYED_STATUS = select(s.deliveries.c.id).join(
 
 
 @functools.cache
-def insert_ignore_statement(dialect: str, name: str) -> Any:
+def insert_ignore_statement(dialect: str, name: str) -> postgresql.Insert | sqlite.Insert:
     """``INSERT ... ON CONFLICT DO NOTHING`` for a table, built once per dialect."""
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(s.metadata.tables[name]).on_conflict_do_nothing()
+    table = s.metadata.tables[name]
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 @functools.cache

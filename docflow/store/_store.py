@@ -31,6 +31,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from docflow.clock import Clock, system_clock
 from docflow.errors import DocflowError, NotFoundError, SchemaVersionError, StoreError
+from docflow.store import _audit
 from docflow.store._audit import AuditLog
 from docflow.store._engine import make_engine
 from docflow.store._inbox import Inbox
@@ -102,7 +103,8 @@ class Store:
         self.engine = make_engine(url, durable=durable)
         self.database = Database(self.engine, clock=clock, retry=retry or RetryPolicy(),
                                  retry_per_organ=dict(retry_per_organ or {}),
-                                 retention=retention, hooks=hooks or StoreHooks(), rnd=rnd)
+                                 retention=retention, hooks=hooks or StoreHooks(), rnd=rnd,
+                                 on_commit=_audit.append)
         db = self.database
         #: what is queried (documents, deliveries, packets, history, status events)
         self.queries = Queries(db)

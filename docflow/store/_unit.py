@@ -3,8 +3,9 @@ lifecycle, relay, audit, queries) write in together, all or nothing.
 
 A :class:`Transaction` carries the connection, the moment every row of it is stamped
 with, the organ acting (the audit's actor) and the audit entries it gathers; when the
-block ends they are appended to the hash chain (:func:`docflow.store._audit.append`,
-the only place that writes it), then the transaction commits. A room's public method is
+block ends they are handed to the database's ``on_commit`` step (the store registers
+the audit chain's :func:`docflow.store._audit.append`, the only place that writes it),
+then the transaction commits. A room's public method is
 one unit of work; the ``*_in(tx, ...)`` methods are the same steps inside a unit of work
 that someone else opened.
 """
@@ -23,7 +24,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from docflow.clock import Clock, system_clock
 from docflow.errors import DocflowError, StoreError
-from docflow.store import _audit
 from docflow.store._driver import DriverCursor
 from docflow.store._engine import writer_lock
 from docflow.store._views import RetryPolicy, StoreHooks
@@ -65,6 +65,9 @@ class Database:
     retention: dt.timedelta = dt.timedelta(days=365)
     hooks: StoreHooks = field(default_factory=StoreHooks)
     rnd: Callable[[], float] = random.random
+    #: what a unit of work with audit entries runs before it commits (the store makes it
+    #: append them to the hash chain): ``on_commit(tx, where=...)``
+    on_commit: Callable[..., None] | None = None
 
     def __post_init__(self) -> None:
         self._writer = writer_lock(self.engine)
@@ -86,7 +89,10 @@ class Database:
                 try:
                     yield tx
                     if tx.entries:
-                        _audit.append(tx, where=self.where)
+                        if self.on_commit is None:
+                            raise StoreError("audit entries but no chain to append them to",
+                                             where=self.where)
+                        self.on_commit(tx, where=self.where)
                 finally:
                     tx.driver.close()
                 self.hooks.checkpoint("before_commit")

@@ -165,7 +165,8 @@ class EnvironmentOnce(requests.Session):
         return dict(settings)
 
 
-def session_verify(session: requests.Session, verify: Any) -> Any:
+def session_verify(session: requests.Session, verify: bool | str | None
+                   ) -> bool | str | None:
     """The ``verify`` a request of ``session`` uses: the session's own when the request
     names none. requests lets ``REQUESTS_CA_BUNDLE`` (or ``CURL_CA_BUNDLE``) override a
     session's ``verify`` (its issue 3829): a CA bundle given to a client, or

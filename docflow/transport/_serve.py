@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import waitress.server
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from docflow.errors import ConfigError
 
@@ -104,9 +106,6 @@ class _TlsServer:
 
     def __init__(self, app: Any, *, host: str, port: int, threads: int, max_body: int,
                  timeout: int, certificate: str, key: str, port_option: str):
-        from cheroot import wsgi
-        from cheroot.ssl.builtin import BuiltinSSLAdapter
-
         for name, path in (("certificate", certificate), ("key", key)):
             if not os.path.isfile(path):
                 raise ConfigError(f"the TLS {name} file {path} does not exist",

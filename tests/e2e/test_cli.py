@@ -288,13 +288,14 @@ def test_conform_says_what_docflow_would_do(tmp_path: Path) -> None:
 
 def test_show_and_inbox_tell_the_verdict_and_findings(tmp_path: Path) -> None:
     from docflow.config import load_config
+    from docflow.node import Node
     from docflow.security import TrustPolicy
 
     run("pki", "ca", "create", "--name", "CA", "--ecdsa", "--out", str(tmp_path / "ca"))
     home = tmp_path / "province"
     assert run("init", str(home), "--organ", "000.00.00.H41", "--name", "UBND tỉnh",
                "--ca", str(tmp_path / "ca")).returncode == 0
-    node = load_config(home).open_node()
+    node = Node.from_config(load_config(home))
     try:
         node.receive_document((INTEROP / "quirk-code-number.edxml").read_bytes(),
                               trust_policy=TrustPolicy.CHANNEL)

@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 
 from docflow.config import load_config
+from docflow.node import Node
 from docflow.samples import sample_envelope
 from docflow.store import Store
 from tests.postgres import free_port
@@ -79,14 +80,14 @@ def test_two_served_nodes_exchange_a_letter_and_its_status(tmp_path: Path) -> No
     servers = serve_homes(tmp_path, urls)
     try:
         # The province's clerk sends through its node (the served process delivers it).
-        province = load_config(tmp_path / "province").open_node()
+        province = Node.from_config(load_config(tmp_path / "province"))
         letter = sample_envelope()
         ref = province.send(letter.info, letter.attachments).document_ref
         district_db = load_config(tmp_path / "district").database
         with Store(district_db) as district_store:
             wait_for(lambda: district_store.queries.documents(direction="in").total == 1)
             (document,) = district_store.queries.documents(direction="in").items
-        district = load_config(tmp_path / "district").open_node()
+        district = Node.from_config(load_config(tmp_path / "district"))
         district.accept(document.id)  # the served district's worker sends the 03 back
         wait_for(lambda: province.store.queries.deliveries(document_ref=ref).items[0].business_state
                  == "accepted")

@@ -13,6 +13,7 @@ import pytest
 
 from docflow.config import load_config
 from docflow.model import OrganCode, Priority
+from docflow.node import Node
 from tests.postgres import free_port
 
 DOCFLOW = Path(sys.executable).with_name("docflow")
@@ -44,7 +45,7 @@ def home(tmp_path: Path) -> Path:
 
 
 def _stored(home: Path, document: int = 1) -> object:
-    node = load_config(home).open_node()
+    node = Node.from_config(load_config(home))
     try:
         return node.stored(document).info
     finally:
@@ -127,7 +128,7 @@ def _receive(home: Path, tmp_path: Path, files: dict[str, bytes]) -> int:
     credentials = Credentials.load(str(tmp_path / "district" / "organ.key"),
                                    str(tmp_path / "district" / "organ.crt"))
     packet = sign_envelope(envelope, credentials)
-    node = load_config(home).open_node()
+    node = Node.from_config(load_config(home))
     try:
         assert isinstance(TrustStore.from_paths(str(home / "trust")), TrustStore)
         node.receive_document(packet)
@@ -181,7 +182,7 @@ def test_retry_now_makes_backed_off_deliveries_due(home: Path) -> None:
     assert "retrying" in row["copies"]
     done = ok("retry-now", "--home", str(home), "--no-deliver")
     assert done.stdout.strip() == "1 delivery due now"
-    node = load_config(home).open_node()
+    node = Node.from_config(load_config(home))
     try:
         (copy,) = node.store.queries.deliveries().items
         assert copy.next_attempt_at <= node.clock()

@@ -430,7 +430,7 @@ def test_readme_systems_file_serves_every_dialect(tmp_path: Path) -> None:
     (the test reads it from the README, so the two cannot drift apart)."""
     import re
 
-    from docflow.cli.axis import _read_systems
+    from docflow.bootstrap import read_systems
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     block = readme.split("**The systems file**", 1)[1]
@@ -439,9 +439,10 @@ def test_readme_systems_file_serves_every_dialect(tmp_path: Path) -> None:
     path = tmp_path / "systems.toml"
     path.write_text(text.group(1), encoding="utf-8")
     for dialect in ("vdxp", "lgsp-token", "wso2"):
-        systems, accounts, consumers, locations = _read_systems(path, dialect)
-        assert [s.system_id for s in systems] == ["000.00.00.H41", "vxp.saas.03"]
-        assert len(accounts) == 1 and len(consumers) == 1 and locations["secret"] == "header"  # noqa: S105 - a location
+        read = read_systems(path, dialect)
+        assert [s.system_id for s in read.systems] == ["000.00.00.H41", "vxp.saas.03"]
+        assert len(read.accounts) == 1 and len(read.consumers) == 1
+        assert read.locations["secret"] == "header"  # noqa: S105 - a location
 
 
 # ----------------------------------------------------------------------- M5, M12, M13

@@ -14,6 +14,7 @@ import pytest
 from docflow.cli.operate import FileNames
 from docflow.config import load_config
 from docflow.model import Attachment, OrganInfo
+from docflow.node import Node
 from docflow.samples import sample_envelope
 from docflow.security import Credentials, sign_envelope
 from tests.e2e.test_cli_operators import DISTRICT, PROVINCE, docflow, home, ok
@@ -35,7 +36,7 @@ def _receive(home: Path, tmp_path: Path, files: dict[str, bytes], *,
         Attachment(name, data) for name, data in files.items()))
     credentials = Credentials.load(str(tmp_path / "district" / "organ.key"),
                                    str(tmp_path / "district" / "organ.crt"))
-    node = load_config(home).open_node()
+    node = Node.from_config(load_config(home))
     try:
         node.receive_document(sign_envelope(envelope, credentials))
         return int(node.inbox().items[0].id)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from docflow.bootstrap import axis_client
 from docflow.config import load_config, write_config
 from docflow.errors import ConfigError
 from docflow.model import OrganCode, OrganInfo
@@ -106,9 +107,9 @@ def test_the_axis_table_chooses_the_dialect(tmp_path: Path, monkeypatch: pytest.
     assert axis is not None
     monkeypatch.delenv("AXIS_SECRET", raising=False)
     with pytest.raises(ConfigError, match="AXIS_SECRET is not set"):
-        axis.client()
+        axis_client(axis)
     monkeypatch.setenv("AXIS_SECRET", "s3cret")
-    client = axis.client()
+    client = axis_client(axis)
     assert type(client).__name__ == kind
     client.close()
 
@@ -123,7 +124,7 @@ def test_the_wso2_profile_is_configurable(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("S", "s3cret")
     axis = load_config(tmp_path).axis
     assert axis is not None
-    client = axis.client()
+    client = axis_client(axis)
     assert client.profile.locations["secret"] == "query"  # noqa: S105 - a location
     assert client.profile.locations["status"] == "form"
     assert client.profile.locations["base64"] == "form"  # the default kept
