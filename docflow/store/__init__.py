@@ -16,6 +16,7 @@ each in its own module: ``store.outbox`` (:class:`Outbox`), ``store.inbox``
 True
 """
 
+from docflow.domain.retry import RetryPolicy
 from docflow.store import _schema as schema
 from docflow.store._audit import AuditLog
 from docflow.store._engine import make_engine, sqlite_url
@@ -37,7 +38,6 @@ from docflow.store._views import (
     Page,
     ReceiveResult,
     RelayResult,
-    RetryPolicy,
     StatusEvent,
     StoreHooks,
     delivery_view,

@@ -55,11 +55,11 @@ def append(tx: Transaction, *, where: str) -> None:
                          hint="the database was not created by docflow; run "
                               "`docflow db upgrade`")
     seq, previous, rows = int(head[0]), str(head[1]), []
-    for action, subject, detail in tx.entries:
+    for actor, action, subject, detail in tx.entries:
         seq += 1
         text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
-        digest = _audit_hash(previous, seq, tx.now, tx.organ, action, subject, text)
-        rows.append({"seq": seq, "at": tx.now, "organ": tx.organ, "action": action,
+        digest = _audit_hash(previous, seq, tx.now, actor, action, subject, text)
+        rows.append({"seq": seq, "at": tx.now, "organ": actor, "action": action,
                      "subject": subject, "detail": text, "prev_hash": previous,
                      "hash": digest})
         previous = digest

@@ -9,14 +9,13 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import bindparam, case, select
 
+from docflow import domain
 from docflow.envelope import Envelope, Finding
-from docflow.errors import ReplayError
 from docflow.lifecycle import INCOMING, Direction, IncomingEvent, MessageKind
 from docflow.model import StatusInfo
 from docflow.security import Verdict
 from docflow.store import _rows
 from docflow.store import _schema as s
-from docflow.store._lifecycle import Lifecycles
 from docflow.store._unit import Database
 from docflow.store._views import Answer, ReceiveResult
 
@@ -38,8 +37,8 @@ class Inbox:
     """Receiving documents, expiring remembered message ids, queueing receipts, noting
     refusals."""
 
-    def __init__(self, db: Database, lifecycles: Lifecycles):
-        self._db, self._lifecycles = db, lifecycles
+    def __init__(self, db: Database):
+        self._db = db
 
     def receive(
         self,
@@ -79,27 +78,27 @@ class Inbox:
             r = s.received_messages
             seen = tx.conn.execute(_rows.SEEN, {"organ": organ, "sender": sender,
                                                 "message_id": envelope.message_id}).one_or_none()
-            if seen is not None and seen.expires_at > tx.now:
-                if not _rows.same_message(seen, identity, digest) and envelope.derived_id:
-                    tx.audit("duplicate", f"document:{seen.document_ref}", {
-                        "message_id": envelope.message_id, "sha256": digest,
-                        "warning": "the same DocumentId again with other content"})
-                    return ReceiveResult(int(seen.document_ref), bytes(seen.receipt), True)
-                if not _rows.same_message(seen, identity, digest):
-                    raise ReplayError(
-                        "this message id was received before with different content",
-                        where=f"message {envelope.message_id}",
-                        hint="a resend must carry the very same signed bytes",
-                    )
+            admission = domain.admit(
+                None if seen is None else domain.Seen(
+                    int(seen.document_ref), seen.sha256, seen.content_digest, seen.expires_at),
+                digest=digest, identity=identity, derived=envelope.derived_id,
+                message_id=envelope.message_id, now=tx.now)
+            if admission is domain.Admission.REBUILT and seen is not None:
+                tx.audit("duplicate", f"document:{seen.document_ref}", {
+                    "message_id": envelope.message_id, "sha256": digest,
+                    "warning": "the same DocumentId again with other content"})
+            if admission in (domain.Admission.AGAIN, domain.Admission.REBUILT) \
+                    and seen is not None:
                 return ReceiveResult(int(seen.document_ref), bytes(seen.receipt), True)
-            if seen is not None:  # expired: the retention ran out, forget it
+            if admission is domain.Admission.FORGOTTEN:  # the retention ran out
                 tx.conn.execute(r.delete().where(r.c.organ == organ, r.c.sender == sender,
                                                  r.c.message_id == envelope.message_id))
             twin = tx.conn.execute(_TWIN, {
                 "organ": organ, "sender": sender, "document_id": envelope.info.document_id,
                 "business_type": int(envelope.info.business.doc_type)}).first()
-            signed = signature in (None, Verdict.VERIFIED)  # None: verify()'s strict path
-            if twin is not None and not signed:
+            relation = domain.twin_of(None if twin is None else twin.signature, signature,
+                                      found=twin is not None)
+            if relation is domain.Twin.FIRST_STANDS and twin is not None:
                 # A DocumentId names one document per sender: an unsigned packet with the
                 # DocumentId (and business type) of a document received before is that
                 # document again, whatever its message id, and never shadows it.
@@ -115,8 +114,8 @@ class Inbox:
             step = INCOMING.apply(INCOMING.initial, IncomingEvent.RECEIVE)
             document_ref = _rows.document_row(tx, envelope, Direction.IN, step.state,
                                               signature=signature, findings=findings)
-            _rows.history(tx, INCOMING, IncomingEvent.RECEIVE, INCOMING.initial, step,
-                          document_ref)
+            _rows.entries(tx, (domain.Entry.of(INCOMING, IncomingEvent.RECEIVE,
+                                               INCOMING.initial, step),), document_ref)
             _rows.envelope(tx, document_ref, MessageKind.DOCUMENT, Direction.IN,
                            envelope.message_id, packet)
             tx.checkpoint("after_envelope")
@@ -128,12 +127,11 @@ class Inbox:
             })
             tx.checkpoint("after_inbox")
             if change_answer is not None:
-                self._lifecycles.apply_in(tx, change_answer.document_ref, change_answer.event,
-                                          change_answer.reason, change_answer.status, None)
-                tx.organ = organ
+                _rows.apply_incoming(tx, change_answer.document_ref, change_answer.event,
+                                     change_answer.reason, change_answer.status, None)
             details: dict[str, object] = {"message_id": envelope.message_id, "sha256": digest,
                        "from": str(envelope.info.sender.code)}
-            if twin is not None and twin.signature != Verdict.VERIFIED:
+            if relation is domain.Twin.SUPERSEDES and twin is not None:
                 # The signed document arrives after an unsigned twin: it wins (lookups by
                 # DocumentId take the verified copy); the twin is named as superseded.
                 details["supersedes"] = int(twin.id)

@@ -13,27 +13,22 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Row, Select, and_, bindparam, or_, select, text, update
+from sqlalchemy import Integer, Row, Select, and_, bindparam, or_, select, update
 
+from docflow import domain
 from docflow.envelope import Envelope
 from docflow.errors import RETRY_HINT, StoreError
 from docflow.lifecycle import (
-    CHANGE,
-    DELIVERY,
-    OUTGOING,
     TRANSPORT,
     Direction,
     MessageKind,
     Outcome,
-    OutgoingEvent,
-    OutgoingState,
-    Step,
     TransportEvent,
     TransportState,
     resend_refusal,
 )
 from docflow.model import StatusInfo
-from docflow.store import _rows
+from docflow.store import _rows, _sent
 from docflow.store import _schema as s
 from docflow.store._queries import Queries
 from docflow.store._unit import Database, Transaction
@@ -67,100 +62,7 @@ class Outbox:
             raise StoreError("a batch holds the documents of one sender",
                              hint="record each sender's documents in its own batch")
         with self._db.transaction(organ, now) as tx:
-            return self.record_in(tx, items)
-
-    def record_in(
-        self, tx: Transaction, items: Sequence[tuple[Envelope, bytes]]
-    ) -> list[OutgoingRecord]:
-        # Bulk statements (executemany, RETURNING in parameter order): a batch costs a
-        # handful of round trips, not a handful per document.
-        steps: list[tuple[OutgoingEvent, OutgoingState, Step[OutgoingState]]] = []
-        state = OUTGOING.initial
-        for event in (OutgoingEvent.SIGN, OutgoingEvent.SEND):
-            step = OUTGOING.apply(state, event)
-            steps.append((event, state, step))
-            state = step.state
-        if len(items) == 1 and tx.conn.dialect.name == "postgresql":
-            return [self._record_one_pg(tx, *items[0], state, steps)]
-        refs = _rows.insert_ids(tx, s.documents, [
-            _rows.document_values(tx, envelope, Direction.OUT, state) for envelope, _ in items])
-        tx.checkpoint("after_document")
-        _rows.attachment_rows(tx, [(ref, envelope) for ref, (envelope, _) in zip(
-            refs, items, strict=True)])
-        tx.checkpoint("after_attachments")
-        tx.driver.executemany(_rows.INSERT["history"], [
-            {"document_ref": ref, "delivery_ref": None, "machine": OUTGOING.name,
-             "event": event, "from_state": before, "to_state": step.state,
-             "final": step.final, "reason": None, "at": tx.now}
-            for ref in refs for event, before, step in steps])
-        digests = [_rows.sha256(packet) for _, packet in items]
-        envelope_refs = _rows.insert_ids(tx, s.envelopes, [
-            {"document_ref": ref, "kind": MessageKind.DOCUMENT, "direction": Direction.OUT,
-             "message_id": envelope.message_id, "sha256": digest,
-             "size": len(packet), "raw": packet, "created_at": tx.now}
-            for ref, (envelope, packet), digest in zip(refs, items, digests, strict=True)])
-        tx.checkpoint("after_envelope")
-        delivery_rows, owners = [], []
-        for ref, envelope_ref, (envelope, _) in zip(refs, envelope_refs, items, strict=True):
-            for recipient in envelope.info.recipients:
-                delivery_rows.append(_rows.delivery_values(
-                    tx, ref, MessageKind.DOCUMENT, envelope_ref, str(recipient.code)))
-                owners.append(ref)
-        delivery_ids = _rows.insert_ids(tx, s.deliveries, delivery_rows)
-        tx.checkpoint("after_deliveries")
-        owned: dict[int, list[int]] = {}
-        for delivery, owner in zip(delivery_ids, owners, strict=True):
-            owned.setdefault(owner, []).append(delivery)
-        records = []
-        for ref, (envelope, _), digest in zip(refs, items, digests, strict=True):
-            records.append(OutgoingRecord(ref, tuple(owned.get(ref, ()))))
-            self._audit_send(tx, ref, envelope, digest)
-        return records
-
-    @staticmethod
-    def _audit_send(tx: Transaction, ref: int, envelope: Envelope, digest: str) -> None:
-        tx.audit("send", f"document:{ref}", {
-            "message_id": envelope.message_id, "document_id": envelope.info.document_id,
-            "sha256": digest, "to": [str(r.code) for r in envelope.info.recipients],
-        })
-
-    def _record_one_pg(self, tx: Transaction, envelope: Envelope, packet: bytes,
-                       state: OutgoingState,
-                       steps: Sequence[tuple[OutgoingEvent, OutgoingState,
-                                             Step[OutgoingState]]]) -> OutgoingRecord:
-        """:meth:`record_in` of one document on PostgreSQL: the same rows, written
-        by one statement (data-modifying CTEs) instead of seven: on PostgreSQL the cost
-        of a document is the client's work per statement, not the rows."""
-        hashed = [(att, _rows.sha256(att.data)) for att in envelope.attachments]
-        attachments = {sha: att.data for att, sha in hashed}  # stored once by hash
-        digest = _rows.sha256(packet)
-        recipients = [str(r.code) for r in envelope.info.recipients]
-        row = tx.driver.fetchone(_OUTGOING_PG, {
-            **_rows.document_values(tx, envelope, Direction.OUT, state),
-            "now": tx.now,
-            "a_sha256": list(attachments), "a_size": [len(d) for d in attachments.values()],
-            "a_content": list(attachments.values()),
-            "l_position": list(range(len(hashed))), "l_sha256": [sha for _, sha in hashed],
-            "l_name": [att.name for att, _ in hashed],
-            "l_content_type": [att.content_type for att, _ in hashed],
-            "l_content_id": [att.content_id for att, _ in hashed],
-            "l_description": [att.description for att, _ in hashed],
-            "h_machine": OUTGOING.name, "h_event": [event for event, _, _ in steps],
-            "h_from": [before for _, before, _ in steps],
-            "h_to": [step.state for _, _, step in steps],
-            "h_final": [step.final for _, _, step in steps],
-            "e_sha256": digest, "e_size": len(packet), "e_raw": packet,
-            "v_recipient": recipients, "v_transport": TRANSPORT.initial,
-            "v_business": DELIVERY.initial, "v_change": CHANGE.initial,
-        })
-        if row is None:  # the statement's SELECT always gives one row
-            raise StoreError("recording the document returned nothing", where=self._db.where)
-        ref, delivery_ids = int(row[0]), tuple(int(i) for i in row[1] or ())
-        for point in ("after_document", "after_attachments", "after_envelope",
-                      "after_deliveries"):
-            tx.checkpoint(point)
-        self._audit_send(tx, ref, envelope, digest)
-        return OutgoingRecord(ref, delivery_ids)
+            return _sent.record(tx, items, where=self._db.where)
 
     def claim_due(
         self,
@@ -199,12 +101,9 @@ class Outbox:
             packets = tx.driver.packets(sorted({int(row.envelope_ref) for row in rows}))
             claims = []
             for row in rows:
-                step = TRANSPORT.apply(row.transport_state, TransportEvent.CLAIM)
-                _rows.set_delivery(tx, row.id, row.version, transport_state=step.state,
-                                   claimed_by=worker, claimed_until=tx.now + lease,
-                                   attempts=row.attempts + 1)
-                _rows.history(tx, TRANSPORT, TransportEvent.CLAIM, row.transport_state, step,
-                              row.document_ref, row.id, reason=worker)
+                _rows.transport(tx, row, TransportEvent.CLAIM, reason=worker,
+                                claimed_by=worker, claimed_until=tx.now + lease,
+                                attempts=row.attempts + 1)
                 claims.append(Claim(row.id, row.document_ref, row.kind, row.recipient,
                                     row.message_id, packets[row.envelope_ref],
                                     row.attempts + 1, f"{row.number}/{row.notation}"))
@@ -273,19 +172,18 @@ class Outbox:
 
     def fail_in(self, tx: Transaction, row: Row[Any], error: str) -> TransportState:
         policy = self._db.retry_per_organ.get(row.recipient, self._db.retry)
-        if row.attempts >= policy.max_attempts:
+        event, delay = domain.after_failure(row.attempts, policy, self._db.rnd())
+        if delay is None:  # the last attempt: a dead letter
             error = dead_letter_error(error, row.attempts, row.id)
-            step = _rows.transport(tx, row, TransportEvent.GIVE_UP, reason=error, last_error=error,
+            step = _rows.transport(tx, row, event, reason=error, last_error=error,
                                    claimed_by=None, claimed_until=None)
             tx.conn.execute(s.dead_letters.insert().values(
                 delivery_ref=row.id, reason=error, at=tx.now))
             tx.audit("dead_letter", f"delivery:{row.id}", {"error": error})
         else:
-            step = _rows.transport(
-                tx, row, TransportEvent.FAIL, reason=error, last_error=error, claimed_by=None,
-                claimed_until=None,
-                next_attempt_at=tx.now + policy.delay(row.attempts, self._db.rnd()),
-            )
+            step = _rows.transport(tx, row, event, reason=error, last_error=error,
+                                   claimed_by=None, claimed_until=None,
+                                   next_attempt_at=tx.now + delay)
         return step.state
 
     def settle(self, delivery_id: int, worker: str, outcome: Outcome, *,
@@ -295,27 +193,21 @@ class Outbox:
         ``worker`` (as :meth:`hand_over`), then ``done`` (acknowledged by the transport
         alone), ``fail`` (a failed attempt, as :meth:`fail`) or ``processing`` (the
         lease only). A delivery already acknowledged is left alone."""
-        if outcome not in tuple(Outcome):
-            raise StoreError(f"unknown outcome {outcome!r}", hint="done, fail or processing",
-                             where=f"delivery {delivery_id}")
         with self._db.transaction("", now) as tx:
             row = _rows.delivery(tx, delivery_id)
-            if TRANSPORT.can(row.transport_state, TransportEvent.CLAIM):
-                _rows.transport(tx, row, TransportEvent.CLAIM, reason=worker, claimed_by=worker,
-                                claimed_until=tx.now + lease, attempts=row.attempts + 1)
+            for event in domain.settlement(row.transport_state, outcome,
+                                           delivery_id=delivery_id):
+                if event is TransportEvent.CLAIM:
+                    _rows.transport(tx, row, event, reason=worker, claimed_by=worker,
+                                    claimed_until=tx.now + lease, attempts=row.attempts + 1)
+                elif event is TransportEvent.FAIL:
+                    self.fail_in(tx, row, f"{worker} reported fail")
+                else:
+                    _rows.transport(tx, row, event, claimed_by=None, claimed_until=None,
+                                    last_error=None)
+                    tx.audit("acknowledged", f"delivery:{delivery_id}",
+                             {"receipt_sha256": None})
                 row = _rows.delivery(tx, delivery_id)
-            elif outcome == Outcome.FAIL or not TRANSPORT.can(row.transport_state,
-                                                         TransportEvent.ACKNOWLEDGE):
-                return  # acknowledged already, or a dead letter nobody can fail again
-            if outcome == Outcome.PROCESSING:
-                return
-            if outcome == Outcome.FAIL:
-                self.fail_in(tx, row, f"{worker} reported fail")
-                return
-            _rows.transport(tx, row, TransportEvent.ACKNOWLEDGE, claimed_by=None,
-                            claimed_until=None, last_error=None)
-            tx.audit("acknowledged", f"delivery:{delivery_id}",
-                     {"receipt_sha256": None})
 
     def resend(self, delivery_id: int, *, now: dt.datetime | None = None) -> None:
         """An operator's second chance for a dead-lettered delivery: queued again, same
@@ -385,63 +277,6 @@ def dead_letter_error(error: str, attempts: int, delivery_id: int) -> str:
     cause = error.replace(f". {RETRY_HINT}", "").replace(RETRY_HINT, "").rstrip(" .")
     return (f"{cause}; gave up after {attempts} attempt(s): dead-lettered "
             f"(`docflow resend {delivery_id}` queues it again)")
-
-
-# One outgoing document on PostgreSQL in one statement (Outbox._record_one_pg): the
-# document, its attachments (stored once by hash) and their links, its two history rows,
-# the envelope and a delivery per recipient, each CTE feeding the next its ids. The rows
-# are those _record_outgoing writes elsewhere (the store's tests run on both databases).
-_OUTGOING_PG = text("""
-WITH d AS (
-  INSERT INTO documents (organ, direction, message_id, document_id, sender, number,
-      notation, type_name, subject, promulgation_date, due_date, business_type, state,
-      version, created_at, updated_at)
-  VALUES (:organ, :direction, :message_id, :document_id, :sender, :number, :notation,
-      :type_name, :subject, :promulgation_date, :due_date, :business_type, :state,
-      :version, :created_at, :updated_at)
-  RETURNING id),
-a AS (
-  INSERT INTO attachments (sha256, size, content)
-  SELECT * FROM unnest(CAST(:a_sha256 AS VARCHAR[]), CAST(:a_size AS BIGINT[]),
-                       CAST(:a_content AS BYTEA[]))
-  ON CONFLICT DO NOTHING),
-l AS (
-  INSERT INTO document_attachments (document_ref, position, sha256, name, content_type,
-      content_id, description)
-  SELECT d.id, t.position, t.sha256, t.name, t.content_type, t.content_id, t.description
-  FROM d, unnest(CAST(:l_position AS INTEGER[]), CAST(:l_sha256 AS VARCHAR[]),
-                 CAST(:l_name AS TEXT[]), CAST(:l_content_type AS TEXT[]),
-                 CAST(:l_content_id AS TEXT[]), CAST(:l_description AS TEXT[]))
-       AS t(position, sha256, name, content_type, content_id, description)),
-h AS (
-  INSERT INTO history (document_ref, delivery_ref, machine, event, from_state, to_state,
-      final, reason, at)
-  SELECT d.id, NULL, :h_machine, t.event, t.from_state, t.to_state, t.final, NULL, :now
-  FROM d, unnest(CAST(:h_event AS VARCHAR[]), CAST(:h_from AS VARCHAR[]),
-                 CAST(:h_to AS VARCHAR[]), CAST(:h_final AS BOOLEAN[]))
-       WITH ORDINALITY AS t(event, from_state, to_state, final, n)
-  ORDER BY t.n),
-e AS (
-  INSERT INTO envelopes (document_ref, kind, direction, message_id, sha256, size,
-      created_at, raw)
-  SELECT d.id, 'document', :direction, :message_id, :e_sha256, :e_size, :now, :e_raw
-  FROM d
-  RETURNING id, document_ref),
-v AS (
-  INSERT INTO deliveries (document_ref, kind, envelope_ref, recipient, transport_state,
-      business_state, change_state, change_kind, attempts, next_attempt_at, last_error,
-      claimed_by, claimed_until, receipt_ref, version, updated_at)
-  SELECT e.document_ref, 'document', e.id, t.recipient, :v_transport, :v_business,
-      :v_change, NULL, 0, :now, NULL, NULL, NULL, NULL, 1, :now
-  FROM e, unnest(CAST(:v_recipient AS VARCHAR[])) WITH ORDINALITY AS t(recipient, n)
-  ORDER BY t.n
-  RETURNING id)
-SELECT (SELECT id FROM d), (SELECT array_agg(id ORDER BY id) FROM v)
-""").bindparams(
-    *(bindparam(column.name, type_=column.type) for column in s.documents.columns
-      if column.name not in ("id", "signature", "findings")),  # received documents only
-    bindparam("now", type_=s.documents.c.created_at.type),
-)
 
 
 @functools.cache

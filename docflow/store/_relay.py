@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 from sqlalchemy import bindparam, select
 
+from docflow import domain
 from docflow.envelope import Envelope
-from docflow.errors import NotFoundError, ReplayError
+from docflow.errors import NotFoundError
 from docflow.lifecycle import Direction, MessageKind, RelayState, is_change_answer
 from docflow.model import StatusInfo
 from docflow.store import _rows
@@ -74,18 +75,18 @@ class Relay:
         with self._db.transaction(hub, now) as tx:
             seen = tx.conn.execute(_rows.SEEN, {"organ": hub, "sender": sender,
                                                 "message_id": envelope.message_id}).one_or_none()
-            rebuilt = seen is not None and not _rows.same_message(seen, identity, digest)
-            if seen is not None and rebuilt and envelope.derived_id:
+            # a hub keeps what it relayed for as long as it keeps the packet: no expiry
+            admission = domain.admit(
+                None if seen is None else domain.Seen(int(seen.document_ref), seen.sha256,
+                                                      seen.content_digest),
+                digest=digest, identity=identity, derived=envelope.derived_id,
+                message_id=envelope.message_id, now=tx.now,
+                what="relayed")  # not a state: a verb
+            if admission is domain.Admission.REBUILT and seen is not None:
                 # Another system's retry (it rebuilds the packet): the same document.
                 tx.audit("duplicate", f"document:{seen.document_ref}", {
                     "message_id": envelope.message_id, "sha256": digest,
                     "warning": "the same DocumentId again with other content"})
-            elif rebuilt:
-                raise ReplayError(
-                    "this message id was relayed before with different content",
-                    where=f"message {envelope.message_id}",
-                    hint="a resend must carry the very same signed bytes",
-                )
             if seen is None:
                 document_ref = tx.driver.insert_ids(s.documents, [
                     _rows.document_values(tx, envelope, Direction.HOP, RelayState.RELAYED)])[0]

@@ -12,25 +12,27 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from docflow.domain import Copy, Entry, act, progress
 from docflow.envelope import Envelope, Finding, findings_json
 from docflow.errors import ConcurrencyError, NotFoundError
 from docflow.lifecycle import (
     CHANGE,
     DELIVERY,
+    INCOMING,
     TRANSPORT,
     Direction,
-    Lifecycle,
+    IncomingEvent,
+    IncomingState,
     MessageKind,
     Step,
     TransportEvent,
     TransportState,
-    merge_status,
 )
 from docflow.model import StatusCode, StatusInfo
 from docflow.store import _schema as s
@@ -91,24 +93,54 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def same_message(seen: Row[Any], identity: str, digest: str) -> bool:
-    """Whether a message id's first copy and this one carry the same message: the same
-    bytes, or the same signed content (recorded since migration 0004)."""
-    return bool(seen.sha256 == digest or seen.content_digest == identity)
+def entries(tx: Transaction, changes: Sequence[Entry], document_ref: int,
+            delivery_ref: int | None = None) -> None:
+    """Append the domain's history entries, in order."""
+    if changes:
+        tx.driver.executemany(INSERT["history"], [{
+            "document_ref": document_ref, "delivery_ref": delivery_ref,
+            "machine": entry.machine, "event": entry.event, "from_state": entry.before,
+            "to_state": entry.after, "final": entry.final, "reason": entry.reason,
+            "at": tx.now} for entry in changes])
 
 
-def history(tx: Transaction, machine: Lifecycle[Any, Any], event: enum.StrEnum, before: str,
-            step: Step[Any],
-            document_ref: int, delivery_ref: int | None = None,
-            reason: str | None = None) -> None:
-    """Append one state change to the history (a constant statement, compiled once)."""
-    # Constant statements with separate parameters: compiled once and cached. An
-    # insert().values(...) with the values in it builds a new cache key every time.
-    tx.driver.execute(INSERT["history"], {
-        "document_ref": document_ref, "delivery_ref": delivery_ref,
-        "machine": machine.name, "event": event, "from_state": before,
-        "to_state": step.state, "final": step.final, "reason": reason, "at": tx.now,
-    })
+def copy_columns(before: Copy, after: Copy) -> dict[str, Any]:
+    """The delivery columns that differ between a copy and what it became."""
+    columns = {"transport_state": (before.transport, after.transport),
+               "business_state": (before.business, after.business),
+               "change_state": (before.change, after.change)}
+    return {name: new for name, (old, new) in columns.items() if new != old}
+
+
+def apply_incoming(tx: Transaction, document_ref: int, event: IncomingEvent,
+                   reason: str | None,
+                   status: Callable[[Step[IncomingState]], tuple[StatusInfo, bytes]] | None,
+                   expected_version: int | None) -> Step[IncomingState]:
+    """An act on a received document (:func:`docflow.domain.act` decides it): the state
+    at the next version, the history row, the status packet it emits queued for the
+    sender (``status`` builds and signs it), the audit entry."""
+    doc = own_document(tx, document_ref, Direction.IN)
+    step = act(doc.state, doc.version, event, reason, expected_version=expected_version,
+               document_ref=document_ref)
+    result = tx.conn.execute(
+        update(s.documents)
+        .where(s.documents.c.id == document_ref, s.documents.c.version == doc.version)
+        .values(state=step.state, version=doc.version + 1, updated_at=tx.now))
+    if result.rowcount != 1:
+        raise ConcurrencyError("the document was changed by someone else meanwhile",
+                               where=f"document {document_ref}")
+    entries(tx, (Entry.of(INCOMING, event, IncomingState(doc.state), step, reason),),
+            document_ref)
+    tx.checkpoint("after_state")
+    if step.emit is not None and status is not None:
+        info, packet = status(step)
+        envelope_ref = envelope(tx, document_ref, MessageKind.STATUS, Direction.OUT,
+                                info.message_id, packet)
+        status_event(tx, document_ref, None, Direction.OUT, info, envelope_ref)
+        queue(tx, document_ref, MessageKind.STATUS, envelope_ref, doc.sender)
+    tx.audit(event, f"document:{document_ref}", {
+        "from": doc.state, "to": step.state, "reason": reason}, actor=doc.organ)
+    return step
 
 
 def envelope(tx: Transaction, document_ref: int, kind: MessageKind, direction: Direction,
@@ -200,13 +232,13 @@ def delivery_values(tx: Transaction, document_ref: int, kind: MessageKind, envel
 
 
 def own_document(tx: Transaction, document_ref: int, direction: Direction) -> Row[Any]:
-    """The document, which must go that way; its organ becomes the audit's actor."""
+    """The document, which must go that way (its ``organ`` is the actor of what is
+    audited about it)."""
     doc = tx.conn.execute(OWN_DOCUMENT, {"id": document_ref, "direction": direction}
                           ).one_or_none()
     if doc is None:
         kind = "outgoing" if direction is Direction.OUT else "incoming"
         raise NotFoundError(f"no such {kind} document", where=f"document {document_ref}")
-    tx.organ = doc.organ
     return doc
 
 
@@ -233,10 +265,10 @@ def delivery(tx: Transaction, delivery_id: int) -> Row[Any]:
 def transport(tx: Transaction, row: Row[Any], event: TransportEvent, reason: str | None = None,
               **values: Any) -> Step[TransportState]:
     """Apply a transport event to a delivery row, with its history row."""
-    step = TRANSPORT.apply(row.transport_state, event)
+    before = TRANSPORT.state(row.transport_state)
+    step = TRANSPORT.apply(before, event)
     set_delivery(tx, row.id, row.version, transport_state=step.state, **values)
-    history(tx, TRANSPORT, event, row.transport_state, step, row.document_ref,
-            row.id, reason=reason)
+    entries(tx, (Entry.of(TRANSPORT, event, before, step, reason),), row.document_ref, row.id)
     return step
 
 
@@ -255,12 +287,12 @@ def status_event(tx: Transaction, document_ref: int, delivery_ref: int | None,
 
 def business(tx: Transaction, row: Row[Any], code: StatusCode,
              reason: str | None = None) -> str:
-    """Merge a status code into a copy's business state, with its history row."""
-    before = row.business_state
-    after = merge_status(before, code)
-    if after != before:
-        set_delivery(tx, row.id, row.version, business_state=after)
-        history(tx, DELIVERY, DELIVERY.event(after), before,
-                Step(after, None, after in DELIVERY.final), row.document_ref,
-                row.id, reason=reason)
-    return str(after)
+    """A progress report merged into a copy's business state
+    (:func:`docflow.domain.progress`), with its history row."""
+    before = Copy.of(row.transport_state, row.business_state, row.change_state,
+                     row.change_kind)
+    after, changes = progress(before, code, reason)
+    if changes:
+        set_delivery(tx, row.id, row.version, business_state=after.business)
+        entries(tx, changes, row.document_ref, row.id)
+    return str(after.business)

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, inspect, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from docflow.clock import Clock, system_clock
+from docflow.domain.retry import RetryPolicy
 from docflow.errors import DocflowError, NotFoundError, SchemaVersionError, StoreError
 from docflow.store import _audit
 from docflow.store._audit import AuditLog
@@ -40,7 +41,7 @@ from docflow.store._outbox import Outbox
 from docflow.store._queries import Queries
 from docflow.store._relay import Relay
 from docflow.store._unit import Database, Transaction
-from docflow.store._views import RetryPolicy, StoreHooks
+from docflow.store._views import StoreHooks
 
 __all__ = ["Store"]
 
@@ -111,9 +112,9 @@ class Store:
         #: what this organ sends: deliveries, their claims, receipts, retries, dead letters
         self.outbox = Outbox(db, self.queries)
         #: events on received documents, status packets, recalls/updates/replacements
-        self.lifecycle = Lifecycles(db, self.outbox)
+        self.lifecycle = Lifecycles(db)
         #: what this organ receives, idempotently
-        self.inbox = Inbox(db, self.lifecycle)
+        self.inbox = Inbox(db)
         #: a hub's store-and-forward
         self.relay = Relay(db)
         #: the hash-chained audit log (head, verification)

@@ -23,10 +23,11 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from docflow.clock import Clock, system_clock
+from docflow.domain.retry import RetryPolicy
 from docflow.errors import DocflowError, StoreError
 from docflow.store._driver import DriverCursor
 from docflow.store._engine import writer_lock
-from docflow.store._views import RetryPolicy, StoreHooks
+from docflow.store._views import StoreHooks
 
 __all__ = ["Database", "Transaction"]
 
@@ -38,15 +39,18 @@ class Transaction:
     conn: Connection
     #: the moment every row written in this transaction carries
     now: dt.datetime
-    #: the organ acting: the audit entries' actor (a room may narrow it to a document's)
+    #: the organ acting: the audit entries' actor unless an entry names its own
     organ: str
     driver: DriverCursor
     hooks: StoreHooks
-    entries: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    #: the audit entries to append on commit: (actor, action, subject, detail)
+    entries: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
 
-    def audit(self, action: str, subject: str, detail: dict[str, Any]) -> None:
-        """Add an entry to the audit chain when this transaction commits."""
-        self.entries.append((action, subject, detail))
+    def audit(self, action: str, subject: str, detail: dict[str, Any], *,
+              actor: str | None = None) -> None:
+        """Add an entry to the audit chain when this transaction commits; ``actor``:
+        the organ acting, when not the transaction's (a document's owner)."""
+        self.entries.append((self.organ if actor is None else actor, action, subject, detail))
 
     def checkpoint(self, name: str) -> None:
         """A point between two steps (tests kill the process here)."""

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "docflow"
-CORE = ("model", "envelope", "security", "lifecycle", "routing", "errors", "clock")
+CORE = ("model", "envelope", "security", "lifecycle", "domain", "routing", "errors", "clock")
 ADAPTERS_AND_SERVICES = ("store", "transport", "emulators", "node", "hub", "delivery",
                          "worker", "harness", "cli", "config", "demo", "tracing", "intake",
                          "hooks", "bootstrap")

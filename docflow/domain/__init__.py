@@ -1,0 +1,54 @@
+"""The domain: what a received packet, an answer or an act changes, decided by pure
+functions of what the store loaded (cosmicpython's "the domain decides, the service
+layer loads, calls and commits").
+
+Each function takes plain values (a copy's states, a document's state, what was seen of
+a message before) and returns plain values: the new states, the history entries to
+append, whether a transport ends, whether a document settles; or raises the
+:class:`~docflow.errors.DocflowError` that refuses the change. The store's rooms load
+the rows, call these, and save what they return; they decide nothing. The rules
+themselves (which transition, which rank, which answer) are the tables of
+:mod:`docflow.lifecycle`; this package applies them to one situation at a time.
+
+- :mod:`~docflow.domain.history`: :class:`Entry`, one state change as history keeps it.
+- :mod:`~docflow.domain.admission`: a packet received before (the same message, a
+  rebuilt retry, a replay, an expired memory) and a DocumentId's unsigned twin.
+- :mod:`~docflow.domain.sender`: a sent copy taking a status packet (progress, a change
+  answer, a receipt), the document settling once every copy agreed, a change asked.
+- :mod:`~docflow.domain.receiver`: an act on a received document (optimistic version).
+- :mod:`~docflow.domain.outbox`: a failed attempt (retry or dead letter), a platform
+  client's word on an item it fetched.
+"""
+
+from docflow.domain.admission import Admission, Seen, Twin, admit, twin_of
+from docflow.domain.history import Entry
+from docflow.domain.outbox import after_failure, settlement
+from docflow.domain.receiver import act
+from docflow.domain.retry import RetryPolicy
+from docflow.domain.sender import (
+    Copy,
+    StatusTaken,
+    ask_change,
+    progress,
+    settle_document,
+    take_status,
+)
+
+__all__ = [
+    "Admission",
+    "Copy",
+    "Entry",
+    "RetryPolicy",
+    "Seen",
+    "StatusTaken",
+    "Twin",
+    "act",
+    "admit",
+    "after_failure",
+    "ask_change",
+    "progress",
+    "settle_document",
+    "settlement",
+    "take_status",
+    "twin_of",
+]
