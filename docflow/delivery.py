@@ -12,31 +12,47 @@ from dataclasses import dataclass
 
 from docflow.clock import Clock
 from docflow.errors import ConfigError, DocflowError, SecurityError
+from docflow.failure import Failure
 from docflow.lifecycle import TransportState
 from docflow.model import OrganCode, StatusCode
 from docflow.security import TrustStore, Verified, signed_content_digest, verify
 from docflow.store import Claim, Store
 from docflow.transport import Transport
 
-__all__ = ["DeliveryReport", "check_receipt", "run_outbox"]
+__all__ = ["DeliveryReport", "PassReport", "check_receipt", "run_outbox"]
 
 _LOG = logging.getLogger("docflow.outbox")
 
 
 @dataclass(frozen=True)
-class DeliveryReport:
-    """What one pass of the outbox worker did."""
+class PassReport:
+    """What one outbox pass did, a node's or a hub's: how many deliveries went through
+    (a hub's: were forwarded), how many attempts failed, and each failure as an object
+    (:class:`~docflow.errors.Failure`: its class, fault code, where, hint, recipient)."""
 
     delivered: int = 0
     failed: int = 0
-    errors: tuple[str, ...] = ()
+    failures: tuple[Failure, ...] = ()
 
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """The failures as the lines an operator reads."""
+        return tuple(str(failure) for failure in self.failures)
+
+    @property
+    def forwarded(self) -> int:
+        """A hub's word for :attr:`delivered`."""
+        return self.delivered
+
+
+#: the report of a node's outbox pass (the same type as a hub's)
+DeliveryReport = PassReport
 
 
 def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, clock: Clock, *,
                via: Callable[[OrganCode], OrganCode | None],
                settle: Callable[[Claim, OrganCode, OrganCode | None, bytes], None],
-               workers: int = 1) -> DeliveryReport:
+               workers: int = 1) -> PassReport:
     """Send claimed deliveries (a node's or a hub's outbox pass): a status packet is
     acknowledged once sent; a document's receipt goes to ``settle`` (which verifies and
     records it), or, from a transport that only queued it (an axis), the copy waits for
@@ -48,7 +64,7 @@ def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, cloc
     (its statuses 03, 04, 05, 06 arrive as they were given). Each delivery is settled in
     its own transaction either way; the transport must be safe to share between threads
     (the SOAP client and the in-memory transport are)."""
-    def one(claim: Claim) -> str | None:
+    def one(claim: Claim) -> Failure | None:
         recipient = OrganCode(claim.recipient)
         what = _named(claim)
         try:
@@ -69,8 +85,7 @@ def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, cloc
                     _LOG.info("delivered %s to %s%s (receipt checked)", what, recipient, hop)
             return None
         except DocflowError as exc:
-            state = store.outbox.fail(claim.delivery_id, f"{type(exc).__name__}: {exc}",
-                                      now=clock())
+            state = store.outbox.fail(claim.delivery_id, Failure.of(exc), now=clock())
             if state is TransportState.FAILED:
                 _LOG.warning("gave up on %s to %s after %d attempt(s), a dead letter "
                              "(delivery %d): %s; see `docflow deadletters`, then "
@@ -79,7 +94,7 @@ def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, cloc
             else:
                 _LOG.debug("%s to %s: attempt %d failed: %s", what, recipient,
                            claim.attempts, exc)
-            return f"{claim.recipient}: {exc}"
+            return Failure.of(exc, claim.recipient)
 
     if workers < 1:
         raise ConfigError(f"an outbox pass needs at least one worker, not {workers}")
@@ -94,8 +109,8 @@ def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, cloc
             outcomes = [outcome for done in pool.map(
                 lambda group: [one(claim) for claim in group], groups.values())
                 for outcome in done]
-    errors = tuple(error for error in outcomes if error is not None)
-    return DeliveryReport(len(claims) - len(errors), len(errors), errors)
+    failures = tuple(failure for failure in outcomes if failure is not None)
+    return PassReport(len(claims) - len(failures), len(failures), failures)
 
 
 def _named(claim: Claim) -> str:

@@ -106,6 +106,9 @@ class DocflowError(Exception):
     """
 
     fault_code = "docflow.error"
+    #: whether the same attempt may succeed later on its own (a peer down, a timeout):
+    #: a transport's failures are; a refusal of what was sent is not
+    retryable = False
 
     def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
         self.message = message
@@ -393,3 +396,4 @@ class TransportError(DocflowError):
     """A peer could not be reached or answered with an error."""
 
     fault_code = "docflow.transport"
+    retryable = True

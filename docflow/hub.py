@@ -23,7 +23,7 @@ from typing import Any
 from docflow import bootstrap
 from docflow.clock import Clock, system_clock
 from docflow.config import NodeConfig, load_config
-from docflow.delivery import check_receipt, run_outbox
+from docflow.delivery import PassReport, check_receipt, run_outbox
 from docflow.envelope import Envelope, parse_envelope
 from docflow.errors import (
     ConfigError,
@@ -86,13 +86,9 @@ class PullWatch:
                 else None}
 
 
-@dataclass(frozen=True)
-class HubReport:
-    """What one pass of a hub's push worker did."""
-
-    forwarded: int = 0
-    failed: int = 0
-    errors: tuple[str, ...] = ()
+#: the report of a hub's outbox pass: the same type as a node's (``forwarded`` is its
+#: ``delivered``)
+HubReport = PassReport
 
 
 class Hub:
@@ -238,10 +234,9 @@ class Hub:
                                              exclude=self.pulling, organ=str(self.code),
                                              lease=lease)
         # Loops and the hop limit were checked when the packets came in.
-        report = run_outbox(claims, self.store, self.transport, self.clock,
-                            via=lambda recipient: self.directory.next_hop(self.code, recipient),
-                            settle=settle, workers=workers)
-        return HubReport(report.delivered, report.failed, report.errors)
+        return run_outbox(claims, self.store, self.transport, self.clock,
+                          via=lambda recipient: self.directory.next_hop(self.code, recipient),
+                          settle=settle, workers=workers)
 
     def _settle(self, delivery_id: int, document_ref: int, recipient: OrganCode,
                 message_id: str | None, packet: bytes, receipt: bytes,

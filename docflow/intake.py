@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from docflow.clock import Clock
 from docflow.errors import DocflowError, RoutingError, TransportError
+from docflow.failure import Failure
 from docflow.lifecycle import Outcome
 from docflow.model import OrganCode
 from docflow.routing import Directory
@@ -53,7 +54,12 @@ class PullReport:
     documents: int = 0
     statuses: int = 0
     refused: int = 0
-    errors: tuple[str, ...] = ()
+    failures: tuple[Failure, ...] = ()
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """The failures as the lines an operator reads."""
+        return tuple(str(failure) for failure in self.failures)
 
 
 def hub_of(node: Receiver) -> OrganCode:
@@ -72,7 +78,7 @@ def pull(node: Receiver, *, limit: int = 50) -> PullReport:
     if not isinstance(transport, PullTransport):
         raise RoutingError("this node's transport cannot pull", where=str(node.code))
     counts = {"document": 0, "status": 0}
-    refused, errors = 0, []
+    refused, failures = 0, []
     for kind in ("document", "status"):
         token = sign_request(node.credentials, PullOperation.PENDING, kind, now=node.clock())
         for item in transport.pending(hub, token, kind, limit):
@@ -84,28 +90,29 @@ def pull(node: Receiver, *, limit: int = 50) -> PullReport:
                     node.receive_status(item.packet)
                 counts[kind] += 1
             except DocflowError as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                failure = Failure.of(exc, named=True)
+                error = str(failure)
                 refused += 1
-                errors.append(error)
+                failures.append(failure)
             ack = sign_request(node.credentials, PullOperation.ACKNOWLEDGE, str(item.handle),
                                now=node.clock())
             try:
                 transport.acknowledge(hub, ack, item.handle, receipt, error)
             except TransportError as exc:  # pulled again next time: idempotent
-                errors.append(f"handle {item.handle}: acknowledging: {exc}")
-    return PullReport(counts["document"], counts["status"], refused, tuple(errors))
+                failures.append(Failure.of(exc, f"handle {item.handle}: acknowledging"))
+    return PullReport(counts["document"], counts["status"], refused, tuple(failures))
 
 
 def poll(node: Receiver, axis: AxisChannel, *, limit: int = 50, pages: int = 10) -> PullReport:
     """One pass of the receive loop on ``axis`` (see :meth:`Node.poll_axis`)."""
     counts = {"edoc": 0, "status": 0}
-    refused, errors = 0, []
+    refused, failures = 0, []
     for message_type in ("edoc", "status"):
         for item in _listed(axis, message_type, limit, pages):
             try:
                 packet = axis.get_edoc(item.doc_id)
             except TransportError as exc:  # fetched again next pass
-                errors.append(f"docId {item.doc_id}: {type(exc).__name__}: {exc}")
+                failures.append(Failure.of(exc, f"docId {item.doc_id}", named=True))
                 continue
             try:
                 if message_type == "edoc":
@@ -114,25 +121,26 @@ def poll(node: Receiver, axis: AxisChannel, *, limit: int = 50, pages: int = 10)
                 else:
                     node.receive_status(packet, trust_policy=node.axis_trust)
             except DocflowError as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                node.store.inbox.note_refusal(str(node.code), f"axis:{item.doc_id}", reason,
-                                              packet, now=node.clock())
+                failure = Failure.of(exc, named=True)
+                node.store.inbox.note_refusal(str(node.code), f"axis:{item.doc_id}",
+                                              str(failure), packet, now=node.clock())
                 refused += 1
-                errors.append(reason)
-                _acknowledge(axis, item.doc_id, Outcome.FAIL, errors)
+                failures.append(failure)
+                _acknowledge(axis, item.doc_id, Outcome.FAIL, failures)
                 continue
-            _acknowledge(axis, item.doc_id, Outcome.DONE, errors)
+            _acknowledge(axis, item.doc_id, Outcome.DONE, failures)
             counts[message_type] += 1
-    return PullReport(counts["edoc"], counts["status"], refused, tuple(errors))
+    return PullReport(counts["edoc"], counts["status"], refused, tuple(failures))
 
 
-def _acknowledge(axis: AxisChannel, doc_id: str, status: Outcome, errors: list[str]) -> None:
+def _acknowledge(axis: AxisChannel, doc_id: str, status: Outcome,
+                 failures: list[Failure]) -> None:
     """``updateStatus``; a platform that refuses it is said, not raised (the item is
     listed again and the next pass answers it again: storing is idempotent)."""
     try:
         axis.update_status(doc_id, status)
     except TransportError as exc:
-        errors.append(f"docId {doc_id}: acknowledging {status}: {exc}")
+        failures.append(Failure.of(exc, f"docId {doc_id}: acknowledging {status}"))
 
 
 def _listed(axis: AxisChannel, message_type: str, limit: int, pages: int) -> Iterator[Any]:

@@ -117,7 +117,7 @@ class Worker:
     def _deliver(self) -> str | None:
         report = self.endpoint.deliver(worker=self.name, lease=self._lease,
                                        workers=self._workers)
-        moved = getattr(report, "delivered", getattr(report, "forwarded", 0))
+        moved = report.delivered
         log = self._loops["outbox"].log
         for error in report.errors:
             if error in self._undelivered:

@@ -111,8 +111,7 @@ def retry_now(home: Path, recipients: str | None, deliver: bool, as_json: bool) 
             else None
         ids = node.store.outbox.retry_now(recipients=only)
         report = node.deliver() if deliver else None
-        moved = None if report is None else getattr(report, "delivered",
-                                                    getattr(report, "forwarded", 0))
+        moved = None if report is None else report.delivered
         emit({"due_now": ids, "delivered": moved,
               "failed": report.failed if report else None}, as_json,
              lambda: say(f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} due now"))
@@ -132,7 +131,7 @@ def deliver(home: Path, limit: int, as_json: bool) -> None:
     failed."""
     with opened(home, hub=True) as node:
         report = node.deliver(limit=limit)
-        moved = getattr(report, "delivered", getattr(report, "forwarded", 0))
+        moved = report.delivered
         facts = {"delivered": moved, "failed": report.failed, "errors": list(report.errors)}
 
         def text() -> None:

@@ -10,12 +10,12 @@ Services, not transport adapters: they meet the store and the core here;
 ``docflow.transport`` holds the clients.
 """
 
-from docflow.emulators._agencies import Agencies, Agency, Registration
 from docflow.emulators._queue import AxisQueue, Queued, RefusalError
 from docflow.emulators._systems import AxisSystem
 from docflow.emulators.lgsp_token import LgspAccount, TokenLgspApp
 from docflow.emulators.vdxp import AxisApp, sdk_timestamp
 from docflow.emulators.wso2 import Wso2App, Wso2Consumer
+from docflow.store import Agencies, Agency, Registration
 
 __all__ = ["Agencies", "Agency", "AxisApp", "AxisQueue", "AxisSystem", "LgspAccount", "Queued",
            "RefusalError", "Registration", "TokenLgspApp", "Wso2App", "Wso2Consumer",

@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Response
 
 from docflow.clock import Clock
-from docflow.emulators._agencies import Agencies, Agency, Registration
 from docflow.emulators._systems import AxisSystem, clean_text
 from docflow.envelope import Envelope, ParseLimits, read_packet
 from docflow.errors import DocflowError, NotFoundError, RoutingError
+from docflow.failure import Failure
 from docflow.lifecycle import WAITING, Outcome, TransportState
 from docflow.model import OrganCode, OrganPattern, StatusInfo
 from docflow.security import TrustStore, verify
-from docflow.store import DeliveryView, DocumentView, Page, Store
+from docflow.store import Agency, DeliveryView, DocumentView, Page, Registration, Store
 
 if TYPE_CHECKING:
     from docflow.transport import VxpClient
@@ -76,7 +76,7 @@ class AxisQueue:
                  has_parent: bool = False):
         self.code, self.store, self.clock = code, store, clock
         #: the organs registered here, and the copies held for them
-        self.registry = Agencies(store.database)
+        self.registry = store.agencies
         self.trust, self.max_body = trust, max_body
         #: organs not registered here go up to a parent axis (else they are refused)
         self.has_parent = has_parent
@@ -114,7 +114,7 @@ class AxisQueue:
             self.check_known(targets)
             self._touch()
             refs = [self.store.relay.document(packet, body, hub=self.code, recipient=code,
-                                              forwarded=lambda: body, receipt=lambda: b"axis",
+                                              forwarded=lambda: body, receipt=None,
                                               now=when).document_ref for code in targets]
             return str(refs[0]), targets
         if kind == "status":
@@ -356,7 +356,7 @@ class AxisQueue:
                     parent.send_edoc(packet, to=[delivery.recipient], message_type=message_type,
                                      sender=self.sender_of(packet))
                 except DocflowError as exc:
-                    self.store.outbox.fail(delivery.id, f"parent axis: {exc}", now=now)
+                    self.store.outbox.fail(delivery.id, Failure.of(exc, "parent axis"), now=now)
                     continue
                 self.store.outbox.acknowledge(delivery.id, transport_only=True, now=now)
                 moved += 1

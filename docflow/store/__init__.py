@@ -4,9 +4,11 @@ Adapter around the core: SQLAlchemy 2.x on SQLite (default) or PostgreSQL, schem
 Alembic migrations shipped in the package. A :class:`Store` holds one room per concept,
 each in its own module: ``store.outbox`` (:class:`Outbox`), ``store.inbox``
 (:class:`Inbox`), ``store.lifecycle`` (:class:`Lifecycles`), ``store.relay``
-(:class:`Relay`), ``store.audit`` (:class:`AuditLog`) and ``store.queries``
-(:class:`Queries`), sharing one :class:`Database` that opens units of work
-(:class:`Transaction`).
+(:class:`Relay`), ``store.audit`` (:class:`AuditLog`), ``store.queries``
+(:class:`Queries`) and, for an emulated platform, ``store.agencies``
+(:class:`Agencies`), sharing one database that opens units of work. The rooms load and
+save: what a packet or an act changes is decided by :mod:`docflow.domain`. The schema,
+the engine and the unit of work stay inside the package.
 
 >>> import tempfile, pathlib
 >>> from docflow.store import Store, sqlite_url
@@ -17,16 +19,15 @@ True
 """
 
 from docflow.domain.retry import RetryPolicy
-from docflow.store import _schema as schema
+from docflow.store._agencies import Agencies, Agency, Registration
 from docflow.store._audit import AuditLog
-from docflow.store._engine import make_engine, sqlite_url
+from docflow.store._engine import sqlite_url
 from docflow.store._inbox import Inbox
 from docflow.store._lifecycle import Lifecycles
 from docflow.store._outbox import Outbox
 from docflow.store._queries import Queries
 from docflow.store._relay import Relay
 from docflow.store._store import Store
-from docflow.store._unit import Database, Transaction
 from docflow.store._views import (
     Answer,
     AuditReport,
@@ -40,16 +41,15 @@ from docflow.store._views import (
     RelayResult,
     StatusEvent,
     StoreHooks,
-    delivery_view,
-    document_view,
 )
 
 __all__ = [
+    "Agencies",
+    "Agency",
     "Answer",
     "AuditLog",
     "AuditReport",
     "Claim",
-    "Database",
     "DeliveryView",
     "DocumentView",
     "HistoryEntry",
@@ -60,16 +60,12 @@ __all__ = [
     "Page",
     "Queries",
     "ReceiveResult",
+    "Registration",
     "Relay",
     "RelayResult",
     "RetryPolicy",
     "StatusEvent",
     "Store",
     "StoreHooks",
-    "Transaction",
-    "delivery_view",
-    "document_view",
-    "make_engine",
-    "schema",
     "sqlite_url",
 ]

@@ -17,7 +17,8 @@ from sqlalchemy import Integer, Row, Select, and_, bindparam, or_, select, updat
 
 from docflow import domain
 from docflow.envelope import Envelope
-from docflow.errors import RETRY_HINT, StoreError
+from docflow.errors import StoreError
+from docflow.failure import Failure
 from docflow.lifecycle import (
     TRANSPORT,
     Direction,
@@ -163,18 +164,21 @@ class Outbox:
             tx.audit("acknowledged", f"delivery:{delivery_id}", {
                 "receipt_sha256": _rows.sha256(receipt) if receipt is not None else None})
 
-    def fail(self, delivery_id: int, error: str, *,
+    def fail(self, delivery_id: int, error: Failure | str, *,
              now: dt.datetime | None = None) -> TransportState:
-        """Record a failed attempt: schedule a retry (backoff with jitter) or, after the
-        last attempt, dead-letter the delivery. Returns the new transport state."""
+        """Record a failed attempt (the :class:`~docflow.errors.Failure`, or a reason in
+        words): schedule a retry (backoff with jitter) or, after the last attempt,
+        dead-letter the delivery. Returns the new transport state."""
         with self._db.transaction("", now) as tx:
             return self.fail_in(tx, _rows.delivery(tx, delivery_id), error)
 
-    def fail_in(self, tx: Transaction, row: Row[Any], error: str) -> TransportState:
+    def fail_in(self, tx: Transaction, row: Row[Any], failure: Failure | str
+                ) -> TransportState:
         policy = self._db.retry_per_organ.get(row.recipient, self._db.retry)
         event, delay = domain.after_failure(row.attempts, policy, self._db.rnd())
+        error = _as_text(failure)
         if delay is None:  # the last attempt: a dead letter
-            error = dead_letter_error(error, row.attempts, row.id)
+            error = dead_letter_error(failure, row.attempts, row.id)
             step = _rows.transport(tx, row, event, reason=error, last_error=error,
                                    claimed_by=None, claimed_until=None)
             tx.conn.execute(s.dead_letters.insert().values(
@@ -270,11 +274,28 @@ class Outbox:
                                         page_size=page_size)
 
 
-def dead_letter_error(error: str, attempts: int, delivery_id: int) -> str:
-    """The last error of a delivery that gave up: the failure itself, without the
-    transport's promise of a retry, then how many attempts were made and how to try
-    again."""
-    cause = error.replace(f". {RETRY_HINT}", "").replace(RETRY_HINT, "").rstrip(" .")
+def _as_text(failure: Failure | str) -> str:
+    """A failed attempt as its ``last_error`` column keeps it: ``Class: what (at
+    where). hint``."""
+    if isinstance(failure, str):
+        return failure
+    return _subject(failure) + f"{failure.error}: {failure.cause}" + (
+        f". {failure.hint}" if failure.hint else "")
+
+
+def _subject(failure: Failure) -> str:
+    return f"{failure.subject}: " if failure.subject else ""
+
+
+def dead_letter_error(failure: Failure | str, attempts: int, delivery_id: int) -> str:
+    """The last error of a delivery that gave up: the failure itself (without the hint of
+    a retryable one: its promise of another attempt no longer holds), then how many
+    attempts were made and how to try again."""
+    if isinstance(failure, str):
+        cause = failure.rstrip(" .")
+    else:
+        cause = _subject(failure) + f"{failure.error}: {failure.cause}" + (
+            f". {failure.hint}" if failure.hint and not failure.retryable else "")
     return (f"{cause}; gave up after {attempts} attempt(s): dead-lettered "
             f"(`docflow resend {delivery_id}` queues it again)")
 

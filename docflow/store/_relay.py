@@ -55,7 +55,7 @@ class Relay:
         hub: str,
         recipient: str,
         forwarded: Callable[[], bytes],
-        receipt: Callable[[], bytes],
+        receipt: Callable[[], bytes] | None,
         content_digest: str | None = None,
         now: dt.datetime | None = None,
     ) -> RelayResult:
@@ -63,7 +63,8 @@ class Relay:
 
         The first copy of a message stores the packet as the hub forwards it
         (``forwarded()``: the sender's bytes plus the hub's signed trace hop) and the hub's
-        receipt (``receipt()``: a 01 naming the bytes received); each recipient gets one
+        receipt (``receipt()``: a 01 naming the bytes received; None for a platform that
+        answers with its own id and signs nothing, an axis); each recipient gets one
         delivery in the hub's outbox. Another copy for a recipient already queued writes
         nothing; the same message id (of the same sender) with other signed content
         (``content_digest``; the bytes' SHA-256 when not given) is a
@@ -94,7 +95,7 @@ class Relay:
                 envelope_ref = _rows.envelope(tx, document_ref, MessageKind.DOCUMENT,
                                               Direction.OUT, envelope.message_id, forwarded())
                 tx.checkpoint("after_envelope")
-                answer = receipt()
+                answer = receipt() if receipt is not None else b""
                 tx.driver.execute(_rows.INSERT["received_messages"], {
                     "organ": hub, "sender": sender, "message_id": envelope.message_id,
                     "document_ref": document_ref, "sha256": digest,

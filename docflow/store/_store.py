@@ -33,6 +33,7 @@ from docflow.clock import Clock, system_clock
 from docflow.domain.retry import RetryPolicy
 from docflow.errors import DocflowError, NotFoundError, SchemaVersionError, StoreError
 from docflow.store import _audit
+from docflow.store._agencies import Agencies
 from docflow.store._audit import AuditLog
 from docflow.store._engine import make_engine
 from docflow.store._inbox import Inbox
@@ -117,6 +118,8 @@ class Store:
         self.inbox = Inbox(db)
         #: a hub's store-and-forward
         self.relay = Relay(db)
+        #: an emulated axis's registrations and the copies it holds for them
+        self.agencies = Agencies(db)
         #: the hash-chained audit log (head, verification)
         self.audit = AuditLog(db)
         if check_schema:

@@ -357,7 +357,7 @@ def test_axis_check_and_agencies_from_a_home(tmp_path: Path, pki) -> None:  # ty
 def test_axis_agencies_sync_imports_into_the_directory(tmp_path: Path) -> None:
     """`axis agencies --sync` adds the organs the home's directory lacks (placed under
     their nearest known ancestor, reached through the axis hub), once."""
-    from docflow.emulators import Agencies, AxisApp, AxisSystem
+    from docflow.emulators import AxisApp, AxisSystem
     from docflow.routing import Directory
     from docflow.store import Store, sqlite_url
     from tests.integration.test_soap import Server
@@ -369,7 +369,7 @@ def test_axis_agencies_sync_imports_into_the_directory(tmp_path: Path) -> None:
     for code, name in (("000.00.01.H41", "UBND thành phố Tam Kỳ"),
                        ("000.01.01.H41", "UBND phường An Mỹ"),
                        ("000.00.00.H20", "UBND tỉnh khác")):
-        Agencies(store.database).register("000.00.00.G22", code, owner="", name=name)
+        store.agencies.register("000.00.00.G22", code, owner="", name=name)
     server = Server(app)
     directory = tmp_path / "qn.toml"
     directory.write_text('[[hubs]]\ncode = "000.00.00.G22"\nname = "Trục quốc gia"\n\n'

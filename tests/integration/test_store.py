@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from docflow.emulators import Agencies, Registration
+from docflow.emulators import Registration
 from docflow.envelope import Envelope, build_envelope, build_status
 from docflow.errors import (
     RETRY_HINT,
@@ -24,7 +24,9 @@ from docflow.errors import (
     ReplayError,
     SchemaVersionError,
     StoreError,
+    TransportError,
 )
+from docflow.failure import Failure
 from docflow.lifecycle import ChangeKind
 from docflow.model import OrganCode, OrganInfo, StatusCode, StatusInfo
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope, sample_status
@@ -291,13 +293,15 @@ def test_retry_schedule_then_dead_letter_then_resend(store: Store) -> None:
         assert store.outbox.claim_due("w", now=now + dt.timedelta(seconds=wait - 1)) == []
         now += dt.timedelta(seconds=wait)
     store.outbox.claim_due("w", now=now)
-    # The transport's error promises a retry; a dead letter's must not (issue 20, item 8).
-    assert store.outbox.fail(delivery, f"HTTP 503 (at {TAM_KY.code}). {RETRY_HINT}",
-                             now=now) == "failed"
+    # The transport's error promises a retry; a dead letter's must not (issue 20, item 8):
+    # the failure travels as an object, its hint apart (issue 28: no str.replace).
+    failure = Failure.of(TransportError("HTTP 503", where=str(TAM_KY.code), hint=RETRY_HINT))
+    assert store.outbox.fail(delivery, failure, now=now) == "failed"
     (dead,) = store.outbox.dead_letters().items
     assert (dead.id, dead.attempts) == (delivery, 3)
-    assert dead.last_error == (f"HTTP 503 (at {TAM_KY.code}); gave up after 3 attempt(s): "
-                               f"dead-lettered (`docflow resend {delivery}` queues it again)")
+    assert dead.last_error == (f"TransportError: HTTP 503 (at {TAM_KY.code}); gave up after "
+                               f"3 attempt(s): dead-lettered (`docflow resend {delivery}` "
+                               "queues it again)")
     assert "tries again later" not in dead.last_error
     assert store.outbox.claim_due("w", now=now + dt.timedelta(days=1)) == []
     store.outbox.resend(delivery, now=now)
@@ -562,7 +566,7 @@ AXIS = "000.00.00.G22"
 
 
 def test_axis_registrations_are_rows_and_audited(store: Store) -> None:
-    agencies = Agencies(store.database)
+    agencies = store.agencies
     lgsp = "000.00.90.H41"
     written, unchanged = Registration.WRITTEN, Registration.UNCHANGED
     assert agencies.register(AXIS, str(PROVINCE.code), owner="lgsp.qnam", parent=lgsp,
@@ -617,7 +621,7 @@ def test_axis_registrations_are_rows_and_audited(store: Store) -> None:
 
 
 def test_the_replay_cache_takes_a_key_once_and_forgets_it_when_stale(store: Store) -> None:
-    agencies = Agencies(store.database)
+    agencies = store.agencies
     keep = dt.timedelta(minutes=10)
     assert agencies.first_seen(AXIS, "a" * 64, now=T0, keep=keep)
     assert not agencies.first_seen(AXIS, "a" * 64, now=T0 + dt.timedelta(minutes=1), keep=keep)
@@ -629,14 +633,14 @@ def _relayed(store: Store, envelope: Envelope, recipient: OrganInfo, *,
              now: dt.datetime = T0) -> int:
     body = build_envelope(envelope)
     return store.relay.document(envelope, body, hub=AXIS, recipient=str(recipient.code),
-                                forwarded=lambda: body, receipt=lambda: b"axis",
+                                forwarded=lambda: body, receipt=None,
                                 now=now).delivery_id
 
 
 def test_what_an_axis_holds_for_an_organ_and_those_it_serves(store: Store) -> None:
     """queued_at: the copies for an organ and for the organs registered under it, each
     with its sender (a status packet's own), filtered, paged, one delivery by id."""
-    agencies = Agencies(store.database)
+    agencies = store.agencies
     lgsp = "000.00.90.H41"
     agencies.register(AXIS, str(DAI_LOC.code), owner="lgsp", parent=lgsp)
     first = letter("1", recipients=(TAM_KY, DAI_LOC))
@@ -737,7 +741,7 @@ def test_writers_of_one_sqlite_file_share_one_lock(tmp_path, store_url: str) -> 
         def register(target: Store, start: int) -> None:
             try:
                 for n in range(start, start + 40):
-                    Agencies(target.database).register(AXIS, f"000.00.{n:02d}.H41", owner="lgsp",
+                    target.agencies.register(AXIS, f"000.00.{n:02d}.H41", owner="lgsp",
                                                        parent=lgsp)
             except BaseException as exc:
                 errors.append(exc)
@@ -748,5 +752,5 @@ def test_writers_of_one_sqlite_file_share_one_lock(tmp_path, store_url: str) -> 
             thread.start()
         for thread in threads:
             thread.join()
-        assert errors == [] and len(Agencies(first.database).list(AXIS)) == 80
+        assert errors == [] and len(first.agencies.list(AXIS)) == 80
         assert first.audit.verify().ok

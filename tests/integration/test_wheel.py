@@ -59,6 +59,11 @@ def test_wheel_contains_package_schemas_migrations_and_typing_marker(wheel: Path
     assert "docflow/store/migrations/script.py.mako" in names
     modules = {str(path.relative_to(ROOT)) for path in (ROOT / "docflow").rglob("*.py")}
     assert modules <= names, sorted(modules - names)  # every module of the source tree
+    shipped = {name for name in names if name.startswith("docflow/") and name.endswith(".py")}
+    # and no other: a module deleted or moved since an earlier build in this tree must
+    # not ship (setuptools never cleans build/lib; setup.py's build_py starts afresh)
+    mapped = {f"docflow/schemas/{path.name}" for path in (ROOT / "xsd").glob("*.py")}
+    assert shipped <= modules | mapped, sorted(shipped - modules - mapped)
     assert not any(name.startswith(("tests/", "xsd/")) for name in names)
 
 

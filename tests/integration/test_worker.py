@@ -55,6 +55,8 @@ def test_running_delivers_in_the_background_and_stops(pki: Pki, tmp_path: Path) 
             province.send(envelope.info, envelope.attachments)
             _wait(lambda: district.inbox().total == 1)
             _wait(lambda: worker.report()[1]["outbox"]["outstanding"] == 0)  # acknowledged
+            # the pass records its delivery once it returns, just after the commit
+            _wait(lambda: worker.report()[1]["last_delivery_at"] is not None)
             healthy, facts = worker.report()
         assert not worker.running  # stopped on leaving the block
         assert healthy and facts["database"] == "ok" and facts["worker"] == "running"

@@ -1,9 +1,10 @@
 """The architecture's import rules, checked on the source: the core (model, envelope,
-security, lifecycle, routing, errors, clock) imports no adapter and no service; the two
-adapters (the store, the transport: clients and the SOAP endpoint) never import each
-other nor a service, so they meet only in the services (node, hub, emulators); the
-store's rooms know nothing of axes (the emulators' agencies live beside the emulators);
-no module of the package is much over 600 lines."""
+security, lifecycle, domain, failure, routing, errors, clock) imports no adapter and no
+service; the two adapters (the store, the transport: clients and the SOAP endpoint) never
+import each other nor a service, so they meet only in the services (node, hub,
+emulators, bootstrap); nothing outside the store reads its tables (the emulators use
+its agencies room); no module of the package is much over 600 lines; no import
+cycles."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "docflow"
-CORE = ("model", "envelope", "security", "lifecycle", "domain", "routing", "errors", "clock")
+CORE = ("model", "envelope", "security", "lifecycle", "domain", "failure", "routing",
+        "errors", "clock")
 ADAPTERS_AND_SERVICES = ("store", "transport", "emulators", "node", "hub", "delivery",
                          "worker", "harness", "cli", "config", "demo", "tracing", "intake",
                          "hooks", "bootstrap")
@@ -192,3 +194,15 @@ def test_no_public_function_returns_any() -> None:
                     and (relative, node.name) not in _ANY_OVERRIDES:
                 untyped.append(f"{relative}:{node.lineno} {node.name}")
     assert not untyped, untyped
+
+
+def test_nothing_outside_the_store_reads_its_tables() -> None:
+    """The schema, the engine and the driver stay in the store: the emulators, the CLI
+    and the services go through its rooms (no raw SQL over its columns elsewhere)."""
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).parts[0] == "store":
+            continue
+        source = path.read_text(encoding="utf-8")
+        for private in ("store._schema", "store import _schema", "driver_reader",
+                        "store._unit", "store._driver"):
+            assert private not in source, f"{path.relative_to(PACKAGE)} uses {private}"

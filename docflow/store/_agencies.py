@@ -1,6 +1,8 @@
-"""The organs registered with an emulated axis or LGSP (``registerAgency``,
-``getAgenciesList``) and the copies it holds for them: the emulators' own room over the
-store, beside the emulators (the store's rooms know nothing of axes)."""
+"""The organs registered with an axis or LGSP (``registerAgency``, ``getAgenciesList``)
+and the copies it holds for them: the store's room for the emulated platforms (their
+registrations in ``axis_agencies``; the copies are a hub's relayed deliveries). The hot
+reads run on the driver's cursor (an axis answers many polls), their columns read by
+name."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from docflow.errors import NotFoundError, StoreError
-from docflow.store import Database, DeliveryView, Page
-from docflow.store import schema as s
+from docflow.store import _schema as s
+from docflow.store._unit import Database
+from docflow.store._views import DeliveryView, Page
 
 __all__ = ["Agencies", "Agency", "Registration"]
 
@@ -165,20 +168,22 @@ class Agencies:
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, [*head, page_size, (page - 1) * page_size])
-                rows = cursor.fetchall()
-                total = int(rows[0][12]) if rows else 0
+                rows = _named(cursor, cursor.fetchall())
+                total = int(rows[0]["total"]) if rows else 0
                 if not rows and page > 1:  # past the end: the first row carries the count
                     cursor.execute(sql, [*head, 1, 0])
-                    first = cursor.fetchone()
-                    total = 0 if first is None else int(first[12])
+                    first = _named(cursor, cursor.fetchmany(1))
+                    total = int(first[0]["total"]) if first else 0
             finally:
                 cursor.close()
         read = dialect.read_time
         return Page(tuple((DeliveryView(
-            id=int(row[0]), document_ref=int(row[1]), kind=row[2], recipient=row[3],
-            transport_state=row[4], business_state=row[5], change_state=row[6],
-            attempts=int(row[7]), next_attempt_at=read(row[8]), last_error=row[9],
-            version=int(row[10])), str(row[11])) for row in rows), total, page, page_size)
+            id=int(row["id"]), document_ref=int(row["document_ref"]), kind=row["kind"],
+            recipient=row["recipient"], transport_state=row["transport_state"],
+            business_state=row["business_state"], change_state=row["change_state"],
+            attempts=int(row["attempts"]), next_attempt_at=read(row["next_attempt_at"]),
+            last_error=row["last_error"], version=int(row["version"])), str(row["sender"]))
+            for row in rows), total, page, page_size)
 
     def registered(self, axis: str, codes: Sequence[str]) -> set[str]:
         """Which of ``codes`` are registered with ``axis`` (a check on every packet an
@@ -191,7 +196,7 @@ class Agencies:
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, [axis, *codes])
-                return {str(row[0]) for row in cursor.fetchall()}
+                return {str(row["code"]) for row in _named(cursor, cursor.fetchall())}
             finally:
                 cursor.close()
 
@@ -269,3 +274,10 @@ class Agencies:
                 return False
             raise
         return True
+
+
+def _named(cursor: Any, rows: Sequence[Sequence[Any]]) -> builtins.list[dict[str, Any]]:
+    """A driver cursor's rows by column name (its ``description``), never by position:
+    a column added to the statement cannot shift what is read."""
+    names = [column[0] for column in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in rows]
