@@ -44,7 +44,7 @@ class Receiver(Protocol):
     def receive_status(self, packet: bytes, recipient: OrganCode | None = None, *,
                        trust_policy: TrustPolicy = TrustPolicy.REQUIRE) -> None: ...
 
-    def queue_axis_receipt(self, receipt: bytes) -> None: ...
+    def receive_from_axis(self, packet: bytes) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,7 @@ def poll(node: Receiver, axis: AxisChannel, *, limit: int = 50, pages: int = 10)
                 continue
             try:
                 if message_type == "edoc":
-                    node.queue_axis_receipt(
-                        node.receive_document(packet, trust_policy=node.axis_trust))
+                    node.receive_from_axis(packet)
                 else:
                     node.receive_status(packet, trust_policy=node.axis_trust)
             except DocflowError as exc:

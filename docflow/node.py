@@ -19,7 +19,7 @@ from docflow import bootstrap, intake
 from docflow.clock import Clock, system_clock
 from docflow.config import NodeConfig, load_config
 from docflow.delivery import DeliveryReport, check_receipt, run_outbox
-from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, parse_envelope
+from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, parse_envelope, parse_status
 from docflow.errors import (
     ModelError,
     NotFoundError,
@@ -30,6 +30,7 @@ from docflow.intake import PullReport
 from docflow.lifecycle import (
     INCOMING,
     ChangeKind,
+    Direction,
     IncomingEvent,
     IncomingState,
     Step,
@@ -68,6 +69,7 @@ from docflow.store import (
     DocumentView,
     OutgoingRecord,
     Page,
+    ReceiveResult,
     Store,
 )
 from docflow.tracing import DocumentTrace, local_trace, stored_envelope
@@ -378,6 +380,24 @@ class Node:
         to this organ; answer with the signed receipt (01 naming the message id and the
         content received). A duplicate (the same signed content, in whatever encoding or
         with whatever hops) gets the first receipt again and changes nothing."""
+        return self._receive(packet, recipient, trust_policy)[0].receipt
+
+    def receive_from_axis(self, packet: bytes) -> int:
+        """Store a document polled from an axis or LGSP (read under the node's
+        ``axis_trust``) and queue its signed receipt back to its sender as a status
+        packet (the platform gives no synchronous receipt); returns the document's id.
+        A duplicate gets its first receipt queued once, never twice."""
+        result, status = self._receive(packet, None, self.axis_trust)
+        if result.duplicate:  # the receipt given then, and the status it signs
+            status = parse_status(result.receipt)
+        self.store.inbox.queue_receipt(result.document_ref, result.receipt, status,
+                                       now=self.clock())
+        return result.document_ref
+
+    def _receive(self, packet: bytes, recipient: OrganCode | None,
+                 trust_policy: TrustPolicy) -> tuple[ReceiveResult, StatusInfo]:
+        """Verify, store and sign the receipt of a document: what the store did, and the
+        status the receipt signs."""
         self._addressed(recipient)
         now = self.clock()
         received = check_packet(packet, self.trust, now=now, trust_policy=trust_policy,
@@ -392,7 +412,7 @@ class Node:
         # Signed before the transaction, not inside it: the database's write lock is not
         # held for the ~1 ms of a signature (a duplicate gets the first receipt instead).
         info = envelope.info
-        receipt = sign_status(StatusInfo(
+        arrived = StatusInfo(
             response_for=ResponseFor(info.sender.code, info.code, info.promulgation_date,
                                      info.document_id),
             sender=self.organ,
@@ -401,7 +421,8 @@ class Node:
             description=StatusCode.ARRIVED.description,
             message_id=envelope.message_id,
             received_sha256=received.content_digest,
-        ), self.credentials)
+        )
+        receipt = sign_status(arrived, self.credentials)
         result = self.store.inbox.receive(envelope, packet, organ=str(self.code),
                                           receipt=receipt,
                                           content_digest=received.content_digest,
@@ -416,7 +437,7 @@ class Node:
                   f", {len(received.findings)} finding(s)" if received.findings else "")
         if not result.duplicate and self.document_hooks:
             self.document_hooks.fire(self.store.queries.document(result.document_ref))
-        return result.receipt
+        return result, arrived
 
     def _change_answer(self, envelope: Envelope) -> Answer | None:
         """For an update or a replacement, how the original copy answers (by its state),
@@ -427,12 +448,10 @@ class Node:
         kind = _CHANGES[business.doc_type]
         original_id = (business.document_id if kind is ChangeKind.UPDATE
                        else next(iter(r.document_id for r in business.replacements), None))
-        matches = [] if not original_id else self.store.queries.documents(
-            direction="in", organ=str(self.code), document_id=original_id,
-            sender=str(envelope.info.sender.code)).items
-        if not matches:
+        original = None if not original_id else self.store.queries.received(
+            str(self.code), str(envelope.info.sender.code), original_id)
+        if original is None:
             return None  # an update of a document that never arrived stands alone
-        original = _vouched(matches)
         event, reason = answer_change(kind, original.state)
         return Answer(original.id, event, reason, self._status_builder(original, event,
                                                                         reason))
@@ -451,35 +470,25 @@ class Node:
                   status.code.description, status.sender.code,
                   status.response_for.document_id)
         if status.code is StatusCode.RECALL_REQUESTED:
-            self._answer_recall(status)
-            self._told(status, "in")
-            return
-        self.store.lifecycle.apply_status(status, packet, organ=str(self.code),
-                                          content_digest=verified.content_digest, now=now)
-        self._told(status, "out")
+            document_ref = self._answer_recall(status)
+        else:
+            document_ref = self.store.lifecycle.apply_status(
+                status, packet, organ=str(self.code), content_digest=verified.content_digest,
+                now=now).document_ref
+        # the document the store named, never one found again by position in a list
+        self.status_hooks.fire(StatusArrival(status, document_ref))
 
-    def _told(self, status: StatusInfo, direction: str) -> None:
-        """Tell the status hooks (when there are any) of a status packet applied."""
-        if not self.status_hooks:
-            return
-        matches = self.store.queries.documents(
-            direction=direction, organ=str(self.code),
-            document_id=status.response_for.document_id, page_size=2).items
-        self.status_hooks.fire(StatusArrival(status, matches[0].id if matches else None))
-
-    def _answer_recall(self, request: StatusInfo) -> None:
+    def _answer_recall(self, request: StatusInfo) -> int:
         """Answer a recall by the document's state (agree: 15, refuse with the reason:
-        16)."""
-        matches = self.store.queries.documents(
-            direction="in", organ=str(self.code),
-            document_id=request.response_for.document_id, sender=str(request.sender.code),
-        ).items
-        if not matches:
+        16); returns the document answered."""
+        document = self.store.queries.received(
+            str(self.code), str(request.sender.code), request.response_for.document_id)
+        if document is None:
             raise NotFoundError("a recall of a document this organ never received",
                                 where=request.response_for.document_id)
-        document = _vouched(matches)
         event, reason = answer_change(ChangeKind.RECALL, document.state)
         self.act(document.id, event, reason)
+        return document.id
 
     # ------------------------------------------------------------------ pulling
 
@@ -513,24 +522,26 @@ class Node:
         """Queue this node's signed receipt of a document received from an axis back to
         its sender, as a status packet (the axis gives no synchronous receipt)."""
         status = verify(receipt, self.trust, now=self.clock()).status
-        matches = self.store.queries.documents(direction="in", organ=str(self.code),
-                                               document_id=status.response_for.document_id,
-                                               sender=str(status.response_for.organ_id)).items
-        if matches:
-            self.store.inbox.queue_receipt(matches[0].id, receipt, status, now=self.clock())
+        document = self.store.queries.received(str(self.code),
+                                               str(status.response_for.organ_id),
+                                               status.response_for.document_id)
+        if document is not None:
+            self.store.inbox.queue_receipt(document.id, receipt, status, now=self.clock())
 
     # ------------------------------------------------------------------ reading
 
     def inbox(self, *, state: str | Sequence[str] | None = None, page: int = 1,
               page_size: int = 50) -> Page[DocumentView]:
         """Documents this organ received (newest first)."""
-        return self.store.queries.documents(direction="in", organ=str(self.code), state=state,
+        return self.store.queries.documents(direction=Direction.IN, organ=str(self.code),
+                                            state=state,
                                             page=page, page_size=page_size)
 
     def outbox(self, *, state: str | Sequence[str] | None = None, page: int = 1,
                page_size: int = 50) -> Page[DocumentView]:
         """Documents this organ sent (newest first)."""
-        return self.store.queries.documents(direction="out", organ=str(self.code), state=state,
+        return self.store.queries.documents(direction=Direction.OUT, organ=str(self.code),
+                                            state=state,
                                             page=page, page_size=page_size)
 
     def document(self, document_ref: int) -> DocumentView:
@@ -555,7 +566,7 @@ class Node:
         document routed through a hub, when ``ask_hub``) what the hub saw."""
         story = local_trace(self.store, document_ref, self.interop)
         document = story.document
-        if (ask_hub and document.direction == "out" and self.directory is not None
+        if (ask_hub and document.direction == Direction.OUT and self.directory is not None
                 and self.directory.entry(self.code).hub is not None
                 and isinstance(self.transport, PullTransport)):
             token = sign_request(self.credentials, PullOperation.TRACE, document.message_id,
@@ -626,8 +637,3 @@ class Node:
         )
 
 
-def _vouched(matches: Sequence[DocumentView]) -> DocumentView:
-    """Of the received copies of one DocumentId (newest first), the one a change applies
-    to: the earliest verified one (a signed document wins over an unsigned twin that came
-    first), else the earliest."""
-    return next((m for m in reversed(matches) if m.signature == "verified"), matches[-1])

@@ -7,11 +7,12 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, bindparam, func, select
+from sqlalchemy import Row, Select, bindparam, case, func, select
 
 from docflow.errors import NotFoundError, StoreError
 from docflow.lifecycle import INCOMING, OUTGOING, WAITING, Direction, MessageKind
 from docflow.model import StatusCode
+from docflow.security import Verdict
 from docflow.store import _rows
 from docflow.store import _schema as s
 from docflow.store._unit import Database
@@ -48,6 +49,21 @@ class Queries:
 
     def __init__(self, db: Database):
         self._db = db
+
+    def received(self, organ: str, sender: str, document_id: str) -> DocumentView | None:
+        """The document ``organ`` received from ``sender`` under this DocumentId that a
+        change or a recall applies to: the earliest verified copy (a signed document wins
+        over an unsigned twin that came first), else the earliest; None when none came.
+        One ordered statement, however many copies there are."""
+        d = s.documents.c
+        query = (select(s.documents)
+                 .where(d.organ == organ, d.direction == Direction.IN, d.sender == sender,
+                        d.document_id == document_id)
+                 .order_by(case((d.signature == Verdict.VERIFIED, 0), else_=1), d.id)
+                 .limit(1))
+        with self._db.reader() as conn:
+            row = conn.execute(query).one_or_none()
+        return None if row is None else document_view(row)
 
     def document(self, document_ref: int) -> DocumentView:
         """One document."""

@@ -754,3 +754,26 @@ def test_writers_of_one_sqlite_file_share_one_lock(tmp_path, store_url: str) -> 
             thread.join()
         assert errors == [] and len(first.agencies.list(AXIS)) == 80
         assert first.audit.verify().ok
+
+
+def test_the_received_copy_a_change_applies_to(store: Store) -> None:
+    """queries.received: of the copies of a DocumentId from one sender, the earliest
+    verified one (an unsigned twin that came first does not win), by one ordered
+    statement: never the copy that happens to sit at some position of a page."""
+    import dataclasses
+
+    original = letter("77")
+    organ = str(TAM_KY.code)
+    assert store.queries.received(organ, str(PROVINCE.code), original.info.document_id) \
+        is None
+    unsigned = store.inbox.receive(original, build_envelope(original), organ=organ,
+                                   receipt=b"<r1/>", signature="absent").document_ref
+    signed_copy = dataclasses.replace(original, message_id="m-77-signed")
+    signed = store.inbox.receive(signed_copy, build_envelope(signed_copy), organ=organ,
+                                 receipt=b"<r2/>", signature="verified").document_ref
+    assert signed != unsigned
+    found = store.queries.received(organ, str(PROVINCE.code), original.info.document_id)
+    assert found is not None and found.id == signed
+    # another sender's document under the same DocumentId is not this one
+    assert store.queries.received(organ, str(DAI_LOC.code), original.info.document_id) \
+        is None
