@@ -278,12 +278,16 @@ class Directory:
 
 @dataclass(frozen=True)
 class Agency:
-    """An organ as an axis or LGSP lists it (``getAgenciesList``, ``donvilienthongs``):
-    untrusted text, checked by :func:`import_agencies`."""
+    """An organ as an axis or LGSP lists it (``getAgenciesList``, ``donvilienthongs``),
+    the same in every dialect: untrusted text, checked by :func:`import_agencies`.
+    ``parent``: the system that serves it (its LGSP), if any; ``row``: the platform's own
+    row, keys as its dialect spells them."""
 
     code: str
     name: str
     email: str = ""
+    parent: str = ""
+    row: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

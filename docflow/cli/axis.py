@@ -29,6 +29,7 @@ from docflow.cli._output import (
 )
 from docflow.config import DIALECTS
 from docflow.errors import ConfigError, DocflowError
+from docflow.routing import Agency
 
 
 @cli.group()
@@ -315,11 +316,8 @@ def axis_agencies(home: Path, as_json: bool, sync: bool, hub: str | None) -> Non
     finally:
         client.close()
     if not sync:
-        emit(rows, as_json, lambda: table(
-            ["code", "name", "parent"],
-            [[row.get("code", ""), row.get("name", ""),
-              row.get("pcode") or row.get("centerCode") or row.get("pid") or ""]
-             for row in rows]))
+        emit([dict(row.row) for row in rows], as_json, lambda: table(
+            ["code", "name", "parent"], [[row.code, row.name, row.parent] for row in rows]))
         return
     try:
         result, path = _sync_directory(home, rows, url, hub)
@@ -340,13 +338,13 @@ def axis_agencies(home: Path, as_json: bool, sync: bool, hub: str | None) -> Non
     emit(summary, as_json, text)
 
 
-def _sync_directory(home: Path, rows: list[dict[str, Any]], url: str,
+def _sync_directory(home: Path, agencies: list[Agency], url: str,
                     hub: str | None) -> tuple[Any, Path]:
     """Merge an agency list into the home's directory file (written whole, atomically)."""
     import datetime as dt
 
     from docflow.config import load_config
-    from docflow.routing import Agency, import_agencies
+    from docflow.routing import import_agencies
 
     config = load_config(home)
     if config.directory is None:
@@ -356,8 +354,6 @@ def _sync_directory(home: Path, rows: list[dict[str, Any]], url: str,
                           'start empty)')
     path = config.directory
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    agencies = [Agency(str(row.get("code") or ""), str(row.get("name") or ""),
-                       str(row.get("mail") or row.get("email") or "")) for row in rows]
     when = dt.datetime.now(config.zone).strftime("%Y-%m-%d %H:%M %z")  # the node's zone
     result = import_agencies(text, agencies, hub=hub,
                              note=f"imported from {url} on {when} (docflow axis agencies --sync)")

@@ -167,7 +167,10 @@ class OrganInfo:
             for scheme in ("https://", "http://"):
                 if site.lower().startswith(scheme):
                     site = site[len(scheme):]
-            object.__setattr__(self, "website", site.rstrip("/"))
+            # until nothing changes: a value read back normalises to itself ("0\x85/")
+            while (trimmed := site.rstrip("/").strip()) != site:
+                site = trimmed
+            object.__setattr__(self, "website", site)
         for name in ("address", "email", "telephone", "fax", "website"):
             if getattr(self, name) == "":
                 object.__setattr__(self, name, None)

@@ -5,17 +5,64 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from docflow.errors import ConfigError, TransportError
+from docflow.domain.retry import RetryPolicy
+from docflow.errors import RETRY_HINT, ConfigError, TransportError
+from docflow.routing import Agency
 
-__all__ = ["EnvironmentOnce", "PlatformSender", "json_object", "listed", "network_reason",
-           "object_in", "objects_in"]
+__all__ = ["CONNECT_RETRY", "EnvironmentOnce", "PlatformSender", "agency", "json_object",
+           "listed", "network_reason", "object_in", "objects_in", "reach"]
+
+#: How every platform client retries a request that never reached the platform (the
+#: connection refused, reset or timed out while connecting), right away: three attempts,
+#: 0.2 s then 0.4 s apart. A request the platform may have taken (no answer in time) is
+#: not sent again here: the outbox tries again later, and the platform's message ids
+#: make that safe.
+CONNECT_RETRY = RetryPolicy(intervals=(0.2, 0.4), max_attempts=3, jitter=0.0)
+
+
+def reach(send: Callable[[], requests.Response], *, url: str, platform: str,
+          retry: RetryPolicy = CONNECT_RETRY,
+          sleep: Callable[[float], None] = time.sleep) -> requests.Response:
+    """``send()`` a request to ``platform`` (``"the axis"``, ``"the LGSP"``), trying
+    again as ``retry`` says while the connection cannot be made; a
+    :class:`TransportError` saying why in words (``connection refused``), with the hint
+    that a running worker tries again, when it never could or another error came."""
+    attempt = 1
+    while True:
+        try:
+            return send()
+        except requests.exceptions.ConnectionError as exc:  # ConnectTimeout among them
+            if attempt >= retry.max_attempts:
+                raise _unreachable(exc, url, platform) from exc
+            sleep(retry.delay(attempt, 0.5).total_seconds())
+            attempt += 1
+        except requests.RequestException as exc:
+            raise _unreachable(exc, url, platform) from exc
+
+
+def _unreachable(exc: requests.RequestException, url: str, platform: str) -> TransportError:
+    return TransportError(f"cannot reach {platform}: {network_reason(exc)}", where=url,
+                          hint=RETRY_HINT)
+
+
+def agency(row: Mapping[str, Any]) -> Agency:
+    """An organ as any platform lists it, whatever its dialect's keys: ``code`` /
+    ``orgCode``, ``name`` / ``orgName``, ``pcode`` / ``parentCode`` / ``centerCode`` /
+    ``pid``, ``mail`` / ``email``; the platform's own row kept as ``row``."""
+    def first(*keys: str) -> str:
+        return next((str(row[key]) for key in keys if row.get(key)), "")
+
+    return Agency(first("code", "orgCode"), first("name", "orgName"),
+                  first("mail", "email"), first("pcode", "parentCode", "centerCode", "pid"),
+                  dict(row))
 
 _LOG = logging.getLogger("docflow.transport")
 #: what a platform's id may look like to be put in a URL: digits, letters, . _ - (the

@@ -24,7 +24,7 @@ Also a :class:`~docflow.transport.Transport` and an
 from __future__ import annotations
 
 import datetime as dt
-import time
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,18 +32,19 @@ from typing import Any
 from urllib.parse import quote
 
 import pybase64
-import requests
 
-from docflow.errors import RETRY_HINT, TransportError
+from docflow.errors import TransportError
 from docflow.model import DEFAULT_TZ
+from docflow.routing import Agency
 from docflow.transport._http import (
     EnvironmentOnce,
     PlatformSender,
+    agency,
     json_object,
     listed,
-    network_reason,
     object_in,
     objects_in,
+    reach,
     trust_https,
 )
 
@@ -130,16 +131,9 @@ class TokenLgspClient(PlatformSender):
         url = self.base_url + path
         for attempt in (1, 2):
             headers = self._headers(unit=unit) if authorised else {}
-            try:
-                response = self.session.request(method, url, json=json_body, files=files,
-                                                data=data, headers=headers,
-                                                timeout=self.timeout)
-            except requests.RequestException as exc:
-                if attempt == 2:
-                    raise TransportError(f"cannot reach the LGSP: {network_reason(exc)}", where=url,
-                                         hint=RETRY_HINT) from exc
-                time.sleep(0.2)
-                continue
+            response = reach(functools.partial(
+                self.session.request, method, url, json=json_body, files=files, data=data,
+                headers=headers, timeout=self.timeout), url=url, platform="the LGSP")
             if response.status_code == 401 and authorised and attempt == 1:
                 self._token = None  # expired early (a restarted platform): log in again
                 continue
@@ -209,17 +203,14 @@ class TokenLgspClient(PlatformSender):
             raise TransportError(f"the LGSP refused updateStatus: {answer.get('message')}",
                                  where=f"docId {doc_id}")
 
-    def agencies(self) -> list[dict[str, Any]]:
+    def agencies(self) -> list[Agency]:
         """``getAgenciesList``: the organs the platform knows (the token alone). Read in
         both shapes that circulate: ``data`` a list of ``{orgCode, orgName, parentCode,
         email, ...}`` (the vendor client's contract) or ``data.content`` of ``{code, name,
-        centerCode, ...}``; each row also gets ``code``, ``name``, ``pcode`` and ``mail``."""
+        centerCode, ...}``; each row read as an :class:`~docflow.routing.Agency`."""
         answer = self._json("GET", "v1/getAgenciesList", unit=False)
         raw = answer.get("data")
         rows = (objects_in(answer, "data", "the LGSP", self.base_url) if isinstance(raw, list)
                 else objects_in(object_in(answer, "data", "the LGSP", self.base_url),
                                 "content", "the LGSP", self.base_url))
-        return [{**row, "code": row.get("code") or row.get("orgCode") or "",
-                 "name": row.get("name") or row.get("orgName") or "",
-                 "pcode": row.get("pcode") or row.get("parentCode") or row.get("centerCode")
-                 or "", "mail": row.get("mail") or row.get("email") or ""} for row in rows]
+        return [agency(row) for row in rows]

@@ -13,12 +13,12 @@ the operation's data.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
 import json
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +27,18 @@ from typing import Any
 import pybase64
 import requests
 
-from docflow.errors import RETRY_HINT, OrganCodeError, TransportError
+from docflow.errors import OrganCodeError, TransportError
 from docflow.lifecycle import Outcome
 from docflow.model import OrganCode
+from docflow.routing import Agency
 from docflow.transport._http import (
+    CONNECT_RETRY,
     EnvironmentOnce,
+    agency,
     json_object,
     listed,
-    network_reason,
     objects_in,
+    reach,
     trust_https,
 )
 
@@ -134,8 +137,9 @@ class VxpClient:
         organ: the organ code written as ``from`` on sendEdoc (default: the system id,
             when it is an organ code).
         timeout: seconds to connect and to wait for an answer.
-        retries: how many times a request is tried again after a network error (not
-            after an answer from the axis, which is never retried blindly).
+        retries: how many times a request that could not connect is tried again
+            (:data:`~docflow.transport._http.CONNECT_RETRY`'s delays; never after an answer
+            from the axis, nor after a request the axis may have taken).
         ca_bundle: a CA file to verify HTTPS with (default: the system's).
         verify: check HTTPS certificates (False: no checks, logged as a warning).
     """
@@ -157,6 +161,7 @@ class VxpClient:
         self._secret = secret
         self.timeout = timeout
         self.retries = retries
+        self.retry = dataclasses.replace(CONNECT_RETRY, max_attempts=retries + 1)
         self.session = EnvironmentOnce()
         trust_https(self.session, self.base_url, ca_bundle, verify)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
@@ -170,20 +175,14 @@ class VxpClient:
     def _call(self, operation: str, params: Mapping[str, str] | None = None, *,
               body: bytes = b"", method: str = "POST") -> dict[str, Any]:
         url = self.base_url + operation
-        attempt = 0
-        while True:
+
+        def send() -> requests.Response:  # signed afresh each attempt (its timestamp)
             headers = sign_headers(self.system_id, self._secret, dict(params or {}),
                                    now=self._clock())
-            try:
-                response = self.session.request(method, url, data=body, headers=headers,
-                                                timeout=self.timeout)
-                break
-            except requests.RequestException as exc:
-                if attempt >= self.retries:
-                    raise TransportError(f"cannot reach the axis: {network_reason(exc)}", where=url,
-                                         hint=RETRY_HINT) from exc
-                attempt += 1
-                time.sleep(min(2.0, 0.1 * 2 ** attempt))
+            return self.session.request(method, url, data=body, headers=headers,
+                                        timeout=self.timeout)
+
+        response = reach(send, url=url, platform="the axis", retry=self.retry)
         answer = json_object(response, url, "the axis")
         if answer.get("status") != "OK" or str(answer.get("ErrorCode", "0")) != "0":
             code, desc = answer.get("ErrorCode"), answer.get("ErrorDesc") or "refused"  # wire
@@ -263,10 +262,10 @@ class VxpClient:
                                  f"{count!r:.40}", where=self.base_url)
         return int(count)
 
-    def agencies(self) -> list[dict[str, str]]:
+    def agencies(self) -> list[Agency]:
         """``getAgenciesList``: the organs the axis knows."""
-        return [dict(item) for item in objects_in(self._call("getAgenciesList"), "data",
-                                                  "the axis", self.base_url)]
+        return [agency(item) for item in objects_in(self._call("getAgenciesList"), "data",
+                                                    "the axis", self.base_url)]
 
     def register_agency(self, code: OrganCode | str, name: str, *, parent: str = "",
                         mail: str = "") -> None:

@@ -21,6 +21,7 @@ this client and the emulator. Also a :class:`~docflow.transport.Transport` and a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +36,15 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from docflow.errors import RETRY_HINT, TransportError
 from docflow.model import OrganCode
+from docflow.routing import Agency
 from docflow.transport._http import (
     PlatformSender,
+    agency,
     json_object,
     listed,
-    network_reason,
     object_in,
     objects_in,
+    reach,
     session_verify,
     trust_https,
 )
@@ -149,11 +152,12 @@ class Wso2Client(PlatformSender):
                                                    **(params or {})})
         url = self.base + path
         try:
-            response = self.session.request(method, url, headers=headers, params=query,
-                                            data=form or None, json=json_body,
-                                            timeout=self.timeout)
-        except (requests.RequestException, OAuthError, OAuth2Error) as exc:
-            raise TransportError(f"cannot reach the WSO2 gateway: {network_reason(exc)}", where=url,
+            response = reach(functools.partial(
+                self.session.request, method, url, headers=headers, params=query,
+                data=form or None, json=json_body, timeout=self.timeout), url=url,
+                platform="the WSO2 gateway")
+        except (OAuthError, OAuth2Error) as exc:
+            raise TransportError(f"cannot reach the WSO2 gateway: {exc}", where=url,
                                  hint=RETRY_HINT) from exc
         answer = json_object(response, url, "the gateway")
         if response.status_code >= 400 or str(answer.get("status", "")).upper() not in (
@@ -199,11 +203,11 @@ class Wso2Client(PlatformSender):
             raise TransportError(f"unknown status {status!r}", hint=", ".join(WSO2_STATUSES))
         self._call("PUT", f"vanbans/{quote(doc_id, safe='')}", {"status": value})
 
-    def agencies(self, *, province_only: bool = False) -> list[dict[str, Any]]:
+    def agencies(self, *, province_only: bool = False) -> list[Agency]:
         """``GET donvilienthongs`` (the country) or ``donvilienthongs/qn`` (the province)."""
         answer = self._call("GET", "donvilienthongs/qn" if province_only else "donvilienthongs")
-        return [dict(item) for item in objects_in(answer, "data", "the platform",
-                                                  self.base)]
+        return [agency(item) for item in objects_in(answer, "data", "the platform",
+                                                    self.base)]
 
     def register_agency(self, code: OrganCode | str, name: str, *, parent: str = "",
                         email: str = "", fax: str = "", mobile: str = "") -> None:

@@ -134,7 +134,7 @@ def test_axis_serve_in_a_process(tmp_path: Path) -> None:
         assert district.get_edoc(item.doc_id) == packet
         district.update_status(item.doc_id, "done")
         assert district.received() == []
-        assert {a["code"] for a in district.agencies()} == {"000.00.00.H41", "000.00.01.H41"}
+        assert {a.code for a in district.agencies()} == {"000.00.00.H41", "000.00.01.H41"}
     finally:
         province.close()
         district.close()

@@ -108,9 +108,9 @@ def test_every_operation(net: Net) -> None:
     assert (sent.to, sent.send_status) == (str(TAM_KY.code), "acknowledged")
     province = axis_of(net.province)
     province.register_agency("000.00.31.H41", "Sở Nội vụ", parent=str(PROVINCE.code))
-    assert "000.00.31.H41" in {a["code"] for a in province.agencies()}
+    assert "000.00.31.H41" in {a.code for a in province.agencies()}
     province.delete_agency("000.00.31.H41")
-    assert "000.00.31.H41" not in {a["code"] for a in province.agencies()}
+    assert "000.00.31.H41" not in {a.code for a in province.agencies()}
     since = net.axis.clock() - dt.timedelta(hours=1)
     assert district.received(message_type="status", since=since) == []
 
@@ -136,11 +136,11 @@ def test_registrations_outlive_a_restart(net: Net, pki: Pki) -> None:
 
     store, server, client = restart()
     try:
-        agencies = {agency["code"]: agency for agency in client.agencies()}
+        agencies = {agency.code: agency for agency in client.agencies()}
         # Configured systems are registered again at start when missing (the commune).
         assert set(agencies) == {*map(str, SECRETS), str(so_noi_vu.code)}
-        assert (agencies[str(so_noi_vu.code)]["pcode"],
-                agencies[str(so_noi_vu.code)]["mail"]) == (str(PROVINCE.code),
+        assert (agencies[str(so_noi_vu.code)].parent,
+                agencies[str(so_noi_vu.code)].email) == (str(PROVINCE.code),
                                                            "snv@quangnam.gov.vn")
         envelope = sample_envelope(recipients=(so_noi_vu,))
         packet = net.province.store.queries.packet(
@@ -155,7 +155,7 @@ def test_registrations_outlive_a_restart(net: Net, pki: Pki) -> None:
         store.close()
     store, server, client = restart()
     try:
-        assert str(so_noi_vu.code) not in {agency["code"] for agency in client.agencies()}
+        assert str(so_noi_vu.code) not in {agency.code for agency in client.agencies()}
         with pytest.raises(TransportError, match="UNKNOWN_ORGAN"):
             client.send_edoc(packet, to=[so_noi_vu.code])
         assert store.audit.verify().ok

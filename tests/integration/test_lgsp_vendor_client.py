@@ -199,7 +199,7 @@ def test_docflows_client_reads_both_shapes(lgsp: Lgsp) -> None:
                              clock=lgsp.clock)
     try:
         assert client.send_edoc(build_envelope(sample_envelope()))
-        codes = {row["code"]: row for row in client.agencies()}
-        assert codes[str(TAM_KY.code)]["name"] == "UBND Tam Kỳ"
+        codes = {row.code: row for row in client.agencies()}
+        assert codes[str(TAM_KY.code)].name == "UBND Tam Kỳ"
     finally:
         client.close()

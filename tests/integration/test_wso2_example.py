@@ -119,7 +119,7 @@ def test_the_example_clients_calls_over_https_with_uuid_doc_ids(
         # register 001.00.10.H47 under 001.00.00.H47; the province list shows H47 codes
         sender.register_agency("001.00.10.H47", "UBND Huyện Duy Xuyen", parent=str(
             DUY_XUYEN.code))
-        province = {row["code"] for row in sender.agencies(province_only=True)}
+        province = {row.code for row in sender.agencies(province_only=True)}
         assert {"001.00.10.H47", str(DUY_XUYEN.code), str(PROVINCE.code)} <= province
         sender.delete_agency("001.00.10.H47")
     finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from docflow.errors import ConfigError, DocflowError, ModelError, OrganCodeError
 from docflow.model import (
@@ -189,3 +190,14 @@ def test_from_toml_takes_a_path_as_str_or_path_and_text_has_its_own_name(
     with pytest.raises(ConfigError, match="looks like TOML text") as info:
         Hierarchy.from_toml(FOUR_LEVELS)
     assert "from_toml_text" in str(info.value)
+
+
+@given(st.text(max_size=12))
+def test_a_website_normalises_to_itself(text: str) -> None:
+    """What the writer writes is what the reader reads back: the website kept is a fixed
+    point of the normalisation (the sender's scheme, slashes and blanks dropped, in any
+    order: ``"0\\x85/"`` once left ``"0\\x85"``, read back as ``"0"``)."""
+    from docflow.model import OrganCode, OrganInfo
+
+    once = OrganInfo(OrganCode("000.00.00.A00"), "n", website=text).website
+    assert OrganInfo(OrganCode("000.00.00.A00"), "n", website=once).website == once
