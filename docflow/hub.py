@@ -24,6 +24,7 @@ from docflow import bootstrap
 from docflow.clock import Clock, system_clock
 from docflow.config import NodeConfig, load_config
 from docflow.delivery import PassReport, check_receipt, run_outbox
+from docflow.endpoint import Endpoint
 from docflow.envelope import Envelope, parse_envelope
 from docflow.errors import (
     ConfigError,
@@ -91,7 +92,7 @@ class PullWatch:
 HubReport = PassReport
 
 
-class Hub:
+class Hub(Endpoint[Directory]):
     """The hub role of a node (an LGSP or the national axis).
 
     Args:
@@ -107,20 +108,11 @@ class Hub:
     def __init__(self, organ: OrganInfo, credentials: Credentials, trust: TrustStore,
                  store: Store, transport: Transport, directory: Directory, *,
                  clock: Clock = system_clock, zone: dt.tzinfo = DEFAULT_TZ):
-        if credentials.organ != organ.code:
-            raise ModelError(f"the credentials are {credentials.organ}'s, not {organ.code}'s")
         if not directory.is_hub(organ.code):
             raise RoutingError("the directory does not list this organ as a hub",
                                where=str(organ.code), hint="add it under [[hubs]]")
-        self.organ = organ
-        self.credentials = credentials
-        self.trust = trust
-        self.store = store
-        self.transport = transport
-        self.directory = directory
-        self.clock = clock
-        #: the zone its operators read times in
-        self.zone = zone
+        super().__init__(organ, credentials, trust, store, transport, directory, clock,
+                         zone)
         self.nonces = NonceCache()
         #: how long a pulled packet stays leased to its organ before it is offered again
         self.pull_lease = dt.timedelta(minutes=5)
@@ -145,11 +137,6 @@ class Hub:
     def from_home(cls, home: str | Path, *, signing: bool = True) -> Hub:
         """The hub of a home folder made by ``docflow init --hub``."""
         return cls.from_config(load_config(Path(home)), signing=signing)
-
-    @property
-    def code(self) -> OrganCode:
-        """The hub's code."""
-        return self.organ.code
 
     @property
     def pulling(self) -> list[str]:

@@ -19,6 +19,7 @@ from docflow import bootstrap, intake
 from docflow.clock import Clock, system_clock
 from docflow.config import NodeConfig, load_config
 from docflow.delivery import DeliveryReport, check_receipt, run_outbox
+from docflow.endpoint import Endpoint
 from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, parse_envelope, parse_status
 from docflow.errors import (
     ModelError,
@@ -86,7 +87,7 @@ _CHANGES = {BusinessDocType.UPDATE: ChangeKind.UPDATE,
             BusinessDocType.REPLACE: ChangeKind.REPLACE}
 
 
-class Node:
+class Node(Endpoint[Directory | None]):
     """One organ's docflow: send, deliver, receive, act on documents.
 
     Args:
@@ -109,22 +110,10 @@ class Node:
                  store: Store, transport: Transport, *, directory: Directory | None = None,
                  clock: Clock = system_clock, axis_trust: TrustPolicy = TrustPolicy.REQUIRE,
                  interop: Policy = DEFAULT_POLICY, zone: dt.tzinfo = DEFAULT_TZ):
-        if credentials.organ != organ.code:
-            raise ModelError(
-                f"the credentials are {credentials.organ}'s, not {organ.code}'s",
-                hint="give each node its own organ's key and certificate",
-            )
-        self.organ = organ
-        self.credentials = credentials
-        self.trust = trust
-        self.store = store
-        self.transport = transport
-        self.directory = directory
-        self.clock = clock
+        super().__init__(organ, credentials, trust, store, transport, directory, clock,
+                         zone)
         self.axis_trust = axis_trust
         self.interop = interop
-        #: the office's time zone: issue dates, due dates and OVERDUE marks are its days
-        self.zone = zone
         #: callbacks told of each document received (a :class:`DocumentView`, after the
         #: store committed it; a copy received again is not told twice)
         self.document_hooks: Hooks[DocumentView] = Hooks("document")
@@ -144,11 +133,6 @@ class Node:
         (03 accepted, 02 rejected, 15/16 answers, a 13 recall request...), once applied;
         usable as a decorator. See :mod:`docflow.hooks`."""
         return self.status_hooks.add(callback)
-
-    @property
-    def code(self) -> OrganCode:
-        """This node's organ code."""
-        return self.organ.code
 
     def running(self, **options: Any) -> Worker:
         """The node's background loops as a context (``with node.running(): ...``):
@@ -176,26 +160,6 @@ class Node:
         return cls(parts.organ, parts.credentials, parts.trust, parts.store, parts.transport,
                    directory=parts.directory, axis_trust=parts.axis_trust,
                    interop=parts.interop, zone=parts.zone)
-
-    def close(self) -> None:
-        """Close the node's store and its transport's connections (what ``with
-        Node.from_home(...) as node:`` does on leaving the block). A worker still running
-        should be stopped first."""
-        closer = getattr(self.transport, "close", None)
-        if callable(closer):
-            closer()
-        self.store.close()
-
-    def __enter__(self) -> Node:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def today(self) -> dt.date:
-        """Today's date in the node's zone (Vietnam's unless configured: at 06:00 there
-        it is already tomorrow of the UTC date)."""
-        return self.clock().astimezone(self.zone).date()
 
     # ------------------------------------------------------------------ sending
 

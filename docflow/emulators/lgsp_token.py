@@ -37,7 +37,8 @@ from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
-from docflow.emulators._queue import AxisQueue, RefusalError, health_response
+from docflow.emulators._app import PlatformApp
+from docflow.emulators._queue import AxisQueue, RefusalError
 from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.emulators._tokens import TokenBook
 from docflow.errors import DocflowError, NotFoundError
@@ -66,7 +67,7 @@ class LgspAccount:
     system_id: str = ""
 
 
-class TokenLgspApp:
+class TokenLgspApp(PlatformApp):
     """The token-login REST LGSP emulator (see the module docstring).
 
     Args:
@@ -81,6 +82,8 @@ class TokenLgspApp:
         token_key: the key its tokens are signed with (random unless given: processes
             serving one platform share it).
     """
+
+    dialect = "lgsp-token"
 
     def __init__(self, code: OrganCode | str, store: Store, units: Iterable[AxisSystem],
                  accounts: Iterable[LgspAccount], *, trust: TrustStore | None = None,
@@ -115,25 +118,10 @@ class TokenLgspApp:
             ("GET", f"{_VENDOR}/get-edoc"): self._vendor_get,
         }
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        request = Request(environ)
+    def route(self, request: Request, path: str) -> Response:
+        """Answer a request of the platform's API (login, sendEdoc, ...)."""
         try:
-            response = self.handle(request)
-        finally:
-            request.close()  # the multipart upload's spooled file
-        result: Iterable[bytes] = response(environ, start_response)
-        return result
-
-    def handle(self, request: Request) -> Response:
-        """Answer one HTTP request."""
-        path = request.path.strip("/")
-        if path == "health" and request.method == "GET":
-            return health_response(self.queue, "lgsp-token")
-        if path == "echo" and request.method == "POST":  # the bare HTTP rate, for benchmarks
-            return Response(request.get_data(), content_type="application/octet-stream")
-        try:
-            if request.content_length is not None and request.content_length > self.max_body:
-                raise RefusalError("TOO_LARGE", f"request exceeds {self.max_body} bytes", 413)
+            self.check_size(request)
             if (request.method, path) in (("POST", "v1/auth/login"),
                                           ("POST", f"{_VENDOR}/login")):
                 return _json(self._login(request))

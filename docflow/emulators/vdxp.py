@@ -41,7 +41,8 @@ from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
-from docflow.emulators._queue import AxisQueue, Queued, RefusalError, health_response
+from docflow.emulators._app import PlatformApp
+from docflow.emulators._queue import AxisQueue, Queued, RefusalError
 from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.errors import DocflowError, NotFoundError
 from docflow.lifecycle import Outcome, TransportState
@@ -102,7 +103,7 @@ def _hex_forms(data: bytes) -> set[str]:
     return {digest.hex(), "".join(format(byte, "x") for byte in digest)}
 
 
-class AxisApp:
+class AxisApp(PlatformApp):
     """The VDXP emulator (see the module docstring).
 
     Args:
@@ -118,6 +119,8 @@ class AxisApp:
             system id there (a relaying system): packets for organs not registered here
             are queued for it, and :meth:`forward` exchanges them.
     """
+
+    dialect = "vdxp"
 
     def __init__(self, code: OrganCode | str, store: Store, systems: Iterable[AxisSystem], *,
                  trust: TrustStore | None = None, clock: Clock = system_clock,
@@ -147,24 +150,13 @@ class AxisApp:
             "deleteAgency": self._delete,
         }
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        response = self.handle(Request(environ))
-        result: Iterable[bytes] = response(environ, start_response)
-        return result
-
-    def handle(self, request: Request) -> Response:
-        """Answer one HTTP request."""
-        operation = request.path.strip("/")
-        if operation == "health" and request.method == "GET":
-            return health_response(self.queue, "vdxp")
-        if operation == "echo" and request.method == "POST":
-            return Response(request.get_data(), content_type="application/octet-stream")
+    def route(self, request: Request, operation: str) -> Response:
+        """Answer an operation of the axis API (``sendEdoc``, ``getEdoc``, ...)."""
         handler = self._routes.get(operation)
         try:
             if handler is None:
                 raise RefusalError("NOT_FOUND", f"unknown operation {operation!r}", 404)
-            if request.content_length is not None and request.content_length > self.max_body:
-                raise RefusalError("TOO_LARGE", f"request exceeds {self.max_body} bytes", 413)
+            self.check_size(request)
             caller, params = self._authenticate(request)
             self._bind(operation, caller, params, request)
             answer: Any = handler(caller, params, request)

@@ -32,8 +32,9 @@ from werkzeug.wrappers import Request, Response
 
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
+from docflow.emulators._app import PlatformApp
 from docflow.emulators._ids import UuidIds
-from docflow.emulators._queue import AxisQueue, RefusalError, health_response
+from docflow.emulators._queue import AxisQueue, RefusalError
 from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.emulators._tokens import TokenBook
 from docflow.errors import ConfigError, DocflowError, NotFoundError
@@ -174,7 +175,7 @@ class _Bearer(BearerTokenValidator):
                       self.clock)
 
 
-class Wso2App:
+class Wso2App(PlatformApp):
     """The WSO2 "Trục liên thông" emulator (see the module docstring).
 
     Args:
@@ -191,6 +192,8 @@ class Wso2App:
         token_key: the key its tokens are signed with (random unless given: processes
             serving one platform share it).
     """
+
+    dialect = "wso2"
 
     def __init__(self, code: OrganCode | str, store: Store, units: Iterable[AxisSystem],
                  consumers: Iterable[Wso2Consumer], *, province: str = "H41",
@@ -223,25 +226,10 @@ class Wso2App:
         for unit in self.units.values():
             self.queue.configure(unit)
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        request = Request(environ)
+    def route(self, request: Request, path: str) -> Response:
+        """Answer a request of the gateway (``token``, then the API under its base)."""
         try:
-            response = self.handle(request)
-        finally:
-            request.close()
-        result: Iterable[bytes] = response(environ, start_response)
-        return result
-
-    def handle(self, request: Request) -> Response:
-        """Answer one HTTP request."""
-        path = request.path.strip("/")
-        if path == "health" and request.method == "GET":
-            return health_response(self.queue, "wso2")
-        if path == "echo" and request.method == "POST":  # the bare HTTP rate, for benchmarks
-            return Response(request.get_data(), content_type="application/octet-stream")
-        try:
-            if request.content_length is not None and request.content_length > self.max_body:
-                raise RefusalError("TOO_LARGE", f"request exceeds {self.max_body} bytes", 413)
+            self.check_size(request)
             if path == "token" and request.method == "POST":
                 return cast(Response, self.server.create_token_response(request))
             if not path.startswith(BASE_PATH + "/"):

@@ -14,6 +14,7 @@ from typing import cast
 
 import xmlsec
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
@@ -310,10 +311,17 @@ class _Keys:
             except ValueError as exc:
                 raise SignatureLayoutError(f"ds:X509Certificate is not a certificate: {exc}") \
                     from exc
-            spki = cert.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            entry = (cert, xmlsec.Key.from_memory(spki, xmlsec.constants.KeyDataFormatPem))
+            try:
+                spki = cert.public_key().public_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PublicFormat.SubjectPublicKeyInfo)
+                entry = (cert, xmlsec.Key.from_memory(spki, xmlsec.constants.KeyDataFormatPem))
+            except (ValueError, UnsupportedAlgorithm, xmlsec.Error) as exc:
+                # a mangled curve or key: what came is no usable key (found by fuzzing)
+                raise SignatureLayoutError(
+                    f"ds:X509Certificate carries a key that cannot be used: {exc}",
+                    hint="the certificate was damaged on the way, or is not an organ's "
+                         "RSA or EC P-256 certificate") from exc
         return entry
 
     def remember(self, der: bytes, entry: tuple[x509.Certificate, xmlsec.Key]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
@@ -133,3 +134,25 @@ def test_a_mutated_signed_packet_is_refused_or_means_exactly_what_was_signed(
     # Accepted: only changes outside what the signature covers (e.g. whitespace between
     # parts) can get here, and the packet must read exactly as signed.
     assert verified.packet == ORIGINALS[seed]  # type: ignore[index]
+
+
+def test_a_certificate_with_a_mangled_curve_is_refused_as_such() -> None:
+    """Found by the fuzzing above: one bit of the P-256 curve's OID changed inside
+    ds:X509Certificate made cryptography raise UnsupportedAlgorithm, not a DocflowError.
+    The mangled certificate is refused with a SignatureLayoutError saying so."""
+    import base64
+    import re
+
+    from docflow.errors import SignatureLayoutError
+    from docflow.security import verify
+
+    seed = SIGNED[1]
+    found = re.search(rb"<ds:X509Certificate>([^<]+)</ds:X509Certificate>", seed)
+    assert found is not None
+    der = base64.b64decode(found.group(1))
+    prime256v1 = bytes.fromhex("06082a8648ce3d030107")
+    assert prime256v1 in der
+    mangled = der.replace(prime256v1, bytes.fromhex("06081a8648ce3d030107"))
+    data = seed.replace(found.group(1), base64.b64encode(mangled))
+    with pytest.raises(SignatureLayoutError, match="cannot be used"):
+        verify(data, TRUST, now=NOW)  # type: ignore[arg-type]
