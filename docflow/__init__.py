@@ -14,6 +14,7 @@ The services load on first use (``import docflow`` stays light): ``docflow.Node`
 ``docflow.Store`` and ``docflow.load_config``.
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from docflow.envelope import (
@@ -178,6 +179,14 @@ __all__ = [
     "read_packet",
     "validate_packet",
 ]
+
+if _TYPE_CHECKING:  # what the lazy names are, for type checkers (nothing is imported)
+    from docflow.config import load_config
+    from docflow.hooks import StatusArrival
+    from docflow.hub import Hub
+    from docflow.node import Node
+    from docflow.store import Store
+    from docflow.worker import Worker
 
 #: the services and adapters ``docflow.X`` loads on first use, by the module holding them
 _LAZY = {"Node": "docflow.node", "Hub": "docflow.hub", "Worker": "docflow.worker",

@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -110,7 +110,7 @@ def say(text: object = "", *, err: bool = False) -> None:
     click.echo(one_line(text), err=err)
 
 
-def fail(exc: DocflowError, *, code: int | None = None) -> None:
+def fail(exc: DocflowError, *, code: int | None = None) -> NoReturn:
     """Print ``exc`` as one line on stderr and exit with ``code`` (default: the
     status of its kind, :func:`exit_status`)."""
     say(f"error: {exc}", err=True)

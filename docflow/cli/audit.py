@@ -61,7 +61,6 @@ def audit_verify(database: str | None, home: Path, checkpoint_files: tuple[Path,
             report = store.audit.verify(checkpoints, trust=trust, organ=organ)
     except DocflowError as exc:
         fail(exc)
-        return
     if as_json:
         click.echo(json.dumps({"ok": report.ok, "entries": report.entries,
                                "broken_at": report.broken_at, "reason": report.reason,
@@ -106,7 +105,6 @@ def audit_checkpoint(home: Path, output: Path | None, as_json: bool) -> None:
         checkpoint = sign_checkpoint(credentials, seq, head, now=dt.datetime.now(dt.UTC))
     except DocflowError as exc:
         fail(exc)
-        return
     if output is None:
         click.echo(checkpoint.to_json())  # the checkpoint itself is JSON
         return

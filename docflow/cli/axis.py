@@ -103,7 +103,6 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
                               hint="or put a TLS proxy in front of several processes")
     except DocflowError as exc:
         fail(exc)
-        return
     token_key = secrets.token_bytes(32)  # one key: every process checks every token
 
     def make(store: Store) -> EmulatorApp:
@@ -124,7 +123,6 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
     except DocflowError as exc:
         _remove(made)
         fail(exc)
-        return
     scheme = "https" if tls_cert is not None else "http"
     banner = (f"axis {code} ({dialect}) serving {len(systems.systems)} system(s) on "
               f"{scheme}://{host}:{port}/ "
@@ -147,7 +145,6 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
         except DocflowError as exc:
             _remove(made)
             fail(exc, code=EXIT_CANNOT_LISTEN)
-            return
         sys.exit(status)
     stop = _forward(app, forward_every) if parent else None
 
@@ -162,7 +159,6 @@ def axis_serve(systems_file: Path, dialect: str, database: str, code: str, host:
         _release(app, store, stop)
         _remove(made)
         fail(exc, code=EXIT_CANNOT_LISTEN)
-        return
     click.echo(banner)
     try:
         server.run()
@@ -236,7 +232,6 @@ def _axis_client(home: Path) -> tuple[Any, str]:
         return bootstrap.axis_client(config.axis, config.organ.code), config.axis.url
     except DocflowError as exc:
         fail(exc)
-        raise
 
 
 @axis.command("check")
@@ -312,7 +307,6 @@ def axis_agencies(home: Path, as_json: bool, sync: bool, hub: str | None) -> Non
         rows = client.agencies()
     except DocflowError as exc:
         fail(exc)
-        return
     finally:
         client.close()
     if not sync:
@@ -323,7 +317,6 @@ def axis_agencies(home: Path, as_json: bool, sync: bool, hub: str | None) -> Non
         result, path = _sync_directory(home, rows, url, hub)
     except DocflowError as exc:
         fail(exc)
-        return
     summary = {"directory": str(path), "added": [str(o.code) for o in result.added],
                "known": len(result.known),
                "skipped": [{"code": code, "why": why} for code, why in result.skipped]}

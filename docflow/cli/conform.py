@@ -219,7 +219,6 @@ def sample(kind: str, sender: str, recipient: str, attachment_bytes: int, number
                 key, cert, passphrase=passphrase.encode() if passphrase else None))
     except DocflowError as exc:
         fail(exc)
-        return
     if str(output) == "-":
         sys.stdout.buffer.write(data)
     else:

@@ -49,7 +49,6 @@ def sync(home: Path, source: Path, dry_run: bool, as_json: bool) -> None:
         old = Directory.from_toml(config.directory) if config.directory.exists() else None
     except DocflowError as exc:
         fail(exc)
-        return
     changes = _changes(old, new)
     if not dry_run and changes:
         target = config.directory

@@ -85,7 +85,6 @@ def init(home: Path, organ: str, name: str | None, ca_dir: Path, port: int | Non
             peer_map[str(OrganCode.parse(peer))] = url
     except DocflowError as exc:
         fail(exc)
-        return
     if (home / "node.toml").exists():
         fail(ConfigError(f"{home} is already a node home", where=str(home / "node.toml"),
                          hint="nothing was written; choose another folder"))
@@ -170,7 +169,6 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None,
             node.pull_lease = dt.timedelta(seconds=config.server.lease)
     except DocflowError as exc:
         fail(exc)
-        return
     checkpoints = _Checkpoints(home / config.server.checkpoint_dir, node,
                                config.server.checkpoint_every)
     options: dict[str, Any] = {"every": config.server.deliver_every,
@@ -187,7 +185,6 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None,
     except DocflowError as exc:
         node.store.close()
         fail(exc, code=EXIT_CANNOT_LISTEN)
-        return
     handler = configure_logging(log_level, file=log_file, as_json=log_json, zone=config.zone)
     log = logging.getLogger("docflow.serve")
 
@@ -233,7 +230,6 @@ def status(home: Path, as_json: bool) -> None:
         config = load_config(home)
     except DocflowError as exc:
         fail(exc)
-        return
     host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::", "") else config.server.host  # noqa: S104 - reached, not bound
     url = f"http://{host}:{config.server.port}/health"
     healthy, facts = health_of(url, f"is `docflow serve --home {home}` running?",
@@ -314,7 +310,6 @@ def bench(names: tuple[str, ...]) -> None:
     except ImportError:
         fail(ConfigError("the benchmarks ship with the source, not the wheel",
                           hint="run `make bench` in a checkout of docflow"))
-        return
     sys.exit(run_benchmarks(list(names)))
 
 

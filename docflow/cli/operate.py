@@ -57,7 +57,6 @@ def organs(home: Path, directory_file: Path | None, level: str | None, as_json: 
         directory = Directory.from_toml(directory_file)
     except DocflowError as exc:
         fail(exc)
-        return
     entries = [entry for entry in directory if level is None or entry.organ.level == level]
     hubs = [hub for hub in directory.hubs.values() if level in (None, "hub")]
     if level is not None and not entries and not hubs:

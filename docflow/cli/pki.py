@@ -51,7 +51,6 @@ def pki_ca(action: str, name: str, out: Path, ecdsa: bool, organs: tuple[str, ..
                        organs=organs or None)
     except DocflowError as exc:
         fail(exc)
-        return
     out.mkdir(parents=True, exist_ok=True)
     ca.save(out / "ca.key", out / "ca.crt")
     scope = f" for {', '.join(organs)}" if organs else ""
@@ -117,7 +116,6 @@ def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, *,
                                         key_type=KeyType.ECDSA_P256 if ecdsa else KeyType.RSA2048)
     except DocflowError as exc:
         fail(exc)
-        return
     out.mkdir(parents=True, exist_ok=True)
     credentials.save(out / "organ.key", out / "organ.crt", passphrase=passphrase)
     if not quiet:
@@ -141,7 +139,6 @@ def pki_show(certificate: Path, as_json: bool) -> None:
         certs = load_certificates(certificate)
     except DocflowError as exc:
         fail(exc)
-        return
     shown: list[dict[str, Any]] = []
     for cert in certs:
         subtrees = organ_subtrees(cert)

@@ -94,7 +94,6 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
                     simulation.close()
     except DocflowError as exc:
         fail(exc)
-        return
     report = dataclasses.replace(report, directory=label)
     if report_file:
         report_file.write_text(report.to_json(), encoding="utf-8")
@@ -170,7 +169,6 @@ def _simulate_processes(directory_file: Path | None, levels: str, documents: int
                                  progress=note)
     except DocflowError as exc:
         fail(exc)
-        return
     report = dataclasses.replace(report, directory=label if directory_file
                                  else "Quảng Nam sample, 2 districts, 2 communes each")
     if report_file:
