@@ -112,6 +112,7 @@ __all__ = [
     "CertificateValidityError",
     "ConcurrencyError",
     "ConfigError",
+    "Credentials",
     "CredentialsError",
     "DigestMismatchError",
     "DocflowError",
@@ -164,8 +165,10 @@ __all__ = [
     "TraceHop",
     "TraceHopError",
     "TransportError",
+    "TrustStore",
     "UnsafeXmlError",
     "UntrustedCertificateError",
+    "Verdict",
     "Worker",
     "XmlError",
     "__version__",
@@ -177,7 +180,11 @@ __all__ = [
     "parse_packet",
     "parse_status",
     "read_packet",
+    "sign",
+    "sign_envelope",
+    "sign_status",
     "validate_packet",
+    "verify",
 ]
 
 if _TYPE_CHECKING:  # what the lazy names are, for type checkers (nothing is imported)
@@ -185,13 +192,26 @@ if _TYPE_CHECKING:  # what the lazy names are, for type checkers (nothing is imp
     from docflow.hooks import StatusArrival
     from docflow.hub import Hub
     from docflow.node import Node
+    from docflow.security import (
+        Credentials,
+        TrustStore,
+        Verdict,
+        sign,
+        sign_envelope,
+        sign_status,
+        verify,
+    )
     from docflow.store import Store
     from docflow.worker import Worker
 
 #: the services and adapters ``docflow.X`` loads on first use, by the module holding them
 _LAZY = {"Node": "docflow.node", "Hub": "docflow.hub", "Worker": "docflow.worker",
          "Store": "docflow.store", "load_config": "docflow.config",
-         "StatusArrival": "docflow.hooks"}
+         "StatusArrival": "docflow.hooks",
+         # signing and verifying: xmlsec and cryptography load with the first use
+         **dict.fromkeys(("Credentials", "TrustStore", "Verdict", "sign",  # not a state
+                          "sign_envelope",
+                          "sign_status", "verify"), "docflow.security")}
 
 
 def __getattr__(name: str) -> _Any:
