@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -19,6 +20,9 @@ from docflow.security import (
     issue_certificate,
 )
 from tests.postgres import PostgresCluster, missing_binaries, start_cluster
+
+if TYPE_CHECKING:
+    from docflow.node import Node
 
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile(
@@ -121,3 +125,23 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     cluster: PostgresCluster = request.getfixturevalue("postgres")
     with cluster.database() as url:
         yield url
+
+
+def node_pair(pki: Pki, tmp_path: Path) -> tuple[Node, Node]:
+    """The province and Tam Kỳ as two nodes on SQLite files, over one in-memory
+    transport, on one fixed clock (close them after: ``with province, district:``)."""
+    from docflow.node import Node
+    from docflow.samples import PROVINCE, TAM_KY
+    from docflow.store import Store, sqlite_url
+    from docflow.transport import InMemoryTransport
+
+    clock = Clock(pki.now)
+    transport = InMemoryTransport()
+    nodes = []
+    for organ, credentials in ((PROVINCE, pki.province), (TAM_KY, pki.district)):
+        node = Node(organ, credentials, pki.trust,
+                    Store.open(sqlite_url(tmp_path / f"{organ.code}.db"), clock=clock),
+                    transport, clock=clock)
+        transport.register(organ.code, node)
+        nodes.append(node)
+    return nodes[0], nodes[1]

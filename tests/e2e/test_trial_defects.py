@@ -19,7 +19,7 @@ from docflow.errors import CredentialsError, NotFoundError, RoutingError
 from docflow.model import OrganCode, OrganInfo
 from docflow.node import Node
 from docflow.samples import sample_envelope
-from tests.conftest import Clock, Pki
+from tests.conftest import Pki
 
 PROVINCE, DISTRICT = "000.00.00.H41", "000.00.05.H41"
 
@@ -208,21 +208,9 @@ def test_d12_a_number_is_sent_once_and_the_next_free_one_is_offered(homes: Path)
 
 def test_d16_a_recall_that_asks_nobody_says_why(tmp_path: Path, pki: Pki) -> None:
     from docflow.errors import LifecycleError
-    from docflow.samples import PROVINCE as QN
-    from docflow.samples import TAM_KY
-    from docflow.store import Store, sqlite_url
-    from docflow.transport import InMemoryTransport
+    from tests.conftest import node_pair
 
-    clock = Clock(pki.now)
-    transport = InMemoryTransport()
-    nodes = []
-    for organ, credentials in ((QN, pki.province), (TAM_KY, pki.district)):
-        node = Node(organ, credentials, pki.trust,
-                    Store.open(sqlite_url(tmp_path / f"{organ.code}.db"), clock=clock),
-                    transport, clock=clock)
-        transport.register(organ.code, node)
-        nodes.append(node)
-    province, district = nodes
+    province, district = node_pair(pki, tmp_path)
     with province, district:
         envelope = sample_envelope(date=pki.now.date())
         ref = province.send(envelope.info, envelope.attachments).document_ref

@@ -12,29 +12,14 @@ import pytest
 from docflow.errors import ModelError
 from docflow.hooks import StatusArrival
 from docflow.model import StatusCode
-from docflow.node import Node
-from docflow.samples import PROVINCE, TAM_KY, sample_envelope
-from docflow.store import DocumentView, Store, sqlite_url
-from docflow.transport import InMemoryTransport
-from tests.conftest import Clock, Pki
-
-
-def _pair(pki: Pki, tmp_path: Path) -> tuple[Node, Node]:
-    clock = Clock(pki.now)
-    transport = InMemoryTransport()
-    nodes = []
-    for organ, credentials in ((PROVINCE, pki.province), (TAM_KY, pki.district)):
-        node = Node(organ, credentials, pki.trust,
-                    Store.open(sqlite_url(tmp_path / f"{organ.code}.db"), clock=clock),
-                    transport, clock=clock)
-        transport.register(organ.code, node)
-        nodes.append(node)
-    return nodes[0], nodes[1]
+from docflow.samples import sample_envelope
+from docflow.store import DocumentView
+from tests.conftest import Pki, node_pair
 
 
 def test_documents_and_statuses_are_told_once_stored(
         pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    province, district = _pair(pki, tmp_path)
+    province, district = node_pair(pki, tmp_path)
     arrived: list[DocumentView] = []
     reports: list[StatusArrival] = []
     seen_stored: list[bool] = []
