@@ -51,6 +51,7 @@ from docflow.security import TrustStore
 from docflow.store import Store
 from docflow.transport import VxpClient
 from docflow.transport._vxp import HEADER_PREFIX, header_text
+from docflow.transport.vdxp_wire import ReceivedItem, SentItem, error_answer, ok_answer
 
 __all__ = ["AxisApp", "AxisSystem", "sdk_timestamp"]
 
@@ -355,19 +356,14 @@ class AxisApp(PlatformApp):
         for organ in caller.organs:
             for document, delivery in self.queue.sent(organ):
                 sent = document.created_at.astimezone(DEFAULT_TZ).strftime(_DATE_FORMAT)
-                data.append({
-                    "senderDocId": str(document.id), "receiverDocId": str(delivery.id),
-                    "toCode": delivery.recipient, "fromCode": document.sender,
-                    "serviceType": "edoc", "messageType": "edoc", "title": document.subject,
-                    "notation": document.code, "sentTime": sent,
-                    "receivedTime": delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(
-                        _DATE_FORMAT)
-                    if delivery.transport_state == TransportState.ACKNOWLEDGED else "",
-                    "receiveStatus": delivery.business_state or "",
-                    "receiveStatusDesc": delivery.business_state or "",
-                    "sendStatus": delivery.transport_state,
-                    "sendStatusDesc": delivery.transport_state,
-                })
+                received = delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(
+                    _DATE_FORMAT) \
+                    if delivery.transport_state == TransportState.ACKNOWLEDGED else ""
+                data.append(SentItem(
+                    str(document.id), str(delivery.id), delivery.recipient,
+                    delivery.business_state or "", delivery.transport_state,
+                ).wire(fromCode=document.sender, title=document.subject,
+                       notation=document.code, sentTime=sent, receivedTime=received))
         return {"data": data}
 
     def _count(self, caller: AxisSystem, params: dict[str, str],
@@ -415,10 +411,9 @@ def _item(queued: Queued) -> dict[str, str]:
     status = Outcome.PROCESSING if delivery.transport_state == TransportState.SENDING \
         else "pending"  # the wire word
     stamp = delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(_DATE_FORMAT)
-    return {"docId": str(delivery.id), "from": queued.sender, "to": delivery.recipient,
-            "messageType": "edoc" if queued.kind == "document" else "status",
-            "serviceType": "edoc", "status": status, "status_desc": status,
-            "created_time": stamp, "updated_time": stamp}
+    return ReceivedItem(str(delivery.id), queued.sender, delivery.recipient,
+                        "edoc" if queued.kind == "document" else "status", status,
+                        stamp).wire()
 
 
 def _json_body(request: Request) -> dict[str, Any]:
@@ -428,12 +423,10 @@ def _json_body(request: Request) -> dict[str, Any]:
 
 
 def _ok(data: Mapping[str, Any]) -> Response:
-    body = {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", "DocId": "", **data}
-    return Response(json.dumps(body, ensure_ascii=False), content_type="application/json")
+    return Response(json.dumps(ok_answer(data), ensure_ascii=False),
+                    content_type="application/json")
 
 
 def _error(code: str, message: str, status: int) -> Response:
-    # The SDK reads DocId from every answer, errors included: never leave it out.
-    body = {"status": "FAIL", "ErrorCode": code, "ErrorDesc": message, "DocId": ""}
-    return Response(json.dumps(body, ensure_ascii=False), status=status,
-                    content_type="application/json")
+    return Response(json.dumps(error_answer(code, message), ensure_ascii=False),
+                    status=status, content_type="application/json")

@@ -20,7 +20,6 @@ import hmac
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from docflow.transport._http import (
     reach,
     trust_https,
 )
+from docflow.transport.vdxp_wire import ReceivedItem, SentItem, succeeded
 
 __all__ = [
     "HEADER_PREFIX",
@@ -99,27 +99,10 @@ def header_text(value: str) -> str:
     return decoded if isinstance(decoded, str) else value
 
 
-@dataclass(frozen=True)
-class VxpItem:
-    """A packet waiting for this organ at the axis (``getReceivedEdocList``)."""
-
-    doc_id: str
-    sender: str
-    to: str
-    message_type: str
-    status: str
-    created: str
-
-
-@dataclass(frozen=True)
-class VxpSent:
-    """One copy of a packet this organ sent (``getSentEdocList``)."""
-
-    sender_doc_id: str
-    receiver_doc_id: str
-    to: str
-    receive_status: str
-    send_status: str
+#: a packet waiting for this organ at the axis (``getReceivedEdocList``)
+VxpItem = ReceivedItem
+#: one copy of a packet this organ sent (``getSentEdocList``)
+VxpSent = SentItem
 
 
 class VxpClient:
@@ -184,7 +167,7 @@ class VxpClient:
 
         response = reach(send, url=url, platform="the axis", retry=self.retry)
         answer = json_object(response, url, "the axis")
-        if answer.get("status") != "OK" or str(answer.get("ErrorCode", "0")) != "0":
+        if not succeeded(answer):
             code, desc = answer.get("ErrorCode"), answer.get("ErrorDesc") or "refused"  # wire
             raise TransportError(f"the axis refused {operation}: {desc}",
                                  where=f"{url} (ErrorCode {code})",
@@ -221,9 +204,7 @@ class VxpClient:
         if until is not None:
             params["toDate"] = until.astimezone(dt.UTC).strftime(_DATE_FORMAT)
         answer = self._call("getReceivedEdocList", params)
-        return [VxpItem(doc_id, str(item.get("from", "")), str(item.get("to", "")),
-                        str(item.get("messageType", "")), str(item.get("status", "")),
-                        str(item.get("created_time", "")))
+        return [ReceivedItem.read(doc_id, item)
                 for doc_id, item in listed(answer, "data", "the axis", self.base_url)]
 
     def get_edoc(self, doc_id: str) -> bytes:
@@ -247,9 +228,7 @@ class VxpClient:
         """``getSentEdocList``: each copy this organ sent, with its receive status."""
         answer = self._call("getSentEdocList", {"pageSize": str(page_size),
                                                 "pageIndex": str(page_index)})
-        return [VxpSent(str(item.get("senderDocId", "")), str(item.get("receiverDocId", "")),
-                        str(item.get("toCode", "")), str(item.get("receiveStatus", "")),
-                        str(item.get("sendStatus", "")))
+        return [SentItem.read(item)
                 for item in objects_in(answer, "data", "the axis", self.base_url)]
 
     def count_received(self, message_type: str = "edoc") -> int:

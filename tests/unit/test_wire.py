@@ -1,0 +1,36 @@
+"""A dialect's wire shapes are written once and read by the other side as written
+(issue 28: the client and the emulator share them)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from docflow.transport import VxpItem, VxpSent
+from docflow.transport.vdxp_wire import (
+    ReceivedItem,
+    SentItem,
+    error_answer,
+    ok_answer,
+    succeeded,
+)
+
+words = st.text(max_size=12)
+
+
+@given(st.builds(ReceivedItem, words, words, words, words, words, words))
+def test_a_received_item_reads_back_as_written(item: ReceivedItem) -> None:
+    wire = item.wire()
+    assert ReceivedItem.read(wire["docId"], wire) == item
+
+
+@given(st.builds(SentItem, words, words, words, words, words))
+def test_a_sent_item_reads_back_as_written(item: SentItem) -> None:
+    assert SentItem.read(item.wire(title="Quyết định", sentTime="x")) == item
+
+
+def test_answers_say_whether_the_operation_was_done() -> None:
+    assert succeeded(ok_answer({"data": []}))
+    refused = error_answer("NOT_FOUND", "no such docId")
+    assert not succeeded(refused) and refused["DocId"] == ""  # the SDK reads it always
+    assert VxpItem is ReceivedItem and VxpSent is SentItem  # the client's public names
