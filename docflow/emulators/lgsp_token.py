@@ -47,6 +47,7 @@ from docflow.model import DEFAULT_TZ, OrganCode
 from docflow.security import TrustStore
 from docflow.store import Store
 from docflow.transport import VxpClient
+from docflow.transport.lgsp_token_wire import ReceivedItem, listing
 
 __all__ = ["LgspAccount", "TokenLgspApp"]
 
@@ -234,11 +235,10 @@ class TokenLgspApp(PlatformApp):
             stamp = delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(_TIME)
             status = Outcome.PROCESSING if delivery.transport_state == TransportState.SENDING \
                 else "initial"
-            data.append({"serviceType": "edoc", "createdTime": stamp, "updatedTime": stamp,
-                         "messageType": "edoc" if kind == "document" else "status",
-                         "docId": str(delivery.id), "from": queued.sender,
-                         "to": delivery.recipient, "status": status, "statusDesc": status})
-        return {"success": True, "message": "OK", "count": len(data), "data": data}
+            data.append(ReceivedItem(str(delivery.id), queued.sender, delivery.recipient,
+                                     status, stamp,
+                                     "edoc" if kind == "document" else "status").wire())
+        return listing(data)
 
     def _get(self, unit: AxisSystem, request: Request) -> dict[str, Any]:
         return self._fetched(unit, request.args.get("docId", ""))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -47,6 +46,7 @@ from docflow.transport._http import (
     reach,
     trust_https,
 )
+from docflow.transport.lgsp_token_wire import ReceivedItem, listed_ok
 
 __all__ = ["LgspItem", "TokenLgspClient"]
 
@@ -54,15 +54,8 @@ __all__ = ["LgspItem", "TokenLgspClient"]
 TOKEN_LIFETIME = dt.timedelta(minutes=29)
 
 
-@dataclass(frozen=True)
-class LgspItem:
-    """A packet waiting at the LGSP (``syncReceivedEdocList``)."""
-
-    doc_id: str
-    sender: str
-    to: str
-    status: str
-    created: str
+#: a packet waiting at the LGSP (``syncReceivedEdocList``)
+LgspItem = ReceivedItem
 
 
 class TokenLgspClient(PlatformSender):
@@ -170,12 +163,10 @@ class TokenLgspClient(PlatformSender):
         since = today - dt.timedelta(days=self.days)
         answer = self._json("GET", f"v1/syncReceivedEdocList?messageType={message_type}"
                             f"&fromDate={since:%Y/%m/%d}&toDate={today:%Y/%m/%d}")
-        if not answer.get("success"):
+        if not listed_ok(answer):
             raise TransportError(f"the LGSP refused syncReceivedEdocList: "
                                  f"{answer.get('message')}", where=self.base_url)
-        items = [LgspItem(doc_id, str(item.get("from", "")),
-                          str(item.get("to", "")), str(item.get("status", "")),
-                          str(item.get("createdTime", "")))
+        items = [ReceivedItem.read(doc_id, item)
                  for doc_id, item in listed(answer, "data", "the LGSP", self.base_url)]
         return items[:page_size]
 

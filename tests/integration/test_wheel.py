@@ -8,6 +8,7 @@ shipped), `sample` and `validate` (the schemas shipped)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,10 +22,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built from a copy of the source tree: never from a build folder another worker
+    (pytest -n) is writing, nor one an earlier build left behind."""
     out = tmp_path_factory.mktemp("wheel")
+    source = tmp_path_factory.mktemp("source") / "docflow"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis",
+        ".mypy_cache", ".ruff_cache", ".pytest_cache"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "-q", "-w", str(out), str(ROOT)],
+         "--disable-pip-version-check", "-q", "-w", str(out), str(source)],
         check=True, capture_output=True,
     )
     (path,) = out.glob("docflow-*.whl")

@@ -34,3 +34,17 @@ def test_answers_say_whether_the_operation_was_done() -> None:
     refused = error_answer("NOT_FOUND", "no such docId")
     assert not succeeded(refused) and refused["DocId"] == ""  # the SDK reads it always
     assert VxpItem is ReceivedItem and VxpSent is SentItem  # the client's public names
+
+
+@given(st.builds(ReceivedItem, words, words, words, words, words, words))
+def test_an_lgsp_item_reads_back_as_written(item: ReceivedItem) -> None:
+    from docflow.transport import LgspItem
+    from docflow.transport.lgsp_token_wire import ReceivedItem as LgspReceived
+    from docflow.transport.lgsp_token_wire import listed_ok, listing
+
+    lgsp = LgspReceived(item.doc_id, item.sender, item.to, item.status, item.created,
+                        item.message_type or "edoc")
+    answer = listing([lgsp.wire()])
+    assert listed_ok(answer) and answer["count"] == 1
+    assert LgspReceived.read(lgsp.doc_id, answer["data"][0]) == lgsp
+    assert LgspItem is LgspReceived
