@@ -44,6 +44,7 @@ from docflow.security import TrustStore
 from docflow.store import Store
 from docflow.transport import VxpClient
 from docflow.transport._wso2 import BASE_PATH, WSO2_STATUSES, Wso2Profile
+from docflow.transport.wso2_wire import ReceivedItem, ok_answer
 
 __all__ = ["Wso2App", "Wso2Consumer"]
 
@@ -307,12 +308,10 @@ class Wso2App(PlatformApp):
                 delivery = queued.delivery
                 status = "PROCESSING" if delivery.transport_state == TransportState.SENDING \
                     else "INITIAL"
-                data.append({"serviceType": "edoc",
-                             "messageType": "edoc" if kind == "document" else "status",
-                             "statusDesc": status, "docId": self.ids.issue(delivery.id),
-                             "from": queued.sender, "to": delivery.recipient, "status": status,
-                             "createdTime": delivery.next_attempt_at.astimezone(
-                                 DEFAULT_TZ).strftime(_TIME)})
+                data.append(ReceivedItem(
+                    self.ids.issue(delivery.id), queued.sender, delivery.recipient, status,
+                    delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(_TIME),
+                    "edoc" if kind == "document" else "status").wire())
         return _ok({"data": data})
 
     def _own(self, unit: AxisSystem, doc_id: str) -> Any:
@@ -357,7 +356,7 @@ class Wso2App(PlatformApp):
         return 0 if self.parent is None else self.queue.exchange(self.parent, limit=limit)
 
 def _ok(data: dict[str, Any]) -> dict[str, Any]:
-    return {"status": "OK", "errorCode": "0", "errorDesc": "", **data}
+    return ok_answer(data)
 
 
 def _answer(data: dict[str, Any], status: int = 200) -> Response:

@@ -48,6 +48,7 @@ from docflow.transport._http import (
     session_verify,
     trust_https,
 )
+from docflow.transport.wso2_wire import ReceivedItem, succeeded
 
 __all__ = ["BASE_PATH", "WSO2_STATUSES", "Wso2Client", "Wso2Item", "Wso2Profile"]
 
@@ -83,15 +84,8 @@ class Wso2Profile:
         return None if value is None else str(value)
 
 
-@dataclass(frozen=True)
-class Wso2Item:
-    """A packet waiting for this unit (``GET vanbans``)."""
-
-    doc_id: str
-    sender: str
-    to: str
-    status: str
-    created: str
+#: a packet waiting for this unit (``GET vanbans``)
+Wso2Item = ReceivedItem
 
 
 class _Session(OAuth2Session):
@@ -160,8 +154,7 @@ class Wso2Client(PlatformSender):
             raise TransportError(f"cannot reach the WSO2 gateway: {exc}", where=url,
                                  hint=RETRY_HINT) from exc
         answer = json_object(response, url, "the gateway")
-        if response.status_code >= 400 or str(answer.get("status", "")).upper() not in (
-                "OK", "SUCCESS", "200") or str(answer.get("errorCode", "0")) not in ("0", ""):
+        if not succeeded(answer, response.status_code):
             raise TransportError(f"the platform refused {method} {path}: "
                                  f"{answer.get('errorDesc') or answer.get('message')}",
                                  where=f"{url} (errorCode {answer.get('errorCode')})")
@@ -179,11 +172,9 @@ class Wso2Client(PlatformSender):
     def received(self, *, message_type: str = "edoc", page_size: int = 50) -> list[Wso2Item]:
         """``GET vanbans``: what waits for this unit (documents or statuses)."""
         answer = self._call("GET", "vanbans")
-        items = [Wso2Item(doc_id, str(item.get("from", "")),
-                          str(item.get("to", "")), str(item.get("status", "")),
-                          str(item.get("createdTime", "")))
-                 for doc_id, item in listed(answer, "data", "the platform", self.base)
-                 if str(item.get("messageType", "edoc")) == message_type]
+        items = [ReceivedItem.read(doc_id, item)
+                 for doc_id, item in listed(answer, "data", "the platform", self.base)]
+        items = [item for item in items if item.message_type == message_type]
         return items[:page_size]
 
     def get_edoc(self, doc_id: str) -> bytes:

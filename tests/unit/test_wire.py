@@ -48,3 +48,16 @@ def test_an_lgsp_item_reads_back_as_written(item: ReceivedItem) -> None:
     assert listed_ok(answer) and answer["count"] == 1
     assert LgspReceived.read(lgsp.doc_id, answer["data"][0]) == lgsp
     assert LgspItem is LgspReceived
+
+
+@given(words, words, words, words, words, st.sampled_from(["edoc", "status"]))
+def test_a_wso2_item_reads_back_as_written(doc_id: str, sender: str, to: str, status: str,
+                                           created: str, message_type: str) -> None:
+    from docflow.transport import Wso2Item, wso2_wire
+
+    item = wso2_wire.ReceivedItem(doc_id, sender, to, status, created, message_type)
+    assert wso2_wire.ReceivedItem.read(doc_id, item.wire()) == item
+    assert wso2_wire.succeeded(wso2_wire.ok_answer({"data": []}), 200)
+    assert not wso2_wire.succeeded({"status": "OK", "errorCode": "401"}, 200)
+    assert not wso2_wire.succeeded(wso2_wire.ok_answer({}), 500)
+    assert Wso2Item is wso2_wire.ReceivedItem
