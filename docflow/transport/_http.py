@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,8 +18,8 @@ from docflow.domain.retry import RetryPolicy
 from docflow.errors import RETRY_HINT, ConfigError, TransportError
 from docflow.routing import Agency
 
-__all__ = ["CONNECT_RETRY", "EnvironmentOnce", "PlatformSender", "agency", "json_object",
-           "listed", "network_reason", "object_in", "objects_in", "reach"]
+__all__ = ["CONNECT_RETRY", "EnvironmentOnce", "PlatformSender", "WaitingItem", "agency",
+           "json_object", "listed", "network_reason", "object_in", "objects_in", "reach"]
 
 #: How every platform client retries a request that never reached the platform (the
 #: connection refused, reset or timed out while connecting), right away: three attempts,
@@ -26,6 +27,20 @@ __all__ = ["CONNECT_RETRY", "EnvironmentOnce", "PlatformSender", "agency", "json
 #: not sent again here: the outbox tries again later, and the platform's message ids
 #: make that safe.
 CONNECT_RETRY = RetryPolicy(intervals=(0.2, 0.4), max_attempts=3, jitter=0.0)
+
+
+@dataclass(frozen=True)
+class WaitingItem:
+    """A packet a platform lists as waiting for a unit, as the REST platforms describe
+    it: its ``docId``, who sent it, to whom, the platform's word on it, when it was
+    queued, and ``edoc`` or ``status`` (each dialect's wire module spells the keys)."""
+
+    doc_id: str
+    sender: str
+    to: str
+    status: str
+    created: str
+    message_type: str = "edoc"
 
 
 def reach(send: Callable[[], requests.Response], *, url: str, platform: str,

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from docflow.transport._http import WaitingItem
+
 __all__ = ["ReceivedItem", "listed_ok", "listing"]
 
 
@@ -24,17 +26,10 @@ def listed_ok(answer: Mapping[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
-class ReceivedItem:
+class ReceivedItem(WaitingItem):
     """A packet waiting at the LGSP for a unit (an item of ``syncReceivedEdocList``): its
     ``docId``, who sent it, to whom, the platform's word on it (``initial``,
     ``processing``), when it was queued, and ``edoc`` or ``status``."""
-
-    doc_id: str
-    sender: str
-    to: str
-    status: str
-    created: str
-    message_type: str = "edoc"
 
     def wire(self) -> dict[str, str]:
         """The item as the LGSP lists it."""

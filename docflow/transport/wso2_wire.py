@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from docflow.transport._http import WaitingItem
+
 __all__ = ["ReceivedItem", "ok_answer", "succeeded"]
 
 
@@ -28,17 +30,10 @@ def succeeded(answer: Mapping[str, Any], http_status: int) -> bool:
 
 
 @dataclass(frozen=True)
-class ReceivedItem:
+class ReceivedItem(WaitingItem):
     """A packet waiting for a unit (an item of ``GET vanbans``): its ``docId`` (a UUID),
     who sent it, to whom, the gateway's word on it (``INITIAL``, ``PROCESSING``), when it
     was queued, and ``edoc`` or ``status``."""
-
-    doc_id: str
-    sender: str
-    to: str
-    status: str
-    created: str
-    message_type: str = "edoc"
 
     def wire(self) -> dict[str, str]:
         """The item as the gateway lists it."""
