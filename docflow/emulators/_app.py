@@ -1,8 +1,8 @@
 """The WSGI shape every emulated platform shares (:class:`PlatformApp`): a request read
 and closed (a multipart upload spools to a file), ``GET /health`` and ``POST /echo``
-answered alike in every dialect, the body's size checked before anything reads it; the
-dialect answers the rest (:meth:`PlatformApp.route`), with its own paths, errors and
-JSON shapes."""
+answered alike in every dialect, the body's size checked before anything reads it, the
+exchange with a parent axis; the dialect answers the rest (:meth:`PlatformApp.route`),
+with its own paths, errors and JSON shapes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from werkzeug.wrappers import Request, Response
 
 from docflow.emulators._queue import AxisQueue, RefusalError, health_response
+from docflow.transport import VxpClient
 
 __all__ = ["PlatformApp"]
 
@@ -24,6 +25,8 @@ class PlatformApp:
     dialect: ClassVar[str]
     queue: AxisQueue
     max_body: int
+    #: the national axis above (packets for organs not registered here go up to it)
+    parent: VxpClient | None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -47,6 +50,11 @@ class PlatformApp:
     def route(self, request: Request, path: str) -> Response:
         """The dialect's answer to ``request`` at ``path`` (without its slashes)."""
         raise NotImplementedError
+
+    def forward(self, *, limit: int = 100) -> int:
+        """One exchange with the parent axis, if any (see :meth:`AxisQueue.exchange`):
+        how many packets moved."""
+        return 0 if self.parent is None else self.queue.exchange(self.parent, limit=limit)
 
     def check_size(self, request: Request) -> None:
         """Refuse a body larger than ``max_body`` by its declared length, before it is

@@ -320,9 +320,6 @@ class TokenLgspApp(PlatformApp):
                                "unit (give it system_id in the systems file)", 401)
         return self._fetched(unit, request.args.get("docId", ""))
 
-    def forward(self, *, limit: int = 100) -> int:
-        """One exchange with the parent axis (see :meth:`AxisQueue.exchange`)."""
-        return 0 if self.parent is None else self.queue.exchange(self.parent, limit=limit)
 
 def _multipart(request: Request, max_body: int) -> tuple[dict[str, str], dict[str, bytes]]:
     """The fields and the files (their first ``max_body + 1`` bytes) of a

@@ -401,10 +401,6 @@ class AxisApp(PlatformApp):
 
     # ------------------------------------------------------------------ a parent axis
 
-    def forward(self, *, limit: int = 100) -> int:
-        """One exchange with the parent axis (see :meth:`AxisQueue.exchange`)."""
-        return 0 if self.parent is None else self.queue.exchange(self.parent, limit=limit)
-
 
 def _item(queued: Queued) -> dict[str, str]:
     delivery = queued.delivery

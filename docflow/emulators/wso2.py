@@ -351,9 +351,6 @@ class Wso2App(PlatformApp):
                             name=body.get("name"), mail=body.get("email"))
         return _ok({})
 
-    def forward(self, *, limit: int = 100) -> int:
-        """One exchange with the parent axis (see :meth:`AxisQueue.exchange`)."""
-        return 0 if self.parent is None else self.queue.exchange(self.parent, limit=limit)
 
 def _ok(data: dict[str, Any]) -> dict[str, Any]:
     return ok_answer(data)
