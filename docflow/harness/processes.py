@@ -31,6 +31,7 @@ from docflow.envelope import parse_envelope
 from docflow.errors import ConfigError
 from docflow.harness.faults import Faults
 from docflow.harness.proxy import FaultyProxy, ProxyStats
+from docflow.harness.report import audit_invariant, copy_invariants
 from docflow.lifecycle import DeliveryState, TransportState
 from docflow.model import OrganInfo
 from docflow.node import Node
@@ -100,16 +101,10 @@ class CrashReport:
         """Each invariant by name, with its count, and whether it holds."""
         tampered = self.network.tampered_accepted if self.network is not None else 0
         return [
-            ("copies delivered exactly once", f"{self.delivered}/{self.copies} (lost "
-             f"{self.lost}, duplicated {self.duplicated})", not (self.lost or self.duplicated)),
-            ("sender's view equals the receiver's state",
-             f"{self.copies - self.diverged}/{self.copies}", not self.diverged),
-            ("received content equals what was signed",
-             f"{self.copies - self.content_mismatches}/{self.copies}",
-             not self.content_mismatches),
+            *copy_invariants(self.delivered, self.copies, self.lost, self.duplicated,
+                             self.diverged, self.content_mismatches),
             ("no tampered request accepted", f"{tampered} accepted", not tampered),
-            ("audit chains intact", "all" if not self.audits_broken
-             else "BROKEN: " + ", ".join(self.audits_broken), not self.audits_broken),
+            audit_invariant(self.audits_broken),
         ]
 
     def summary(self) -> str:

@@ -111,20 +111,14 @@ class SimulationReport:
         prints them)."""
         delivered = self.copies - self.lost - self.duplicated
         return [
-            ("copies delivered exactly once", f"{delivered}/{self.copies} (lost {self.lost}, "
-             f"duplicated {self.duplicated})", not (self.lost or self.duplicated)),
-            ("sender's view equals the receiver's state",
-             f"{self.copies - self.diverged}/{self.copies}", not self.diverged),
-            ("received content equals what was signed",
-             f"{self.copies - self.content_mismatches}/{self.copies}",
-             not self.content_mismatches),
+            *copy_invariants(delivered, self.copies, self.lost, self.duplicated,
+                             self.diverged, self.content_mismatches),
             ("a duplicate carries the first's content",
              f"{self.duplicate_mismatches} differing", not self.duplicate_mismatches),
             ("tampered packets refused", f"{self.tampered_rejected}/{self.tampered} "
              f"({self.tampered_accepted} accepted)",
              not self.tampered_accepted and self.tampered == self.tampered_rejected),
-            ("audit chains intact", "all" if not self.audits_broken
-             else "BROKEN: " + ", ".join(self.audits_broken), not self.audits_broken),
+            audit_invariant(self.audits_broken),
         ]
 
     def summary(self) -> str:
@@ -202,3 +196,24 @@ class SimulationReport:
                          f'fill="{colour}"/><text x="{x + 16}" y="{height - 12}">{name}</text>')
         parts.append("</svg>")
         return "\n".join(parts)
+
+
+def copy_invariants(delivered: int, copies: int, lost: int, duplicated: int, diverged: int,
+                    content_mismatches: int) -> list[tuple[str, str, bool]]:
+    """The invariants every simulation checks of the copies (in one process or in
+    several): each delivered exactly once, the sender's view equal to the receiver's
+    state, the content received equal to what was signed."""
+    return [
+        ("copies delivered exactly once", f"{delivered}/{copies} (lost {lost}, "
+         f"duplicated {duplicated})", not (lost or duplicated)),
+        ("sender's view equals the receiver's state", f"{copies - diverged}/{copies}",
+         not diverged),
+        ("received content equals what was signed", f"{copies - content_mismatches}/{copies}",
+         not content_mismatches),
+    ]
+
+
+def audit_invariant(broken: Sequence[str]) -> tuple[str, str, bool]:
+    """Every organ's audit chain intact (the organs whose chain is broken named)."""
+    return ("audit chains intact", "all" if not broken else "BROKEN: " + ", ".join(broken),
+            not broken)

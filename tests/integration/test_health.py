@@ -15,14 +15,13 @@ from werkzeug.test import Client
 
 from docflow.errors import DocflowError
 from docflow.node import Node
-from docflow.routing import Directory
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.store import RetryPolicy, Store, sqlite_url
 from docflow.transport import InMemoryTransport, SoapApp, SoapClient
 from docflow.transport._http import network_reason
 from docflow.worker import Worker
 from tests.conftest import Clock, Pki
-from tests.integration.test_hub import COMMUNE, DIRECTORY, LGSP, Province, send
+from tests.integration.test_hub import COMMUNE, LGSP, Province, pulling_directory, send
 from tests.integration.test_hub import PROVINCE as QN_PROVINCE
 from tests.postgres import free_port
 
@@ -102,12 +101,7 @@ def test_a_loop_failing_pass_after_pass_is_degraded(pki: Pki, tmp_path: Path) ->
     reason, not ``ok``."""
 
     hub_url = f"http://127.0.0.1:{free_port()}/"
-    directory = Directory.from_toml_text(  # Tam Kỳ pulls from a hub that is not there
-        DIRECTORY.replace('name = "LGSP Quảng Nam"',
-                          f'name = "LGSP Quảng Nam"\nendpoint = "{hub_url}"')
-        .replace('name = "UBND thành phố Tam Kỳ"\nlevel = "district"\nhub = "000.00.90.H41"',
-                 'name = "UBND thành phố Tam Kỳ"\nlevel = "district"\nhub = "000.00.90.H41"'
-                 '\npull = true'))
+    directory = pulling_directory(hub_url)  # Tam Kỳ pulls from a hub that is not there
     store = Store.open(sqlite_url(tmp_path / "district.db"))
     commune = Node(TAM_KY, pki.district, pki.trust, store,
                    SoapClient(directory.addresses()), directory=directory)

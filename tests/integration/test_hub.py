@@ -77,6 +77,17 @@ level = "province"
 hub = "000.00.90.H43"
 """
 
+
+def pulling_directory(hub_url: str) -> Directory:
+    """:data:`DIRECTORY` with the province's LGSP served at ``hub_url`` and Tam Kỳ
+    pulling from it."""
+    return Directory.from_toml_text(
+        DIRECTORY.replace('name = "LGSP Quảng Nam"',
+                          f'name = "LGSP Quảng Nam"\nendpoint = "{hub_url}"')
+        .replace('name = "UBND thành phố Tam Kỳ"\nlevel = "district"\nhub = "000.00.90.H41"',
+                 'name = "UBND thành phố Tam Kỳ"\nlevel = "district"\nhub = "000.00.90.H41"'
+                 '\npull = true'))
+
 COMMUNE = OrganInfo(OrganCode("000.01.01.H41"), "UBND phường An Mỹ")
 DA_NANG = OrganInfo(OrganCode("000.00.00.H43"), "UBND thành phố Đà Nẵng")
 LGSP = OrganInfo(OrganCode("000.00.90.H41"), "LGSP Quảng Nam")

@@ -14,14 +14,13 @@ import requests
 from sqlalchemy import func, select
 
 from docflow.node import Node
-from docflow.routing import Directory
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.store import Store, sqlite_url
 from docflow.store._schema import audit_log, received_messages
 from docflow.transport import InMemoryTransport, SoapApp, SoapClient, listen
 from docflow.worker import Worker
 from tests.conftest import Clock, Pki
-from tests.integration.test_hub import DIRECTORY
+from tests.integration.test_hub import pulling_directory
 from tests.postgres import free_port
 
 
@@ -80,12 +79,7 @@ def test_a_failure_is_logged_once_while_it_lasts_then_its_recovery(
 
     hub_port = free_port()
     hub_url = f"http://127.0.0.1:{hub_port}/"
-    directory = Directory.from_toml_text(  # the hub tests' directory, the hub served
-        DIRECTORY.replace('name = "LGSP Quảng Nam"',
-                          f'name = "LGSP Quảng Nam"\nendpoint = "{hub_url}"')
-        .replace('name = "UBND thành phố Tam Kỳ"\nlevel = "district"\nhub = "000.00.90.H41"',
-                 'name = "UBND thành phố Tam Kỳ"\nlevel = "district"\nhub = "000.00.90.H41"'
-                 '\npull = true'))
+    directory = pulling_directory(hub_url)  # the hub tests' directory, the hub served
     store = Store.open(sqlite_url(tmp_path / "district.db"))
     node = Node(TAM_KY, pki.district, pki.trust, store, SoapClient(directory.addresses()),
                 directory=directory)
