@@ -24,7 +24,7 @@ from typing import Any
 from docflow.config import CONFIG_NAME, AxisConfig, NodeConfig, ServerConfig, load_config
 from docflow.emulators import AxisApp, AxisSystem, LgspAccount, TokenLgspApp, Wso2App, Wso2Consumer
 from docflow.envelope import Policy
-from docflow.errors import ConfigError, CredentialsError, DocflowError
+from docflow.errors import ConfigError, CredentialsError, DocflowError, ModelError
 from docflow.model import OrganCode, OrganInfo
 from docflow.routing import Directory
 from docflow.security import Credentials, TrustPolicy, TrustStore, key_is_encrypted
@@ -346,9 +346,15 @@ def _system(table: dict[str, Any]) -> AxisSystem:
     limit = table.get("max_agencies", 500)
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise ConfigError(f"[[systems]] {name!r}: max_agencies must be a whole number")
+    organs = []
+    for code in table.get("organs", ()):
+        try:
+            organs.append(str(OrganCode.parse(str(code))))
+        except ModelError as exc:
+            raise ConfigError(f"[[systems]] {name!r}: organs: {exc.message}",
+                              hint=exc.hint) from exc
     return AxisSystem(str(table["system_id"]), str(table["secret"]), str(table.get("name", "")),
-                      table.get("relay", False),
-                      tuple(str(code) for code in table.get("organs", ())),
+                      table.get("relay", False), tuple(organs),
                       serves=tuple(str(p) for p in table.get("serves", ())),
                       register=table.get("register", False), max_agencies=limit)
 

@@ -16,7 +16,8 @@ from docflow.failure import Failure
 from docflow.lifecycle import TransportState
 from docflow.model import OrganCode, StatusCode
 from docflow.security import TrustStore, Verified, signed_content_digest, verify
-from docflow.store import Claim, Store
+from docflow.store import Claim
+from docflow.store.protocols import NodeStore
 from docflow.transport import Transport
 
 __all__ = ["DeliveryReport", "PassReport", "check_receipt", "run_outbox"]
@@ -49,7 +50,7 @@ class PassReport:
 DeliveryReport = PassReport
 
 
-def run_outbox(claims: Sequence[Claim], store: Store, transport: Transport, clock: Clock, *,
+def run_outbox(claims: Sequence[Claim], store: NodeStore, transport: Transport, clock: Clock, *,
                via: Callable[[OrganCode], OrganCode | None],
                settle: Callable[[Claim, OrganCode, OrganCode | None, bytes], None],
                workers: int = 1) -> PassReport:

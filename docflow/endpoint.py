@@ -12,21 +12,22 @@ from docflow.errors import ModelError
 from docflow.model import DEFAULT_TZ, OrganCode, OrganInfo
 from docflow.routing import Directory
 from docflow.security import Credentials, TrustStore
-from docflow.store import Store
+from docflow.store.protocols import NodeStore
 from docflow.transport import Transport
 
 __all__ = ["Endpoint"]
 
 D = TypeVar("D", Directory, Directory | None)
+S = TypeVar("S", bound=NodeStore)
 
 
-class Endpoint(Generic[D]):
+class Endpoint(Generic[D, S]):
     """An organ's end of the network: a :class:`~docflow.node.Node` or a
     :class:`~docflow.hub.Hub` (``directory`` is required for a hub, optional for a
     node)."""
 
     def __init__(self, organ: OrganInfo, credentials: Credentials, trust: TrustStore,
-                 store: Store, transport: Transport, directory: D, clock: Clock,
+                 store: S, transport: Transport, directory: D, clock: Clock,
                  zone: dt.tzinfo = DEFAULT_TZ):
         if credentials.organ != organ.code:
             raise ModelError(
@@ -36,7 +37,7 @@ class Endpoint(Generic[D]):
         self.organ = organ
         self.credentials = credentials
         self.trust = trust
-        self.store = store
+        self.store: S = store
         self.transport = transport
         self.directory: D = directory
         self.clock = clock

@@ -92,7 +92,7 @@ class PullWatch:
 HubReport = PassReport
 
 
-class Hub(Endpoint[Directory]):
+class Hub(Endpoint[Directory, Store]):
     """The hub role of a node (an LGSP or the national axis).
 
     Args:
@@ -139,9 +139,9 @@ class Hub(Endpoint[Directory]):
         return cls.from_config(load_config(Path(home)), signing=signing)
 
     @property
-    def pulling(self) -> list[str]:
+    def pulling(self) -> list[OrganCode]:
         """The organs this hub holds packets for (they pull instead of being pushed to)."""
-        return [str(entry.code) for entry in self.directory.served_by(self.code) if entry.pull]
+        return [entry.code for entry in self.directory.served_by(self.code) if entry.pull]
 
     def pulls(self) -> dict[str, PullWatch]:
         """For each organ that pulls from this hub: when it last asked for its packets
@@ -149,7 +149,8 @@ class Hub(Endpoint[Directory]):
         due; what ``GET /health`` shows: nobody else notices a commune that stopped
         pulling."""
         waiting = self.store.queries.waiting_for(self.pulling)
-        return {organ: PullWatch(self._last_pull.get(organ), *waiting.get(organ, (0, None)))
+        return {str(organ): PullWatch(self._last_pull.get(str(organ)),
+                                      *waiting.get(str(organ), (0, None)))
                 for organ in self.pulling}
 
     # ------------------------------------------------------------------ taking packets
@@ -187,7 +188,7 @@ class Hub(Endpoint[Directory]):
             ), self.credentials)
 
         return self.store.relay.document(
-            envelope, packet, hub=str(self.code), recipient=str(target),
+            envelope, packet, hub=self.code, recipient=target,
             forwarded=lambda: sign_hop(packet, self.credentials, when=now),
             receipt=receipt, content_digest=verified.content_digest, now=now,
         ).receipt
@@ -199,8 +200,7 @@ class Hub(Endpoint[Directory]):
         now = self.clock()
         verified = verify(packet, self.trust, now=now)
         self.directory.next_hop(self.code, target)
-        self.store.relay.status(verified.status, packet, hub=str(self.code),
-                                recipient=str(target),
+        self.store.relay.status(verified.status, packet, hub=self.code, recipient=target,
                                 content_digest=verified.content_digest, now=now)
 
     # ------------------------------------------------------------------ pushing on
@@ -218,7 +218,7 @@ class Hub(Endpoint[Directory]):
                          claim.packet, receipt, signers)
 
         claims = self.store.outbox.claim_due(worker, limit=limit, now=self.clock(),
-                                             exclude=self.pulling, organ=str(self.code),
+                                             exclude=self.pulling, organ=self.code,
                                              lease=lease)
         # Loops and the hop limit were checked when the packets came in.
         return run_outbox(claims, self.store, self.transport, self.clock,
@@ -233,7 +233,7 @@ class Hub(Endpoint[Directory]):
                                  message_id=message_id, packet=packet, recipient=recipient)
         status = verified.status
         # The recipient's own 01 goes on to the sender, in the same transaction.
-        sender = (self.store.queries.document(document_ref).sender
+        sender = (OrganCode(self.store.queries.document(document_ref).sender)
                   if status.sender.code == recipient else None)
         self.store.outbox.acknowledge(delivery_id, receipt, status, relay_to=sender,
                                       content_digest=verified.content_digest, now=now)
@@ -263,8 +263,8 @@ class Hub(Endpoint[Directory]):
         self._last_pull[organ] = self.clock()
         claims = self.store.outbox.claim_due(f"pull:{organ}", limit=max(1, min(limit, 100)),
                                              lease=self.pull_lease,
-                                             now=self.clock(), recipients=[organ], kind=kind,
-                                             organ=str(self.code))
+                                             now=self.clock(), recipients=[OrganCode(organ)],
+                                             kind=kind, organ=self.code)
         return [Pending(claim.delivery_id, claim.kind, claim.packet) for claim in claims]
 
     def acknowledge(self, token: RequestToken, handle: int, receipt: bytes | None = None,
@@ -294,7 +294,8 @@ class Hub(Endpoint[Directory]):
         """What this hub knows of a document the token's organ sent."""
         organ = self._caller(token, PullOperation.TRACE, message_id)
         try:
-            document = self.store.relay.relayed(str(self.code), message_id, sender=organ)
+            document = self.store.relay.relayed(self.code, message_id,
+                                                sender=OrganCode(organ))
         except NotFoundError as exc:
             raise NotFoundError("this hub relayed no such message from this organ",
                                 where=f"message {message_id}") from exc

@@ -17,7 +17,7 @@ from docflow.lifecycle import Outcome
 from docflow.model import OrganCode
 from docflow.routing import Directory
 from docflow.security import Credentials, TrustPolicy, sign_request
-from docflow.store import Store
+from docflow.store.protocols import NodeStore
 from docflow.transport import AxisChannel, PullOperation, PullTransport, Transport
 
 __all__ = ["PullReport", "Receiver", "hub_of", "poll", "pull"]
@@ -32,7 +32,7 @@ class Receiver(Protocol):
     transport: Transport
     credentials: Credentials
     clock: Clock
-    store: Store
+    store: NodeStore
     axis_trust: TrustPolicy
 
     @property
@@ -121,7 +121,7 @@ def poll(node: Receiver, axis: AxisChannel, *, limit: int = 50, pages: int = 10)
                     node.receive_status(packet, trust_policy=node.axis_trust)
             except DocflowError as exc:
                 failure = Failure.of(exc, named=True)
-                node.store.inbox.note_refusal(str(node.code), f"axis:{item.doc_id}",
+                node.store.inbox.note_refusal(node.code, f"axis:{item.doc_id}",
                                               str(failure), packet, now=node.clock())
                 refused += 1
                 failures.append(failure)

@@ -71,8 +71,8 @@ from docflow.store import (
     OutgoingRecord,
     Page,
     ReceiveResult,
-    Store,
 )
+from docflow.store.protocols import NodeStore
 from docflow.tracing import DocumentTrace, local_trace, stored_envelope
 from docflow.transport import AxisChannel, PullOperation, PullTransport, Transport
 from docflow.worker import Worker
@@ -87,7 +87,7 @@ _CHANGES = {BusinessDocType.UPDATE: ChangeKind.UPDATE,
             BusinessDocType.REPLACE: ChangeKind.REPLACE}
 
 
-class Node(Endpoint[Directory | None]):
+class Node(Endpoint[Directory | None, NodeStore]):
     """One organ's docflow: send, deliver, receive, act on documents.
 
     Args:
@@ -107,7 +107,7 @@ class Node(Endpoint[Directory | None]):
     """
 
     def __init__(self, organ: OrganInfo, credentials: Credentials, trust: TrustStore,
-                 store: Store, transport: Transport, *, directory: Directory | None = None,
+                 store: NodeStore, transport: Transport, *, directory: Directory | None = None,
                  clock: Clock = system_clock, axis_trust: TrustPolicy = TrustPolicy.REQUIRE,
                  interop: Policy = DEFAULT_POLICY, zone: dt.tzinfo = DEFAULT_TZ):
         super().__init__(organ, credentials, trust, store, transport, directory, clock,
@@ -198,7 +198,7 @@ class Node(Endpoint[Directory | None]):
                              f"date {info.promulgation_date:%d/%m/%Y}",
                              where=f"{info.document_id}: DueDate",
                              hint="a due date (hạn xử lý) comes on or after the issue date")
-        if self.store.queries.has_sent(str(self.code), info.document_id):
+        if self.store.queries.has_sent(self.code, info.document_id):
             # Vendor systems and the axes take a DocumentId seen before as the same
             # document again: a second one would be dropped outside docflow.
             raise ModelError(
@@ -224,7 +224,7 @@ class Node(Endpoint[Directory | None]):
     def next_number(self, year: int | None = None) -> str:
         """The next free number (số) of this organ's sent documents in ``year`` (this
         year in the node's zone): one more than the highest number used."""
-        used = self.store.queries.numbers_used(str(self.code), year or self.today().year)
+        used = self.store.queries.numbers_used(self.code, year or self.today().year)
         return str(max((int(n) for n in used if n.isdigit()), default=0) + 1)
 
     def _require_routes(self, codes: Iterable[OrganCode]) -> None:
@@ -281,7 +281,7 @@ class Node(Endpoint[Directory | None]):
                                           content_digest=verified.content_digest, now=self.clock())
 
         claims = self.store.outbox.claim_due(worker, limit=limit, now=self.clock(),
-                                             organ=str(self.code), lease=lease)
+                                             organ=self.code, lease=lease)
         return run_outbox(claims, self.store, self.transport, self.clock, via=self._via,
                           settle=settle, workers=workers)
 
@@ -387,7 +387,7 @@ class Node(Endpoint[Directory | None]):
             received_sha256=received.content_digest,
         )
         receipt = sign_status(arrived, self.credentials)
-        result = self.store.inbox.receive(envelope, packet, organ=str(self.code),
+        result = self.store.inbox.receive(envelope, packet, organ=self.code,
                                           receipt=receipt,
                                           content_digest=received.content_digest,
                                           change_answer=self._change_answer(envelope),
@@ -413,7 +413,7 @@ class Node(Endpoint[Directory | None]):
         original_id = (business.document_id if kind is ChangeKind.UPDATE
                        else next(iter(r.document_id for r in business.replacements), None))
         original = None if not original_id else self.store.queries.received(
-            str(self.code), str(envelope.info.sender.code), original_id)
+            self.code, envelope.info.sender.code, original_id)
         if original is None:
             return None  # an update of a document that never arrived stands alone
         event, reason = answer_change(kind, original.state)
@@ -437,7 +437,7 @@ class Node(Endpoint[Directory | None]):
             document_ref = self._answer_recall(status)
         else:
             document_ref = self.store.lifecycle.apply_status(
-                status, packet, organ=str(self.code), content_digest=verified.content_digest,
+                status, packet, organ=self.code, content_digest=verified.content_digest,
                 now=now).document_ref
         # the document the store named, never one found again by position in a list
         self.status_hooks.fire(StatusArrival(status, document_ref))
@@ -446,7 +446,7 @@ class Node(Endpoint[Directory | None]):
         """Answer a recall by the document's state (agree: 15, refuse with the reason:
         16); returns the document answered."""
         document = self.store.queries.received(
-            str(self.code), str(request.sender.code), request.response_for.document_id)
+            self.code, request.sender.code, request.response_for.document_id)
         if document is None:
             raise NotFoundError("a recall of a document this organ never received",
                                 where=request.response_for.document_id)
@@ -486,8 +486,8 @@ class Node(Endpoint[Directory | None]):
         """Queue this node's signed receipt of a document received from an axis back to
         its sender, as a status packet (the axis gives no synchronous receipt)."""
         status = verify(receipt, self.trust, now=self.clock()).status
-        document = self.store.queries.received(str(self.code),
-                                               str(status.response_for.organ_id),
+        document = self.store.queries.received(self.code,
+                                               status.response_for.organ_id,
                                                status.response_for.document_id)
         if document is not None:
             self.store.inbox.queue_receipt(document.id, receipt, status, now=self.clock())
@@ -497,14 +497,14 @@ class Node(Endpoint[Directory | None]):
     def inbox(self, *, state: str | Sequence[str] | None = None, page: int = 1,
               page_size: int = 50) -> Page[DocumentView]:
         """Documents this organ received (newest first)."""
-        return self.store.queries.documents(direction=Direction.IN, organ=str(self.code),
+        return self.store.queries.documents(direction=Direction.IN, organ=self.code,
                                             state=state,
                                             page=page, page_size=page_size)
 
     def outbox(self, *, state: str | Sequence[str] | None = None, page: int = 1,
                page_size: int = 50) -> Page[DocumentView]:
         """Documents this organ sent (newest first)."""
-        return self.store.queries.documents(direction=Direction.OUT, organ=str(self.code),
+        return self.store.queries.documents(direction=Direction.OUT, organ=self.code,
                                             state=state,
                                             page=page, page_size=page_size)
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, read_packet
 from docflow.errors import NotFoundError
-from docflow.store import DeliveryView, DocumentView, HistoryEntry, StatusEvent, Store
+from docflow.store import DeliveryView, DocumentView, HistoryEntry, StatusEvent
+from docflow.store.protocols import NodeStore
 from docflow.transport import TraceReport
 
 __all__ = ["DocumentTrace", "local_trace", "stored_envelope"]
@@ -29,7 +30,7 @@ class DocumentTrace:
     hub: TraceReport | None = None
 
 
-def stored_envelope(store: Store, document_ref: int,
+def stored_envelope(store: NodeStore, document_ref: int,
                     policy: Policy = DEFAULT_POLICY) -> Envelope:
     """A document's packet as ``store`` holds it, read again leniently with ``policy``
     (a node's or a hub's)."""
@@ -40,7 +41,7 @@ def stored_envelope(store: Store, document_ref: int,
     return reading.packet
 
 
-def local_trace(store: Store, document_ref: int,
+def local_trace(store: NodeStore, document_ref: int,
                 policy: Policy = DEFAULT_POLICY) -> DocumentTrace:
     """What ``store`` knows of one document: its row, each copy, the state history, the
     status packets and the hubs its packet names (no hub asked)."""

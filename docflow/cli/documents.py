@@ -181,9 +181,9 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
 def _hub_copies(hub: Any, *, held: bool, as_json: bool) -> None:
     """A hub's inbox (what it holds now: for pulling organs, or waiting for a retry)
     and outbox (every copy it relayed), one row per copy."""
-    copies = hub.store.queries.deliveries(organ=str(hub.code), page_size=1000,
+    copies = hub.store.queries.deliveries(organ=hub.code, page_size=1000,
                                           transport_state=WAITING if held else None).items
-    pulling = set(hub.pulling)
+    pulling = {str(code) for code in hub.pulling}
     documents: dict[int, Any] = {}
     rows = []
     for copy in copies:

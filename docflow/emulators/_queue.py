@@ -75,6 +75,7 @@ class AxisQueue:
                  trust: TrustStore | None = None, max_body: int = 50 * 1024 * 1024,
                  has_parent: bool = False):
         self.code, self.store, self.clock = code, store, clock
+        self.organ = OrganCode.parse(code)
         #: the organs registered here, and the copies held for them
         self.registry = store.agencies
         self.trust, self.max_body = trust, max_body
@@ -113,7 +114,8 @@ class AxisQueue:
                 raise RefusalError("NOT_ADDRESSED", f"the document is not addressed to {stray}")
             self.check_known(targets)
             self._touch()
-            refs = [self.store.relay.document(packet, body, hub=self.code, recipient=code,
+            refs = [self.store.relay.document(packet, body, hub=self.organ,
+                                              recipient=OrganCode(code),
                                               forwarded=lambda: body, receipt=None,
                                               now=when).document_ref for code in targets]
             return str(refs[0]), targets
@@ -124,7 +126,8 @@ class AxisQueue:
             targets = list(to) if to else [str(packet.response_for.organ_id)]
             self.check_known(targets)
             self._touch()
-            ids = [self.store.relay.status(packet, body, hub=self.code, recipient=code,
+            ids = [self.store.relay.status(packet, body, hub=self.organ,
+                                           recipient=OrganCode(code),
                                            now=when).delivery_id for code in targets]
             return str(ids[0]), targets
         raise RefusalError("BAD_REQUEST", f"unknown message type {kind!r}")
@@ -179,11 +182,11 @@ class AxisQueue:
         # one commit
         self.store.outbox.settle(delivery.id, worker, Outcome(status), now=self.clock())
 
-    def sent(self, sender: str) -> list[tuple[DocumentView, DeliveryView]]:
+    def sent(self, sender: OrganCode) -> list[tuple[DocumentView, DeliveryView]]:
         """What ``sender`` sent through this axis, one row per copy."""
         rows = []
         queries = self.store.queries
-        for document in queries.documents(organ=self.code, direction="hop", sender=sender,
+        for document in queries.documents(organ=self.organ, direction="hop", sender=sender,
                                           page_size=1000).items:
             for delivery in queries.deliveries(document_ref=document.id, kind="document",
                                                page_size=1000).items:
@@ -314,7 +317,7 @@ class AxisQueue:
                                  "time": self.clock().isoformat()}
         try:
             queries = self.store.queries
-            waiting = {kind: queries.deliveries(organ=self.code, kind=kind,
+            waiting = {kind: queries.deliveries(organ=self.organ, kind=kind,
                                                 transport_state=WAITING, page_size=1)
                        for kind in ("document", "status")}
             facts["waiting"] = {"documents": waiting["document"].total,
@@ -342,7 +345,7 @@ class AxisQueue:
         moved, now = 0, self.clock()
         self._touch()
         for kind, message_type in (("document", "edoc"), ("status", "status")):
-            waiting = self.store.queries.deliveries(organ=self.code, kind=kind,
+            waiting = self.store.queries.deliveries(organ=self.organ, kind=kind,
                                                     transport_state=(TransportState.QUEUED,
                                                                      TransportState.RETRYING),
                                                     page_size=limit).items

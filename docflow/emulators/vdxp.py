@@ -354,7 +354,7 @@ class AxisApp(PlatformApp):
               request: Request) -> dict[str, Any]:
         data = []
         for organ in caller.organs:
-            for document, delivery in self.queue.sent(organ):
+            for document, delivery in self.queue.sent(OrganCode(organ)):
                 sent = document.created_at.astimezone(DEFAULT_TZ).strftime(_DATE_FORMAT)
                 received = delivery.next_attempt_at.astimezone(DEFAULT_TZ).strftime(
                     _DATE_FORMAT) \

@@ -33,7 +33,7 @@ from docflow.harness.faults import Faults
 from docflow.harness.proxy import FaultyProxy, ProxyStats
 from docflow.harness.report import audit_invariant, copy_invariants
 from docflow.lifecycle import DeliveryState, TransportState
-from docflow.model import OrganInfo
+from docflow.model import OrganCode, OrganInfo
 from docflow.node import Node
 from docflow.routing import Directory
 from docflow.samples import sample_envelope
@@ -345,7 +345,8 @@ class ProcessNetwork:
             for recipient in recipients:
                 copies += 1
                 with Store(load_config(self.home / recipient).database) as store:
-                    held = [d for d in store.queries.documents(direction="in", organ=recipient,
+                    held = [d for d in store.queries.documents(direction="in",
+                                                               organ=OrganCode(recipient),
                                                                page_size=1000).items
                             if d.message_id == message_id]
                     received = [parse_envelope(store.queries.packet(d.id)) for d in held]

@@ -45,6 +45,7 @@ from docflow.node import Node
 from docflow.routing import Directory
 from docflow.security import Credentials, KeyType, TrustStore, create_ca, issue_certificate
 from docflow.store import DocumentView, Page, Store, sqlite_url
+from docflow.store.protocols import NodeStore
 from docflow.transport import InMemoryTransport
 
 __all__ = ["Sent", "Simulation", "SimulationConfig"]
@@ -216,9 +217,9 @@ class Simulation:
             self._shared.close()
             self._shared = None
 
-    def stores(self) -> list[Store]:
+    def stores(self) -> list[NodeStore]:
         """Each distinct store of the running members."""
-        found: dict[int, Store] = {}
+        found: dict[int, NodeStore] = {}
         for member in self.members.values():
             if member.service is not None:
                 found.setdefault(id(member.service.store), member.service.store)
@@ -599,7 +600,7 @@ def _inbox(node: Node) -> Iterator[DocumentView]:
     page = 1
     while True:
         result: Page[DocumentView] = node.store.queries.documents(
-            direction="in", organ=str(node.code), page=page, page_size=1000)
+            direction="in", organ=node.code, page=page, page_size=1000)
         yield from result.items
         if page * 1000 >= result.total:
             return

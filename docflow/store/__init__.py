@@ -6,7 +6,9 @@ each in its own module: ``store.outbox`` (:class:`Outbox`), ``store.inbox``
 (:class:`Inbox`), ``store.lifecycle`` (:class:`Lifecycles`), ``store.relay``
 (:class:`Relay`), ``store.audit`` (:class:`AuditLog`), ``store.queries``
 (:class:`Queries`) and, for an emulated platform, ``store.agencies``
-(:class:`Agencies`), sharing one database that opens units of work. The rooms load and
+(:class:`Agencies`), sharing one database that opens units of work;
+:class:`MemoryStore` keeps a node's rooms in memory (:class:`NodeStore`, the protocol
+both meet). The rooms load and
 save: what a packet or an act changes is decided by :mod:`docflow.domain`. The schema,
 the engine and the unit of work stay inside the package.
 
@@ -42,6 +44,8 @@ from docflow.store._views import (
     StatusEvent,
     StoreHooks,
 )
+from docflow.store.memory import MemoryStore
+from docflow.store.protocols import NodeStore
 
 __all__ = [
     "Agencies",
@@ -55,6 +59,8 @@ __all__ = [
     "HistoryEntry",
     "Inbox",
     "Lifecycles",
+    "MemoryStore",
+    "NodeStore",
     "Outbox",
     "OutgoingRecord",
     "Page",

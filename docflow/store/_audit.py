@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, update
@@ -25,7 +25,7 @@ from docflow.store._views import AuditReport
 if TYPE_CHECKING:
     from docflow.store._unit import Database, Transaction
 
-__all__ = ["AuditLog", "append"]
+__all__ = ["AuditLog", "append", "chain_rows", "checkpoints_of", "walk_chain"]
 
 _GENESIS = "0" * 64
 
@@ -54,17 +54,26 @@ def append(tx: Transaction, *, where: str) -> None:
         raise StoreError("the audit chain has no head row", where=where,
                          hint="the database was not created by docflow; run "
                               "`docflow db upgrade`")
-    seq, previous, rows = int(head[0]), str(head[1]), []
-    for actor, action, subject, detail in tx.entries:
+    rows = chain_rows(tx.entries, int(head[0]), str(head[1]), tx.now)
+    seq, previous = (rows[-1]["seq"], rows[-1]["hash"]) if rows else (int(head[0]), str(head[1]))
+    tx.driver.executemany(_INSERT, rows)
+    tx.driver.execute(_AUDIT_HEAD_UPDATE, {"new_seq": seq, "new_hash": previous})
+
+
+def chain_rows(entries: Sequence[tuple[str, str, str, Mapping[str, Any]]], seq: int,
+               previous: str, now: dt.datetime) -> list[dict[str, Any]]:
+    """The audit rows that extend a chain at (``seq``, ``previous``) with ``entries``
+    (actor, action, subject, detail), each hashed over the one before it."""
+    rows = []
+    for actor, action, subject, detail in entries:
         seq += 1
         text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
-        digest = _audit_hash(previous, seq, tx.now, actor, action, subject, text)
-        rows.append({"seq": seq, "at": tx.now, "organ": actor, "action": action,
+        digest = _audit_hash(previous, seq, now, actor, action, subject, text)
+        rows.append({"seq": seq, "at": now, "organ": actor, "action": action,
                      "subject": subject, "detail": text, "prev_hash": previous,
                      "hash": digest})
         previous = digest
-    tx.driver.executemany(_INSERT, rows)
-    tx.driver.execute(_AUDIT_HEAD_UPDATE, {"new_seq": seq, "new_hash": previous})
+    return rows
 
 
 def _audit_hash(prev: str, seq: int, at: dt.datetime, organ: str, action: str, subject: str,
@@ -99,65 +108,78 @@ class AuditLog:
         node's own), only that organ's checkpoints are checked; the others are set aside
         and named in the report (another organ's checkpoint says nothing of this chain:
         matched against it, it read as deleted entries)."""
-        skipped = tuple(f"{c.organ} at entry {c.seq}" for c in checkpoints
-                        if organ is not None and str(c.organ) != organ)
-        if organ is not None:
-            checkpoints = [c for c in checkpoints if str(c.organ) == organ]
-        report = self._verify(checkpoints, trust)
-        return dataclasses.replace(report, skipped=skipped, matched=len(checkpoints))
-
-    def _verify(self, checkpoints: Sequence[AuditCheckpoint],
-                trust: TrustStore | None) -> AuditReport:
-        if checkpoints:
-            if trust is None:
-                raise StoreError("checking audit checkpoints needs the trust store that "
-                                 "verifies their signatures",
-                                 hint="pass trust=TrustStore(...)")
-            for checkpoint in checkpoints:
-                verify_checkpoint(checkpoint, trust)
-        signed = {checkpoint.seq: checkpoint for checkpoint in checkpoints}
+        kept, skipped = checkpoints_of(checkpoints, trust, organ)
         with self._db.reader() as conn:
             head = conn.execute(select(s.audit_head).where(s.audit_head.c.id == 1)).one()
             # Streamed (a server-side cursor on PostgreSQL), closed even on early return.
             with conn.execution_options(yield_per=1000).execute(
                     select(s.audit_log).order_by(s.audit_log.c.seq)) as rows:
-                report = self._walk_audit(rows, signed)
-            if isinstance(report, AuditReport):
-                return report
-            count, previous = report
-            beyond = [seq for seq in signed if seq > count]
-            if beyond:
-                return AuditReport(False, count, count + 1,
-                                   f"the chain ends at entry {count}, but a checkpoint "
-                                   f"signed entry {min(beyond)}: entries were deleted")
-            if head.seq != count or head.hash != previous:
-                return AuditReport(False, count, count + 1,
-                                   "entries after the last one were deleted")
-            return AuditReport(True, count)
+                return walk_chain(rows, (int(head.seq), str(head.hash)), kept, skipped)
 
-    @staticmethod
-    def _walk_audit(rows: Any, signed: Mapping[int, AuditCheckpoint]
-                    ) -> AuditReport | tuple[int, str]:
-        previous, expected_seq, count = _GENESIS, 1, 0
-        if 0 in signed and signed[0].head != _GENESIS:
-            return AuditReport(False, 0, 1, "a checkpoint of the empty chain names another "
-                                            "start")
-        for row in rows:
-            count += 1
-            if row.seq != expected_seq:
-                return AuditReport(False, count, expected_seq, f"entry {expected_seq} is missing")
-            if row.prev_hash != previous:
-                return AuditReport(False, count, row.seq,
-                                   "the link to the previous entry is broken")
-            digest = _audit_hash(row.prev_hash, row.seq, row.at, row.organ, row.action,
-                                 row.subject, row.detail)
-            if digest != row.hash:
-                return AuditReport(False, count, row.seq, "the entry was changed")
-            checkpoint = signed.get(row.seq)
-            if checkpoint is not None and checkpoint.head != row.hash:
-                return AuditReport(
-                    False, count, row.seq,
-                    f"the chain up to this entry is not the one {checkpoint.organ} signed "
-                    f"at {checkpoint.at:%Y-%m-%d %H:%M:%S} UTC (rewritten)")
-            previous, expected_seq = row.hash, expected_seq + 1
-        return count, previous
+
+def checkpoints_of(checkpoints: Sequence[AuditCheckpoint], trust: TrustStore | None,
+                   organ: str | None) -> tuple[dict[int, AuditCheckpoint], tuple[str, ...]]:
+    """The signed checkpoints a chain is checked against (by entry), each signature
+    verified against ``trust`` first, and those set aside (another organ's)."""
+    skipped = tuple(f"{c.organ} at entry {c.seq}" for c in checkpoints
+                    if organ is not None and str(c.organ) != organ)
+    if organ is not None:
+        checkpoints = [c for c in checkpoints if str(c.organ) == organ]
+    if checkpoints:
+        if trust is None:
+            raise StoreError("checking audit checkpoints needs the trust store that "
+                             "verifies their signatures",
+                             hint="pass trust=TrustStore(...)")
+        for checkpoint in checkpoints:
+            verify_checkpoint(checkpoint, trust)
+    return {checkpoint.seq: checkpoint for checkpoint in checkpoints}, skipped
+
+
+def walk_chain(rows: Iterable[Any], head: tuple[int, str],
+               signed: Mapping[int, AuditCheckpoint], skipped: tuple[str, ...] = ()
+               ) -> AuditReport:
+    """Recompute a chain's ``rows`` (in order; each with seq, at, organ, action,
+    subject, detail, prev_hash, hash) against its ``head`` row and the ``signed``
+    checkpoints: the first entry edited, inserted or deleted is where it breaks."""
+    report = _walk(rows, signed)
+    if isinstance(report, AuditReport):
+        return dataclasses.replace(report, skipped=skipped, matched=len(signed))
+    count, previous = report
+    beyond = [seq for seq in signed if seq > count]
+    if beyond:
+        result = AuditReport(False, count, count + 1,
+                             f"the chain ends at entry {count}, but a checkpoint "
+                             f"signed entry {min(beyond)}: entries were deleted")
+    elif head != (count, previous):
+        result = AuditReport(False, count, count + 1,
+                             "entries after the last one were deleted")
+    else:
+        result = AuditReport(True, count)
+    return dataclasses.replace(result, skipped=skipped, matched=len(signed))
+
+
+def _walk(rows: Iterable[Any], signed: Mapping[int, AuditCheckpoint]
+          ) -> AuditReport | tuple[int, str]:
+    previous, expected_seq, count = _GENESIS, 1, 0
+    if 0 in signed and signed[0].head != _GENESIS:
+        return AuditReport(False, 0, 1, "a checkpoint of the empty chain names another "
+                                        "start")
+    for row in rows:
+        count += 1
+        if row.seq != expected_seq:
+            return AuditReport(False, count, expected_seq, f"entry {expected_seq} is missing")
+        if row.prev_hash != previous:
+            return AuditReport(False, count, row.seq,
+                               "the link to the previous entry is broken")
+        digest = _audit_hash(row.prev_hash, row.seq, row.at, row.organ, row.action,
+                             row.subject, row.detail)
+        if digest != row.hash:
+            return AuditReport(False, count, row.seq, "the entry was changed")
+        checkpoint = signed.get(row.seq)
+        if checkpoint is not None and checkpoint.head != row.hash:
+            return AuditReport(
+                False, count, row.seq,
+                f"the chain up to this entry is not the one {checkpoint.organ} signed "
+                f"at {checkpoint.at:%Y-%m-%d %H:%M:%S} UTC (rewritten)")
+        previous, expected_seq = row.hash, expected_seq + 1
+    return count, previous

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, case, select
 from docflow import domain
 from docflow.envelope import Envelope, Finding
 from docflow.lifecycle import INCOMING, Direction, IncomingEvent, MessageKind
-from docflow.model import StatusInfo
+from docflow.model import OrganCode, StatusInfo
 from docflow.security import Verdict
 from docflow.store import _rows
 from docflow.store import _schema as s
@@ -45,7 +45,7 @@ class Inbox:
         envelope: Envelope,
         packet: bytes,
         *,
-        organ: str,
+        organ: OrganCode,
         receipt: bytes | Callable[[], bytes],
         content_digest: str | None = None,
         change_answer: Answer | None = None,
@@ -73,10 +73,10 @@ class Inbox:
         """
         digest = _rows.sha256(packet)
         identity = content_digest or digest
-        sender = str(envelope.info.sender.code)
-        with self._db.transaction(organ, now) as tx:
+        sender, holder = str(envelope.info.sender.code), str(organ)
+        with self._db.transaction(holder, now) as tx:
             r = s.received_messages
-            seen = tx.conn.execute(_rows.SEEN, {"organ": organ, "sender": sender,
+            seen = tx.conn.execute(_rows.SEEN, {"organ": holder, "sender": sender,
                                                 "message_id": envelope.message_id}).one_or_none()
             admission = domain.admit(
                 None if seen is None else domain.Seen(
@@ -91,10 +91,10 @@ class Inbox:
                     and seen is not None:
                 return ReceiveResult(int(seen.document_ref), bytes(seen.receipt), True)
             if admission is domain.Admission.FORGOTTEN:  # the retention ran out
-                tx.conn.execute(r.delete().where(r.c.organ == organ, r.c.sender == sender,
+                tx.conn.execute(r.delete().where(r.c.organ == holder, r.c.sender == sender,
                                                  r.c.message_id == envelope.message_id))
             twin = tx.conn.execute(_TWIN, {
-                "organ": organ, "sender": sender, "document_id": envelope.info.document_id,
+                "organ": holder, "sender": sender, "document_id": envelope.info.document_id,
                 "business_type": int(envelope.info.business.doc_type)}).first()
             relation = domain.twin_of(None if twin is None else twin.signature, signature,
                                       found=twin is not None)
@@ -120,7 +120,7 @@ class Inbox:
                            envelope.message_id, packet)
             tx.checkpoint("after_envelope")
             tx.driver.execute(_rows.INSERT["received_messages"], {
-                "organ": organ, "sender": sender, "message_id": envelope.message_id,
+                "organ": holder, "sender": sender, "message_id": envelope.message_id,
                 "document_ref": document_ref, "sha256": digest, "content_digest": identity,
                 "receipt": answer, "received_at": tx.now,
                 "expires_at": tx.now + self._db.retention,
@@ -174,11 +174,11 @@ class Inbox:
             tx.audit("receipt", f"document:{document_ref}", {"sha256": digest})
             return delivery_id
 
-    def note_refusal(self, organ: str, source: str, reason: str, packet: bytes, *,
+    def note_refusal(self, organ: OrganCode, source: str, reason: str, packet: bytes, *,
                      now: dt.datetime | None = None) -> None:
         """Record, in the audit chain, a packet this organ refused (nothing else is
         written): an axis's packet that failed verification is never dropped silently."""
-        with self._db.transaction(organ, now) as tx:
+        with self._db.transaction(str(organ), now) as tx:
             tx.audit("refused", source[:64], {"reason": reason,
                                               "sha256": _rows.sha256(packet),
                                               "size": len(packet)})

@@ -24,7 +24,7 @@ from docflow.lifecycle import (
     MessageKind,
     Step,
 )
-from docflow.model import StatusInfo
+from docflow.model import OrganCode, StatusInfo
 from docflow.store import _rows, _sent
 from docflow.store import _schema as s
 from docflow.store._unit import Database, Transaction
@@ -83,7 +83,7 @@ class Lifecycles:
         status: StatusInfo,
         packet: bytes,
         *,
-        organ: str,
+        organ: OrganCode,
         content_digest: str | None = None,
         legacy_answers: bool = False,
         now: dt.datetime | None = None,
@@ -96,10 +96,10 @@ class Lifecycles:
         content, ``content_digest``, or the same bytes) writes nothing."""
         raw = _rows.sha256(packet)
         identity = content_digest or raw
-        with self._db.transaction(organ, now) as tx:
+        with self._db.transaction(str(organ), now) as tx:
             origin = str(status.sender.code)
             row = tx.conn.execute(_SENT_COPY, {
-                "organ": organ, "document_id": status.response_for.document_id,
+                "organ": str(organ), "document_id": status.response_for.document_id,
                 "recipient": origin}).one_or_none()
             if row is None:
                 raise NotFoundError(

@@ -28,7 +28,7 @@ from docflow.lifecycle import (
     TransportState,
     resend_refusal,
 )
-from docflow.model import StatusInfo
+from docflow.model import OrganCode, StatusInfo
 from docflow.store import _rows, _sent
 from docflow.store import _schema as s
 from docflow.store._queries import Queries
@@ -72,10 +72,10 @@ class Outbox:
         limit: int = 10,
         lease: dt.timedelta = dt.timedelta(minutes=5),
         now: dt.datetime | None = None,
-        recipients: Sequence[str] | None = None,
-        exclude: Sequence[str] = (),
+        recipients: Sequence[OrganCode] | None = None,
+        exclude: Sequence[OrganCode] = (),
         kind: str | None = None,
-        organ: str | None = None,
+        organ: OrganCode | None = None,
     ) -> list[Claim]:
         """Claim up to ``limit`` deliveries that are due, for ``worker``, until
         ``now + lease``. Deliveries of a worker that died are claimed again once its lease
@@ -87,8 +87,10 @@ class Outbox:
         them), ``kind`` keeps only "document" or "status" deliveries, ``organ`` only the
         deliveries of that organ's documents (several organs sharing one database)."""
         params: dict[str, Any] = {"now": now if now is not None else self._db.clock(),
-                                  "limit": limit, "recipients": list(recipients or ()),
-                                  "exclude": list(exclude), "kind": kind, "organ": organ}
+                                  "limit": limit,
+                                  "recipients": [str(r) for r in recipients or ()],
+                                  "exclude": [str(r) for r in exclude], "kind": kind,
+                                  "organ": None if organ is None else str(organ)}
         shape = (recipients is not None, bool(exclude), kind is not None, organ is not None)
         # An idle poll (the common case) costs one read, not a write transaction.
         with self._db.reader() as conn:
@@ -123,7 +125,7 @@ class Outbox:
         status: StatusInfo | None = None,
         *,
         transport_only: bool = False,
-        relay_to: str | None = None,
+        relay_to: OrganCode | None = None,
         content_digest: str | None = None,
         now: dt.datetime | None = None,
     ) -> None:
@@ -160,7 +162,7 @@ class Outbox:
                 if relay_to is not None:
                     relayed = _rows.envelope(tx, row.document_ref, MessageKind.STATUS,
                                              Direction.OUT, status.message_id, receipt)
-                    _rows.queue(tx, row.document_ref, MessageKind.STATUS, relayed, relay_to)
+                    _rows.queue(tx, row.document_ref, MessageKind.STATUS, relayed, str(relay_to))
             tx.audit("acknowledged", f"delivery:{delivery_id}", {
                 "receipt_sha256": _rows.sha256(receipt) if receipt is not None else None})
 
@@ -176,7 +178,7 @@ class Outbox:
                 ) -> TransportState:
         policy = self._db.retry_per_organ.get(row.recipient, self._db.retry)
         event, delay = domain.after_failure(row.attempts, policy, self._db.rnd())
-        error = _as_text(failure)
+        error = as_text(failure)
         if delay is None:  # the last attempt: a dead letter
             error = dead_letter_error(failure, row.attempts, row.id)
             step = _rows.transport(tx, row, event, reason=error, last_error=error,
@@ -228,17 +230,17 @@ class Outbox:
                             .values(resolved_at=tx.now))
             tx.audit("resend", f"delivery:{delivery_id}", {})
 
-    def dead_letter_ids(self, *, recipients: Sequence[str] | None = None) -> list[int]:
+    def dead_letter_ids(self, *, recipients: Sequence[OrganCode] | None = None) -> list[int]:
         """The deliveries given up on and not resent (to ``recipients`` only, if given),
         oldest first: what ``docflow resend --all`` / ``--to`` queues again."""
         d = s.deliveries.c
         query = select(d.id).where(d.transport_state == TransportState.FAILED)
         if recipients is not None:
-            query = query.where(d.recipient.in_(list(recipients)))
+            query = query.where(d.recipient.in_([str(r) for r in recipients]))
         with self._db.reader() as conn:
             return [int(row.id) for row in conn.execute(query.order_by(d.id))]
 
-    def retry_now(self, *, recipients: Sequence[str] | None = None,
+    def retry_now(self, *, recipients: Sequence[OrganCode] | None = None,
                   now: dt.datetime | None = None) -> list[int]:
         """Make every delivery waiting for a later retry due now (an operator who fixed
         the peer does not wait out the backoff); ``recipients`` keeps only those organs.
@@ -249,7 +251,7 @@ class Outbox:
                 deliveries.c.transport_state.in_((TransportState.QUEUED, TransportState.RETRYING)),
                 deliveries.c.next_attempt_at > tx.now)
             if recipients is not None:
-                query = query.where(deliveries.c.recipient.in_(list(recipients)))
+                query = query.where(deliveries.c.recipient.in_([str(r) for r in recipients]))
             ids = [int(row.id) for row in tx.conn.execute(query.order_by(deliveries.c.id))]
             if ids:
                 tx.conn.execute(update(deliveries).where(deliveries.c.id.in_(ids)).values(
@@ -274,7 +276,7 @@ class Outbox:
                                         page_size=page_size)
 
 
-def _as_text(failure: Failure | str) -> str:
+def as_text(failure: Failure | str) -> str:
     """A failed attempt as its ``last_error`` column keeps it: ``Class: what (at
     where). hint``."""
     if isinstance(failure, str):

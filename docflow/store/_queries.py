@@ -11,10 +11,11 @@ from sqlalchemy import Row, Select, bindparam, case, func, select
 
 from docflow.errors import NotFoundError, StoreError
 from docflow.lifecycle import INCOMING, OUTGOING, WAITING, Direction, MessageKind
-from docflow.model import StatusCode
+from docflow.model import OrganCode, StatusCode
 from docflow.security import Verdict
 from docflow.store import _rows
 from docflow.store import _schema as s
+from docflow.store._rows import organ_text, organ_texts
 from docflow.store._unit import Database
 from docflow.store._views import (
     DeliveryView,
@@ -50,14 +51,16 @@ class Queries:
     def __init__(self, db: Database):
         self._db = db
 
-    def received(self, organ: str, sender: str, document_id: str) -> DocumentView | None:
+    def received(self, organ: OrganCode, sender: OrganCode, document_id: str
+                 ) -> DocumentView | None:
         """The document ``organ`` received from ``sender`` under this DocumentId that a
         change or a recall applies to: the earliest verified copy (a signed document wins
         over an unsigned twin that came first), else the earliest; None when none came.
         One ordered statement, however many copies there are."""
         d = s.documents.c
         query = (select(s.documents)
-                 .where(d.organ == organ, d.direction == Direction.IN, d.sender == sender,
+                 .where(d.organ == str(organ), d.direction == Direction.IN,
+                        d.sender == str(sender),
                         d.document_id == document_id)
                  .order_by(case((d.signature == Verdict.VERIFIED, 0), else_=1), d.id)
                  .limit(1))
@@ -90,10 +93,10 @@ class Queries:
         self,
         *,
         direction: str | None = None,
-        organ: str | None = None,
+        organ: OrganCode | None = None,
         state: str | Sequence[str] | None = None,
         document_id: str | None = None,
-        sender: str | None = None,
+        sender: OrganCode | None = None,
         overdue_on: dt.date | None = None,
         page: int = 1,
         page_size: int = 50,
@@ -103,8 +106,8 @@ class Queries:
         their due date on that day and not finished."""
         d = s.documents
         conditions = []
-        for column, value in ((d.c.direction, direction), (d.c.organ, organ),
-                              (d.c.document_id, document_id), (d.c.sender, sender)):
+        for column, value in ((d.c.direction, direction), (d.c.organ, organ_text(organ)),
+                              (d.c.document_id, document_id), (d.c.sender, organ_text(sender))):
             if value is not None:
                 conditions.append(column == value)
         if isinstance(state, str):
@@ -121,11 +124,11 @@ class Queries:
         self,
         *,
         document_ref: int | None = None,
-        recipient: str | Sequence[str] | None = None,
+        recipient: OrganCode | Sequence[OrganCode] | None = None,
         transport_state: str | Sequence[str] | None = None,
         business_state: str | None = None,
         kind: str | None = None,
-        organ: str | None = None,
+        organ: OrganCode | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         page: int = 1,
@@ -139,7 +142,7 @@ class Queries:
                               (d.c.business_state, business_state), (d.c.kind, kind)):
             if value is not None:
                 conditions.append(column == value)
-        for column, values in ((d.c.recipient, recipient),
+        for column, values in ((d.c.recipient, organ_texts(recipient)),
                                (d.c.transport_state, transport_state)):
             if isinstance(values, str):
                 conditions.append(column == values)
@@ -147,7 +150,7 @@ class Queries:
                 conditions.append(column.in_(list(values)))
         if organ is not None:
             conditions.append(select(s.documents.c.id).where(
-                s.documents.c.id == d.c.document_ref, s.documents.c.organ == organ).exists())
+                s.documents.c.id == d.c.document_ref, s.documents.c.organ == str(organ)).exists())
         if since is not None or until is not None:
             queued = select(s.envelopes.c.created_at).where(
                 s.envelopes.c.id == d.c.envelope_ref).scalar_subquery()
@@ -192,33 +195,33 @@ class Queries:
                             row.description, row.timestamp, row.at, row.delivery_ref)
                 for row in rows]
 
-    def outstanding(self, organ: str | None = None) -> int:
+    def outstanding(self, organ: OrganCode | None = None) -> int:
         """How many deliveries (of ``organ``'s documents, or of all) are still on their
         way (queued, sending or waiting for a retry): zero when the outbox is settled."""
         with self._db.reader() as conn:
             if organ is None:
                 return int(conn.execute(_OUTSTANDING).scalar_one())
-            return int(conn.execute(_OUTSTANDING_OF, {"organ": organ}).scalar_one())
+            return int(conn.execute(_OUTSTANDING_OF, {"organ": str(organ)}).scalar_one())
 
-    def has_sent(self, organ: str, document_id: str) -> bool:
+    def has_sent(self, organ: OrganCode, document_id: str) -> bool:
         """Whether ``organ`` has sent a document with this edXML ``DocumentId``."""
         d = s.documents.c
-        query = select(d.id).where(d.document_id == document_id, d.organ == organ,
+        query = select(d.id).where(d.document_id == document_id, d.organ == str(organ),
                                    d.direction == Direction.OUT).limit(1)
         with self._db.reader() as conn:
             return conn.execute(query).first() is not None
 
-    def numbers_used(self, organ: str, year: int) -> list[str]:
+    def numbers_used(self, organ: OrganCode, year: int) -> list[str]:
         """The numbers (số) ``organ``'s sent documents dated in ``year`` carry."""
         d = s.documents.c
         query = select(d.number).where(
-            d.organ == organ, d.direction == Direction.OUT,
+            d.organ == str(organ), d.direction == Direction.OUT,
             d.promulgation_date >= dt.date(year, 1, 1),
             d.promulgation_date <= dt.date(year, 12, 31))
         with self._db.reader() as conn:
             return [str(row[0]) for row in conn.execute(query)]
 
-    def waiting_for(self, recipients: Sequence[str]) -> dict[str, tuple[int, dt.datetime]]:
+    def waiting_for(self, recipients: Sequence[OrganCode]) -> dict[str, tuple[int, dt.datetime]]:
         """For each of ``recipients`` with deliveries still on their way to it: how many,
         and since when the oldest is due (a hub's packets held for an organ that pulls)."""
         if not recipients:
@@ -226,7 +229,7 @@ class Queries:
         d = s.deliveries.c
         query = (select(d.recipient, func.count(), func.min(d.next_attempt_at))
                  .where(d.transport_state.in_(WAITING),
-                        d.recipient.in_(list(recipients)))
+                        d.recipient.in_([str(r) for r in recipients]))
                  .group_by(d.recipient))
         with self._db.reader() as conn:
             return {str(row[0]): (int(row[1]), row[2]) for row in conn.execute(query)}

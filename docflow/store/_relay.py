@@ -13,7 +13,7 @@ from docflow import domain
 from docflow.envelope import Envelope
 from docflow.errors import NotFoundError
 from docflow.lifecycle import Direction, MessageKind, RelayState, is_change_answer
-from docflow.model import StatusInfo
+from docflow.model import OrganCode, StatusInfo
 from docflow.store import _rows
 from docflow.store import _schema as s
 from docflow.store._unit import Database
@@ -52,8 +52,8 @@ class Relay:
         envelope: Envelope,
         packet: bytes,
         *,
-        hub: str,
-        recipient: str,
+        hub: OrganCode,
+        recipient: OrganCode,
         forwarded: Callable[[], bytes],
         receipt: Callable[[], bytes] | None,
         content_digest: str | None = None,
@@ -72,9 +72,9 @@ class Relay:
         """
         digest = _rows.sha256(packet)
         identity = content_digest or digest
-        sender = str(envelope.info.sender.code)
-        with self._db.transaction(hub, now) as tx:
-            seen = tx.conn.execute(_rows.SEEN, {"organ": hub, "sender": sender,
+        sender, holder, to = str(envelope.info.sender.code), str(hub), str(recipient)
+        with self._db.transaction(holder, now) as tx:
+            seen = tx.conn.execute(_rows.SEEN, {"organ": holder, "sender": sender,
                                                 "message_id": envelope.message_id}).one_or_none()
             # a hub keeps what it relayed for as long as it keeps the packet: no expiry
             admission = domain.admit(
@@ -97,7 +97,7 @@ class Relay:
                 tx.checkpoint("after_envelope")
                 answer = receipt() if receipt is not None else b""
                 tx.driver.execute(_rows.INSERT["received_messages"], {
-                    "organ": hub, "sender": sender, "message_id": envelope.message_id,
+                    "organ": holder, "sender": sender, "message_id": envelope.message_id,
                     "document_ref": document_ref, "sha256": digest,
                     "content_digest": identity, "receipt": answer, "received_at": tx.now,
                     "expires_at": tx.now + self._db.retention,
@@ -109,13 +109,13 @@ class Relay:
                 document_ref, answer = int(seen.document_ref), bytes(seen.receipt)
                 envelope_ref = tx.conn.execute(_PACKET_ID, {"id": document_ref}).scalar_one()
             queued = tx.conn.execute(_COPY, {"document_ref": document_ref,
-                                             "recipient": recipient}).first()
+                                             "recipient": to}).first()
             if queued is not None:
                 return RelayResult(document_ref, int(queued.id), answer, True)
             delivery_id = _rows.queue(tx, document_ref, MessageKind.DOCUMENT, envelope_ref,
-                                      recipient)
+                                      to)
             tx.checkpoint("after_deliveries")
-            tx.audit("relay_to", f"delivery:{delivery_id}", {"to": recipient})
+            tx.audit("relay_to", f"delivery:{delivery_id}", {"to": to})
             return RelayResult(document_ref, delivery_id, answer, False)
 
     def status(
@@ -123,8 +123,8 @@ class Relay:
         status: StatusInfo,
         packet: bytes,
         *,
-        hub: str,
-        recipient: str,
+        hub: OrganCode,
+        recipient: OrganCode,
         content_digest: str | None = None,
         now: dt.datetime | None = None,
     ) -> RelayResult:
@@ -143,14 +143,15 @@ class Relay:
         identity = content_digest or digest
         origin = str(status.sender.code)
         owner = str(status.response_for.organ_id)
-        upward, downward = recipient == owner, origin == owner
-        with self._db.transaction(hub, now) as tx:
+        holder, to = str(hub), str(recipient)
+        upward, downward = to == owner, origin == owner
+        with self._db.transaction(holder, now) as tx:
             doc = None if upward == downward else tx.conn.execute(_RELAYED_COPY, {
-                "organ": hub, "document_id": status.response_for.document_id,
-                "sender": owner, "recipient": origin if upward else recipient}).first()
+                "organ": holder, "document_id": status.response_for.document_id,
+                "sender": owner, "recipient": origin if upward else to}).first()
             if doc is None:
                 raise NotFoundError(
-                    f"status {status.code.value} from {origin} to {recipient} for a document "
+                    f"status {status.code.value} from {origin} to {to} for a document "
                     "this hub never relayed between them",
                     where=status.response_for.document_id,
                     hint="status packets travel only between a document's sender and its "
@@ -158,7 +159,7 @@ class Relay:
                 )
             document_ref = int(doc.id)
             known = tx.conn.execute(_rows.RELAYED_STATUS, {
-                "document_ref": document_ref, "recipient": recipient, "identity": identity,
+                "document_ref": document_ref, "recipient": to, "identity": identity,
                 "sha256": digest}).scalar_one_or_none()
             if known is not None:
                 return RelayResult(document_ref, int(known), b"", True)
@@ -167,23 +168,24 @@ class Relay:
             _rows.status_event(tx, document_ref, None, Direction.IN, status, envelope_ref,
                                identity)
             delivery_id = _rows.queue(tx, document_ref, MessageKind.STATUS, envelope_ref,
-                                      recipient)
+                                      to)
             if upward and not is_change_answer(status.code):
                 copy = tx.conn.execute(_COPY, {"document_ref": document_ref,
                                                "recipient": origin}).one()
                 _rows.business(tx, copy, status.code, reason=status.description or None)
             tx.audit("relay_status", f"delivery:{delivery_id}", {
-                "code": status.code.value, "from": origin, "to": recipient,
+                "code": status.code.value, "from": origin, "to": to,
                 "sha256": digest})
             return RelayResult(document_ref, delivery_id, b"", False)
 
-    def relayed(self, hub: str, message_id: str, *, sender: str) -> DocumentView:
+    def relayed(self, hub: OrganCode, message_id: str, *, sender: OrganCode) -> DocumentView:
         """The document a hub relayed under ``sender``'s ``message_id`` (``NotFoundError``
         if none)."""
         d = s.documents
         with self._db.reader() as conn:
             row = conn.execute(select(d).where(
-                d.c.organ == hub, d.c.direction == Direction.HOP, d.c.sender == sender,
+                d.c.organ == str(hub), d.c.direction == Direction.HOP,
+                d.c.sender == str(sender),
                 d.c.message_id == message_id)).one_or_none()
         if row is None:
             raise NotFoundError("this hub relayed no such message", where=f"message {message_id}")

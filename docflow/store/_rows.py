@@ -34,7 +34,7 @@ from docflow.lifecycle import (
     TransportEvent,
     TransportState,
 )
-from docflow.model import StatusCode, StatusInfo
+from docflow.model import OrganCode, StatusCode, StatusInfo
 from docflow.store import _schema as s
 
 if TYPE_CHECKING:
@@ -86,6 +86,20 @@ def _update_delivery(columns: tuple[str, ...]) -> Any:
             .where(d.c.id == bindparam("w_id"), d.c.version == bindparam("w_version"))
             .values({name: bindparam(f"v_{name}") for name in
                      ("version", "updated_at", *columns)}))
+
+
+def organ_text(code: OrganCode | None) -> str | None:
+    """An organ code as its column holds it."""
+    return None if code is None else str(code)
+
+
+def organ_texts(codes: OrganCode | Sequence[OrganCode] | None) -> str | list[str] | None:
+    """One organ code or several, as their column holds them."""
+    if codes is None:
+        return None
+    if isinstance(codes, (OrganCode, str)):  # a str: from an untyped caller
+        return str(codes)
+    return [str(code) for code in codes]
 
 
 def sha256(data: bytes) -> str:

@@ -14,7 +14,6 @@ at each of them.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import random
 from collections.abc import Callable, Mapping
@@ -41,7 +40,7 @@ from docflow.store._lifecycle import Lifecycles
 from docflow.store._outbox import Outbox
 from docflow.store._queries import Queries
 from docflow.store._relay import Relay
-from docflow.store._unit import Database, Transaction
+from docflow.store._unit import Database
 from docflow.store._views import StoreHooks
 
 __all__ = ["Store"]
@@ -68,8 +67,9 @@ class Store:
 
     ``store.outbox``, ``store.inbox``, ``store.lifecycle``, ``store.relay``,
     ``store.audit`` and ``store.queries`` are the rooms (each public method one
-    transaction); ``with store.transaction(organ) as tx:`` opens a unit of work for
-    several steps that must commit together (the rooms' ``*_in(tx, ...)`` methods).
+    transaction: one unit of work, everything or nothing). The same rooms in memory:
+    :class:`~docflow.store.memory.MemoryStore`; what a node needs of either:
+    :class:`~docflow.store.protocols.NodeStore`.
 
     Args:
         url: ``sqlite:///path`` (default kind) or ``postgresql+psycopg://...``.
@@ -137,12 +137,6 @@ class Store:
     @hooks.setter
     def hooks(self, hooks: StoreHooks) -> None:
         self.database.hooks = hooks
-
-    def transaction(self, organ: str = "", now: dt.datetime | None = None
-                    ) -> contextlib.AbstractContextManager[Transaction]:
-        """A unit of work: ``with store.transaction(organ) as tx:`` and the rooms'
-        ``*_in(tx, ...)`` steps inside it commit together, with their audit entries."""
-        return self.database.transaction(organ, now)
 
     @classmethod
     def open(cls, url: str, *, create: bool = True, **options: Any) -> Store:

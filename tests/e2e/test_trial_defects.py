@@ -433,6 +433,22 @@ def test_readme_systems_file_serves_every_dialect(tmp_path: Path) -> None:
         assert read.locations["secret"] == "header"  # noqa: S105 - a location
 
 
+def test_a_systems_file_naming_a_malformed_organ_is_refused_with_its_place(
+        tmp_path: Path) -> None:
+    """An organ code a system speaks for is checked when the file is read, not when a
+    client's first call reaches the queue."""
+    from docflow.bootstrap import read_systems
+    from docflow.errors import ConfigError
+
+    path = tmp_path / "systems.toml"
+    path.write_text('[[systems]]\nsystem_id = "vxp.saas.03"\nsecret = "s"\n'
+                    'organs = ["000.00.00.H41", "000.0.00.H41"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[\[systems\]\] 'vxp.saas.03': organs: "
+                       r"'000.0.00.H41' is not a valid organ code") as refused:
+        read_systems(path, "vdxp")
+    assert refused.value.hint is not None and "VVV.ZZ.YY.Mxx" in refused.value.hint
+
+
 # ----------------------------------------------------------------------- M5, M12, M13
 
 QN_DIRECTORY = """
