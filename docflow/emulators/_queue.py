@@ -390,6 +390,17 @@ def health_response(queue: AxisQueue, dialect: str) -> Response:
     """``GET /health`` in every dialect, unauthenticated as a probe is (it says counts
     only): 200 with :meth:`AxisQueue.health`'s facts, 503 when the database fails."""
     healthy, facts = queue.health(dialect)
-    return Response(json.dumps(facts, ensure_ascii=False), status=200 if healthy else 503,
+    return json_response(facts, 200 if healthy else 503)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    """A JSON answer as every emulated platform writes it (UTF-8, Vietnamese unescaped)."""
+    return Response(json.dumps(data, ensure_ascii=False), status=status,
                     content_type="application/json")
+
+
+def agency_ids(agencies: Sequence[Agency]) -> dict[str, str]:
+    """The ids a platform's agency list numbers its organs with (from 1, in the list's
+    order), by organ code: what ``id`` and ``pid`` (the parent's) carry."""
+    return {agency.code: str(index) for index, agency in enumerate(agencies, start=1)}
 

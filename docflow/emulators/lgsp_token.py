@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,7 +37,11 @@ from werkzeug.wrappers import Request, Response
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
 from docflow.emulators._app import PlatformApp
-from docflow.emulators._queue import AxisQueue, RefusalError
+from docflow.emulators._queue import (
+    AxisQueue,
+    RefusalError,
+    json_response,
+)
 from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.emulators._tokens import TokenBook
 from docflow.errors import DocflowError, NotFoundError
@@ -125,39 +128,39 @@ class TokenLgspApp(PlatformApp):
             self.check_size(request)
             if (request.method, path) in (("POST", "v1/auth/login"),
                                           ("POST", f"{_VENDOR}/login")):
-                return _json(self._login(request))
+                return json_response(self._login(request))
             if (request.method, path) == ("GET", "v1/getAgenciesList"):
                 self._token(request)
-                return _json(self._agencies())
+                return json_response(self._agencies())
             if (request.method, path) == ("GET", f"{_VENDOR}/organizations"):
                 self._check_token(request.args.get("token", ""))
-                return _json(self._agencies())
+                return json_response(self._agencies())
             vendor = self._vendor_routes.get((request.method, path))
             if vendor is not None:
-                return _json(vendor(request))
+                return json_response(vendor(request))
             handler = self._routes.get((request.method, path))
             if handler is None:
                 raise RefusalError("NOT_FOUND", f"no {request.method} {path}", 404)
             self._token(request)
-            return _json(handler(self._unit(request), request))
+            return json_response(handler(self._unit(request), request))
         except RefusalError as refusal:
-            return _json({"code": refusal.status, "success": False, "message": refusal.message,
-                          "errorDetail": [{"exception": refusal.code}],
-                          "data": {"status": "FAIL", "docId": None,
-                                   "errorCode": refusal.code, "errorDesc": refusal.message}},
-                         refusal.status)
+            return json_response({
+                "code": refusal.status, "success": False, "message": refusal.message,
+                "errorDetail": [{"exception": refusal.code}],
+                "data": {"status": "FAIL", "docId": None, "errorCode": refusal.code,
+                         "errorDesc": refusal.message}}, refusal.status)
         except NotFoundError as error:
-            return _json({"code": 404, "success": False, "message": str(error), "data": None},
-                         404)
+            return json_response({"code": 404, "success": False, "message": str(error),
+                                  "data": None}, 404)
         except DocflowError as error:
-            return _json({"code": 500, "success": False, "message": str(error),
-                          "errorDetail": [{"exception": error.fault_code}],
-                          "data": {"status": "FAIL", "docId": None,
-                                   "errorCode": error.fault_code, "errorDesc": str(error)}},
-                         400)
+            return json_response({
+                "code": 500, "success": False, "message": str(error),
+                "errorDetail": [{"exception": error.fault_code}],
+                "data": {"status": "FAIL", "docId": None, "errorCode": error.fault_code,
+                         "errorDesc": str(error)}}, 400)
         except Exception:  # anything unexpected: logged, nothing leaked
             _LOG.exception("unexpected error in the LGSP emulator")
-            return _json({"code": 500, "success": False, "message": "internal error"}, 500)
+            return json_response({"code": 500, "success": False, "message": "internal error"}, 500)
 
     # ------------------------------------------------------------------ authentication
 
@@ -357,6 +360,3 @@ def _body(request: Request) -> dict[str, Any]:
     return _params.json_object(request.get_data())
 
 
-def _json(data: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), status=status,
-                    content_type="application/json")

@@ -42,7 +42,13 @@ from werkzeug.wrappers import Request, Response
 from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
 from docflow.emulators._app import PlatformApp
-from docflow.emulators._queue import AxisQueue, Queued, RefusalError
+from docflow.emulators._queue import (
+    AxisQueue,
+    Queued,
+    RefusalError,
+    agency_ids,
+    json_response,
+)
 from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.errors import DocflowError, NotFoundError
 from docflow.lifecycle import Outcome, TransportState
@@ -375,7 +381,7 @@ class AxisApp(PlatformApp):
     def _agencies(self, caller: AxisSystem, params: dict[str, str],
                   request: Request) -> dict[str, Any]:
         agencies = self.queue.agencies()
-        ids = {agency.code: str(index) for index, agency in enumerate(agencies, start=1)}
+        ids = agency_ids(agencies)
         return {"data": [{"id": ids[agency.code], "pid": ids.get(agency.parent, ""),
                           "code": agency.code, "pcode": agency.parent, "name": agency.name,
                           "mail": agency.mail, "oldCode": ""} for agency in agencies]}
@@ -419,10 +425,8 @@ def _json_body(request: Request) -> dict[str, Any]:
 
 
 def _ok(data: Mapping[str, Any]) -> Response:
-    return Response(json.dumps(ok_answer(data), ensure_ascii=False),
-                    content_type="application/json")
+    return json_response(ok_answer(data))
 
 
 def _error(code: str, message: str, status: int) -> Response:
-    return Response(json.dumps(error_answer(code, message), ensure_ascii=False),
-                    status=status, content_type="application/json")
+    return json_response(error_answer(code, message), status)

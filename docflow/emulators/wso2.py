@@ -34,7 +34,12 @@ from docflow.clock import Clock, system_clock
 from docflow.emulators import _params
 from docflow.emulators._app import PlatformApp
 from docflow.emulators._ids import UuidIds
-from docflow.emulators._queue import AxisQueue, RefusalError
+from docflow.emulators._queue import (
+    AxisQueue,
+    RefusalError,
+    agency_ids,
+    json_response,
+)
 from docflow.emulators._systems import AxisSystem, check_distinct
 from docflow.emulators._tokens import TokenBook
 from docflow.errors import ConfigError, DocflowError, NotFoundError
@@ -241,20 +246,16 @@ class Wso2App(PlatformApp):
             except OAuth2Error as exc:
                 raise RefusalError("UNAUTHORIZED", f"{exc.error}: {exc.description}",
                                    401) from exc
-            return _answer(self._route(request, path[len(BASE_PATH) + 1:]))
+            return json_response(self._route(request, path[len(BASE_PATH) + 1:]))
         except RefusalError as refusal:
-            return _answer({"status": "FAIL", "errorCode": refusal.code,
-                            "errorDesc": refusal.message, "data": None}, refusal.status)
+            return _failure(refusal.code, refusal.message, refusal.status)
         except NotFoundError as error:
-            return _answer({"status": "FAIL", "errorCode": "NOT_FOUND",
-                            "errorDesc": str(error), "data": None}, 404)
+            return _failure("NOT_FOUND", str(error), 404)
         except DocflowError as error:
-            return _answer({"status": "FAIL", "errorCode": error.fault_code,
-                            "errorDesc": str(error), "data": None}, 400)
+            return _failure(error.fault_code, str(error), 400)
         except Exception:  # anything unexpected: logged, nothing leaked
             _LOG.exception("unexpected error in the WSO2 emulator")
-            return _answer({"status": "FAIL", "errorCode": "INTERNAL",
-                            "errorDesc": "internal error", "data": None}, 500)
+            return _failure("INTERNAL", "internal error", 500)
 
     def _param(self, request: Request, name: str) -> str:
         value = self.profile.read(name, request.headers, request.args, request.form)
@@ -339,7 +340,7 @@ class Wso2App(PlatformApp):
 
     def _agencies(self, *, province_only: bool) -> dict[str, Any]:
         agencies = self.queue.agencies()
-        ids = {agency.code: str(index) for index, agency in enumerate(agencies, start=1)}
+        ids = agency_ids(agencies)
         rows = [{"id": ids[a.code], "code": a.code, "name": a.name,
                  "pid": ids.get(a.parent, ""), "pcode": a.parent} for a in agencies
                 if not province_only or a.code.endswith("." + self.province)]
@@ -356,7 +357,7 @@ def _ok(data: dict[str, Any]) -> dict[str, Any]:
     return ok_answer(data)
 
 
-def _answer(data: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), status=status,
-                    content_type="application/json")
-
+def _failure(code: str, description: str, status: int) -> Response:
+    """The gateway's refusal: ``{status: FAIL, errorCode, errorDesc, data: null}``."""
+    return json_response({"status": "FAIL", "errorCode": code, "errorDesc": description,
+                          "data": None}, status)
