@@ -35,7 +35,8 @@ The tree::
     │   │   └── CertificateRevokedError    listed in a CRL
     │   ├── SignerMismatchError     the certificate's organ is not the packet's sender
     │   ├── TraceHopError           a trace hop is unsigned, forged or out of order
-    │   └── ReplayError             a known message id arrives with different bytes
+    │   ├── ReplayError             a known message id arrives with different bytes
+    │   └── PdfError                a PDF that cannot be read, or signed as asked
     ├── LifecycleError              an event not allowed in the current state
     ├── RoutingError                unknown organ, loop, hop limit
     ├── StoreError                  persistence failures
@@ -72,6 +73,7 @@ __all__ = [
     "OrganCodeError",
     "OversizeError",
     "PacketRefusedError",
+    "PdfError",
     "ReplayError",
     "RoutingError",
     "SchemaError",
@@ -348,6 +350,14 @@ class ReplayError(SecurityError):
     """A message id already received arrives again with different bytes."""
 
     fault_code = "docflow.security.replay"
+
+
+class PdfError(SecurityError):
+    """A PDF that cannot be read, or cannot be signed as asked (not a PDF, an organ's
+    signature on a document its official has not validly signed, a certificate of the
+    wrong kind for the role)."""
+
+    fault_code = "docflow.security.pdf"
 
 
 class LifecycleError(DocflowError):

@@ -19,6 +19,7 @@ from docflow.security._checkpoint import AuditCheckpoint, sign_checkpoint, verif
 from docflow.security._dsig import sign, sign_envelope, sign_hop, sign_status
 from docflow.security._layout import SIGNED_INFO_ID
 from docflow.security._pki import (
+    OFFICIAL_URI_PREFIX,
     ORGAN_DOMAIN,
     ORGAN_URI_PREFIX,
     Credentials,
@@ -27,9 +28,11 @@ from docflow.security._pki import (
     create_ca,
     create_crl,
     issue_certificate,
+    issue_official_certificate,
     key_is_encrypted,
     load_certificates,
     load_crls,
+    official_of,
     organ_domain,
     organ_of,
     organ_subtrees,
@@ -49,6 +52,7 @@ from docflow.security._verify import Verified, VerifiedHop, signed_content_diges
 __all__ = [
     "CONSTRAINTS_FILE",
     "DEFAULT_SKEW",
+    "OFFICIAL_URI_PREFIX",
     "ORGAN_DOMAIN",
     "ORGAN_URI_PREFIX",
     "SIGNED_INFO_ID",
@@ -69,9 +73,11 @@ __all__ = [
     "create_ca",
     "create_crl",
     "issue_certificate",
+    "issue_official_certificate",
     "key_is_encrypted",
     "load_certificates",
     "load_crls",
+    "official_of",
     "organ_domain",
     "organ_of",
     "organ_subtrees",

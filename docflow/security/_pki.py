@@ -30,6 +30,7 @@ from docflow.errors import CredentialsError, ModelError, SignatureValueError
 from docflow.model import OrganCode, OrganPattern
 
 __all__ = [
+    "OFFICIAL_URI_PREFIX",
     "ORGAN_DOMAIN",
     "ORGAN_URI_PREFIX",
     "Credentials",
@@ -38,9 +39,11 @@ __all__ = [
     "create_ca",
     "create_crl",
     "issue_certificate",
+    "issue_official_certificate",
     "key_is_encrypted",
     "load_certificates",
     "load_crls",
+    "official_of",
     "organ_domain",
     "organ_of",
     "organ_subtrees",
@@ -50,6 +53,9 @@ __all__ = [
 
 #: The subjectAltName URI prefix that binds a certificate to an organ code.
 ORGAN_URI_PREFIX = "urn:vn:organ:"
+#: The subjectAltName URI prefix binding an official's (a person's) certificate to the
+#: organ the person signs for.
+OFFICIAL_URI_PREFIX = "urn:vn:official:"
 #: The domain under which name constraints read organ codes (``.invalid`` is reserved,
 #: RFC 2606: no real host is ever named by it).
 ORGAN_DOMAIN = "organ.invalid"
@@ -314,14 +320,24 @@ def key_is_encrypted(key_pem: bytes) -> bool:
 
 def organ_of(certificate: x509.Certificate) -> OrganCode | None:
     """The organ code bound in a certificate's subjectAltName, or None."""
+    return _bound(certificate, ORGAN_URI_PREFIX)
+
+
+def official_of(certificate: x509.Certificate) -> OrganCode | None:
+    """The organ an official's (a person's) certificate is bound to, or None (see
+    :func:`issue_official_certificate`)."""
+    return _bound(certificate, OFFICIAL_URI_PREFIX)
+
+
+def _bound(certificate: x509.Certificate, prefix: str) -> OrganCode | None:
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return None
     for uri in san.value.get_values_for_type(x509.UniformResourceIdentifier):
-        if uri.startswith(ORGAN_URI_PREFIX):
+        if uri.startswith(prefix):
             try:
-                return OrganCode(uri[len(ORGAN_URI_PREFIX):])
+                return OrganCode(uri[len(prefix):])
             except ModelError:
                 return None
     return None
@@ -421,11 +437,48 @@ def issue_certificate(
     code = OrganCode.parse(organ)
     if check_scope:
         check_issuable(ca.certificate, code)
+    return _issue(ca, _name(name), f"{ORGAN_URI_PREFIX}{code}", now=now, key_type=key_type,
+                  days=days, not_before=not_before)
+
+
+def issue_official_certificate(
+    ca: Credentials,
+    organ: OrganCode | str,
+    person: str,
+    *,
+    now: dt.datetime,
+    title: str | None = None,
+    organization: str | None = None,
+    key_type: KeyType = KeyType.RSA2048,
+    days: int = 730,
+    not_before: dt.datetime | None = None,
+) -> Credentials:
+    """A new key and a certificate for an official (người có thẩm quyền ký) of ``organ``:
+    the person's name as the subject's common name (with ``title``, ``organization``
+    when given), bound to the organ by a subjectAltName URI
+    ``urn:vn:official:<organ code>`` (:func:`official_of` reads it), with the key usage
+    PAdES validators ask of a signer (digital signature and non-repudiation). What
+    signs a PDF as the official, before the organ's văn thư signs it as the organ
+    (Nghị định 30/2020, Art. 5); never an organ's packet signature."""
+    code = OrganCode.parse(organ)
+    check_issuable(ca.certificate, code)
+    attributes = [x509.NameAttribute(NameOID.COUNTRY_NAME, "VN")]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    if title:
+        attributes.append(x509.NameAttribute(NameOID.TITLE, title))
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, person))
+    return _issue(ca, x509.Name(attributes), f"{OFFICIAL_URI_PREFIX}{code}", now=now,
+                  key_type=key_type, days=days, not_before=not_before)
+
+
+def _issue(ca: Credentials, subject: x509.Name, uri: str, *, now: dt.datetime,
+           key_type: KeyType, days: int, not_before: dt.datetime | None) -> Credentials:
     key = key_type.generate()
     start = not_before if not_before is not None else now - dt.timedelta(minutes=5)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(name))
+        .subject_name(subject)
         .issuer_name(ca.certificate.subject)
         .public_key(key.public_key())
         .serial_number(_serial())
@@ -433,12 +486,8 @@ def issue_certificate(
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(signing=True), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.UniformResourceIdentifier(f"{ORGAN_URI_PREFIX}{code}")]
-            ),
-            critical=False,
-        )
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]),
+                       critical=False)
     )
     try:
         ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
