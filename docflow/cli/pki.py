@@ -61,20 +61,55 @@ def pki_ca(action: str, name: str, out: Path, ecdsa: bool, organs: tuple[str, ..
 @click.option("--ca", "ca_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The CA folder (ca.key, ca.crt).")
 @click.option("--organ", required=True, help="The organ code, e.g. 000.00.01.H41.")
-@click.option("--name", required=True, help="The organ's name.")
+@click.option("--name", help="The organ's name (an organ's certificate).")
+@click.option("--person", help="An official's name: a person's certificate for signing PDFs "
+                               "as the official of --organ (instead of --name).")
+@click.option("--title", help="With --person: the official's title, e.g. 'Chủ tịch'.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for organ.key and organ.crt.")
+              help="Folder for organ.key and organ.crt (official.key and official.crt "
+                   "with --person).")
 @click.option("--ecdsa", is_flag=True, help="ECDSA P-256 instead of RSA-2048.")
 @click.option("--force", is_flag=True, help="Replace existing keys (they are lost for good).")
 @click.option("--encrypt", is_flag=True,
               help="Encrypt the key with a passphrase: $DOCFLOW_KEY_PASSPHRASE, else asked "
                    "for (twice). Nodes read it from DOCFLOW_KEY_PASSPHRASE.")
-def pki_issue(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, force: bool,
-              encrypt: bool) -> None:
-    """Issue an organ certificate (its organ code in a subjectAltName URI); refused over
-    an existing organ.key/organ.crt unless --force; --encrypt protects the key."""
-    issue_keys(ca_dir, organ, name, out, ecdsa, force=force,
-               passphrase=new_passphrase() if encrypt else None)
+def pki_issue(ca_dir: Path, organ: str, name: str | None, person: str | None,
+              title: str | None, out: Path, ecdsa: bool, force: bool, encrypt: bool) -> None:
+    """Issue an organ certificate (its organ code in a subjectAltName URI), or with
+    --person an official's (bound to the organ, with the key usage PAdES signers need:
+    digital signature and non-repudiation); refused over existing keys unless --force;
+    --encrypt protects the key."""
+    if (name is None) == (person is None):
+        raise click.BadParameter("give either --name (an organ) or --person (an official)",
+                                 param_hint="--name/--person")
+    if title is not None and person is None:
+        raise click.BadParameter("--title goes with --person", param_hint="--title")
+    passphrase = new_passphrase() if encrypt else None
+    if person is not None:
+        issue_official(ca_dir, organ, person, title, out, ecdsa, force=force,
+                       passphrase=passphrase)
+    else:
+        issue_keys(ca_dir, organ, str(name), out, ecdsa, force=force, passphrase=passphrase)
+
+
+def issue_official(ca_dir: Path, organ: str, person: str, title: str | None, out: Path,
+                   ecdsa: bool, *, force: bool, passphrase: str | None) -> None:
+    """Issue an official's key and certificate into ``out`` (official.key/.crt)."""
+    from docflow.clock import system_clock
+    from docflow.security import Credentials, KeyType, issue_official_certificate
+
+    try:
+        refuse_overwrite(out / "official.key", out / "official.crt", force=force)
+        ca = Credentials.load(ca_dir / "ca.key", ca_dir / "ca.crt")
+        credentials = issue_official_certificate(
+            ca, organ, person, now=system_clock(), title=title,
+            key_type=KeyType.ECDSA_P256 if ecdsa else KeyType.RSA2048)
+    except DocflowError as exc:
+        fail(exc)
+    out.mkdir(parents=True, exist_ok=True)
+    credentials.save(out / "official.key", out / "official.crt", passphrase=passphrase)
+    say(f"issued an official's certificate for {person} of {organ}: {out / 'official.crt'}"
+        + (" (key encrypted)" if passphrase else ""))
 
 
 def new_passphrase() -> str:
@@ -123,6 +158,33 @@ def issue_keys(ca_dir: Path, organ: str, name: str, out: Path, ecdsa: bool, *,
             + (" (key encrypted)" if passphrase else ""))
 
 
+@pki.command("crl")
+@click.option("--ca", "ca_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The CA folder (ca.key, ca.crt).")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="Where the CRL goes (PEM).")
+@click.option("--revoke", "revoked", multiple=True, type=ExistingPath(dir_okay=False),
+              help="A certificate to list as revoked (repeatable).")
+@click.option("--days", default=7, show_default=True, help="Until its next update.")
+def pki_crl(ca_dir: Path, output: Path, revoked: tuple[Path, ...], days: int) -> None:
+    """Publish the CA's certificate revocation list: what PDF receivers need (revocation
+    is required by default) to trust the signatures of the certificates it issued."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from docflow.clock import system_clock
+    from docflow.security import Credentials, create_crl, load_certificates
+
+    try:
+        ca = Credentials.load(ca_dir / "ca.key", ca_dir / "ca.crt")
+        listed = [cert for path in revoked for cert in load_certificates(path)]
+        crl = create_crl(ca, listed, now=system_clock(), days=days)
+    except DocflowError as exc:
+        fail(exc)
+    output.write_bytes(crl.public_bytes(Encoding.PEM))
+    say(f"published a CRL of {len(listed)} revoked certificate(s), valid {days} day(s): "
+        f"{output}")
+
+
 @pki.command("show")
 @click.argument("certificate", type=ExistingPath(dir_okay=False))
 @json_option
@@ -130,6 +192,7 @@ def pki_show(certificate: Path, as_json: bool) -> None:
     """Print who a certificate names, who issued it, and when it is valid."""
     from docflow.security import (
         load_certificates,
+        official_of,
         organ_of,
         organ_subtrees,
         subtree_pattern,
@@ -143,7 +206,9 @@ def pki_show(certificate: Path, as_json: bool) -> None:
     for cert in certs:
         subtrees = organ_subtrees(cert)
         shown.append({
-            "subject": cert.subject.rfc4514_string(), "organ": str(organ_of(cert) or ""),
+            "subject": cert.subject.rfc4514_string(),
+            "organ": str(organ_of(cert) or official_of(cert) or ""),
+            "role": "official" if official_of(cert) else "organ" if organ_of(cert) else None,
             "issuer": cert.issuer.rfc4514_string(),
             "not_before": cert.not_valid_before_utc.isoformat(),
             "not_after": cert.not_valid_after_utc.isoformat(),
