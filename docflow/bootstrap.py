@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from docflow.config import CONFIG_NAME, AxisConfig, NodeConfig, ServerConfig, load_config
+from docflow.domain import OnInvalid
 from docflow.emulators import AxisApp, AxisSystem, LgspAccount, TokenLgspApp, Wso2App, Wso2Consumer
 from docflow.envelope import Policy
 from docflow.errors import ConfigError, CredentialsError, DocflowError, ModelError
 from docflow.model import OrganCode, OrganInfo
+from docflow.pdf import PdfPolicy, PdfTrust
 from docflow.routing import Directory
 from docflow.security import Credentials, TrustPolicy, TrustStore, key_is_encrypted
 from docflow.store import RetryPolicy, Store
@@ -75,6 +77,16 @@ class NodeParts:
     zone: dt.tzinfo
     axis_trust: TrustPolicy
     interop: Policy
+    pdf: PdfPolicy
+
+
+def pdf_policy(config: NodeConfig) -> PdfPolicy:
+    """The ``[pdf]`` policy: the PDF trust list and CRLs loaded (a missing or unreadable
+    file is a ``CredentialsError`` naming it), what an invalid PDF does."""
+    pdf = config.pdf
+    trust = None if pdf.trust is None else PdfTrust.load(
+        pdf.trust, crls=pdf.crls, revocation=pdf.revocation, fetch=pdf.fetch)
+    return PdfPolicy(trust, OnInvalid(pdf.on_invalid))
 
 
 def axis_client(axis: AxisConfig, organ: OrganCode | None = None) -> AxisClient:
@@ -146,6 +158,7 @@ def retry_policy(server: ServerConfig) -> RetryPolicy:
 def _parts(config: NodeConfig, signing: bool, axis: bool) -> NodeParts:
     keys, trust = credentials(config, signing=signing), trust_store(config)
     directory = load_directory(config)
+    pdf = pdf_policy(config)
     addresses = dict(directory.addresses()) if directory is not None else {}
     addresses.update(config.peers)
     # the home's database exists (docflow init made it): a typo or a volume not mounted
@@ -162,7 +175,7 @@ def _parts(config: NodeConfig, signing: bool, axis: bool) -> NodeParts:
             store.close()
             raise
     return NodeParts(config.organ, keys, trust, store, transport, directory, config.zone,
-                     TrustPolicy(config.interop.axis_trust), config.interop.policy())
+                     TrustPolicy(config.interop.axis_trust), config.interop.policy(), pdf)
 
 
 def node_parts(config: NodeConfig, *, signing: bool = True) -> NodeParts:
@@ -238,8 +251,17 @@ def check_config(home: Path) -> list[Check]:
         axis_client(table, config.organ.code).close()
         return f"{table.dialect} at {table.url}, credentials in the environment"
 
+    def pdf() -> str:
+        policy = pdf_policy(config)
+        if policy.trust is None:
+            return "no trust list: received PDFs are marked unchecked"
+        return (f"{len(policy.trust.roots)} root(s), {len(policy.trust.intermediates)} "
+                f"intermediate(s), {len(policy.trust.crls)} CRL(s); revocation "
+                f"{policy.trust.revocation}; an invalid PDF: {policy.on_invalid}")
+
     attempt("[node] key, certificate", key)
     attempt("[node] trust", trust)
+    attempt("[pdf]", pdf)
     if config.directory is not None:
         attempt("[node] directory", functools.partial(directory, config.directory))
     attempt("[node] database", database)

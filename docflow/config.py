@@ -112,6 +112,23 @@ class InteropConfig:
                                     aliases=dict(self.aliases), tz=ZoneInfo(self.timezone))
 
 
+@dataclass(frozen=True)
+class PdfConfig:
+    """``[pdf]``: how the signed PDFs of received documents are checked."""
+
+    #: the PDF trust list (CA certificates, PEM or DER: a file or a folder); None: PDFs
+    #: are marked unchecked
+    trust: Path | None = None
+    #: CRLs (PEM or DER: a file or a folder)
+    crls: Path | None = None
+    #: "record" (keep the verdict) or "reject" (return an invalid one: status 02)
+    on_invalid: str = "record"
+    #: "require", "hard-fail" or "soft-fail" (see docflow.pdf.REVOCATION_MODES)
+    revocation: str = "require"
+    #: fetch the CRLs and OCSP answers the certificates name
+    fetch: bool = False
+
+
 DIALECTS = ("vdxp", "lgsp-token", "wso2")
 #: the settings each dialect needs (the ``*_env`` ones name environment variables)
 _AXIS_SETTINGS = {
@@ -163,6 +180,7 @@ class NodeConfig:
     role: str = "node"
     interop: InteropConfig = field(default_factory=InteropConfig)
     axis: AxisConfig | None = None
+    pdf: PdfConfig = field(default_factory=PdfConfig)
     # The name of the environment variable holding the key's passphrase, not a secret.
     passphrase_env: str = "DOCFLOW_KEY_PASSPHRASE"  # noqa: S105
     #: the office's IANA time zone: the day a document is dated, due and overdue, and
@@ -219,6 +237,7 @@ def load_config(home: Path) -> NodeConfig:
         peers = {OrganCode.parse(code): str(url) for code, url in data.get("peers", {}).items()}
         interop = _interop(data.get("interop", {}))
         axis = _axis(data["axis"], path.parent) if "axis" in data else None
+        pdf = _pdf(data.get("pdf", {}), base)
     except KeyError as exc:
         raise ConfigError(f"[node] {exc.args[0]} is missing", where=str(path),
                           hint="[node] needs organ (its code) and name") from exc
@@ -251,6 +270,7 @@ def load_config(home: Path) -> NodeConfig:
         role=str(role),
         interop=interop,
         axis=axis,
+        pdf=pdf,
         timezone=timezone,
         keep_message_ids=keep,
     )
@@ -368,6 +388,29 @@ def _interop(table: Any) -> InteropConfig:
                          refuse=tuple(map(str, table.get("refuse", ()))),
                          aliases={str(key): str(value) for key, value in aliases.items()},
                          timezone=timezone)
+
+
+def _pdf(table: Any, base: Path) -> PdfConfig:
+    if not isinstance(table, dict):
+        raise ConfigError("[pdf] must be a table")
+    unknown = set(table) - {"trust", "crls", "on_invalid", "revocation", "fetch"}
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [pdf]: {sorted(unknown)}",
+                          hint="trust, crls, on_invalid, revocation, fetch")
+    on_invalid = str(table.get("on_invalid", "record"))
+    if on_invalid not in ("record", "reject"):  # not a state: the [pdf] policy
+        raise ConfigError(f"[pdf] on_invalid must be record or reject, not {on_invalid!r}")
+    revocation = str(table.get("revocation", "require"))
+    if revocation not in ("require", "hard-fail", "soft-fail"):
+        raise ConfigError(f"[pdf] revocation must be require, hard-fail or soft-fail, not "
+                          f"{revocation!r}")
+    fetch = table.get("fetch", False)
+    if not isinstance(fetch, bool):
+        raise ConfigError("[pdf] fetch must be true or false")
+    trust, crls = table.get("trust"), table.get("crls")
+    return PdfConfig(trust=_path(base, trust, "pdf trust") if trust else None,
+                     crls=_path(base, crls, "pdf crls") if crls else None,
+                     on_invalid=on_invalid, revocation=revocation, fetch=fetch)
 
 
 def write_config(home: Path, organ: OrganInfo, *, port: int = 8080,

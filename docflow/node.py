@@ -19,6 +19,7 @@ from docflow import bootstrap, intake
 from docflow.clock import Clock, system_clock
 from docflow.config import NodeConfig, load_config
 from docflow.delivery import DeliveryReport, check_receipt, run_outbox
+from docflow.domain import refusal
 from docflow.endpoint import Endpoint
 from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, parse_envelope, parse_status
 from docflow.errors import (
@@ -50,6 +51,7 @@ from docflow.model import (
     StatusInfo,
     TraceHop,
 )
+from docflow.pdf import PdfPolicy, check_attachments
 from docflow.routing import Directory
 from docflow.security import (
     AuditCheckpoint,
@@ -71,6 +73,7 @@ from docflow.store import (
     OutgoingRecord,
     Page,
     ReceiveResult,
+    Refusal,
 )
 from docflow.store.protocols import NodeStore
 from docflow.tracing import DocumentTrace, local_trace, stored_envelope
@@ -104,16 +107,21 @@ class Node(Endpoint[Directory | None, NodeStore]):
             authenticated channel is enough for packets other systems wrote (read
             leniently under ``interop``; their verdict and findings are stored).
         interop: the lenient reader's policy for those packets.
+        pdf: how the signed PDFs of received documents are checked (``[pdf]``: the PDF
+            trust list; ``on_invalid`` record or reject). Without a trust list each PDF
+            is marked ``unchecked``.
     """
 
     def __init__(self, organ: OrganInfo, credentials: Credentials, trust: TrustStore,
                  store: NodeStore, transport: Transport, *, directory: Directory | None = None,
                  clock: Clock = system_clock, axis_trust: TrustPolicy = TrustPolicy.REQUIRE,
-                 interop: Policy = DEFAULT_POLICY, zone: dt.tzinfo = DEFAULT_TZ):
+                 interop: Policy = DEFAULT_POLICY, zone: dt.tzinfo = DEFAULT_TZ,
+                 pdf: PdfPolicy | None = None):
         super().__init__(organ, credentials, trust, store, transport, directory, clock,
                          zone)
         self.axis_trust = axis_trust
         self.interop = interop
+        self.pdf = pdf if pdf is not None else PdfPolicy()
         #: callbacks told of each document received (a :class:`DocumentView`, after the
         #: store committed it; a copy received again is not told twice)
         self.document_hooks: Hooks[DocumentView] = Hooks("document")
@@ -159,7 +167,7 @@ class Node(Endpoint[Directory | None, NodeStore]):
         parts = bootstrap.node_parts(config, signing=signing)
         return cls(parts.organ, parts.credentials, parts.trust, parts.store, parts.transport,
                    directory=parts.directory, axis_trust=parts.axis_trust,
-                   interop=parts.interop, zone=parts.zone)
+                   interop=parts.interop, zone=parts.zone, pdf=parts.pdf)
 
     # ------------------------------------------------------------------ sending
 
@@ -387,12 +395,19 @@ class Node(Endpoint[Directory | None, NodeStore]):
             received_sha256=received.content_digest,
         )
         receipt = sign_status(arrived, self.credentials)
+        # The signed PDFs checked before the transaction too (Art. 21.2: before receiving)
+        checks = check_attachments(envelope.attachments, self.pdf, signer=info.signer,
+                                   at=now)
+        reason = refusal(checks, self.pdf.on_invalid)
         result = self.store.inbox.receive(envelope, packet, organ=self.code,
                                           receipt=receipt,
                                           content_digest=received.content_digest,
                                           change_answer=self._change_answer(envelope),
                                           signature=str(received.verdict),
-                                          findings=received.findings, now=now)
+                                          findings=received.findings, pdf_checks=checks,
+                                          refusal=None if reason is None else Refusal(
+                                              reason, self._returned(envelope, reason)),
+                                          now=now)
         _LOG.info("%s document %s/%s (message %s) from %s as document %d; signature %s%s",
                   "received again" if result.duplicate else "received",  # not a state: a log word
                   info.code_number,
@@ -402,6 +417,22 @@ class Node(Endpoint[Directory | None, NodeStore]):
         if not result.duplicate and self.document_hooks:
             self.document_hooks.fire(self.store.queries.document(result.document_ref))
         return result, arrived
+
+    def _returned(self, envelope: Envelope, reason: str
+                  ) -> Callable[[Step[IncomingState]], tuple[StatusInfo, bytes]]:
+        """Builds and signs the 02 that returns a document as it is received."""
+        info = envelope.info
+
+        def status(step: Step[IncomingState]) -> tuple[StatusInfo, bytes]:
+            returned = StatusInfo(
+                response_for=ResponseFor(info.sender.code, info.code, info.promulgation_date,
+                                         info.document_id),
+                sender=self.organ, code=StatusCode.REJECTED,
+                timestamp=self.clock().astimezone(dt.UTC), description=reason,
+                message_id=envelope.message_id)
+            return returned, sign_status(returned, self.credentials)
+
+        return status
 
     def _change_answer(self, envelope: Envelope) -> Answer | None:
         """For an update or a replacement, how the original copy answers (by its state),

@@ -65,6 +65,12 @@ from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, organ_codes
 @click.option("--attach", "attachments", multiple=True,
               type=ExistingPath(dir_okay=False),
               help="A file to attach (repeatable).")
+@click.option("--sign-pdf", is_flag=True,
+              help="Sign each attached PDF as this organ (its văn thư) over the official's "
+                   "signature, which must be valid ([pdf] trust checks it).")
+@click.option("--attachment-only", is_flag=True,
+              help="With --sign-pdf: a PDF nobody signed is an attachment file: stamp it "
+                   "with the number and notation (top right of page 1).")
 @click.option("--sample", type=click.Choice(["decision", "letter", "report"]),
               help="Send a sample document of this kind instead (its header is the sample's).")
 @click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
@@ -74,13 +80,16 @@ from docflow.model import DOCUMENT_TYPES, OrganCode, OrganInfo, organ_codes
 @json_option
 def send(home: Path, recipients: str | None, header_file: Path | None, sample: str | None,
          count: int, deliver: bool, attachments: tuple[Path, ...], as_json: bool,
-         **options: Any) -> None:
+         sign_pdf: bool, attachment_only: bool, **options: Any) -> None:
     """Sign documents and put them in the outbox; print their message ids.
 
     The header comes from the options and --header only (nothing from the samples):
     --subject and --signer are required, the rest is empty unless given."""
     import uuid
 
+    if attachment_only and not sign_pdf:
+        raise click.BadParameter("--attachment-only goes with --sign-pdf",
+                                 param_hint="--attachment-only")
     from docflow.cli._compose import compose_info, read_header_file
     from docflow.model import Attachment
     from docflow.samples import sample_envelope
@@ -112,6 +121,15 @@ def send(home: Path, recipients: str | None, header_file: Path | None, sample: s
                     info = compose_info(fields, sender=node.organ, recipients=targets,
                                         today=today, number=str(first))
                     parts = files
+                if sign_pdf:
+                    from docflow.pdf import seal_attachments
+
+                    parts = seal_attachments(parts, node.credentials,
+                                             number=info.code_number,
+                                             notation=info.code_notation,
+                                             trust=node.pdf.trust,
+                                             attachment_only=attachment_only,
+                                             signed_at=node.clock())
                 message_id = uuid.uuid4().hex
                 record = node.send(info, parts, message_id=message_id)
                 if info.due_date is not None and info.due_date < today and index == 0:
@@ -153,7 +171,7 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
         rows = [{"id": d.id, "code": d.code, "sender": d.sender, "state": d.state,
                  "due": d.due_date, "overdue": d.overdue(today), "subject": d.subject,
                  "message_id": d.message_id, "document_id": d.document_id,
-                 "signature": d.signature,
+                 "signature": d.signature, "pdf": d.pdf,
                  "findings": len(d.findings)} for d in page.items]
         if direction == "out":
             for row in rows:
@@ -172,10 +190,11 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
                   r["copies"] or "-", clip(str(r["subject"]), 40)] for r in rows]))
             return
         emit(rows, as_json, lambda: table(
-            ["id", "code", "from", "state", "due", "", "signature", "findings", "subject"],
+            ["id", "code", "from", "state", "due", "", "signature", "pdf", "findings",
+             "subject"],
             [[r["id"], r["code"], r["sender"], r["state"], r["due"] or "-",
-              "OVERDUE" if r["overdue"] else "", r["signature"] or "-", r["findings"] or "-",
-              clip(str(r["subject"]), 50)] for r in rows]))
+              "OVERDUE" if r["overdue"] else "", r["signature"] or "-", r["pdf"] or "-",
+              r["findings"] or "-", clip(str(r["subject"]), 50)] for r in rows]))
 
 
 def _hub_copies(hub: Any, *, held: bool, as_json: bool) -> None:
@@ -294,8 +313,11 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
         data = asdict(story)
         data["document"]["findings"] = [f.to_dict() for f in story.document.findings]
         files = node.stored(document).attachments
+        checked = {a.position: a for a in node.store.queries.attachments(document)}
         data["attachments"] = [{"name": a.name, "bytes": len(a.data),
-                                "content_type": a.content_type} for a in files]
+                                "content_type": a.content_type,
+                                "pdf": checked[i].pdf_report if i in checked else None}
+                               for i, a in enumerate(files)]
         if not full:
             data = {"document": data["document"], "deliveries": data["deliveries"],
                     "attachments": data["attachments"]}
@@ -317,6 +339,18 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
                 say("  attachments: " + ", ".join(
                     f"{a.name} ({len(a.data)} bytes)" for a in files)
                     + f" (docflow attachments {d.id} -o DIR)")
+            for item in checked.values():
+                if item.pdf_verdict is None:
+                    continue
+                say(f"  signed PDF {item.name}: {item.pdf_verdict}")
+                for check in (item.pdf_report or {}).get("signatures", []):
+                    say(f"    {check['role']}: {check['signer']}"
+                        + (f" for {check['organ']}" if check.get("organ") else "")
+                        + f", signed {check.get('signed_at') or '?'}")
+                    for problem in check.get("problems", []):
+                        say(f"      - {problem}")
+                for problem in (item.pdf_report or {}).get("problems", []):
+                    say(f"    - {problem}")
             copies = [c for c in story.deliveries if c.kind == "document"]
             if copies:
                 table(["copy", "to", "transport", "business", "change", "attempts",

@@ -38,7 +38,7 @@ def pdf_sample(output: Path, images: Path | None) -> None:
         say(f"wrote {images / 'chu-ky.png'} and {images / 'con-dau.png'}")
 
 
-@pdf.command("sign")
+@pdf.command("sign")  # not a state: the command's name
 @click.argument("source", type=ExistingPath(dir_okay=False))
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="Where the signed PDF goes (never over SOURCE).")

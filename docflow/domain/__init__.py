@@ -18,9 +18,12 @@ themselves (which transition, which rank, which answer) are the tables of
 - :mod:`~docflow.domain.receiver`: an act on a received document (optimistic version).
 - :mod:`~docflow.domain.outbox`: a failed attempt (retry or dead letter), a platform
   client's word on an item it fetched.
+- :mod:`~docflow.domain.attachments`: a received document's signed PDFs: its mark, and
+  the reason it goes back under a ``reject`` policy.
 """
 
 from docflow.domain.admission import Admission, Seen, Twin, admit, twin_of
+from docflow.domain.attachments import OnInvalid, PdfCheck, PdfMark, document_mark, refusal
 from docflow.domain.history import Entry
 from docflow.domain.outbox import after_failure, settlement
 from docflow.domain.receiver import act
@@ -38,6 +41,9 @@ __all__ = [
     "Admission",
     "Copy",
     "Entry",
+    "OnInvalid",
+    "PdfCheck",
+    "PdfMark",
     "RetryPolicy",
     "Seen",
     "StatusTaken",
@@ -46,7 +52,9 @@ __all__ = [
     "admit",
     "after_failure",
     "ask_change",
+    "document_mark",
     "progress",
+    "refusal",
     "settle_document",
     "settlement",
     "take_status",

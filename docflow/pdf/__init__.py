@@ -36,7 +36,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", CryptographyDeprecationWarning)
     import pyhanko.sign  # noqa: F401
 
+from docflow.pdf._outgoing import seal_attachments
 from docflow.pdf._read import MAX_PDF_BYTES, Box
+from docflow.pdf._receipt import PdfPolicy, check_attachments, is_pdf
 from docflow.pdf._roles import (
     ATTACHMENT_FIELD,
     OFFICIAL_FIELD,
@@ -69,12 +71,16 @@ __all__ = [
     "ORGAN_FIELD",
     "REVOCATION_MODES",
     "Box",
+    "PdfPolicy",
     "PdfReport",
     "PdfTrust",
     "PdfVerdict",
     "Role",
     "SignatureCheck",
+    "check_attachments",
+    "is_pdf",
     "role_of",
+    "seal_attachments",
     "seal_box",
     "sign_attachment",
     "sign_official",

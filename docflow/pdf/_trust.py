@@ -111,7 +111,7 @@ def _blocks(data: bytes, marker: bytes) -> list[bytes]:
     """The DER of each PEM block with ``marker``, or the data itself when it is DER."""
     if marker not in data:
         return [data] if not data.lstrip().startswith(b"-----") else []
-    text = data.decode("ascii", "replace")
+    text = data.decode("ascii", "replace")  # not a state: a codec error handler
     label = marker.decode()[len("-----BEGIN "):-len("-----")]
     blocks = []
     for part in text.split(f"-----BEGIN {label}-----")[1:]:

@@ -32,6 +32,7 @@ from docflow.store._relay import Relay
 from docflow.store._store import Store
 from docflow.store._views import (
     Answer,
+    AttachmentView,
     AuditReport,
     Claim,
     DeliveryView,
@@ -40,6 +41,7 @@ from docflow.store._views import (
     OutgoingRecord,
     Page,
     ReceiveResult,
+    Refusal,
     RelayResult,
     StatusEvent,
     StoreHooks,
@@ -51,6 +53,7 @@ __all__ = [
     "Agencies",
     "Agency",
     "Answer",
+    "AttachmentView",
     "AuditLog",
     "AuditReport",
     "Claim",
@@ -66,6 +69,7 @@ __all__ = [
     "Page",
     "Queries",
     "ReceiveResult",
+    "Refusal",
     "Registration",
     "Relay",
     "RelayResult",

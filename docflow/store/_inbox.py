@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import bindparam, case, select
 
 from docflow import domain
+from docflow.domain import PdfCheck
 from docflow.envelope import Envelope, Finding
 from docflow.lifecycle import INCOMING, Direction, IncomingEvent, MessageKind
 from docflow.model import OrganCode, StatusInfo
@@ -17,7 +18,7 @@ from docflow.security import Verdict
 from docflow.store import _rows
 from docflow.store import _schema as s
 from docflow.store._unit import Database
-from docflow.store._views import Answer, ReceiveResult
+from docflow.store._views import Answer, ReceiveResult, Refusal
 
 __all__ = ["Inbox"]
 
@@ -51,6 +52,8 @@ class Inbox:
         change_answer: Answer | None = None,
         signature: str | None = None,
         findings: Sequence[Finding] = (),
+        pdf_checks: Sequence[PdfCheck] = (),
+        refusal: Refusal | None = None,
         now: dt.datetime | None = None,
     ) -> ReceiveResult:
         """Store a verified incoming document for ``organ``, idempotently.
@@ -64,7 +67,9 @@ class Inbox:
         called only for a new message) is stored with the document, in the same
         transaction, and so is ``change_answer``: the event an update or a replacement
         causes on the original document (its 15/16 queued for the sender). ``signature``
-        (the verdict) and ``findings`` are kept with the document.
+        (the verdict), ``findings`` and the PDF attachments' ``pdf_checks`` are kept with
+        the document; a ``refusal`` returns it at once (rejected, its 02 queued for the
+        sender) in the same transaction.
 
         A packet that carried no MessageId (its id derived from the DocumentId: other
         systems, which rebuild the packet on each retry) and arrives again with other
@@ -113,7 +118,8 @@ class Inbox:
             answer = receipt() if callable(receipt) else receipt
             step = INCOMING.apply(INCOMING.initial, IncomingEvent.RECEIVE)
             document_ref = _rows.document_row(tx, envelope, Direction.IN, step.state,
-                                              signature=signature, findings=findings)
+                                              signature=signature, findings=findings,
+                                              pdf_checks=pdf_checks)
             _rows.entries(tx, (domain.Entry.of(INCOMING, IncomingEvent.RECEIVE,
                                                INCOMING.initial, step),), document_ref)
             _rows.envelope(tx, document_ref, MessageKind.DOCUMENT, Direction.IN,
@@ -131,6 +137,8 @@ class Inbox:
                                      change_answer.reason, change_answer.status, None)
             details: dict[str, object] = {"message_id": envelope.message_id, "sha256": digest,
                        "from": str(envelope.info.sender.code)}
+            if pdf_checks:
+                details["pdf"] = {check.name: check.mark for check in pdf_checks}
             if relation is domain.Twin.SUPERSEDES and twin is not None:
                 # The signed document arrives after an unsigned twin: it wins (lookups by
                 # DocumentId take the verified copy); the twin is named as superseded.
@@ -139,6 +147,9 @@ class Inbox:
                     "by": document_ref, "warning": "an unsigned copy of a DocumentId whose "
                     "signed document arrived later"})
             tx.audit("receive", f"document:{document_ref}", details)
+            if refusal is not None:
+                _rows.apply_incoming(tx, document_ref, IncomingEvent.REJECT, refusal.reason,
+                                     refusal.status, None)
             return ReceiveResult(document_ref, answer, False)
 
     def expire(self, *, now: dt.datetime | None = None) -> int:

@@ -20,6 +20,7 @@ from docflow.security import Verdict
 from docflow.store._memory_rows import DeliveryRow, MemoryDatabase, Tables
 from docflow.store._rows import organ_texts
 from docflow.store._views import (
+    AttachmentView,
     DeliveryView,
     DocumentView,
     HistoryEntry,
@@ -130,6 +131,10 @@ class MemoryQueries:
         """The signed bytes a delivery carries."""
         tables = self._tables()
         return tables.envelopes[tables.delivery(delivery_id).envelope_ref].raw
+
+    def attachments(self, document_ref: int) -> list[AttachmentView]:
+        """A document's attachments, with a received PDF's verdict and report."""
+        return list(self._tables().attachments.get(document_ref, ()))
 
     def history(self, document_ref: int) -> list[HistoryEntry]:
         """Every state change of a document and of its deliveries, in order."""

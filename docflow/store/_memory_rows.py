@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docflow.clock import Clock, system_clock
-from docflow.domain import Copy, Entry, act, progress
+from docflow.domain import Copy, Entry, PdfCheck, act, document_mark, progress
 from docflow.domain.retry import RetryPolicy
 from docflow.envelope import Envelope, Finding
 from docflow.errors import ConcurrencyError, NotFoundError
@@ -38,6 +39,7 @@ from docflow.model import StatusCode, StatusInfo
 from docflow.store._audit import chain_rows
 from docflow.store._rows import sha256
 from docflow.store._views import (
+    AttachmentView,
     DeliveryView,
     DocumentView,
     HistoryEntry,
@@ -71,6 +73,7 @@ class DocumentRow:
     updated_at: dt.datetime
     signature: str | None = None
     findings: tuple[Finding, ...] = ()
+    pdf: str | None = None
 
     def view(self) -> DocumentView:
         """The row as the rooms hand it out."""
@@ -81,7 +84,7 @@ class DocumentRow:
             subject=self.subject, promulgation_date=self.promulgation_date,
             due_date=self.due_date, state=self.state, version=self.version,
             created_at=self.created_at, updated_at=self.updated_at,
-            signature=self.signature, findings=self.findings)
+            signature=self.signature, findings=self.findings, pdf=self.pdf)
 
 
 @dataclass
@@ -195,6 +198,8 @@ class Tables:
     dead_letters: dict[int, tuple[str, dt.datetime, dt.datetime | None]] = \
         field(default_factory=dict)
     audit: list[AuditRow] = field(default_factory=list)
+    #: document id -> its attachments (never changed once written)
+    attachments: dict[int, tuple[AttachmentView, ...]] = field(default_factory=dict)
     head: tuple[int, str] = (0, "0" * 64)
     #: the last id given, per table (ids count from 1 in each, as the SQL tables')
     last_ids: dict[str, int] = field(default_factory=dict)
@@ -208,7 +213,8 @@ class Tables:
             deliveries={k: copy.copy(v) for k, v in self.deliveries.items()},
             history=list(self.history), status_events=dict(self.status_events),
             received=dict(self.received), dead_letters=dict(self.dead_letters),
-            audit=list(self.audit), head=self.head, last_ids=dict(self.last_ids))
+            audit=list(self.audit), attachments=dict(self.attachments), head=self.head,
+            last_ids=dict(self.last_ids))
 
     def new_id(self, table: str) -> int:
         """The next row id of ``table``."""
@@ -263,9 +269,10 @@ class MemoryTransaction:
                                         delivery_ref)) for entry in changes)
 
     def document_row(self, envelope: Envelope, direction: Direction, state: str, *,
-                     signature: str | None = None, findings: Sequence[Finding] = ()
-                     ) -> int:
-        """A new document as ``self.organ`` holds it; returns its id."""
+                     signature: str | None = None, findings: Sequence[Finding] = (),
+                     pdf_checks: Sequence[PdfCheck] = ()) -> int:
+        """A new document as ``self.organ`` holds it, with its attachments (a received
+        one's PDF verdicts); returns its id."""
         info = envelope.info
         ref = self.tables.new_id("documents")
         self.tables.documents[ref] = DocumentRow(
@@ -276,8 +283,15 @@ class MemoryTransaction:
             promulgation_date=info.promulgation_date, due_date=info.due_date,
             business_type=int(info.business.doc_type), state=state, version=1,
             created_at=self.now, updated_at=self.now, signature=signature,
-            findings=tuple(findings))
+            findings=tuple(findings), pdf=document_mark(pdf_checks))
         self.checkpoint("after_document")
+        checked = {check.position: check for check in pdf_checks}
+        self.tables.attachments[ref] = tuple(
+            AttachmentView(position, att.name, att.content_type, len(att.data),
+                           checked[position].mark if position in checked else None,
+                           json.loads(checked[position].report) if position in checked
+                           else None)
+            for position, att in enumerate(envelope.attachments))
         self.checkpoint("after_attachments")
         return ref
 

@@ -4,6 +4,7 @@ by one or in pages. Every query is one read transaction; none writes."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from docflow.store import _schema as s
 from docflow.store._rows import organ_text, organ_texts
 from docflow.store._unit import Database
 from docflow.store._views import (
+    AttachmentView,
     DeliveryView,
     DocumentView,
     HistoryEntry,
@@ -176,6 +178,21 @@ class Queries:
         if raw is None:
             raise NotFoundError("no such delivery", where=f"delivery {delivery_id}")
         return bytes(raw)
+
+    def attachments(self, document_ref: int) -> list[AttachmentView]:
+        """A document's attachments, in order, with a received PDF's verdict and report
+        (the contents are in the packet: :meth:`packet`)."""
+        links, files = s.document_attachments, s.attachments
+        query = (select(links.c.position, links.c.name, links.c.content_type, files.c.size,
+                        links.c.pdf_verdict, links.c.pdf_report)
+                 .join(files, files.c.sha256 == links.c.sha256)
+                 .where(links.c.document_ref == document_ref).order_by(links.c.position))
+        with self._db.reader() as conn:
+            rows = conn.execute(query).all()
+        return [AttachmentView(int(row.position), row.name, row.content_type, int(row.size),
+                               row.pdf_verdict,
+                               json.loads(row.pdf_report) if row.pdf_report else None)
+                for row in rows]
 
     def history(self, document_ref: int) -> list[HistoryEntry]:
         """Every state change of a document and of all its deliveries, in order."""

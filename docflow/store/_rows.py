@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Row, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from docflow.domain import Copy, Entry, act, progress
+from docflow.domain import Copy, Entry, PdfCheck, act, document_mark, progress
 from docflow.envelope import Envelope, Finding, findings_json
 from docflow.errors import ConcurrencyError, NotFoundError
 from docflow.lifecycle import (
@@ -182,8 +182,11 @@ def document_values(tx: Transaction, envelope: Envelope, direction: Direction,
     }
 
 
-def attachment_rows(tx: Transaction, documents: list[tuple[int, Envelope]]) -> None:
-    """The documents' attachments (each content once, by digest) and their links."""
+def attachment_rows(tx: Transaction, documents: list[tuple[int, Envelope]],
+                    checks: Sequence[PdfCheck] = ()) -> None:
+    """The documents' attachments (each content once, by digest) and their links, with
+    a received document's PDF ``checks`` (by position)."""
+    checked = {check.position: check for check in checks}
     # Each attachment hashed once: its row is keyed by the digest its links name.
     hashed = [(ref, position, att, sha256(att.data)) for ref, envelope in documents
               for position, att in enumerate(envelope.attachments)]
@@ -197,19 +200,26 @@ def attachment_rows(tx: Transaction, documents: list[tuple[int, Envelope]]) -> N
          "content_id": att.content_id, "description": att.description}
         for ref, position, att, digest in hashed
     ]
+    if checks:  # a received document's (sent ones' links name only what they carry)
+        for link, (_, position, _, _) in zip(links, hashed, strict=True):
+            check = checked.get(position)
+            link.update(pdf_verdict=check.mark if check else None,
+                        pdf_report=check.report if check else None)
     tx.driver.executemany(INSERT["document_attachments"], links)
 
 
 def document_row(tx: Transaction, envelope: Envelope, direction: Direction,
                  state: enum.StrEnum, *,
-                 signature: str | None = None, findings: Sequence[Finding] = ()) -> int:
-    """Insert a document and its attachments; returns the document's id."""
+                 signature: str | None = None, findings: Sequence[Finding] = (),
+                 pdf_checks: Sequence[PdfCheck] = ()) -> int:
+    """Insert a document and its attachments (a received one with its verdicts);
+    returns the document's id."""
     values = document_values(tx, envelope, direction, state)
     values.update(signature=signature, findings=findings_json(findings) if findings
-                  else None)
+                  else None, pdf=document_mark(pdf_checks))
     document_ref = tx.driver.insert_ids(s.documents, [values])[0]
     tx.checkpoint("after_document")
-    attachment_rows(tx, [(document_ref, envelope)])
+    attachment_rows(tx, [(document_ref, envelope)], pdf_checks)
     tx.checkpoint("after_attachments")
     return document_ref
 

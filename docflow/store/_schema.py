@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 metadata = MetaData(
     naming_convention={
@@ -92,6 +92,9 @@ documents = Table(
     Column("signature", String(12),
            comment="a received document's signature verdict: verified | unverifiable | absent"),
     Column("findings", Text, comment="a received document's findings (JSON), if any"),
+    Column("pdf", String(10),
+           comment="a received document's signed-PDF verdict, the worst of its PDF "
+                   "attachments': valid | incomplete | invalid | unchecked; NULL: no PDF"),
     # Message ids are the sender's to choose: one organ's id never shadows another's.
     UniqueConstraint("organ", "direction", "sender", "message_id"),
     Index(None, "organ", "direction", "state"),
@@ -190,6 +193,9 @@ document_attachments = Table(
     Column("content_type", Text, nullable=False),
     Column("content_id", Text, nullable=False),
     Column("description", Text),
+    Column("pdf_verdict", String(10),
+           comment="a received PDF's verdict: valid | incomplete | invalid | unchecked"),
+    Column("pdf_report", Text, comment="the PDF's check, signature by signature (JSON)"),
     PrimaryKeyConstraint("document_ref", "position"),
 )
 

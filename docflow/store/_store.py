@@ -42,6 +42,7 @@ from docflow.store._queries import Queries
 from docflow.store._relay import Relay
 from docflow.store._unit import Database
 from docflow.store._views import StoreHooks
+from docflow.store.protocols import NodeStore
 
 __all__ = ["Store"]
 
@@ -244,3 +245,8 @@ class Store:
 
     def _where(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
+
+
+def _conforms(store: Store) -> NodeStore:
+    """mypy holds the SQL store to the protocol a node needs (never called)."""
+    return store

@@ -70,6 +70,29 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A document returned as it is received (status 02, with ``reason``), in the same
+    transaction: what a node's ``[pdf] on_invalid = "reject"`` does with an invalid
+    signed PDF. ``status`` builds and signs the 02 from the step."""
+
+    reason: str
+    status: Callable[[Step[IncomingState]], tuple[StatusInfo, bytes]]
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    """An attachment of a document as stored: its place, name, type and size and, for a
+    received PDF, its verdict and report (each signature's check)."""
+
+    position: int
+    name: str
+    content_type: str
+    size: int
+    pdf_verdict: str | None = None
+    pdf_report: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class RelayResult:
     """What a hub's :meth:`Relay.document` or :meth:`Relay.status` did: the relayed
     document, the recipient's delivery, the hub's receipt (documents only) and whether
@@ -118,6 +141,9 @@ class DocumentView:
     signature: str | None = None
     #: how a received document deviated from the strict layout (lenient reading)
     findings: tuple[Finding, ...] = ()
+    #: a received document's signed-PDF verdict, the worst of its PDF attachments'
+    #: (valid, incomplete, invalid, unchecked); None: no PDF, or not received
+    pdf: str | None = None
 
     def overdue(self, today: dt.date) -> bool:
         """Past its due date and not finished."""
@@ -189,7 +215,7 @@ def document_view(row: Row[Any]) -> DocumentView:
         type_name=row.type_name, subject=row.subject, promulgation_date=row.promulgation_date,
         due_date=row.due_date, state=row.state, version=row.version,
         created_at=row.created_at, updated_at=row.updated_at,
-        signature=row.signature, findings=findings_from_json(row.findings),
+        signature=row.signature, findings=findings_from_json(row.findings), pdf=row.pdf,
     )
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from docflow import domain
 from docflow.clock import Clock, system_clock
+from docflow.domain import PdfCheck
 from docflow.domain.retry import RetryPolicy
 from docflow.envelope import Envelope, Finding
 from docflow.errors import NotFoundError
@@ -53,8 +54,10 @@ from docflow.store._views import (
     DeliveryView,
     OutgoingRecord,
     ReceiveResult,
+    Refusal,
     StoreHooks,
 )
+from docflow.store.protocols import NodeStore
 
 __all__ = ["MemoryStore"]
 
@@ -69,7 +72,8 @@ class MemoryInbox:
     def receive(self, envelope: Envelope, packet: bytes, *, organ: OrganCode,
                 receipt: bytes | Callable[[], bytes], content_digest: str | None = None,
                 change_answer: Answer | None = None, signature: str | None = None,
-                findings: Sequence[Finding] = (), now: dt.datetime | None = None
+                findings: Sequence[Finding] = (), pdf_checks: Sequence[PdfCheck] = (),
+                refusal: Refusal | None = None, now: dt.datetime | None = None
                 ) -> ReceiveResult:
         """Store a verified incoming document for ``organ``, idempotently (the same
         decisions as :meth:`docflow.store.Inbox.receive`)."""
@@ -117,7 +121,7 @@ class MemoryInbox:
             answer = receipt() if callable(receipt) else receipt
             step = INCOMING.apply(INCOMING.initial, IncomingEvent.RECEIVE)
             ref = tx.document_row(envelope, Direction.IN, step.state, signature=signature,
-                                  findings=findings)
+                                  findings=findings, pdf_checks=pdf_checks)
             tx.history_rows((domain.Entry.of(INCOMING, IncomingEvent.RECEIVE,
                                              INCOMING.initial, step),), ref)
             tx.envelope(ref, MessageKind.DOCUMENT, Direction.IN, envelope.message_id, packet)
@@ -130,12 +134,17 @@ class MemoryInbox:
                                   change_answer.reason, change_answer.status, None)
             details: dict[str, object] = {"message_id": envelope.message_id,
                                           "sha256": digest, "from": sender}
+            if pdf_checks:
+                details["pdf"] = {check.name: check.mark for check in pdf_checks}
             if relation is domain.Twin.SUPERSEDES and twin is not None:
                 details["supersedes"] = twin.id
                 tx.audit("superseded", f"document:{twin.id}", {
                     "by": ref, "warning": "an unsigned copy of a DocumentId whose "
                     "signed document arrived later"})
             tx.audit("receive", f"document:{ref}", details)
+            if refusal is not None:
+                tx.apply_incoming(ref, IncomingEvent.REJECT, refusal.reason, refusal.status,
+                                  None)
             return ReceiveResult(ref, answer, False)
 
     def expire(self, *, now: dt.datetime | None = None) -> int:
@@ -349,3 +358,8 @@ class MemoryStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _conforms(store: MemoryStore) -> NodeStore:
+    """mypy holds the in-memory store to the protocol a node needs (never called)."""
+    return store

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from docflow.domain import PdfCheck
 from docflow.envelope import Envelope, Finding
 from docflow.failure import Failure
 from docflow.lifecycle import (
@@ -26,6 +27,7 @@ from docflow.model import OrganCode, StatusInfo
 from docflow.security import AuditCheckpoint, TrustStore
 from docflow.store._views import (
     Answer,
+    AttachmentView,
     AuditReport,
     Claim,
     DeliveryView,
@@ -34,6 +36,7 @@ from docflow.store._views import (
     OutgoingRecord,
     Page,
     ReceiveResult,
+    Refusal,
     StatusEvent,
     StoreHooks,
 )
@@ -75,6 +78,9 @@ class QueryRoom(Protocol):
 
     def delivery_packet(self, delivery_id: int) -> bytes:
         """The signed bytes a delivery carries."""
+
+    def attachments(self, document_ref: int) -> list[AttachmentView]:
+        """A document's attachments, with a received PDF's verdict."""
 
     def history(self, document_ref: int) -> list[HistoryEntry]:
         """A document's state changes, in order."""
@@ -156,7 +162,8 @@ class InboxRoom(Protocol):
     def receive(self, envelope: Envelope, packet: bytes, *, organ: OrganCode,
                 receipt: bytes | Callable[[], bytes], content_digest: str | None = None,
                 change_answer: Answer | None = None, signature: str | None = None,
-                findings: Sequence[Finding] = (), now: dt.datetime | None = None
+                findings: Sequence[Finding] = (), pdf_checks: Sequence[PdfCheck] = (),
+                refusal: Refusal | None = None, now: dt.datetime | None = None
                 ) -> ReceiveResult:
         """A verified document stored, once."""
 
