@@ -32,11 +32,11 @@ from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.pdf_signer import PdfSigningSession
-from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.timestamps import TimeStamper, TimestampRequestError
 from pyhanko.stamp import StaticStampStyle, TextStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from docflow.errors import CredentialsError, PdfError
+from docflow.errors import CredentialsError, PdfError, TransportError
 from docflow.model import DEFAULT_TZ
 from docflow.pdf._font import stamp_font
 from docflow.pdf._read import Box, read_pdf, signatures_of
@@ -125,6 +125,11 @@ def _sign(pdf: bytes, credentials: Credentials, *, field: str, page: int, box: B
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         out = signer.sign_pdf(writer, appearance_text_params=text)
+    except TimestampRequestError as exc:
+        where = str(getattr(timestamper, "url", "the time-stamping authority"))
+        raise TransportError(f"no time-stamp: {exc}", where=where,
+                             hint="check that the TSA runs and can be reached; nothing "
+                                  "was signed") from exc
     except (PyHankoPdfError, SigningError, ValueError, KeyError, IndexError) as exc:
         raise PdfError(f"cannot sign the PDF: {exc}", where=field,
                        hint="is it a PDF? (an encrypted or broken file cannot be signed)"

@@ -168,3 +168,37 @@ def test_the_sdks_unsigned_packet_reaches_a_channel_node_behind_the_gateway(
     assert document.findings  # what the lenient reading noticed, kept with the document
     # A relayed copy is acknowledged at the axis only once the gateway stored it.
     assert net.axis.store.queries.deliveries(transport_state=("queued", "retrying")).total == 0
+
+
+def test_signed_pdfs_are_checked_behind_every_dialect(net: Net, pki: Pki) -> None:
+    """A document with a validly signed PDF and two with hostile ones cross WSO2, the
+    axis and the token LGSP; the receiving node checks each PDF inside its receive step:
+    the valid one marked valid, the others invalid (and returned under ``reject``)."""
+    import datetime as dt
+
+    from docflow.domain import OnInvalid
+    from docflow.model import Attachment
+    from docflow.pdf import PdfPolicy, PdfTrust, sign_official, sign_organ
+    from docflow.pdf.samples import sample_pdf
+    from docflow.security import create_crl, issue_official_certificate
+    from tests.hostile.pdf_catalogue import inflate_bomb, later_overlay
+
+    at = pki.now + dt.timedelta(minutes=10)
+    official = issue_official_certificate(pki.ca, str(DUY_XUYEN.code), "Trần Văn Tân",
+                                          now=pki.now)
+    signed = sign_organ(sign_official(sample_pdf(), official, signed_at=at),
+                        net.duy_xuyen.credentials, signed_at=at)
+    net.far.pdf = PdfPolicy(PdfTrust.of([pki.ca.certificate], crls=[create_crl(
+        pki.ca, [], now=pki.now - dt.timedelta(days=1))]), OnInvalid.REJECT)
+    for number, data in (("7001", signed), ("7002", later_overlay(signed)),
+                         ("7003", inflate_bomb(signed))):
+        envelope = sample_envelope(sender=DUY_XUYEN, recipients=(FAR,), number=number)
+        net.duy_xuyen.send(envelope.info, (Attachment(f"{number}.pdf", data,
+                                                      "application/pdf"),))
+    assert net.duy_xuyen.deliver().delivered == 3
+    assert net.gateway.forward() == 3 and net.far_lgsp.forward() == 3
+    report = net.far.poll_axis()
+    assert (report.documents, report.refused) == (3, 0), report.errors
+    marks = {d.code.split("/")[0]: (d.pdf, d.state) for d in net.far.inbox().items}
+    assert marks == {"7001": ("valid", "received"), "7002": ("invalid", "rejected"),
+                     "7003": ("invalid", "rejected")}

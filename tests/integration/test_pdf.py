@@ -25,7 +25,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from docflow.errors import CredentialsError, PdfError
+from docflow.errors import CredentialsError, PdfError, TransportError
 from docflow.model import Signer
 from docflow.pdf import (
     PdfTrust,
@@ -324,3 +324,25 @@ def pyhanko_sign(pdf: bytes, outside: OutsidePki, label: str, field: str, *,
 
 
 
+
+
+def test_a_time_stamped_signature_from_a_local_tsa(outside: OutsidePki, signers_: Signers,
+                                                   pki: Pki) -> None:
+    """PAdES-T: the official's signature time-stamped by the TSA served on 127.0.0.1;
+    the verdict names the time-stamp's time; a TSA the trust list does not know makes
+    the signature invalid."""
+    from docflow.timestamps import pdf_timestamper
+
+    stamped = sign_official(sample_pdf(), signers_.official,
+                            timestamper=pdf_timestamper(outside.tsa_url), signed_at=SIGNED_AT)
+    with_tsa = PdfTrust.of([pki.ca.certificate, outside.certificate("root")],
+                           crls=[create_crl(pki.ca, [], now=CRL_AT), outside.crl("root")])
+    report = verify_pdf(stamped, with_tsa, at=LATER)
+    (official,) = report.signatures
+    assert report.verdict is PdfVerdict.INCOMPLETE, report.reasons()
+    assert official.timestamp is not None and official.as_dict()["timestamp"]
+    report = verify_pdf(stamped, signers_.trust, at=LATER)  # the TSA's root not trusted
+    assert any("time-stamp does not verify" in r for r in report.reasons())
+    with pytest.raises(TransportError, match=r"no time-stamp.*127\.0\.0\.1:1"):
+        sign_official(sample_pdf(), signers_.official,
+                      timestamper=pdf_timestamper("http://127.0.0.1:1/tsa", timeout=2))
