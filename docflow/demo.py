@@ -7,13 +7,17 @@ demo province CA; every packet is signed, goes through the LGSP, which verifies 
 its trace hop and forwards it (or holds it for the communes behind NAT, which pull), and
 every receipt and status comes back the same way. The province sends a decision to every
 district and commune; some reject it; a mistaken letter is recalled; communes report back
-to their districts; a letter goes to Đà Nẵng through the national axis. The demo prints a
-compact trace and checks the invariants from the stores themselves.
+to their districts; a letter goes to Đà Nẵng through the national axis. Then the decision
+as the law defines it (Nghị định 30/2020): its PDF signed by the official, then by the
+province's văn thư as the organ; two districts check it on receipt, and a copy changed
+after signing comes back rejected. The demo prints a compact trace and checks the
+invariants from the stores themselves.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shutil
 import sys
 import tempfile
@@ -21,17 +25,69 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from docflow.domain import OnInvalid
 from docflow.harness import Simulation, SimulationConfig, quang_nam
 from docflow.harness.directory import OTHER_PROVINCE, PROVINCE
 from docflow.lifecycle import ChangeState, IncomingState
-from docflow.model import OrganCode
+from docflow.model import Attachment, OrganCode
+from docflow.pdf import PdfPolicy, PdfTrust, sign_official, sign_organ
+from docflow.pdf.samples import (
+    painted_over,
+    sample_pdf,
+    sample_seal_png,
+    sample_signature_png,
+)
 from docflow.routing import Directory
+from docflow.samples import sample_envelope
+from docflow.security import KeyType, create_crl, issue_official_certificate
 
 
 def _received(simulation: Simulation, organ: OrganCode, message_id: str) -> int:
     node = simulation.node(organ)
     (document,) = [d for d in node.inbox(page_size=1000).items if d.message_id == message_id]
     return document.id
+
+
+def _signed_pdfs(simulation: Simulation, province: OrganCode,
+                 districts: list[OrganCode]) -> None:
+    """The decision's PDF signed by the official, then by the organ; one district gets
+    it as signed, the other a copy changed after signing (a later revision painting
+    over the page): the first marks it valid, the second returns it (status 02)."""
+    now = simulation.clock()
+    official = issue_official_certificate(simulation.ca, province, "Trần Văn Tân",
+                                          now=now - dt.timedelta(hours=1),
+                                          key_type=KeyType.ECDSA_P256, title="Phó Chủ tịch")
+    sender = simulation.node(province)
+    pdf = sign_official(sample_pdf(), official, image=sample_signature_png(), signed_at=now)
+    pdf = sign_organ(pdf, sender.credentials, seal=sample_seal_png(), signed_at=now)
+    trust = PdfTrust.of([simulation.ca.certificate],
+                        crls=[create_crl(simulation.ca, [], now=now - dt.timedelta(hours=1))])
+    print("\nthe decision's PDF, signed as Nghị định 30 says (official, then organ):")
+    tampered = painted_over(pdf)
+    sent: list[tuple[OrganCode, str, int]] = []
+    for district, data in zip(districts, (pdf, tampered), strict=True):
+        simulation.node(district).pdf = PdfPolicy(trust, OnInvalid.REJECT)
+        envelope = sample_envelope(sender=sender.organ, recipients=(
+            simulation.node(district).organ,), number=str(7000 + len(sent)), date=now.date())
+        record = sender.send(envelope.info, (Attachment("quyet-dinh.pdf", data,
+                                                        "application/pdf"),),
+                             message_id=f"demo-pdf-{len(sent)}")
+        sent.append((district, f"demo-pdf-{len(sent)}", record.document_ref))
+    simulation.settle(act=False)
+    for (district, message_id, ref), label in zip(sent, ("as signed", "changed after signing"),
+                                                  strict=True):
+        node = simulation.node(district)
+        received = node.document(_received(simulation, district, message_id))
+        (attachment,) = node.store.queries.attachments(received.id)
+        report = attachment.pdf_report or {}
+        roles = ", ".join(f"{s['role']} {s['signer']}" for s in report.get("signatures", []))
+        print(f"  {label:<22} at {district}: {received.pdf}, {received.state} ({roles})")
+        copy = next(d for d in sender.store.queries.deliveries(document_ref=ref).items
+                    if d.kind == "document")
+        if copy.business_state == IncomingState.REJECTED:
+            (why,) = [e.description for e in sender.store.queries.status_events(ref)
+                      if e.code.value == "02"]
+            print(f"  {'':<22} the sender reads 02: {why[:110]}...")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -131,6 +187,7 @@ def _run(home: Path) -> None:
     rejected = [h.reason or "" for h in sender.store.queries.history(decision.document_ref)
                 if h.to_state == IncomingState.REJECTED]
     print(f"rejection reasons recorded at the sender: {sorted(set(rejected))}")
+    _signed_pdfs(simulation, province, districts[2:4])
 
     report = simulation.report(time.perf_counter() - started)
     simulation.close()

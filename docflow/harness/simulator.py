@@ -156,6 +156,8 @@ class Simulation:
         issued = self.clock() - dt.timedelta(days=1)
         ca = create_ca("Simulated province CA", now=issued, key_type=KeyType.ECDSA_P256)
         self.trust = TrustStore([ca.certificate], clock=self.clock)
+        #: the simulated province's CA (it also issues officials' certificates)
+        self.ca = ca
         template = self.home / "template.db"
         Store.open(sqlite_url(template)).close()  # migrate once, copy for every node
         if self.config.shared_store:

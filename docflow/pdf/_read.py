@@ -70,9 +70,15 @@ class Found:
     role: Role
     organ: OrganCode | None
     field: str
-    page: int
     box: Box
     document_timestamp: bool
+    pdf: Pdf
+
+    @property
+    def page(self) -> int:
+        """The index of the page its widget is on (-1: none, or not in the page tree)."""
+        field = self.embedded.sig_field
+        return self.pdf.page_index(field.raw_get("/P")) if "/P" in field else -1
 
     def intact(self) -> bool:
         """Whether the signed bytes still hash to what was signed, the signature value
@@ -129,11 +135,9 @@ def signatures_of(pdf: Pdf) -> list[Found]:
         except (ValueError, TypeError, KeyError) as exc:
             raise PdfError(f"signature {signature.field_name!r} carries no readable "
                            f"certificate: {exc}") from exc
-        field = signature.sig_field
-        box = _box(field.get("/Rect"))
-        page = pdf.page_index(field.raw_get("/P")) if "/P" in field else -1
-        found.append(Found(signature, role, organ, str(signature.field_name), page, box,
-                           timestamp))
+        box = _box(signature.sig_field.get("/Rect"))
+        found.append(Found(signature, role, organ, str(signature.field_name), box, timestamp,
+                           pdf))
     return found
 
 

@@ -86,9 +86,13 @@ class PdfTrust:
                 extra: Sequence[x509.Certificate] = ()) -> ValidationContext:
         """A fresh validation context (one per document: pyHanko caches what it
         fetched and validated in it)."""
-        roots = [_asn1(c) for c in self.roots]
-        others = [_asn1(c) for c in (*self.intermediates, *extra)]
-        crls = [asn1_crl.CertificateList.load(data) for data in self.crls]
+        if not self._asn1:  # parsed once per trust list, shared read-only by contexts
+            self._asn1.update(roots=[_asn1(c) for c in self.roots],
+                              others=[_asn1(c) for c in self.intermediates],
+                              crls=[asn1_crl.CertificateList.load(d) for d in self.crls])
+        roots = list(self._asn1["roots"])  # type: ignore[call-overload]
+        others = [*self._asn1["others"], *(_asn1(c) for c in extra)]  # type: ignore[misc]
+        crls = list(self._asn1["crls"])  # type: ignore[call-overload]
         return ValidationContext(trust_roots=roots, other_certs=others, crls=crls,
                                  revocation_mode=self.revocation, moment=moment,
                                  allow_fetching=self.fetch)

@@ -10,13 +10,15 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.layout import BoxConstraints
 from pyhanko.pdf_utils.text import TextBox, TextBoxStyle
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
 from docflow.pdf._font import stamp_font
 
-__all__ = ["SAMPLE_LINES", "sample_pdf", "sample_seal_png", "sample_signature_png"]
+__all__ = ["SAMPLE_LINES", "painted_over", "sample_pdf", "sample_seal_png",
+           "sample_signature_png"]
 
 #: the text of the sample decision's first page
 SAMPLE_LINES = (
@@ -59,6 +61,23 @@ def sample_pdf(lines: Sequence[str] = SAMPLE_LINES, *, pages: int = 1,
                     generic.pdf_name("/Body"): body})})))
     if filler:
         writer.add_object(generic.StreamObject(stream_data=b"%" * filler))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def painted_over(pdf: bytes) -> bytes:
+    """A later revision of ``pdf`` painting a white box over its first page: the
+    "shadow" change a verifier must catch (the signatures still cover their revisions;
+    the page shows other content)."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    page_ref, _ = writer.find_page_for_modification(0)
+    page = page_ref.get_object()
+    cover = writer.add_object(generic.StreamObject(
+        stream_data=b"q 1 1 1 rg 50 600 400 200 re f Q"))
+    contents = page["/Contents"]
+    writer.mark_update(page_ref)
+    page["/Contents"] = generic.ArrayObject([contents, cover])
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
