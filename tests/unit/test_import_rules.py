@@ -13,10 +13,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "docflow"
 CORE = ("model", "envelope", "security", "lifecycle", "domain", "failure", "routing",
-        "errors", "clock")
+        "errors", "clock", "pdf")
 ADAPTERS_AND_SERVICES = ("store", "transport", "emulators", "node", "hub", "delivery",
                          "worker", "harness", "cli", "config", "demo", "tracing", "intake",
-                         "hooks", "bootstrap", "endpoint")
+                         "hooks", "bootstrap", "endpoint", "timestamps")
 
 
 def imports(path: Path) -> set[str]:
