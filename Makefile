@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-packages
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,17 @@ $(VENV)/.installed-test: $(PY) pyproject.toml setup.cfg setup.py
 demo: $(VENV)/.installed
 	$(PY) -m docflow.demo
 
-test: $(VENV)/.installed-test
+# Debian packages a test needs, installed when missing (as root, with apt-get):
+# poppler-utils renders a signed PDF's stamp (pdftoppm) and reads its text (pdftotext).
+system-packages:
+	@command -v pdftoppm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing poppler-utils (pdftoppm) for the PDF rendering tests"; \
+	    apt-get install -y -q poppler-utils >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q poppler-utils >/dev/null; }; \
+	  else echo "note: pdftoppm (poppler-utils) is missing and cannot be installed here"; fi; }
+
+test: $(VENV)/.installed-test system-packages
 	$(VENV)/bin/ruff check docflow tests examples benchmarks
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -n auto

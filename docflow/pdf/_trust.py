@@ -17,6 +17,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 from docflow.errors import CredentialsError
 
@@ -93,9 +94,11 @@ class PdfTrust:
         roots = list(self._asn1["roots"])  # type: ignore[call-overload]
         others = [*self._asn1["others"], *(_asn1(c) for c in extra)]  # type: ignore[misc]
         crls = list(self._asn1["crls"])  # type: ignore[call-overload]
+        fetchers = RequestsFetcherBackend(per_request_timeout=self.fetch_timeout) \
+            if self.fetch else None  # requests: sync, bounded, no event loop of its own
         return ValidationContext(trust_roots=roots, other_certs=others, crls=crls,
                                  revocation_mode=self.revocation, moment=moment,
-                                 allow_fetching=self.fetch)
+                                 allow_fetching=self.fetch, fetcher_backend=fetchers)
 
 
 def _asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
