@@ -93,6 +93,8 @@ class ServerConfig:
     checkpoint_every: float = 3600.0
     #: where they are written (relative to the home); copy them somewhere else
     checkpoint_dir: str = "checkpoints"
+    #: an RFC 3161 time-stamping authority's URL that stamps each checkpoint ("": none)
+    checkpoint_tsa: str = ""
 
 
 @dataclass(frozen=True)

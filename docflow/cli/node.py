@@ -21,6 +21,7 @@ from docflow.cli._output import (
     health_of,
     json_option,
     local_time,
+    note,
     say,
     section,
 )
@@ -170,7 +171,7 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None,
     except DocflowError as exc:
         fail(exc)
     checkpoints = _Checkpoints(home / config.server.checkpoint_dir, node,
-                               config.server.checkpoint_every)
+                               config.server.checkpoint_every, config.server.checkpoint_tsa)
     options: dict[str, Any] = {"every": config.server.deliver_every,
                                "lease": config.server.lease,
                                "workers": config.server.deliver_workers,
@@ -270,10 +271,10 @@ class _Checkpoints:
     when the chain has grown since the last one, a JSON file in ``folder`` named after
     the entry it signs (written whole, then renamed into place)."""
 
-    def __init__(self, folder: Path, node: Any, every: float):
+    def __init__(self, folder: Path, node: Any, every: float, tsa: str = ""):
         import time
 
-        self.folder, self.node, self.every = folder, node, every
+        self.folder, self.node, self.every, self.tsa = folder, node, every, tsa
         self._clock = time.monotonic
         self._next = self._clock() + every
         self._last: int | None = None
@@ -292,6 +293,15 @@ class _Checkpoints:
             return None
         checkpoint = sign_checkpoint(self.node.credentials, seq, head,
                                      now=dt.datetime.now(dt.UTC))
+        if self.tsa:
+            from docflow.errors import DocflowError
+            from docflow.timestamps import pdf_timestamper, stamp_checkpoint
+
+            try:
+                checkpoint = stamp_checkpoint(checkpoint, pdf_timestamper(self.tsa))
+            except DocflowError as exc:  # the checkpoint is kept, unstamped, said so
+                note(f"warning: the audit checkpoint at entry {seq} is not time-stamped: "
+                     f"{exc}")
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"audit-{seq:010d}-{checkpoint.at:%Y%m%dT%H%M%S}Z.json"
         partial = path.with_suffix(".partial")

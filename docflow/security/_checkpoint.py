@@ -40,6 +40,9 @@ class AuditCheckpoint:
     at: dt.datetime
     certificate: bytes
     signature: bytes
+    #: an RFC 3161 time-stamp token (DER) over ``signature``, when a time-stamping
+    #: authority stamped it (:func:`docflow.timestamps.stamp_checkpoint`)
+    timestamp: bytes | None = None
 
     def statement(self) -> bytes:
         """The bytes the signature covers."""
@@ -47,12 +50,15 @@ class AuditCheckpoint:
 
     def to_json(self) -> str:
         """The checkpoint as a small JSON document (binary parts base64)."""
-        return json.dumps({
+        data = {
             "format": _PREFIX, "organ": str(self.organ), "seq": self.seq, "head": self.head,
             "at": self.at.astimezone(dt.UTC).isoformat(),
             "certificate": pybase64.b64encode(self.certificate).decode(),
             "signature": pybase64.b64encode(self.signature).decode(),
-        }, indent=2)
+        }
+        if self.timestamp is not None:
+            data["timestamp"] = pybase64.b64encode(self.timestamp).decode()
+        return json.dumps(data, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> AuditCheckpoint:
@@ -68,9 +74,11 @@ class AuditCheckpoint:
             seq = data["seq"]
             if not isinstance(seq, int) or seq < 0:
                 raise ValueError("seq is not a count of entries")
+            stamp = data.get("timestamp")
             return cls(OrganCode.parse(data["organ"]), seq, str(data["head"]), at,
                        pybase64.b64decode(data["certificate"], validate=True),
-                       pybase64.b64decode(data["signature"], validate=True))
+                       pybase64.b64decode(data["signature"], validate=True),
+                       None if stamp is None else pybase64.b64decode(stamp, validate=True))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SignatureValueError(
                 f"not an audit checkpoint: {exc}",
