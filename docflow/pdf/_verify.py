@@ -30,7 +30,8 @@ from docflow.pdf._read import Found, read_pdf, signatures_of
 from docflow.pdf._roles import Role
 from docflow.pdf._trust import PdfTrust
 
-__all__ = ["COMPETENCE_PREFIXES", "PdfReport", "PdfVerdict", "SignatureCheck", "verify_pdf"]
+__all__ = ["COMPETENCE_PREFIXES", "PdfReport", "PdfVerdict", "SignatureCheck",
+           "competence_prefix", "verify_pdf"]
 
 #: How a signer signs for someone else (Nghị định 30, Phụ lục I): thay mặt, ký thay,
 #: thừa lệnh, thừa ủy quyền, quyền.
@@ -255,8 +256,25 @@ def _cross_checks(checks: list[SignatureCheck], signer: Signer | None
                 and _folded(signer.full_name) != _folded(check.signer):
             extra.append(f"the packet's SignerInfo names {signer.full_name!r}, the "
                          f"certificate {check.signer!r}")
+        if check.role is Role.OFFICIAL and signer is not None and signer.competence:
+            prefix = competence_prefix(signer.competence)
+            if prefix is not None and prefix not in COMPETENCE_PREFIXES:
+                extra.append(f"the SignerInfo's competence {signer.competence!r} signs for "
+                             f"someone with {prefix!r}, not one of "
+                             + ", ".join(COMPETENCE_PREFIXES))
         result.append(check if not extra else _with(check, extra))
     return result
+
+
+def competence_prefix(competence: str) -> str | None:
+    """How a signer signs for someone else, as ``SignerInfo``'s competence writes it
+    (``KT. Chủ tịch`` -> ``KT.``); None when the signer signs in their own right (no
+    dotted abbreviation first)."""
+    first = competence.strip().split(" ", 1)[0]
+    if first.endswith(".") and first[:-1].isalpha() and first[:-1].isupper() \
+            and len(first) <= 6:
+        return first
+    return None
 
 
 def _with(check: SignatureCheck, extra: list[str]) -> SignatureCheck:

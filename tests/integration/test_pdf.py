@@ -189,6 +189,13 @@ def test_tampering_gives_a_verdict_with_its_reason(signed: bytes, signers_: Sign
                         at=LATER)
     assert all("does not chain to the PDF trust list" in " ".join(s.problems)
                for s in report.signatures)
+    # a competence the decree does not know (TM., KT., TL., TUQ., Q. are its forms)
+    report = verify_pdf(signed, signers_.trust, at=LATER,
+                        signer=Signer("Nguyễn Văn An", "Chủ tịch", "PT. Chủ tịch"))
+    assert any("'PT.', not one of TM., KT., TL., TUQ., Q." in r for r in report.reasons())
+    for fine in ("KT. Chủ tịch", "TUQ. Giám đốc", "Chủ tịch"):
+        assert verify_pdf(signed, signers_.trust, at=LATER,
+                          signer=Signer("Nguyễn Văn An", "Chủ tịch", fine)).valid
     # the packet names someone else as its signer
     report = verify_pdf(signed, signers_.trust, at=LATER, signer=Signer("Lê Văn Cường"))
     assert any("SignerInfo names 'Lê Văn Cường'" in r for r in report.reasons())
