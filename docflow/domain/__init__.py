@@ -22,7 +22,18 @@ themselves (which transition, which rank, which answer) are the tables of
   the reason it goes back under a ``reject`` policy.
 """
 
-from docflow.domain.admission import Admission, Seen, Twin, admit, twin_of
+from docflow.domain.admission import (
+    Admission,
+    Note,
+    Seen,
+    Twin,
+    admit,
+    rebuilt_note,
+    received_note,
+    superseded_note,
+    twin_of,
+    unsigned_twin_note,
+)
 from docflow.domain.attachments import OnInvalid, PdfCheck, PdfMark, document_mark, refusal
 from docflow.domain.history import Entry
 from docflow.domain.outbox import after_failure, settlement
@@ -41,6 +52,7 @@ __all__ = [
     "Admission",
     "Copy",
     "Entry",
+    "Note",
     "OnInvalid",
     "PdfCheck",
     "PdfMark",
@@ -54,9 +66,13 @@ __all__ = [
     "ask_change",
     "document_mark",
     "progress",
+    "rebuilt_note",
+    "received_note",
     "refusal",
     "settle_document",
     "settlement",
+    "superseded_note",
     "take_status",
     "twin_of",
+    "unsigned_twin_note",
 ]

@@ -10,9 +10,11 @@ import enum
 from dataclasses import dataclass
 
 from docflow.errors import ReplayError
+from docflow.lifecycle import IncomingEvent
 from docflow.security import Verdict
 
-__all__ = ["Admission", "Seen", "Twin", "admit", "twin_of"]
+__all__ = ["Admission", "Note", "Seen", "Twin", "admit", "rebuilt_note", "received_note",
+           "superseded_note", "twin_of", "unsigned_twin_note"]
 
 
 class Admission(enum.Enum):
@@ -79,3 +81,49 @@ def twin_of(earlier: Verdict | str | None, signature: Verdict | str | None, *,
     if signature not in (None, Verdict.VERIFIED):
         return Twin.FIRST_STANDS
     return Twin.SUPERSEDES if earlier != Verdict.VERIFIED else Twin.NONE
+
+
+@dataclass(frozen=True)
+class Note:
+    """An entry for the audit chain that the domain asks for: an action on a subject,
+    with its details (the unit of work appends it, with its actor, on commit)."""
+
+    action: str
+    subject: str
+    detail: dict[str, object]
+
+
+def received_note(document_ref: int, message_id: str, digest: str, sender: str,
+                  pdf: dict[str, str] | None = None, *, supersedes: int | None = None
+                  ) -> Note:
+    """A document received: its message id, bytes' digest, sender, PDF marks and the
+    unsigned twin it supersedes."""
+    detail: dict[str, object] = {"message_id": message_id, "sha256": digest, "from": sender}
+    if pdf:
+        detail["pdf"] = pdf
+    if supersedes is not None:
+        detail["supersedes"] = supersedes
+    return Note(IncomingEvent.RECEIVE, f"document:{document_ref}", detail)
+
+
+def rebuilt_note(document_ref: int, message_id: str, digest: str) -> Note:
+    """Another system's rebuilt retry of a document (Nghị định 30 asks for the
+    warning)."""
+    return Note("duplicate", f"document:{document_ref}", {
+        "message_id": message_id, "sha256": digest,
+        "warning": "the same DocumentId again with other content"})
+
+
+def unsigned_twin_note(twin_ref: int, message_id: str, digest: str) -> Note:
+    """An unsigned copy of a DocumentId received before: the first stands."""
+    return Note("duplicate", f"document:{twin_ref}", {
+        "message_id": message_id, "sha256": digest,
+        "warning": "the same DocumentId again, unsigned, with other content: "
+                   "the document received first stands"})
+
+
+def superseded_note(twin_ref: int, by: int) -> Note:
+    """An unsigned copy superseded by the signed document that arrived later."""
+    return Note("superseded", f"document:{twin_ref}", {
+        "by": by, "warning": "an unsigned copy of a DocumentId whose signed document "
+                             "arrived later"})

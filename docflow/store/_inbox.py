@@ -89,9 +89,8 @@ class Inbox:
                 digest=digest, identity=identity, derived=envelope.derived_id,
                 message_id=envelope.message_id, now=tx.now)
             if admission is domain.Admission.REBUILT and seen is not None:
-                tx.audit("duplicate", f"document:{seen.document_ref}", {
-                    "message_id": envelope.message_id, "sha256": digest,
-                    "warning": "the same DocumentId again with other content"})
+                tx.note(domain.rebuilt_note(int(seen.document_ref), envelope.message_id,
+                                            digest))
             if admission in (domain.Admission.AGAIN, domain.Admission.REBUILT) \
                     and seen is not None:
                 return ReceiveResult(int(seen.document_ref), bytes(seen.receipt), True)
@@ -107,10 +106,7 @@ class Inbox:
                 # A DocumentId names one document per sender: an unsigned packet with the
                 # DocumentId (and business type) of a document received before is that
                 # document again, whatever its message id, and never shadows it.
-                tx.audit("duplicate", f"document:{twin.id}", {
-                    "message_id": envelope.message_id, "sha256": digest,
-                    "warning": "the same DocumentId again, unsigned, with other content: "
-                    "the document received first stands"})
+                tx.note(domain.unsigned_twin_note(int(twin.id), envelope.message_id, digest))
                 first = tx.conn.execute(_RECEIPT_OF, {"document_ref": twin.id}).first()
                 answer = bytes(first.receipt) if first is not None else (
                     receipt() if callable(receipt) else receipt)
@@ -135,18 +131,15 @@ class Inbox:
             if change_answer is not None:
                 _rows.apply_incoming(tx, change_answer.document_ref, change_answer.event,
                                      change_answer.reason, change_answer.status, None)
-            details: dict[str, object] = {"message_id": envelope.message_id, "sha256": digest,
-                       "from": str(envelope.info.sender.code)}
-            if pdf_checks:
-                details["pdf"] = {check.name: check.mark for check in pdf_checks}
-            if relation is domain.Twin.SUPERSEDES and twin is not None:
+            supersedes = int(twin.id) if relation is domain.Twin.SUPERSEDES \
+                and twin is not None else None
+            if supersedes is not None:
                 # The signed document arrives after an unsigned twin: it wins (lookups by
                 # DocumentId take the verified copy); the twin is named as superseded.
-                details["supersedes"] = int(twin.id)
-                tx.audit("superseded", f"document:{twin.id}", {
-                    "by": document_ref, "warning": "an unsigned copy of a DocumentId whose "
-                    "signed document arrived later"})
-            tx.audit("receive", f"document:{document_ref}", details)
+                tx.note(domain.superseded_note(supersedes, document_ref))
+            tx.note(domain.received_note(
+                document_ref, envelope.message_id, digest, sender,
+                {check.name: check.mark for check in pdf_checks}, supersedes=supersedes))
             if refusal is not None:
                 _rows.apply_incoming(tx, document_ref, IncomingEvent.REJECT, refusal.reason,
                                      refusal.status, None)

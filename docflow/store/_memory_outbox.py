@@ -25,7 +25,7 @@ from docflow.model import OrganCode, StatusInfo
 from docflow.store._memory_queries import MemoryQueries
 from docflow.store._memory_rows import DeliveryRow, MemoryDatabase, MemoryTransaction
 from docflow.store._outbox import as_text, dead_letter_error
-from docflow.store._rows import sha256
+from docflow.store._rows import batch_sender, sha256
 from docflow.store._views import (
     Claim,
     DeliveryView,
@@ -54,10 +54,7 @@ class MemoryOutbox:
         """:meth:`record` for many documents of one sender, all or none."""
         if not items:
             return []
-        organ = str(items[0][0].info.sender.code)
-        if any(str(envelope.info.sender.code) != organ for envelope, _ in items):
-            raise StoreError("a batch holds the documents of one sender",
-                             hint="record each sender's documents in its own batch")
+        organ = batch_sender(items)
         with self._db.transaction(organ, now) as tx:
             return [record(tx, envelope, packet) for envelope, packet in items]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docflow.clock import Clock, system_clock
-from docflow.domain import Copy, Entry, PdfCheck, act, document_mark, progress
+from docflow.domain import Copy, Entry, Note, PdfCheck, act, document_mark, progress
 from docflow.domain.retry import RetryPolicy
 from docflow.envelope import Envelope, Finding
 from docflow.errors import ConcurrencyError, NotFoundError
@@ -253,6 +253,10 @@ class MemoryTransaction:
               actor: str | None = None) -> None:
         """Add an entry to the audit chain when this unit of work commits."""
         self.entries.append((self.organ if actor is None else actor, action, subject, detail))
+
+    def note(self, note: Note, *, actor: str | None = None) -> None:
+        """Add an entry the domain asked for (:class:`docflow.domain.Note`)."""
+        self.audit(note.action, note.subject, note.detail, actor=actor)
 
     def checkpoint(self, name: str) -> None:
         """A point between two steps (tests stop here)."""

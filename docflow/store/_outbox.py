@@ -58,10 +58,7 @@ class Outbox:
         (a broadcast to every commune, a batch import): all or none."""
         if not items:
             return []
-        organ = str(items[0][0].info.sender.code)
-        if any(str(envelope.info.sender.code) != organ for envelope, _ in items):
-            raise StoreError("a batch holds the documents of one sender",
-                             hint="record each sender's documents in its own batch")
+        organ = _rows.batch_sender(items)
         with self._db.transaction(organ, now) as tx:
             return _sent.record(tx, items, where=self._db.where)
 

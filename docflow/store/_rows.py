@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from docflow.domain import Copy, Entry, PdfCheck, act, document_mark, progress
 from docflow.envelope import Envelope, Finding, findings_json
-from docflow.errors import ConcurrencyError, NotFoundError
+from docflow.errors import ConcurrencyError, NotFoundError, StoreError
 from docflow.lifecycle import (
     CHANGE,
     DELIVERY,
@@ -100,6 +100,15 @@ def organ_texts(codes: OrganCode | Sequence[OrganCode] | None) -> str | list[str
     if isinstance(codes, (OrganCode, str)):  # a str: from an untyped caller
         return str(codes)
     return [str(code) for code in codes]
+
+
+def batch_sender(items: Sequence[tuple[Envelope, bytes]]) -> str:
+    """The one sender of a batch of documents to record (``StoreError`` when several)."""
+    organ = str(items[0][0].info.sender.code)
+    if any(str(envelope.info.sender.code) != organ for envelope, _ in items):
+        raise StoreError("a batch holds the documents of one sender",
+                         hint="record each sender's documents in its own batch")
+    return organ
 
 
 def sha256(data: bytes) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from docflow.clock import Clock, system_clock
+from docflow.domain.admission import Note
 from docflow.domain.retry import RetryPolicy
 from docflow.errors import DocflowError, StoreError
 from docflow.store._driver import DriverCursor
@@ -51,6 +52,10 @@ class Transaction:
         """Add an entry to the audit chain when this transaction commits; ``actor``:
         the organ acting, when not the transaction's (a document's owner)."""
         self.entries.append((self.organ if actor is None else actor, action, subject, detail))
+
+    def note(self, note: Note, *, actor: str | None = None) -> None:
+        """Add an entry the domain asked for (:class:`docflow.domain.Note`)."""
+        self.audit(note.action, note.subject, note.detail, actor=actor)
 
     def checkpoint(self, name: str) -> None:
         """A point between two steps (tests kill the process here)."""

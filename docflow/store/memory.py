@@ -91,9 +91,8 @@ class MemoryInbox:
                 digest=digest, identity=identity, derived=envelope.derived_id,
                 message_id=envelope.message_id, now=tx.now)
             if admission is domain.Admission.REBUILT and seen is not None:
-                tx.audit("duplicate", f"document:{seen.document_ref}", {
-                    "message_id": envelope.message_id, "sha256": digest,
-                    "warning": "the same DocumentId again with other content"})
+                tx.note(domain.rebuilt_note(int(seen.document_ref), envelope.message_id,
+                                            digest))
             if admission in (domain.Admission.AGAIN, domain.Admission.REBUILT) \
                     and seen is not None:
                 return ReceiveResult(seen.document_ref, seen.receipt, True)
@@ -109,10 +108,7 @@ class MemoryInbox:
             relation = domain.twin_of(None if twin is None else twin.signature, signature,
                                       found=twin is not None)
             if relation is domain.Twin.FIRST_STANDS and twin is not None:
-                tx.audit("duplicate", f"document:{twin.id}", {
-                    "message_id": envelope.message_id, "sha256": digest,
-                    "warning": "the same DocumentId again, unsigned, with other content: "
-                    "the document received first stands"})
+                tx.note(domain.unsigned_twin_note(int(twin.id), envelope.message_id, digest))
                 first = next((r.receipt for r in tables.received.values()
                               if r.document_ref == twin.id), None)
                 answer = first if first is not None else (
@@ -132,16 +128,13 @@ class MemoryInbox:
             if change_answer is not None:
                 tx.apply_incoming(change_answer.document_ref, change_answer.event,
                                   change_answer.reason, change_answer.status, None)
-            details: dict[str, object] = {"message_id": envelope.message_id,
-                                          "sha256": digest, "from": sender}
-            if pdf_checks:
-                details["pdf"] = {check.name: check.mark for check in pdf_checks}
-            if relation is domain.Twin.SUPERSEDES and twin is not None:
-                details["supersedes"] = twin.id
-                tx.audit("superseded", f"document:{twin.id}", {
-                    "by": ref, "warning": "an unsigned copy of a DocumentId whose "
-                    "signed document arrived later"})
-            tx.audit("receive", f"document:{ref}", details)
+            supersedes = twin.id if relation is domain.Twin.SUPERSEDES \
+                and twin is not None else None
+            if supersedes is not None:
+                tx.note(domain.superseded_note(supersedes, ref))
+            tx.note(domain.received_note(
+                ref, envelope.message_id, digest, sender,
+                {check.name: check.mark for check in pdf_checks}, supersedes=supersedes))
             if refusal is not None:
                 tx.apply_incoming(ref, IncomingEvent.REJECT, refusal.reason, refusal.status,
                                   None)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
+from docflow.pdf.samples import painted_over
+
 
 @dataclass(frozen=True)
 class PdfCase:
@@ -30,19 +32,8 @@ def flip_signed_byte(data: bytes) -> bytes:
     return data[:marker] + b"/Bodz Do" + data[marker + len(b"/Body Do"):]
 
 
-def later_overlay(data: bytes) -> bytes:
-    """A later revision that paints over page 1 (a "shadow" change of content)."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    page_ref, _ = writer.find_page_for_modification(0)
-    page = page_ref.get_object()
-    cover = writer.add_object(generic.StreamObject(
-        stream_data=b"q 1 1 1 rg 50 600 400 200 re f Q"))
-    contents = page["/Contents"]
-    writer.mark_update(page_ref)
-    page["/Contents"] = generic.ArrayObject([contents, cover])
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+#: a later revision that paints over page 1 (a "shadow" change of content)
+later_overlay = painted_over
 
 
 def later_note(data: bytes) -> bytes:

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
@@ -46,6 +45,9 @@ from docflow.security import (
     issue_official_certificate,
 )
 from tests.conftest import NOW, Pki
+from tests.hostile.pdf_catalogue import flip_signed_byte as flip_in_first_revision
+from tests.hostile.pdf_catalogue import later_note as annotate
+from tests.hostile.pdf_catalogue import later_overlay as overlay
 from tests.pdf_pki import OutsidePki, outside_pki
 
 SIGNED_AT = NOW + dt.timedelta(hours=1)  # the certificates were issued at NOW
@@ -280,46 +282,6 @@ def pdf_text(data: bytes) -> str:
     poppler_or_skip()
     return subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True,
                           check=True).stdout.decode()
-
-
-def flip_in_first_revision(data: bytes) -> bytes:
-    """One byte changed inside the original document's page stream (signed by all)."""
-    marker = data.index(b"/Body Do")
-    return data[:marker] + b"/Bodz Do" + data[marker + len(b"/Body Do"):]
-
-
-def overlay(data: bytes) -> bytes:
-    """A later revision that paints over page 1 (a "shadow" change of content)."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    page_ref, _ = writer.find_page_for_modification(0)
-    page = page_ref.get_object()
-    cover = writer.add_object(generic.StreamObject(
-        stream_data=b"q 1 1 1 rg 50 600 400 200 re f Q"))
-    contents = page["/Contents"]
-    writer.mark_update(page_ref)
-    page["/Contents"] = generic.ArrayObject([contents, cover])
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def annotate(data: bytes) -> bytes:
-    """A sticky note added after signing (what a viewer's comment tool writes)."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    page_ref, _ = writer.find_page_for_modification(0)
-    page = page_ref.get_object()
-    note = writer.add_object(generic.DictionaryObject({
-        generic.pdf_name("/Type"): generic.pdf_name("/Annot"),
-        generic.pdf_name("/Subtype"): generic.pdf_name("/Text"),
-        generic.pdf_name("/Rect"): generic.ArrayObject(
-            [generic.NumberObject(v) for v in (100, 100, 120, 120)]),
-        generic.pdf_name("/Contents"): generic.TextStringObject("Đã xem")}))
-    writer.mark_update(page_ref)
-    annotations = page.get("/Annots", generic.ArrayObject())
-    page["/Annots"] = generic.ArrayObject([*annotations, note])
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def pyhanko_sign(pdf: bytes, outside: OutsidePki, label: str, field: str, *,
