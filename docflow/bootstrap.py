@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from docflow.calendar import WorkingCalendar
 from docflow.config import CONFIG_NAME, AxisConfig, NodeConfig, ServerConfig, load_config
 from docflow.domain import OnInvalid
 from docflow.emulators import AxisApp, AxisSystem, LgspAccount, TokenLgspApp, Wso2App, Wso2Consumer
@@ -78,6 +79,12 @@ class NodeParts:
     axis_trust: TrustPolicy
     interop: Policy
     pdf: PdfPolicy
+
+
+def working_calendar(config: NodeConfig) -> WorkingCalendar:
+    """The node's working days: Vietnam's, with ``[calendar] overrides`` on top."""
+    return WorkingCalendar.load(config.calendar) if config.calendar is not None \
+        else WorkingCalendar()
 
 
 def pdf_policy(config: NodeConfig) -> PdfPolicy:

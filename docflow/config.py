@@ -183,6 +183,9 @@ class NodeConfig:
     interop: InteropConfig = field(default_factory=InteropConfig)
     axis: AxisConfig | None = None
     pdf: PdfConfig = field(default_factory=PdfConfig)
+    #: ``[calendar] overrides``: a TOML file of days made off or working by decisions
+    #: newer than the holidays package (docflow.calendar.WorkingCalendar.load)
+    calendar: Path | None = None
     # The name of the environment variable holding the key's passphrase, not a secret.
     passphrase_env: str = "DOCFLOW_KEY_PASSPHRASE"  # noqa: S105
     #: the office's IANA time zone: the day a document is dated, due and overdue, and
@@ -240,6 +243,7 @@ def load_config(home: Path) -> NodeConfig:
         interop = _interop(data.get("interop", {}))
         axis = _axis(data["axis"], path.parent) if "axis" in data else None
         pdf = _pdf(data.get("pdf", {}), base)
+        calendar = _calendar(data.get("calendar", {}), base)
     except KeyError as exc:
         raise ConfigError(f"[node] {exc.args[0]} is missing", where=str(path),
                           hint="[node] needs organ (its code) and name") from exc
@@ -273,6 +277,7 @@ def load_config(home: Path) -> NodeConfig:
         interop=interop,
         axis=axis,
         pdf=pdf,
+        calendar=calendar,
         timezone=timezone,
         keep_message_ids=keep,
     )
@@ -390,6 +395,16 @@ def _interop(table: Any) -> InteropConfig:
                          refuse=tuple(map(str, table.get("refuse", ()))),
                          aliases={str(key): str(value) for key, value in aliases.items()},
                          timezone=timezone)
+
+
+def _calendar(table: Any, base: Path) -> Path | None:
+    if not isinstance(table, dict):
+        raise ConfigError("[calendar] must be a table")
+    if set(table) - {"overrides"}:
+        raise ConfigError(f"unknown setting(s) in [calendar]: {sorted(set(table) - {'overrides'})}",
+                          hint="overrides = \"calendar.toml\"")
+    overrides = table.get("overrides")
+    return _path(base, overrides, "calendar overrides") if overrides else None
 
 
 def _pdf(table: Any, base: Path) -> PdfConfig:

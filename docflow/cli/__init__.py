@@ -2,11 +2,12 @@
 
 One module per command group (see the README's "Command line" and "Development"):
 ``conform`` (packet files), ``documents`` (send, act, show, trace), ``node`` (init,
-serve), ``pdf`` (signed PDFs), ``pki``, ``audit``, ``axis``, ``simulate``, ``db``,
-``lifecycle``; ``_app`` holds the root group and the options node commands share,
-``_output`` how results and errors are printed. Every ``DocflowError`` becomes a
-one-line message on stderr and exit status 2; usage errors exit with 2 as click does;
-success is 0; a check that finds a problem (``validate``) exits with 1.
+serve), ``pdf`` (signed PDFs), ``calendar`` (working days), ``pki``, ``audit``,
+``axis``, ``simulate``, ``db``, ``lifecycle``; ``_app`` holds the root group and the
+options node commands share, ``_output`` how results and errors are printed. Every
+``DocflowError`` becomes a one-line message on stderr and exit status 2; usage errors
+exit with 2 as click does; success is 0; a check that finds a problem (``validate``)
+exits with 1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from docflow.cli import (  # noqa: F401 - imported for their commands
     audit,
     axis,
+    calendar,
     conform,
     db,
     directory,

@@ -91,3 +91,30 @@ def test_bad_overrides_are_refused_naming_the_place(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"both off .* and working"):
         WorkingCalendar([Override(dt.date(2027, 1, 4), DayKind.OFF, "a"),
                          Override(dt.date(2027, 1, 4), DayKind.WORKING, "b")])
+
+
+def test_the_calendar_commands(tmp_path: Path) -> None:
+    """``docflow calendar days`` lists the days that are not what their weekday says;
+    ``calendar add`` counts working days; a home's overrides apply."""
+    import json
+
+    from click.testing import CliRunner
+
+    from docflow.cli import cli
+
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["calendar", "days", "--year", "2026", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = {row["date"]: row for row in json.loads(listed.output)}
+    assert rows["2026-02-17"]["working"] is False and rows["2026-08-22"]["working"] is True
+    assert "2026-02-14" not in rows  # a Saturday off is what its weekday says
+    added = runner.invoke(cli, ["calendar", "add", "2026-02-13", "1", "--json"])
+    assert json.loads(added.output)["date"] == "2026-02-23"
+    overrides = tmp_path / "calendar.toml"
+    overrides.write_text('[[day]]\ndate = 2026-02-14\nkind = "working"\n'
+                         'decision = "làm bù"\n', encoding="utf-8")
+    moved = runner.invoke(cli, ["calendar", "add", "2026-02-13", "1", "--overrides",
+                                str(overrides)])
+    assert moved.output.strip() == "2026-02-14"
+    bad = runner.invoke(cli, ["calendar", "add", "13/02/2026", "1"])
+    assert bad.exit_code == 2 and "is not a date" in bad.output
