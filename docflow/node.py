@@ -214,6 +214,15 @@ class Node(Endpoint[Directory | None, NodeStore]):
                 f"{info.promulgation_date:%d/%m/%Y} already", where=info.document_id,
                 hint=f"give it the next number ({self.next_number(info.promulgation_date.year)}"
                 "), or change the sent one with node.update / node.replace")
+        year = info.promulgation_date.year
+        taken = self.store.queries.sent_code(self.code, year, info.code_number,
+                                             info.code_notation)
+        if taken is not None:  # a register's number is unique in its year (Phụ lục VI)
+            raise ModelError(
+                f"this organ sent {info.code} on {taken.promulgation_date:%d/%m/%Y} "
+                f"already (document {taken.id}): a number and notation are used once a year",
+                where=info.document_id,
+                hint=f"give it the next number ({self.next_number(year)})")
         recipients = (tuple(self._organ_info(OrganCode.parse(code)) for code in to)
                       if to is not None else info.recipients)
         self._require_routes(organ.code for organ in recipients)

@@ -164,6 +164,15 @@ class MemoryQueries:
                 if d.organ == str(organ) and d.direction == Direction.OUT
                 and d.promulgation_date.year == year]
 
+    def sent_code(self, organ: OrganCode, year: int, number: str, notation: str
+                  ) -> DocumentView | None:
+        """The document ``organ`` sent in ``year`` under this number and notation."""
+        found = sorted((d for d in self._tables().documents.values()
+                        if d.organ == str(organ) and d.direction == Direction.OUT
+                        and d.number == number and d.notation == notation
+                        and d.promulgation_date.year == year), key=lambda d: d.id)
+        return found[0].view() if found else None
+
     def waiting_for(self, recipients: Sequence[OrganCode]) -> dict[str, tuple[int, dt.datetime]]:
         """For each of ``recipients`` with deliveries on their way: how many, since when."""
         waiting: dict[str, tuple[int, dt.datetime]] = {}

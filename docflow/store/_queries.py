@@ -238,6 +238,19 @@ class Queries:
         with self._db.reader() as conn:
             return [str(row[0]) for row in conn.execute(query)]
 
+    def sent_code(self, organ: OrganCode, year: int, number: str, notation: str
+                  ) -> DocumentView | None:
+        """The document ``organ`` sent in ``year`` under this number and notation (its
+        register's; Phụ lục VI III.1.h), if any."""
+        d = s.documents.c
+        query = select(s.documents).where(
+            d.organ == str(organ), d.direction == Direction.OUT, d.number == number,
+            d.notation == notation, d.promulgation_date >= dt.date(year, 1, 1),
+            d.promulgation_date <= dt.date(year, 12, 31)).order_by(d.id).limit(1)
+        with self._db.reader() as conn:
+            row = conn.execute(query).one_or_none()
+        return None if row is None else document_view(row)
+
     def waiting_for(self, recipients: Sequence[OrganCode]) -> dict[str, tuple[int, dt.datetime]]:
         """For each of ``recipients`` with deliveries still on their way to it: how many,
         and since when the oldest is due (a hub's packets held for an organ that pulls)."""

@@ -97,6 +97,10 @@ class QueryRoom(Protocol):
     def numbers_used(self, organ: OrganCode, year: int) -> list[str]:
         """The numbers ``organ``'s sent documents of ``year`` carry."""
 
+    def sent_code(self, organ: OrganCode, year: int, number: str, notation: str
+                  ) -> DocumentView | None:
+        """The document ``organ`` sent in ``year`` under this number and notation."""
+
     def waiting_for(self, recipients: Sequence[OrganCode]) -> dict[str, tuple[int, dt.datetime]]:
         """Per recipient: how many deliveries wait, and since when."""
 

@@ -486,3 +486,19 @@ def test_the_history_of_every_change_path_names_its_events(net: Network, kind: s
     expected = {"recall": "recalled", "replace": "replaced"}.get(kind, "sent") if agreed \
         else "sent"
     assert net.province.store.queries.document(ref).state == expected
+
+
+def test_a_number_and_notation_are_used_once_a_year(net: Network) -> None:
+    """Phụ lục VI III.1.h: a second document with the number and notation of one sent
+    that year is refused (it would share a register line, and receivers would take it
+    for the first); the next year the numbers start again."""
+    import datetime as dt
+
+    first = sample_envelope(number="4512", date=dt.date(2026, 3, 2)).info
+    net.province.send(first)
+    again = sample_envelope(number="4512", date=dt.date(2026, 5, 5)).info
+    with pytest.raises(ModelError, match=r"sent 4512/QĐ-UBND on 02/03/2026 already"):
+        net.province.send(again)
+    assert len(net.province.outbox().items) == 1  # nothing signed, nothing written
+    net.province.send(sample_envelope(number="4512", date=dt.date(2027, 1, 4)).info)
+    assert net.province.next_number(2026) == "4513"
