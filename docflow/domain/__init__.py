@@ -20,6 +20,8 @@ themselves (which transition, which rank, which answer) are the tables of
   client's word on an item it fetched.
 - :mod:`~docflow.domain.attachments`: a received document's signed PDFs: its mark, and
   the reason it goes back under a ``reject`` policy.
+- :mod:`~docflow.domain.deadlines`: the văn thư deadlines of a received or sent document
+  (Nghị định 30/2020), in working days.
 """
 
 from docflow.domain.admission import (
