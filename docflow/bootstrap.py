@@ -79,6 +79,7 @@ class NodeParts:
     axis_trust: TrustPolicy
     interop: Policy
     pdf: PdfPolicy
+    calendar: WorkingCalendar
 
 
 def working_calendar(config: NodeConfig) -> WorkingCalendar:
@@ -165,7 +166,7 @@ def retry_policy(server: ServerConfig) -> RetryPolicy:
 def _parts(config: NodeConfig, signing: bool, axis: bool) -> NodeParts:
     keys, trust = credentials(config, signing=signing), trust_store(config)
     directory = load_directory(config)
-    pdf = pdf_policy(config)
+    pdf, calendar = pdf_policy(config), working_calendar(config)
     addresses = dict(directory.addresses()) if directory is not None else {}
     addresses.update(config.peers)
     # the home's database exists (docflow init made it): a typo or a volume not mounted
@@ -182,7 +183,8 @@ def _parts(config: NodeConfig, signing: bool, axis: bool) -> NodeParts:
             store.close()
             raise
     return NodeParts(config.organ, keys, trust, store, transport, directory, config.zone,
-                     TrustPolicy(config.interop.axis_trust), config.interop.policy(), pdf)
+                     TrustPolicy(config.interop.axis_trust), config.interop.policy(), pdf,
+                     calendar)
 
 
 def node_parts(config: NodeConfig, *, signing: bool = True) -> NodeParts:

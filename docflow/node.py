@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from docflow import bootstrap, intake
+from docflow.calendar import WorkingCalendar
 from docflow.clock import Clock, system_clock
 from docflow.config import NodeConfig, load_config
 from docflow.delivery import DeliveryReport, check_receipt, run_outbox
 from docflow.domain import refusal
+from docflow.domain.deadlines import received_deadlines, return_deadline
 from docflow.endpoint import Endpoint
 from docflow.envelope import DEFAULT_POLICY, Envelope, Policy, parse_envelope, parse_status
 from docflow.errors import (
@@ -110,18 +112,20 @@ class Node(Endpoint[Directory | None, NodeStore]):
         pdf: how the signed PDFs of received documents are checked (``[pdf]``: the PDF
             trust list; ``on_invalid`` record or reject). Without a trust list each PDF
             is marked ``unchecked``.
+        calendar: the working days the văn thư deadlines are counted in.
     """
 
     def __init__(self, organ: OrganInfo, credentials: Credentials, trust: TrustStore,
                  store: NodeStore, transport: Transport, *, directory: Directory | None = None,
                  clock: Clock = system_clock, axis_trust: TrustPolicy = TrustPolicy.REQUIRE,
                  interop: Policy = DEFAULT_POLICY, zone: dt.tzinfo = DEFAULT_TZ,
-                 pdf: PdfPolicy | None = None):
+                 pdf: PdfPolicy | None = None, calendar: WorkingCalendar | None = None):
         super().__init__(organ, credentials, trust, store, transport, directory, clock,
                          zone)
         self.axis_trust = axis_trust
         self.interop = interop
         self.pdf = pdf if pdf is not None else PdfPolicy()
+        self.calendar = calendar if calendar is not None else WorkingCalendar()
         #: callbacks told of each document received (a :class:`DocumentView`, after the
         #: store committed it; a copy received again is not told twice)
         self.document_hooks: Hooks[DocumentView] = Hooks("document")
@@ -167,7 +171,8 @@ class Node(Endpoint[Directory | None, NodeStore]):
         parts = bootstrap.node_parts(config, signing=signing)
         return cls(parts.organ, parts.credentials, parts.trust, parts.store, parts.transport,
                    directory=parts.directory, axis_trust=parts.axis_trust,
-                   interop=parts.interop, zone=parts.zone, pdf=parts.pdf)
+                   interop=parts.interop, zone=parts.zone, pdf=parts.pdf,
+                   calendar=parts.calendar)
 
     # ------------------------------------------------------------------ sending
 
@@ -408,6 +413,9 @@ class Node(Endpoint[Directory | None, NodeStore]):
         checks = check_attachments(envelope.attachments, self.pdf, signer=info.signer,
                                    at=now)
         reason = refusal(checks, self.pdf.on_invalid)
+        deadlines = received_deadlines(now, info.priority, info.due_date, self.calendar,
+                                       self.zone) + ((return_deadline(now, self.zone),)
+                                                     if reason is not None else ())
         result = self.store.inbox.receive(envelope, packet, organ=self.code,
                                           receipt=receipt,
                                           content_digest=received.content_digest,
@@ -416,7 +424,7 @@ class Node(Endpoint[Directory | None, NodeStore]):
                                           findings=received.findings, pdf_checks=checks,
                                           refusal=None if reason is None else Refusal(
                                               reason, self._returned(envelope, reason)),
-                                          now=now)
+                                          deadlines=deadlines, now=now)
         _LOG.info("%s document %s/%s (message %s) from %s as document %d; signature %s%s",
                   "received again" if result.duplicate else "received",  # not a state: a log word
                   info.code_number,
@@ -433,12 +441,9 @@ class Node(Endpoint[Directory | None, NodeStore]):
         info = envelope.info
 
         def status(step: Step[IncomingState]) -> tuple[StatusInfo, bytes]:
-            returned = StatusInfo(
-                response_for=ResponseFor(info.sender.code, info.code, info.promulgation_date,
-                                         info.document_id),
-                sender=self.organ, code=StatusCode.REJECTED,
-                timestamp=self.clock().astimezone(dt.UTC), description=reason,
-                message_id=envelope.message_id)
+            returned = self._answer(ResponseFor(info.sender.code, info.code,
+                                                info.promulgation_date, info.document_id),
+                                    envelope.message_id, StatusCode.REJECTED, reason)
             return returned, sign_status(returned, self.credentials)
 
         return status
@@ -629,15 +634,14 @@ class Node(Endpoint[Directory | None, NodeStore]):
 
     def _status(self, document: DocumentView, code: StatusCode,
                 reason: str | None) -> StatusInfo:
-        origin = OrganCode(document.sender)
-        return StatusInfo(
-            response_for=ResponseFor(origin, document.code, document.promulgation_date,
-                                     document.document_id),
-            sender=self.organ,
-            code=code,
-            timestamp=self.clock().astimezone(dt.UTC),
-            description=reason or code.description,
-            message_id=document.message_id,
-        )
+        return self._answer(ResponseFor(OrganCode(document.sender), document.code,
+                                        document.promulgation_date, document.document_id),
+                            document.message_id, code, reason)
+
+    def _answer(self, about: ResponseFor, message_id: str, code: StatusCode,
+                reason: str | None) -> StatusInfo:
+        return StatusInfo(response_for=about, sender=self.organ, code=code,
+                          timestamp=self.clock().astimezone(dt.UTC),
+                          description=reason or code.description, message_id=message_id)
 
 

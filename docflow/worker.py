@@ -69,8 +69,9 @@ class Worker:
             due and returns its path (see ``docflow serve``).
         name: the worker's name in claims (default ``worker-<organ>``).
         expire_every: seconds between forgetting the received message ids older than
-            the store's retention (``[node] keep_message_ids``), on the first pass and
-            then this often.
+            the store's retention (``[node] keep_message_ids``) and recording the
+            breaches of văn thư deadlines still open after they ended, on the first pass
+            and then this often.
         stale_pull: a hub's health is degraded when a packet has waited this many
             seconds for an organ that pulls (it stopped pulling).
     """
@@ -144,9 +145,12 @@ class Worker:
         if self._expired_at is not None and now - self._expired_at < self._expire_every:
             return None
         forgotten = self.endpoint.store.inbox.expire(now=now)
+        breached = self.endpoint.store.deadlines.sweep(now=now)  # the văn thư deadlines
         self._expired_at = now
-        return f"forgot {forgotten} received message id(s) past their retention" \
-            if forgotten else None
+        said = [f"forgot {forgotten} received message id(s) past their retention"
+                if forgotten else "", f"recorded {breached} deadline breach(es)"
+                if breached else ""]
+        return "; ".join(part for part in said if part) or None
 
     def _poll(self) -> str | None:
         # acknowledges each packet only after it is stored

@@ -19,6 +19,7 @@ from docflow.cli import (  # noqa: F401 - imported for their commands
     calendar,
     conform,
     db,
+    deadlines,
     directory,
     documents,
     lifecycle,

@@ -168,8 +168,11 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
         page = node.store.queries.documents(direction=direction, organ=str(node.code),
                                             state=state, page_size=1000)
         today = node.today()
+        late = {d.document_ref for d in node.store.deadlines.list(
+            node.code, breached_only=True, now=node.clock())}
         rows = [{"id": d.id, "code": d.code, "sender": d.sender, "state": d.state,
-                 "due": d.due_date, "overdue": d.overdue(today), "subject": d.subject,
+                 "due": d.due_date, "overdue": d.overdue(today),
+                 "deadline_breached": d.id in late, "subject": d.subject,
                  "message_id": d.message_id, "document_id": d.document_id,
                  "signature": d.signature, "pdf": d.pdf,
                  "findings": len(d.findings)} for d in page.items]
@@ -186,14 +189,16 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
             emit(rows, as_json, lambda: table(
                 ["id", "code", "state", "due", "", "to", "copies", "subject"],
                 [[r["id"], r["code"], r["state"], r["due"] or "-",
-                  "OVERDUE" if r["overdue"] else "", clip(", ".join(r["recipients"])),
+                  "OVERDUE" if r["overdue"] else "LATE" if r["deadline_breached"] else "",
+                  clip(", ".join(r["recipients"])),
                   r["copies"] or "-", clip(str(r["subject"]), 40)] for r in rows]))
             return
         emit(rows, as_json, lambda: table(
             ["id", "code", "from", "state", "due", "", "signature", "pdf", "findings",
              "subject"],
             [[r["id"], r["code"], r["sender"], r["state"], r["due"] or "-",
-              "OVERDUE" if r["overdue"] else "", r["signature"] or "-", r["pdf"] or "-",
+              "OVERDUE" if r["overdue"] else "LATE" if r["deadline_breached"] else "",
+              r["signature"] or "-", r["pdf"] or "-",
               r["findings"] or "-", clip(str(r["subject"]), 50)] for r in rows]))
 
 

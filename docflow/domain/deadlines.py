@@ -13,10 +13,12 @@ import enum
 from dataclasses import dataclass
 
 from docflow.calendar import WorkingCalendar
+from docflow.domain.admission import Note
+from docflow.lifecycle import IncomingEvent
 from docflow.model import Priority
 
-__all__ = ["Deadline", "DeadlineKind", "end_of_day", "received_deadlines", "return_deadline",
-           "sent_deadlines"]
+__all__ = ["Deadline", "DeadlineKind", "breach_note", "end_of_day", "met_by",
+           "received_deadlines", "return_deadline", "sent_deadlines"]
 
 
 class DeadlineKind(enum.StrEnum):
@@ -74,3 +76,27 @@ def return_deadline(received_at: dt.datetime, zone: dt.tzinfo) -> Deadline:
 def sent_deadlines(due: dt.date | None, zone: dt.tzinfo) -> tuple[Deadline, ...]:
     """A sent document's deadline: its due date (met when every copy is completed)."""
     return () if due is None else (Deadline(DeadlineKind.DUE, end_of_day(due, zone)),)
+
+
+#: the deadlines each act on a received document meets
+_MET_BY: dict[IncomingEvent, tuple[DeadlineKind, ...]] = {
+    IncomingEvent.ACCEPT: (DeadlineKind.REGISTER,),
+    IncomingEvent.REJECT: (DeadlineKind.REGISTER, DeadlineKind.RETURN),
+    IncomingEvent.COMPLETE: (DeadlineKind.DUE,),
+}
+
+
+def met_by(event: IncomingEvent) -> tuple[DeadlineKind, ...]:
+    """The deadlines an act meets: registration by accepting (03) or returning (02) the
+    document, a return by returning it, the due date by completing it (06)."""
+    return _MET_BY.get(event, ())
+
+
+def breach_note(document_ref: int, kind: str, deadline: dt.datetime, *, met: bool) -> Note:
+    """The audit entry of a breached deadline: met late (``met``), or found still open
+    after it ended (the deadline in UTC, as the chain writes every time)."""
+    detail: dict[str, object] = {"kind": kind,
+                                 "deadline": deadline.astimezone(dt.UTC).isoformat()}
+    if met:
+        detail["met"] = True
+    return Note("deadline_breached", f"document:{document_ref}", detail)

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, case, select
 
 from docflow import domain
 from docflow.domain import PdfCheck
+from docflow.domain.deadlines import Deadline
 from docflow.envelope import Envelope, Finding
 from docflow.lifecycle import INCOMING, Direction, IncomingEvent, MessageKind
 from docflow.model import OrganCode, StatusInfo
@@ -54,6 +55,7 @@ class Inbox:
         findings: Sequence[Finding] = (),
         pdf_checks: Sequence[PdfCheck] = (),
         refusal: Refusal | None = None,
+        deadlines: Sequence[Deadline] = (),
         now: dt.datetime | None = None,
     ) -> ReceiveResult:
         """Store a verified incoming document for ``organ``, idempotently.
@@ -68,8 +70,9 @@ class Inbox:
         transaction, and so is ``change_answer``: the event an update or a replacement
         causes on the original document (its 15/16 queued for the sender). ``signature``
         (the verdict), ``findings`` and the PDF attachments' ``pdf_checks`` are kept with
-        the document; a ``refusal`` returns it at once (rejected, its 02 queued for the
-        sender) in the same transaction.
+        the document, and so are its ``deadlines`` (docflow.domain.deadlines); a
+        ``refusal`` returns it at once (rejected, its 02 queued for the sender) in the same
+        transaction.
 
         A packet that carried no MessageId (its id derived from the DocumentId: other
         systems, which rebuild the packet on each retry) and arrives again with other
@@ -118,6 +121,7 @@ class Inbox:
                                               pdf_checks=pdf_checks)
             _rows.entries(tx, (domain.Entry.of(INCOMING, IncomingEvent.RECEIVE,
                                                INCOMING.initial, step),), document_ref)
+            _rows.deadline_rows(tx, document_ref, deadlines)
             _rows.envelope(tx, document_ref, MessageKind.DOCUMENT, Direction.IN,
                            envelope.message_id, packet)
             tx.checkpoint("after_envelope")

@@ -19,6 +19,7 @@ from typing import Any
 
 from docflow.clock import Clock, system_clock
 from docflow.domain import Copy, Entry, Note, PdfCheck, act, document_mark, progress
+from docflow.domain.deadlines import Deadline, breach_note, met_by
 from docflow.domain.retry import RetryPolicy
 from docflow.envelope import Envelope, Finding
 from docflow.errors import ConcurrencyError, NotFoundError
@@ -200,6 +201,9 @@ class Tables:
     audit: list[AuditRow] = field(default_factory=list)
     #: document id -> its attachments (never changed once written)
     attachments: dict[int, tuple[AttachmentView, ...]] = field(default_factory=dict)
+    #: (document id, kind) -> [deadline, met at, breached at]
+    deadlines: dict[tuple[int, str], tuple[dt.datetime, dt.datetime | None,
+                                           dt.datetime | None]] = field(default_factory=dict)
     head: tuple[int, str] = (0, "0" * 64)
     #: the last id given, per table (ids count from 1 in each, as the SQL tables')
     last_ids: dict[str, int] = field(default_factory=dict)
@@ -213,7 +217,8 @@ class Tables:
             deliveries={k: copy.copy(v) for k, v in self.deliveries.items()},
             history=list(self.history), status_events=dict(self.status_events),
             received=dict(self.received), dead_letters=dict(self.dead_letters),
-            audit=list(self.audit), attachments=dict(self.attachments), head=self.head,
+            audit=list(self.audit), attachments=dict(self.attachments),
+            deadlines=dict(self.deadlines), head=self.head,
             last_ids=dict(self.last_ids))
 
     def new_id(self, table: str) -> int:
@@ -299,6 +304,24 @@ class MemoryTransaction:
         self.checkpoint("after_attachments")
         return ref
 
+    def deadline_rows(self, document_ref: int, deadlines: Sequence[Deadline]) -> None:
+        """A document's deadlines (as the domain computed them)."""
+        for d in deadlines:
+            self.tables.deadlines[(document_ref, d.kind)] = (
+                d.deadline, d.met_at, d.met_at if d.breached(self.now) else None)
+
+    def meet_deadlines(self, document_ref: int, event: IncomingEvent, actor: str) -> None:
+        """The deadlines ``event`` meets, met now; a late one recorded and audited."""
+        for kind in met_by(event):
+            row = self.tables.deadlines.get((document_ref, kind))
+            if row is None or row[1] is not None:
+                continue
+            late = self.now > row[0]
+            self.tables.deadlines[(document_ref, kind)] = (row[0], self.now,
+                                                           self.now if late else None)
+            if late:
+                self.note(breach_note(document_ref, kind, row[0], met=True), actor=actor)
+
     def envelope(self, document_ref: int, kind: MessageKind, direction: Direction,
                  message_id: str | None, raw: bytes) -> int:
         """Keep signed bytes with a document; returns the envelope's id."""
@@ -376,6 +399,7 @@ class MemoryTransaction:
         before = IncomingState(doc.state)
         doc.state, doc.version, doc.updated_at = step.state, doc.version + 1, self.now
         self.history_rows((Entry.of(INCOMING, event, before, step, reason),), document_ref)
+        self.meet_deadlines(document_ref, event, doc.organ)
         self.checkpoint("after_state")
         if step.emit is not None and status is not None:
             info, packet = status(step)

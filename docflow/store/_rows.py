@@ -19,6 +19,7 @@ from sqlalchemy import Row, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from docflow.domain import Copy, Entry, PdfCheck, act, document_mark, progress
+from docflow.domain.deadlines import Deadline, breach_note, met_by
 from docflow.envelope import Envelope, Finding, findings_json
 from docflow.errors import ConcurrencyError, NotFoundError, StoreError
 from docflow.lifecycle import (
@@ -154,6 +155,7 @@ def apply_incoming(tx: Transaction, document_ref: int, event: IncomingEvent,
                                where=f"document {document_ref}")
     entries(tx, (Entry.of(INCOMING, event, IncomingState(doc.state), step, reason),),
             document_ref)
+    meet_deadlines(tx, document_ref, event, doc.organ)
     tx.checkpoint("after_state")
     if step.emit is not None and status is not None:
         info, packet = status(step)
@@ -164,6 +166,34 @@ def apply_incoming(tx: Transaction, document_ref: int, event: IncomingEvent,
     tx.audit(event, f"document:{document_ref}", {
         "from": doc.state, "to": step.state, "reason": reason}, actor=doc.organ)
     return step
+
+
+def deadline_rows(tx: Transaction, document_ref: int, deadlines: Sequence[Deadline]) -> None:
+    """A document's deadlines (as the domain computed them), met ones with their time."""
+    if deadlines:
+        tx.driver.executemany(INSERT["deadlines"], [{
+            "document_ref": document_ref, "kind": d.kind, "deadline": d.deadline,
+            "met_at": d.met_at, "breached_at": d.met_at if d.breached(tx.now) else None}
+            for d in deadlines])
+
+
+def meet_deadlines(tx: Transaction, document_ref: int, event: IncomingEvent,
+                   actor: str) -> None:
+    """The deadlines ``event`` meets (:func:`docflow.domain.deadlines.met_by`), met now:
+    a late one is recorded breached and audited."""
+    kinds = met_by(event)
+    if not kinds:
+        return
+    k = s.deadlines.c
+    rows = tx.conn.execute(select(k.kind, k.deadline).where(
+        k.document_ref == document_ref, k.kind.in_(kinds), k.met_at.is_(None))).all()
+    for row in rows:
+        late = tx.now > row.deadline
+        tx.conn.execute(update(s.deadlines).where(
+            k.document_ref == document_ref, k.kind == row.kind).values(
+            met_at=tx.now, breached_at=tx.now if late else None))
+        if late:
+            tx.note(breach_note(document_ref, row.kind, row.deadline, met=True), actor=actor)
 
 
 def envelope(tx: Transaction, document_ref: int, kind: MessageKind, direction: Direction,

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 metadata = MetaData(
     naming_convention={
@@ -223,6 +223,22 @@ dead_letters = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime),
     Index(None, "delivery_ref"),
+)
+
+# The văn thư deadlines of each document (0009): computed by docflow.domain.deadlines
+# when it is received or sent, met by the act that fulfils each, breached when met late
+# or still open after it ended (recorded by the worker's sweep and in the audit chain).
+deadlines = Table(
+    "deadlines", metadata,
+    Column("document_ref", ForeignKey("documents.id"), nullable=False),
+    Column("kind", String(12), nullable=False,
+           comment="acknowledge | register | return | due"),
+    Column("deadline", UTCDateTime, nullable=False),
+    Column("met_at", UTCDateTime),
+    Column("breached_at", UTCDateTime,
+           comment="when the breach was recorded: met late, or found open after it"),
+    PrimaryKeyConstraint("document_ref", "kind"),
+    Index(None, "met_at", "deadline"),
 )
 
 # The organs registered with an axis (VDXP/LGSP registerAgency), kept per axis code.

@@ -34,6 +34,7 @@ from docflow.errors import DocflowError, NotFoundError, SchemaVersionError, Stor
 from docflow.store import _audit
 from docflow.store._agencies import Agencies
 from docflow.store._audit import AuditLog
+from docflow.store._deadlines import Deadlines
 from docflow.store._engine import make_engine
 from docflow.store._inbox import Inbox
 from docflow.store._lifecycle import Lifecycles
@@ -123,6 +124,8 @@ class Store:
         self.agencies = Agencies(db)
         #: the hash-chained audit log (head, verification)
         self.audit = AuditLog(db)
+        #: the văn thư deadlines of documents, and their breaches
+        self.deadlines = Deadlines(db)
         if check_schema:
             try:
                 self._check_schema()

@@ -80,6 +80,19 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class DeadlineView:
+    """One deadline of a document: its kind, when it ends, when it was met (None:
+    open) and whether it is breached (met late, or still open after it ended)."""
+
+    document_ref: int
+    code: str
+    kind: str
+    deadline: dt.datetime
+    met_at: dt.datetime | None
+    breached: bool
+
+
+@dataclass(frozen=True)
 class AttachmentView:
     """An attachment of a document as stored: its place, name, type and size and, for a
     received PDF, its verdict and report (each signature's check)."""

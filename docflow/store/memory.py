@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from docflow import domain
 from docflow.clock import Clock, system_clock
 from docflow.domain import PdfCheck
+from docflow.domain.deadlines import Deadline, breach_note
 from docflow.domain.retry import RetryPolicy
 from docflow.envelope import Envelope, Finding
 from docflow.errors import NotFoundError
@@ -51,6 +52,7 @@ from docflow.store._rows import sha256
 from docflow.store._views import (
     Answer,
     AuditReport,
+    DeadlineView,
     DeliveryView,
     OutgoingRecord,
     ReceiveResult,
@@ -73,8 +75,8 @@ class MemoryInbox:
                 receipt: bytes | Callable[[], bytes], content_digest: str | None = None,
                 change_answer: Answer | None = None, signature: str | None = None,
                 findings: Sequence[Finding] = (), pdf_checks: Sequence[PdfCheck] = (),
-                refusal: Refusal | None = None, now: dt.datetime | None = None
-                ) -> ReceiveResult:
+                refusal: Refusal | None = None, deadlines: Sequence[Deadline] = (),
+                now: dt.datetime | None = None) -> ReceiveResult:
         """Store a verified incoming document for ``organ``, idempotently (the same
         decisions as :meth:`docflow.store.Inbox.receive`)."""
         digest = sha256(packet)
@@ -120,6 +122,7 @@ class MemoryInbox:
                                   findings=findings, pdf_checks=pdf_checks)
             tx.history_rows((domain.Entry.of(INCOMING, IncomingEvent.RECEIVE,
                                              INCOMING.initial, step),), ref)
+            tx.deadline_rows(ref, deadlines)
             tx.envelope(ref, MessageKind.DOCUMENT, Direction.IN, envelope.message_id, packet)
             tx.checkpoint("after_envelope")
             tables.received[key] = SeenRow(ref, digest, identity, answer,
@@ -312,6 +315,41 @@ class MemoryAuditLog:
                 for row in self._db.read().audit]
 
 
+class MemoryDeadlines:
+    """The văn thư deadlines (as :class:`~docflow.store.Deadlines`)."""
+
+    def __init__(self, db: MemoryDatabase):
+        self._db = db
+
+    def list(self, organ: OrganCode | None = None, *, breached_only: bool = False,
+             now: dt.datetime | None = None) -> list[DeadlineView]:
+        """The deadlines of ``organ``'s documents (or all), by deadline."""
+        moment = now if now is not None else self._db.clock()
+        tables = self._db.read()
+        views = []
+        for (ref, kind), (deadline, met, breached) in tables.deadlines.items():
+            doc = tables.documents[ref]
+            if organ is not None and doc.organ != str(organ):
+                continue
+            views.append(DeadlineView(ref, f"{doc.number}/{doc.notation}", kind, deadline,
+                                      met, breached is not None or (
+                                          met > deadline if met is not None
+                                          else moment > deadline)))
+        views.sort(key=lambda v: (v.deadline, v.document_ref))
+        return [v for v in views if v.breached] if breached_only else views
+
+    def sweep(self, *, now: dt.datetime | None = None) -> int:
+        """Record the breach of every deadline still open after it ended."""
+        with self._db.transaction("", now) as tx:
+            late = sorted(key for key, (deadline, met, breached) in tx.tables.deadlines.items()
+                          if met is None and breached is None and deadline < tx.now)
+            for ref, kind in late:
+                deadline = tx.tables.deadlines[(ref, kind)][0]
+                tx.tables.deadlines[(ref, kind)] = (deadline, None, tx.now)
+                tx.note(breach_note(ref, kind, deadline, met=False))
+            return len(late)
+
+
 class MemoryStore:
     """A node's store in memory (see the module's text): ``outbox``, ``inbox``,
     ``lifecycle``, ``queries`` and ``audit``, as :class:`~docflow.store.Store` has
@@ -333,6 +371,7 @@ class MemoryStore:
         self.inbox = MemoryInbox(self.database)
         self.lifecycle = MemoryLifecycles(self.database)
         self.audit = MemoryAuditLog(self.database)
+        self.deadlines = MemoryDeadlines(self.database)
 
     @property
     def hooks(self) -> StoreHooks:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from docflow.domain import PdfCheck
+from docflow.domain.deadlines import Deadline
 from docflow.envelope import Envelope, Finding
 from docflow.failure import Failure
 from docflow.lifecycle import (
@@ -30,6 +31,7 @@ from docflow.store._views import (
     AttachmentView,
     AuditReport,
     Claim,
+    DeadlineView,
     DeliveryView,
     DocumentView,
     HistoryEntry,
@@ -41,8 +43,8 @@ from docflow.store._views import (
     StoreHooks,
 )
 
-__all__ = ["AuditRoom", "InboxRoom", "LifecycleRoom", "NodeStore", "OutboxRoom",
-           "QueryRoom"]
+__all__ = ["AuditRoom", "DeadlineRoom", "InboxRoom", "LifecycleRoom", "NodeStore",
+           "OutboxRoom", "QueryRoom"]
 
 
 class QueryRoom(Protocol):
@@ -167,8 +169,8 @@ class InboxRoom(Protocol):
                 receipt: bytes | Callable[[], bytes], content_digest: str | None = None,
                 change_answer: Answer | None = None, signature: str | None = None,
                 findings: Sequence[Finding] = (), pdf_checks: Sequence[PdfCheck] = (),
-                refusal: Refusal | None = None, now: dt.datetime | None = None
-                ) -> ReceiveResult:
+                refusal: Refusal | None = None, deadlines: Sequence[Deadline] = (),
+                now: dt.datetime | None = None) -> ReceiveResult:
         """A verified document stored, once."""
 
     def expire(self, *, now: dt.datetime | None = None) -> int:
@@ -219,6 +221,17 @@ class AuditRoom(Protocol):
         """The chain recomputed."""
 
 
+class DeadlineRoom(Protocol):
+    """The văn thư deadlines of documents."""
+
+    def list(self, organ: OrganCode | None = None, *, breached_only: bool = False,
+             now: dt.datetime | None = None) -> list[DeadlineView]:
+        """The deadlines, by deadline (only the breached ones, if asked)."""
+
+    def sweep(self, *, now: dt.datetime | None = None) -> int:
+        """The breaches of deadlines still open after they ended, recorded."""
+
+
 class NodeStore(Protocol):
     """A node's store: its rooms, its checkpoints, and closing it."""
 
@@ -245,6 +258,10 @@ class NodeStore(Protocol):
     @property
     def audit(self) -> AuditRoom:
         """The audit chain."""
+
+    @property
+    def deadlines(self) -> DeadlineRoom:
+        """The văn thư deadlines."""
 
     @property
     def hooks(self) -> StoreHooks:

@@ -27,7 +27,7 @@ from docflow.store.memory import MemoryStore
 from docflow.transport import InMemoryTransport
 from tests.conftest import Clock, Pki
 
-ROOMS = ("outbox", "inbox", "lifecycle", "queries", "audit")
+ROOMS = ("outbox", "inbox", "lifecycle", "queries", "audit", "deadlines")
 
 
 @dataclasses.dataclass
@@ -222,6 +222,9 @@ def scenario(province: Node, district: Node, clock: Clock, transport: InMemoryTr
         node.store.queries.outstanding()
         node.store.audit.head()
         node.store.audit.verify()
+        node.store.deadlines.sweep()
+        node.store.deadlines.list(node.code)
+        node.store.deadlines.list(node.code, breached_only=True)
 
 
 def test_the_memory_store_answers_every_call_as_the_sql_store(
@@ -236,4 +239,4 @@ def test_the_memory_store_answers_every_call_as_the_sql_store(
         memory = replay(store.log, Clock(pki.now))
         assert memory.audit.head() == store.store.audit.head()
         assert memory.audit.verify().ok
-    assert len(reached) >= 32, sorted(reached)  # the scenario reaches most of the rooms
+    assert len(reached) >= 34, sorted(reached)  # the scenario reaches most of the rooms

@@ -1,0 +1,85 @@
+"""The văn thư deadlines on a node's received documents, on SQLite and in memory: written
+with the document, met by the act that fulfils them (late ones recorded as breaches, in
+the audit chain), the ones still open after they ended recorded by the worker's sweep
+(once); urgent documents registered the same working day; a returned document's return
+met at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from docflow.model import Priority
+from docflow.node import Node
+from docflow.samples import PROVINCE, TAM_KY, sample_envelope
+from docflow.store import Store, sqlite_url
+from docflow.store.memory import MemoryStore
+from docflow.store.protocols import NodeStore
+from docflow.transport import InMemoryTransport
+from tests.conftest import Clock, Pki
+
+VN = dt.timezone(dt.timedelta(hours=7))
+#: the last working day of 2026 (1 January 2027 is a holiday, then a weekend)
+THURSDAY = dt.datetime(2026, 12, 31, 10, 0, tzinfo=VN)
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def pair(request: pytest.FixtureRequest, pki: Pki, tmp_path: Path):  # type: ignore[no-untyped-def]
+    clock = Clock(THURSDAY.astimezone(dt.UTC))
+    transport = InMemoryTransport()
+    nodes = []
+    for organ, credentials in ((PROVINCE, pki.province), (TAM_KY, pki.district)):
+        store: NodeStore = Store.open(sqlite_url(tmp_path / f"{organ.code}.db"),
+                                      clock=clock) \
+            if request.param == "sqlite" else MemoryStore(clock=clock)
+        node = Node(organ, credentials, pki.trust, store, transport, clock=clock)
+        transport.register(organ.code, node)
+        nodes.append(node)
+    yield nodes[0], nodes[1], clock
+    for node in nodes:
+        node.close()
+
+
+def send(province: Node, number: str, priority: Priority = Priority.NORMAL) -> None:
+    info = dataclasses.replace(sample_envelope(number=number).info, priority=priority)
+    province.send(info)
+
+
+def deadlines(node: Node, document: int) -> dict[str, tuple[dt.datetime, bool, bool]]:
+    return {d.kind: (d.deadline, d.met_at is not None, d.breached)
+            for d in node.store.deadlines.list(node.code, now=node.clock())
+            if d.document_ref == document}
+
+
+def test_registration_by_the_next_working_day_across_the_year_end(pair) -> None:  # type: ignore[no-untyped-def]
+    province, district, clock = pair
+    for number in ("1", "2", "3"):
+        send(province, number)
+    send(province, "4", Priority.URGENT)
+    assert province.deliver().delivered == 4
+    on_time, late, never, urgent = sorted(d.id for d in district.inbox().items)
+    found = deadlines(district, on_time)
+    assert found["register"] == (dt.datetime(2027, 1, 5, tzinfo=VN), False, False)
+    assert found["acknowledge"][1:] == (True, False)  # the receipt is immediate
+    assert found["due"][0] == dt.datetime(2018, 10, 2, tzinfo=VN)  # the sample's DueDate
+    assert deadlines(district, urgent)["register"][0] == dt.datetime(2027, 1, 1, tzinfo=VN)
+    clock.now = dt.datetime(2027, 1, 4, 9, 0, tzinfo=VN).astimezone(dt.UTC)  # next working day
+    district.accept(on_time)
+    assert deadlines(district, on_time)["register"][1:] == (True, False)
+    clock.now = dt.datetime(2027, 1, 6, 9, 0, tzinfo=VN).astimezone(dt.UTC)
+    district.accept(late)
+    assert deadlines(district, late)["register"][1:] == (True, True)  # met, but late
+    assert deadlines(district, urgent)["register"][1:] == (False, True)
+    # the sweep records each open breach once (the urgent one, the never accepted one,
+    # and the sample's DueDate of 2018 on all four)
+    swept = district.store.deadlines.sweep(now=district.clock())
+    assert swept == 2 + 4  # two registrations still open, four due dates of 2018
+    assert district.store.deadlines.sweep(now=district.clock()) == 0
+    breached = {(d.document_ref, d.kind)
+                for d in district.store.deadlines.list(district.code, breached_only=True)}
+    assert {(late, "register"), (never, "register"), (urgent, "register")} <= breached
+    assert (on_time, "register") not in breached
+    assert district.store.audit.verify().ok
