@@ -83,3 +83,40 @@ def test_registration_by_the_next_working_day_across_the_year_end(pair) -> None:
     assert {(late, "register"), (never, "register"), (urgent, "register")} <= breached
     assert (on_time, "register") not in breached
     assert district.store.audit.verify().ok
+
+
+def test_the_deadlines_command(tmp_path: Path) -> None:
+    """``docflow deadlines`` on a home that received a document: its receipt met, its
+    registration open (JSON with the node's offset); ``--overdue`` lists none yet."""
+    import json
+
+    from click.testing import CliRunner
+
+    from docflow.cli import cli
+    from docflow.envelope import build_envelope
+    from docflow.security import Credentials, sign
+
+    runner = CliRunner()
+    for args in (["pki", "ca", "create", "--name", "CA", "--out", str(tmp_path / "ca")],
+                 ["pki", "issue", "--ca", str(tmp_path / "ca"), "--organ", "000.00.00.H41",
+                  "--name", "UBND tỉnh", "--out", str(tmp_path / "province")],
+                 ["init", str(tmp_path / "home"), "--organ", "000.00.01.H41", "--name",
+                  "UBND thành phố Tam Kỳ", "--ca", str(tmp_path / "ca")]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+    province = Credentials.load(tmp_path / "province" / "organ.key",
+                                tmp_path / "province" / "organ.crt")
+    with Node.from_home(tmp_path / "home") as node:
+        node.receive_document(sign(build_envelope(sample_envelope()), province))
+    listed = runner.invoke(cli, ["deadlines", "--home", str(tmp_path / "home"), "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = {row["kind"]: row for row in json.loads(listed.output)}
+    assert set(rows) == {"acknowledge", "register", "due"}
+    assert rows["acknowledge"]["met_at"] is not None and rows["register"]["met_at"] is None
+    assert rows["register"]["deadline"].endswith("+07:00")
+    assert rows["due"]["breached"] is True  # the sample's due date is in 2018
+    overdue = runner.invoke(cli, ["deadlines", "--home", str(tmp_path / "home"), "--overdue",
+                                  "--json"])
+    assert [row["kind"] for row in json.loads(overdue.output)] == ["due"]
+    text = runner.invoke(cli, ["deadlines", "--home", str(tmp_path / "home")]).output
+    assert "BREACHED" in text and "register" in text
