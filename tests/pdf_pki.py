@@ -118,6 +118,8 @@ class OutsidePki:
     vn: PKIArchitecture
     evil: PKIArchitecture
     url: str
+    #: the paths asked of the animator (CRLs, the TSA), in order
+    asked: list[str]
 
     def certificate(self, label: str, arch: str = "vn") -> x509.Certificate:
         pki = self.vn if arch == "vn" else self.evil
@@ -145,12 +147,19 @@ def outside_pki(keys: Path) -> Iterator[OutsidePki]:
     url = f"http://127.0.0.1:{server.server_port}"
     config = _config(url, keys)
     vn, evil = config.get_pki_arch(ArchLabel("vn")), config.get_pki_arch(ArchLabel("evil"))
-    server.app = Animator(AnimatorArchStore({ArchLabel("vn"): vn, ArchLabel("evil"): evil}),
-                          with_web_ui=False)
+    animator = Animator(AnimatorArchStore({ArchLabel("vn"): vn, ArchLabel("evil"): evil}),
+                        with_web_ui=False)
+    asked: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        asked.append(str(environ.get("PATH_INFO", "")))
+        return animator(environ, start_response)
+
+    server.app = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield OutsidePki(vn, evil, url)
+        yield OutsidePki(vn, evil, url, asked)
     finally:
         server.shutdown()
         server.server_close()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.fetchers.api import Fetchers
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 from docflow.errors import CredentialsError
@@ -32,6 +35,7 @@ __all__ = ["REVOCATION_MODES", "PdfTrust"]
 REVOCATION_MODES = ("require", "hard-fail", "soft-fail")
 
 _PEM_CERT = b"-----BEGIN CERTIFICATE-----"
+_FETCH_LOCK = threading.Lock()
 _PEM_CRL = b"-----BEGIN X509 CRL-----"
 
 
@@ -40,7 +44,9 @@ class PdfTrust:
     """The PDF trust list: self-signed ``roots`` (trust anchors), ``intermediates``
     (CA certificates that chain to them), ``crls`` (DER or PEM), and the revocation
     mode (:data:`REVOCATION_MODES`). ``fetch`` lets the validator fetch CRLs and OCSP
-    answers named in the certificates (bounded by ``fetch_timeout``)."""
+    answers named in the certificates (each request bounded by ``fetch_timeout``); what
+    it fetched is kept for ``fetch_cache`` seconds and shared by the documents checked
+    meanwhile (then fetched again: a CRL's next update may have come)."""
 
     roots: tuple[x509.Certificate, ...]
     intermediates: tuple[x509.Certificate, ...] = ()
@@ -48,6 +54,7 @@ class PdfTrust:
     revocation: str = "require"
     fetch: bool = False
     fetch_timeout: float = 10.0
+    fetch_cache: float = 3600.0
     _asn1: dict[str, object] = field(default_factory=dict, init=False, repr=False,
                                      compare=False)
 
@@ -94,11 +101,24 @@ class PdfTrust:
         roots = list(self._asn1["roots"])  # type: ignore[call-overload]
         others = [*self._asn1["others"], *(_asn1(c) for c in extra)]  # type: ignore[misc]
         crls = list(self._asn1["crls"])  # type: ignore[call-overload]
-        fetchers = RequestsFetcherBackend(per_request_timeout=self.fetch_timeout) \
-            if self.fetch else None  # requests: sync, bounded, no event loop of its own
         return ValidationContext(trust_roots=roots, other_certs=others, crls=crls,
                                  revocation_mode=self.revocation, moment=moment,
-                                 allow_fetching=self.fetch, fetcher_backend=fetchers)
+                                 allow_fetching=self.fetch, fetchers=self._fetchers())
+
+    def _fetchers(self) -> Fetchers | None:
+        """The fetchers shared by the contexts of the last ``fetch_cache`` seconds
+        (requests: synchronous, each request bounded, no event loop of its own)."""
+        if not self.fetch:
+            return None
+        with _FETCH_LOCK:
+            kept = self._asn1.get("fetchers")
+            now = time.monotonic()
+            if not isinstance(kept, tuple) or now - kept[0] > self.fetch_cache:
+                backend = RequestsFetcherBackend(per_request_timeout=self.fetch_timeout)
+                kept = (now, backend.get_fetchers())
+                self._asn1["fetchers"] = kept
+            fetchers: Fetchers = kept[1]
+            return fetchers
 
 
 def _asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:

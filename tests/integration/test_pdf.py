@@ -229,7 +229,12 @@ def test_a_pdf_signed_by_pyhanko_directly_reads_with_the_roles_by_order(
     # fetched from the CRL server on 127.0.0.1 instead of handed in
     fetching = PdfTrust.of([outside.certificate("root"), outside.certificate("interm")],
                            fetch=True)
+    before = len([p for p in outside.asked if p.endswith(".crl")])
     assert verify_pdf(pdf, fetching, at=LATER).verdict is PdfVerdict.VALID
+    fetched = len([p for p in outside.asked if p.endswith(".crl")]) - before
+    assert fetched >= 1
+    assert verify_pdf(pdf, fetching, at=LATER).verdict is PdfVerdict.VALID  # from the cache
+    assert len([p for p in outside.asked if p.endswith(".crl")]) - before == fetched
     # a revoked signer, and an untrusted root whose signer bears the official's name
     revoked = pyhanko_sign(sample_pdf(), outside, "revoked", "Signature1")
     assert any("revoked" in r for r in verify_pdf(revoked, trust, at=LATER).reasons())
