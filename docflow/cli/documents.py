@@ -174,7 +174,7 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
                  "due": d.due_date, "overdue": d.overdue(today),
                  "deadline_breached": d.id in late, "subject": d.subject,
                  "message_id": d.message_id, "document_id": d.document_id,
-                 "signature": d.signature, "pdf": d.pdf,
+                 "signature": d.signature, "pdf": d.pdf, "duplicate_of": d.duplicate_of,
                  "findings": len(d.findings)} for d in page.items]
         if direction == "out":
             for row in rows:
@@ -197,7 +197,9 @@ def _documents(home: Path, direction: str, state: str | None, as_json: bool) -> 
             ["id", "code", "from", "state", "due", "", "signature", "pdf", "findings",
              "subject"],
             [[r["id"], r["code"], r["sender"], r["state"], r["due"] or "-",
-              "OVERDUE" if r["overdue"] else "LATE" if r["deadline_breached"] else "",
+              " ".join(mark for mark, on in (
+                  ("OVERDUE", r["overdue"]), ("LATE", r["deadline_breached"]),
+                  (f"DUP of {r['duplicate_of']}", r["duplicate_of"])) if on),
               r["signature"] or "-", r["pdf"] or "-",
               r["findings"] or "-", clip(str(r["subject"]), 50)] for r in rows]))
 

@@ -14,7 +14,7 @@ from docflow.lifecycle import IncomingEvent
 from docflow.security import Verdict
 
 __all__ = ["Admission", "Note", "Seen", "Twin", "admit", "rebuilt_note", "received_note",
-           "superseded_note", "twin_of", "unsigned_twin_note"]
+           "repeated_code_note", "superseded_note", "twin_of", "unsigned_twin_note"]
 
 
 class Admission(enum.Enum):
@@ -120,6 +120,15 @@ def unsigned_twin_note(twin_ref: int, message_id: str, digest: str) -> Note:
         "message_id": message_id, "sha256": digest,
         "warning": "the same DocumentId again, unsigned, with other content: "
                    "the document received first stands"})
+
+
+def repeated_code_note(document_ref: int, first_ref: int, code: str) -> Note:
+    """A document repeating the number and notation of another its sender issued that
+    year, under another DocumentId (Phụ lục VI III.1.h asks for the warning)."""
+    return Note("duplicate", f"document:{document_ref}", {
+        "first": first_ref, "code": code,
+        "warning": "the number and notation of another document of this sender, this "
+                   "year"})
 
 
 def superseded_note(twin_ref: int, by: int) -> Note:

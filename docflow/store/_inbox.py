@@ -31,6 +31,14 @@ _TWIN = select(_d.c.id, _d.c.signature).where(
     _d.c.sender == bindparam("sender"), _d.c.document_id == bindparam("document_id"),
     _d.c.business_type == bindparam("business_type"),
 ).order_by(case((_d.c.signature == Verdict.VERIFIED, 0), else_=1), _d.c.id).limit(1)
+# Another document of the same sender, the same year, with this number and notation
+# under another DocumentId (Phụ lục VI III.1.h's duplicate warning).
+_SAME_CODE = select(_d.c.id).where(
+    _d.c.organ == bindparam("organ"), _d.c.direction == Direction.IN,
+    _d.c.sender == bindparam("sender"), _d.c.number == bindparam("number"),
+    _d.c.notation == bindparam("notation"), _d.c.document_id != bindparam("document_id"),
+    _d.c.promulgation_date >= bindparam("first_day"),
+    _d.c.promulgation_date <= bindparam("last_day")).order_by(_d.c.id).limit(1)
 _RECEIPT_OF = select(s.received_messages.c.receipt).where(
     s.received_messages.c.document_ref == bindparam("document_ref")).limit(1)
 
@@ -115,10 +123,20 @@ class Inbox:
                     receipt() if callable(receipt) else receipt)
                 return ReceiveResult(int(twin.id), answer, True)
             answer = receipt() if callable(receipt) else receipt
+            info = envelope.info
+            year = info.promulgation_date.year
+            same_code = tx.conn.execute(_SAME_CODE, {
+                "organ": holder, "sender": sender, "number": info.code_number,
+                "notation": info.code_notation, "document_id": info.document_id,
+                "first_day": dt.date(year, 1, 1), "last_day": dt.date(year, 12, 31)}).first()
             step = INCOMING.apply(INCOMING.initial, IncomingEvent.RECEIVE)
             document_ref = _rows.document_row(tx, envelope, Direction.IN, step.state,
                                               signature=signature, findings=findings,
-                                              pdf_checks=pdf_checks)
+                                              pdf_checks=pdf_checks,
+                                              duplicate_of=None if same_code is None
+                                              else int(same_code.id))
+            if same_code is not None:
+                tx.note(domain.repeated_code_note(document_ref, int(same_code.id), info.code))
             _rows.entries(tx, (domain.Entry.of(INCOMING, IncomingEvent.RECEIVE,
                                                INCOMING.initial, step),), document_ref)
             _rows.deadline_rows(tx, document_ref, deadlines)

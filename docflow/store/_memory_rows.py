@@ -75,6 +75,7 @@ class DocumentRow:
     signature: str | None = None
     findings: tuple[Finding, ...] = ()
     pdf: str | None = None
+    duplicate_of: int | None = None
 
     def view(self) -> DocumentView:
         """The row as the rooms hand it out."""
@@ -85,7 +86,8 @@ class DocumentRow:
             subject=self.subject, promulgation_date=self.promulgation_date,
             due_date=self.due_date, state=self.state, version=self.version,
             created_at=self.created_at, updated_at=self.updated_at,
-            signature=self.signature, findings=self.findings, pdf=self.pdf)
+            signature=self.signature, findings=self.findings, pdf=self.pdf,
+            duplicate_of=self.duplicate_of)
 
 
 @dataclass
@@ -279,7 +281,8 @@ class MemoryTransaction:
 
     def document_row(self, envelope: Envelope, direction: Direction, state: str, *,
                      signature: str | None = None, findings: Sequence[Finding] = (),
-                     pdf_checks: Sequence[PdfCheck] = ()) -> int:
+                     pdf_checks: Sequence[PdfCheck] = (), duplicate_of: int | None = None
+                     ) -> int:
         """A new document as ``self.organ`` holds it, with its attachments (a received
         one's PDF verdicts); returns its id."""
         info = envelope.info
@@ -292,7 +295,8 @@ class MemoryTransaction:
             promulgation_date=info.promulgation_date, due_date=info.due_date,
             business_type=int(info.business.doc_type), state=state, version=1,
             created_at=self.now, updated_at=self.now, signature=signature,
-            findings=tuple(findings), pdf=document_mark(pdf_checks))
+            findings=tuple(findings), pdf=document_mark(pdf_checks),
+            duplicate_of=duplicate_of)
         self.checkpoint("after_document")
         checked = {check.position: check for check in pdf_checks}
         self.tables.attachments[ref] = tuple(

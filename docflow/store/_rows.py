@@ -250,12 +250,12 @@ def attachment_rows(tx: Transaction, documents: list[tuple[int, Envelope]],
 def document_row(tx: Transaction, envelope: Envelope, direction: Direction,
                  state: enum.StrEnum, *,
                  signature: str | None = None, findings: Sequence[Finding] = (),
-                 pdf_checks: Sequence[PdfCheck] = ()) -> int:
+                 pdf_checks: Sequence[PdfCheck] = (), duplicate_of: int | None = None) -> int:
     """Insert a document and its attachments (a received one with its verdicts);
     returns the document's id."""
     values = document_values(tx, envelope, direction, state)
     values.update(signature=signature, findings=findings_json(findings) if findings
-                  else None, pdf=document_mark(pdf_checks))
+                  else None, pdf=document_mark(pdf_checks), duplicate_of=duplicate_of)
     document_ref = tx.driver.insert_ids(s.documents, [values])[0]
     tx.checkpoint("after_document")
     attachment_rows(tx, [(document_ref, envelope)], pdf_checks)

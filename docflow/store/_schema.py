@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 metadata = MetaData(
     naming_convention={
@@ -92,6 +92,9 @@ documents = Table(
     Column("signature", String(12),
            comment="a received document's signature verdict: verified | unverifiable | absent"),
     Column("findings", Text, comment="a received document's findings (JSON), if any"),
+    Column("duplicate_of", Id,
+           comment="a received document repeating the number and notation of one the same "
+                   "sender issued that year: that one's id (Phụ lục VI III.1.h)"),
     Column("pdf", String(10),
            comment="a received document's signed-PDF verdict, the worst of its PDF "
                    "attachments': valid | incomplete | invalid | unchecked; NULL: no PDF"),

@@ -177,6 +177,7 @@ v AS (
 SELECT (SELECT id FROM d), (SELECT array_agg(id ORDER BY id) FROM v)
 """).bindparams(
     *(bindparam(column.name, type_=column.type) for column in s.documents.columns
-      if column.name not in ("id", "signature", "findings", "pdf")),  # received documents only
+      # the columns of received documents only
+      if column.name not in ("id", "signature", "findings", "pdf", "duplicate_of")),
     bindparam("now", type_=s.documents.c.created_at.type),
 )

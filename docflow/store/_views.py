@@ -157,6 +157,9 @@ class DocumentView:
     #: a received document's signed-PDF verdict, the worst of its PDF attachments'
     #: (valid, incomplete, invalid, unchecked); None: no PDF, or not received
     pdf: str | None = None
+    #: a received document repeating the number and notation of another one its sender
+    #: issued that year (another DocumentId): that one's id
+    duplicate_of: int | None = None
 
     def overdue(self, today: dt.date) -> bool:
         """Past its due date and not finished."""
@@ -229,6 +232,7 @@ def document_view(row: Row[Any]) -> DocumentView:
         due_date=row.due_date, state=row.state, version=row.version,
         created_at=row.created_at, updated_at=row.updated_at,
         signature=row.signature, findings=findings_from_json(row.findings), pdf=row.pdf,
+        duplicate_of=row.duplicate_of,
     )
 
 

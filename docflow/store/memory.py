@@ -117,9 +117,20 @@ class MemoryInbox:
                     receipt() if callable(receipt) else receipt)
                 return ReceiveResult(twin.id, answer, True)
             answer = receipt() if callable(receipt) else receipt
+            info = envelope.info
+            same_code = min((d.id for d in tables.documents.values()
+                             if d.organ == holder and d.direction == Direction.IN
+                             and d.sender == sender and d.number == info.code_number
+                             and d.notation == info.code_notation
+                             and d.document_id != info.document_id
+                             and d.promulgation_date.year == info.promulgation_date.year),
+                            default=None)
             step = INCOMING.apply(INCOMING.initial, IncomingEvent.RECEIVE)
             ref = tx.document_row(envelope, Direction.IN, step.state, signature=signature,
-                                  findings=findings, pdf_checks=pdf_checks)
+                                  findings=findings, pdf_checks=pdf_checks,
+                                  duplicate_of=same_code)
+            if same_code is not None:
+                tx.note(domain.repeated_code_note(ref, same_code, info.code))
             tx.history_rows((domain.Entry.of(INCOMING, IncomingEvent.RECEIVE,
                                              INCOMING.initial, step),), ref)
             tx.deadline_rows(ref, deadlines)

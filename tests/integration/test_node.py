@@ -502,3 +502,27 @@ def test_a_number_and_notation_are_used_once_a_year(net: Network) -> None:
     assert len(net.province.outbox().items) == 1  # nothing signed, nothing written
     net.province.send(sample_envelope(number="4512", date=dt.date(2027, 1, 4)).info)
     assert net.province.next_number(2026) == "4513"
+
+
+def test_a_repeated_number_and_notation_is_received_with_a_warning(net: Network,
+                                                                  pki: Pki) -> None:
+    """Phụ lục VI III.1.h at the receiver: another document of the same sender, the same
+    year, with the number and notation of one received before (another DocumentId, so
+    not the same document) is received, marked with the first one's id and audited."""
+    import datetime as dt
+
+    first = sign_envelope(sample_envelope(number="777", date=dt.date(2026, 3, 2)),
+                          pki.province)
+    again = sign_envelope(replace(
+        sample_envelope(number="777", date=dt.date(2026, 6, 1)), message_id="other"),
+        pki.province)
+    net.district.receive_document(first)
+    net.district.receive_document(again)
+    older, newer = sorted(inbox(net.district), key=lambda d: d.id)
+    assert (older.duplicate_of, newer.duplicate_of) == (None, older.id)
+    assert audit_actions(net.district)[-2:] == ["duplicate", "receive"]
+    next_year = sign_envelope(replace(
+        sample_envelope(number="777", date=dt.date(2027, 1, 4)), message_id="third"),
+        pki.province)
+    net.district.receive_document(next_year)
+    assert max(inbox(net.district), key=lambda d: d.id).duplicate_of is None
