@@ -496,7 +496,8 @@ class Node(Endpoint[Directory | None, NodeStore]):
             raise NotFoundError("a recall of a document this organ never received",
                                 where=request.response_for.document_id)
         event, reason = answer_change(ChangeKind.RECALL, document.state)
-        self.act(document.id, event, reason)
+        # agreed: the recall's own reason goes with the 15 and the destroyed copy's tombstone
+        self.act(document.id, event, reason or request.description or None)
         return document.id
 
     # ------------------------------------------------------------------ pulling

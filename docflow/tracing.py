@@ -44,11 +44,14 @@ def stored_envelope(store: NodeStore, document_ref: int,
 def local_trace(store: NodeStore, document_ref: int,
                 policy: Policy = DEFAULT_POLICY) -> DocumentTrace:
     """What ``store`` knows of one document: its row, each copy, the state history, the
-    status packets and the hubs its packet names (no hub asked)."""
+    status packets and the hubs its packet names (no hub asked; none for a copy
+    destroyed after its recall: its tombstone is all that remains of the packet)."""
+    destroyed = store.queries.tombstone(document_ref) is not None
     return DocumentTrace(
         document=store.queries.document(document_ref),
         deliveries=store.queries.deliveries(document_ref=document_ref, page_size=1000).items,
         history=tuple(store.queries.history(document_ref)),
         statuses=tuple(store.queries.status_events(document_ref)),
-        hops=tuple((str(hop.organ_id), hop.timestamp.astimezone(dt.UTC))
-                   for hop in stored_envelope(store, document_ref, policy).trace))
+        hops=() if destroyed else tuple(
+            (str(hop.organ_id), hop.timestamp.astimezone(dt.UTC))
+            for hop in stored_envelope(store, document_ref, policy).trace))

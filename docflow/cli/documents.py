@@ -319,15 +319,22 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
             story = node.trace(document, ask_hub=False)
         data = asdict(story)
         data["document"]["findings"] = [f.to_dict() for f in story.document.findings]
-        files = node.stored(document).attachments
+        gone = node.store.queries.tombstone(document)
+        files = node.stored(document).attachments if gone is None else ()
         checked = {a.position: a for a in node.store.queries.attachments(document)}
         data["attachments"] = [{"name": a.name, "bytes": len(a.data),
                                 "content_type": a.content_type,
                                 "pdf": checked[i].pdf_report if i in checked else None}
                                for i, a in enumerate(files)]
+        if gone is not None:
+            data["destroyed"] = {"at": gone.destroyed_at.isoformat(), "reason": gone.reason,
+                                 "packet_sha256": gone.packet_sha256,
+                                 "packet_size": gone.packet_size,
+                                 "attachments": [{"name": n, "sha256": d, "size": z}
+                                                 for n, d, z in gone.attachments]}
         if not full:
             data = {"document": data["document"], "deliveries": data["deliveries"],
-                    "attachments": data["attachments"]}
+                    "attachments": data["attachments"], "destroyed": data.get("destroyed")}
 
         def shown(when: Any) -> str:
             return local_time(when, node.zone)
@@ -342,6 +349,10 @@ def _trace(home: Path, document: int, as_json: bool, *, full: bool,
                 say(f"  signature: {d.signature}")
             for finding in d.findings:
                 say(f"  finding: {finding}")
+            if gone is not None:
+                say(f"  content destroyed {shown(gone.destroyed_at)} when its recall was "
+                    f"agreed (packet sha256 {gone.packet_sha256}, {gone.packet_size} bytes; "
+                    f"{len(gone.attachments)} attachment(s))")
             if files:
                 say("  attachments: " + ", ".join(
                     f"{a.name} ({len(a.data)} bytes)" for a in files)

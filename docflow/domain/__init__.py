@@ -40,7 +40,7 @@ from docflow.domain.admission import (
 from docflow.domain.attachments import OnInvalid, PdfCheck, PdfMark, document_mark, refusal
 from docflow.domain.history import Entry
 from docflow.domain.outbox import after_failure, settlement
-from docflow.domain.receiver import act
+from docflow.domain.receiver import act, destroyed_note, destroys
 from docflow.domain.retry import RetryPolicy
 from docflow.domain.sender import (
     Copy,
@@ -67,6 +67,8 @@ __all__ = [
     "admit",
     "after_failure",
     "ask_change",
+    "destroyed_note",
+    "destroys",
     "document_mark",
     "progress",
     "rebuilt_note",

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from docflow.domain.history import Entry
+from docflow.errors import LifecycleError
 from docflow.lifecycle import (
     AGREED_CHANGE,
     CHANGE,
@@ -136,13 +137,19 @@ def settle_document(document: OutgoingState | str, copies: Sequence[DeliveryStat
 
 
 def ask_change(kind: ChangeKind, document_ref: int, copies: Sequence[Copy], *,
-               asking: bool) -> list[tuple[int, Step[ChangeState], Entry]]:
+               asking: bool, state: OutgoingState | str | None = None
+               ) -> list[tuple[int, Step[ChangeState], Entry]]:
     """A recall, update or replacement asked of a sent document: each copy still held
     (not in a final business state) whose change can be asked now gets its step to
     ``requested`` and its history entry, by its position in ``copies``. ``asking`` (a
     packet goes to each: a recall) with nobody to ask is a
     :class:`~docflow.errors.LifecycleError` saying why (every copy gone already, or
-    each asked and awaited)."""
+    each asked and awaited). A recalled document (its ``state``) is frozen: no update or
+    replacement of it is sent (Nghị định 30/2020, Art. 18.4.b)."""
+    if kind is not ChangeKind.RECALL and state == OutgoingState.RECALLED:
+        raise LifecycleError(f"the document was recalled: it is frozen, no {kind.value} of "
+                             "it is sent", where=f"document {document_ref}",
+                             hint="send a new document instead")
     asked = []
     for index, copy in enumerate(copies):
         if copy.business in DELIVERY.final or not CHANGE.can(copy.change, ChangeEvent.REQUEST):

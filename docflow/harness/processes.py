@@ -349,7 +349,8 @@ class ProcessNetwork:
                                                                organ=OrganCode(recipient),
                                                                page_size=1000).items
                             if d.message_id == message_id]
-                    received = [parse_envelope(store.queries.packet(d.id)) for d in held]
+                    received = [parse_envelope(store.queries.packet(d.id)) for d in held
+                                if store.queries.tombstone(d.id) is None]  # not destroyed
                 if any((copy.info, copy.attachments) != (signed.info, signed.attachments)
                        for copy in received):
                     mismatched += 1

@@ -46,6 +46,7 @@ from docflow.store._views import (
     RelayResult,
     StatusEvent,
     StoreHooks,
+    Tombstone,
 )
 from docflow.store.memory import MemoryStore
 from docflow.store.protocols import NodeStore
@@ -79,5 +80,6 @@ __all__ = [
     "StatusEvent",
     "Store",
     "StoreHooks",
+    "Tombstone",
     "sqlite_url",
 ]

@@ -193,7 +193,8 @@ class Lifecycles:
         rows = tx.conn.execute(_COPIES, {"document_ref": document_ref}).all()
         asked = domain.ask_change(kind, document_ref, [
             domain.Copy.of(row.transport_state, row.business_state, row.change_state,
-                           row.change_kind) for row in rows], asking=packet is not None)
+                           row.change_kind) for row in rows], asking=packet is not None,
+                                  state=doc.state)
         envelope_ref = None if packet is None else _rows.envelope(
             tx, document_ref, MessageKind.STATUS, Direction.OUT, message_id, packet)
         ids = []

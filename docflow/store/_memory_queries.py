@@ -26,6 +26,7 @@ from docflow.store._views import (
     HistoryEntry,
     Page,
     StatusEvent,
+    Tombstone,
 )
 
 __all__ = ["MemoryQueries"]
@@ -75,6 +76,12 @@ class MemoryQueries:
         for envelope in tables.envelopes.values():
             if envelope.document_ref == document_ref and envelope.kind == MessageKind.DOCUMENT:
                 return envelope.raw
+        gone = tables.tombstones.get(document_ref)
+        if gone is not None:
+            raise NotFoundError(
+                "the document's content was destroyed when its recall was agreed",
+                where=f"document {document_ref}",
+                hint=f"its tombstone keeps the packet's SHA-256 {gone.packet_sha256}")
         known = document_ref in tables.documents
         raise NotFoundError("no packet stored for this document" if known
                             else "no such document", where=f"document {document_ref}",
@@ -131,6 +138,10 @@ class MemoryQueries:
         """The signed bytes a delivery carries."""
         tables = self._tables()
         return tables.envelopes[tables.delivery(delivery_id).envelope_ref].raw
+
+    def tombstone(self, document_ref: int) -> Tombstone | None:
+        """What was destroyed of a document when its recall was agreed."""
+        return self._tables().tombstones.get(document_ref)
 
     def attachments(self, document_ref: int) -> list[AttachmentView]:
         """A document's attachments, with a received PDF's verdict and report."""

@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docflow.clock import Clock, system_clock
-from docflow.domain import Copy, Entry, Note, PdfCheck, act, document_mark, progress
+from docflow.domain import (
+    Copy,
+    Entry,
+    Note,
+    PdfCheck,
+    act,
+    destroyed_note,
+    destroys,
+    document_mark,
+    progress,
+)
 from docflow.domain.deadlines import Deadline, breach_note, met_by
 from docflow.domain.retry import RetryPolicy
 from docflow.envelope import Envelope, Finding
@@ -46,6 +56,7 @@ from docflow.store._views import (
     HistoryEntry,
     StatusEvent,
     StoreHooks,
+    Tombstone,
 )
 
 __all__ = ["MemoryDatabase", "MemoryTransaction", "Tables"]
@@ -203,6 +214,8 @@ class Tables:
     audit: list[AuditRow] = field(default_factory=list)
     #: document id -> its attachments (never changed once written)
     attachments: dict[int, tuple[AttachmentView, ...]] = field(default_factory=dict)
+    #: document id -> what was destroyed of it when its recall was agreed
+    tombstones: dict[int, Tombstone] = field(default_factory=dict)
     #: (document id, kind) -> [deadline, met at, breached at]
     deadlines: dict[tuple[int, str], tuple[dt.datetime, dt.datetime | None,
                                            dt.datetime | None]] = field(default_factory=dict)
@@ -220,7 +233,7 @@ class Tables:
             history=list(self.history), status_events=dict(self.status_events),
             received=dict(self.received), dead_letters=dict(self.dead_letters),
             audit=list(self.audit), attachments=dict(self.attachments),
-            deadlines=dict(self.deadlines), head=self.head,
+            deadlines=dict(self.deadlines), tombstones=dict(self.tombstones), head=self.head,
             last_ids=dict(self.last_ids))
 
     def new_id(self, table: str) -> int:
@@ -303,7 +316,7 @@ class MemoryTransaction:
             AttachmentView(position, att.name, att.content_type, len(att.data),
                            checked[position].mark if position in checked else None,
                            json.loads(checked[position].report) if position in checked
-                           else None)
+                           else None, sha256(att.data))
             for position, att in enumerate(envelope.attachments))
         self.checkpoint("after_attachments")
         return ref
@@ -325,6 +338,23 @@ class MemoryTransaction:
                                                            self.now if late else None)
             if late:
                 self.note(breach_note(document_ref, kind, row[0], met=True), actor=actor)
+
+    def destroy(self, document_ref: int, reason: str | None, actor: str) -> None:
+        """Destroy a received copy (a recall agreed): its packet and attachments go, a
+        tombstone keeps their digests and the reason."""
+        packets = [e for _, e in sorted(self.tables.envelopes.items())
+                   if e.document_ref == document_ref and e.kind == MessageKind.DOCUMENT]
+        for packet in packets:
+            del self.tables.envelopes[packet.id]
+        removed = tuple((a.name, a.sha256, a.size)
+                        for a in self.tables.attachments.pop(document_ref, ()))
+        first = packets[0] if packets else None
+        tombstone = Tombstone(document_ref, self.now, reason,
+                              first.sha256 if first else "", len(first.raw) if first else 0,
+                              removed)
+        self.tables.tombstones[document_ref] = tombstone
+        self.note(destroyed_note(document_ref, reason, tombstone.packet_sha256,
+                                 tombstone.packet_size, removed), actor=actor)
 
     def envelope(self, document_ref: int, kind: MessageKind, direction: Direction,
                  message_id: str | None, raw: bytes) -> int:
@@ -404,6 +434,8 @@ class MemoryTransaction:
         doc.state, doc.version, doc.updated_at = step.state, doc.version + 1, self.now
         self.history_rows((Entry.of(INCOMING, event, before, step, reason),), document_ref)
         self.meet_deadlines(document_ref, event, doc.organ)
+        if destroys(before, step):
+            self.destroy(document_ref, reason, doc.organ)
         self.checkpoint("after_state")
         if step.emit is not None and status is not None:
             info, packet = status(step)

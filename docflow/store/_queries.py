@@ -25,6 +25,7 @@ from docflow.store._views import (
     HistoryEntry,
     Page,
     StatusEvent,
+    Tombstone,
     delivery_view,
     document_view,
 )
@@ -83,6 +84,12 @@ class Queries:
         with self._db.reader() as conn:
             raw = conn.execute(_PACKET, {"id": document_ref}).scalar_one_or_none()
         if raw is None:
+            gone = self.tombstone(document_ref)
+            if gone is not None:
+                raise NotFoundError(
+                    "the document's content was destroyed when its recall was agreed",
+                    where=f"document {document_ref}",
+                    hint=f"its tombstone keeps the packet's SHA-256 {gone.packet_sha256}")
             with self._db.reader() as conn:
                 known = conn.execute(select(s.documents.c.id).where(
                     s.documents.c.id == document_ref)).first() is not None
@@ -179,19 +186,33 @@ class Queries:
             raise NotFoundError("no such delivery", where=f"delivery {delivery_id}")
         return bytes(raw)
 
+    def tombstone(self, document_ref: int) -> Tombstone | None:
+        """What was destroyed of a document when its recall was agreed (None: nothing)."""
+        t = s.tombstones.c
+        with self._db.reader() as conn:
+            row = conn.execute(select(s.tombstones).where(t.document_ref == document_ref)
+                               ).one_or_none()
+        if row is None:
+            return None
+        return Tombstone(int(row.document_ref), row.destroyed_at, row.reason,
+                         row.packet_sha256, int(row.packet_size),
+                         tuple((a["name"], a["sha256"], int(a["size"]))
+                               for a in json.loads(row.attachments)))
+
     def attachments(self, document_ref: int) -> list[AttachmentView]:
         """A document's attachments, in order, with a received PDF's verdict and report
         (the contents are in the packet: :meth:`packet`)."""
         links, files = s.document_attachments, s.attachments
         query = (select(links.c.position, links.c.name, links.c.content_type, files.c.size,
-                        links.c.pdf_verdict, links.c.pdf_report)
+                        links.c.pdf_verdict, links.c.pdf_report, links.c.sha256)
                  .join(files, files.c.sha256 == links.c.sha256)
                  .where(links.c.document_ref == document_ref).order_by(links.c.position))
         with self._db.reader() as conn:
             rows = conn.execute(query).all()
         return [AttachmentView(int(row.position), row.name, row.content_type, int(row.size),
                                row.pdf_verdict,
-                               json.loads(row.pdf_report) if row.pdf_report else None)
+                               json.loads(row.pdf_report) if row.pdf_report else None,
+                               row.sha256)
                 for row in rows]
 
     def history(self, document_ref: int) -> list[HistoryEntry]:

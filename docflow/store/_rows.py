@@ -12,13 +12,23 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from docflow.domain import Copy, Entry, PdfCheck, act, document_mark, progress
+from docflow.domain import (
+    Copy,
+    Entry,
+    PdfCheck,
+    act,
+    destroyed_note,
+    destroys,
+    document_mark,
+    progress,
+)
 from docflow.domain.deadlines import Deadline, breach_note, met_by
 from docflow.envelope import Envelope, Finding, findings_json
 from docflow.errors import ConcurrencyError, NotFoundError, StoreError
@@ -156,6 +166,8 @@ def apply_incoming(tx: Transaction, document_ref: int, event: IncomingEvent,
     entries(tx, (Entry.of(INCOMING, event, IncomingState(doc.state), step, reason),),
             document_ref)
     meet_deadlines(tx, document_ref, event, doc.organ)
+    if destroys(doc.state, step):
+        destroy(tx, document_ref, reason, doc.organ)
     tx.checkpoint("after_state")
     if step.emit is not None and status is not None:
         info, packet = status(step)
@@ -194,6 +206,34 @@ def meet_deadlines(tx: Transaction, document_ref: int, event: IncomingEvent,
             met_at=tx.now, breached_at=tx.now if late else None))
         if late:
             tx.note(breach_note(document_ref, row.kind, row.deadline, met=True), actor=actor)
+
+
+def destroy(tx: Transaction, document_ref: int, reason: str | None, actor: str) -> None:
+    """Destroy a received copy (a recall agreed): its packet and its attachments leave
+    the store (an attachment's content stays only while another document links it); a
+    tombstone keeps their digests and the reason; audited."""
+    e, links, files = s.envelopes.c, s.document_attachments.c, s.attachments.c
+    packets = tx.conn.execute(select(e.id, e.sha256, e.size).where(
+        e.document_ref == document_ref, e.kind == MessageKind.DOCUMENT)).all()
+    attached = tx.conn.execute(select(links.name, links.sha256, files.size).join(
+        s.attachments, files.sha256 == links.sha256).where(
+        links.document_ref == document_ref).order_by(links.position)).all()
+    tx.conn.execute(s.document_attachments.delete().where(links.document_ref == document_ref))
+    for digest in {row.sha256 for row in attached}:
+        if tx.conn.execute(select(links.document_ref).where(links.sha256 == digest).limit(1)
+                           ).first() is None:
+            tx.conn.execute(s.attachments.delete().where(files.sha256 == digest))
+    tx.conn.execute(s.envelopes.delete().where(e.id.in_([row.id for row in packets])))
+    packet_sha256 = packets[0].sha256 if packets else ""
+    packet_size = int(packets[0].size) if packets else 0
+    removed = [(str(row.name), str(row.sha256), int(row.size)) for row in attached]
+    tx.driver.execute(INSERT["tombstones"], {
+        "document_ref": document_ref, "destroyed_at": tx.now, "reason": reason,
+        "packet_sha256": packet_sha256, "packet_size": packet_size,
+        "attachments": json.dumps([{"name": n, "sha256": d, "size": z}
+                                   for n, d, z in removed], ensure_ascii=False)})
+    tx.note(destroyed_note(document_ref, reason, packet_sha256, packet_size, removed),
+            actor=actor)
 
 
 def envelope(tx: Transaction, document_ref: int, kind: MessageKind, direction: Direction,

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 metadata = MetaData(
     naming_convention={
@@ -242,6 +242,19 @@ deadlines = Table(
            comment="when the breach was recorded: met late, or found open after it"),
     PrimaryKeyConstraint("document_ref", "kind"),
     Index(None, "met_at", "deadline"),
+)
+
+# What a receiver destroyed when it agreed to a recall (0011): the packet and the
+# attachments are gone; the digests of what they were stay, with the reason.
+tombstones = Table(
+    "tombstones", metadata,
+    Column("document_ref", ForeignKey("documents.id"), primary_key=True),
+    Column("destroyed_at", UTCDateTime, nullable=False),
+    Column("reason", Text),
+    Column("packet_sha256", String(64), nullable=False),
+    Column("packet_size", Integer, nullable=False),
+    Column("attachments", Text, nullable=False,
+           comment="JSON: [{name, sha256, size}] of the attachments destroyed"),
 )
 
 # The organs registered with an axis (VDXP/LGSP registerAgency), kept per axis code.

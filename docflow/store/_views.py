@@ -93,6 +93,19 @@ class DeadlineView:
 
 
 @dataclass(frozen=True)
+class Tombstone:
+    """What a receiver destroyed when it agreed to a recall: when, why, and the digests
+    (SHA-256) and sizes of the packet and each attachment it removed."""
+
+    document_ref: int
+    destroyed_at: dt.datetime
+    reason: str | None
+    packet_sha256: str
+    packet_size: int
+    attachments: tuple[tuple[str, str, int], ...]
+
+
+@dataclass(frozen=True)
 class AttachmentView:
     """An attachment of a document as stored: its place, name, type and size and, for a
     received PDF, its verdict and report (each signature's check)."""
@@ -103,6 +116,8 @@ class AttachmentView:
     size: int
     pdf_verdict: str | None = None
     pdf_report: dict[str, Any] | None = None
+    #: the content's SHA-256 (hex)
+    sha256: str = ""
 
 
 @dataclass(frozen=True)

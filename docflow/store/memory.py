@@ -287,7 +287,8 @@ class MemoryLifecycles:
         rows = [d for _, d in sorted(tx.tables.deliveries.items())
                 if d.document_ref == document_ref and d.kind == MessageKind.DOCUMENT]
         asked = domain.ask_change(kind, document_ref, [row.copy_of() for row in rows],
-                                  asking=packet is not None)
+                                  asking=packet is not None,
+                                  state=doc.state)
         envelope_ref = None if packet is None else tx.envelope(
             document_ref, MessageKind.STATUS, Direction.OUT, message_id, packet)
         ids = []

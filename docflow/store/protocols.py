@@ -41,6 +41,7 @@ from docflow.store._views import (
     Refusal,
     StatusEvent,
     StoreHooks,
+    Tombstone,
 )
 
 __all__ = ["AuditRoom", "DeadlineRoom", "InboxRoom", "LifecycleRoom", "NodeStore",
@@ -80,6 +81,9 @@ class QueryRoom(Protocol):
 
     def delivery_packet(self, delivery_id: int) -> bytes:
         """The signed bytes a delivery carries."""
+
+    def tombstone(self, document_ref: int) -> Tombstone | None:
+        """What was destroyed of a document when its recall was agreed."""
 
     def attachments(self, document_ref: int) -> list[AttachmentView]:
         """A document's attachments, with a received PDF's verdict."""
