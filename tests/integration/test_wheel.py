@@ -64,6 +64,9 @@ def test_wheel_contains_package_schemas_migrations_and_typing_marker(wheel: Path
         assert f"docflow/schemas/{name}" in names
     assert "docflow/py.typed" in names
     assert "docflow/store/migrations/script.py.mako" in names
+    # the stamp font (and its licence) signed PDFs are stamped with
+    assert {"docflow/pdf/fonts/DejaVuSans-vi.ttf",
+            "docflow/pdf/fonts/LICENSE-DejaVu.txt"} <= names
     modules = {str(path.relative_to(ROOT)) for path in (ROOT / "docflow").rglob("*.py")}
     assert modules <= names, sorted(modules - names)  # every module of the source tree
     shipped = {name for name in names if name.startswith("docflow/") and name.endswith(".py")}
@@ -121,3 +124,15 @@ def test_the_installed_command_sets_up_a_home_and_validates(installed: Path,
     _run(installed, tmp_path, "docflow", "sample", "decision", "-o", str(packet))
     valid = _run(installed, tmp_path, "docflow", "validate", str(packet))
     assert "valid document packet" in valid.stdout
+    # a PDF stamped as an attachment file with the installed font, and verified
+    _run(installed, tmp_path, "docflow", "pdf", "sample", "-o", str(tmp_path / "qd.pdf"))
+    _run(installed, tmp_path, "docflow", "pki", "crl", "--ca", str(tmp_path / "ca"), "-o",
+         str(tmp_path / "ca.crl"))
+    _run(installed, tmp_path, "docflow", "pdf", "sign", str(tmp_path / "qd.pdf"), "-o",
+         str(tmp_path / "pl.pdf"), "--as", "attachment", "--key",
+         str(home / "keys" / "organ.key"), "--cert", str(home / "keys" / "organ.crt"),
+         "--number", "1", "--notation", "QĐ-UBND")
+    checked = _run(installed, tmp_path, "docflow", "pdf", "verify", str(tmp_path / "pl.pdf"),
+                   "--trust", str(tmp_path / "ca" / "ca.crt"), "--crls",
+                   str(tmp_path / "ca.crl"))
+    assert "pl.pdf: valid" in checked.stdout
