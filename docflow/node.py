@@ -424,7 +424,9 @@ class Node(Endpoint[Directory | None, NodeStore]):
                                           findings=received.findings, pdf_checks=checks,
                                           refusal=None if reason is None else Refusal(
                                               reason, self._returned(envelope, reason)),
-                                          deadlines=deadlines, now=now)
+                                          deadlines=deadlines,
+                                          arrival_year=now.astimezone(self.zone).year,
+                                          now=now)
         _LOG.info("%s document %s/%s (message %s) from %s as document %d; signature %s%s",
                   "received again" if result.duplicate else "received",  # not a state: a log word
                   info.code_number,

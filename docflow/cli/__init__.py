@@ -27,6 +27,7 @@ from docflow.cli import (  # noqa: F401 - imported for their commands
     operate,
     pdf,
     pki,
+    register,
     simulate,
 )
 from docflow.cli._app import cli

@@ -64,6 +64,7 @@ class Inbox:
         pdf_checks: Sequence[PdfCheck] = (),
         refusal: Refusal | None = None,
         deadlines: Sequence[Deadline] = (),
+        arrival_year: int | None = None,
         now: dt.datetime | None = None,
     ) -> ReceiveResult:
         """Store a verified incoming document for ``organ``, idempotently.
@@ -78,7 +79,8 @@ class Inbox:
         transaction, and so is ``change_answer``: the event an update or a replacement
         causes on the original document (its 15/16 queued for the sender). ``signature``
         (the verdict), ``findings`` and the PDF attachments' ``pdf_checks`` are kept with
-        the document, and so are its ``deadlines`` (docflow.domain.deadlines); a
+        the document, and so are its ``deadlines`` (docflow.domain.deadlines) and its
+        arrival number in the register of ``arrival_year`` (default: the UTC year); a
         ``refusal`` returns it at once (rejected, its 02 queued for the sender) in the same
         transaction.
 
@@ -140,6 +142,8 @@ class Inbox:
             _rows.entries(tx, (domain.Entry.of(INCOMING, IncomingEvent.RECEIVE,
                                                INCOMING.initial, step),), document_ref)
             _rows.deadline_rows(tx, document_ref, deadlines)
+            # its arrival number (số đến), in the year of receipt in the office's zone
+            _rows.register(tx, holder, "in", arrival_year or tx.now.year, [document_ref])
             _rows.envelope(tx, document_ref, MessageKind.DOCUMENT, Direction.IN,
                            envelope.message_id, packet)
             tx.checkpoint("after_envelope")

@@ -233,6 +233,7 @@ def record(tx: MemoryTransaction, envelope: Envelope, packet: bytes) -> Outgoing
     deliveries = tuple(tx.queue(ref, MessageKind.DOCUMENT, envelope_ref, str(r.code))
                        for r in envelope.info.recipients)
     tx.checkpoint("after_deliveries")
+    tx.register_rows(tx.organ, "out", envelope.info.promulgation_date.year, [ref])
     tx.audit("send", f"document:{ref}", {
         "message_id": envelope.message_id, "document_id": envelope.info.document_id,
         "sha256": sha256(packet), "to": [str(r.code) for r in envelope.info.recipients]})

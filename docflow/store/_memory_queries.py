@@ -25,6 +25,7 @@ from docflow.store._views import (
     DocumentView,
     HistoryEntry,
     Page,
+    RegisterEntry,
     StatusEvent,
     Tombstone,
 )
@@ -138,6 +139,13 @@ class MemoryQueries:
         """The signed bytes a delivery carries."""
         tables = self._tables()
         return tables.envelopes[tables.delivery(delivery_id).envelope_ref].raw
+
+    def register(self, organ: OrganCode, book: str, year: int) -> list[RegisterEntry]:
+        """A văn thư register ("in" or "out") of a year, by number."""
+        tables = self._tables()
+        return [RegisterEntry(number, at, tables.documents[ref].view())
+                for (o, b, y, number), (ref, at) in sorted(tables.register.items())
+                if (o, b, y) == (str(organ), book, year)]
 
     def tombstone(self, document_ref: int) -> Tombstone | None:
         """What was destroyed of a document when its recall was agreed."""

@@ -214,6 +214,9 @@ class Tables:
     audit: list[AuditRow] = field(default_factory=list)
     #: document id -> its attachments (never changed once written)
     attachments: dict[int, tuple[AttachmentView, ...]] = field(default_factory=dict)
+    #: (organ, register, year, number) -> (document id, registered at)
+    register: dict[tuple[str, str, int, int], tuple[int, dt.datetime]] = \
+        field(default_factory=dict)
     #: document id -> what was destroyed of it when its recall was agreed
     tombstones: dict[int, Tombstone] = field(default_factory=dict)
     #: (document id, kind) -> [deadline, met at, breached at]
@@ -233,7 +236,8 @@ class Tables:
             history=list(self.history), status_events=dict(self.status_events),
             received=dict(self.received), dead_letters=dict(self.dead_letters),
             audit=list(self.audit), attachments=dict(self.attachments),
-            deadlines=dict(self.deadlines), tombstones=dict(self.tombstones), head=self.head,
+            deadlines=dict(self.deadlines), tombstones=dict(self.tombstones),
+            register=dict(self.register), head=self.head,
             last_ids=dict(self.last_ids))
 
     def new_id(self, table: str) -> int:
@@ -338,6 +342,13 @@ class MemoryTransaction:
                                                            self.now if late else None)
             if late:
                 self.note(breach_note(document_ref, kind, row[0], met=True), actor=actor)
+
+    def register_rows(self, organ: str, book: str, year: int, refs: Sequence[int]) -> None:
+        """Number ``refs`` in ``organ``'s register ``book`` of ``year``, after its last."""
+        last = max((number for (o, b, y, number) in self.tables.register
+                    if (o, b, y) == (organ, book, year)), default=0)
+        for index, ref in enumerate(refs, start=1):
+            self.tables.register[(organ, book, year, last + index)] = (ref, self.now)
 
     def destroy(self, document_ref: int, reason: str | None, actor: str) -> None:
         """Destroy a received copy (a recall agreed): its packet and attachments go, a

@@ -24,6 +24,7 @@ from docflow.store._views import (
     DocumentView,
     HistoryEntry,
     Page,
+    RegisterEntry,
     StatusEvent,
     Tombstone,
     delivery_view,
@@ -185,6 +186,20 @@ class Queries:
         if raw is None:
             raise NotFoundError("no such delivery", where=f"delivery {delivery_id}")
         return bytes(raw)
+
+    def register(self, organ: OrganCode, book: str, year: int) -> list[RegisterEntry]:
+        """``organ``'s register ``book`` ("in": arrivals, "out": sent) of ``year``, by
+        number."""
+        r = s.register_entries.c
+        query = (select(s.documents, r.number.label("entry_number"),
+                        r.registered_at.label("entry_at"))  # documents have a number too
+                 .join(s.documents, s.documents.c.id == r.document_ref)
+                 .where(r.organ == str(organ), r.register == book, r.year == year)
+                 .order_by(r.number))
+        with self._db.reader() as conn:
+            rows = conn.execute(query).all()
+        return [RegisterEntry(int(row.entry_number), row.entry_at, document_view(row))
+                for row in rows]
 
     def tombstone(self, document_ref: int) -> Tombstone | None:
         """What was destroyed of a document when its recall was agreed (None: nothing)."""

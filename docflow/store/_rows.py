@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, and_, bindparam, or_, select, update
+from sqlalchemy import Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from docflow.domain import (
@@ -206,6 +206,26 @@ def meet_deadlines(tx: Transaction, document_ref: int, event: IncomingEvent,
             met_at=tx.now, breached_at=tx.now if late else None))
         if late:
             tx.note(breach_note(document_ref, row.kind, row.deadline, met=True), actor=actor)
+
+
+def register(tx: Transaction, organ: str, book: str, year: int, refs: Sequence[int]) -> None:
+    """Number ``refs`` (in order) in ``organ``'s register ``book`` ("in" or "out") of
+    ``year``, after its last number: in this transaction, so a crash leaves no gap and
+    no number twice (PostgreSQL serialises the register's writers with a transaction
+    lock; SQLite's writers are serial anyway)."""
+    if not refs:
+        return
+    r = s.register_entries.c
+    if tx.conn.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"{organ}/{book}/{year}".encode()).digest()[:8],
+                             "big", signed=True)
+        tx.conn.execute(select(func.pg_advisory_xact_lock(key)))
+    last = tx.conn.execute(select(func.max(r.number)).where(
+        r.organ == organ, r.register == book, r.year == year)).scalar_one_or_none() or 0
+    tx.driver.executemany(INSERT["register_entries"], [
+        {"organ": organ, "register": book, "year": year, "number": last + index,
+         "document_ref": ref, "registered_at": tx.now}
+        for index, ref in enumerate(refs, start=1)])
 
 
 def destroy(tx: Transaction, document_ref: int, reason: str | None, actor: str) -> None:

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
 
 metadata = MetaData(
     naming_convention={
@@ -255,6 +255,21 @@ tombstones = Table(
     Column("packet_size", Integer, nullable=False),
     Column("attachments", Text, nullable=False,
            comment="JSON: [{name, sha256, size}] of the attachments destroyed"),
+)
+
+# The văn thư registers (0012): every received document's arrival number (số đến) in
+# its organ's register of the year, in order of receipt, and every sent one's number in
+# the outgoing register; numbers given in the document's own transaction, so unique and
+# without gaps whatever crashes.
+register_entries = Table(
+    "register_entries", metadata,
+    Column("organ", Organ, nullable=False),
+    Column("register", String(3), nullable=False, comment="in | out"),
+    Column("year", SmallInteger, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("document_ref", ForeignKey("documents.id"), nullable=False, unique=True),
+    Column("registered_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("organ", "register", "year", "number"),
 )
 
 # The organs registered with an axis (VDXP/LGSP registerAgency), kept per axis code.

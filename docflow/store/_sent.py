@@ -45,7 +45,9 @@ def record(tx: Transaction, items: Sequence[tuple[Envelope, bytes]], *, where: s
         steps.append((event, state, step))
         state = step.state
     if len(items) == 1 and tx.conn.dialect.name == "postgresql":
-        return [_record_one_pg(tx, *items[0], state, steps, where)]
+        records = [_record_one_pg(tx, *items[0], state, steps, where)]
+        _register(tx, items, records)
+        return records
     refs = _rows.insert_ids(tx, s.documents, [
         _rows.document_values(tx, envelope, Direction.OUT, state) for envelope, _ in items])
     tx.checkpoint("after_document")
@@ -79,7 +81,20 @@ def record(tx: Transaction, items: Sequence[tuple[Envelope, bytes]], *, where: s
     for ref, (envelope, _), digest in zip(refs, items, digests, strict=True):
         records.append(OutgoingRecord(ref, tuple(owned.get(ref, ()))))
         _audit_send(tx, ref, envelope, digest)
+    _register(tx, items, records)
     return records
+
+
+def _register(tx: Transaction, items: Sequence[tuple[Envelope, bytes]],
+              records: Sequence[OutgoingRecord]) -> None:
+    """The sent documents' numbers in their organ's outgoing register, by the year each
+    is dated."""
+    years: dict[int, list[int]] = {}
+    for (envelope, _), record in zip(items, records, strict=True):
+        years.setdefault(envelope.info.promulgation_date.year, []).append(
+            record.document_ref)
+    for year, refs in sorted(years.items()):
+        _rows.register(tx, tx.organ, "out", year, refs)
 
 def _audit_send(tx: Transaction, ref: int, envelope: Envelope, digest: str) -> None:
     tx.audit("send", f"document:{ref}", {

@@ -93,6 +93,16 @@ class DeadlineView:
 
 
 @dataclass(frozen=True)
+class RegisterEntry:
+    """A line of a văn thư register: its number in the register of the year, when it
+    was registered, and the document."""
+
+    number: int
+    registered_at: dt.datetime
+    document: DocumentView
+
+
+@dataclass(frozen=True)
 class Tombstone:
     """What a receiver destroyed when it agreed to a recall: when, why, and the digests
     (SHA-256) and sizes of the packet and each attachment it removed."""

@@ -76,7 +76,8 @@ class MemoryInbox:
                 change_answer: Answer | None = None, signature: str | None = None,
                 findings: Sequence[Finding] = (), pdf_checks: Sequence[PdfCheck] = (),
                 refusal: Refusal | None = None, deadlines: Sequence[Deadline] = (),
-                now: dt.datetime | None = None) -> ReceiveResult:
+                arrival_year: int | None = None, now: dt.datetime | None = None
+                ) -> ReceiveResult:
         """Store a verified incoming document for ``organ``, idempotently (the same
         decisions as :meth:`docflow.store.Inbox.receive`)."""
         digest = sha256(packet)
@@ -134,6 +135,7 @@ class MemoryInbox:
             tx.history_rows((domain.Entry.of(INCOMING, IncomingEvent.RECEIVE,
                                              INCOMING.initial, step),), ref)
             tx.deadline_rows(ref, deadlines)
+            tx.register_rows(holder, "in", arrival_year or tx.now.year, [ref])
             tx.envelope(ref, MessageKind.DOCUMENT, Direction.IN, envelope.message_id, packet)
             tx.checkpoint("after_envelope")
             tables.received[key] = SeenRow(ref, digest, identity, answer,

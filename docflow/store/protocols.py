@@ -39,6 +39,7 @@ from docflow.store._views import (
     Page,
     ReceiveResult,
     Refusal,
+    RegisterEntry,
     StatusEvent,
     StoreHooks,
     Tombstone,
@@ -81,6 +82,9 @@ class QueryRoom(Protocol):
 
     def delivery_packet(self, delivery_id: int) -> bytes:
         """The signed bytes a delivery carries."""
+
+    def register(self, organ: OrganCode, book: str, year: int) -> list[RegisterEntry]:
+        """A văn thư register ("in" or "out") of a year, by number."""
 
     def tombstone(self, document_ref: int) -> Tombstone | None:
         """What was destroyed of a document when its recall was agreed."""
@@ -174,7 +178,8 @@ class InboxRoom(Protocol):
                 change_answer: Answer | None = None, signature: str | None = None,
                 findings: Sequence[Finding] = (), pdf_checks: Sequence[PdfCheck] = (),
                 refusal: Refusal | None = None, deadlines: Sequence[Deadline] = (),
-                now: dt.datetime | None = None) -> ReceiveResult:
+                arrival_year: int | None = None, now: dt.datetime | None = None
+                ) -> ReceiveResult:
         """A verified document stored, once."""
 
     def expire(self, *, now: dt.datetime | None = None) -> int:

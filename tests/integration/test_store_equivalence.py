@@ -222,6 +222,9 @@ def scenario(province: Node, district: Node, clock: Clock, transport: InMemoryTr
         node.store.queries.outstanding()
         node.store.audit.head()
         node.store.audit.verify()
+        for book in ("in", "out"):
+            node.store.queries.register(node.code, book, clock().year)
+            node.store.queries.register(node.code, book, 2018)  # the samples' date
         node.store.deadlines.sweep()
         node.store.deadlines.list(node.code)
         node.store.deadlines.list(node.code, breached_only=True)
