@@ -127,21 +127,33 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def node_pair(pki: Pki, tmp_path: Path) -> tuple[Node, Node]:
-    """The province and Tam Kỳ as two nodes on SQLite files, over one in-memory
-    transport, on one fixed clock (close them after: ``with province, district:``)."""
+def node_pair(pki: Pki, tmp_path: Path, *, kind: str = "sqlite", clock: Clock | None = None
+              ) -> tuple[Node, Node]:
+    r"""The province and Tam Kỳ as two nodes over one in-memory transport, on one clock
+    (``pki.now`` unless given): on SQLite files, or (``kind="memory"``) on
+    :class:`MemoryStore`\ s (close them after: ``with province, district:``)."""
     from docflow.node import Node
     from docflow.samples import PROVINCE, TAM_KY
     from docflow.store import Store, sqlite_url
+    from docflow.store.memory import MemoryStore
     from docflow.transport import InMemoryTransport
 
-    clock = Clock(pki.now)
+    clock = clock or Clock(pki.now)
     transport = InMemoryTransport()
     nodes = []
     for organ, credentials in ((PROVINCE, pki.province), (TAM_KY, pki.district)):
-        node = Node(organ, credentials, pki.trust,
-                    Store.open(sqlite_url(tmp_path / f"{organ.code}.db"), clock=clock),
-                    transport, clock=clock)
+        store = Store.open(sqlite_url(tmp_path / f"{organ.code}.db"), clock=clock) \
+            if kind == "sqlite" else MemoryStore(clock=clock)
+        node = Node(organ, credentials, pki.trust, store, transport, clock=clock)
         transport.register(organ.code, node)
         nodes.append(node)
     return nodes[0], nodes[1]
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def both_stores(request: pytest.FixtureRequest, pki: Pki, tmp_path: Path
+                ) -> Iterator[tuple[Node, Node]]:
+    """:func:`node_pair` on SQLite and again in memory, closed after the test."""
+    province, district = node_pair(pki, tmp_path, kind=str(request.param))
+    with province, district:
+        yield province, district

@@ -8,42 +8,17 @@ verifies; the sender's recalled document is frozen (no update, no replacement)."
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from docflow.errors import LifecycleError, NotFoundError
 from docflow.node import Node
-from docflow.samples import PROVINCE, TAM_KY, sample_envelope
-from docflow.store import Store, sqlite_url
-from docflow.store.memory import MemoryStore
-from docflow.store.protocols import NodeStore
-from docflow.transport import InMemoryTransport
-from tests.conftest import Clock, Pki
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-def pair(request: pytest.FixtureRequest, pki: Pki, tmp_path: Path
-         ) -> Iterator[tuple[Node, Node]]:
-    clock = Clock(pki.now)
-    transport = InMemoryTransport()
-    nodes = []
-    for organ, credentials in ((PROVINCE, pki.province), (TAM_KY, pki.district)):
-        store: NodeStore = Store.open(sqlite_url(tmp_path / f"{organ.code}.db"),
-                                      clock=clock) \
-            if request.param == "sqlite" else MemoryStore(clock=clock)
-        node = Node(organ, credentials, pki.trust, store, transport, clock=clock)
-        transport.register(organ.code, node)
-        nodes.append(node)
-    yield nodes[0], nodes[1]
-    for node in nodes:
-        node.close()
+from docflow.samples import sample_envelope
 
 
 def test_an_agreed_recall_destroys_the_copy_and_leaves_a_tombstone(
-        pair: tuple[Node, Node]) -> None:
-    province, district = pair
+        both_stores: tuple[Node, Node]) -> None:
+    province, district = both_stores
     envelope = sample_envelope()
     sent = province.send(envelope.info, envelope.attachments).document_ref
     province.deliver()

@@ -14,43 +14,21 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from docflow.errors import ReplayError
 from docflow.node import Node
-from docflow.samples import PROVINCE, TAM_KY, sample_envelope
+from docflow.samples import sample_envelope
 from docflow.security import sign_envelope
-from docflow.store import Store, sqlite_url
-from docflow.store.memory import MemoryStore
-from docflow.store.protocols import NodeStore
-from docflow.transport import InMemoryTransport
-from tests.conftest import Clock, Pki
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-def pair(request: pytest.FixtureRequest, pki: Pki, tmp_path: Path
-         ) -> Iterator[tuple[Node, Node]]:
-    clock = Clock(pki.now)
-    transport = InMemoryTransport()
-    nodes = []
-    for organ, credentials in ((PROVINCE, pki.province), (TAM_KY, pki.district)):
-        store: NodeStore = Store.open(sqlite_url(tmp_path / f"{organ.code}.db"),
-                                      clock=clock) \
-            if request.param == "sqlite" else MemoryStore(clock=clock)
-        node = Node(organ, credentials, pki.trust, store, transport, clock=clock)
-        transport.register(organ.code, node)
-        nodes.append(node)
-    yield nodes[0], nodes[1]
-    for node in nodes:
-        node.close()
+from docflow.store import Store
+from tests.conftest import Pki
 
 
 def test_numbers_in_order_without_gaps_per_register_and_year(
-        pair: tuple[Node, Node], pki: Pki) -> None:
-    province, district = pair
+        both_stores: tuple[Node, Node], pki: Pki) -> None:
+    province, district = both_stores
     refs = [province.send(sample_envelope(number=str(n), date=dt.date(2026, 3, n)).info
                           ).document_ref for n in (1, 2, 3)]
     province.send(sample_envelope(number="1", date=dt.date(2027, 1, 4)).info)
