@@ -79,6 +79,9 @@ class SimulationReport:
     #: duplicates on the way make receivers refuse: expected under faults, and never
     #: lost, since the sender retries)
     refusals: Mapping[str, int] = field(default_factory=dict)
+    #: the văn thư deadlines breached at the end, by the receivers' level and the kind
+    #: (register, due, ...): what the workload's pace left late (Nghị định 30/2020)
+    deadline_breaches: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     faults: str = ""
     problems: tuple[str, ...] = ()
     #: what reproduces the run: its seed, directory, workload mix and docflow's version
@@ -146,6 +149,10 @@ class SimulationReport:
                 self.refusals.items())) + " (packets receivers refused, by error: what "
                 "the faults on the way make them refuse; the sender retries)"
                 if self.refusals else "nothing"),
+            "deadlines   " + ("; ".join(
+                f"{level}: " + ", ".join(f"{kind} {count}" for kind, count in sorted(
+                    kinds.items())) for level, kinds in sorted(self.deadline_breaches.items()))
+                + " breached" if self.deadline_breaches else "none breached"),
             "invariants",
             *(f"  {'ok  ' if holds else 'FAIL'} {name}: {counts}"
               for name, counts, holds in self.invariants()),

@@ -562,6 +562,12 @@ class Simulation:
                     (arrival - sent.at).total_seconds())
         audits_broken = [store.url for store in self.stores()
                          if not store.audit.verify().ok]
+        breaches: dict[str, dict[str, int]] = {}
+        for member, node in self.nodes():
+            for late in node.store.deadlines.list(member.code, breached_only=True,
+                                                  now=self.clock()):
+                kinds = breaches.setdefault(member.level, {})
+                kinds[late.kind] = kinds.get(late.kind, 0) + 1
         stats = self.transport.stats
         return SimulationReport(
             organs=sum(1 for m in self.members.values() if not m.hub),
@@ -581,7 +587,8 @@ class Simulation:
             rejects=self.counters.rejects, retries=retries,
             audits_broken=tuple(audits_broken),
             latency={level: Latency.of(values) for level, values in sorted(latencies.items())},
-            refusals=dict(stats.refusals), faults=self.config.faults.describe(),
+            refusals=dict(stats.refusals), deadline_breaches=breaches,
+            faults=self.config.faults.describe(),
             problems=tuple(problems[:50]), seed=self.config.seed,
             mix=self.config.mix(), version=_version(),
         )

@@ -49,6 +49,13 @@ def test_a_clean_run_delivers_everything(tmp_path: Path, levels: int) -> None:
     assert report.documents == 30 and report.copies >= 30
     assert (report.lost, report.dead_lettered, report.retries) == (0, 0, 0)
     assert set(report.latency) <= {"province", "department", "district", "commune"}
+    # the deadlines breached at the end, per level and kind (how many depends on the
+    # pace of the simulated office: receivers act within rounds of simulated seconds)
+    assert set(report.deadline_breaches) <= set(report.latency)
+    assert all(set(kinds) <= {"register", "due", "return"}
+               for kinds in report.deadline_breaches.values())
+    assert json.loads(report.to_json())["deadline_breaches"] == report.deadline_breaches
+    assert "deadlines   " in report.summary()
 
 
 def test_a_run_with_every_fault_keeps_every_invariant(tmp_path: Path) -> None:
