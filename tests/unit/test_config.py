@@ -63,6 +63,18 @@ def test_signed_checkpoints_are_on_by_default_and_written_by_init(tmp_path: Path
      "not a time zone"),
     ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[interop]\nstrictness = 3',
      "unknown setting"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[pdf]\non_invalid = "ignore"',
+     "on_invalid must be record or reject"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[pdf]\nrevocation = "lenient"',
+     "revocation must be require, hard-fail or soft-fail"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[pdf]\nfetch = "yes"',
+     "fetch must be true or false"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[pdf]\ntrusted = "x"',
+     r"unknown setting\(s\) in \[pdf\]"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[calendar]\nholidays = "x"',
+     r"unknown setting\(s\) in \[calendar\]"),
+    ('[node]\norgan = "000.00.00.H41"\nname = "x"\n[server]\ncheckpoint_tsa = 5',
+     r"\[server\] checkpoint_tsa must be text"),
 ])
 def test_bad_configs_say_what_is_wrong(tmp_path: Path, text: str, fragment: str) -> None:
     (tmp_path / "node.toml").write_text(text, encoding="utf-8")
