@@ -69,7 +69,8 @@ def test_schema_is_created_at_head_and_matches_the_code(store: Store) -> None:
     assert diffs == []
 
 
-def test_upgrade_from_the_first_revision_keeps_everything(store_url: str) -> None:
+def test_upgrade_from_the_first_revision_keeps_everything(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """0002 rebuilds SQLite's envelopes table (packet bytes last): a database written at
     0001 keeps its documents, packets, deliveries and audit chain, foreign keys hold,
     and the foreign keys are back on for the store's connections afterwards."""
@@ -81,13 +82,20 @@ def test_upgrade_from_the_first_revision_keeps_everything(store_url: str) -> Non
         config.attributes["connection"] = conn
         command.upgrade(config, "0001")
     envelope = letter()
-    record = early.outbox.record(envelope, build_envelope(envelope))
+    # written by this code into the schema of 0001, which had no registers (0012): the
+    # upgrade numbers the document
+    with monkeypatch.context() as patched:
+        patched.setattr("docflow.store._rows.register", lambda *args, **kwargs: None)
+        record = early.outbox.record(envelope, build_envelope(envelope))
     (claim,) = early.outbox.claim_due("w", limit=1)
     early.close()
     with Store.open(store_url, clock=lambda: T0) as store:
         assert store.schema_revision() == schema.SCHEMA_REVISION
         assert store.queries.packet(record.document_ref) == build_envelope(envelope)
         assert len(store.queries.deliveries(document_ref=record.document_ref).items) == 2
+        assert [e.document.id for e in store.queries.register(
+            envelope.info.sender.code, "out", envelope.info.promulgation_date.year)] == [
+            record.document_ref]  # numbered by the upgrade
         assert store.audit.verify().ok
         with store.engine.connect() as conn:
             if conn.dialect.name == "sqlite":

@@ -36,6 +36,19 @@ def upgrade() -> None:
                                 name=op.f('pk_register_entries')),
         sa.UniqueConstraint('document_ref', name=op.f('uq_register_entries_document_ref')),
     )
+    # The documents already there, numbered as they would have been: received ones by
+    # the year and order they arrived, sent ones by the year they are dated, in order.
+    for book, direction, year in (
+            ("in", "in", "created_at"), ("out", "out", "promulgation_date")):
+        year_of = (f"CAST(strftime('%Y', {year}) AS INTEGER)"
+                   if op.get_bind().dialect.name == "sqlite"
+                   else f"CAST(EXTRACT(YEAR FROM {year}) AS INTEGER)")
+        op.execute(sa.text(
+            "INSERT INTO register_entries (organ, register, year, number, document_ref, "
+            "registered_at) "
+            f"SELECT organ, '{book}', {year_of}, ROW_NUMBER() OVER (PARTITION BY organ, "
+            f"{year_of} ORDER BY id), id, created_at FROM documents "
+            f"WHERE direction = '{direction}'"))
 
 
 def downgrade() -> None:
