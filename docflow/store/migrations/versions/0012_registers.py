@@ -38,18 +38,21 @@ def upgrade() -> None:
     )
     # The documents already there, numbered as they would have been: received ones by
     # the year and order they arrived, sent ones by the year they are dated, in order.
-    for book, direction, year in (
-            ("in", "in", "created_at"), ("out", "out", "promulgation_date")):
-        year_of = (f"CAST(strftime('%Y', {year}) AS INTEGER)"
-                   if op.get_bind().dialect.name == "sqlite"
-                   else f"CAST(EXTRACT(YEAR FROM {year}) AS INTEGER)")
-        op.execute(sa.text(
-            "INSERT INTO register_entries (organ, register, year, number, document_ref, "
-            "registered_at) "
-            f"SELECT organ, '{book}', {year_of}, ROW_NUMBER() OVER (PARTITION BY organ, "
-            f"{year_of} ORDER BY id), id, created_at FROM documents "
-            f"WHERE direction = '{direction}'"))
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    for book, column in (("in", "created_at"), ("out", "promulgation_date")):
+        year_of = _YEAR_OF[(sqlite, column)]
+        # the year's expression is fixed text (_YEAR_OF); the only value is bound
+        statement = f"INSERT INTO register_entries (organ, register, year, number, document_ref, registered_at) SELECT organ, :book, {year_of}, ROW_NUMBER() OVER (PARTITION BY organ, {year_of} ORDER BY id), id, created_at FROM documents WHERE direction = :book"  # noqa: S608
+        op.execute(sa.text(statement).bindparams(book=book))
 
+
+# the year of a date column, per dialect (fixed text, no outside value in it)
+_YEAR_OF = {
+    (True, "created_at"): "CAST(strftime('%Y', created_at) AS INTEGER)",
+    (True, "promulgation_date"): "CAST(strftime('%Y', promulgation_date) AS INTEGER)",
+    (False, "created_at"): "CAST(EXTRACT(YEAR FROM created_at) AS INTEGER)",
+    (False, "promulgation_date"): "CAST(EXTRACT(YEAR FROM promulgation_date) AS INTEGER)",
+}
 
 def downgrade() -> None:
     op.drop_table('register_entries')
