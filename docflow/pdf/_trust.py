@@ -55,7 +55,8 @@ class PdfTrust:
     fetch: bool = False
     fetch_timeout: float = 10.0
     fetch_cache: float = 3600.0
-    _asn1: dict[str, object] = field(default_factory=dict, init=False, repr=False,
+    #: what is derived once per trust list: the asn1crypto forms, the shared fetchers
+    _cache: dict[str, object] = field(default_factory=dict, init=False, repr=False,
                                      compare=False)
 
     def __post_init__(self) -> None:
@@ -94,13 +95,13 @@ class PdfTrust:
                 extra: Sequence[x509.Certificate] = ()) -> ValidationContext:
         """A fresh validation context (one per document: pyHanko caches what it
         fetched and validated in it)."""
-        if not self._asn1:  # parsed once per trust list, shared read-only by contexts
-            self._asn1.update(roots=[_asn1(c) for c in self.roots],
+        if not self._cache:  # parsed once per trust list, shared read-only by contexts
+            self._cache.update(roots=[_asn1(c) for c in self.roots],
                               others=[_asn1(c) for c in self.intermediates],
                               crls=[asn1_crl.CertificateList.load(d) for d in self.crls])
-        roots = list(self._asn1["roots"])  # type: ignore[call-overload]
-        others = [*self._asn1["others"], *(_asn1(c) for c in extra)]  # type: ignore[misc]
-        crls = list(self._asn1["crls"])  # type: ignore[call-overload]
+        roots = list(self._cache["roots"])  # type: ignore[call-overload]
+        others = [*self._cache["others"], *(_asn1(c) for c in extra)]  # type: ignore[misc]
+        crls = list(self._cache["crls"])  # type: ignore[call-overload]
         return ValidationContext(trust_roots=roots, other_certs=others, crls=crls,
                                  revocation_mode=self.revocation, moment=moment,
                                  allow_fetching=self.fetch, fetchers=self._fetchers())
@@ -111,12 +112,12 @@ class PdfTrust:
         if not self.fetch:
             return None
         with _FETCH_LOCK:
-            kept = self._asn1.get("fetchers")
+            kept = self._cache.get("fetchers")
             now = time.monotonic()
             if not isinstance(kept, tuple) or now - kept[0] > self.fetch_cache:
                 backend = RequestsFetcherBackend(per_request_timeout=self.fetch_timeout)
                 kept = (now, backend.get_fetchers())
-                self._asn1["fetchers"] = kept
+                self._cache["fetchers"] = kept
             fetchers: Fetchers = kept[1]
             return fetchers
 
