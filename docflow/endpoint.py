@@ -9,9 +9,10 @@ from typing import Generic, Self, TypeVar
 
 from docflow.clock import Clock
 from docflow.errors import ModelError
-from docflow.model import DEFAULT_TZ, OrganCode, OrganInfo
+from docflow.model import DEFAULT_TZ, OrganCode, OrganInfo, ResponseFor, StatusCode, StatusInfo
 from docflow.routing import Directory
 from docflow.security import Credentials, TrustStore
+from docflow.store import DocumentView
 from docflow.store.protocols import NodeStore
 from docflow.transport import Transport
 
@@ -54,6 +55,19 @@ class Endpoint(Generic[D, S]):
         """Today's date in the zone (Vietnam's unless configured: at 06:00 there it is
         already tomorrow of the UTC date)."""
         return self.clock().astimezone(self.zone).date()
+
+    def _status(self, document: DocumentView, code: StatusCode,
+                reason: str | None) -> StatusInfo:
+        """The status ``code`` this organ reports on ``document`` (unsigned)."""
+        return self._answer(ResponseFor(OrganCode(document.sender), document.code,
+                                        document.promulgation_date, document.document_id),
+                            document.message_id, code, reason)
+
+    def _answer(self, about: ResponseFor, message_id: str, code: StatusCode,
+                reason: str | None) -> StatusInfo:
+        return StatusInfo(response_for=about, sender=self.organ, code=code,
+                          timestamp=self.clock().astimezone(dt.UTC),
+                          description=reason or code.description, message_id=message_id)
 
     def close(self) -> None:
         """Close the store and the transport's connections (what ``with

@@ -16,7 +16,8 @@ CORE = ("model", "envelope", "security", "lifecycle", "domain", "failure", "rout
         "errors", "clock", "pdf", "calendar")
 ADAPTERS_AND_SERVICES = ("store", "transport", "emulators", "node", "hub", "delivery",
                          "worker", "harness", "cli", "config", "demo", "tracing", "intake",
-                         "hooks", "bootstrap", "endpoint", "timestamps")
+                         "hooks", "bootstrap", "endpoint", "timestamps", "sending",
+                         "receiving")
 
 
 def imports(path: Path) -> set[str]:
@@ -67,7 +68,7 @@ def test_adapters_meet_only_in_services() -> None:
     meeting = {path.relative_to(PACKAGE).parts[0].removesuffix(".py")
                for path in PACKAGE.rglob("*.py") if {"store", "transport"} <= imports(path)}
     assert meeting <= {"node", "hub", "delivery", "emulators", "bootstrap", "endpoint", "cli",
-                       "harness", "demo", "tracing", "intake"}, meeting
+                       "harness", "demo", "tracing", "intake", "sending", "receiving"}, meeting
     assert not meeting & set(CORE)
 
 

@@ -1,0 +1,213 @@
+"""A node's sending side (:class:`Sending`, one of :class:`~docflow.node.Node`'s halves):
+sign a document and queue one delivery per recipient, deliver what is due and verify each
+receipt, and change a sent document (recall, update, replacement)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+
+from docflow.delivery import DeliveryReport, check_receipt, run_outbox
+from docflow.endpoint import Endpoint
+from docflow.envelope import Envelope, parse_envelope
+from docflow.errors import ModelError, RoutingError
+from docflow.lifecycle import ChangeKind, link_change
+from docflow.model import (
+    Attachment,
+    DocumentInfo,
+    OrganCode,
+    OrganInfo,
+    StatusCode,
+    TraceHop,
+)
+from docflow.routing import Directory
+from docflow.security import Verified, sign_envelope, sign_status
+from docflow.store import Claim, OutgoingRecord
+from docflow.store.protocols import NodeStore
+
+__all__ = ["Sending"]
+
+_LOG = logging.getLogger("docflow.node")
+
+
+class Sending(Endpoint[Directory | None, NodeStore]):
+    """What a node does as a sender (see :class:`~docflow.node.Node`)."""
+
+    def send(self, info: DocumentInfo, attachments: Sequence[Attachment] = (), *,
+             to: Sequence[OrganCode | str] | None = None,
+             message_id: str | None = None) -> OutgoingRecord:
+        """Sign a document from this organ and put it in the outbox, one delivery per
+        recipient (delivered by :meth:`deliver`). ``to`` sets the recipients by organ
+        code (their names from the directory), instead of ``info.recipients``.
+
+        Written as the official library and real packets write it: ``From`` and every
+        ``To`` with their contact elements (from the directory where ``info`` leaves them
+        out), and the sender's own ``TraceHeader`` (this organ, now) first in
+        ``TraceHeaderList``, covered by the signature."""
+        if isinstance(info, Envelope):
+            raise ModelError("Node.send takes a DocumentInfo, not an Envelope",
+                             where="Node.send(info)",
+                             hint="node.send(envelope.info, envelope.attachments)")
+        if not isinstance(info, DocumentInfo):
+            raise ModelError(f"Node.send takes a DocumentInfo, not {type(info).__name__}",
+                             where="Node.send(info)")
+        if isinstance(attachments, Attachment | bytes | str):
+            raise ModelError("attachments must be a sequence of Attachment",
+                             where="Node.send(attachments)",
+                             hint='(Attachment("a.pdf", data),), even for one file')
+        for index, attachment in enumerate(attachments):
+            if not isinstance(attachment, Attachment):
+                raise ModelError(f"attachments[{index}] must be an Attachment, not "
+                                 f"{type(attachment).__name__}",
+                                 where=f"Node.send(attachments[{index}])",
+                                 hint='Attachment("quyet-dinh.pdf", data): a name and bytes')
+        if info.sender.code != self.code:
+            raise ModelError(f"this node sends as {self.code}, not {info.sender.code}")
+        if info.due_date is not None and info.due_date < info.promulgation_date:
+            raise ModelError(f"the due date {info.due_date:%d/%m/%Y} is before the issue "
+                             f"date {info.promulgation_date:%d/%m/%Y}",
+                             where=f"{info.document_id}: DueDate",
+                             hint="a due date (hạn xử lý) comes on or after the issue date")
+        if self.store.queries.has_sent(self.code, info.document_id):
+            # Vendor systems and the axes take a DocumentId seen before as the same
+            # document again: a second one would be dropped outside docflow.
+            raise ModelError(
+                f"this organ has sent a document {info.code} of "
+                f"{info.promulgation_date:%d/%m/%Y} already", where=info.document_id,
+                hint=f"give it the next number ({self.next_number(info.promulgation_date.year)}"
+                "), or change the sent one with node.update / node.replace")
+        year = info.promulgation_date.year
+        taken = self.store.queries.sent_code(self.code, year, info.code_number,
+                                             info.code_notation)
+        if taken is not None:  # a register's number is unique in its year (Phụ lục VI)
+            raise ModelError(
+                f"this organ sent {info.code} on {taken.promulgation_date:%d/%m/%Y} "
+                f"already (document {taken.id}): a number and notation are used once a year",
+                where=info.document_id,
+                hint=f"give it the next number ({self.next_number(year)})")
+        recipients = (tuple(self._organ_info(OrganCode.parse(code)) for code in to)
+                      if to is not None else info.recipients)
+        self._require_routes(organ.code for organ in recipients)
+        info = dataclasses.replace(info, sender=self._with_contacts(info.sender),
+                                   recipients=tuple(map(self._with_contacts, recipients)))
+        now = self.clock()
+        envelope = Envelope(info, tuple(attachments), trace=(TraceHop(self.code, now),),
+                            message_id=message_id or uuid.uuid4().hex)
+        packet = sign_envelope(envelope, self.credentials)
+        record = self.store.outbox.record(envelope, packet, now=now)
+        _LOG.info("signed document %d (%s, message %s) for %s", record.document_ref,
+                  info.code, envelope.message_id,
+                  ", ".join(str(organ.code) for organ in info.recipients))
+        return record
+
+    def next_number(self, year: int | None = None) -> str:
+        """The next free number (số) of this organ's sent documents in ``year`` (this
+        year in the node's zone): one more than the highest number used."""
+        used = self.store.queries.numbers_used(self.code, year or self.today().year)
+        return str(max((int(n) for n in used if n.isdigit()), default=0) + 1)
+
+    def _require_routes(self, codes: Iterable[OrganCode]) -> None:
+        """Refuse, before anything is signed, a recipient this node has no way to reach:
+        its transport (one that can tell: the SOAP client) has no address for it or for
+        the hub the directory sends it through. (An axis or LGSP reaches every organ it
+        knows; it says so itself when a packet goes.)"""
+        reaches = getattr(self.transport, "reaches", None)
+        if reaches is None:
+            return
+        unknown = []
+        for code in codes:
+            try:
+                hop = self._via(code) or code
+            except RoutingError:  # not in the directory: maybe under [peers]
+                hop = code
+            if not reaches(hop):
+                unknown.append(str(code))
+        if unknown:
+            raise RoutingError(
+                f"no route to {', '.join(unknown)}: neither the directory nor [peers] give "
+                "its endpoint (or its hub's)", where=", ".join(unknown),
+                hint="nothing was signed; add the organ's endpoint under [peers] in "
+                "node.toml, a directory that lists it, or an [axis]")
+
+    def _organ_info(self, code: OrganCode) -> OrganInfo:
+        if self.directory is not None and code in self.directory.entries:
+            return self.directory.entry(code).organ.info()
+        return OrganInfo(code, str(code))
+
+    def _with_contacts(self, organ: OrganInfo) -> OrganInfo:
+        """``organ`` with what it leaves out (the unit in charge, address, mail, phone,
+        fax, website) from the directory, when the directory knows it."""
+        if self.directory is None or organ.code not in self.directory.entries:
+            return organ
+        known = self.directory.entry(organ.code).organ.info()
+        return dataclasses.replace(organ, **{
+            name: getattr(known, name) for name in (
+                "organization_in_charge", "address", "email", "telephone", "fax", "website")
+            if not getattr(organ, name) and getattr(known, name)})
+
+    def deliver(self, *, worker: str = "node", limit: int = 50,
+                lease: dt.timedelta = dt.timedelta(minutes=5),
+                workers: int = 1) -> DeliveryReport:
+        """One pass of the outbox worker: send what is due, verify each receipt, record
+        the outcome. A missing, unsigned, wrongly signed or mismatching receipt counts as
+        no receipt: the delivery is retried later. ``workers`` sends that many at a time
+        (see :func:`run_outbox`)."""
+        def settle(claim: Claim, recipient: OrganCode, via: OrganCode | None,
+                   receipt: bytes) -> None:
+            verified = self._check_receipt(receipt, recipient, via, claim.message_id,
+                                           claim.packet)
+            self.store.outbox.acknowledge(claim.delivery_id, receipt, verified.status,
+                                          content_digest=verified.content_digest, now=self.clock())
+
+        claims = self.store.outbox.claim_due(worker, limit=limit, now=self.clock(),
+                                             organ=self.code, lease=lease)
+        return run_outbox(claims, self.store, self.transport, self.clock, via=self._via,
+                          settle=settle, workers=workers)
+
+    def _via(self, recipient: OrganCode) -> OrganCode | None:
+        if self.directory is None:
+            return None
+        via = self.directory.next_hop(self.code, recipient)
+        return None if via == recipient else via
+
+    def _check_receipt(self, receipt: bytes, recipient: OrganCode, via: OrganCode | None,
+                       message_id: str | None, packet: bytes) -> Verified:
+        signers = (recipient,) if via is None else (recipient, via)
+        return check_receipt(receipt, self.trust, now=self.clock(), signers=signers,
+                             message_id=message_id, packet=packet, recipient=recipient)
+
+    def recall(self, document_ref: int, reason: str) -> list[int]:
+        """Ask every recipient still holding the document to give it back (status 13);
+        their answers (15/16) settle each delivery."""
+        document = self.store.queries.document(document_ref)
+        info = self._status(document, StatusCode.RECALL_REQUESTED, reason)
+        packet = sign_status(info, self.credentials)
+        return self.store.lifecycle.request_change(document_ref, ChangeKind.RECALL, packet=packet,
+                                                   message_id=info.message_id, now=self.clock())
+
+    def update(self, document_ref: int, new: DocumentInfo,
+               attachments: Sequence[Attachment] = (), *, reason: str) -> OutgoingRecord:
+        """Send an update (cập nhật) of a sent document: ``new`` (its own number and
+        content) goes to the same recipients, linked to the original; each recipient still
+        holding the original answers whether it takes the update (15) or not (16)."""
+        return self._change(ChangeKind.UPDATE, document_ref, new, attachments, reason)
+
+    def replace(self, document_ref: int, new: DocumentInfo,
+                attachments: Sequence[Attachment] = (), *, reason: str) -> OutgoingRecord:
+        """Send a replacement (thay thế): the new document replaces the original at every
+        recipient still holding it; those that agree mark the original replaced (15)."""
+        return self._change(ChangeKind.REPLACE, document_ref, new, attachments, reason)
+
+    def _change(self, kind: ChangeKind, document_ref: int, new: DocumentInfo,
+                attachments: Sequence[Attachment], reason: str) -> OutgoingRecord:
+        if new.sender.code != self.code:
+            raise ModelError(f"this node sends as {self.code}, not {new.sender.code}")
+        original = parse_envelope(self.store.queries.packet(document_ref)).info
+        linked = link_change(kind, original, reason=reason, new=new)
+        envelope = Envelope(linked, tuple(attachments), message_id=uuid.uuid4().hex)
+        packet = sign_envelope(envelope, self.credentials)
+        return self.store.lifecycle.record_change(document_ref, kind, envelope, packet,
+                                                  now=self.clock())
