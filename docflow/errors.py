@@ -39,6 +39,7 @@ The tree::
     │   └── PdfError                a PDF that cannot be read, or signed as asked
     ├── LifecycleError              an event not allowed in the current state
     ├── RoutingError                unknown organ, loop, hop limit
+    │   └── ClosedOrganError        addressed to an organ closed when it was sent
     ├── StoreError                  persistence failures
     │   ├── SchemaVersionError      the database schema is older (or newer) than the code
     │   ├── ConcurrencyError        someone else changed the row first (optimistic lock)
@@ -58,6 +59,7 @@ __all__ = [
     "CertificateError",
     "CertificateRevokedError",
     "CertificateValidityError",
+    "ClosedOrganError",
     "ConcurrencyError",
     "ConfigError",
     "CredentialsError",
@@ -376,6 +378,18 @@ class RoutingError(DocflowError):
     """A message cannot be routed (unknown organ, loop, hop limit)."""
 
     fault_code = "docflow.routing"
+
+
+class ClosedOrganError(RoutingError):
+    """A document addressed to an organ that is closed (or not yet established) at the
+    time it is sent: ``successor`` is the organ that took over its work, if any."""
+
+    fault_code = "docflow.routing.closed"
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None,
+                 successor: str | None = None):
+        super().__init__(message, where=where, hint=hint)
+        self.successor = successor
 
 
 class StoreError(DocflowError):

@@ -42,7 +42,7 @@ from docflow.model import (
     StatusCode,
     StatusInfo,
 )
-from docflow.routing import Directory
+from docflow.routing import ClosedPolicy, Directory, signed_at
 from docflow.security import (
     Credentials,
     NonceCache,
@@ -176,6 +176,9 @@ class Hub(Endpoint[Directory, Store]):
                                where=f"{info.document_id} -> {target}")
         self.directory.entry(info.sender.code)
         self.directory.next_hop(self.code, target, trace=[hop.organ for hop in verified.hops])
+        # an organ closed when the document was signed is not delivered to: the sender
+        # hears why, with the successor named (what was signed before still goes)
+        self.directory.addressee(target, signed_at(envelope, now), policy=ClosedPolicy.REFUSE)
 
         def receipt() -> bytes:
             return sign_status(StatusInfo(

@@ -31,7 +31,7 @@ from docflow.model import (
     StatusInfo,
 )
 from docflow.pdf import PdfPolicy, check_attachments
-from docflow.routing import Directory
+from docflow.routing import ClosedPolicy, Directory, signed_at
 from docflow.security import TrustPolicy, check_packet, sign_status
 from docflow.store import Answer, DocumentView, ReceiveResult, Refusal
 from docflow.store.protocols import NodeStore
@@ -95,6 +95,9 @@ class Receiving(Endpoint[Directory | None, NodeStore]):
                 "the document is not addressed to this organ", where=str(self.code),
                 hint="send it to an organ among its To recipients",
             )
+        if self.directory is not None:  # a closed organ takes what was sent before it closed
+            self.directory.addressee(self.code, signed_at(envelope, now),
+                                     policy=ClosedPolicy.REFUSE)
 
         # Signed before the transaction, not inside it: the database's write lock is not
         # held for the ~1 ms of a signature (a duplicate gets the first receipt instead).

@@ -13,7 +13,11 @@ Routing rules, from one place to one destination organ:
 * a hub delivers to the organs it serves; a packet for an organ served by a hub below it
   goes down to that hub; anything else goes up to its upstream;
 * a hub that finds itself already in the packet's trace, or a packet with more hops than
-  the limit, is a loop: :class:`~docflow.errors.RoutingError`, as is an unknown organ.
+  the limit, is a loop: :class:`~docflow.errors.RoutingError`, as is an unknown organ;
+* an organ closed when a document is sent (the 2025 reform closed districts and merged
+  provinces) is not addressed: the document is refused naming the organ's successor, or,
+  under ``[routing] closed_organs = "forward"``, addressed to the successor instead
+  (:meth:`Directory.addressee`, :class:`ClosedPolicy`).
 
 >>> directory = Directory.from_toml_text('''
 ... [[hubs]]
@@ -40,21 +44,31 @@ Routing rules, from one place to one destination organ:
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docflow.errors import ConfigError, ModelError, RoutingError
-from docflow.model import Hierarchy, Level, Organ, OrganCode
+from docflow.envelope import Envelope
+from docflow.errors import ClosedOrganError, ConfigError, ModelError, RoutingError
+from docflow.model import DEFAULT_TZ, Hierarchy, Organ, OrganCode
 from docflow.model._organs import read_toml_file
 
-__all__ = ["DEFAULT_HOP_LIMIT", "Agency", "AgencyImport", "Directory", "Entry", "HubEntry",
-           "import_agencies", "toml_string"]
+__all__ = ["DEFAULT_HOP_LIMIT", "ClosedPolicy", "Directory", "Entry", "HubEntry", "signed_at",
+           "toml_string"]
 
 #: The most hubs a packet may pass through (province hub, axis, other province's hub...).
 DEFAULT_HOP_LIMIT = 6
+
+
+class ClosedPolicy(enum.StrEnum):
+    """What sending to a closed organ does (``[routing] closed_organs``)."""
+
+    REFUSE = "refuse"  #: refused before anything is signed, naming the successor
+    FORWARD = "forward"  #: addressed to the successor instead (logged)
 
 
 @dataclass(frozen=True)
@@ -101,12 +115,14 @@ class Directory:
         entries: routing facts per organ (organs missing here are reached directly).
         hubs: the hubs.
         hop_limit: the most hubs a packet may pass through.
+        closed_organs: what sending to a closed organ does.
     """
 
     hierarchy: Hierarchy
     entries: Mapping[OrganCode, Entry] = field(default_factory=dict)
     hubs: Mapping[OrganCode, HubEntry] = field(default_factory=dict)
     hop_limit: int = DEFAULT_HOP_LIMIT
+    closed_organs: ClosedPolicy = ClosedPolicy.REFUSE
 
     def __post_init__(self) -> None:
         entries = dict(self.entries)
@@ -142,7 +158,8 @@ class Directory:
         The file is a :meth:`Hierarchy.from_toml` file whose ``[[organs]]`` tables may
         also carry ``hub``, ``endpoint``, ``certificate`` and ``pull``, plus ``[[hubs]]``
         tables (``code``, ``name``, ``upstream``, ``endpoint``, ``certificate``) and an
-        optional ``[routing]`` table with ``hop_limit``.
+        optional ``[routing]`` table with ``hop_limit`` and ``closed_organs``
+        (``"refuse"``, the default, or ``"forward"``).
         """
         return cls.from_toml_text(read_toml_file(path, "directory"), where=str(path))
 
@@ -163,14 +180,19 @@ class Directory:
                     certificate=_str_or_none(table.get("certificate")),
                     pull=bool(table.get("pull", False)),
                 )
-            hop_limit = int(data.get("routing", {}).get("hop_limit", DEFAULT_HOP_LIMIT))
+            routing = data.get("routing", {})
+            hop_limit = int(routing.get("hop_limit", DEFAULT_HOP_LIMIT))
+            policy = str(routing.get("closed_organs", ClosedPolicy.REFUSE))
+            if policy not in set(ClosedPolicy):
+                raise ConfigError(f"[routing] closed_organs = {policy!r} is not a policy",
+                                  where=where, hint="refuse or forward")
         except tomllib.TOMLDecodeError as exc:  # pragma: no cover - Hierarchy parsed it
             raise ConfigError(f"invalid TOML: {exc}", where=where) from exc
         except KeyError as exc:
             raise ConfigError(f"missing key {exc.args[0]!r} in directory", where=where) from exc
         except ModelError as exc:
             raise ConfigError(exc.message, where=exc.where or where, hint=exc.hint) from exc
-        return cls(hierarchy, entries, hubs, hop_limit)
+        return cls(hierarchy, entries, hubs, hop_limit, ClosedPolicy(policy))
 
     # ------------------------------------------------------------------ lookups
 
@@ -221,6 +243,61 @@ class Directory:
         found = {code: hub.endpoint for code, hub in self.hubs.items() if hub.endpoint}
         found.update({code: e.endpoint for code, e in self.entries.items() if e.endpoint})
         return found
+
+    # ------------------------------------------------------------------ organs' lives
+
+    def successor(self, code: OrganCode | str, at: dt.datetime) -> OrganCode | None:
+        """The organ that answers for ``code`` at ``at``: ``code`` itself while it is open,
+        else its successor's successor... up to one open then; None when the line ends
+        in an organ closed without successor (or one not established yet), or the code
+        is not listed."""
+        organ = self.entries.get(OrganCode.parse(code))
+        while organ is not None and not organ.organ.open_at(at):
+            if organ.organ.successor is None or (
+                    organ.organ.closed is None or at < organ.organ.closed):
+                return None  # closed without successor, or not established yet
+            organ = self.entries.get(organ.organ.successor)
+        return None if organ is None else organ.code
+
+    def lineage(self, code: OrganCode | str) -> list[Organ]:
+        """``code``'s organ and its successors in order (the newest last): where its
+        documents' work went, whatever codes they carry."""
+        line: list[Organ] = []
+        entry = self.entries.get(OrganCode.parse(code))
+        while entry is not None and entry.organ not in line:
+            line.append(entry.organ)
+            nxt = entry.organ.successor
+            entry = self.entries.get(nxt) if nxt is not None else None
+        return line
+
+    def addressee(self, code: OrganCode | str, at: dt.datetime, *,
+                  policy: ClosedPolicy | None = None) -> OrganCode:
+        """The organ a document sent at ``at`` to ``code`` is addressed to: ``code`` while
+        it is open (or not listed: routing says what it knows of it); for a closed organ,
+        its successor under ``FORWARD``, else :class:`~docflow.errors.ClosedOrganError`
+        naming it. ``policy`` defaults to the directory's ``closed_organs``."""
+        asked = OrganCode.parse(code)
+        entry = self.entries.get(asked)
+        if entry is None or entry.organ.open_at(at):
+            return asked
+        organ = entry.organ
+        if organ.established is not None and at < organ.established:
+            raise ClosedOrganError(
+                f"{asked} ({organ.name}) is established on {_day(organ.established)}, not "
+                "yet", where=str(asked), hint="send it from that day on")
+        successor = self.successor(asked, at)
+        if successor is not None and (policy or self.closed_organs) is ClosedPolicy.FORWARD:
+            return successor
+        closed = organ.closed or at
+        if successor is None:
+            raise ClosedOrganError(f"{asked} ({organ.name}) closed on {_day(closed)} and "
+                                   "has no successor", where=str(asked),
+                                   hint="address the organ that took over its work")
+        raise ClosedOrganError(
+            f"{asked} ({organ.name}) closed on {_day(closed)}; its successor is {successor} "
+            f"({self.entries[successor].organ.name})", where=str(asked),
+            hint=f"address it to {successor} (nothing was signed); or set [routing] "
+                 'closed_organs = "forward" in the directory', successor=str(successor))
 
     def _uplinks(self, hub: OrganCode) -> list[OrganCode]:
         chain = [hub]
@@ -276,136 +353,6 @@ class Directory:
         return stops
 
 
-@dataclass(frozen=True)
-class Agency:
-    """An organ as an axis or LGSP lists it (``getAgenciesList``, ``donvilienthongs``),
-    the same in every dialect: untrusted text, checked by :func:`import_agencies`.
-    ``parent``: the system that serves it (its LGSP), if any; ``row``: the platform's own
-    row, keys as its dialect spells them."""
-
-    code: str
-    name: str
-    email: str = ""
-    parent: str = ""
-    row: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-
-@dataclass(frozen=True)
-class AgencyImport:
-    """What :func:`import_agencies` made of an agency list.
-
-    Attributes:
-        text: the directory file's new text (the old text, then one ``[[organs]]`` table
-            per added organ); loads with :meth:`Directory.from_toml`.
-        added: the organs added, with the level each was placed on.
-        known: codes the directory already had (left as they are).
-        skipped: entries that were not taken, each with why.
-    """
-
-    text: str
-    added: tuple[Organ, ...]
-    known: tuple[OrganCode, ...]
-    skipped: tuple[tuple[str, str], ...]
-
-
-#: the longest organ name taken from an agency list
-MAX_AGENCY_NAME = 300
-
-
-def import_agencies(text: str, agencies: Sequence[Agency], *,
-                    hub: OrganCode | str | None = None, note: str = "") -> AgencyImport:
-    """Add the organs of ``agencies`` that the directory ``text`` lacks, as
-    ``[[organs]]`` tables appended to it (the operator's own tables stay untouched).
-
-    Each organ is placed under the nearest organ its code's ancestors name (the code
-    ``000.01.10.H41`` under ``000.00.10.H41`` if the directory has it, else under
-    ``000.00.00.H41``), on the first level allowed under that organ's level (one that
-    may have children, when the list holds organs below it: a district, not a
-    department); an organ with no known ancestor goes on the first top level. The level
-    is a placement from the codes alone: edit the file where it guessed wrong.
-
-    ``hub`` (e.g. the national axis or LGSP the list came from, if it is a hub of the
-    directory) becomes the hub of the added organs. Entries with a malformed code, an
-    empty name or control characters are skipped, never written. ``note`` is written as
-    a comment above the added tables.
-    """
-    directory = Directory.from_toml_text(text)
-    hub_code = None if hub is None else OrganCode.parse(hub)
-    if hub_code is not None and hub_code not in directory.hubs:
-        raise ConfigError(f"{hub_code} is not a hub of the directory",
-                          hint="list it under [[hubs]] first, or import without a hub")
-    levels = directory.hierarchy.levels
-    organs = {entry.code: entry.organ for entry in directory}
-    known: list[OrganCode] = []
-    skipped: list[tuple[str, str]] = []
-    fresh: dict[OrganCode, Agency] = {}
-    for agency in agencies:
-        try:
-            code = OrganCode.parse(agency.code)
-        except ModelError as exc:
-            skipped.append((agency.code[:40], f"not an organ code: {exc.message}"))
-            continue
-        name = " ".join(agency.name.split())
-        if not name or len(name) > MAX_AGENCY_NAME or not name.isprintable():
-            skipped.append((str(code), "no usable name (empty, too long or control "
-                            "characters)"))
-        elif code in organs or code in directory.hubs:
-            known.append(code)
-        elif code not in fresh:
-            fresh[code] = Agency(str(code), name, agency.email.strip())
-    added: list[Organ] = []
-    # Which new organs have new organs below them: one pass over the list (asking it of
-    # every pair made a 4,000-organ list take minutes).
-    with_children = {ancestor for other in fresh for ancestor in _ancestors(other)}
-    for code in sorted(fresh, key=lambda c: (c.code_level, c.value)):
-        parent = code.parent
-        while parent is not None and parent not in organs:
-            parent = parent.parent
-        below = code in with_children
-        level = _level_under(levels, None if parent is None else organs[parent].level, below)
-        if level is None:  # nothing may sit under that organ: place it at the top
-            parent, level = None, _level_under(levels, None, below)
-        email = fresh[code].email
-        organ = Organ(code, fresh[code].name, level or levels[0].key,
-                      parent if level is not None and parent is not None else None,
-                      email=email if email and email.isprintable() else None)
-        organs[code] = organ
-        added.append(organ)
-    tables = [f"# {note}"] if note and added else []
-    for organ in added:
-        tables += ["", "[[organs]]", f"code = {toml_string(str(organ.code))}",
-                   f"name = {toml_string(organ.name)}", f"level = {toml_string(organ.level)}"]
-        tables.append(f"parent = {toml_string(str(organ.parent))}" if organ.parent
-                      else "# no known parent in this directory")
-        if organ.email:
-            tables.append(f"email = {toml_string(organ.email)}")
-        if hub_code is not None:
-            tables.append(f"hub = {toml_string(str(hub_code))}")
-    new_text = text if not added else text.rstrip("\n") + "\n\n" + "\n".join(tables) + "\n"
-    Directory.from_toml_text(new_text)  # what is written loads, or nothing is written
-    return AgencyImport(new_text, tuple(added), tuple(known), tuple(skipped))
-
-
-def _level_under(levels: Sequence[Level], parent_level: str | None,
-                 with_children: bool) -> str | None:
-    """The first level allowed under ``parent_level`` (None: a top level), preferring
-    one that may have children of its own when the organ has some."""
-    allowed = [level.key for level in levels
-               if (not level.parents if parent_level is None else parent_level in level.parents)]
-    if with_children:
-        parents = {key for level in levels for key in level.parents}
-        allowed = [key for key in allowed if key in parents] or allowed
-    return allowed[0] if allowed else None
-
-
-def _ancestors(code: OrganCode) -> list[OrganCode]:
-    out, up = [], code.parent
-    while up is not None:
-        out.append(up)
-        up = up.parent
-    return out
-
-
 def toml_string(value: str) -> str:
     """``value`` as a TOML basic string, every character TOML forbids escaped."""
     out = []
@@ -417,6 +364,18 @@ def toml_string(value: str) -> str:
         else:
             out.append(f"\\u{ord(char):04X}")
     return '"' + "".join(out) + '"'
+
+
+def signed_at(envelope: Envelope, default: dt.datetime) -> dt.datetime:
+    """When a document was sent: its sender's own trace header (covered by the
+    signature), else ``default`` (a packet written without one)."""
+    first = envelope.trace[0] if envelope.trace else None
+    return (first.timestamp if first is not None
+            and first.organ_id == envelope.info.sender.code else default)
+
+
+def _day(at: dt.datetime) -> str:
+    return f"{at.astimezone(DEFAULT_TZ):%d/%m/%Y}"
 
 
 def _code_or_none(value: Any) -> OrganCode | None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from docflow.delivery import DeliveryReport, check_receipt, run_outbox
 from docflow.endpoint import Endpoint
 from docflow.envelope import Envelope, parse_envelope
-from docflow.errors import ModelError, RoutingError
+from docflow.errors import ClosedOrganError, ModelError, RoutingError
 from docflow.lifecycle import ChangeKind, link_change
 from docflow.model import (
     Attachment,
@@ -88,12 +88,14 @@ class Sending(Endpoint[Directory | None, NodeStore]):
                 f"already (document {taken.id}): a number and notation are used once a year",
                 where=info.document_id,
                 hint=f"give it the next number ({self.next_number(year)})")
-        recipients = (tuple(self._organ_info(OrganCode.parse(code)) for code in to)
-                      if to is not None else info.recipients)
+        now = self.clock()
+        self._require_open(now)
+        recipients = self._addressees(
+            tuple(self._organ_info(OrganCode.parse(code)) for code in to)
+            if to is not None else info.recipients, now)
         self._require_routes(organ.code for organ in recipients)
         info = dataclasses.replace(info, sender=self._with_contacts(info.sender),
                                    recipients=tuple(map(self._with_contacts, recipients)))
-        now = self.clock()
         envelope = Envelope(info, tuple(attachments), trace=(TraceHop(self.code, now),),
                             message_id=message_id or uuid.uuid4().hex)
         packet = sign_envelope(envelope, self.credentials)
@@ -108,6 +110,38 @@ class Sending(Endpoint[Directory | None, NodeStore]):
         year in the node's zone): one more than the highest number used."""
         used = self.store.queries.numbers_used(self.code, year or self.today().year)
         return str(max((int(n) for n in used if n.isdigit()), default=0) + 1)
+
+    def _require_open(self, now: dt.datetime) -> None:
+        """A closed organ sends nothing new (its successor does); what it sent before
+        still travels, and it may still recall or change it."""
+        entry = None if self.directory is None else self.directory.entries.get(self.code)
+        if entry is None or entry.organ.open_at(now):
+            return
+        successor = self.directory.successor(self.code, now) if self.directory else None
+        raise ClosedOrganError(
+            f"this organ ({self.code}) is closed" + (
+                f" since {entry.organ.closed.astimezone(self.zone):%d/%m/%Y}"
+                if entry.organ.closed is not None else "") + ": it sends nothing new",
+            where=str(self.code),
+            hint=(f"send from its successor {successor}'s node" if successor
+                  else "send from the organ that took over its work"),
+            successor=None if successor is None else str(successor))
+
+    def _addressees(self, recipients: Sequence[OrganInfo], now: dt.datetime
+                    ) -> tuple[OrganInfo, ...]:
+        """The recipients as the directory has them open now: a closed organ is refused
+        naming its successor, or (``closed_organs = "forward"``) replaced by it, once
+        (two closed districts forwarding to one province make one copy)."""
+        if self.directory is None:
+            return tuple(recipients)
+        out: dict[OrganCode, OrganInfo] = {}
+        for organ in recipients:
+            code = self.directory.addressee(organ.code, now)
+            if code != organ.code:
+                _LOG.info("%s is closed: addressed to its successor %s", organ.code, code)
+                organ = self._organ_info(code)
+            out.setdefault(code, organ)
+        return tuple(out.values())
 
     def _require_routes(self, codes: Iterable[OrganCode]) -> None:
         """Refuse, before anything is signed, a recipient this node has no way to reach:

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from docflow.agencies import Agency
 from docflow.cli._app import cli, home_option
 from docflow.cli._output import (
     EXIT_CANNOT_LISTEN,
@@ -29,7 +30,6 @@ from docflow.cli._output import (
 )
 from docflow.config import DIALECTS
 from docflow.errors import ConfigError, DocflowError
-from docflow.routing import Agency
 
 
 @cli.group()
@@ -319,12 +319,17 @@ def axis_agencies(home: Path, as_json: bool, sync: bool, hub: str | None) -> Non
         fail(exc)
     summary = {"directory": str(path), "added": [str(o.code) for o in result.added],
                "known": len(result.known),
+               "closed": [{"code": str(old), "successor": str(new)}
+                          for old, new in result.closed],
                "skipped": [{"code": code, "why": why} for code, why in result.skipped]}
+
     def text() -> None:
         say(f"{len(result.added)} organ(s) added to {path}, {len(result.known)} already known")
         for o in result.added:
             say(f"  + {o.code} {o.name} ({o.level}"
                 + (f" under {o.parent})" if o.parent else ")"))
+        for old, new in result.closed:
+            say(f"  closed {old}: replaced by {new} (oldCode)")
         for code, why in result.skipped:
             say(f"  skipped {code}: {why}")
 
@@ -336,8 +341,8 @@ def _sync_directory(home: Path, agencies: list[Agency], url: str,
     """Merge an agency list into the home's directory file (written whole, atomically)."""
     import datetime as dt
 
+    from docflow.agencies import import_agencies
     from docflow.config import load_config
-    from docflow.routing import import_agencies
 
     config = load_config(home)
     if config.directory is None:
@@ -347,10 +352,11 @@ def _sync_directory(home: Path, agencies: list[Agency], url: str,
                           'start empty)')
     path = config.directory
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    when = dt.datetime.now(config.zone).strftime("%Y-%m-%d %H:%M %z")  # the node's zone
-    result = import_agencies(text, agencies, hub=hub,
+    now = dt.datetime.now(config.zone)  # the node's zone
+    when = now.strftime("%Y-%m-%d %H:%M %z")
+    result = import_agencies(text, agencies, hub=hub, at=now.replace(microsecond=0),
                              note=f"imported from {url} on {when} (docflow axis agencies --sync)")
-    if result.added:
+    if result.text != text:
         scratch = path.with_name(path.name + ".tmp")
         scratch.write_text(result.text, encoding="utf-8")
         os.replace(scratch, path)

@@ -90,3 +90,120 @@ def _changes(old: Any, new: Any) -> list[str]:
                 if was != now:
                     lines.append(f"{kind} {code}: {field} {was or '-'} -> {now or '-'}")
     return lines
+
+
+def _directory_file(home: Path | None, directory: Path | None) -> Path:
+    """The directory file a command works on: ``--directory``, else the home's."""
+    from docflow.config import load_config
+
+    if directory is not None:
+        return directory
+    home = home if home is not None else Path(os.environ.get("DOCFLOW_HOME", "."))
+    config = load_config(home)
+    if config.directory is None:
+        raise ConfigError("this home names no directory", where=str(home / "node.toml"),
+                          hint="set [node] directory, or give --directory FILE")
+    return config.directory
+
+
+@directory_group.command("migrate")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The node's home (its directory file is migrated).")
+@click.option("--directory", "directory", type=ExistingPath(dir_okay=False), default=None,
+              help="A directory file to migrate instead of a home's.")
+@click.option("--plan", "plan_file", type=ExistingPath(dir_okay=False), required=True,
+              help="The re-parenting plan (TOML: effective, dissolve, [[close]], [[move]], "
+                   "[[rename]]).")
+@click.option("--apply", "apply_it", is_flag=True,
+              help="Write the new directory (the old file is kept beside it as .bak); "
+                   "without it nothing is written.")
+@json_option
+def migrate(home: Path | None, directory: Path | None, plan_file: Path, apply_it: bool,
+            as_json: bool) -> None:
+    """Re-parent the directory by a plan (the 2025 reform: districts close, their
+    communes move under the province, merged provinces close into the one that keeps
+    its code), printing every change first. Closed organs stay, with their closing date
+    and successor: documents under their codes stay readable and traceable. Run it
+    without --apply to read the changes, then with it."""
+    from docflow.reform import ReformPlan, apply_plan
+    from docflow.routing import Directory
+
+    try:
+        target = _directory_file(home, directory)
+        before = Directory.from_toml(target)
+        reform = apply_plan(before, ReformPlan.from_toml(plan_file))
+    except DocflowError as exc:
+        fail(exc)
+    written = apply_it and bool(reform.changes)
+    if written:
+        backup = target.with_name(target.name + ".bak")
+        backup.write_bytes(target.read_bytes())
+        fd, scratch = tempfile.mkstemp(prefix=".directory-", suffix=".toml",
+                                       dir=target.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(reform.text)
+        os.replace(scratch, target)
+
+    def text() -> None:
+        for change in reform.changes:
+            say(f"  {change}")
+        if not reform.changes:
+            say(f"{target}: the plan changes nothing")
+        elif written:
+            say(f"{len(reform.changes)} change(s) written to {target} (the old file: "
+                f"{target.name}.bak); restart `docflow serve` to use them")
+        else:
+            say(f"{len(reform.changes)} change(s); nothing written (add --apply)")
+
+    emit({"directory": str(target), "changes": [c.as_dict() for c in reform.changes],
+          "written": written}, as_json, text)
+
+
+@directory_group.command("organ")
+@click.argument("code")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The node's home (its directory).")
+@click.option("--directory", "directory", type=ExistingPath(dir_okay=False), default=None,
+              help="A directory file instead of a home's.")
+@json_option
+def organ(code: str, home: Path | None, directory: Path | None, as_json: bool) -> None:
+    """One organ as the directory knows it: its level and parent, whether it is open,
+    and, for a closed one, the successors its work went to (the organ that answers for
+    documents under its code)."""
+    import datetime as dt
+
+    from docflow.model import DEFAULT_TZ
+    from docflow.routing import Directory
+
+    try:
+        found = Directory.from_toml(_directory_file(home, directory))
+        entry = found.entry(code)
+    except DocflowError as exc:
+        fail(exc)
+    now = dt.datetime.now(dt.UTC)
+    line = found.lineage(entry.code)
+    answering = found.successor(entry.code, now)
+
+    def day(at: dt.datetime | None) -> str | None:
+        return None if at is None else at.astimezone(DEFAULT_TZ).date().isoformat()
+
+    data = {"code": str(entry.code), "name": entry.organ.name, "level": entry.organ.level,
+            "parent": None if entry.organ.parent is None else str(entry.organ.parent),
+            "open": entry.organ.open_at(now), "established": day(entry.organ.established),
+            "closed": day(entry.organ.closed),
+            "lineage": [{"code": str(o.code), "name": o.name, "closed": day(o.closed)}
+                        for o in line[1:]],
+            "answering": None if answering is None else str(answering)}
+
+    def text() -> None:
+        state = "open" if data["open"] else (f"closed on {data['closed']}" if data["closed"]
+                                             else f"established on {data['established']}")
+        say(f"{entry.code}  {entry.organ.name} ({entry.organ.level}, under "
+            f"{data['parent'] or '-'}): {state}")
+        for organ in line[1:]:
+            say(f"  -> {organ.code}  {organ.name}"
+                + (f" (closed on {day(organ.closed)})" if organ.closed else ""))
+        if not data["open"]:
+            say(f"answers for it now: {answering or 'no open organ'}")
+
+    emit(data, as_json, text)

@@ -3,6 +3,7 @@ organs in four (or three) levels, read from TOML."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
@@ -191,7 +192,13 @@ class Level:
 
 @dataclass(frozen=True)
 class Organ:
-    """A node of the hierarchy: cơ quan, đơn vị."""
+    """A node of the hierarchy: cơ quan, đơn vị.
+
+    An organ has a life: ``established`` (None: always there) and ``closed`` (None:
+    open), and when it closed, the ``successor`` that took over its work (Quyết định
+    09/2025/QĐ-TTg: a merged province keeps the code of the province whose name it
+    takes, the others close; districts close and their communes move up). A closed organ
+    stays in the directory: its documents keep their codes and remain readable."""
 
     code: OrganCode
     name: str
@@ -203,6 +210,14 @@ class Organ:
     telephone: str | None = None
     fax: str | None = None
     website: str | None = None
+    established: dt.datetime | None = None
+    closed: dt.datetime | None = None
+    successor: OrganCode | None = None
+
+    def open_at(self, at: dt.datetime) -> bool:
+        """Whether the organ exists and works at ``at``."""
+        return ((self.established is None or self.established <= at)
+                and (self.closed is None or at < self.closed))
 
     def info(self) -> OrganInfo:
         """This organ as it goes on the wire."""
@@ -278,6 +293,7 @@ class Hierarchy:
             by_code[organ.code] = organ
         levels = {level.key: level for level in self.levels}
         for organ in self.organs:
+            _check_life(organ, by_code)
             organ_level = levels.get(organ.level)
             if organ_level is None:
                 raise ConfigError(
@@ -311,7 +327,9 @@ class Hierarchy:
 
         ``[[levels]]`` tables have ``key``, ``name`` and ``parents``; ``[[organs]]``
         tables have ``code``, ``name``, ``level`` and optionally ``parent`` (derived from
-        the code when absent and the level has parents) and contact fields. Without
+        the code when absent and the level has parents), contact fields, and the organ's
+        life: ``established``, ``closed`` (TOML dates or date-times; a date is its first
+        moment in Vietnam) and ``successor`` (the organ that took over). Without
         ``[[levels]]`` the four classic levels are used.
         """
         return cls.from_toml_text(read_toml_file(path, "hierarchy"), where=str(path))
@@ -335,7 +353,8 @@ class Hierarchy:
         except KeyError as exc:
             raise ConfigError(f"missing key {exc.args[0]!r} in hierarchy", where=where) from exc
         except ModelError as exc:
-            raise ConfigError(exc.message, where=where, hint=exc.hint) from exc
+            place = f"{where}: {exc.where}" if where and exc.where else (exc.where or where)
+            raise ConfigError(exc.message, where=place, hint=exc.hint) from exc
         return cls(levels=levels, organs=organs)
 
     def __contains__(self, code: object) -> bool:
@@ -381,6 +400,64 @@ class Hierarchy:
         return out
 
 
+def _check_life(organ: Organ, by_code: Mapping[OrganCode, Organ]) -> None:
+    """An organ's dates and successor make sense with the organs around it: it closes
+    after it is established; a successor is named only for a closed organ, is listed, is
+    not itself, and the successors never lead back; an organ is not open after its
+    parent closed (it moves first: ``docflow directory migrate``)."""
+    where = str(organ.code)
+    if organ.closed is not None and organ.established is not None \
+            and organ.closed <= organ.established:
+        raise ConfigError("the organ closes before it is established", where=where)
+    if organ.successor is not None:
+        if organ.closed is None:
+            raise ConfigError(f"a successor ({organ.successor}) is named for an organ that "
+                              "does not close", where=where,
+                              hint="set closed = <date> too, or remove successor")
+        seen = {organ.code}
+        step: Organ | None = organ
+        while step is not None and step.successor is not None:
+            if step.successor in seen:
+                raise ConfigError("the successors lead back to "
+                                  f"{step.successor}", where=where,
+                                  hint="a successor is the organ that takes over: it "
+                                  "never closes into the one it replaced")
+            if step.successor not in by_code:
+                raise ConfigError(f"successor {step.successor} is not in the directory",
+                                  where=str(step.code), hint="list it under [[organs]]")
+            seen.add(step.successor)
+            step = by_code[step.successor]
+    parent = by_code.get(organ.parent) if organ.parent is not None else None
+    if parent is not None and parent.closed is not None and (
+            organ.closed is None or organ.closed > parent.closed):
+        raise ConfigError(
+            f"the organ stays open under {parent.code}, which closes on "
+            f"{parent.closed.astimezone(DEFAULT_TZ):%d/%m/%Y}", where=where,
+            hint="give it its new parent (parent = ...), or close it too; `docflow "
+            "directory migrate --plan` does a whole re-parenting")
+
+
+def _instant(value: Any, key: str, code: str) -> dt.datetime | None:
+    """A TOML date or date-time (or ISO text) as an aware instant: a date is its first
+    moment in Vietnam, a time without an offset is Vietnam's."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = (dt.datetime.fromisoformat(value) if "T" in value or " " in value
+                     else dt.date.fromisoformat(value))
+        except ValueError:
+            raise ModelError(f"{key} = {value!r} is not a date", where=code,
+                             hint=f"{key} = 2025-07-01 (a TOML date) or "
+                             "2025-07-01T00:00:00+07:00") from None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=DEFAULT_TZ)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(0), tzinfo=DEFAULT_TZ)
+    raise ModelError(f"{key} must be a date, not {type(value).__name__}", where=code,
+                     hint=f"{key} = 2025-07-01")
+
+
 def read_toml_file(path: str | Path, what: str) -> str:
     """The text of a TOML file named by ``path``; TOML text given by mistake, or a file
     that cannot be read, is a :class:`ConfigError` saying so."""
@@ -416,6 +493,10 @@ def _organ_from_table(
         telephone=item.get("telephone"),
         fax=item.get("fax"),
         website=item.get("website"),
+        established=_instant(item.get("established"), "established", str(code)),
+        closed=_instant(item.get("closed"), "closed", str(code)),
+        successor=(None if item.get("successor") in (None, "")
+                   else OrganCode.parse(str(item["successor"]))),
     )
 
 

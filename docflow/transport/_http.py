@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import requests
 
+from docflow.agencies import Agency
 from docflow.domain.retry import RetryPolicy
 from docflow.errors import RETRY_HINT, ConfigError, TransportError
-from docflow.routing import Agency
 
 __all__ = ["CONNECT_RETRY", "EnvironmentOnce", "PlatformSender", "WaitingItem", "agency",
            "json_object", "listed", "network_reason", "object_in", "objects_in", "reach"]
@@ -71,13 +71,14 @@ def _unreachable(exc: requests.RequestException, url: str, platform: str) -> Tra
 def agency(row: Mapping[str, Any]) -> Agency:
     """An organ as any platform lists it, whatever its dialect's keys: ``code`` /
     ``orgCode``, ``name`` / ``orgName``, ``pcode`` / ``parentCode`` / ``centerCode`` /
-    ``pid``, ``mail`` / ``email``; the platform's own row kept as ``row``."""
+    ``pid``, ``mail`` / ``email``, ``oldCode`` (the code before the 2025 reform); the platform's
+    own row kept as ``row``."""
     def first(*keys: str) -> str:
         return next((str(row[key]) for key in keys if row.get(key)), "")
 
     return Agency(first("code", "orgCode"), first("name", "orgName"),
                   first("mail", "email"), first("pcode", "parentCode", "centerCode", "pid"),
-                  dict(row))
+                  row=dict(row), old_code=first("oldCode", "old_code"))
 
 _LOG = logging.getLogger("docflow.transport")
 #: what a platform's id may look like to be put in a URL: digits, letters, . _ - (the

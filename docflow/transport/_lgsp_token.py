@@ -32,9 +32,9 @@ from urllib.parse import quote
 
 import pybase64
 
+from docflow.agencies import Agency
 from docflow.errors import TransportError
 from docflow.model import DEFAULT_TZ
-from docflow.routing import Agency
 from docflow.transport._http import (
     EnvironmentOnce,
     PlatformSender,
@@ -198,7 +198,7 @@ class TokenLgspClient(PlatformSender):
         """``getAgenciesList``: the organs the platform knows (the token alone). Read in
         both shapes that circulate: ``data`` a list of ``{orgCode, orgName, parentCode,
         email, ...}`` (the vendor client's contract) or ``data.content`` of ``{code, name,
-        centerCode, ...}``; each row read as an :class:`~docflow.routing.Agency`."""
+        centerCode, ...}``; each row read as an :class:`~docflow.agencies.Agency`."""
         answer = self._json("GET", "v1/getAgenciesList", unit=False)
         raw = answer.get("data")
         rows = (objects_in(answer, "data", "the LGSP", self.base_url) if isinstance(raw, list)

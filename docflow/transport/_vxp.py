@@ -26,10 +26,10 @@ from typing import Any
 import pybase64
 import requests
 
+from docflow.agencies import Agency
 from docflow.errors import OrganCodeError, TransportError
 from docflow.lifecycle import Outcome
 from docflow.model import OrganCode
-from docflow.routing import Agency
 from docflow.transport._http import (
     CONNECT_RETRY,
     EnvironmentOnce,

@@ -34,9 +34,9 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
+from docflow.agencies import Agency
 from docflow.errors import RETRY_HINT, TransportError
 from docflow.model import OrganCode
-from docflow.routing import Agency
 from docflow.transport._http import (
     PlatformSender,
     agency,

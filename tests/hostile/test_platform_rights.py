@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import requests
 
-from docflow import routing
+from docflow import agencies as agencies_list
 from docflow.emulators import (
     AxisApp,
     AxisSystem,
@@ -435,12 +435,12 @@ def test_syncing_a_long_agency_list_is_linear(monkeypatch: pytest.MonkeyPatch) -
     """`docflow axis agencies --sync` of 2,000 organs asks each organ's ancestors once
     (it asked every pair: ~51 s for 4,000)."""
     calls = []
-    ancestors = routing._ancestors
-    monkeypatch.setattr(routing, "_ancestors",
+    ancestors = agencies_list._ancestors
+    monkeypatch.setattr(agencies_list, "_ancestors",
                         lambda code: calls.append(code) or ancestors(code))
-    agencies = [routing.Agency(f"{v:03d}.{z:02d}.{y:02d}.H41", f"Cơ quan {v}-{z}-{y}", "")
+    agencies = [agencies_list.Agency(f"{v:03d}.{z:02d}.{y:02d}.H41", f"Cơ quan {v}-{z}-{y}", "")
                 for y in range(1, 11) for z in range(20) for v in range(10)]
     text = '[[organs]]\ncode = "000.00.00.H41"\nname = "UBND tỉnh"\nlevel = "province"\n'
-    result = routing.import_agencies(text, agencies)
+    result = agencies_list.import_agencies(text, agencies)
     assert len(result.added) == 2000
     assert len(calls) <= 2 * len(agencies)

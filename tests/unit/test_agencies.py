@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from docflow.agencies import Agency, import_agencies
 from docflow.errors import ConfigError
 from docflow.model import OrganCode
-from docflow.routing import Agency, Directory, import_agencies, toml_string
+from docflow.routing import Directory, toml_string
 
 DIRECTORY = """\
 # the operator's own file, comments kept

@@ -13,7 +13,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "docflow"
 CORE = ("model", "envelope", "security", "lifecycle", "domain", "failure", "routing",
-        "errors", "clock", "pdf", "calendar")
+        "agencies", "reform", "errors", "clock", "pdf", "calendar")
 ADAPTERS_AND_SERVICES = ("store", "transport", "emulators", "node", "hub", "delivery",
                          "worker", "harness", "cli", "config", "demo", "tracing", "intake",
                          "hooks", "bootstrap", "endpoint", "timestamps", "sending",
