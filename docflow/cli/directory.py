@@ -78,7 +78,8 @@ def _changes(old: Any, new: Any) -> list[str]:
         return [f"new file: {len(new.entries)} organs, {len(new.hubs)} hubs"]
     lines = []
     for kind, before, after, fields in (
-            ("organ", old.entries, new.entries, ("endpoint", "hub", "pull")),
+            ("organ", old.entries, new.entries, ("endpoint", "hub", "pull", "closed",
+                                                 "successor", "parent")),
             ("hub", old.hubs, new.hubs, ("endpoint", "upstream"))):
         for code in sorted(set(after) - set(before), key=str):
             lines.append(f"{kind} {code} added")
@@ -86,13 +87,18 @@ def _changes(old: Any, new: Any) -> list[str]:
             lines.append(f"{kind} {code} removed")
         for code in sorted(set(before) & set(after), key=str):
             for field in fields:
-                was, now = getattr(before[code], field), getattr(after[code], field)
+                was, now = _field(before[code], field), _field(after[code], field)
                 if was != now:
                     lines.append(f"{kind} {code}: {field} {was or '-'} -> {now or '-'}")
     return lines
 
 
-def _directory_file(home: Path | None, directory: Path | None) -> Path:
+def _field(entry: Any, name: str) -> Any:
+    """An entry's field, or its organ's (closed, successor, parent)."""
+    return getattr(entry, name) if hasattr(entry, name) else getattr(entry.organ, name)
+
+
+def directory_file(home: Path | None, directory: Path | None) -> Path:
     """The directory file a command works on: ``--directory``, else the home's."""
     from docflow.config import load_config
 
@@ -102,7 +108,7 @@ def _directory_file(home: Path | None, directory: Path | None) -> Path:
     config = load_config(home)
     if config.directory is None:
         raise ConfigError("this home names no directory", where=str(home / "node.toml"),
-                          hint="set [node] directory, or give --directory FILE")
+                          hint="give --directory FILE, or set [node] directory")
     return config.directory
 
 
@@ -129,7 +135,7 @@ def migrate(home: Path | None, directory: Path | None, plan_file: Path, apply_it
     from docflow.routing import Directory
 
     try:
-        target = _directory_file(home, directory)
+        target = directory_file(home, directory)
         before = Directory.from_toml(target)
         reform = apply_plan(before, ReformPlan.from_toml(plan_file))
     except DocflowError as exc:
@@ -176,7 +182,7 @@ def organ(code: str, home: Path | None, directory: Path | None, as_json: bool) -
     from docflow.routing import Directory
 
     try:
-        found = Directory.from_toml(_directory_file(home, directory))
+        found = Directory.from_toml(directory_file(home, directory))
         entry = found.entry(code)
     except DocflowError as exc:
         fail(exc)

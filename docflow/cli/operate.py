@@ -40,20 +40,15 @@ from docflow.lifecycle import WAITING, TransportState
               "`hub` for the hubs only.")
 @json_option
 def organs(home: Path, directory_file: Path | None, level: str | None, as_json: bool) -> None:
-    """The organ directory: each organ's code, name, level, parent, hub and endpoint; and
+    """The organ directory: each organ's code, name, level, parent, hub and endpoint (a
+    closed organ with its closing date and successor); and
     the hubs (level `hub`): the province's LGSP and the national axis, each with the hub
     above it (as its parent) and its endpoint."""
-    from docflow.config import load_config
+    from docflow.cli.directory import directory_file as named_file
     from docflow.routing import Directory
 
     try:
-        if directory_file is None:
-            config = load_config(home)
-            if config.directory is None:
-                raise ConfigError("this home names no directory",
-                                  where=str(home / "node.toml"),
-                                  hint="give --directory FILE, or set [node] directory")
-            directory_file = config.directory
+        directory_file = named_file(home, directory_file)
         directory = Directory.from_toml(directory_file)
     except DocflowError as exc:
         fail(exc)
@@ -67,13 +62,18 @@ def organs(home: Path, directory_file: Path | None, level: str | None, as_json: 
     rows: list[dict[str, Any]] = [
         {"code": str(e.organ.code), "name": e.organ.name, "level": e.organ.level,
          "parent": str(e.organ.parent or ""), "hub": str(e.hub or ""),
-         "endpoint": e.endpoint or "", "pull": e.pull} for e in entries]
+         "endpoint": e.endpoint or "", "pull": e.pull,
+         "closed": None if e.organ.closed is None else e.organ.closed.date().isoformat(),
+         "successor": None if e.organ.successor is None else str(e.organ.successor)}
+        for e in entries]
     rows += [{"code": str(h.code), "name": h.name, "level": "hub",
               "parent": str(h.upstream or ""), "hub": "", "endpoint": h.endpoint or "",
               "pull": False} for h in hubs]
     emit(rows, as_json, lambda: table(
         ["code", "name", "level", "parent", "hub", "endpoint"],
-        [[r["code"], r["name"], r["level"], r["parent"] or "-", r["hub"] or "-",
+        [[r["code"], r["name"] + (f" (closed {r['closed']} -> {r['successor'] or '-'})"
+                                  if r.get("closed") else ""),
+          r["level"], r["parent"] or "-", r["hub"] or "-",
           (r["endpoint"] or "-") + (" (pulls)" if r["pull"] else "")] for r in rows]))
 
 

@@ -408,3 +408,55 @@ def test_commands_that_print_a_result_take_json(home: Path, tmp_path: Path) -> N
     assert retried["due_now"] == [] and retried["delivered"] == 0
     missing = docflow("resend", "--home", str(home), "5", "--json")
     assert missing.returncode == 3
+
+
+REFORM_PLAN = """\
+effective = 2025-07-01
+dissolve = ["district"]
+note = "Nghị quyết 202/2025/QH15"
+"""
+
+
+def test_directory_migrate_prints_the_reform_then_applies_it(tmp_path: Path) -> None:
+    """Issue 30, part 6: `directory migrate --plan` says what re-parenting the 4-level
+    directory to 3 levels changes, writes nothing until --apply, keeps the old file; the
+    closed district stays, answered for by the province (`directory organ`, `organs`)."""
+    from docflow.harness.directory import quang_nam
+
+    directory = tmp_path / "quangnam.toml"
+    directory.write_text(quang_nam(districts=2, communes=2, departments=1), encoding="utf-8")
+    original = directory.read_bytes()
+    plan = tmp_path / "reform.toml"
+    plan.write_text(REFORM_PLAN, encoding="utf-8")
+    dry = ok("directory", "migrate", "--directory", str(directory), "--plan", str(plan))
+    assert "close  000.00.01.H41: UBND thành phố Tam Kỳ closes on 01/07/2025; successor " \
+           f"{PROVINCE}" in dry.stdout
+    assert "move   000.01.01.H41" in dry.stdout and "nothing written (add --apply)" in dry.stdout
+    assert directory.read_bytes() == original
+    applied = json.loads(ok("directory", "migrate", "--directory", str(directory), "--plan",
+                            str(plan), "--apply", "--json").stdout)
+    assert applied["written"] and {c["action"] for c in applied["changes"]} == {
+        "level", "close", "move"}
+    assert (tmp_path / "quangnam.toml.bak").read_bytes() == original
+    again = ok("directory", "migrate", "--directory", str(directory), "--plan", str(plan))
+    assert "the plan changes nothing" in again.stdout
+    organ = json.loads(ok("directory", "organ", DISTRICT, "--directory", str(directory),
+                          "--json").stdout)
+    assert (organ["open"], organ["closed"], organ["answering"]) == (False, "2025-07-01",
+                                                                    PROVINCE)
+    shown = ok("directory", "organ", DISTRICT, "--directory", str(directory)).stdout
+    assert "closed on 2025-07-01" in shown and f"answers for it now: {PROVINCE}" in shown
+    rows = {r["code"]: r for r in json.loads(ok("organs", "--directory", str(directory),
+                                                "--json").stdout)}
+    assert (rows[DISTRICT]["closed"], rows[DISTRICT]["successor"]) == ("2025-07-01", PROVINCE)
+    assert rows["000.01.01.H41"]["parent"] == PROVINCE
+    assert "(closed 2025-07-01 -> 000.00.00.H41)" in ok(
+        "organs", "--directory", str(directory), "--level", "district").stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('effective = 2025-07-01\n[[close]]\ncode = "000.00.09.H99"\n',
+                   encoding="utf-8")
+    refused = docflow("directory", "migrate", "--directory", str(directory), "--plan", str(bad))
+    assert refused.returncode == 5 and "000.00.09.H99" in refused.stderr
+    assert "not in the directory" in refused.stderr
+    unknown = docflow("directory", "organ", "000.00.09.H99", "--directory", str(directory))
+    assert unknown.returncode != 0 and "unknown organ" in unknown.stderr
