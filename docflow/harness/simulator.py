@@ -26,6 +26,7 @@ from docflow.errors import ConfigError, DocflowError, LifecycleError
 from docflow.harness.faults import FaultyTransport
 from docflow.harness.report import Latency, SimulationReport
 from docflow.harness.simulation_config import SimulationConfig
+from docflow.harness.workload import Plan, plan_workload
 from docflow.hub import Hub
 from docflow.lifecycle import (
     DeliveryState,
@@ -101,14 +102,6 @@ class _Member:
     pull: bool = False
     service: Node | Hub | None = None
     down_until: int = -1
-
-
-@dataclass
-class _Plan:
-    at_round: int
-    sender: OrganCode
-    recipients: tuple[OrganCode, ...]
-    kind: str
 
 
 @dataclass
@@ -241,59 +234,6 @@ class Simulation:
 
     # ------------------------------------------------------------------ workload
 
-    def _plan(self) -> list[_Plan]:
-        config, rng = self.config, self.rng
-        by_level: dict[str, list[OrganCode]] = {}
-        for entry in self.directory:
-            by_level.setdefault(entry.organ.level, []).append(entry.code)
-        province = by_level.get("province", [])
-        departments = by_level.get("department", [])
-        districts = by_level.get("district", [])
-        communes = by_level.get("commune", [])
-        lacking = [f"{need} {level} organ(s) (it has {len(found)})" for level, found, need in (
-            ("province", province, 1), ("department", departments, 1),
-            ("commune", communes, 2)) if len(found) < need]
-        if lacking:
-            raise ConfigError(
-                "the directory is too small to simulate: it needs at least "
-                + ", ".join(lacking), where="simulation directory",
-                hint="add organs under [[organs]] (the workload sends province -> "
-                     "departments, department <-> district, commune reports, district -> "
-                     "two communes), or use the bundled Quảng Nam directory")
-        own = [code for code in province if code.root == (departments or communes)[0].root]
-        top = own[0] if own else province[0]
-        foreign = [code for code in province if code != top]
-        lower = districts or communes
-
-        def parent_of(commune: OrganCode) -> OrganCode:
-            parent = self.directory.entry(commune).organ.parent
-            return parent if parent is not None else top
-
-        kinds: list[tuple[str, float, Callable[[], tuple[OrganCode, tuple[OrganCode, ...]]]]]
-        kinds = [
-            ("broadcast", config.broadcast_rate, lambda: (top, tuple(districts + communes))),
-            ("province to departments", 0.05,
-             lambda: (top, tuple(rng.sample(departments, min(3, len(departments)))))),
-            ("department to district", 0.3,
-             lambda: (rng.choice(departments), (rng.choice(lower),))),
-            ("district to department", 0.15,
-             lambda: (rng.choice(lower), (rng.choice(departments),))),
-            ("commune report", 0.3,
-             lambda: (c := rng.choice(communes), (parent_of(c),))),
-            ("district to communes", 0.15,
-             lambda: (rng.choice(lower), tuple(rng.sample(communes, 2)))),
-            ("across provinces", 0.05 if foreign else 0.0,
-             lambda: (top, (rng.choice(foreign),))),
-        ]
-        weights = [weight for _, weight, _ in kinds]
-        plans = []
-        for number in range(config.documents):
-            name, _, pick = rng.choices(kinds, weights=weights)[0]
-            sender, recipients = pick()
-            at_round = number * config.send_rounds // max(1, config.documents)
-            plans.append(_Plan(at_round, sender, recipients, name))
-        return plans
-
     def _document(self, sender: _Member, recipients: tuple[OrganCode, ...], number: int,
                   kind: str) -> tuple[DocumentInfo, tuple[Attachment, ...]]:
         today = self.clock().astimezone(dt.UTC).date()
@@ -318,7 +258,7 @@ class Simulation:
     def run(self, progress: Callable[[int, int], None] | None = None) -> SimulationReport:
         """Run to the end (nothing left to move) and check the invariants."""
         started = time.perf_counter()
-        plans = self._plan()
+        plans = plan_workload(self.directory, self.config, self.rng)
         config = self.config
         hub_window = self._hub_window()
         number, round_no, quiet = 0, 0, 0
@@ -369,7 +309,7 @@ class Simulation:
                 victim.down_until = round_no + self.rng.randint(2, 10)
                 self.counters.crashes += 1
 
-    def _send(self, plan: _Plan, number: int) -> bool:
+    def _send(self, plan: Plan, number: int) -> bool:
         if not isinstance(self.members[plan.sender].service, Node):
             # The sender is down this round: a clerk would send it when it is back.
             plan.at_round += 1
