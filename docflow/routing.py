@@ -296,8 +296,8 @@ class Directory:
         raise ClosedOrganError(
             f"{asked} ({organ.name}) closed on {_day(closed)}; its successor is {successor} "
             f"({self.entries[successor].organ.name})", where=str(asked),
-            hint=f"address it to {successor} (nothing was signed); or set [routing] "
-                 'closed_organs = "forward" in the directory', successor=str(successor))
+            hint=f"address it to {successor}; or set [routing] closed_organs = "
+                 '"forward" in the directory', successor=str(successor))
 
     def _uplinks(self, hub: OrganCode) -> list[OrganCode]:
         chain = [hub]

@@ -136,7 +136,12 @@ class Sending(Endpoint[Directory | None, NodeStore]):
             return tuple(recipients)
         out: dict[OrganCode, OrganInfo] = {}
         for organ in recipients:
-            code = self.directory.addressee(organ.code, now)
+            try:
+                code = self.directory.addressee(organ.code, now)
+            except ClosedOrganError as exc:
+                raise ClosedOrganError(exc.message, where=exc.where,
+                                       hint=f"nothing was signed; {exc.hint}",
+                                       successor=exc.successor) from None
             if code != organ.code:
                 _LOG.info("%s is closed: addressed to its successor %s", organ.code, code)
                 organ = self._organ_info(code)
@@ -241,7 +246,9 @@ class Sending(Endpoint[Directory | None, NodeStore]):
             raise ModelError(f"this node sends as {self.code}, not {new.sender.code}")
         original = parse_envelope(self.store.queries.packet(document_ref)).info
         linked = link_change(kind, original, reason=reason, new=new)
-        envelope = Envelope(linked, tuple(attachments), message_id=uuid.uuid4().hex)
+        now = self.clock()
+        envelope = Envelope(linked, tuple(attachments), trace=(TraceHop(self.code, now),),
+                            message_id=uuid.uuid4().hex)
         packet = sign_envelope(envelope, self.credentials)
         return self.store.lifecycle.record_change(document_ref, kind, envelope, packet,
-                                                  now=self.clock())
+                                                  now=now)

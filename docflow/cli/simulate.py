@@ -54,9 +54,17 @@ def _faults(value: str) -> str:
               help="The workload's shares, e.g. reject=0.2,recall=0.1,broadcast=0.01 "
                    "(defaults: reject 0.1, recall 0.03 of the documents sent, recalled or "
                    "replaced half and half, broadcast 0.005).")
+@click.option("--reform", is_flag=True,
+              help="The reform scenario: at half the send rounds every district closes into "
+                   "the province and its communes move under it (the 2025 reform); the "
+                   "report checks every document under a closed code is traced.")
+@click.option("--reform-plan", "reform_plan", type=ExistingPath(dir_okay=False),
+              help="The reform scenario with this re-parenting plan instead (see `docflow "
+                   "directory migrate`); its effective date becomes the mid-run moment.")
 def simulate(directory_file: Path | None, levels: str, documents: int, faults: str,
              seed: int, home: Path | None, report_file: Path | None, chart: Path | None,
-             as_json: bool, processes: bool, kills: int, mix: str) -> None:
+             as_json: bool, processes: bool, kills: int, mix: str, reform: bool,
+             reform_plan: Path | None) -> None:
     """Run a whole province in one process, with faults; check the invariants.
 
     Exit status 1 when an invariant does not hold. Progress goes to stderr: a bar on a
@@ -65,6 +73,8 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
     import tempfile
 
     from docflow.harness import Faults, Simulation, SimulationConfig, quang_nam
+    from docflow.harness.reorganisation import DISSOLVE_DISTRICTS
+    from docflow.reform import ReformPlan
     from docflow.routing import Directory
 
     label = str(directory_file) if directory_file else f"Quảng Nam sample, {levels} levels"
@@ -75,6 +85,9 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
         if mix:
             raise click.UsageError("--mix shapes the in-process run's workload; --processes "
                                    "sends letters only")
+        if reform or reform_plan:
+            raise click.UsageError("the reform scenario runs in one process; --processes "
+                                   "does not reorganise its servers mid-run")
         _simulate_processes(directory_file, levels, documents, seed, home, kills, as_json,
                             faults, report_file, label)
         return
@@ -82,8 +95,10 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
     try:
         directory = (Directory.from_toml(directory_file) if directory_file
                      else Directory.from_toml_text(quang_nam(levels=int(levels))))
+        plan = (ReformPlan.from_toml(reform_plan) if reform_plan
+                else DISSOLVE_DISTRICTS if reform else None)
         config = SimulationConfig(documents=documents, faults=Faults.parse(faults),
-                                  seed=seed).with_mix(mix)
+                                  seed=seed, reform=plan).with_mix(mix)
         with tempfile.TemporaryDirectory(prefix="docflow-sim-") as scratch:
             simulation = Simulation(directory, home or Path(scratch), config)
             title = f"{len(directory)} organs, {documents} documents"

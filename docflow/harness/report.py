@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import Any
 
+from docflow.harness.reorganisation import ReformOutcome
+
 __all__ = ["Latency", "SimulationReport"]
 
 
@@ -82,6 +84,9 @@ class SimulationReport:
     #: the văn thư deadlines breached at the end, by the receivers' level and the kind
     #: (register, due, ...): what the workload's pace left late (Nghị định 30/2020)
     deadline_breaches: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: the reform scenario's outcome (organs closed and moved mid-run, documents
+    #: readdressed, every document under a closed code traced), when the run had one
+    reform: ReformOutcome | None = None
     faults: str = ""
     problems: tuple[str, ...] = ()
     #: what reproduces the run: its seed, directory, workload mix and docflow's version
@@ -95,7 +100,8 @@ class SimulationReport:
         """Every invariant holds."""
         return not (self.lost or self.duplicated or self.diverged or self.content_mismatches
                     or self.tampered_accepted or self.duplicate_mismatches
-                    or self.audits_broken or self.tampered != self.tampered_rejected)
+                    or self.audits_broken or self.tampered != self.tampered_rejected
+                    or (self.reform is not None and self.reform.untraceable))
 
     @property
     def documents_per_second(self) -> float:
@@ -122,6 +128,7 @@ class SimulationReport:
              f"({self.tampered_accepted} accepted)",
              not self.tampered_accepted and self.tampered == self.tampered_rejected),
             audit_invariant(self.audits_broken),
+            *([self.reform.invariant()] if self.reform is not None else []),
         ]
 
     def summary(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from docflow.errors import ConfigError
 from docflow.harness.faults import Faults
+from docflow.reform import ReformPlan
 from docflow.store import RetryPolicy
 
 __all__ = ["SimulationConfig"]
@@ -32,6 +33,9 @@ class SimulationConfig:
         durable: SQLite fsync on every commit (off by default: a simulation, not a node).
         shared_store: every node keeps its rows in one database (as a province hosting
             its communes' nodes would); False gives each node its own SQLite file.
+        reform: a re-parenting applied mid-run (at half the send rounds; its
+            ``effective`` becomes that moment): the reform scenario
+            (:mod:`docflow.harness.reorganisation`).
     """
 
     documents: int = 100
@@ -47,6 +51,7 @@ class SimulationConfig:
         intervals=(30, 60, 120, 240, 480), max_attempts=12, jitter=0.2))
     durable: bool = False
     shared_store: bool = True
+    reform: ReformPlan | None = None
 
     def __post_init__(self) -> None:
         if self.documents < 0 or self.send_rounds < 1 or self.tick <= 0:

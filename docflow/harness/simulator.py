@@ -24,6 +24,7 @@ from docflow import __version__
 from docflow.envelope import Envelope, parse_envelope
 from docflow.errors import ConfigError, DocflowError, LifecycleError
 from docflow.harness.faults import FaultyTransport
+from docflow.harness.reorganisation import Reorganisation
 from docflow.harness.report import Latency, SimulationReport
 from docflow.harness.simulation_config import SimulationConfig
 from docflow.harness.workload import Plan, plan_workload
@@ -140,6 +141,10 @@ class Simulation:
         self._decided = 0  # how many of ``sent`` were considered for a change
         self._active: set[OrganCode] = set()
         self._shared: Store | None = None
+        #: the reform scenario, when the configuration has one
+        self.reorganisation = (None if config.reform is None else
+                               Reorganisation(config.reform, config.send_rounds // 2,
+                                              directory))
         self._build()
 
     # ------------------------------------------------------------------ building
@@ -264,6 +269,8 @@ class Simulation:
         number, round_no, quiet = 0, 0, 0
         for round_no in range(config.max_rounds):
             self._disrupt(round_no, hub_window)
+            if self.reorganisation is not None and round_no == self.reorganisation.at_round:
+                self._reorganise(self.reorganisation)
             while number < len(plans) and plans[number].at_round <= round_no:
                 if not self._send(plans[number], number + 1):
                     break  # its sender is down: it goes out in a later round
@@ -310,12 +317,25 @@ class Simulation:
                 self.counters.crashes += 1
 
     def _send(self, plan: Plan, number: int) -> bool:
-        if not isinstance(self.members[plan.sender].service, Node):
+        reform = self.reorganisation
+        sender = plan.sender if reform is None else reform.sender(plan.sender, self.clock())
+        if not isinstance(self.members[sender].service, Node):
             # The sender is down this round: a clerk would send it when it is back.
             plan.at_round += 1
             return False
-        self.send(plan.sender, plan.recipients, number=number, kind=plan.kind)
+        if reform is None:
+            self.send(sender, plan.recipients, number=number, kind=plan.kind)
+        else:  # a recipient closed by the reform: readdressed as its refusal says
+            reform.send(sender, plan.recipients, lambda to: self.send(
+                sender, to, number=number, kind=plan.kind))
         return True
+
+    def _reorganise(self, reform: Reorganisation) -> None:
+        """The reform takes effect now: every node and hub reads the new directory."""
+        self.directory = reform.apply(self.directory, self.clock())
+        for member in self.members.values():
+            if member.service is not None:
+                member.service.directory = self.directory
 
     # ------------------------------------------------------------------ scripting
 
@@ -423,7 +443,9 @@ class Simulation:
             if node.document(sent.document_ref).state != OutgoingState.SENT:
                 continue
             try:
-                if self.rng.random() < 0.5:
+                if self.rng.random() < 0.5 or (  # a replacement would go to a closed organ
+                        self.reorganisation is not None and self.reorganisation
+                        .still_with_closed(sent.recipients, self.clock())):
                     node.recall(sent.document_ref, "ban hành nhầm (mô phỏng)")
                     self.counters.recalls += 1
                 else:
@@ -508,6 +530,8 @@ class Simulation:
                                                   now=self.clock()):
                 kinds = breaches.setdefault(member.level, {})
                 kinds[late.kind] = kinds.get(late.kind, 0) + 1
+        reform = None if self.reorganisation is None else self.reorganisation.check(
+            self.sent, self.clock(), self._traced)
         stats = self.transport.stats
         return SimulationReport(
             organs=sum(1 for m in self.members.values() if not m.hub),
@@ -527,11 +551,19 @@ class Simulation:
             rejects=self.counters.rejects, retries=retries,
             audits_broken=tuple(audits_broken),
             latency={level: Latency.of(values) for level, values in sorted(latencies.items())},
-            refusals=dict(stats.refusals), deadline_breaches=breaches,
+            refusals=dict(stats.refusals), deadline_breaches=breaches, reform=reform,
             faults=self.config.faults.describe(),
             problems=tuple(problems[:50]), seed=self.config.seed,
             mix=self.config.mix(), version=_version(),
         )
+
+    def _traced(self, sent: Sent) -> bool:
+        """Whether a sent document's story reads back at its sender's node."""
+        try:
+            self._service(self.members[sent.sender]).trace(sent.document_ref, ask_hub=False)
+        except DocflowError:
+            return False
+        return True
 
     @staticmethod
     def _service(member: _Member) -> Node:

@@ -460,3 +460,24 @@ def test_directory_migrate_prints_the_reform_then_applies_it(tmp_path: Path) -> 
     assert "not in the directory" in refused.stderr
     unknown = docflow("directory", "organ", "000.00.09.H99", "--directory", str(directory))
     assert unknown.returncode != 0 and "unknown organ" in unknown.stderr
+
+
+def test_simulate_runs_the_reform_scenario(tmp_path: Path) -> None:
+    """`simulate --reform`: the districts close mid-run; the report says how many
+    documents were readdressed and that each under a closed code is traced."""
+    from docflow.harness.directory import quang_nam
+
+    directory = tmp_path / "small.toml"
+    directory.write_text(quang_nam(districts=2, communes=3, departments=2), encoding="utf-8")
+    done = ok("simulate", "--directory", str(directory), "--documents", "30", "--reform",
+              "--json")
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["reform"]["closed"] == 2
+    assert report["reform"]["untraceable"] == [] and report["reform"]["under_closed_codes"] > 0
+    plan = tmp_path / "plan.toml"
+    plan.write_text('effective = 2025-07-01\ndissolve = ["ward"]\n', encoding="utf-8")
+    refused = docflow("simulate", "--directory", str(directory), "--documents", "5",
+                      "--reform-plan", str(plan))
+    assert refused.returncode == 5 and "dissolves level 'ward'" in refused.stderr
+    both = docflow("simulate", "--processes", "--reform", "--documents", "5")
+    assert both.returncode == 2 and "one process" in both.stderr

@@ -117,3 +117,54 @@ def test_documents_of_a_crashed_sender_go_out_later(tmp_path: Path) -> None:
     simulation.close()
     assert report.crashes > 0 and report.documents == 40, report.summary()
     assert report.ok, report.summary()
+
+
+def test_a_reform_mid_run_loses_nothing_and_traces_every_document(tmp_path: Path) -> None:
+    """Issue 30, part 7: at half the send rounds every district closes into the province
+    (its communes move up) while packets are on their way, with every fault: nothing is
+    lost, what was signed before arrives, what is sent after goes to the successor, and
+    every document under a closed code is traced to an open organ and read back."""
+    from docflow.harness.reorganisation import DISSOLVE_DISTRICTS
+
+    faults = Faults.parse("drop=0.05,duplicate=0.05,delay=0.02,tamper=0.01,crash=0.05,"
+                          "hub_down=3,skew=30")
+    simulation = run(tmp_path, SimulationConfig(documents=120, seed=4, send_rounds=6,
+                                                faults=faults, reform=DISSOLVE_DISTRICTS))
+    report = simulation.report  # type: ignore[attr-defined]
+    directory = simulation.directory
+    simulation.close()
+    assert report.ok, report.summary()
+    reform = report.reform
+    assert reform is not None and reform.at_round == 3 and reform.closed == 3
+    assert reform.moved == 3 * 4  # every commune of the three districts
+    assert reform.readdressed > 0 and reform.taken_over > 0
+    assert reform.under_closed_codes > 0 and reform.untraceable == ()
+    assert (report.lost, report.dead_lettered) == (0, 0)
+    for entry in directory:
+        if entry.organ.level == "district":
+            assert entry.organ.closed is not None and entry.organ.successor is not None
+    assert json.loads(report.to_json())["reform"]["untraceable"] == []
+    assert "documents under closed codes traced" in report.summary()
+
+
+def test_the_reform_check_catches_an_untraceable_document(tmp_path: Path) -> None:
+    """The reform invariant can fail: a document whose sender's story no longer reads."""
+    from docflow.harness.reorganisation import DISSOLVE_DISTRICTS
+
+    simulation = run(tmp_path, SimulationConfig(documents=30, seed=4, send_rounds=4,
+                                                reform=DISSOLVE_DISTRICTS))
+    assert simulation.report.ok  # type: ignore[attr-defined]
+    simulation._traced = lambda sent: False  # type: ignore[method-assign]
+    report = simulation._report(1, 1.0)
+    simulation.close()
+    assert not report.ok and report.reform is not None
+    assert len(report.reform.untraceable) == report.reform.under_closed_codes > 0
+
+
+def test_a_reform_plan_the_directory_cannot_hold_is_refused_before_the_run(
+        tmp_path: Path) -> None:
+    from docflow.harness.reorganisation import DISSOLVE_DISTRICTS
+
+    with pytest.raises(ConfigError, match="dissolves level 'district'"):
+        Simulation(small(3), tmp_path, SimulationConfig(documents=5,
+                                                        reform=DISSOLVE_DISTRICTS))

@@ -57,6 +57,7 @@ def test_a_document_to_a_closed_district_is_refused_naming_its_successor(qn: Pro
         send(qn, DA_NANG, (TAM_KY,))
     assert caught.value.successor == str(PROVINCE.code)
     assert "UBND tỉnh Quảng Nam" in caught.value.message
+    assert (caught.value.hint or "").startswith("nothing was signed; address it to 000.00.00.H41")
     assert qn.node(DA_NANG).outbox().total == 0  # nothing signed, nothing queued
     assert qn.node(DA_NANG).store.audit.verify().ok
 

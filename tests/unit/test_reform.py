@@ -91,7 +91,7 @@ def test_a_closed_organ_is_refused_naming_its_successor() -> None:
     error = caught.value
     assert error.successor == str(OTHER) and error.where == str(DISTRICT)
     assert "closed on 01/07/2025" in error.message and "UBND thành phố Đà Nẵng" in error.message
-    assert "nothing was signed" in (error.hint or "")
+    assert "address it to 000.00.00.H43" in (error.hint or "")
     assert directory.addressee(DISTRICT, REFORM, policy=ClosedPolicy.FORWARD) == OTHER
     with pytest.raises(ClosedOrganError, match="no successor"):
         directory.addressee("000.00.02.H41", REFORM, policy=ClosedPolicy.FORWARD)
