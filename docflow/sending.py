@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from docflow.delivery import DeliveryReport, check_receipt, run_outbox
+from docflow.domain.deadlines import sent_deadlines
 from docflow.endpoint import Endpoint
 from docflow.envelope import Envelope, parse_envelope
 from docflow.errors import ClosedOrganError, ModelError, RoutingError
@@ -99,7 +100,8 @@ class Sending(Endpoint[Directory | None, NodeStore]):
         envelope = Envelope(info, tuple(attachments), trace=(TraceHop(self.code, now),),
                             message_id=message_id or uuid.uuid4().hex)
         packet = sign_envelope(envelope, self.credentials)
-        record = self.store.outbox.record(envelope, packet, now=now)
+        record = self.store.outbox.record(
+            envelope, packet, deadlines=sent_deadlines(info.due_date, self.zone), now=now)
         _LOG.info("signed document %d (%s, message %s) for %s", record.document_ref,
                   info.code, envelope.message_id,
                   ", ".join(str(organ.code) for organ in info.recipients))

@@ -10,14 +10,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from docflow.calendar import WorkingCalendar
 from docflow.domain.admission import Note
-from docflow.lifecycle import IncomingEvent
+from docflow.lifecycle import DeliveryState, IncomingEvent
 from docflow.model import Priority
 
-__all__ = ["Deadline", "DeadlineKind", "breach_note", "end_of_day", "met_by",
+__all__ = ["Deadline", "DeadlineKind", "breach_note", "due_met", "end_of_day", "met_by",
            "received_deadlines", "return_deadline", "sent_deadlines"]
 
 
@@ -74,8 +75,22 @@ def return_deadline(received_at: dt.datetime, zone: dt.tzinfo) -> Deadline:
 
 
 def sent_deadlines(due: dt.date | None, zone: dt.tzinfo) -> tuple[Deadline, ...]:
-    """A sent document's deadline: its due date (met when every copy is completed)."""
+    """A sent document's deadline: its due date (met when every copy is handled:
+    :func:`due_met`)."""
     return () if due is None else (Deadline(DeadlineKind.DUE, end_of_day(due, zone)),)
+
+
+#: a copy no recipient handles any more: done (06), returned (02), recalled or replaced
+_HANDLED = frozenset({DeliveryState.COMPLETED, DeliveryState.REJECTED,
+                      DeliveryState.RECALLED, DeliveryState.REPLACED})
+
+
+def due_met(copies: Iterable[str]) -> bool:
+    """Whether a sent document's due date is met, by its copies' states at the sender:
+    each one completed, returned, recalled or replaced (none still waiting on a
+    recipient)."""
+    states = list(copies)
+    return bool(states) and all(state in _HANDLED for state in states)
 
 
 #: the deadlines each act on a received document meets

@@ -133,6 +133,8 @@ class Lifecycles:
             tx.audit("status", f"delivery:{row.id}", {
                 "code": status.code.value, "from": str(status.sender.code),
                 "sha256": raw})
+            if taken.copy.business != before.business:  # the due date may be met now
+                _rows.meet_sent_due(tx, row.document_ref, str(organ))
             return delivery_view(_rows.delivery(tx, row.id))
 
     @staticmethod

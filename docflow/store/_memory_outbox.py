@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from docflow import domain
+from docflow.domain.deadlines import Deadline
 from docflow.envelope import Envelope
 from docflow.errors import StoreError
 from docflow.failure import Failure
@@ -44,19 +45,25 @@ class MemoryOutbox:
     def __init__(self, db: MemoryDatabase, queries: MemoryQueries):
         self._db, self._queries = db, queries
 
-    def record(self, envelope: Envelope, packet: bytes, *, now: dt.datetime | None = None
+    def record(self, envelope: Envelope, packet: bytes, *,
+               deadlines: Sequence[Deadline] = (), now: dt.datetime | None = None
                ) -> OutgoingRecord:
-        """Record a signed document and one queued delivery per recipient."""
-        return self.record_batch([(envelope, packet)], now=now)[0]
+        """Record a signed document and one queued delivery per recipient, with its
+        deadlines."""
+        return self.record_batch([(envelope, packet)], deadlines=[deadlines], now=now)[0]
 
     def record_batch(self, items: Sequence[tuple[Envelope, bytes]], *,
+                     deadlines: Sequence[Sequence[Deadline]] | None = None,
                      now: dt.datetime | None = None) -> list[OutgoingRecord]:
         """:meth:`record` for many documents of one sender, all or none."""
         if not items:
             return []
         organ = batch_sender(items)
         with self._db.transaction(organ, now) as tx:
-            return [record(tx, envelope, packet) for envelope, packet in items]
+            records = [record(tx, envelope, packet) for envelope, packet in items]
+            for done, owed in zip(records, deadlines or (), strict=False):
+                tx.deadline_rows(done.document_ref, owed)
+            return records
 
     def claim_due(self, worker: str, *, limit: int = 10, lease: dt.timedelta = _LEASE,
                   now: dt.datetime | None = None, recipients: Sequence[OrganCode] | None = None,

@@ -29,7 +29,7 @@ from docflow.domain import (
     document_mark,
     progress,
 )
-from docflow.domain.deadlines import Deadline, breach_note, met_by
+from docflow.domain.deadlines import Deadline, DeadlineKind, breach_note, due_met, met_by
 from docflow.domain.retry import RetryPolicy
 from docflow.envelope import Envelope, Finding
 from docflow.errors import ConcurrencyError, NotFoundError
@@ -333,7 +333,17 @@ class MemoryTransaction:
 
     def meet_deadlines(self, document_ref: int, event: IncomingEvent, actor: str) -> None:
         """The deadlines ``event`` meets, met now; a late one recorded and audited."""
-        for kind in met_by(event):
+        self.meet(document_ref, met_by(event), actor)
+
+    def meet_sent_due(self, document_ref: int, actor: str) -> None:
+        """A sent document's due date, met now when its copies say so."""
+        if due_met(d.business_state or "" for d in self.tables.deliveries.values()
+                   if d.document_ref == document_ref and d.kind == MessageKind.DOCUMENT):
+            self.meet(document_ref, (DeadlineKind.DUE,), actor)
+
+    def meet(self, document_ref: int, kinds: Sequence[str], actor: str) -> None:
+        """The open deadlines of ``kinds``, met now; a late one recorded and audited."""
+        for kind in kinds:
             row = self.tables.deadlines.get((document_ref, kind))
             if row is None or row[1] is not None:
                 continue

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Integer, Row, Select, and_, bindparam, or_, select, update
 
 from docflow import domain
+from docflow.domain.deadlines import Deadline
 from docflow.envelope import Envelope
 from docflow.errors import StoreError
 from docflow.failure import Failure
@@ -45,22 +46,30 @@ class Outbox:
         self._db, self._queries = db, queries
 
     def record(
-        self, envelope: Envelope, packet: bytes, *, now: dt.datetime | None = None
+        self, envelope: Envelope, packet: bytes, *, deadlines: Sequence[Deadline] = (),
+        now: dt.datetime | None = None
     ) -> OutgoingRecord:
         """Record a signed document to send and one queued delivery per recipient, in one
-        transaction (the outbox pattern: workers deliver it afterwards)."""
-        return self.record_batch([(envelope, packet)], now=now)[0]
+        transaction (the outbox pattern: workers deliver it afterwards), with its
+        văn thư ``deadlines`` (:func:`docflow.domain.deadlines.sent_deadlines`)."""
+        return self.record_batch([(envelope, packet)], deadlines=[deadlines], now=now)[0]
 
     def record_batch(
-        self, items: Sequence[tuple[Envelope, bytes]], *, now: dt.datetime | None = None
+        self, items: Sequence[tuple[Envelope, bytes]], *,
+        deadlines: Sequence[Sequence[Deadline]] | None = None,
+        now: dt.datetime | None = None
     ) -> list[OutgoingRecord]:
         """:meth:`record` for many documents of one sender in one transaction
-        (a broadcast to every commune, a batch import): all or none."""
+        (a broadcast to every commune, a batch import): all or none. ``deadlines``, if
+        given, has one entry per item."""
         if not items:
             return []
         organ = _rows.batch_sender(items)
         with self._db.transaction(organ, now) as tx:
-            return _sent.record(tx, items, where=self._db.where)
+            records = _sent.record(tx, items, where=self._db.where)
+            for record, owed in zip(records, deadlines or (), strict=False):
+                _rows.deadline_rows(tx, record.document_ref, owed)
+            return records
 
     def claim_due(
         self,

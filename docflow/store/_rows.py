@@ -29,7 +29,7 @@ from docflow.domain import (
     document_mark,
     progress,
 )
-from docflow.domain.deadlines import Deadline, breach_note, met_by
+from docflow.domain.deadlines import Deadline, DeadlineKind, breach_note, due_met, met_by
 from docflow.envelope import Envelope, Finding, findings_json
 from docflow.errors import ConcurrencyError, NotFoundError, StoreError
 from docflow.lifecycle import (
@@ -193,7 +193,21 @@ def meet_deadlines(tx: Transaction, document_ref: int, event: IncomingEvent,
                    actor: str) -> None:
     """The deadlines ``event`` meets (:func:`docflow.domain.deadlines.met_by`), met now:
     a late one is recorded breached and audited."""
-    kinds = met_by(event)
+    meet(tx, document_ref, met_by(event), actor)
+
+
+def meet_sent_due(tx: Transaction, document_ref: int, actor: str) -> None:
+    """A sent document's due date, met now when its copies say so
+    (:func:`docflow.domain.deadlines.due_met`)."""
+    v = s.deliveries.c
+    states = tx.conn.execute(select(v.business_state).where(
+        v.document_ref == document_ref, v.kind == MessageKind.DOCUMENT)).scalars().all()
+    if due_met(states):
+        meet(tx, document_ref, (DeadlineKind.DUE,), actor)
+
+
+def meet(tx: Transaction, document_ref: int, kinds: Sequence[str], actor: str) -> None:
+    """The open deadlines of ``kinds``, met now: a late one recorded breached, audited."""
     if not kinds:
         return
     k = s.deadlines.c

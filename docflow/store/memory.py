@@ -248,6 +248,8 @@ class MemoryLifecycles:
                 self._settle_document(tx, row.document_ref, taken.agreed)
             tx.audit("status", f"delivery:{row.id}", {
                 "code": status.code.value, "from": origin, "sha256": raw})
+            if taken.copy.business != before.business:  # the due date may be met now
+                tx.meet_sent_due(row.document_ref, str(organ))
             return row.view()
 
     @staticmethod

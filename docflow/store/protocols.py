@@ -118,11 +118,14 @@ class QueryRoom(Protocol):
 class OutboxRoom(Protocol):
     """Recording, claiming, acknowledging, failing and resending deliveries."""
 
-    def record(self, envelope: Envelope, packet: bytes, *, now: dt.datetime | None = None
+    def record(self, envelope: Envelope, packet: bytes, *,
+               deadlines: Sequence[Deadline] = (), now: dt.datetime | None = None
                ) -> OutgoingRecord:
-        """A signed document to send, one delivery queued per recipient."""
+        """A signed document to send, one delivery queued per recipient, with its
+        deadlines."""
 
     def record_batch(self, items: Sequence[tuple[Envelope, bytes]], *,
+                     deadlines: Sequence[Sequence[Deadline]] | None = None,
                      now: dt.datetime | None = None) -> list[OutgoingRecord]:
         """Many documents of one sender, all or none."""
 

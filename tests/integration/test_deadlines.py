@@ -85,6 +85,54 @@ def test_registration_by_the_next_working_day_across_the_year_end(pair) -> None:
     assert district.store.audit.verify().ok
 
 
+def test_a_sent_documents_due_date_is_met_when_every_copy_is_handled(pair) -> None:  # type: ignore[no-untyped-def]
+    """Issue 30, part 2: a sent document's due date is stored with it and met at the
+    sender when no copy is still waiting on its recipient (completed or returned); one
+    still open after it is a breach at the sender too."""
+    province, district, clock = pair
+    due = dt.date(2027, 1, 8)
+    refs = []
+    for number in ("21", "22", "23", "24"):
+        info = dataclasses.replace(sample_envelope(number=number, date=dt.date(2026, 12, 31)
+                                                   ).info, due_date=due)
+        refs.append(province.send(info).document_ref)
+    undated = province.send(dataclasses.replace(
+        sample_envelope(number="25", date=dt.date(2026, 12, 31)).info, due_date=None))
+    assert province.deliver().delivered == 5
+    done, returned, late, open_ = refs
+    end = dt.datetime(2027, 1, 9, tzinfo=VN)
+    assert deadlines(province, done) == {"due": (end, False, False)}
+    assert deadlines(province, undated.document_ref) == {}  # no DueDate, no deadline
+    received = {district.document(d.id).document_id: d.id for d in district.inbox().items}
+    ids = [province.document(ref).document_id for ref in refs]
+
+    def settle() -> None:
+        district.deliver()
+        province.deliver()
+
+    clock.now = dt.datetime(2027, 1, 5, 9, 0, tzinfo=VN).astimezone(dt.UTC)
+    for act in ("accept", "process"):
+        getattr(district, act)(received[ids[0]])
+        settle()
+    assert deadlines(province, done)["due"][1:] == (False, False)  # still in hand
+    district.complete(received[ids[0]])
+    district.reject(received[ids[1]], "không thuộc thẩm quyền")
+    settle()
+    assert deadlines(province, done)["due"][1:] == (True, False)
+    assert deadlines(province, returned)["due"][1:] == (True, False)
+    clock.now = dt.datetime(2027, 1, 11, 9, 0, tzinfo=VN).astimezone(dt.UTC)
+    for act in ("accept", "process", "complete"):
+        getattr(district, act)(received[ids[2]])
+    settle()
+    assert deadlines(province, late)["due"][1:] == (True, True)  # met after it ended
+    assert deadlines(province, open_)["due"][1:] == (False, True)
+    assert province.store.deadlines.sweep(now=province.clock()) == 1  # 24, still open
+    breached = {d.document_ref for d in province.store.deadlines.list(
+        province.code, breached_only=True)}
+    assert breached == {late, open_}
+    assert province.store.audit.verify().ok
+
+
 def test_the_deadlines_command(tmp_path: Path) -> None:
     """``docflow deadlines`` on a home that received a document: its receipt met, its
     registration open (JSON with the node's offset); ``--overdue`` lists none yet."""

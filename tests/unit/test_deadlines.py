@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from docflow.calendar import WorkingCalendar
 from docflow.domain.deadlines import (
     DeadlineKind,
+    due_met,
     end_of_day,
     received_deadlines,
     return_deadline,
@@ -79,3 +80,9 @@ def test_a_sent_document_keeps_its_due_date() -> None:
     (due,) = sent_deadlines(dt.date(2026, 12, 16), VN)
     assert (due.kind, due.deadline) == (DeadlineKind.DUE, dt.datetime(2026, 12, 17, tzinfo=VN))
     assert sent_deadlines(None, VN) == ()
+
+
+def test_a_sent_documents_due_date_is_met_when_no_copy_waits() -> None:
+    assert due_met(["completed", "rejected", "recalled", "replaced"])
+    assert not due_met(["completed", "processing"])
+    assert not due_met(["pending"]) and not due_met([])
