@@ -145,6 +145,12 @@ class Sending(Endpoint[Directory | None, NodeStore]):
                                        hint=f"nothing was signed; {exc.hint}",
                                        successor=exc.successor) from None
             if code != organ.code:
+                if code == self.code:
+                    raise ClosedOrganError(
+                        f"{organ.code} is closed and this organ is its successor: its "
+                        "work is this organ's already", where=str(organ.code),
+                        hint="nothing was signed; leave it out of the recipients",
+                        successor=str(code))
                 _LOG.info("%s is closed: addressed to its successor %s", organ.code, code)
                 organ = self._organ_info(code)
             out.setdefault(code, organ)

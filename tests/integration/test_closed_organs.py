@@ -147,3 +147,11 @@ def test_a_closed_organ_sends_nothing_new_and_its_documents_stay_readable(qn: Pr
     assert node.recall(ref, "ban hành nhầm")
     qn.settle()
     assert qn.node(DA_NANG).store.queries.tombstone(copy.id) is not None
+
+
+def test_a_successor_forwarding_to_itself_is_told_so(qn: Province) -> None:
+    """Under forward, the province writing to Tam Kỳ would write to itself: refused."""
+    reorganise(qn, closing(qn.clock() - dt.timedelta(hours=1), forward=True))
+    with pytest.raises(ClosedOrganError, match="this organ is its successor"):
+        send(qn, PROVINCE, (TAM_KY,))
+    assert qn.node(PROVINCE).outbox().total == 0
