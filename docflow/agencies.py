@@ -62,7 +62,8 @@ MAX_AGENCY_NAME = 300
 
 def import_agencies(text: str, agencies: Sequence[Agency], *,
                     hub: OrganCode | str | None = None, note: str = "",
-                    at: dt.datetime | None = None) -> AgencyImport:
+                    at: dt.datetime | None = None,
+                    keep: Sequence[OrganCode] = ()) -> AgencyImport:
     """Add the organs of ``agencies`` that the directory ``text`` lacks, as
     ``[[organs]]`` tables appended to it (the operator's own tables stay untouched).
 
@@ -83,6 +84,9 @@ def import_agencies(text: str, agencies: Sequence[Agency], *,
     its successor (its table gets ``closed`` and ``successor``; its open children move
     under the new code); the new organ takes the old one's level and parent. An old code
     the directory lacks is added closed, so documents under it are traced to the new.
+    A list is untrusted: it never closes the organs of ``keep`` (the home's own: that is
+    the operator's decision, ``docflow directory migrate``), a hub, or a code into a line
+    of renamings that leads back to it; those are skipped with why.
     """
     directory = Directory.from_toml_text(text)
     hub_code = None if hub is None else OrganCode.parse(hub)
@@ -96,10 +100,9 @@ def import_agencies(text: str, agencies: Sequence[Agency], *,
     fresh: dict[OrganCode, Agency] = {}
     renamed: dict[OrganCode, tuple[OrganCode, str]] = {}  # old -> (new, its name)
     for agency in agencies:
-        try:
-            code = OrganCode.parse(agency.code)
-        except ModelError as exc:
-            skipped.append((agency.code[:40], f"not an organ code: {exc.message}"))
+        code = _code(agency.code)
+        if isinstance(code, str):
+            skipped.append((agency.code[:40], f"not an organ code: {code}"))
             continue
         name = " ".join(agency.name.split())
         if not name or len(name) > MAX_AGENCY_NAME or not name.isprintable():
@@ -111,8 +114,16 @@ def import_agencies(text: str, agencies: Sequence[Agency], *,
         elif code not in fresh:
             fresh[code] = Agency(str(code), name, agency.email.strip())
         old = _old_code(agency, code, skipped)
-        if old is not None and old not in directory.hubs:
+        if old is None:
+            continue
+        if old in keep or old in directory.hubs:
+            skipped.append((str(code), f"oldCode {old} is this home's own organ or a hub: "
+                            "not closed by a list (docflow directory migrate does it)"))
+        else:
             renamed.setdefault(old, (code, name))
+    for old in [old for old in renamed if _leads_back(renamed, old)]:
+        skipped.append((str(renamed.pop(old)[0]), f"oldCode {old}: the renamings lead back "
+                        "to it"))
     if renamed and at is None:
         raise ConfigError("the list gives old codes (oldCode): closing them needs the time",
                           hint="pass at= (when the list was read)")
@@ -190,18 +201,39 @@ def import_agencies(text: str, agencies: Sequence[Agency], *,
                         tuple(closed))
 
 
+def _leads_back(renamed: Mapping[OrganCode, tuple[OrganCode, str]], old: OrganCode) -> bool:
+    """Whether following the renamings from ``old`` comes back to it."""
+    seen, step = {old}, renamed[old][0]
+    while step in renamed:
+        if step in seen:
+            return True
+        seen.add(step)
+        step = renamed[step][0]
+    return False
+
+
 def _old_code(agency: Agency, code: OrganCode,
               skipped: list[tuple[str, str]]) -> OrganCode | None:
     """An agency's ``oldCode`` when it names another organ code (else None; a malformed
     one is noted as skipped)."""
     if not agency.old_code.strip():
         return None
-    try:
-        old = OrganCode.parse(agency.old_code.strip())
-    except ModelError as exc:
-        skipped.append((str(code), f"oldCode is not an organ code: {exc.message}"))
+    old = _code(agency.old_code.strip())
+    if isinstance(old, str):
+        skipped.append((str(code), f"oldCode is not an organ code: {old}"))
         return None
     return None if old == code else old
+
+
+def _code(value: str) -> OrganCode | str:
+    """``value`` as an organ code, or why it is not one (the value quoted short: a list
+    is untrusted, a skipped entry's reason never echoes a huge value)."""
+    if len(value) > 40:
+        return f"{len(value)} characters (a code has 13)"
+    try:
+        return OrganCode.parse(value)
+    except ModelError as exc:
+        return exc.message
 
 
 def _set_keys(text: str, code: OrganCode, values: Mapping[str, str]) -> str:

@@ -355,6 +355,7 @@ def _sync_directory(home: Path, agencies: list[Agency], url: str,
     now = dt.datetime.now(config.zone)  # the node's zone
     when = now.strftime("%Y-%m-%d %H:%M %z")
     result = import_agencies(text, agencies, hub=hub, at=now.replace(microsecond=0),
+                             keep=[config.organ.code],
                              note=f"imported from {url} on {when} (docflow axis agencies --sync)")
     if result.text != text:
         scratch = path.with_name(path.name + ".tmp")

@@ -444,3 +444,30 @@ def test_syncing_a_long_agency_list_is_linear(monkeypatch: pytest.MonkeyPatch) -
     result = agencies_list.import_agencies(text, agencies)
     assert len(result.added) == 2000
     assert len(calls) <= 2 * len(agencies)
+
+
+def test_a_hostile_agency_list_cannot_close_what_it_should_not() -> None:
+    """Issue 30, part 6, against an untrusted list: `oldCode` never closes the home's own
+    organ or a hub, renamings that lead back are skipped, a malformed or huge oldCode is
+    skipped, and whatever is written loads."""
+    text = ('[[hubs]]\ncode = "000.00.00.G22"\nname = "Trục"\n\n'
+            '[[organs]]\ncode = "000.00.00.H41"\nname = "UBND tỉnh"\nlevel = "province"\n\n'
+            '[[organs]]\ncode = "000.00.31.H41"\nname = "Sở Nội vụ"\nlevel = "department"\n')
+    at = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
+    Agency = agencies_list.Agency
+    result = agencies_list.import_agencies(text, [
+        Agency("000.00.00.H99", "Takeover", old_code="000.00.00.H41"),  # the home's own
+        Agency("000.00.00.G99", "Fake axis", old_code="000.00.00.G22"),  # a hub
+        Agency("000.00.32.H41", "A", old_code="000.00.33.H41"),  # A <-> B: a loop
+        Agency("000.00.33.H41", "B", old_code="000.00.32.H41"),
+        Agency("000.00.34.H41", "C", old_code="x" * 100_000),
+        Agency("000.00.35.H41", "D", old_code="000.00.31.H41\u0000"),
+    ], at=at, keep=[OrganCode("000.00.00.H41")])
+    directory = agencies_list.Directory.from_toml_text(result.text)
+    assert directory.entry("000.00.00.H41").organ.closed is None
+    assert directory.entry("000.00.31.H41").organ.closed is None
+    assert result.closed == ()
+    whys = " | ".join(why for _, why in result.skipped)
+    assert "this home's own organ or a hub" in whys and "lead back" in whys
+    assert "oldCode is not an organ code" in whys
+    assert max(len(why) for _, why in result.skipped) < 400  # no 100,000-character echo
