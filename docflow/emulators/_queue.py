@@ -207,20 +207,26 @@ class AxisQueue:
                                    name=system.name, operator=True, now=self.clock())
 
     def register(self, system: AxisSystem, code: str, *, parent: str, name: object,
-                 mail: object) -> None:
+                 mail: object, old_code: object = "") -> None:
         """``system`` registers ``code`` under ``parent`` ("" or an organ it holds).
 
         Refused unless the system has the right to register (``register`` in the
         systems file) and claims the organ (its own, a unit below one by code, or its
         ``serves`` patterns); an organ another system holds is refused (the operator
         moves it, in the systems file); a system holds at most ``max_agencies``.
-        Registering one's own organ again replaces its details."""
+        Registering one's own organ again replaces its details. ``old_code``: the code
+        the organ had before (``oldCode``), one the system claims too (else a system
+        could have importers close another's organ)."""
         self._may_register(system)
         try:
             organ = str(OrganCode.parse(code))
             texts = clean_text(name, "name"), clean_text(mail, "mail", limit=100)
+            old = str(OrganCode.parse(str(old_code))) if old_code else ""
         except (DocflowError, ValueError) as exc:
             raise RefusalError("BAD_REQUEST", f"{code!r:.40}: {exc}") from exc
+        if old and not system.claims(old):
+            raise RefusalError("NOT_SERVED", f"oldCode {old} is not among the organs system "
+                               f"{system.system_id} serves", 403)
         if not system.claims(organ):
             raise RefusalError("NOT_SERVED", f"{organ} is not among the organs system "
                                f"{system.system_id} serves (its organs, the units below "
@@ -231,7 +237,8 @@ class AxisQueue:
         self._touch()
         outcome = self.registry.register(self.code, organ, owner=system.system_id,
                                          parent=parent, name=texts[0], mail=texts[1],
-                                         limit=system.max_agencies, now=self.clock())
+                                         limit=system.max_agencies, old_code=old,
+                                         now=self.clock())
         if outcome is Registration.HELD:
             raise RefusalError("ALREADY_REGISTERED", f"{organ} is registered by another "
                                "system; the platform operator can move it", 409)

@@ -384,7 +384,8 @@ class AxisApp(PlatformApp):
         ids = agency_ids(agencies)
         return {"data": [{"id": ids[agency.code], "pid": ids.get(agency.parent, ""),
                           "code": agency.code, "pcode": agency.parent, "name": agency.name,
-                          "mail": agency.mail, "oldCode": ""} for agency in agencies]}
+                          "mail": agency.mail, "oldCode": agency.old_code}
+                         for agency in agencies]}
 
     def _register(self, caller: AxisSystem, params: dict[str, str],
                   request: Request) -> dict[str, Any]:
@@ -393,7 +394,7 @@ class AxisApp(PlatformApp):
         fields: Mapping[str, Any] = params if "code" in params else _json_body(request)
         self.queue.register(caller, str(fields.get("code", "")),
                             parent=str(fields.get("pcode") or ""), name=fields.get("name"),
-                            mail=fields.get("mail"))
+                            mail=fields.get("mail"), old_code=fields.get("oldCode") or "")
         return {}
 
     def _delete(self, caller: AxisSystem, params: dict[str, str],

@@ -37,6 +37,8 @@ class Agency:
     registered_at: dt.datetime
     #: the system id that registered it ("" for the platform operator)
     owner: str = ""
+    #: the code it had before it was given this one (the axis's ``oldCode``), or ""
+    old_code: str = ""
 
 
 class Registration(enum.Enum):
@@ -113,8 +115,8 @@ class Agencies:
             query = query.where(s.axis_agencies.c.parent == parent)
         with self._db.reader() as conn:
             rows = conn.execute(query.order_by(s.axis_agencies.c.code)).all()
-        return [Agency(row.code, row.parent, row.name, row.mail, row.registered_at, row.owner)
-                for row in rows]
+        return [Agency(row.code, row.parent, row.name, row.mail, row.registered_at, row.owner,
+                       row.old_code) for row in rows]
 
     def get(self, axis: str, code: str) -> Agency | None:
         """``code``'s registration with ``axis``, if any."""
@@ -202,19 +204,21 @@ class Agencies:
 
     def register(self, axis: str, code: str, *, owner: str, parent: str = "",
                  name: str = "", mail: str = "", operator: bool = False,
-                 limit: int | None = None, now: dt.datetime | None = None) -> Registration:
+                 limit: int | None = None, old_code: str = "",
+                 now: dt.datetime | None = None) -> Registration:
         """Register ``code`` with ``axis`` for the system ``owner``, in one transaction
         (audited). A registration belongs to its owner: another system's is left alone
         (HELD), unless ``operator`` (the systems file, the platform operator's word: the
         organ moves to ``owner``, its details kept). Registering again replaces the
         details (not for ``operator``: an existing registration of the owner's stays as
-        it is). ``limit``: how many registrations ``owner`` may hold (FULL beyond)."""
+        it is). ``limit``: how many registrations ``owner`` may hold (FULL beyond);
+        ``old_code``: the code the organ had before (listed as ``oldCode``)."""
         table = s.axis_agencies
         key = and_(table.c.axis == axis, table.c.code == code)
-        values = {"parent": parent, "name": name, "mail": mail}
+        values = {"parent": parent, "name": name, "mail": mail, "old_code": old_code}
         with self._db.transaction(axis, now) as tx:
             found = tx.conn.execute(select(table.c.parent, table.c.name, table.c.mail,
-                                           table.c.owner)
+                                           table.c.old_code, table.c.owner)
                                     .where(key).with_for_update()).one_or_none()
             if found is not None and found.owner != owner:
                 if not operator:
@@ -223,7 +227,7 @@ class Agencies:
                 tx.audit("agency_reassigned", f"agency:{code}",
                          {"from": found.owner, "to": owner})
                 return Registration.WRITTEN
-            if found is not None and (operator or tuple(found)[:3] == tuple(values.values())):
+            if found is not None and (operator or tuple(found)[:4] == tuple(values.values())):
                 return Registration.UNCHANGED
             if found is None and limit is not None:
                 held = tx.conn.execute(select(func.count()).select_from(table).where(

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0012"
+SCHEMA_REVISION = "0013"
 
 metadata = MetaData(
     naming_convention={
@@ -283,6 +283,8 @@ axis_agencies = Table(
     Column("registered_at", UTCDateTime, nullable=False),
     Column("owner", Text, nullable=False, server_default="",
            comment="the system id that registered it; '' for the platform operator"),
+    Column("old_code", Text, nullable=False, server_default="",
+           comment="the organ's code before it was given this one (oldCode), or ''"),
     PrimaryKeyConstraint("axis", "code"),
     Index(None, "axis", "parent"),
     Index(None, "axis", "owner"),  # 0007: a system's registrations, counted

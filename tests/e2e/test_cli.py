@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCFLOW = Path(sys.executable).with_name("docflow")
 
@@ -402,6 +404,70 @@ def test_axis_agencies_sync_imports_into_the_directory(tmp_path: Path) -> None:
         unknown_hub = subprocess.run([*command[:-2], "000.00.90.H41"], capture_output=True,
                                      text=True, env=env, timeout=60)
         assert unknown_hub.returncode == 5 and "not a hub" in unknown_hub.stderr
+    finally:
+        server.close()
+        store.close()
+
+
+def test_axis_agencies_sync_closes_an_old_code_into_the_new(tmp_path: Path) -> None:
+    """Issue 30, part 6: the emulated axis lists an organ with its `oldCode` (registered
+    with it by the system that holds both codes); `axis agencies --sync` closes the old
+    organ into the new one, its department following; a system cannot name another's
+    organ as its old code."""
+    from docflow.emulators import AxisApp, AxisSystem
+    from docflow.emulators._queue import RefusalError
+    from docflow.routing import Directory
+    from docflow.store import Store, sqlite_url
+    from tests.integration.test_soap import Server
+
+    store = Store.open(sqlite_url(tmp_path / "axis.db"))
+    ministry = AxisSystem("vxp.bo.01", "s", name="Bộ", organs=("000.00.00.G05",),
+                          register=True)
+    province = AxisSystem("vxp.qn.01", "the-secret", name="UBND tỉnh Quảng Nam",
+                          organs=("000.00.00.H41",))
+    app = AxisApp("000.00.00.G22", store, [province, ministry])
+    server = Server(app)
+    try:
+        # the ministry's new code is under its old one's system here (G05 -> G05's unit)
+        app.queue.register(ministry, "000.01.00.G05", parent="", name="Bộ (mã mới)",
+                           mail="", old_code="000.00.00.G05")
+        with pytest.raises(RefusalError, match=r"oldCode 000\.00\.00\.H41"):
+            app.queue.register(ministry, "000.02.00.G05", parent="", name="x", mail="",
+                               old_code="000.00.00.H41")
+        directory = tmp_path / "qn.toml"
+        directory.write_text(
+            '[[organs]]\ncode = "000.00.00.H41"\nname = "UBND tỉnh Quảng Nam"\n'
+            'level = "province"\n\n[[organs]]\ncode = "000.00.00.G05"\nname = "Bộ cũ"\n'
+            'level = "province"\n\n[[organs]]\ncode = "000.00.07.G05"\nname = "Vụ"\n'
+            'level = "department"\n', encoding="utf-8")
+        run("pki", "ca", "create", "--name", "CA", "--ecdsa", "--out", str(tmp_path / "ca"))
+        home = tmp_path / "province"
+        assert run("init", str(home), "--organ", "000.00.00.H41", "--directory",
+                   str(directory), "--ca", str(tmp_path / "ca")).returncode == 0
+        with (home / "node.toml").open("a", encoding="utf-8") as file:
+            file.write(f'[axis]\ndialect = "vdxp"\nurl = "{server.url}"\n'
+                       'system_id = "vxp.qn.01"\nsecret_env = "TEST_AXIS_SECRET"\n')
+        env = {**os.environ, "PYTHONIOENCODING": "utf-8", "TEST_AXIS_SECRET": "the-secret"}
+        listed = subprocess.run([str(DOCFLOW), "axis", "agencies", "--home", str(home),
+                                 "--json"], capture_output=True, text=True, env=env,
+                                timeout=60)
+        rows = {row["code"]: row for row in json.loads(listed.stdout)}
+        assert rows["000.01.00.G05"]["oldCode"] == "000.00.00.G05"
+        synced = subprocess.run([str(DOCFLOW), "axis", "agencies", "--home", str(home),
+                                 "--sync", "--json"], capture_output=True, text=True,
+                                env=env, timeout=60)
+        assert synced.returncode == 0, synced.stderr
+        assert json.loads(synced.stdout)["closed"] == [
+            {"code": "000.00.00.G05", "successor": "000.01.00.G05"}]
+        loaded = Directory.from_toml(home / "directory.toml")
+        old = loaded.entry("000.00.00.G05").organ
+        assert old.closed is not None and str(old.successor) == "000.01.00.G05"
+        assert str(loaded.entry("000.00.07.G05").organ.parent) == "000.01.00.G05"
+        assert loaded.entry("000.00.00.H41").organ.closed is None
+        again = subprocess.run([str(DOCFLOW), "axis", "agencies", "--home", str(home),
+                                "--sync", "--json"], capture_output=True, text=True,
+                               env=env, timeout=60)
+        assert json.loads(again.stdout)["closed"] == []
     finally:
         server.close()
         store.close()

@@ -454,14 +454,14 @@ def test_a_hostile_agency_list_cannot_close_what_it_should_not() -> None:
             '[[organs]]\ncode = "000.00.00.H41"\nname = "UBND tỉnh"\nlevel = "province"\n\n'
             '[[organs]]\ncode = "000.00.31.H41"\nname = "Sở Nội vụ"\nlevel = "department"\n')
     at = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
-    Agency = agencies_list.Agency
+    row = agencies_list.Agency
     result = agencies_list.import_agencies(text, [
-        Agency("000.00.00.H99", "Takeover", old_code="000.00.00.H41"),  # the home's own
-        Agency("000.00.00.G99", "Fake axis", old_code="000.00.00.G22"),  # a hub
-        Agency("000.00.32.H41", "A", old_code="000.00.33.H41"),  # A <-> B: a loop
-        Agency("000.00.33.H41", "B", old_code="000.00.32.H41"),
-        Agency("000.00.34.H41", "C", old_code="x" * 100_000),
-        Agency("000.00.35.H41", "D", old_code="000.00.31.H41\u0000"),
+        row("000.00.00.H99", "Takeover", old_code="000.00.00.H41"),  # the home's own
+        row("000.00.00.G99", "Fake axis", old_code="000.00.00.G22"),  # a hub
+        row("000.00.32.H41", "A", old_code="000.00.33.H41"),  # A <-> B: a loop
+        row("000.00.33.H41", "B", old_code="000.00.32.H41"),
+        row("000.00.34.H41", "C", old_code="x" * 100_000),
+        row("000.00.35.H41", "D", old_code="000.00.31.H41\u0000"),
     ], at=at, keep=[OrganCode("000.00.00.H41")])
     directory = agencies_list.Directory.from_toml_text(result.text)
     assert directory.entry("000.00.00.H41").organ.closed is None
