@@ -1,19 +1,32 @@
 """Verification of signed edXML packets: the layout first, then the certificate
-against the trust store and the sender's organ, then libxmlsec1's digests and signature
-values, and the model read from the very nodes that were verified."""
+against the trust store and the sender's organ, then the digests and the signature
+value, and the model read from the very nodes that were verified.
+
+The sender's signature is checked on the parsed tree by docflow's own digest path (the
+exclusive C14N of each referenced part streamed into SHA-256, then the key's verify over
+the C14N of ``SignedInfo``), which the signing side uses too: the layout check admits
+only that one transform and algorithm set, and a property test holds its verdict equal
+to libxmlsec1's on signed and tampered packets. Hub hops (an enveloped-signature
+transform) are verified by libxmlsec1."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import copy
 import datetime as dt
 import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import xmlsec
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from lxml import etree
 
 from docflow.envelope import (
@@ -35,7 +48,12 @@ from docflow.errors import (
     TraceHopError,
 )
 from docflow.model import DEFAULT_TZ, OrganCode, StatusInfo
-from docflow.security._dsig import _claimed_sender, _hop_references, _sender_references
+from docflow.security._dsig import (
+    _c14n_digest,
+    _claimed_sender,
+    _hop_references,
+    _sender_references,
+)
 from docflow.security._layout import (
     _DEFAULT_LIMITS,
     _ENVELOPED,
@@ -165,7 +183,7 @@ def verify(
             where="MessageHeader/From/OrganId",
             hint="a packet must be signed with its sender's own certificate",
         )
-    _verify_signature(signature, key, parts, hop=False)
+    content_digest = _check_sender_signature(signature, certificate, parts)
     signed_info = signature[0]
     verified_hops = tuple(
         _verify_hop(element, position, signed_info, trust, when)
@@ -175,9 +193,56 @@ def verify(
         packet=read_tree(root, kind, limits=limits, tz=tz),
         signer=organ,
         certificate=certificate,
-        content_digest=_content_digest(signed_info),
+        content_digest=content_digest,
         hops=verified_hops,
     )
+
+
+def _check_sender_signature(signature: etree._Element, certificate: x509.Certificate,
+                            parts: Sequence[_Part]) -> str:
+    """XML-DSig core validation of a sender signature whose layout was checked: each
+    reference's digest (exclusive C14N of its part, SHA-256), then the signature value
+    over the exclusive C14N of ``SignedInfo`` with the certificate's key. Returns the
+    content digest (the SHA-256, hex, of that C14N). :class:`DigestMismatchError` names
+    the first part changed; :class:`SignatureValueError` a value that does not verify."""
+    signed_info, value_element = signature[0], signature[1]
+    references = signed_info.findall(_ds("Reference"))
+    for reference, part in zip(references, parts, strict=True):
+        claimed = _base64(reference[2].text)
+        if claimed is None or not hmac.compare_digest(claimed, _c14n_digest(part.element)):
+            raise DigestMismatchError(part.name, where=_path(part.element))
+    canonical = etree.tostring(signed_info, method="c14n", exclusive=True,
+                               with_comments=False)
+    value = _base64(value_element.text)
+    key = certificate.public_key()
+    try:
+        if value is None:
+            raise InvalidSignature
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(value, canonical, padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            width = (key.curve.key_size + 7) // 8  # XML-DSig's ECDSA value: r || s
+            if len(value) != 2 * width:
+                raise InvalidSignature
+            r, s = int.from_bytes(value[:width], "big"), int.from_bytes(value[width:], "big")
+            key.verify(encode_dss_signature(r, s), canonical, ec.ECDSA(hashes.SHA256()))
+        else:  # _check_key_type admitted only these two
+            raise InvalidSignature
+    except InvalidSignature:
+        raise SignatureValueError(
+            "the signature value does not verify with the certificate's key",
+            where=_path(signature),
+            hint="the signature was forged or the SignedInfo altered; reject the packet",
+        ) from None
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _base64(text: str | None) -> bytes | None:
+    """A base64 text with its white space (XML-DSig allows line breaks), or None."""
+    try:
+        return base64.b64decode("".join((text or "").split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _content_digest(signed_info: etree._Element) -> str:
