@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import bindparam, select, update
 
 from docflow import domain
+from docflow.domain.deadlines import due_met
 from docflow.envelope import Envelope
 from docflow.errors import NotFoundError
 from docflow.lifecycle import (
@@ -133,7 +134,8 @@ class Lifecycles:
             tx.audit("status", f"delivery:{row.id}", {
                 "code": status.code.value, "from": str(status.sender.code),
                 "sha256": raw})
-            if taken.copy.business != before.business:  # the due date may be met now
+            # this copy handled now: the document's due date may be met
+            if taken.copy.business != before.business and due_met([taken.copy.business]):
                 _rows.meet_sent_due(tx, row.document_ref, str(organ))
             return delivery_view(_rows.delivery(tx, row.id))
 

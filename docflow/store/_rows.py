@@ -196,28 +196,38 @@ def meet_deadlines(tx: Transaction, document_ref: int, event: IncomingEvent,
     meet(tx, document_ref, met_by(event), actor)
 
 
+_COPY_STATES = select(s.deliveries.c.business_state).where(
+    s.deliveries.c.document_ref == bindparam("document_ref"),
+    s.deliveries.c.kind == MessageKind.DOCUMENT)
+_OPEN_DEADLINES = select(s.deadlines.c.kind, s.deadlines.c.deadline).where(
+    s.deadlines.c.document_ref == bindparam("document_ref"),
+    s.deadlines.c.kind.in_(bindparam("kinds", expanding=True)),
+    s.deadlines.c.met_at.is_(None))
+_MEET = update(s.deadlines).where(
+    s.deadlines.c.document_ref == bindparam("deadline_document"),
+    s.deadlines.c.kind == bindparam("deadline_kind")).values(
+    met_at=bindparam("met"), breached_at=bindparam("breached"))
+
+
 def meet_sent_due(tx: Transaction, document_ref: int, actor: str) -> None:
     """A sent document's due date, met now when its copies say so
     (:func:`docflow.domain.deadlines.due_met`)."""
-    v = s.deliveries.c
-    states = tx.conn.execute(select(v.business_state).where(
-        v.document_ref == document_ref, v.kind == MessageKind.DOCUMENT)).scalars().all()
+    states = tx.conn.execute(_COPY_STATES, {"document_ref": document_ref}).scalars().all()
     if due_met(states):
         meet(tx, document_ref, (DeadlineKind.DUE,), actor)
 
 
 def meet(tx: Transaction, document_ref: int, kinds: Sequence[str], actor: str) -> None:
-    """The open deadlines of ``kinds``, met now: a late one recorded breached, audited."""
+    """The open deadlines of ``kinds``, met now: a late one recorded breached, audited.
+    (Precompiled statements: this runs with every act and every status.)"""
     if not kinds:
         return
-    k = s.deadlines.c
-    rows = tx.conn.execute(select(k.kind, k.deadline).where(
-        k.document_ref == document_ref, k.kind.in_(kinds), k.met_at.is_(None))).all()
+    rows = tx.conn.execute(_OPEN_DEADLINES, {"document_ref": document_ref,
+                                             "kinds": list(kinds)}).all()
     for row in rows:
         late = tx.now > row.deadline
-        tx.conn.execute(update(s.deadlines).where(
-            k.document_ref == document_ref, k.kind == row.kind).values(
-            met_at=tx.now, breached_at=tx.now if late else None))
+        tx.conn.execute(_MEET, {"deadline_document": document_ref, "deadline_kind": row.kind,
+                                "met": tx.now, "breached": tx.now if late else None})
         if late:
             tx.note(breach_note(document_ref, row.kind, row.deadline, met=True), actor=actor)
 

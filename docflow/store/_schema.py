@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0013"
+SCHEMA_REVISION = "0014"
 
 metadata = MetaData(
     naming_convention={
@@ -103,6 +103,10 @@ documents = Table(
     Index(None, "organ", "direction", "state"),
     Index(None, "due_date"),
     Index(None, "document_id"),
+    # 0014: a send's and a receipt's lookups (a DocumentId sent before, a number and
+    # notation used that year) without reading all of the organ's documents
+    Index(None, "organ", "direction", "document_id"),
+    Index(None, "organ", "direction", "number", "notation"),
 )
 
 envelopes = Table(

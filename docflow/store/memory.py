@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from docflow import domain
 from docflow.clock import Clock, system_clock
 from docflow.domain import PdfCheck
-from docflow.domain.deadlines import Deadline, breach_note
+from docflow.domain.deadlines import Deadline, breach_note, due_met
 from docflow.domain.retry import RetryPolicy
 from docflow.envelope import Envelope, Finding
 from docflow.errors import NotFoundError
@@ -248,7 +248,8 @@ class MemoryLifecycles:
                 self._settle_document(tx, row.document_ref, taken.agreed)
             tx.audit("status", f"delivery:{row.id}", {
                 "code": status.code.value, "from": origin, "sha256": raw})
-            if taken.copy.business != before.business:  # the due date may be met now
+            # this copy handled now: the document's due date may be met
+            if taken.copy.business != before.business and due_met([taken.copy.business]):
                 tx.meet_sent_due(row.document_ref, str(organ))
             return row.view()
 
