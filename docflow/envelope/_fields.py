@@ -93,6 +93,10 @@ _OTHER_TIMESTAMPS = (
 
 
 _PREFIX = f"{{{EDXML_NS}}}"
+#: organs read strictly before, by their children's (tag, text): values are immutable
+_ORGANS: dict[tuple[tuple[object, str | None], ...], OrganInfo] = {}
+_ORGANS_KEPT = 8192  # a province's organs several times over; cleared when full
+
 _CUT = len(_PREFIX)
 
 
@@ -445,6 +449,25 @@ class Reader:
 
     def organ(self, element: etree._Element, container: str, severity: Severity
               ) -> OrganInfo | None:
+        """An organ (``From``, each ``To``). A strict read of an organ read before, child
+        for child the same, is the same (immutable) value: a broadcast's hundreds of
+        ``To`` organs are read once per distinct organ, not once per packet."""
+        if not self.strict:
+            return self._organ(element, container, severity)
+        key = tuple((child.tag, child.text) for child in element)
+        found = _ORGANS.get(key)
+        if found is not None:
+            return found
+        before = len(self._tallies)
+        organ = self._organ(element, container, severity)
+        if organ is not None and len(self._tallies) == before:  # read without a finding
+            if len(_ORGANS) >= _ORGANS_KEPT:
+                _ORGANS.clear()
+            _ORGANS[key] = organ
+        return organ
+
+    def _organ(self, element: etree._Element, container: str, severity: Severity
+               ) -> OrganInfo | None:
         kids = self.kids(element, "Organ")
         code = self.organ_code(self.need(kids, "OrganId", container, element, severity),
                                container=container, severity=severity)
