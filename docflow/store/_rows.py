@@ -357,18 +357,24 @@ def insert_ids(tx: Transaction, table: Any, rows: list[dict[str, Any]]) -> list[
     return tx.driver.insert_ids(table, rows)
 
 
+_ORGAN_OF = select(s.documents.c.organ).where(s.documents.c.id == bindparam("id"))
+
+
 def queue(tx: Transaction, document_ref: int, kind: MessageKind, envelope_ref: int,
           recipient: str) -> int:
     """Queue one delivery of an envelope to ``recipient``; returns its id."""
-    values = delivery_values(tx, document_ref, kind, envelope_ref, recipient)
+    owner = tx.driver.fetchone(_ORGAN_OF, {"id": document_ref})
+    values = delivery_values(tx, document_ref, kind, envelope_ref, recipient,
+                             None if owner is None else str(owner[0]))
     return tx.driver.insert_ids(s.deliveries, [values])[0]
 
 
 def delivery_values(tx: Transaction, document_ref: int, kind: MessageKind, envelope_ref: int,
-                    recipient: str) -> dict[str, Any]:
-    """A new deliveries row, queued and due now."""
+                    recipient: str, organ: str | None) -> dict[str, Any]:
+    """A new deliveries row, queued and due now, of ``organ``'s document."""
     return {
-        "document_ref": document_ref, "kind": kind, "envelope_ref": envelope_ref,
+        "document_ref": document_ref, "organ": organ, "kind": kind,
+        "envelope_ref": envelope_ref,
         "recipient": recipient, "transport_state": TRANSPORT.initial,
         "business_state": DELIVERY.initial if kind is MessageKind.DOCUMENT else None,
         "change_state": CHANGE.initial if kind is MessageKind.DOCUMENT else None,

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0014"
+SCHEMA_REVISION = "0015"
 
 metadata = MetaData(
     naming_convention={
@@ -144,7 +144,11 @@ deliveries = Table(
     Column("receipt_ref", ForeignKey("envelopes.id")),
     Column("version", Integer, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("organ", Organ, comment="the organ whose document this is (documents.organ)"),
     Index(None, "transport_state", "next_attempt_at"),
+    # 0015: an organ's outbox pass reads its own due deliveries only (organs sharing a
+    # database no longer read every other organ's backlog)
+    Index(None, "organ", "transport_state", "next_attempt_at"),
     Index(None, "document_ref"),
     Index(None, "recipient", "business_state"),
     Index(None, "document_ref", "kind", "recipient"),  # 0006: a hub's status lookups

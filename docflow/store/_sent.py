@@ -70,7 +70,8 @@ def record(tx: Transaction, items: Sequence[tuple[Envelope, bytes]], *, where: s
     for ref, envelope_ref, (envelope, _) in zip(refs, envelope_refs, items, strict=True):
         for recipient in envelope.info.recipients:
             delivery_rows.append(_rows.delivery_values(
-                tx, ref, MessageKind.DOCUMENT, envelope_ref, str(recipient.code)))
+                tx, ref, MessageKind.DOCUMENT, envelope_ref, str(recipient.code),
+                str(envelope.info.sender.code)))
             owners.append(ref)
     delivery_ids = _rows.insert_ids(tx, s.deliveries, delivery_rows)
     tx.checkpoint("after_deliveries")
@@ -183,9 +184,9 @@ e AS (
 v AS (
   INSERT INTO deliveries (document_ref, kind, envelope_ref, recipient, transport_state,
       business_state, change_state, change_kind, attempts, next_attempt_at, last_error,
-      claimed_by, claimed_until, receipt_ref, version, updated_at)
+      claimed_by, claimed_until, receipt_ref, version, updated_at, organ)
   SELECT e.document_ref, 'document', e.id, t.recipient, :v_transport, :v_business,
-      :v_change, NULL, 0, :now, NULL, NULL, NULL, NULL, 1, :now
+      :v_change, NULL, 0, :now, NULL, NULL, NULL, NULL, 1, :now, :organ
   FROM e, unnest(CAST(:v_recipient AS VARCHAR[])) WITH ORDINALITY AS t(recipient, n)
   ORDER BY t.n
   RETURNING id)

@@ -82,10 +82,28 @@ def test_upgrade_from_the_first_revision_keeps_everything(
         config.attributes["connection"] = conn
         command.upgrade(config, "0001")
     envelope = letter()
-    # written by this code into the schema of 0001, which had no registers (0012): the
-    # upgrade numbers the document
+    # written by this code into the schema of 0001, which had no registers (0012) and no
+    # delivery owners (0015): the upgrade numbers the document and fills the owner
+    from docflow.store import _rows
+
+    values = _rows.delivery_values
+
+    def without_owner(*args: object, **kwargs: object) -> dict[str, object]:
+        row = values(*args, **kwargs)  # type: ignore[arg-type]
+        row.pop("organ")
+        return row
+
+    from docflow.store import _sent
+
+    one_statement = _sent._OUTGOING_PG  # PostgreSQL's single-document statement, likewise
+    earlier = text(one_statement.text.replace(", updated_at, organ)", ", updated_at)")
+                   .replace("1, :now, :organ", "1, :now")
+                   ).bindparams(*one_statement._bindparams.values())
+
     with monkeypatch.context() as patched:
         patched.setattr("docflow.store._rows.register", lambda *args, **kwargs: None)
+        patched.setattr("docflow.store._rows.delivery_values", without_owner)
+        patched.setattr("docflow.store._sent._OUTGOING_PG", earlier)
         record = early.outbox.record(envelope, build_envelope(envelope))
     (claim,) = early.outbox.claim_due("w", limit=1)
     early.close()
@@ -97,7 +115,14 @@ def test_upgrade_from_the_first_revision_keeps_everything(
             envelope.info.sender.code, "out", envelope.info.promulgation_date.year)] == [
             record.document_ref]  # numbered by the upgrade
         assert store.audit.verify().ok
+        owners = {delivery.recipient: delivery for delivery in store.queries.deliveries(
+            document_ref=record.document_ref).items}
+        assert len(owners) == 2
+        # the owner filled by 0015: the sender's pass claims the copies, another's none
+        assert store.outbox.claim_due("w", organ=TAM_KY.code, now=T0) == []
         with store.engine.connect() as conn:
+            assert {row[0] for row in conn.execute(
+                text("SELECT organ FROM deliveries"))} == {str(envelope.info.sender.code)}
             if conn.dialect.name == "sqlite":
                 columns = [row[1] for row in conn.exec_driver_sql(
                     "PRAGMA table_info(envelopes)")]
