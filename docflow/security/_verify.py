@@ -7,7 +7,7 @@ exclusive C14N of each referenced part streamed into SHA-256, then the key's ver
 the C14N of ``SignedInfo``), which the signing side uses too: the layout check admits
 only that one transform and algorithm set, and a property test holds its verdict equal
 to libxmlsec1's on signed and tampered packets. Hub hops (an enveloped-signature
-transform) are verified by libxmlsec1."""
+transform) and packets over :data:`OWN_DIGEST_LIMIT` are verified by libxmlsec1."""
 
 from __future__ import annotations
 
@@ -76,7 +76,12 @@ from docflow.security._layout import (
 )
 from docflow.security._trust import TrustStore
 
-__all__ = ["Verified", "VerifiedHop", "signed_content_digest", "verify"]
+__all__ = ["OWN_DIGEST_LIMIT", "Verified", "VerifiedHop", "signed_content_digest", "verify"]
+
+#: packets up to this size have their sender signature checked by docflow's own digest
+#: path; larger ones by libxmlsec1, which streams a part's canonical form into the digest
+#: where lxml's C14N writer holds it whole (+1x a 20 MB attachment's base64 at the peak)
+OWN_DIGEST_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,11 @@ def verify(
             where="MessageHeader/From/OrganId",
             hint="a packet must be signed with its sender's own certificate",
         )
-    content_digest = _check_sender_signature(signature, certificate, parts)
+    if len(packet) <= OWN_DIGEST_LIMIT:
+        content_digest = _check_sender_signature(signature, certificate, parts)
+    else:  # libxmlsec1 streams a large part's C14N into its digest; lxml buffers it whole
+        _verify_signature(signature, key, parts, hop=False)
+        content_digest = _content_digest(signature[0])
     signed_info = signature[0]
     verified_hops = tuple(
         _verify_hop(element, position, signed_info, trust, when)

@@ -171,3 +171,24 @@ def test_each_kind_of_tampering_on_the_sample(pki: Pki, how: str) -> None:
         with pytest.raises(SecurityError) as refused:
             verify(tampered, pki.trust, now=pki.now)
         assert type(refused.value).__name__ == ours
+
+
+def test_a_packet_over_the_limit_is_checked_by_libxmlsec1_alike(pki: Pki) -> None:
+    """Over OWN_DIGEST_LIMIT libxmlsec1 checks the sender signature (it streams a large
+    part's C14N); the verdicts are the same: valid, and a changed part named."""
+    from docflow.security._verify import OWN_DIGEST_LIMIT
+
+    signed = sign_envelope(sample_envelope(attachment_bytes=OWN_DIGEST_LIMIT), pki.province)
+    assert len(signed) > OWN_DIGEST_LIMIT
+    verified = verify(signed, pki.trust, now=pki.now)
+    assert verified.content_digest == verdicts_digest(signed)
+    tampered = mutate(signed, "text", 5)
+    with pytest.raises(SecurityError) as refused:
+        verify(tampered, pki.trust, now=pki.now)
+    assert type(refused.value).__name__ == "DigestMismatchError"
+
+
+def verdicts_digest(packet: bytes) -> str:
+    from docflow.security import signed_content_digest
+
+    return signed_content_digest(packet)
