@@ -37,6 +37,7 @@ def run() -> list[Row]:
     documents = int(os.environ.get("DOCFLOW_BENCH_DOCUMENTS", sized(500, 20)))
     clean = _run(documents, "")
     faulty = _run(documents, FAULTS)
+    small = _run(max(4, documents // 5), "")  # the cost per document as a run grows
     NOTES.append(
         f"network: Quảng Nam directory ({faulty.organs} organs, {faulty.hubs} hubs), "
         f"{faulty.documents} documents ({faulty.copies} copies, {faulty.packets} packets) "
@@ -52,7 +53,10 @@ def run() -> list[Row]:
     return [
         Row("network", f"{documents} documents through the province, with faults",
             faulty.documents_per_second, "no faults", clean.documents_per_second,
-            unit="documents/s"),
+            unit="documents/s", goal=0.8),
+        Row("network", f"{documents} documents through the province, no faults",
+            clean.documents_per_second, f"{small.documents} documents, no faults",
+            small.documents_per_second, unit="documents/s", goal=0.8),
         Row("network", f"{documents} documents through the province, copies",
             faulty.copies / faulty.wall_seconds, "no faults",
             clean.copies / clean.wall_seconds, unit="copies/s"),
