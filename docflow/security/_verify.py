@@ -214,10 +214,15 @@ def _check_sender_signature(signature: etree._Element, certificate: x509.Certifi
     over the exclusive C14N of ``SignedInfo`` with the certificate's key. Returns the
     content digest (the SHA-256, hex, of that C14N). :class:`DigestMismatchError` names
     the first part changed; :class:`SignatureValueError` a value that does not verify."""
-    signed_info, value_element = signature[0], signature[1]
+    # by name, never by position: a node the parser kept (none should) cannot shift them
+    signed_info = signature.find(_ds("SignedInfo"))
+    value_element = signature.find(_ds("SignatureValue"))
+    if signed_info is None or value_element is None:  # the layout check saw to both
+        raise SignatureLayoutError("the signature lost its SignedInfo or SignatureValue",
+                                   where=_path(signature))
     references = signed_info.findall(_ds("Reference"))
     for reference, part in zip(references, parts, strict=True):
-        claimed = _base64(reference[2].text)
+        claimed = _base64(reference.findtext(_ds("DigestValue")))
         if claimed is None or not hmac.compare_digest(claimed, _c14n_digest(part.element)):
             raise DigestMismatchError(part.name, where=_path(part.element))
     canonical = etree.tostring(signed_info, method="c14n", exclusive=True,
