@@ -228,7 +228,7 @@ def _check_sender_signature(signature: etree._Element, certificate: x509.Certifi
     canonical = etree.tostring(signed_info, method="c14n", exclusive=True,
                                with_comments=False)
     value = _base64(value_element.text)
-    key = certificate.public_key()
+    key = certificate.public_key()  # cryptography keeps it: no parse per call
     try:
         if value is None:
             raise InvalidSignature
