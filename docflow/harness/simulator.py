@@ -326,8 +326,10 @@ class Simulation:
         if reform is None:
             self.send(sender, plan.recipients, number=number, kind=plan.kind)
         else:  # a recipient closed by the reform: readdressed as its refusal says
-            reform.send(sender, plan.recipients, lambda to: self.send(
+            sent, _ = reform.send(sender, plan.recipients, lambda to: self.send(
                 sender, to, number=number, kind=plan.kind))
+            if sent is not None and sender != plan.sender:
+                reform.took_over()
         return True
 
     def _reorganise(self, reform: Reorganisation) -> None:
