@@ -200,7 +200,7 @@ class Inbox:
             _rows.status_event(tx, document_ref, None, Direction.OUT, status, envelope_ref,
                                digest)
             delivery_id = _rows.queue(tx, document_ref, MessageKind.STATUS, envelope_ref,
-                                      doc.sender)
+                                      doc.sender, doc.organ)
             tx.audit("receipt", f"document:{document_ref}", {"sha256": digest})
             return delivery_id
 

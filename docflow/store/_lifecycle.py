@@ -208,7 +208,8 @@ class Lifecycles:
                                change_kind=kind.value)
             _rows.entries(tx, (entry,), document_ref, row.id)
             if envelope_ref is not None:
-                _rows.queue(tx, document_ref, MessageKind.STATUS, envelope_ref, row.recipient)
+                _rows.queue(tx, document_ref, MessageKind.STATUS, envelope_ref, row.recipient,
+                            doc.organ)
             ids.append(int(row.id))
         tx.audit(f"request_{kind.value}", f"document:{document_ref}", {"deliveries": ids},
                  actor=doc.organ)

@@ -168,7 +168,8 @@ class Outbox:
                 if relay_to is not None:
                     relayed = _rows.envelope(tx, row.document_ref, MessageKind.STATUS,
                                              Direction.OUT, status.message_id, receipt)
-                    _rows.queue(tx, row.document_ref, MessageKind.STATUS, relayed, str(relay_to))
+                    _rows.queue(tx, row.document_ref, MessageKind.STATUS, relayed, str(relay_to),
+                                row.organ)
             tx.audit("acknowledged", f"delivery:{delivery_id}", {
                 "receipt_sha256": _rows.sha256(receipt) if receipt is not None else None})
 

@@ -113,7 +113,7 @@ class Relay:
             if queued is not None:
                 return RelayResult(document_ref, int(queued.id), answer, True)
             delivery_id = _rows.queue(tx, document_ref, MessageKind.DOCUMENT, envelope_ref,
-                                      to)
+                                      to, str(hub))
             tx.checkpoint("after_deliveries")
             tx.audit("relay_to", f"delivery:{delivery_id}", {"to": to})
             return RelayResult(document_ref, delivery_id, answer, False)
@@ -168,7 +168,7 @@ class Relay:
             _rows.status_event(tx, document_ref, None, Direction.IN, status, envelope_ref,
                                identity)
             delivery_id = _rows.queue(tx, document_ref, MessageKind.STATUS, envelope_ref,
-                                      to)
+                                      to, str(hub))
             if upward and not is_change_answer(status.code):
                 copy = tx.conn.execute(_COPY, {"document_ref": document_ref,
                                                "recipient": origin}).one()

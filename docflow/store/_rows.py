@@ -174,7 +174,7 @@ def apply_incoming(tx: Transaction, document_ref: int, event: IncomingEvent,
         envelope_ref = envelope(tx, document_ref, MessageKind.STATUS, Direction.OUT,
                                 info.message_id, packet)
         status_event(tx, document_ref, None, Direction.OUT, info, envelope_ref)
-        queue(tx, document_ref, MessageKind.STATUS, envelope_ref, doc.sender)
+        queue(tx, document_ref, MessageKind.STATUS, envelope_ref, doc.sender, doc.organ)
     tx.audit(event, f"document:{document_ref}", {
         "from": doc.state, "to": step.state, "reason": reason}, actor=doc.organ)
     return step
@@ -357,15 +357,11 @@ def insert_ids(tx: Transaction, table: Any, rows: list[dict[str, Any]]) -> list[
     return tx.driver.insert_ids(table, rows)
 
 
-_ORGAN_OF = select(s.documents.c.organ).where(s.documents.c.id == bindparam("id"))
-
-
 def queue(tx: Transaction, document_ref: int, kind: MessageKind, envelope_ref: int,
-          recipient: str) -> int:
-    """Queue one delivery of an envelope to ``recipient``; returns its id."""
-    owner = tx.driver.fetchone(_ORGAN_OF, {"id": document_ref})
-    values = delivery_values(tx, document_ref, kind, envelope_ref, recipient,
-                             None if owner is None else str(owner[0]))
+          recipient: str, organ: str) -> int:
+    """Queue one delivery of an envelope to ``recipient``, of ``organ``'s document (its
+    ``documents.organ``, which every caller holds); returns its id."""
+    values = delivery_values(tx, document_ref, kind, envelope_ref, recipient, organ)
     return tx.driver.insert_ids(s.deliveries, [values])[0]
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from docflow.envelope import build_envelope
 from docflow.errors import (
@@ -37,7 +37,7 @@ from docflow.security import (
     verify,
 )
 from docflow.store import Store, sqlite_url
-from docflow.store._schema import documents
+from docflow.store._schema import deliveries, documents
 from docflow.transport import InMemoryTransport
 from tests.conftest import Clock, Pki
 
@@ -416,3 +416,25 @@ def test_no_organ_can_shadow_another_organs_document(qn: Province) -> None:
     qn.node(PROVINCE).recall(ref, "ban hành nhầm")
     qn.settle()
     assert qn.node(TAM_KY).document(received.id).state == "recalled"
+
+
+def test_every_delivery_names_the_organ_whose_document_it_is(qn: Province) -> None:
+    """Migration 0015: an outbox pass finds its own due deliveries by the row's organ, so
+    every writer (sending, a hub's relay of documents and statuses, receipts queued back,
+    acts, a recall's requests and answers) must write the document's organ there."""
+    ref = send(qn, PROVINCE, (TAM_KY, COMMUNE, DA_NANG))
+    qn.settle()
+    for node in (qn.node(TAM_KY), qn.node(COMMUNE)):
+        (copy,) = node.inbox().items
+        node.accept(copy.id)
+    qn.settle()
+    qn.node(PROVINCE).recall(ref, "ban hành nhầm")
+    qn.settle()
+    checked = 0
+    for endpoint in (*qn.nodes.values(), *qn.hubs.values()):
+        with endpoint.store.engine.connect() as conn:
+            rows = conn.execute(select(deliveries.c.organ, documents.c.organ).join(
+                documents, documents.c.id == deliveries.c.document_ref)).all()
+        assert all(owner == holder for owner, holder in rows), endpoint.code
+        checked += len(rows)
+    assert checked > 20
