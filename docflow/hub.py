@@ -16,6 +16,7 @@ traces only documents the organ sent.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,15 +215,29 @@ class Hub(Endpoint[Directory, Store]):
         of pulling organs stay held). A recipient's own receipt is relayed back to the
         document's sender as a status packet. ``workers`` forwards that many at a time
         (see :func:`~docflow.delivery.run_outbox`)."""
+        return self.forward(self.claim(worker=worker, limit=limit, lease=lease),
+                            workers=workers)
+
+    def claim(self, *, worker: str = "hub", limit: int = 50,
+              lease: dt.timedelta = dt.timedelta(minutes=5),
+              recipients: Sequence[OrganCode] | None = None) -> list[Claim]:
+        """The first half of :meth:`deliver`: claim up to ``limit`` copies due to be pushed
+        on (the pulling organs' stay held) for ``worker`` until ``lease`` runs out;
+        ``recipients`` keeps only the copies for those organs (several processes of one
+        hub, each pushing to its own organs)."""
+        return self.store.outbox.claim_due(worker, limit=limit, now=self.clock(),
+                                           exclude=self.pulling, organ=self.code,
+                                           lease=lease, recipients=recipients)
+
+    def forward(self, claims: Sequence[Claim], *, workers: int = 1) -> HubReport:
+        """The second half of :meth:`deliver`: push each claimed copy to its next stop, in
+        the order given, and settle it with the answer."""
         def settle(claim: Claim, recipient: OrganCode, via: OrganCode | None,
                    receipt: bytes) -> None:
             signers = (recipient,) if via is None else (recipient, via)
             self._settle(claim.delivery_id, claim.document_ref, recipient, claim.message_id,
                          claim.packet, receipt, signers)
 
-        claims = self.store.outbox.claim_due(worker, limit=limit, now=self.clock(),
-                                             exclude=self.pulling, organ=self.code,
-                                             lease=lease)
         # Loops and the hop limit were checked when the packets came in.
         return run_outbox(claims, self.store, self.transport, self.clock,
                           via=lambda recipient: self.directory.next_hop(self.code, recipient),

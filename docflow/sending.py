@@ -236,27 +236,34 @@ class Sending(Endpoint[Directory | None, NodeStore]):
                                                    message_id=info.message_id, now=self.clock())
 
     def update(self, document_ref: int, new: DocumentInfo,
-               attachments: Sequence[Attachment] = (), *, reason: str) -> OutgoingRecord:
+               attachments: Sequence[Attachment] = (), *, reason: str,
+               message_id: str | None = None) -> OutgoingRecord:
         """Send an update (cập nhật) of a sent document: ``new`` (its own number and
         content) goes to the same recipients, linked to the original; each recipient still
-        holding the original answers whether it takes the update (15) or not (16)."""
-        return self._change(ChangeKind.UPDATE, document_ref, new, attachments, reason)
+        holding the original answers whether it takes the update (15) or not (16).
+        ``message_id`` names the new packet (a random one when not given)."""
+        return self._change(ChangeKind.UPDATE, document_ref, new, attachments, reason,
+                            message_id)
 
     def replace(self, document_ref: int, new: DocumentInfo,
-                attachments: Sequence[Attachment] = (), *, reason: str) -> OutgoingRecord:
+                attachments: Sequence[Attachment] = (), *, reason: str,
+                message_id: str | None = None) -> OutgoingRecord:
         """Send a replacement (thay thế): the new document replaces the original at every
-        recipient still holding it; those that agree mark the original replaced (15)."""
-        return self._change(ChangeKind.REPLACE, document_ref, new, attachments, reason)
+        recipient still holding it; those that agree mark the original replaced (15).
+        ``message_id`` names the new packet (a random one when not given)."""
+        return self._change(ChangeKind.REPLACE, document_ref, new, attachments, reason,
+                            message_id)
 
     def _change(self, kind: ChangeKind, document_ref: int, new: DocumentInfo,
-                attachments: Sequence[Attachment], reason: str) -> OutgoingRecord:
+                attachments: Sequence[Attachment], reason: str,
+                message_id: str | None) -> OutgoingRecord:
         if new.sender.code != self.code:
             raise ModelError(f"this node sends as {self.code}, not {new.sender.code}")
         original = parse_envelope(self.store.queries.packet(document_ref)).info
         linked = link_change(kind, original, reason=reason, new=new)
         now = self.clock()
         envelope = Envelope(linked, tuple(attachments), trace=(TraceHop(self.code, now),),
-                            message_id=uuid.uuid4().hex)
+                            message_id=message_id or uuid.uuid4().hex)
         packet = sign_envelope(envelope, self.credentials)
         return self.store.lifecycle.record_change(document_ref, kind, envelope, packet,
                                                   now=now)

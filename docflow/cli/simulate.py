@@ -61,11 +61,16 @@ def _faults(value: str) -> str:
 @click.option("--reform-plan", "reform_plan", type=ExistingPath(dir_okay=False),
               help="The reform scenario with this re-parenting plan instead (see `docflow "
                    "directory migrate`); its effective date becomes the mid-run moment.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Split the province over this many worker processes (organs by district; "
+                   "the hubs' database shared, as an LGSP's processes share theirs); the same "
+                   "--seed and --workers give the same report.")
 def simulate(directory_file: Path | None, levels: str, documents: int, faults: str,
              seed: int, home: Path | None, report_file: Path | None, chart: Path | None,
              as_json: bool, processes: bool, kills: int, mix: str, reform: bool,
-             reform_plan: Path | None) -> None:
-    """Run a whole province in one process, with faults; check the invariants.
+             reform_plan: Path | None, workers: int) -> None:
+    """Run a whole province in one process (or --workers), with faults; check the
+    invariants.
 
     Exit status 1 when an invariant does not hold. Progress goes to stderr: a bar on a
     terminal, a plain line every 10 % (and every 30 s) otherwise, as in CI.
@@ -73,6 +78,7 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
     import tempfile
 
     from docflow.harness import Faults, Simulation, SimulationConfig, quang_nam
+    from docflow.harness.partition import PartitionedSimulation
     from docflow.harness.reorganisation import DISSOLVE_DISTRICTS
     from docflow.reform import ReformPlan
     from docflow.routing import Directory
@@ -88,10 +94,15 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
         if reform or reform_plan:
             raise click.UsageError("the reform scenario runs in one process; --processes "
                                    "does not reorganise its servers mid-run")
+        if workers > 1:
+            raise click.UsageError("--workers splits the in-process run; --processes runs "
+                                   "every organ as its own server already")
         _simulate_processes(directory_file, levels, documents, seed, home, kills, as_json,
                             faults, report_file, label)
         return
 
+    if workers > 1 and (reform or reform_plan):
+        raise click.UsageError("the reform scenario runs in one process: leave out --workers")
     try:
         directory = (Directory.from_toml(directory_file) if directory_file
                      else Directory.from_toml_text(quang_nam(levels=int(levels))))
@@ -100,13 +111,18 @@ def simulate(directory_file: Path | None, levels: str, documents: int, faults: s
         config = SimulationConfig(documents=documents, faults=Faults.parse(faults),
                                   seed=seed, reform=plan).with_mix(mix)
         with tempfile.TemporaryDirectory(prefix="docflow-sim-") as scratch:
-            simulation = Simulation(directory, home or Path(scratch), config)
-            title = f"{len(directory)} organs, {documents} documents"
+            title = f"{len(directory)} organs, {documents} documents" + (
+                f", {workers} workers" if workers > 1 else "")
             with _Progress(title, documents) as progress:
-                try:
-                    report = simulation.run(progress)
-                finally:
-                    simulation.close()
+                if workers > 1:
+                    report = PartitionedSimulation(directory, home or Path(scratch), config,
+                                                   workers).run(progress)
+                else:
+                    simulation = Simulation(directory, home or Path(scratch), config)
+                    try:
+                        report = simulation.run(progress)
+                    finally:
+                        simulation.close()
     except DocflowError as exc:
         fail(exc)
     report = dataclasses.replace(report, directory=label)

@@ -9,6 +9,7 @@ Adapter layer: it builds nodes and hubs on stores and an in-memory transport.
 
 from docflow.harness.directory import quang_nam
 from docflow.harness.faults import Faults, FaultStats, FaultyTransport
+from docflow.harness.partition import PartitionedSimulation
 from docflow.harness.processes import CrashReport, ProcessNetwork
 from docflow.harness.proxy import FaultyProxy, ProxyStats
 from docflow.harness.report import Latency, SimulationReport
@@ -21,6 +22,7 @@ __all__ = [
     "FaultyProxy",
     "FaultyTransport",
     "Latency",
+    "PartitionedSimulation",
     "ProcessNetwork",
     "ProxyStats",
     "Simulation",

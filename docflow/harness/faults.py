@@ -13,7 +13,10 @@ simulator itself.
 
 from __future__ import annotations
 
+import hashlib
 import random
+import re
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -22,9 +25,30 @@ from docflow.model import OrganCode
 from docflow.security import RequestToken
 from docflow.transport import InMemoryTransport, Pending, TraceReport
 
-__all__ = ["FaultStats", "Faults", "FaultyTransport"]
+__all__ = ["FaultStats", "Faults", "FaultyTransport", "keyed"]
 
 _SIGNED_MARK = b'Id="edxml-header">'
+#: a signature's value (ECDSA's differs at every signing) and the signer's certificate (a
+#: run's keys are new), left out of a packet's identity
+_SIGNATURE_VALUE = re.compile(rb"(<(?:\w+:)?(?:SignatureValue|X509Certificate)[^>]*>)[^<]*")
+#: a message id a node drew itself (uuid4 hex), also left out of a packet's identity
+_DRAWN_ID = re.compile(rb"\b[0-9a-f]{32}\b")
+
+
+def keyed(seed: int, *parts: object) -> random.Random:
+    """A random source drawn from ``seed`` and what is decided on (a packet, a message id,
+    an organ), not from the order in which things happen: a run split over processes
+    decides each thing as one process would, in whatever order the processes get there."""
+    text = "\x1f".join(str(part) for part in (seed, *parts)).encode()
+    return random.Random(int.from_bytes(hashlib.sha256(text).digest()[:16], "big"))
+
+
+def identity(packet: bytes) -> str:
+    """What stays the same when a packet is made again with the same content: its bytes
+    without the signature values, the certificates and the message ids a node draws at
+    random (the simulated clock dates every signature alike)."""
+    return hashlib.sha256(_DRAWN_ID.sub(b"", _SIGNATURE_VALUE.sub(rb"\1", packet))
+                          ).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -113,18 +137,33 @@ def tamper(packet: bytes, rng: random.Random) -> bytes:
 
 
 class FaultyTransport:
-    """An in-memory network that misbehaves at the configured rates (seeded)."""
+    """An in-memory network that misbehaves at the configured rates (seeded).
 
-    def __init__(self, inner: InMemoryTransport, faults: Faults, rng: random.Random):
+    What happens to a push is drawn from the seed, the packet's identity (its content
+    without signature values), where it goes and how often that same packet went there
+    before: the same seed gives the same faults whatever order the packets come in (a
+    province split over processes, :mod:`docflow.harness.partition`)."""
+
+    def __init__(self, inner: InMemoryTransport, faults: Faults, seed: int):
         self.inner = inner
         self.faults = faults
-        self.rng = rng
+        self.seed = seed
         self.stats = FaultStats()
         self.delayed: list[tuple[str, OrganCode, bytes, OrganCode | None]] = []
         self.arrivals: set[OrganCode] = set()
+        #: how often each (packet, destination) was pushed, by a digest of the two
+        self._pushed: Counter[bytes] = Counter()
 
-    def _draw(self) -> str:
-        f, roll = self.faults, self.rng.random()
+    def _rng(self, kind: str, recipient: OrganCode, packet: bytes,
+             via: OrganCode | None) -> random.Random:
+        key = hashlib.sha256(f"{kind} {recipient}@{via or ''} {identity(packet)}".encode()
+                             ).digest()[:12]
+        self._pushed[key] += 1
+        return keyed(self.seed, key.hex(), self._pushed[key])
+
+    @staticmethod
+    def _draw(faults: Faults, rng: random.Random) -> str:
+        f, roll = faults, rng.random()
         for name, rate in (("drop", f.drop), ("duplicate", f.duplicate), ("delay", f.delay),
                            ("tamper", f.tamper)):
             if roll < rate:
@@ -146,9 +185,10 @@ class FaultyTransport:
     def _push(self, kind: str, recipient: OrganCode, packet: bytes,
               via: OrganCode | None) -> bytes | None:
         self.stats.packets += 1
-        fault = self._draw()
+        rng = self._rng(kind, recipient, packet, via)
+        fault = self._draw(self.faults, rng)
         if fault == "drop":
-            if self.rng.random() < 0.5:
+            if rng.random() < 0.5:
                 self.stats.dropped += 1
                 raise TransportError("packet lost (simulated)", where=str(via or recipient))
             self._send(kind, recipient, packet, via)
@@ -162,7 +202,7 @@ class FaultyTransport:
         if fault == "tamper":
             self.stats.tampered += 1
             try:
-                self._send(kind, recipient, tamper(packet, self.rng), via)
+                self._send(kind, recipient, tamper(packet, rng), via)
             except DocflowError as exc:
                 self.stats.tampered_rejected += 1
                 self._refused(exc)

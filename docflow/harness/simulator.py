@@ -23,7 +23,7 @@ from pathlib import Path
 from docflow import __version__
 from docflow.envelope import Envelope, parse_envelope
 from docflow.errors import ConfigError, DocflowError, LifecycleError
-from docflow.harness.faults import FaultyTransport
+from docflow.harness.faults import FaultyTransport, keyed
 from docflow.harness.reorganisation import Reorganisation
 from docflow.harness.report import Latency, SimulationReport
 from docflow.harness.simulation_config import SimulationConfig
@@ -50,7 +50,7 @@ from docflow.store import DocumentView, Page, Store, sqlite_url
 from docflow.store.protocols import NodeStore
 from docflow.transport import InMemoryTransport
 
-__all__ = ["Sent", "Simulation", "SimulationConfig"]
+__all__ = ["Elsewhere", "Member", "Sent", "Simulation", "SimulationConfig", "province_pki"]
 
 def _version() -> str:
     return __version__
@@ -89,8 +89,24 @@ class Sent:
     changed: bool = False  # recalled or replaced once (the simulation changes each once)
 
 
+class Elsewhere:
+    """The service of a member another process runs (it is up)."""
+
+
+def province_pki(directory: Directory, issued: dt.datetime
+                 ) -> tuple[Credentials, dict[OrganCode, Credentials]]:
+    """A CA for a simulated province and a certificate for each of its hubs and organs
+    (ECDSA P-256), valid from ``issued``."""
+    ca = create_ca("Simulated province CA", now=issued, key_type=KeyType.ECDSA_P256)
+    members = [(hub.code, hub.name) for hub in directory.hubs.values()]
+    members += [(entry.code, entry.organ.name) for entry in directory]
+    return ca, {code: issue_certificate(ca, code, name, now=issued,
+                                        key_type=KeyType.ECDSA_P256)
+                for code, name in members}
+
+
 @dataclass
-class _Member:
+class Member:
     """One node or hub of the simulated network, and what it needs to restart."""
 
     code: OrganCode
@@ -101,7 +117,7 @@ class _Member:
     level: str
     hub: bool
     pull: bool = False
-    service: Node | Hub | None = None
+    service: Node | Hub | Elsewhere | None = None
     down_until: int = -1
 
 
@@ -131,9 +147,8 @@ class Simulation:
         self.rng = random.Random(config.seed)
         self.clock = _Clock(dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC))
         self.network = InMemoryTransport(record=False)
-        self.transport = FaultyTransport(self.network, config.faults,
-                                         random.Random(config.seed + 1))
-        self.members: dict[OrganCode, _Member] = {}
+        self.transport = FaultyTransport(self.network, config.faults, config.seed + 1)
+        self.members: dict[OrganCode, Member] = {}
         self.sent: list[Sent] = []
         self.counters = _Counters()
         #: sent documents decided on for a recall or replacement, by the round it is due
@@ -152,46 +167,56 @@ class Simulation:
     def _build(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         issued = self.clock() - dt.timedelta(days=1)
-        ca = create_ca("Simulated province CA", now=issued, key_type=KeyType.ECDSA_P256)
-        self.trust = TrustStore([ca.certificate], clock=self.clock)
         #: the simulated province's CA (it also issues officials' certificates)
-        self.ca = ca
-        template = self.home / "template.db"
-        Store.open(sqlite_url(template)).close()  # migrate once, copy for every node
-        if self.config.shared_store:
-            shutil.copyfile(template, self.home / "network.db")
+        self.ca, credentials = self._credentials(issued)
+        self.trust = TrustStore([self.ca.certificate], clock=self.clock)
+        urls = self._files()
         skew = self.config.faults.skew
         organs = [(hub.code, hub.name, "hub", True, False)
                   for hub in self.directory.hubs.values()]
         organs += [(e.code, e.organ.name, e.organ.level, False, e.pull)
                    for e in self.directory]
         for code, name, level, is_hub, pull in organs:
-            path = self.home / ("network.db" if self.config.shared_store else f"{code}.db")
-            if not self.config.shared_store:
-                shutil.copyfile(template, path)
-            member = _Member(
-                code=code, info=OrganInfo(code, name),
-                credentials=issue_certificate(ca, code, name, now=issued,
-                                              key_type=KeyType.ECDSA_P256),
-                url=sqlite_url(path), offset=self.rng.uniform(-skew, skew) if skew else 0.0,
+            member = Member(
+                code=code, info=OrganInfo(code, name), credentials=credentials[code],
+                url=urls(code), offset=self.rng.uniform(-skew, skew) if skew else 0.0,
                 level=level, hub=is_hub, pull=pull,
             )
             self.members[code] = member
             self._start(member)
-        template.unlink()
 
-    def _start(self, member: _Member) -> None:
+    def _credentials(self, issued: dt.datetime
+                     ) -> tuple[Credentials, dict[OrganCode, Credentials]]:
+        """The CA and every member's signing identity."""
+        return province_pki(self.directory, issued)
+
+    def _files(self) -> Callable[[OrganCode], str]:
+        """Make the databases (migrated once, copied); where each member keeps its rows."""
+        template = self.home / "template.db"
+        Store.open(sqlite_url(template)).close()  # migrate once, copy for every node
+        codes = [*self.directory.hubs, *(e.code for e in self.directory)]
+        paths = ({code: self.home / "network.db" for code in codes} if self.config.shared_store
+                 else {code: self.home / f"{code}.db" for code in codes})
+        for path in set(paths.values()):
+            shutil.copyfile(template, path)
+        template.unlink()
+        return lambda code: sqlite_url(paths[code])
+
+    def _store(self, member: Member, clock: Callable[[], dt.datetime]) -> Store:
+        """The store a member (re)starts on: the shared one, or its own."""
+        if not self.config.shared_store:
+            return Store(member.url, clock=clock, retry=self.config.retry,
+                         rnd=random.Random(self.rng.random()).random,
+                         durable=self.config.durable)
+        if self._shared is None:
+            self._shared = Store(member.url, retry=self.config.retry,
+                                 rnd=random.Random(self.rng.random()).random,
+                                 durable=self.config.durable)
+        return self._shared
+
+    def _start(self, member: Member) -> None:
         clock = _Skewed(self.clock, member.offset)
-        if self.config.shared_store:
-            if self._shared is None:
-                self._shared = Store(member.url, retry=self.config.retry,
-                                     rnd=random.Random(self.rng.random()).random,
-                                     durable=self.config.durable)
-            store = self._shared
-        else:
-            store = Store(member.url, clock=clock, retry=self.config.retry,
-                          rnd=random.Random(self.rng.random()).random,
-                          durable=self.config.durable)
+        store = self._store(member, clock)
         if member.hub:
             member.service = Hub(member.info, member.credentials, self.trust, store,
                                  self.transport, self.directory, clock=clock)
@@ -200,14 +225,17 @@ class Simulation:
                                   self.transport, directory=self.directory, clock=clock)
         self.network.register(member.code, member.service)
 
-    def _stop(self, member: _Member) -> None:
+    def _stop(self, member: Member) -> None:
         """Take a member off the network, dropping its in-memory state (a crash); its own
         store is closed, a shared one stays open for the others."""
         self.network.unregister(member.code)
-        if member.service is not None:
-            if member.service.store is not self._shared:
-                member.service.store.close()
-            member.service = None
+        if isinstance(member.service, Node | Hub) and not self._keeps(member.service.store):
+            member.service.store.close()
+        member.service = None
+
+    def _keeps(self, store: NodeStore) -> bool:
+        """Whether ``store`` stays open when a member on it stops (others share it)."""
+        return store is self._shared
 
     def close(self) -> None:
         """Close every store."""
@@ -221,17 +249,17 @@ class Simulation:
         """Each distinct store of the running members."""
         found: dict[int, NodeStore] = {}
         for member in self.members.values():
-            if member.service is not None:
+            if isinstance(member.service, Node | Hub):
                 found.setdefault(id(member.service.store), member.service.store)
         return list(found.values())
 
-    def nodes(self) -> Iterator[tuple[_Member, Node]]:
+    def nodes(self) -> Iterator[tuple[Member, Node]]:
         """The organs' nodes that are up."""
         for member in self.members.values():
             if isinstance(member.service, Node):
                 yield member, member.service
 
-    def hubs(self) -> Iterator[tuple[_Member, Hub]]:
+    def hubs(self) -> Iterator[tuple[Member, Hub]]:
         """The hubs that are up."""
         for member in self.members.values():
             if isinstance(member.service, Hub):
@@ -239,7 +267,7 @@ class Simulation:
 
     # ------------------------------------------------------------------ workload
 
-    def _document(self, sender: _Member, recipients: tuple[OrganCode, ...], number: int,
+    def _document(self, sender: Member, recipients: tuple[OrganCode, ...], number: int,
                   kind: str) -> tuple[DocumentInfo, tuple[Attachment, ...]]:
         today = self.clock().astimezone(dt.UTC).date()
         info = DocumentInfo(
@@ -254,7 +282,7 @@ class Simulation:
             signer=Signer("Người ký mô phỏng", "Chánh Văn phòng", "KT. Chủ tịch"),
             due_date=today + dt.timedelta(days=7),
         )
-        body = self.rng.randbytes(2048)
+        body = keyed(self.config.seed, "draw:body", sender.code, number).randbytes(2048)
         return info, (Attachment(name=f"vb-{number}.pdf", data=body,
                                  content_type="application/pdf"),)
 
@@ -319,6 +347,8 @@ class Simulation:
     def _send(self, plan: Plan, number: int) -> bool:
         reform = self.reorganisation
         sender = plan.sender if reform is None else reform.sender(plan.sender, self.clock())
+        if isinstance(self.members[sender].service, Elsewhere):
+            return True  # another process runs this sender: it sends it
         if not isinstance(self.members[sender].service, Node):
             # The sender is down this round: a clerk would send it when it is back.
             plan.at_round += 1
@@ -336,7 +366,7 @@ class Simulation:
         """The reform takes effect now: every node and hub reads the new directory."""
         self.directory = reform.apply(self.directory, self.clock())
         for member in self.members.values():
-            if member.service is not None:
+            if isinstance(member.service, Node | Hub):
                 member.service.directory = self.directory
 
     # ------------------------------------------------------------------ scripting
@@ -409,10 +439,13 @@ class Simulation:
             documents = node.inbox(state=_ACTIVE, page_size=1000).items
             if not documents:
                 self._active.discard(code)
-            for document in documents:
+            # in the order of their message ids, each decided by its own draw: the same
+            # whatever order the copies arrived in
+            for document in sorted(documents, key=lambda d: (d.message_id, d.id)):
                 try:
                     if document.state == IncomingState.RECEIVED:
-                        if self.rng.random() < self.config.reject_rate:
+                        if keyed(self.config.seed, "draw:reject", code, document.message_id
+                                 ).random() < self.config.reject_rate:
                             node.reject(document.id, "không thuộc thẩm quyền (mô phỏng)")
                             self.counters.rejects += 1
                         else:
@@ -432,9 +465,10 @@ class Simulation:
         rounds later, while its copies are on their way or being handled; so a run of N
         documents exercises about N × recall_rate of them."""
         for sent in self.sent[self._decided:]:
-            if not sent.changed and self.rng.random() < self.config.recall_rate:
+            draw = keyed(self.config.seed, "draw:change", sent.message_id)
+            if not sent.changed and draw.random() < self.config.recall_rate:
                 sent.changed = True
-                self._changes.setdefault(round_no + self.rng.randint(1, 4), []).append(sent)
+                self._changes.setdefault(round_no + draw.randint(1, 4), []).append(sent)
         self._decided = len(self.sent)
         changed = 0
         for sent in self._changes.pop(round_no, []):
@@ -445,7 +479,8 @@ class Simulation:
             if node.document(sent.document_ref).state != OutgoingState.SENT:
                 continue
             try:
-                if self.rng.random() < 0.5 or (  # a replacement would go to a closed organ
+                if keyed(self.config.seed, "draw:recall", sent.message_id).random() < 0.5 or (
+                        # a replacement would go to a closed organ
                         self.reorganisation is not None and self.reorganisation
                         .still_with_closed(sent.recipients, self.clock())):
                     node.recall(sent.document_ref, "ban hành nhầm (mô phỏng)")
@@ -465,7 +500,8 @@ class Simulation:
         info, attachments = self._document(self.members[sent.sender], sent.recipients,
                                            number, "replacement")
         record = node.replace(sent.document_ref, info, attachments,
-                              reason="thay thế (mô phỏng)")
+                              reason="thay thế (mô phỏng)",
+                              message_id=f"{sent.message_id}-thay-the")
         self.sent.append(Sent(sent.sender, record.document_ref,
                               node.document(record.document_ref).message_id,
                               sent.recipients, self.clock(), changed=True))
@@ -568,12 +604,12 @@ class Simulation:
         return True
 
     @staticmethod
-    def _service(member: _Member) -> Node:
+    def _service(member: Member) -> Node:
         if not isinstance(member.service, Node):
             raise ConfigError("the organ's node is not running", where=str(member.code))
         return member.service
 
-    def _same_content(self, receiver: _Member, ref: int, original: Envelope) -> bool:
+    def _same_content(self, receiver: Member, ref: int, original: Envelope) -> bool:
         queries = self._service(receiver).store.queries
         if queries.tombstone(ref) is not None:
             return True  # destroyed when its recall was agreed: the tombstone is the proof
