@@ -135,13 +135,17 @@ def _endpoint_port(directory: Any, code: OrganCode, is_hub: bool) -> int | None:
 @click.option("--port", type=int, help="Override [server] port.")
 @click.option("--threads", "--workers", "threads", type=int,
               help="Override [server] threads (request workers).")
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Server processes sharing the port and the database, each with its "
+                   "request threads and its background worker (use PostgreSQL: SQLite "
+                   "serialises their writes).")
 @click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True,
               help="info: what moved and each failure once; debug: every pass.")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Append the log here (default: stderr).")
 @click.option("--log-json", is_flag=True, help="One JSON object per line.")
 def serve(home: Path, host: str | None, port: int | None, threads: int | None,
-          log_level: str, log_file: Path | None, log_json: bool) -> None:
+          processes: int, log_level: str, log_file: Path | None, log_json: bool) -> None:
     """Run the node: its SOAP endpoint, GET /health, and its background worker (outbox,
     pulls, axis polls, audit checkpoints), until Ctrl-C or SIGTERM.
 
@@ -150,68 +154,121 @@ def serve(home: Path, host: str | None, port: int | None, threads: int | None,
     operations) and forwards what it holds.
 
     A stop never loses a delivery: the outbox lives in the database, and a delivery in
-    flight when the process stops is claimed again once its lease runs out.
+    flight when the process stops is claimed again once its lease runs out. With
+    --processes N, N forked processes share the listening socket and the database; each
+    runs its own outbox worker (they claim different deliveries, each under a lease), and
+    the first writes the audit checkpoints.
     """
-    import datetime as dt
     import logging
     import signal
 
     from docflow.config import load_config
-    from docflow.hub import Hub
-    from docflow.node import Node
-    from docflow.transport import SoapApp, listen
-    from docflow.worker import Worker
+    from docflow.transport import listen, serve_processes
 
     try:
         config = load_config(home)
+        # opened here first (also with --processes: a bad home fails before any fork)
+        served = _Served.open(home, config, checkpoints=processes == 1)
+    except DocflowError as exc:
+        fail(exc)
+    listen_host = host or config.server.host
+    listen_port = port or config.server.port
+    request_threads = threads or config.server.threads
+    handler = configure_logging(log_level, file=log_file, as_json=log_json, zone=config.zone)
+    log = logging.getLogger("docflow.serve")
+    banner = (f"docflow {config.role} {config.organ.code} serving on "
+              f"http://{listen_host}:{listen_port}/")
+    try:
+        if processes > 1:
+            served.node.store.close()  # nothing opened here may cross the fork
+
+            def make(index: int) -> tuple[Any, Any]:
+                one = _Served.open(home, config, checkpoints=index == 0)
+                one.worker.start()
+                log.info("%s (process %d of %d; loops: %s)", banner, index + 1, processes,
+                         ", ".join(one.worker.health))
+                return one.app, one.close
+
+            try:
+                status = serve_processes(make, host=listen_host, port=listen_port,
+                                         processes=processes, threads=request_threads)
+            except DocflowError as exc:
+                fail(exc, code=EXIT_CANNOT_LISTEN)
+            if status:
+                sys.exit(status)
+            return
+        try:  # bound before anything starts or claims to serve
+            server = listen(served.app, host=listen_host, port=listen_port,
+                            threads=request_threads)
+        except DocflowError as exc:
+            served.node.store.close()
+            fail(exc, code=EXIT_CANNOT_LISTEN)
+
+        def on_term(_signum: int, _frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, on_term)
+        served.worker.start()
+        log.info("%s (loops: %s)", banner, ", ".join(served.worker.health))
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.close()
+            served.close()
+    finally:
+        for name in ("docflow", "waitress"):
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()
+
+
+class _Served:
+    """What one serving process runs: the node (or hub), its background worker, its SOAP
+    application and, when it writes them, its audit checkpoints."""
+
+    def __init__(self, role: str, node: Any, worker: Any, app: Any,
+                 checkpoints: _Checkpoints | None):
+        self.role, self.node, self.worker, self.app = role, node, worker, app
+        self.checkpoints = checkpoints
+
+    @classmethod
+    def open(cls, home: Path, config: Any, *, checkpoints: bool) -> _Served:
+        import datetime as dt
+
+        from docflow.hub import Hub
+        from docflow.node import Node
+        from docflow.transport import SoapApp
+        from docflow.worker import Worker
+
         node: Any = Hub.from_config(config) if config.role == "hub" \
             else Node.from_config(config)
         if config.role == "hub":
             node.pull_lease = dt.timedelta(seconds=config.server.lease)
-    except DocflowError as exc:
-        fail(exc)
-    checkpoints = _Checkpoints(home / config.server.checkpoint_dir, node,
+        writer = (_Checkpoints(home / config.server.checkpoint_dir, node,
                                config.server.checkpoint_every, config.server.checkpoint_tsa)
-    options: dict[str, Any] = {"every": config.server.deliver_every,
-                               "lease": config.server.lease,
-                               "workers": config.server.deliver_workers,
-                               "checkpoint": checkpoints.when_due,
-                               "name": f"serve-{os.getpid()}"}
-    worker = node.running(**options) if isinstance(node, Node) else Worker(node, **options)
-    listen_host = host or config.server.host
-    listen_port = port or config.server.port
-    try:  # bound before anything starts or claims to serve
-        server = listen(SoapApp(node, health=worker.report), host=listen_host,
-                        port=listen_port, threads=threads or config.server.threads)
-    except DocflowError as exc:
-        node.store.close()
-        fail(exc, code=EXIT_CANNOT_LISTEN)
-    handler = configure_logging(log_level, file=log_file, as_json=log_json, zone=config.zone)
-    log = logging.getLogger("docflow.serve")
+                  if checkpoints else None)
+        options: dict[str, Any] = {"every": config.server.deliver_every,
+                                   "lease": config.server.lease,
+                                   "workers": config.server.deliver_workers,
+                                   "checkpoint": writer.when_due if writer else None,
+                                   "name": f"serve-{os.getpid()}"}
+        worker = node.running(**options) if isinstance(node, Node) else Worker(node, **options)
+        return cls(config.role, node, worker, SoapApp(node, health=worker.report), writer)
 
-    def on_term(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
+    def close(self) -> None:
+        """Stop the worker (if it runs), write the last checkpoint, close the store."""
+        import logging
 
-    signal.signal(signal.SIGTERM, on_term)
-    worker.start()
-    log.info("docflow %s %s serving on http://%s:%s/ (loops: %s)", config.role,
-             config.organ.code, listen_host, listen_port, ", ".join(worker.health))
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-        worker.stop()
-        try:
-            checkpoints.when_due(now=True)
-        except (DocflowError, OSError) as exc:
-            log.error("writing the last audit checkpoint failed: %s", exc)
-        node.store.close()
-        log.info("docflow %s stopped", config.role)
-        for name in ("docflow", "waitress"):
-            logging.getLogger(name).removeHandler(handler)
-        handler.close()
+        log = logging.getLogger("docflow.serve")
+        self.worker.stop()
+        if self.checkpoints is not None:
+            try:
+                self.checkpoints.when_due(now=True)
+            except (DocflowError, OSError) as exc:
+                log.error("writing the last audit checkpoint failed: %s", exc)
+        self.node.store.close()
+        log.info("docflow %s stopped", self.role)
 
 
 @cli.command()

@@ -18,7 +18,7 @@ from docflow.config import load_config
 from docflow.node import Node
 from docflow.samples import sample_envelope
 from docflow.store import Store
-from tests.postgres import free_port
+from tests.postgres import PostgresCluster, free_port
 
 DOCFLOW = Path(sys.executable).with_name("docflow")
 ENV = {**os.environ, "PYTHONIOENCODING": "utf-8"}
@@ -439,3 +439,55 @@ def test_send_refuses_an_organ_nobody_can_reach_before_signing(tmp_path: Path) -
     run("send", "--home", str(home), "--to", "000.00.01.H41", "--subject", "Công văn",
         "--signer", "Lê Văn Dũng", "--no-deliver")
     assert len(json.loads(run("outbox", "--home", str(home), "--json").stdout)) == 1
+
+
+def test_serve_with_two_processes_on_one_postgresql_database(
+        tmp_path: Path, postgres: PostgresCluster) -> None:
+    """`docflow serve --processes 2`: two forked processes share the district's port and
+    PostgreSQL database; letters sent to it all arrive exactly once, each answered by the
+    district's own workers, and SIGTERM stops both cleanly."""
+    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
+    ports = {"province": free_port(), "district": free_port()}
+    urls = {name: f"http://127.0.0.1:{port}/" for name, port in ports.items()}
+    codes = {"province": "000.00.00.H41", "district": "000.00.01.H41"}
+    for me, other in (("province", "district"), ("district", "province")):
+        run("init", str(tmp_path / me), "--organ", codes[me], "--name", f"UBND {me}",
+            "--ca", str(tmp_path / "ca"), "--port", str(ports[me]),
+            "--peer", f"{codes[other]}={urls[other]}")
+    with postgres.database() as url:
+        toml = tmp_path / "district" / "node.toml"
+        toml.write_text(toml.read_text(encoding="utf-8").replace(
+            'database = "sqlite:///node.db"', f'database = "{url}"'), encoding="utf-8")
+        Store.open(url).close()
+        district = subprocess.Popen([str(DOCFLOW), "serve", "--home", str(tmp_path / "district"),
+                                     "--processes", "2"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=ENV)
+        served = serve_homes(tmp_path, {"province": urls["province"]})  # where the 03s go
+        try:
+            wait_for(lambda: up(urls["district"]))
+            province = Node.from_config(load_config(tmp_path / "province"))
+            letters = [sample_envelope(number=str(100 + n)) for n in range(8)]
+            refs = [province.send(letter.info, letter.attachments).document_ref
+                    for letter in letters]
+            province.deliver(limit=10, workers=4)  # four at a time, to both processes
+            assert all(province.store.queries.deliveries(document_ref=ref).items[0]
+                       .transport_state == "acknowledged" for ref in refs)
+            district_node = Node.from_config(load_config(tmp_path / "district"))
+            received = district_node.store.queries.documents(direction="in").items
+            assert sorted(d.code for d in received) == sorted(sent.info.code for sent in letters)
+            for document in received:  # the served processes' workers send the 03s back
+                district_node.accept(document.id)
+            district_node.store.close()
+            wait_for(lambda: all(province.store.queries.deliveries(document_ref=ref).items[0]
+                                 .business_state == "accepted" for ref in refs), seconds=60)
+            assert province.store.audit.verify().ok
+            province.store.close()
+        finally:
+            for process in (district, *served.values()):
+                process.send_signal(signal.SIGTERM)
+            for process in served.values():
+                process.communicate(timeout=60)
+            _, err = district.communicate(timeout=60)
+        assert district.returncode == 0, err
+        assert "process 1 of 2" in err and "process 2 of 2" in err
+        assert err.count("docflow node stopped") == 2
