@@ -12,7 +12,7 @@ from benchmarks import _harness
 from benchmarks._harness import Row, table, write_results
 
 MODULES = ["bench_envelope", "bench_security", "bench_lifecycle", "bench_store", "bench_soap",
-           "bench_hub", "bench_axis", "bench_network", "bench_pdf"]
+           "bench_hub", "bench_axis", "bench_network", "bench_pdf", "bench_large"]
 
 
 def main(argv: list[str]) -> int:
