@@ -94,6 +94,13 @@ class Sending(Endpoint[Directory | None, NodeStore]):
         recipients = self._addressees(
             tuple(self._organ_info(OrganCode.parse(code)) for code in to)
             if to is not None else info.recipients, now)
+        if any(organ.code == self.code for organ in recipients):
+            # the axes and LGSPs route by recipient: a copy to oneself would go round the
+            # network back to this node, which refuses a packet routed back to itself
+            raise RoutingError("a document is not sent to its own organ",
+                               where=f"{info.document_id} -> {self.code}",
+                               hint="nothing was signed; leave this organ out of the "
+                                    "recipients (a copy kept for the record is the sent one)")
         self._require_routes(organ.code for organ in recipients)
         info = dataclasses.replace(info, sender=self._with_contacts(info.sender),
                                    recipients=tuple(map(self._with_contacts, recipients)))

@@ -28,11 +28,9 @@ from docflow.transport import InMemoryTransport, Pending, TraceReport
 __all__ = ["FaultStats", "Faults", "FaultyTransport", "keyed"]
 
 _SIGNED_MARK = b'Id="edxml-header">'
-#: a signature's value (ECDSA's differs at every signing) and the signer's certificate (a
-#: run's keys are new), left out of a packet's identity
-_SIGNATURE_VALUE = re.compile(rb"(<(?:\w+:)?(?:SignatureValue|X509Certificate)[^>]*>)[^<]*")
-#: a message id a node drew itself (uuid4 hex), also left out of a packet's identity
-_DRAWN_ID = re.compile(rb"\b[0-9a-f]{32}\b")
+#: the digests a packet's signatures carry: of its content, alike whenever the same content
+#: is signed again (the signature values and certificates differ with each run's keys)
+_DIGEST_VALUE = re.compile(rb"DigestValue>([^<]*)<")
 
 
 def keyed(seed: int, *parts: object) -> random.Random:
@@ -44,11 +42,10 @@ def keyed(seed: int, *parts: object) -> random.Random:
 
 
 def identity(packet: bytes) -> str:
-    """What stays the same when a packet is made again with the same content: its bytes
-    without the signature values, the certificates and the message ids a node draws at
-    random (the simulated clock dates every signature alike)."""
-    return hashlib.sha256(_DRAWN_ID.sub(b"", _SIGNATURE_VALUE.sub(rb"\1", packet))
-                          ).hexdigest()
+    """What stays the same when a packet is made again with the same content: the digests
+    its signatures carry (the whole packet when it has none)."""
+    digests = _DIGEST_VALUE.findall(packet)
+    return hashlib.sha256(b" ".join(digests) if digests else packet).hexdigest()
 
 
 @dataclass(frozen=True)

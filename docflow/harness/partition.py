@@ -37,7 +37,7 @@ import re
 import shutil
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -56,7 +56,7 @@ from docflow.security import Credentials
 from docflow.store import Claim, Store, sqlite_url
 from docflow.store.protocols import NodeStore
 
-__all__ = ["PartitionedSimulation", "partition"]
+__all__ = ["PartitionedSimulation", "partition", "workload_load"]
 
 #: the organ a packet is from (the first OrganId: the From of a document or a status)
 _ORIGIN = re.compile(rb"<(?:\w+:)?OrganId>([^<]*)<")
@@ -67,10 +67,12 @@ _HUBS = -1  # the hubs' database, in the layout of the files
 _EVERYWHERE = frozenset({"crashes", "hub_outages"})
 
 
-def partition(directory: Directory, processes: int) -> dict[OrganCode, int]:
+def partition(directory: Directory, processes: int,
+              load: Mapping[OrganCode, float] | None = None) -> dict[OrganCode, int]:
     """Which process runs each organ: the organs of a district (the district and every
-    organ under it) stay together; the groups go, largest first, to the process with the
-    fewest organs so far (ties to the lowest number). Hubs are in every process."""
+    organ under it) stay together; the groups go, heaviest first, to the process with the
+    least load so far (ties to the lowest number). An organ's load is ``load[code]`` (at
+    least 1: each organ costs its passes), or 1 without it. Hubs are in every process."""
     if processes < 1:
         raise ConfigError(f"a simulation needs at least one process, not {processes}")
     groups: dict[OrganCode, list[OrganCode]] = {}
@@ -80,13 +82,28 @@ def partition(directory: Directory, processes: int) -> dict[OrganCode, int]:
                 and organ.parent in directory:
             head, organ = organ.parent, directory.entry(organ.parent).organ
         groups.setdefault(head, []).append(entry.code)
-    loads = [0] * processes
+    def weight(codes: list[OrganCode]) -> float:
+        return sum(max(1.0, (load or {}).get(code, 1.0)) for code in codes)
+
+    loads = [0.0] * processes
     owners: dict[OrganCode, int] = {}
-    for _, codes in sorted(groups.items(), key=lambda item: (-len(item[1]), str(item[0]))):
+    for _, codes in sorted(groups.items(), key=lambda item: (-weight(item[1]), str(item[0]))):
         index = loads.index(min(loads))
-        loads[index] += len(codes)
+        loads[index] += weight(codes)
         owners.update(dict.fromkeys(codes, index))
     return owners
+
+
+def workload_load(plans: list[Plan]) -> dict[OrganCode, float]:
+    """What each organ will handle in a planned workload: a sender the statuses of every
+    copy it sends (about four each: received, accepted, processing, completed), a
+    recipient the copy (a heavy broadcaster weighs as it will work)."""
+    load: dict[OrganCode, float] = {}
+    for plan in plans:
+        load[plan.sender] = load.get(plan.sender, 0.0) + 4 * len(plan.recipients)
+        for recipient in plan.recipients:
+            load[recipient] = load.get(recipient, 0.0) + 4
+    return load
 
 
 def _origin(packet: bytes) -> bytes:
@@ -145,7 +162,8 @@ class _Part(Simulation):
         self._open: dict[int, Store] = {}
         self._claims: list[tuple[Hub, list[Claim]]] = []
         super().__init__(directory, layout.home, config)
-        self.plans: list[Plan] = plan_workload(self.directory, config, self.rng)
+        self.plans: list[Plan] = plan_workload(self.directory, config,
+                                               keyed(config.seed, "draw:workload"))
         self.number, self.moved = 0, 0
         self._window = self._hub_window()
         #: this process's organs that are pushed to (the others pull)
@@ -286,7 +304,8 @@ class PartitionedSimulation:
             raise ConfigError("the reform scenario runs in one process",
                               hint="simulate it without --workers")
         self.directory, self.home, self.config = directory, Path(home), config
-        self.layout = _Layout(self.home, partition(directory, processes))
+        plans = plan_workload(directory, config, keyed(config.seed, "draw:workload"))
+        self.layout = _Layout(self.home, partition(directory, processes, workload_load(plans)))
         self.processes = processes
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> SimulationReport:

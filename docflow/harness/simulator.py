@@ -291,7 +291,8 @@ class Simulation:
     def run(self, progress: Callable[[int, int], None] | None = None) -> SimulationReport:
         """Run to the end (nothing left to move) and check the invariants."""
         started = time.perf_counter()
-        plans = plan_workload(self.directory, self.config, self.rng)
+        plans = plan_workload(self.directory, self.config,
+                              keyed(self.config.seed, "draw:workload"))
         config = self.config
         hub_window = self._hub_window()
         number, round_no, quiet = 0, 0, 0

@@ -57,6 +57,11 @@ def plan_workload(directory: Directory, config: SimulationConfig, rng: random.Ra
         parent = directory.entry(commune).organ.parent
         return parent if parent is not None else top
 
+    def to_communes(sender: OrganCode) -> tuple[OrganCode, tuple[OrganCode, ...]]:
+        """Two communes (never the sender: in 3 levels the senders are communes too)."""
+        others = [code for code in communes if code != sender]
+        return sender, tuple(rng.sample(others, min(2, len(others))))
+
     kinds: list[tuple[str, float, Callable[[], tuple[OrganCode, tuple[OrganCode, ...]]]]]
     kinds = [
         ("broadcast", config.broadcast_rate, lambda: (top, tuple(districts + communes))),
@@ -68,8 +73,7 @@ def plan_workload(directory: Directory, config: SimulationConfig, rng: random.Ra
          lambda: (rng.choice(lower), (rng.choice(departments),))),
         ("commune report", 0.3,
          lambda: (c := rng.choice(communes), (parent_of(c),))),
-        ("district to communes", 0.15,
-         lambda: (rng.choice(lower), tuple(rng.sample(communes, 2)))),
+        ("district to communes", 0.15, lambda: to_communes(rng.choice(lower))),
         ("across provinces", 0.05 if foreign else 0.0,
          lambda: (top, (rng.choice(foreign),))),
     ]

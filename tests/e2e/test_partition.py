@@ -23,8 +23,10 @@ from docflow.harness import (
     SimulationReport,
     quang_nam,
 )
-from docflow.harness.partition import partition
+from docflow.harness.faults import keyed
+from docflow.harness.partition import partition, workload_load
 from docflow.harness.reorganisation import DISSOLVE_DISTRICTS
+from docflow.harness.workload import plan_workload
 from docflow.routing import Directory
 
 EVERY_FAULT = Faults.parse("drop=0.05,duplicate=0.05,delay=0.03,tamper=0.02,crash=0.1,"
@@ -53,6 +55,19 @@ def test_a_district_stays_in_one_process_and_the_processes_are_balanced() -> Non
     assert partition(directory, 1) == dict.fromkeys(owners, 0)
     with pytest.raises(ConfigError, match="at least one process"):
         partition(directory, 0)
+    # weighed by the workload: the province's broadcasts make it the heaviest organ, and
+    # the processes come out even by load, not by the count of organs
+    plans = plan_workload(directory, SimulationConfig(documents=3000, broadcast_rate=0.01),
+                          keyed(1, "draw:workload"))
+    load = workload_load(plans)
+    weighted = partition(directory, 2, load)
+    totals = [sum(max(1.0, load.get(code, 1.0)) for code, index in weighted.items()
+                  if index == part) for part in range(2)]
+    assert max(totals) / min(totals) < 1.1, totals
+    province = max(load, key=lambda code: load[code])
+    assert directory.entry(province).organ.level == "province"
+    assert sum(1 for index in weighted.values() if index == weighted[province]) < len(
+        weighted) / 2
 
 
 def test_a_split_run_with_every_fault_holds_and_a_seed_replays_it(tmp_path: Path) -> None:

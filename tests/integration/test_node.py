@@ -526,3 +526,14 @@ def test_a_repeated_number_and_notation_is_received_with_a_warning(net: Network,
         pki.province)
     net.district.receive_document(next_year)
     assert max(inbox(net.district), key=lambda d: d.id).duplicate_of is None
+
+
+def test_a_document_to_its_own_organ_is_refused_before_signing(net: Network) -> None:
+    """A copy to oneself would go round the network and be refused by this node at every
+    attempt, then dead-lettered: it is refused at the send, nothing stored."""
+    info = sample_envelope().info
+    to_self = replace(info, recipients=(TAM_KY, PROVINCE))
+    with pytest.raises(RoutingError, match="not sent to its own organ") as caught:
+        net.province.send(to_self, sample_envelope().attachments)
+    assert caught.value.where is not None and str(PROVINCE.code) in caught.value.where
+    assert net.province.store.queries.documents(direction="out").total == 0
