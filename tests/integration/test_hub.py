@@ -5,6 +5,7 @@ back; across provinces through the national axis; every refusal changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -193,6 +194,34 @@ def test_push_through_the_province_hub(qn: Province) -> None:
     assert [s.code for s in trace.hub.statuses] == ["01", "03"]
     for node in (*qn.nodes.values(), *qn.hubs.values()):
         assert node.store.audit.verify().ok
+
+
+def test_a_broadcasts_copies_are_verified_once_then_again_after_a_minute(
+        qn: Province, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copies of one document come to the hub one per recipient, the same bytes each
+    time: verified once (within RECENT); other bytes, or the same a minute later, again."""
+    hub_module = sys.modules["docflow.hub"]
+
+    calls: list[int] = []
+    real = hub_module.verify
+
+    def counted(packet: bytes, *args: object, **kwargs: object) -> object:
+        calls.append(len(packet))
+        return real(packet, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hub_module, "verify", counted)
+    lgsp = qn.hub(LGSP)
+    send(qn, PROVINCE, (TAM_KY, COMMUNE))
+    packet = qn.node(PROVINCE).store.queries.packet(1)
+    lgsp.receive_document(packet, TAM_KY.code)
+    lgsp.receive_document(packet, COMMUNE.code)
+    assert len(calls) == 1
+    with pytest.raises(SecurityError):  # other bytes: verified, and refused
+        lgsp.receive_document(packet.replace(b"4512", b"4513", 1), TAM_KY.code)
+    assert len(calls) == 2
+    qn.clock.advance(61)
+    lgsp.receive_document(packet, TAM_KY.code)  # the same copy again, a minute later
+    assert len(calls) == 3
 
 
 def test_pull_mode_holds_packets_until_fetched_and_acknowledged(qn: Province) -> None:
