@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -140,3 +141,19 @@ def write_results(rows: list[Row], path: Path, notes: list[str]) -> str:
     )
     path.write_text(text, encoding="utf-8")
     return table(rows)
+
+
+def wait_until_served(url: str, process: Any, what: str, seconds: float = 20.0) -> None:
+    """Wait until ``url`` answers ``GET ?wsdl`` (a SOAP endpoint up); kill ``process``
+    (a ``subprocess.Popen``) and raise if it does not within ``seconds``."""
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "?wsdl", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"the {what} did not start")

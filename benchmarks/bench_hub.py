@@ -15,11 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-
-from benchmarks._harness import Row, sized
+from benchmarks._harness import Row, sized, wait_until_served
 from docflow.config import load_config
-from docflow.model import OrganInfo
+from docflow.model import OrganCode, OrganInfo
 from docflow.node import Node
 from docflow.samples import sample_envelope
 
@@ -66,14 +64,8 @@ def _serve(home: Path, processes: int, url: str) -> subprocess.Popen[bytes]:
     server = subprocess.Popen([str(DOCFLOW), "serve", "--home", str(home), "--processes",
                                str(processes), "--threads", "4", "--log-level", "warning"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        try:
-            if requests.get(url + "?wsdl", timeout=1).status_code == 200:
-                return server
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    server.kill()
-    raise RuntimeError("the hub did not start")
+    wait_until_served(url, server, "hub")
+    return server
 
 
 def _rate(base: Path, database: str, processes: int, port: int) -> float:
@@ -89,7 +81,7 @@ def _rate(base: Path, database: str, processes: int, port: int) -> float:
         try:
             for number in range(1, DOCUMENTS + 1):  # signed and recorded before the clock
                 letter = sample_envelope(number=str(number), recipients=(
-                    OrganInfo(COMMUNE, "UBND phường Vĩnh Điện"),))
+                    OrganInfo(OrganCode(COMMUNE), "UBND phường Vĩnh Điện"),))
                 province.send(letter.info, letter.attachments)
             start = time.perf_counter()
             report = province.deliver(limit=DOCUMENTS, workers=SENDERS)

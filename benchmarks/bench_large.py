@@ -13,12 +13,9 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
-import requests
-
-from benchmarks._harness import Row, sized
+from benchmarks._harness import Row, sized, wait_until_served
 from docflow.samples import PROVINCE, TAM_KY
 from docflow.security import create_ca, issue_certificate
 
@@ -110,15 +107,8 @@ def _server(home: Path, role: str, port: int) -> subprocess.Popen[str]:
     process = subprocess.Popen([sys.executable, "-c", SERVER, str(home), role, str(port)],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(300):
-        try:
-            if requests.get(url + "?wsdl", timeout=1).status_code == 200:
-                return process
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"the {role} did not start: {process.communicate()[1][-2000:]}")
+    wait_until_served(f"http://127.0.0.1:{port}/", process, role)
+    return process
 
 
 def _finish(process: subprocess.Popen[str]) -> dict[str, int]:

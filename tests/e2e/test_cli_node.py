@@ -64,6 +64,20 @@ def up(url: str) -> bool:
         return False
 
 
+def two_homes(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """A CA and two node homes under ``tmp_path`` (`province`, `district`), each the
+    other's peer on a free port: their URLs and organ codes."""
+    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
+    ports = {"province": free_port(), "district": free_port()}
+    urls = {name: f"http://127.0.0.1:{port}/" for name, port in ports.items()}
+    codes = {"province": "000.00.00.H41", "district": "000.00.01.H41"}
+    for me, other in (("province", "district"), ("district", "province")):
+        run("init", str(tmp_path / me), "--organ", codes[me], "--name", f"UBND {me}",
+            "--ca", str(tmp_path / "ca"), "--port", str(ports[me]),
+            "--peer", f"{codes[other]}={urls[other]}")
+    return urls, codes
+
+
 def test_two_served_nodes_exchange_a_letter_and_its_status(tmp_path: Path) -> None:
     run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
     ports = {"province": free_port(), "district": free_port()}
@@ -146,14 +160,7 @@ def test_axis_serve_in_a_process(tmp_path: Path) -> None:
 def test_a_scripted_session_through_the_command_line(tmp_path: Path) -> None:
     import json
 
-    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
-    ports = {"province": free_port(), "district": free_port()}
-    urls = {name: f"http://127.0.0.1:{port}/" for name, port in ports.items()}
-    codes = {"province": "000.00.00.H41", "district": "000.00.01.H41"}
-    for me, other in (("province", "district"), ("district", "province")):
-        run("init", str(tmp_path / me), "--organ", codes[me], "--name", f"UBND {me}",
-            "--ca", str(tmp_path / "ca"), "--port", str(ports[me]),
-            "--peer", f"{codes[other]}={urls[other]}")
+    urls, codes = two_homes(tmp_path)
     home = {name: ["--home", str(tmp_path / name)] for name in codes}
     servers = serve_homes(tmp_path, urls)
     try:
@@ -446,14 +453,7 @@ def test_serve_with_two_processes_on_one_postgresql_database(
     """`docflow serve --processes 2`: two forked processes share the district's port and
     PostgreSQL database; letters sent to it all arrive exactly once, each answered by the
     district's own workers, and SIGTERM stops both cleanly."""
-    run("pki", "ca", "create", "--name", "Quảng Nam test CA", "--out", str(tmp_path / "ca"))
-    ports = {"province": free_port(), "district": free_port()}
-    urls = {name: f"http://127.0.0.1:{port}/" for name, port in ports.items()}
-    codes = {"province": "000.00.00.H41", "district": "000.00.01.H41"}
-    for me, other in (("province", "district"), ("district", "province")):
-        run("init", str(tmp_path / me), "--organ", codes[me], "--name", f"UBND {me}",
-            "--ca", str(tmp_path / "ca"), "--port", str(ports[me]),
-            "--peer", f"{codes[other]}={urls[other]}")
+    urls, _ = two_homes(tmp_path)
     with postgres.database() as url:
         toml = tmp_path / "district" / "node.toml"
         toml.write_text(toml.read_text(encoding="utf-8").replace(
