@@ -6,12 +6,12 @@ The node's own receive methods decide what is stored; this module only moves pac
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from docflow.clock import Clock
-from docflow.errors import DocflowError, RoutingError, TransportError
+from docflow.errors import DocflowError, ModelError, RoutingError, TransportError
 from docflow.failure import Failure
 from docflow.lifecycle import Outcome
 from docflow.model import OrganCode
@@ -71,8 +71,13 @@ def hub_of(node: Receiver) -> OrganCode:
     return hub
 
 
-def pull(node: Receiver, *, limit: int = 50) -> PullReport:
+def pull(node: Receiver, *, limit: int = 50,
+         kinds: Sequence[str] = ("document", "status")) -> PullReport:
     """One pull from ``node``'s hub (see :meth:`Node.pull`)."""
+    unknown = [kind for kind in kinds if kind not in ("document", "status")]
+    if unknown:
+        raise ModelError(f"unknown packet kind {unknown[0]!r} to pull",
+                         where=str(node.code), hint="document or status")
     hub = hub_of(node)
     transport = node.transport
     if not isinstance(transport, PullTransport):
@@ -80,6 +85,8 @@ def pull(node: Receiver, *, limit: int = 50) -> PullReport:
     counts = {"document": 0, "status": 0}
     refused, failures = 0, []
     for kind in ("document", "status"):
+        if kind not in kinds:
+            continue
         token = sign_request(node.credentials, PullOperation.PENDING, kind, now=node.clock())
         for item in transport.pending(hub, token, kind, limit):
             receipt, error = None, None

@@ -133,12 +133,14 @@ class Node(Sending, Receiving):
 
     # ------------------------------------------------------------------ pulling
 
-    def pull(self, *, limit: int = 50) -> PullReport:
-        """Fetch what this organ's hub holds for it (documents, then status packets),
-        store each, and acknowledge each only after it is stored: with the receipt, or
-        with the reason a packet was refused (never dropped silently). One packet that
-        cannot be stored or acknowledged is set aside with its reason; the rest go on."""
-        return intake.pull(self, limit=limit)
+    def pull(self, *, limit: int = 50,
+             kinds: Sequence[str] = ("document", "status")) -> PullReport:
+        """Fetch what this organ's hub holds for it (documents, then status packets; or
+        only the ``kinds`` named), store each, and acknowledge each only after it is
+        stored: with the receipt, or with the reason a packet was refused (never dropped
+        silently). One packet that cannot be stored or acknowledged is set aside with its
+        reason; the rest go on."""
+        return intake.pull(self, limit=limit, kinds=kinds)
 
     def poll_axis(self, axis: AxisChannel | None = None, *, limit: int = 50,
                   pages: int = 10) -> PullReport:

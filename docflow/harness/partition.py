@@ -17,8 +17,10 @@ and waits for all of them, so that no process reads what another writes in the s
 2. ``take``: each process's hub instances claim the copies due for its organs;
 3. ``push``: they push them on, in the order of their message ids; every node makes its
    outbox pass;
-4. ``pull``: the pulling organs pull, one process after another;
-5. ``act``: receivers work their inboxes, senders recall and replace; each process says
+4. ``documents``: the pulling organs pull their documents (an acknowledgement relays a
+   receipt: a status, which nobody pulls in this phase);
+5. ``statuses``: they pull their statuses (an acknowledgement writes nothing new);
+6. ``act``: receivers work their inboxes, senders recall and replace; each process says
    whether it is still busy.
 
 Randomness is drawn per thing decided (:func:`~docflow.harness.faults.keyed`), never from
@@ -60,8 +62,10 @@ __all__ = ["PartitionedSimulation", "partition", "workload_load"]
 
 #: the organ a packet is from (the first OrganId: the From of a document or a status)
 _ORIGIN = re.compile(rb"<(?:\w+:)?OrganId>([^<]*)<")
-#: the phases of a round, in order (``pull`` is taken by one process after another)
-PHASES = ("begin", "take", "push", "pull", "act")
+#: the phases of a round, in order
+PHASES = ("begin", "take", "push", "documents", "statuses", "act")
+#: the pull phases, and the kind of packet each pulls
+_PULLS = {"documents": "document", "statuses": "status"}
 _HUBS = -1  # the hubs' database, in the layout of the files
 #: what every process counts alike (each draws the crashes and outages for all organs)
 _EVERYWHERE = frozenset({"crashes", "hub_outages"})
@@ -228,12 +232,13 @@ class _Part(Simulation):
         for _, node in self.nodes():
             self.moved += node.deliver(limit=500).delivered
 
-    def pull(self) -> None:
+    def pull(self, kind: str) -> None:
+        """The pulling organs pull their packets of one ``kind``."""
         for member, node in self.nodes():
             if not member.pull:
                 continue
             try:
-                report = node.pull(limit=100)
+                report = node.pull(limit=100, kinds=(kind,))
             except DocflowError as exc:  # its hub is down: try next round
                 self.counters.errors.append(f"{member.code} pull: {exc}")
                 continue
@@ -271,8 +276,10 @@ def _work(directory: Directory, config: SimulationConfig, layout: _Layout, pki: 
                 part.begin(round_no)
             elif command == "take":
                 part.take()
-            elif command in ("push", "pull"):
-                getattr(part, command)()
+            elif command == "push":
+                part.push()
+            elif command in _PULLS:
+                part.pull(_PULLS[command])
             elif command == "act":
                 conn.send(("done", part.act(round_no)))
                 continue
@@ -365,10 +372,8 @@ class PartitionedSimulation:
                 ) -> int:
         quiet, round_no = 0, 0
         for round_no in range(self.config.max_rounds):
-            for phase in PHASES[:3]:
+            for phase in PHASES[:-1]:
                 self._all(conns, (phase, round_no))
-            for conn in conns:  # one process after another
-                self._all([conn], ("pull", round_no))
             answers = self._all(conns, ("act", round_no))
             number = answers[0][0]
             if progress is not None:

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from docflow.envelope import build_envelope
 from docflow.errors import (
+    ModelError,
     NotFoundError,
     ReplayError,
     RoutingError,
@@ -244,6 +245,19 @@ def test_pull_mode_holds_packets_until_fetched_and_acknowledged(qn: Province) ->
     (copy,) = [d for d in qn.node(PROVINCE).store.queries.deliveries(document_ref=ref).items
                if d.kind == "document"]
     assert (copy.business_state, copy.change_state) == ("recalled", "agreed")
+
+
+def test_a_pull_of_one_kind_leaves_the_other(qn: Province) -> None:
+    ref = send(qn, PROVINCE, (COMMUNE,))
+    qn.node(PROVINCE).deliver()
+    assert qn.node(COMMUNE).pull(kinds=("status",)).documents == 0  # nothing of that kind
+    assert qn.node(COMMUNE).pull(kinds=("document",)).documents == 1
+    qn.node(PROVINCE).recall(ref, "ban hành nhầm")
+    qn.node(PROVINCE).deliver()
+    assert qn.node(COMMUNE).pull(kinds=("document",)).statuses == 0  # the 13 waits
+    assert qn.node(COMMUNE).pull(kinds=("status",)).statuses == 1
+    with pytest.raises(ModelError, match="unknown packet kind 'edoc'"):
+        qn.node(COMMUNE).pull(kinds=("edoc",))
 
 
 def test_a_crash_between_pull_and_acknowledge_redelivers(qn: Province) -> None:
