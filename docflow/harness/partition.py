@@ -192,7 +192,7 @@ class _Part(Simulation):
         key = self.layout.key(member.code, member.hub)
         if key not in self._open:  # its retry jitter drawn from its own seed
             self._open[key] = Store(member.url, retry=self.config.retry,
-                                    durable=self.config.durable,
+                                    durable=self.config.durable, shared_writers=key == _HUBS,
                                     rnd=keyed(self.config.seed, "jitter", self.index, key).random)
         return self._open[key]
 

@@ -11,6 +11,8 @@ compete.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,41 @@ __all__ = ["make_engine", "sqlite_url", "writer_lock"]
 
 BUSY_TIMEOUT_MS = 30_000
 
-_WRITERS: dict[str, threading.RLock] = {}
 _WRITERS_GUARD = threading.Lock()
+
+
+class _Writers:
+    """The writer slot of one SQLite file in this process: threads queue on a lock;
+    with ``across`` (other processes write the file too), the outermost holder also
+    takes an exclusive ``flock`` on ``<file>-writers.lock``, so that a process waiting for
+    the slot wakes the moment it frees."""
+
+    def __init__(self, path: str):
+        self.path, self.across = path, False
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    def __enter__(self) -> _Writers:
+        self._lock.acquire()
+        self._depth += 1
+        if self._depth == 1 and self.across:
+            if self._fd is None or self._pid != os.getpid():  # not one a fork carried
+                self._fd = os.open(self.path + "-writers.lock",
+                                   os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._pid = os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self.across and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+
+_WRITERS: dict[str, _Writers] = {}
 
 
 def sqlite_url(path: Path | str) -> str:
@@ -69,18 +104,24 @@ def make_engine(url: str, *, pool_size: int = 5, durable: bool = True) -> Engine
                       hint="docflow runs on SQLite files and PostgreSQL")
 
 
-def writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+def writer_lock(engine: Engine, *, across_processes: bool = False
+                ) -> contextlib.AbstractContextManager[Any]:
     """What a write transaction holds while it runs: for a SQLite file, one lock per file
     in this process, so that threads queue for the database's single writer slot here,
     woken the moment it frees, instead of in SQLite's busy handler, which sleeps up to
     100 ms between tries and, with ten threads writing, spends more time asleep than
-    writing (another process's writers still meet the busy timeout). PostgreSQL: none
-    (row locks)."""
+    writing. Another process's writers meet the busy timeout, unless
+    ``across_processes``: then the slot is also a file lock every such process queues on
+    (processes of a simulation sharing a hub's database write it all the time; for a
+    few writers now and then, as `axis serve --processes`, the busy handler measured
+    better). PostgreSQL: none (row locks)."""
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
     key = str(Path(engine.url.database or "").resolve())
     with _WRITERS_GUARD:
-        return _WRITERS.setdefault(key, threading.RLock())
+        writers = _WRITERS.setdefault(key, _Writers(key))
+        writers.across = writers.across or across_processes
+        return writers
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:

@@ -82,6 +82,9 @@ class Store:
         hooks: checkpoints inside transactions (tests).
         rnd: the random source of retry jitter (tests pass a fixed one).
         durable: False skips SQLite's fsync (simulations only; see :func:`make_engine`).
+        shared_writers: other processes write this SQLite file all the time (a
+            simulation's hub database): writers queue on a file lock, woken the moment the
+            writer slot frees, instead of sleeping in SQLite's busy handler.
 
     The database must be at this code's schema revision: :meth:`upgrade` (or
     ``Store.open(url)``, which upgrades first) brings it there; otherwise the store refuses
@@ -100,6 +103,7 @@ class Store:
         rnd: Callable[[], float] = random.random,
         check_schema: bool = True,
         durable: bool = True,
+        shared_writers: bool = False,
     ):
         self.url = url
         if check_schema:
@@ -108,7 +112,7 @@ class Store:
         self.database = Database(self.engine, clock=clock, retry=retry or RetryPolicy(),
                                  retry_per_organ=dict(retry_per_organ or {}),
                                  retention=retention, hooks=hooks or StoreHooks(), rnd=rnd,
-                                 on_commit=_audit.append)
+                                 on_commit=_audit.append, shared_writers=shared_writers)
         db = self.database
         #: what is queried (documents, deliveries, packets, history, status events)
         self.queries = Queries(db)

@@ -77,9 +77,12 @@ class Database:
     #: what a unit of work with audit entries runs before it commits (the store makes it
     #: append them to the hash chain): ``on_commit(tx, where=...)``
     on_commit: Callable[..., None] | None = None
+    #: other processes write this SQLite file all the time: queue on a file lock
+    #: (see :func:`~docflow.store._engine.writer_lock`)
+    shared_writers: bool = False
 
     def __post_init__(self) -> None:
-        self._writer = writer_lock(self.engine)
+        self._writer = writer_lock(self.engine, across_processes=self.shared_writers)
 
     @property
     def where(self) -> str:

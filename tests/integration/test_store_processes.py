@@ -138,3 +138,40 @@ def test_competing_worker_processes_never_claim_a_delivery_twice(store_url: str)
     assert {d.transport_state for d in store.queries.deliveries(page_size=100).items} == {
         "awaiting_receipt"}
     store.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from docflow.envelope import build_envelope
+    from docflow.samples import TAM_KY, sample_envelope
+    from docflow.store import Store
+
+    url, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = Store(url, shared_writers=True, durable=False)
+    for number in range(count):
+        envelope = sample_envelope(recipients=(TAM_KY,), number=f"{name}{number}",
+                                   message_id=f"{name}-{number}")
+        store.outbox.record(envelope, build_envelope(envelope))
+    store.close()
+    print("done")
+    """
+)
+
+
+def test_processes_sharing_a_sqlite_file_queue_on_its_writer_lock(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Three processes write one SQLite file at once with ``shared_writers``: every
+    document of every process is there, the audit chain intact (each write took the
+    file's writer lock in turn), and the lock file sits beside the database."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    Store.open(url).close()
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, url, name, "40"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for name in ("1", "2", "3")]
+    for writer in writers:
+        out, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0 and out.strip() == "done", err
+    with Store(url) as store:
+        assert counts(store)["documents"] == 120
+        assert store.audit.verify().ok
+    assert (tmp_path / "shared.db-writers.lock").exists()
