@@ -73,9 +73,15 @@ class Relay:
         digest = _rows.sha256(packet)
         identity = content_digest or digest
         sender, holder, to = str(envelope.info.sender.code), str(hub), str(recipient)
+        key = {"organ": holder, "sender": sender, "message_id": envelope.message_id}
+        # The first copy's signatures (the hop, the receipt) are made before the write
+        # transaction, not while it holds the database's writer slot; a later copy finds
+        # the message seen and signs nothing.
+        with self._db.reader() as conn:
+            made = (None if conn.execute(_rows.SEEN, key).first() is not None
+                    else (forwarded(), receipt() if receipt is not None else b""))
         with self._db.transaction(holder, now) as tx:
-            seen = tx.conn.execute(_rows.SEEN, {"organ": holder, "sender": sender,
-                                                "message_id": envelope.message_id}).one_or_none()
+            seen = tx.conn.execute(_rows.SEEN, key).one_or_none()
             # a hub keeps what it relayed for as long as it keeps the packet: no expiry
             admission = domain.admit(
                 None if seen is None else domain.Seen(int(seen.document_ref), seen.sha256,
@@ -92,10 +98,12 @@ class Relay:
                 document_ref = tx.driver.insert_ids(s.documents, [
                     _rows.document_values(tx, envelope, Direction.HOP, RelayState.RELAYED)])[0]
                 tx.checkpoint("after_document")
+                if made is None:  # another thread took it in, then it went (retention)
+                    made = (forwarded(), receipt() if receipt is not None else b"")
                 envelope_ref = _rows.envelope(tx, document_ref, MessageKind.DOCUMENT,
-                                              Direction.OUT, envelope.message_id, forwarded())
+                                              Direction.OUT, envelope.message_id, made[0])
                 tx.checkpoint("after_envelope")
-                answer = receipt() if receipt is not None else b""
+                answer = made[1]
                 tx.driver.execute(_rows.INSERT["received_messages"], {
                     "organ": holder, "sender": sender, "message_id": envelope.message_id,
                     "document_ref": document_ref, "sha256": digest,
