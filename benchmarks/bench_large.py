@@ -1,6 +1,7 @@
-"""A large packet (50 MB: the axis's limit) from a province's node through the LGSP hub to
-a district's node over SOAP, each of the three in its own process measuring its own peak
-RSS growth (``VmHWM`` minus ``VmRSS`` before the work), next to the packet's size.
+"""A large packet (just under 50 MiB, the axis's limit: a 37 MiB attachment in base64)
+from a province's node through the LGSP hub to a district's node over SOAP, each of the
+three in its own process measuring its own peak RSS growth (``VmHWM`` minus ``VmRSS`` before
+the work), next to the packet's size.
 
 The sender builds, signs, stores and sends; the hub verifies, stores, signs its hop,
 answers with its receipt and pushes on; the receiver verifies, stores and answers.
@@ -19,7 +20,7 @@ from benchmarks._harness import Row, sized, wait_until_served
 from docflow.samples import PROVINCE, TAM_KY
 from docflow.security import create_ca, issue_certificate
 
-SIZE = sized(50, 4) * 1024 * 1024
+SIZE = sized(74, 6) * 512 * 1024  # the attachment: 37 MiB, its packet just under 50 MiB
 HUB = "000.00.90.H41"
 NOTES: list[str] = []
 
@@ -94,10 +95,11 @@ SENDER = COMMON + textwrap.dedent(
     envelope = sample_envelope(attachment_bytes=0)
     big = Attachment("ban-do-quy-hoach.pdf", bytes(range(256)) * (size // 256),
                      "application/pdf")
-    node.send(envelope.info, [big])
+    ref = node.send(envelope.info, [big]).document_ref
     del big
     report = node.deliver()
     print(json.dumps({"baseline": baseline, "peak": status("VmHWM"),
+                      "packet": len(store.queries.packet(ref)),
                       "delivered": report.delivered, "errors": list(report.errors)}))
     """
 )
@@ -160,14 +162,13 @@ def run() -> list[Row]:
             for process in (hub, district):
                 if process.poll() is None:
                     process.kill()
-    megabytes = SIZE / 1e6
+    packet = sent["packet"] / 1e6
     NOTES.append(
-        f"large: one {megabytes:.0f} MB attachment (a packet of ~{megabytes * 4 / 3:.0f} MB "
-        "in base64) from a province's node through the LGSP hub to a district's node over "
-        "SOAP, each in its own process on SQLite; peak RSS growth = VmHWM after the work "
-        "minus VmRSS before it. The goal (issue 31, item 5) is at most the packet's size on "
-        "each side.")
-    return [Row("large", f"peak RSS growth, {side}, {megabytes:.0f} MB attachment",
-                (figures["peak"] - figures["baseline"]) / 1e6, "the attachment's size",
-                megabytes, unit="MB", goal=1.0, higher_is_better=False)
+        f"large: one {SIZE / 1e6:.1f} MB attachment (a {packet:.1f} MB packet) from a "
+        "province's node through the LGSP hub to a district's node over SOAP, each in its "
+        "own process on SQLite; peak RSS growth = VmHWM after the work minus VmRSS before "
+        "it. The goal (issue 31, item 5) is at most the packet's size on each side.")
+    return [Row("large", f"peak RSS growth, {side}, {packet:.0f} MB packet",
+                (figures["peak"] - figures["baseline"]) / 1e6, "the packet's size",
+                packet, unit="MB", goal=1.0, higher_is_better=False)
             for side, figures in (("sender", sent), ("hub", relayed), ("receiver", received))]
