@@ -32,6 +32,7 @@ does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import multiprocessing
@@ -49,7 +50,14 @@ from docflow.errors import ConfigError, DocflowError
 from docflow.harness.faults import FaultStats, keyed
 from docflow.harness.report import SimulationReport
 from docflow.harness.simulation_config import SimulationConfig
-from docflow.harness.simulator import Elsewhere, Member, Sent, Simulation, province_pki
+from docflow.harness.simulator import (
+    START,
+    Elsewhere,
+    Member,
+    Sent,
+    Simulation,
+    province_pki,
+)
 from docflow.harness.workload import Plan, plan_workload
 from docflow.hub import Hub
 from docflow.model import OrganCode
@@ -287,8 +295,11 @@ def _work(directory: Directory, config: SimulationConfig, layout: _Layout, pki: 
                 conn.send(("done", part.outcome()))
                 return
             conn.send(("done", None))
+    except EOFError:  # the coordinator is gone (it stopped the run): nothing to report
+        pass
     except BaseException:  # the coordinator reports it and stops the others
-        conn.send(("error", traceback.format_exc()))
+        with contextlib.suppress(OSError):
+            conn.send(("error", traceback.format_exc()))
     finally:
         if part is not None:
             part.close()
@@ -324,7 +335,7 @@ class PartitionedSimulation:
         for key in (_HUBS, *range(self.processes)):
             shutil.copyfile(template, self.layout.path(key))
         template.unlink()
-        issued = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC) - dt.timedelta(days=1)
+        issued = START - dt.timedelta(days=1)  # as Simulation issues them
         pki = _Pki.of(*province_pki(self.directory, issued))
         context = multiprocessing.get_context("spawn")
         pipes = [context.Pipe() for _ in range(self.processes)]
@@ -343,6 +354,8 @@ class PartitionedSimulation:
             wall = time.perf_counter() - started
             outcomes = self._all(conns, ("finish", 0))
         finally:
+            for conn in conns:  # a worker still waiting for a phase reads the end
+                conn.close()
             for worker in workers:
                 worker.join(timeout=30)
                 if worker.is_alive():

@@ -50,7 +50,8 @@ from docflow.store import DocumentView, Page, Store, sqlite_url
 from docflow.store.protocols import NodeStore
 from docflow.transport import InMemoryTransport
 
-__all__ = ["Elsewhere", "Member", "Sent", "Simulation", "SimulationConfig", "province_pki"]
+__all__ = ["START", "Elsewhere", "Member", "Sent", "Simulation", "SimulationConfig",
+           "province_pki"]
 
 def _version() -> str:
     return __version__
@@ -87,6 +88,10 @@ class Sent:
     recipients: tuple[OrganCode, ...]
     at: dt.datetime
     changed: bool = False  # recalled or replaced once (the simulation changes each once)
+
+
+#: when a simulated run starts (its certificates are issued a day before)
+START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 
 
 class Elsewhere:
@@ -145,7 +150,7 @@ class Simulation:
         self.home = Path(home)
         self.config = config
         self.rng = random.Random(config.seed)
-        self.clock = _Clock(dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC))
+        self.clock = _Clock(START)
         self.network = InMemoryTransport(record=False)
         self.transport = FaultyTransport(self.network, config.faults, config.seed + 1)
         self.members: dict[OrganCode, Member] = {}
