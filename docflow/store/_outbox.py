@@ -317,10 +317,18 @@ def _claim_query(recipients: bool, exclude: bool, kind: bool, organ: bool, *,
     reuses its compiled form instead of rebuilding a cache key on every poll."""
     d = s.deliveries
     now = bindparam("now", type_=s.UTCDateTime())
-    due = or_(
-        and_(d.c.transport_state.in_((TransportState.QUEUED, TransportState.RETRYING)),
-             d.c.next_attempt_at <= now),
-        and_(d.c.transport_state == TransportState.SENDING, d.c.claimed_until < now),
+    due = and_(
+        # The live states first, on their own: with the OR below alone, SQLite seeks the
+        # (organ, transport_state, next_attempt_at) index by organ only and reads every
+        # delivery the organ ever had (a hub's 140,000 after a 10,000-document run: 90 ms
+        # a probe); with it, only the rows still to send.
+        d.c.transport_state.in_(
+            (TransportState.QUEUED, TransportState.RETRYING, TransportState.SENDING)),
+        or_(
+            and_(d.c.transport_state.in_((TransportState.QUEUED, TransportState.RETRYING)),
+                 d.c.next_attempt_at <= now),
+            and_(d.c.transport_state == TransportState.SENDING, d.c.claimed_until < now),
+        ),
     )
     if recipients:
         due = and_(due, d.c.recipient.in_(bindparam("recipients", expanding=True)))
