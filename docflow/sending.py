@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 
@@ -105,7 +106,7 @@ class Sending(Endpoint[Directory | None, NodeStore]):
         info = dataclasses.replace(info, sender=self._with_contacts(info.sender),
                                    recipients=tuple(map(self._with_contacts, recipients)))
         envelope = Envelope(info, tuple(attachments), trace=(TraceHop(self.code, now),),
-                            message_id=message_id or uuid.uuid4().hex)
+                            message_id=_message_id(message_id))
         packet = sign_envelope(envelope, self.credentials)
         record = self.store.outbox.record(
             envelope, packet, deadlines=sent_deadlines(info.due_date, self.zone), now=now)
@@ -270,7 +271,23 @@ class Sending(Endpoint[Directory | None, NodeStore]):
         linked = link_change(kind, original, reason=reason, new=new)
         now = self.clock()
         envelope = Envelope(linked, tuple(attachments), trace=(TraceHop(self.code, now),),
-                            message_id=message_id or uuid.uuid4().hex)
+                            message_id=_message_id(message_id))
         packet = sign_envelope(envelope, self.credentials)
         return self.store.lifecycle.record_change(document_ref, kind, envelope, packet,
                                                   now=now)
+
+
+#: what edXML's MessageId takes (the schema's pattern)
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+def _message_id(given: str | None) -> str:
+    """A caller's message id, checked before anything is signed; a random one if None."""
+    if given is None or given == "":
+        return uuid.uuid4().hex
+    if not isinstance(given, str) or not _MESSAGE_ID.fullmatch(given):
+        raise ModelError(f"not a message id: {str(given)[:40]!r}",
+                         where="message_id",
+                         hint="1 to 128 letters, digits and . _ : - (or leave it out: "
+                              "a random one is drawn)")
+    return given

@@ -537,3 +537,16 @@ def test_a_document_to_its_own_organ_is_refused_before_signing(net: Network) -> 
         net.province.send(to_self, sample_envelope().attachments)
     assert caught.value.where is not None and str(PROVINCE.code) in caught.value.where
     assert net.province.store.queries.documents(direction="out").total == 0
+
+
+@pytest.mark.parametrize("message_id", ["a\x00b", "x" * 129, "<evil/>", "với dấu"])
+def test_a_message_id_edxml_cannot_carry_is_refused_before_signing(
+        net: Network, message_id: str) -> None:
+    letter = sample_envelope()
+    with pytest.raises(ModelError, match="not a message id"):
+        net.province.send(letter.info, letter.attachments, message_id=message_id)
+    ref = send_letter(net)
+    with pytest.raises(ModelError, match="not a message id"):
+        net.province.replace(ref, sample_envelope(number="4513").info, reason="thay thế",
+                             message_id=message_id)
+    assert net.province.store.queries.documents(direction="out").total == 1
