@@ -136,8 +136,8 @@ def tamper(packet: bytes, rng: random.Random) -> bytes:
 class FaultyTransport:
     """An in-memory network that misbehaves at the configured rates (seeded).
 
-    What happens to a push is drawn from the seed, the packet's identity (its content
-    without signature values), where it goes and how often that same packet went there
+    What happens to a push is drawn from the seed, the packet's identity (the digests its
+    signatures carry: its signed content, whatever the keys), where it goes and how often that same packet went there
     before: the same seed gives the same faults whatever order the packets come in (a
     province split over processes, :mod:`docflow.harness.partition`)."""
 
