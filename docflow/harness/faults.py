@@ -137,9 +137,10 @@ class FaultyTransport:
     """An in-memory network that misbehaves at the configured rates (seeded).
 
     What happens to a push is drawn from the seed, the packet's identity (the digests its
-    signatures carry: its signed content, whatever the keys), where it goes and how often that same packet went there
-    before: the same seed gives the same faults whatever order the packets come in (a
-    province split over processes, :mod:`docflow.harness.partition`)."""
+    signatures carry: its signed content, whatever the keys), where it goes and how often
+    that same packet went there before: the same seed gives the same faults whatever
+    order the packets come in (a province split over processes,
+    :mod:`docflow.harness.partition`)."""
 
     def __init__(self, inner: InMemoryTransport, faults: Faults, seed: int):
         self.inner = inner
