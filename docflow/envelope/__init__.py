@@ -6,13 +6,15 @@
 >>> parse_envelope(build_envelope(envelope)) == envelope
 True
 
-Core module: bytes in, objects out; no files, sockets or clocks.
+Core module: bytes in, objects out; no sockets or clocks, and no files but a large
+packet's own :class:`~docflow.spool.Spool` (read through its :class:`Skeleton`).
 """
 
 from docflow.envelope._codec import (
     Reading,
     add_trace_hop,
     insert_trace_header,
+    load_skeleton,
     load_tree,
     parse_envelope,
     parse_packet,
@@ -34,6 +36,7 @@ from docflow.envelope._findings import (
 )
 from docflow.envelope._packet import SIGNED_IDS, Envelope, SignedIds, derived_message_id
 from docflow.envelope._schema import PacketKind, schema_path, validate_tree
+from docflow.envelope._skeleton import Skeleton, scan
 from docflow.envelope._writer import (
     build_envelope,
     build_status,
@@ -67,6 +70,7 @@ __all__ = [
     "Severity",
     "SignatureForm",
     "SignedIds",
+    "Skeleton",
     "add_trace_hop",
     "build_envelope",
     "build_status",
@@ -76,6 +80,7 @@ __all__ = [
     "findings_from_json",
     "findings_json",
     "insert_trace_header",
+    "load_skeleton",
     "load_tree",
     "parse_envelope",
     "parse_packet",
@@ -84,6 +89,7 @@ __all__ = [
     "parse_xml_stream",
     "read_packet",
     "read_tree",
+    "scan",
     "schema_path",
     "serialize",
     "unprefixed",

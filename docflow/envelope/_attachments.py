@@ -17,13 +17,14 @@ import io
 import re
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pybase64
 
 from docflow.errors import OversizeError
 
-__all__ = ["Decoded", "decode_base64", "sniff", "unwrap"]
+__all__ = ["Decoded", "decode_base64", "decode_base64_chunks", "sniff", "unwrap"]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _UUID_MEMBER = re.compile(
@@ -45,6 +46,28 @@ def decode_base64(text: str | bytes) -> bytes:
         return pybase64.b64decode(raw.translate(None, b" \t\r\n"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
         raise ValueError(str(exc)) from exc
+
+
+def decode_base64_chunks(chunks: Iterable[bytes], limit: int) -> bytes:
+    """:func:`decode_base64` of a text that comes in chunks (a run of a spooled packet),
+    decoded as it comes: only the output is ever whole. Stops once the output passes
+    ``limit`` bytes (the caller refuses it: its length says so)."""
+    out = io.BytesIO()
+    carry = b""
+    for chunk in chunks:
+        text = carry + chunk.translate(None, b" \t\r\n")
+        whole = len(text) - len(text) % 4
+        carry = text[whole:]
+        if whole:
+            try:
+                out.write(pybase64.b64decode(text[:whole], validate=True))
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(str(exc)) from exc
+        if out.tell() > limit:
+            break
+    if carry and out.tell() <= limit:
+        raise ValueError("the base64 text ends in an incomplete group")
+    return out.getvalue()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ nesting) is refused by both, by the same hardened loader. No I/O: bytes in, obje
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from docflow.envelope._findings import DEFAULT_POLICY, Finding, Policy, Severity
 from docflow.envelope._packet import Envelope
 from docflow.envelope._reader import read_document, read_legacy_soap_status, read_status
 from docflow.envelope._schema import PacketKind, validate_tree
+from docflow.envelope._skeleton import Skeleton, scan
 from docflow.envelope._writer import serialize, trace_header
 from docflow.envelope._xml import (
     DEFAULT_LIMITS,
@@ -37,11 +39,13 @@ from docflow.envelope._xml import (
 )
 from docflow.errors import PacketRefusedError, SchemaError, XmlError
 from docflow.model import DEFAULT_TZ, StatusInfo, TraceHop
+from docflow.spool import PacketData, Spool
 
 __all__ = [
     "Reading",
     "add_trace_hop",
     "insert_trace_header",
+    "load_skeleton",
     "load_tree",
     "parse_envelope",
     "parse_packet",
@@ -95,16 +99,32 @@ def load_tree(
     return _load_kind(data, None, limits)
 
 
+def load_skeleton(
+    packet: Spool, *, limits: ParseLimits = DEFAULT_LIMITS
+) -> tuple[etree._Element, PacketKind, Skeleton]:
+    """:func:`load_tree` for a spooled packet: its :class:`Skeleton` scanned, parsed and
+    validated (the large texts left in the spool); pass the skeleton to
+    :func:`read_tree`."""
+    skeleton = scan(packet, limits=limits)
+    root, kind = _load_kind(skeleton.xml, None, limits)
+    return root, kind, skeleton
+
+
 def read_tree(
     root: etree._Element,
     kind: PacketKind,
     *,
     limits: ParseLimits = DEFAULT_LIMITS,
     tz: ZoneInfo = DEFAULT_TZ,
+    skeleton: Skeleton | None = None,
 ) -> Envelope | StatusInfo:
-    """Read the model from a tree that :func:`load_tree` returned."""
+    """Read the model from a tree that :func:`load_tree` returned (of ``skeleton.xml``
+    when the packet was spooled: its attachments are then decoded from the spool)."""
     policy = DEFAULT_POLICY if tz == DEFAULT_POLICY.tz else DEFAULT_POLICY.clone(tz=tz)
     reader = Reader(root, strict=True, policy=policy, limits=limits)
+    if skeleton is not None:
+        reader.spooled = {marker: functools.partial(skeleton.text, marker)
+                          for marker in skeleton.runs}
     packet = (read_status(reader, root) if kind is PacketKind.STATUS
               else read_document(reader, root))
     if packet is None:  # pragma: no cover - the strict reader raises first
@@ -113,9 +133,13 @@ def read_tree(
 
 
 def parse_packet(
-    data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, tz: ZoneInfo = DEFAULT_TZ
+    data: PacketData, *, limits: ParseLimits = DEFAULT_LIMITS, tz: ZoneInfo = DEFAULT_TZ
 ) -> Envelope | StatusInfo:
-    """Parse either kind of packet, strictly: a document (:class:`Envelope`) or a status."""
+    """Parse either kind of packet, strictly: a document (:class:`Envelope`) or a status
+    (from bytes, or from a :class:`~docflow.spool.Spool` through its skeleton)."""
+    if isinstance(data, Spool):
+        root, kind, skeleton = load_skeleton(data, limits=limits)
+        return read_tree(root, kind, limits=limits, tz=tz, skeleton=skeleton)
     root, kind = load_tree(data, limits=limits)
     return read_tree(root, kind, limits=limits, tz=tz)
 

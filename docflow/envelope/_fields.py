@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -192,6 +192,8 @@ class Reader:
         self._before: list[Finding] = []
         #: the total decoded size of the attachments read so far
         self.decoded = 0
+        #: texts left in a spool (a large packet's skeleton): marker -> its chunks
+        self.spooled: Mapping[str, Callable[[], Iterator[bytes]]] = {}
         self._timestamps = False
 
     # ------------------------------------------------------------------ findings

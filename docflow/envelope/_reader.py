@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from lxml import etree
 
-from docflow.envelope._attachments import decode_base64, sniff, unwrap
+from docflow.envelope._attachments import decode_base64, decode_base64_chunks, sniff, unwrap
 from docflow.envelope._fields import XML_SPACE, Reader, local
 from docflow.envelope._findings import Severity
 from docflow.envelope._packet import Envelope, derived_message_id
@@ -289,18 +289,21 @@ def _read_attachment(reader: Reader, item: etree._Element,
     # Free libxml2's copy of the base64 text before decoding: with the caller's bytes and
     # the Python string that is the third copy, and it would stay for the whole decode.
     payload.text = None
-    try:
-        data = decode_base64(text)
-    except ValueError as exc:
-        reader.note("M.Attachment.ContentTransferEncoded", Severity.ERROR,
-                    f"attachment content is not valid base64: {exc}", payload,
-                    error=AttachmentError)
-        return None
     # Hostile in both modes: one attachment past its limit, or all of them together past
     # the packet's (checked before a zipped member is inflated, and while it is).
     limits = reader.limits
     left = limits.max_decoded_bytes - reader.decoded
     limit = min(limits.max_attachment_bytes, left)
+    spooled = reader.spooled.get(text)
+    try:
+        # a large packet's text is read from its spool as it is decoded
+        data = decode_base64(text) if spooled is None else decode_base64_chunks(spooled(),
+                                                                                 limit)
+    except ValueError as exc:
+        reader.note("M.Attachment.ContentTransferEncoded", Severity.ERROR,
+                    f"attachment content is not valid base64: {exc}", payload,
+                    error=AttachmentError)
+        return None
     if len(data) > limit:
         raise OversizeError(len(data), limit, where=reader.tree.getpath(payload),
                             what="an attachment", hint="ParseLimits.max_attachment_bytes "

@@ -16,7 +16,7 @@ the caller or the trust store's clock.
 """
 
 from docflow.security._checkpoint import AuditCheckpoint, sign_checkpoint, verify_checkpoint
-from docflow.security._dsig import sign, sign_envelope, sign_hop, sign_status
+from docflow.security._dsig import sign, sign_envelope, sign_envelope_spooled, sign_hop, sign_status
 from docflow.security._layout import SIGNED_INFO_ID
 from docflow.security._pki import (
     OFFICIAL_URI_PREFIX,
@@ -84,6 +84,7 @@ __all__ = [
     "sign",
     "sign_checkpoint",
     "sign_envelope",
+    "sign_envelope_spooled",
     "sign_hop",
     "sign_request",
     "sign_status",

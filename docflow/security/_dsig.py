@@ -26,9 +26,11 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import functools
 import hashlib
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Protocol, overload
 from zoneinfo import ZoneInfo
 
 import pybase64
@@ -46,6 +48,7 @@ from docflow.envelope import (
     build_status_tree,
     build_tree,
     insert_trace_header,
+    load_skeleton,
     load_tree,
     serialize,
 )
@@ -80,8 +83,9 @@ from docflow.security._layout import (
     _sender_parts,
 )
 from docflow.security._pki import Credentials
+from docflow.spool import PacketData, Spool
 
-__all__ = ["sign", "sign_envelope", "sign_hop", "sign_status"]
+__all__ = ["sign", "sign_envelope", "sign_envelope_spooled", "sign_hop", "sign_status"]
 
 
 def _method(credentials: Credentials) -> str:
@@ -178,10 +182,35 @@ def sign_envelope(
     _check_sender(envelope.info.sender.code, credentials)
     if not envelope.attachments:
         return _sign_tree(build_tree(envelope, tz=tz), PacketKind.DOCUMENT, credentials)
-    splice = _Splice([pybase64.b64encode(att.data) for att in envelope.attachments])
+    encoded = [pybase64.b64encode(att.data) for att in envelope.attachments]
+    splice = _Splice([functools.partial(iter, (text,)) for text in encoded])
     root = build_tree(envelope, tz=tz, placeholders=splice.tokens)
     return b"".join(splice.pieces(_sign_tree(root, PacketKind.DOCUMENT, credentials,
                                              splice=splice)))
+
+
+def sign_envelope_spooled(
+    envelope: Envelope, credentials: Credentials, *, tz: ZoneInfo = DEFAULT_TZ
+) -> Spool:
+    """:func:`sign_envelope` written to a :class:`~docflow.spool.Spool`: the attachments'
+    base64 is made chunk by chunk, for the digest and again for the packet, and never held
+    whole (a 37 MiB scan is ~50 MB of base64), nor is the packet. The bytes are exactly
+    :func:`sign_envelope`'s (a test compares them)."""
+    _check_sender(envelope.info.sender.code, credentials)
+    splice = _Splice([functools.partial(_base64_chunks, att.data)
+                      for att in envelope.attachments])
+    root = build_tree(envelope, tz=tz, placeholders=splice.tokens)
+    signed = _sign_tree(root, PacketKind.DOCUMENT, credentials, splice=splice)
+    return Spool.from_chunks(splice.pieces(signed))
+
+
+def _base64_chunks(data: bytes) -> Iterator[bytes]:
+    """The base64 of ``data`` in pieces (each from a multiple of 3 bytes: their
+    concatenation is the base64 of the whole)."""
+    view = memoryview(data)
+    step = 3 * (1 << 18)
+    for start in range(0, len(view), step):
+        yield pybase64.b64encode(view[start:start + step])
 
 
 class _Splice:
@@ -189,11 +218,16 @@ class _Splice:
     (32 hex digits: valid base64, unguessable), and the real text is spliced in where
     the token is, in the attachments' canonical form (for the digest) and in the
     serialized packet. Base64 needs no escaping in either, so the result is exactly what
-    the full tree would give (a test compares the bytes)."""
+    the full tree would give (a test compares the bytes). Each content is a function
+    giving the text in chunks (called once per use)."""
 
-    def __init__(self, contents: Sequence[bytes]) -> None:
+    def __init__(self, contents: Sequence[Callable[[], Iterable[bytes]]]) -> None:
         self.contents = contents
         self.tokens = [secrets.token_hex(16) for _ in contents]
+
+    def covers(self, element: etree._Element) -> bool:
+        """Whether ``element``'s canonical form holds the tokens."""
+        return bool(element.tag == _ed("AttachmentEncoded"))
 
     def pieces(self, data: bytes) -> Iterator[bytes]:
         """``data`` cut at each token, with the token's content in its place."""
@@ -203,8 +237,17 @@ class _Splice:
                 raise SecurityError("an attachment placeholder is not where it belongs",
                                     hint="sign again (a new placeholder is drawn)")
             yield before
-            yield content
+            yield from content()
         yield data
+
+
+class _Splicing(Protocol):
+    """Texts kept out of a tree (an attachment's base64 while signing, a spooled packet's
+    runs): a canonical form with their placeholders, cut and filled in."""
+
+    def covers(self, element: etree._Element) -> bool: ...
+
+    def pieces(self, canonical: bytes) -> Iterator[bytes]: ...
 
 
 def sign_status(
@@ -225,7 +268,7 @@ def _check_sender(claimed: OrganCode | str, credentials: Credentials) -> None:
 
 
 def _sign_tree(root: etree._Element, kind: PacketKind, credentials: Credentials, *,
-               splice: _Splice | None = None) -> bytes:
+               splice: _Splicing | None = None) -> bytes:
     """Sign a loaded packet as-is (no check of who it claims to be from)."""
     header = _header(root)
     parts = _sender_parts(root, kind)
@@ -264,24 +307,24 @@ class _Digest:
 _STREAM_FROM = 64 * 1024
 
 
-def _c14n_digest(element: etree._Element, splice: _Splice | None = None) -> bytes:
-    if splice is None and (element.tag != _ed("AttachmentEncoded") or sum(
-            len(text) for text in element.itertext()) < _STREAM_FROM):
+def _c14n_digest(element: etree._Element, splice: _Splicing | None = None) -> bytes:
+    if splice is not None and splice.covers(element):
+        sink = _Digest()
+        for piece in splice.pieces(etree.tostring(element, method="c14n", exclusive=True,
+                                                  with_comments=False)):
+            sink.write(piece)
+        return sink.hash.digest()
+    if element.tag != _ed("AttachmentEncoded") or sum(
+            len(text) for text in element.itertext()) < _STREAM_FROM:
         return hashlib.sha256(etree.tostring(element, method="c14n", exclusive=True,
                                              with_comments=False)).digest()
     sink = _Digest()
-    if splice is None or element.tag != _ed("AttachmentEncoded"):
-        etree.ElementTree(element).write_c14n(sink, exclusive=True, with_comments=False)
-    else:
-        canonical = etree.tostring(element, method="c14n", exclusive=True,
-                                   with_comments=False)
-        for piece in splice.pieces(canonical):
-            sink.write(piece)
+    etree.ElementTree(element).write_c14n(sink, exclusive=True, with_comments=False)
     return sink.hash.digest()
 
 
 def _fill_signature(signature: etree._Element, elements: Sequence[etree._Element],
-                    credentials: Credentials, *, splice: _Splice | None = None) -> None:
+                    credentials: Credentials, *, splice: _Splicing | None = None) -> None:
     """Compute the sender signature of a filled-in template, in the order XML-DSig
     prescribes: each reference's digest (exclusive C14N of the referenced element, no
     comments, SHA-256, the template's only transform), then the signature value over the
@@ -310,20 +353,36 @@ def _fill_signature(signature: etree._Element, elements: Sequence[etree._Element
     signature[1].text = base64.b64encode(value).decode("ascii")
 
 
+@overload
+def sign_hop(packet: bytes, credentials: Credentials, *, when: dt.datetime,
+             limits: ParseLimits = ..., tz: ZoneInfo = ...) -> bytes: ...
+
+
+@overload
+def sign_hop(packet: Spool, credentials: Credentials, *, when: dt.datetime,
+             limits: ParseLimits = ..., tz: ZoneInfo = ...) -> Spool: ...
+
+
 def sign_hop(
-    packet: bytes,
+    packet: PacketData,
     credentials: Credentials,
     *,
     when: dt.datetime,
     limits: ParseLimits = _DEFAULT_LIMITS,
     tz: ZoneInfo = DEFAULT_TZ,
-) -> bytes:
+) -> PacketData:
     """Append a trace hop for the hub of ``credentials``, signed by it, at ``when``.
 
     The packet must carry its sender's signature (the hop is bound to it). A hub verifies
-    the packet before calling this; ``sign_hop`` does not verify it again.
+    the packet before calling this; ``sign_hop`` does not verify it again. A spooled
+    packet gives a spooled packet: the hop is added to its skeleton (the hop's signature
+    covers the hop and the sender's ``SignedInfo``, never an attachment) and the large
+    texts are copied from the one spool to the other as they came.
     """
-    root, kind = load_tree(packet, limits=limits)
+    if isinstance(packet, Spool):
+        root, kind, skeleton = load_skeleton(packet, limits=limits)
+    else:
+        (root, kind), skeleton = load_tree(packet, limits=limits), None
     if kind is not PacketKind.DOCUMENT:
         raise TraceHopError("status packets carry no trace hops")
     signed_info = _sender_signed_info(root)
@@ -338,7 +397,9 @@ def sign_hop(
         ctx.sign(signature)
     except xmlsec.Error as exc:
         raise SecurityError(f"signing the trace hop failed: {exc}") from exc
-    return serialize(root)
+    if skeleton is None:
+        return serialize(root)
+    return Spool.from_chunks(skeleton.raw_pieces(serialize(root)))
 
 
 def _sender_signed_info(root: etree._Element) -> etree._Element:

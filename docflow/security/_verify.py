@@ -33,6 +33,8 @@ from docflow.envelope import (
     Envelope,
     PacketKind,
     ParseLimits,
+    Skeleton,
+    load_skeleton,
     load_tree,
     read_tree,
 )
@@ -75,6 +77,7 @@ from docflow.security._layout import (
     _sender_parts,
 )
 from docflow.security._trust import TrustStore
+from docflow.spool import PacketData, Spool, chunks_of
 
 __all__ = ["OWN_DIGEST_LIMIT", "Verified", "VerifiedHop", "signed_content_digest", "verify"]
 
@@ -125,7 +128,7 @@ class Verified:
 
 
 def verify(
-    packet: bytes,
+    packet: PacketData,
     trust: TrustStore,
     *,
     now: dt.datetime | None = None,
@@ -141,8 +144,16 @@ def verify(
     that the certificate's organ is the packet's ``From``; digests and signature value;
     every trace hop's hub signature. Each failure has its own
     :class:`~docflow.errors.SecurityError` subclass.
+
+    A :class:`~docflow.spool.Spool` is verified through its skeleton
+    (:func:`~docflow.envelope.load_skeleton`): the same checks on the same tree, but
+    for the large texts, which are digested and decoded from the spool as they are read.
     """
-    root, kind = load_tree(packet, limits=limits)
+    skeleton: Skeleton | None = None
+    if isinstance(packet, Spool):
+        root, kind, skeleton = load_skeleton(packet, limits=limits)
+    else:
+        root, kind = load_tree(packet, limits=limits)
     when = now if now is not None else trust.clock()
     header = _header(root)
     hops = _hops(root) if kind is PacketKind.DOCUMENT else []
@@ -188,8 +199,9 @@ def verify(
             where="MessageHeader/From/OrganId",
             hint="a packet must be signed with its sender's own certificate",
         )
-    if len(packet) <= OWN_DIGEST_LIMIT:
-        content_digest = _check_sender_signature(signature, certificate, parts)
+    if skeleton is not None or len(packet) <= OWN_DIGEST_LIMIT:
+        content_digest = _check_sender_signature(signature, certificate, parts,
+                                                 splice=skeleton)
     else:  # libxmlsec1 streams a large part's C14N into its digest; lxml buffers it whole
         _verify_signature(signature, key, parts, hop=False)
         content_digest = _content_digest(signature[0])
@@ -199,7 +211,7 @@ def verify(
         for position, element in enumerate(hops, start=1)
     )
     return Verified(
-        packet=read_tree(root, kind, limits=limits, tz=tz),
+        packet=read_tree(root, kind, limits=limits, tz=tz, skeleton=skeleton),
         signer=organ,
         certificate=certificate,
         content_digest=content_digest,
@@ -208,7 +220,7 @@ def verify(
 
 
 def _check_sender_signature(signature: etree._Element, certificate: x509.Certificate,
-                            parts: Sequence[_Part]) -> str:
+                            parts: Sequence[_Part], *, splice: Skeleton | None = None) -> str:
     """XML-DSig core validation of a sender signature whose layout was checked: each
     reference's digest (exclusive C14N of its part, SHA-256), then the signature value
     over the exclusive C14N of ``SignedInfo`` with the certificate's key. Returns the
@@ -223,7 +235,8 @@ def _check_sender_signature(signature: etree._Element, certificate: x509.Certifi
     references = signed_info.findall(_ds("Reference"))
     for reference, part in zip(references, parts, strict=True):
         claimed = _base64(reference.findtext(_ds("DigestValue")))
-        if claimed is None or not hmac.compare_digest(claimed, _c14n_digest(part.element)):
+        if claimed is None or not hmac.compare_digest(claimed, _c14n_digest(part.element,
+                                                                        splice)):
             raise DigestMismatchError(part.name, where=_path(part.element))
     canonical = etree.tostring(signed_info, method="c14n", exclusive=True,
                                with_comments=False)
@@ -264,7 +277,7 @@ def _content_digest(signed_info: etree._Element) -> str:
                                          with_comments=False)).hexdigest()
 
 
-def signed_content_digest(packet: bytes) -> str:
+def signed_content_digest(packet: PacketData) -> str:
     """The identity of a signed packet's content: the SHA-256 (hex) of the exclusive
     C14N of its sender's ``SignedInfo``, which holds the digest of every part the sender
     signed. Two packets with the same value carry the same signed content, whatever
@@ -278,10 +291,9 @@ def signed_content_digest(packet: bytes) -> str:
     parser = etree.XMLPullParser(events=("end",), tag=_ds("SignedInfo"),
                                  resolve_entities=False, no_network=True, load_dtd=False,
                                  huge_tree=True)
-    view = memoryview(packet)
     try:
-        for start in range(0, len(view), 1 << 16):
-            parser.feed(bytes(view[start:start + (1 << 16)]))
+        for chunk in chunks_of(packet, size=1 << 16):
+            parser.feed(chunk)
             for _, element in parser.read_events():
                 if element.get("Id") == SIGNED_INFO_ID:
                     return _content_digest(element)

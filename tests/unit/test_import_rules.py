@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "docflow"
-CORE = ("model", "envelope", "security", "lifecycle", "domain", "failure", "routing",
+CORE = ("model", "envelope", "security", "lifecycle", "domain", "failure", "routing", "spool",
         "agencies", "reform", "errors", "clock", "pdf", "calendar")
 ADAPTERS_AND_SERVICES = ("store", "transport", "emulators", "node", "hub", "delivery",
                          "worker", "harness", "cli", "config", "demo", "tracing", "intake",
