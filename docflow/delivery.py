@@ -4,7 +4,6 @@ side when asked), record each outcome, and check that a receipt proves its deliv
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from docflow.failure import Failure
 from docflow.lifecycle import TransportState
 from docflow.model import OrganCode, StatusCode
 from docflow.security import TrustStore, Verified, signed_content_digest, verify
+from docflow.spool import PacketData, sha256_of
 from docflow.store import Claim
 from docflow.store.protocols import NodeStore
 from docflow.transport import Transport
@@ -122,7 +122,7 @@ def _named(claim: Claim) -> str:
 
 
 def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
-                  signers: Sequence[OrganCode], message_id: str | None, packet: bytes,
+                  signers: Sequence[OrganCode], message_id: str | None, packet: PacketData,
                   recipient: OrganCode) -> Verified:
     """Verify a receipt and check that it proves this delivery: status 01, signed by one
     of ``signers`` (the recipient, or a hub that took custody), naming ``message_id`` and
@@ -141,7 +141,7 @@ def check_receipt(receipt: bytes, trust: TrustStore, *, now: dt.datetime,
     if status.message_id != message_id:
         problems.append(f"for message {status.message_id}, not {message_id}")
     if status.received_sha256 not in (signed_content_digest(packet),
-                                      hashlib.sha256(packet).hexdigest()):
+                                      sha256_of(packet)):
         problems.append("for other content than was sent")
     if problems:
         raise SecurityError("the receipt does not prove this delivery: "

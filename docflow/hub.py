@@ -16,7 +16,6 @@ traces only documents the organ sent.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -58,6 +57,7 @@ from docflow.security import (
     verify,
     verify_request,
 )
+from docflow.spool import PacketData, Spool, as_bytes, sha256_of
 from docflow.store import Claim, Store
 from docflow.tracing import DocumentTrace, local_trace, stored_envelope
 from docflow.transport import (
@@ -125,7 +125,7 @@ class Hub(Endpoint[Directory, Store]):
                          zone)
         self.nonces = NonceCache()
         #: document copies verified lately, by the digest of their bytes
-        self._recent: OrderedDict[bytes, tuple[Verified, dt.datetime]] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[Verified, dt.datetime]] = OrderedDict()
         self._recent_lock = threading.Lock()
         #: how long a pulled packet stays leased to its organ before it is offered again
         self.pull_lease = dt.timedelta(minutes=5)
@@ -176,7 +176,8 @@ class Hub(Endpoint[Directory, Store]):
         self.directory.entry(recipient)
         return recipient
 
-    def receive_document(self, packet: bytes, recipient: OrganCode | None = None) -> bytes:
+    def receive_document(self, packet: PacketData, recipient: OrganCode | None = None
+                         ) -> bytes:
         """Verify a document, check its route, take custody for ``recipient``; answer
         with the hub's signed receipt. A copy received before changes nothing."""
         target = self._recipient(recipient)
@@ -209,11 +210,14 @@ class Hub(Endpoint[Directory, Store]):
             receipt=receipt, content_digest=verified.content_digest, now=now,
         ).receipt
 
-    def _verify_copy(self, packet: bytes, now: dt.datetime) -> Verified:
+    def _verify_copy(self, packet: PacketData, now: dt.datetime) -> Verified:
         """Verify a document copy; the same bytes verified within ``RECENT`` before are
         not verified again (a broadcast comes as one copy per recipient, the same packet
-        each time: 262 for a province's communes and districts)."""
-        key = hashlib.sha256(packet).digest()
+        each time: 262 for a province's communes and districts). A spooled (large)
+        packet is not kept: its verified model holds its attachments."""
+        if isinstance(packet, Spool):
+            return verify(packet, self.trust, now=now)
+        key = sha256_of(packet)
         with self._recent_lock:
             seen = self._recent.get(key)
         if seen is not None and dt.timedelta(0) <= now - seen[1] <= RECENT:
@@ -226,7 +230,8 @@ class Hub(Endpoint[Directory, Store]):
                 self._recent.popitem(last=False)
         return verified
 
-    def receive_status(self, packet: bytes, recipient: OrganCode | None = None) -> None:
+    def receive_status(self, packet: PacketData, recipient: OrganCode | None = None
+                       ) -> None:
         """Verify a status packet and queue it for ``recipient`` (only between a relayed
         document's sender and its recipients)."""
         target = self._recipient(recipient)
@@ -273,7 +278,7 @@ class Hub(Endpoint[Directory, Store]):
                           settle=settle, workers=workers)
 
     def _settle(self, delivery_id: int, document_ref: int, recipient: OrganCode,
-                message_id: str | None, packet: bytes, receipt: bytes,
+                message_id: str | None, packet: PacketData, receipt: bytes,
                 signers: tuple[OrganCode, ...]) -> None:
         now = self.clock()
         verified = check_receipt(receipt, self.trust, now=now, signers=signers,
@@ -312,7 +317,8 @@ class Hub(Endpoint[Directory, Store]):
                                              lease=self.pull_lease,
                                              now=self.clock(), recipients=[OrganCode(organ)],
                                              kind=kind, organ=self.code)
-        return [Pending(claim.delivery_id, claim.kind, claim.packet) for claim in claims]
+        return [Pending(claim.delivery_id, claim.kind, as_bytes(claim.packet))
+                for claim in claims]
 
     def acknowledge(self, token: RequestToken, handle: int, receipt: bytes | None = None,
                     error: str | None = None) -> None:

@@ -17,6 +17,7 @@ from docflow.lifecycle import Outcome
 from docflow.model import OrganCode
 from docflow.routing import Directory
 from docflow.security import Credentials, TrustPolicy, sign_request
+from docflow.spool import PacketData
 from docflow.store.protocols import NodeStore
 from docflow.transport import AxisChannel, PullOperation, PullTransport, Transport
 
@@ -38,10 +39,10 @@ class Receiver(Protocol):
     @property
     def code(self) -> OrganCode: ...
 
-    def receive_document(self, packet: bytes, recipient: OrganCode | None = None, *,
+    def receive_document(self, packet: PacketData, recipient: OrganCode | None = None, *,
                          trust_policy: TrustPolicy = TrustPolicy.REQUIRE) -> bytes: ...
 
-    def receive_status(self, packet: bytes, recipient: OrganCode | None = None, *,
+    def receive_status(self, packet: PacketData, recipient: OrganCode | None = None, *,
                        trust_policy: TrustPolicy = TrustPolicy.REQUIRE) -> None: ...
 
     def receive_from_axis(self, packet: bytes) -> int: ...

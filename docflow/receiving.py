@@ -33,6 +33,7 @@ from docflow.model import (
 from docflow.pdf import PdfPolicy, check_attachments
 from docflow.routing import ClosedPolicy, Directory, signed_at
 from docflow.security import TrustPolicy, check_packet, sign_status
+from docflow.spool import PacketData, as_bytes
 from docflow.store import Answer, DocumentView, ReceiveResult, Refusal
 from docflow.store.protocols import NodeStore
 
@@ -61,7 +62,7 @@ class Receiving(Endpoint[Directory | None, NodeStore]):
                                where=str(self.code),
                                hint="send it to that organ's node or to its hub")
 
-    def receive_document(self, packet: bytes, recipient: OrganCode | None = None, *,
+    def receive_document(self, packet: PacketData, recipient: OrganCode | None = None, *,
                          trust_policy: TrustPolicy = TrustPolicy.REQUIRE) -> bytes:
         """Verify (or, under ``CHANNEL``, read leniently) and store a document addressed
         to this organ; answer with the signed receipt (01 naming the message id and the
@@ -81,7 +82,7 @@ class Receiving(Endpoint[Directory | None, NodeStore]):
                                        now=self.clock())
         return result.document_ref
 
-    def _receive(self, packet: bytes, recipient: OrganCode | None,
+    def _receive(self, packet: PacketData, recipient: OrganCode | None,
                  trust_policy: TrustPolicy) -> tuple[ReceiveResult, StatusInfo]:
         """Verify, store and sign the receipt of a document: what the store did, and the
         status the receipt signs."""
@@ -171,13 +172,14 @@ class Receiving(Endpoint[Directory | None, NodeStore]):
         return Answer(original.id, event, reason, self._status_builder(original, event,
                                                                         reason))
 
-    def receive_status(self, packet: bytes, recipient: OrganCode | None = None, *,
+    def receive_status(self, packet: PacketData, recipient: OrganCode | None = None, *,
                        trust_policy: TrustPolicy = TrustPolicy.REQUIRE) -> None:
         """Verify (or, under ``CHANNEL``, read leniently) a status packet: a report on a
         document this organ sent (merged into its delivery), or a recall request for a
         document it received (answered by the document's state)."""
         self._addressed(recipient)
         now = self.clock()
+        packet = as_bytes(packet)  # a status packet is small
         verified = check_packet(packet, self.trust, now=now, trust_policy=trust_policy,
                                 policy=self.interop)
         status = verified.status

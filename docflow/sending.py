@@ -26,7 +26,8 @@ from docflow.model import (
     TraceHop,
 )
 from docflow.routing import Directory
-from docflow.security import Verified, sign_envelope, sign_status
+from docflow.security import Verified, sign_envelope, sign_envelope_spooled, sign_status
+from docflow.spool import SPOOL_FROM, PacketData
 from docflow.store import Claim, OutgoingRecord
 from docflow.store.protocols import NodeStore
 
@@ -107,7 +108,11 @@ class Sending(Endpoint[Directory | None, NodeStore]):
                                    recipients=tuple(map(self._with_contacts, recipients)))
         envelope = Envelope(info, tuple(attachments), trace=(TraceHop(self.code, now),),
                             message_id=_message_id(message_id))
-        packet = sign_envelope(envelope, self.credentials)
+        # a large document is signed into a spool (its base64 made as it is written) and
+        # stored from it chunk by chunk: never one more copy of it in memory
+        packet = (sign_envelope_spooled(envelope, self.credentials)
+                  if sum(len(att.data) for att in envelope.attachments) * 4 // 3 >= SPOOL_FROM
+                  else sign_envelope(envelope, self.credentials))
         record = self.store.outbox.record(
             envelope, packet, deadlines=sent_deadlines(info.due_date, self.zone), now=now)
         _LOG.info("signed document %d (%s, message %s) for %s", record.document_ref,
@@ -229,7 +234,7 @@ class Sending(Endpoint[Directory | None, NodeStore]):
         return None if via == recipient else via
 
     def _check_receipt(self, receipt: bytes, recipient: OrganCode, via: OrganCode | None,
-                       message_id: str | None, packet: bytes) -> Verified:
+                       message_id: str | None, packet: PacketData) -> Verified:
         signers = (recipient,) if via is None else (recipient, via)
         return check_receipt(receipt, self.trust, now=self.clock(), signers=signers,
                              message_id=message_id, packet=packet, recipient=recipient)

@@ -23,6 +23,7 @@ from typing import Any
 from docflow.errors import ConfigError, DocflowError, TransportError
 from docflow.model import OrganCode
 from docflow.security import RequestToken
+from docflow.spool import PacketData, as_bytes
 from docflow.transport import InMemoryTransport, Pending, TraceReport
 
 __all__ = ["FaultStats", "Faults", "FaultyTransport", "keyed"]
@@ -237,13 +238,13 @@ class FaultyTransport:
 
     # The Transport and PullTransport ports.
 
-    def send_document(self, recipient: OrganCode, packet: bytes, *,
+    def send_document(self, recipient: OrganCode, packet: PacketData, *,
                       via: OrganCode | None = None) -> bytes | None:
-        return self._push("document", recipient, packet, via)
+        return self._push("document", recipient, as_bytes(packet), via)
 
-    def send_status(self, recipient: OrganCode, packet: bytes, *,
+    def send_status(self, recipient: OrganCode, packet: PacketData, *,
                     via: OrganCode | None = None) -> None:
-        self._push("status", recipient, packet, via)
+        self._push("status", recipient, as_bytes(packet), via)
 
     def pending(self, hub: OrganCode, token: RequestToken, kind: str,
                 limit: int) -> list[Pending]:

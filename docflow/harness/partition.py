@@ -63,6 +63,7 @@ from docflow.hub import Hub
 from docflow.model import OrganCode
 from docflow.routing import Directory
 from docflow.security import Credentials
+from docflow.spool import PacketData, as_bytes
 from docflow.store import Claim, Store, sqlite_url
 from docflow.store.protocols import NodeStore
 
@@ -118,8 +119,8 @@ def workload_load(plans: list[Plan]) -> dict[OrganCode, float]:
     return load
 
 
-def _origin(packet: bytes) -> bytes:
-    found = _ORIGIN.search(packet)
+def _origin(packet: PacketData) -> bytes:
+    found = _ORIGIN.search(as_bytes(packet))
     return found.group(1) if found else b""
 
 

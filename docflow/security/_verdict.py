@@ -37,6 +37,7 @@ from docflow.errors import EnvelopeError
 from docflow.model import OrganCode, StatusInfo
 from docflow.security._trust import TrustStore
 from docflow.security._verify import verify
+from docflow.spool import PacketData, as_bytes
 
 __all__ = ["Received", "TrustPolicy", "Verdict", "check_packet"]
 
@@ -93,7 +94,7 @@ class Received:
         return self.packet
 
 
-def check_packet(data: bytes, trust: TrustStore, *, now: dt.datetime | None = None,
+def check_packet(data: PacketData, trust: TrustStore, *, now: dt.datetime | None = None,
                  trust_policy: TrustPolicy = TrustPolicy.REQUIRE,
                  policy: Policy = DEFAULT_POLICY,
                  limits: ParseLimits = _DEFAULT_LIMITS) -> Received:
@@ -108,6 +109,7 @@ def check_packet(data: bytes, trust: TrustStore, *, now: dt.datetime | None = No
         verified = verify(data, trust, now=now, limits=limits, tz=policy.tz)
         return Received(verified.packet, Verdict.VERIFIED, verified.content_digest,
                         verified.signer)
+    data = as_bytes(data)  # the lenient reader reads bytes (a spool is read whole)
     reading = read_packet(data, policy=policy, limits=limits)
     if reading.signature == SignatureForm.XMLDSIG:
         verified = verify(data, trust, now=now, limits=limits, tz=policy.tz)

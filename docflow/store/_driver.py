@@ -31,6 +31,8 @@ from sqlalchemy import Connection, LargeBinary, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
+from docflow.spool import PacketData, Spool, SpoolWriter, as_bytes, chunks_of
+
 __all__ = ["DriverCursor"]
 
 _Processor = Callable[[Any], Any] | None
@@ -68,7 +70,9 @@ class _Compiled:
         else:
             taken = list(getter(values))
         for position, processor in self._converting:  # type: ignore[attr-defined]
-            taken[position] = processor(taken[position])
+            value = taken[position]
+            if not isinstance(value, Spool):  # a spool is written by _run, in chunks
+                taken[position] = processor(value)
         if self.positional:
             return taken
         return dict(zip(self.names, taken, strict=True))
@@ -173,24 +177,25 @@ class DriverCursor:
         return exc
 
     def _run(self, compiled: _Compiled, params: Any) -> Any:
-        """Execute one statement (SQLite inserts: large blobs by incremental I/O)."""
+        """Execute one statement (SQLite inserts: large blobs by incremental I/O, a
+        spooled one read from its file chunk by chunk)."""
         cursor = self._raw()
         large = compiled.large(params) if self._sqlite and compiled.table else ()
         try:
             if not large:
+                params = _plain(params)
                 cursor.execute(compiled.sql, params)
                 return cursor
-            cursor.execute(_zeroblobs(compiled.sql, large), [
+            cursor.execute(_zeroblobs(compiled.sql, large), _plain([
                 len(value) if position in large else value
-                for position, value in enumerate(params)])
+                for position, value in enumerate(params)]))
             if cursor.rowcount == 1:  # not an INSERT ... ON CONFLICT DO NOTHING that skipped
                 connection = self._connection.connection.dbapi_connection
                 for position in large:
-                    view = memoryview(params[position]).cast("B")
                     with connection.blobopen(  # type: ignore[union-attr]
                             compiled.table, compiled.names[position], cursor.lastrowid) as blob:
-                        for start in range(0, len(view), _CHUNK):
-                            blob.write(view[start:start + _CHUNK])
+                        for chunk in chunks_of(params[position], size=_CHUNK):
+                            blob.write(chunk)
             return cursor
         except Exception as exc:
             raise self._wrap(exc, compiled.sql, params) from exc
@@ -223,6 +228,7 @@ class DriverCursor:
             for row in params:
                 self._run(compiled, row)
             return
+        params = [_plain(row) for row in params]
         try:
             self._raw().executemany(compiled.sql, params)
         except Exception as exc:
@@ -242,7 +248,7 @@ class DriverCursor:
             compiled = _compile(self._connection, statement, keys, False)
             return [int(self._run(compiled, compiled.params(row)).lastrowid) for row in rows]
         compiled = _compile(self._connection, statement, keys, True)
-        params = [compiled.params(row) for row in rows]
+        params = [_plain(compiled.params(row)) for row in rows]
         try:
             if len(params) == 1:
                 cursor.execute(compiled.sql, params[0])
@@ -257,9 +263,10 @@ class DriverCursor:
         except Exception as exc:
             raise self._wrap(exc, compiled.sql, params) from exc
 
-    def packets(self, ids: Sequence[int]) -> dict[int, bytes]:
-        """The raw bytes of envelopes by id (large ones on SQLite by incremental I/O: one
-        copy, where a SELECT makes SQLite assemble the value and Python copy it)."""
+    def packets(self, ids: Sequence[int]) -> dict[int, PacketData]:
+        """The raw bytes of envelopes by id (large ones on SQLite by incremental I/O,
+        chunk by chunk into a :class:`~docflow.spool.Spool`, where a SELECT makes SQLite
+        assemble the value and Python copy it)."""
         if not ids:
             return {}
         # Only placeholders are formatted into the SQL; the ids are bound parameters.
@@ -274,14 +281,18 @@ class DriverCursor:
         cursor = self._raw()
         try:
             cursor.execute(sql, list(ids))
-            found = {}
+            found: dict[int, PacketData] = {}
             connection = self._connection.connection.dbapi_connection
-            for ident, size, raw in cursor.fetchall():
+            for ident, _size, raw in cursor.fetchall():
                 if raw is None:
                     with connection.blobopen(  # type: ignore[union-attr]
-                            "envelopes", "raw", ident, readonly=True) as blob:
-                        raw = blob.read(size)
-                found[int(ident)] = bytes(raw)
+                            "envelopes", "raw", ident, readonly=True) as blob, \
+                            SpoolWriter() as writer:
+                        while chunk := blob.read(_CHUNK):
+                            writer.write(chunk)
+                        found[int(ident)] = writer.finish()
+                else:
+                    found[int(ident)] = bytes(raw)
             return found
         except Exception as exc:
             raise self._wrap(exc, sql, list(ids)) from exc
@@ -293,6 +304,18 @@ class DriverCursor:
 
 
 _INSERTS: dict[str, Executable] = {}
+
+
+def _plain(params: Any) -> Any:
+    """``params`` with each spooled value read whole (a driver binds bytes only)."""
+    if isinstance(params, dict):
+        if any(isinstance(value, Spool) for value in params.values()):
+            return {key: as_bytes(value) if isinstance(value, Spool) else value
+                    for key, value in params.items()}
+        return params
+    if any(isinstance(value, Spool) for value in params):
+        return [as_bytes(value) if isinstance(value, Spool) else value for value in params]
+    return params
 
 
 def _zeroblobs(sql: str, positions: tuple[int, ...]) -> str:

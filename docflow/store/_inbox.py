@@ -16,6 +16,7 @@ from docflow.envelope import Envelope, Finding
 from docflow.lifecycle import INCOMING, Direction, IncomingEvent, MessageKind
 from docflow.model import OrganCode, StatusInfo
 from docflow.security import Verdict
+from docflow.spool import PacketData
 from docflow.store import _rows
 from docflow.store import _schema as s
 from docflow.store._unit import Database
@@ -53,7 +54,7 @@ class Inbox:
     def receive(
         self,
         envelope: Envelope,
-        packet: bytes,
+        packet: PacketData,
         *,
         organ: OrganCode,
         receipt: bytes | Callable[[], bytes],

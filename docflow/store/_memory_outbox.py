@@ -23,6 +23,7 @@ from docflow.lifecycle import (
     resend_refusal,
 )
 from docflow.model import OrganCode, StatusInfo
+from docflow.spool import PacketData, as_bytes
 from docflow.store._memory_queries import MemoryQueries
 from docflow.store._memory_rows import DeliveryRow, MemoryDatabase, MemoryTransaction
 from docflow.store._outbox import as_text, dead_letter_error
@@ -45,14 +46,14 @@ class MemoryOutbox:
     def __init__(self, db: MemoryDatabase, queries: MemoryQueries):
         self._db, self._queries = db, queries
 
-    def record(self, envelope: Envelope, packet: bytes, *,
+    def record(self, envelope: Envelope, packet: PacketData, *,
                deadlines: Sequence[Deadline] = (), now: dt.datetime | None = None
                ) -> OutgoingRecord:
         """Record a signed document and one queued delivery per recipient, with its
         deadlines."""
         return self.record_batch([(envelope, packet)], deadlines=[deadlines], now=now)[0]
 
-    def record_batch(self, items: Sequence[tuple[Envelope, bytes]], *,
+    def record_batch(self, items: Sequence[tuple[Envelope, PacketData]], *,
                      deadlines: Sequence[Sequence[Deadline]] | None = None,
                      now: dt.datetime | None = None) -> list[OutgoingRecord]:
         """:meth:`record` for many documents of one sender, all or none."""
@@ -224,7 +225,7 @@ class MemoryOutbox:
                                         page_size=page_size)
 
 
-def record(tx: MemoryTransaction, envelope: Envelope, packet: bytes) -> OutgoingRecord:
+def record(tx: MemoryTransaction, envelope: Envelope, packet: PacketData) -> OutgoingRecord:
     """The rows of one signed document to send (as :func:`docflow.store._sent.record`):
     the document (signed, then sent), its packet, a delivery per recipient, audited."""
     state, steps = OUTGOING.initial, []
@@ -235,7 +236,7 @@ def record(tx: MemoryTransaction, envelope: Envelope, packet: bytes) -> Outgoing
     ref = tx.document_row(envelope, Direction.OUT, state)
     tx.history_rows(steps, ref)
     envelope_ref = tx.envelope(ref, MessageKind.DOCUMENT, Direction.OUT, envelope.message_id,
-                               packet)
+                               as_bytes(packet))
     tx.checkpoint("after_envelope")
     deliveries = tuple(tx.queue(ref, MessageKind.DOCUMENT, envelope_ref, str(r.code))
                        for r in envelope.info.recipients)

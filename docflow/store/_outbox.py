@@ -30,6 +30,7 @@ from docflow.lifecycle import (
     resend_refusal,
 )
 from docflow.model import OrganCode, StatusInfo
+from docflow.spool import PacketData
 from docflow.store import _rows, _sent
 from docflow.store import _schema as s
 from docflow.store._queries import Queries
@@ -46,7 +47,7 @@ class Outbox:
         self._db, self._queries = db, queries
 
     def record(
-        self, envelope: Envelope, packet: bytes, *, deadlines: Sequence[Deadline] = (),
+        self, envelope: Envelope, packet: PacketData, *, deadlines: Sequence[Deadline] = (),
         now: dt.datetime | None = None
     ) -> OutgoingRecord:
         """Record a signed document to send and one queued delivery per recipient, in one
@@ -55,7 +56,7 @@ class Outbox:
         return self.record_batch([(envelope, packet)], deadlines=[deadlines], now=now)[0]
 
     def record_batch(
-        self, items: Sequence[tuple[Envelope, bytes]], *,
+        self, items: Sequence[tuple[Envelope, PacketData]], *,
         deadlines: Sequence[Sequence[Deadline]] | None = None,
         now: dt.datetime | None = None
     ) -> list[OutgoingRecord]:

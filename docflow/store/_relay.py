@@ -14,6 +14,7 @@ from docflow.envelope import Envelope
 from docflow.errors import NotFoundError
 from docflow.lifecycle import Direction, MessageKind, RelayState, is_change_answer
 from docflow.model import OrganCode, StatusInfo
+from docflow.spool import PacketData
 from docflow.store import _rows
 from docflow.store import _schema as s
 from docflow.store._unit import Database
@@ -50,11 +51,11 @@ class Relay:
     def document(
         self,
         envelope: Envelope,
-        packet: bytes,
+        packet: PacketData,
         *,
         hub: OrganCode,
         recipient: OrganCode,
-        forwarded: Callable[[], bytes],
+        forwarded: Callable[[], PacketData],
         receipt: Callable[[], bytes] | None,
         content_digest: str | None = None,
         now: dt.datetime | None = None,
@@ -129,7 +130,7 @@ class Relay:
     def status(
         self,
         status: StatusInfo,
-        packet: bytes,
+        packet: PacketData,
         *,
         hub: OrganCode,
         recipient: OrganCode,

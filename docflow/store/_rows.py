@@ -46,6 +46,7 @@ from docflow.lifecycle import (
     TransportState,
 )
 from docflow.model import OrganCode, StatusCode, StatusInfo
+from docflow.spool import PacketData, sha256_of
 from docflow.store import _schema as s
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def organ_texts(codes: OrganCode | Sequence[OrganCode] | None) -> str | list[str
     return [str(code) for code in codes]
 
 
-def batch_sender(items: Sequence[tuple[Envelope, bytes]]) -> str:
+def batch_sender(items: Sequence[tuple[Envelope, PacketData]]) -> str:
     """The one sender of a batch of documents to record (``StoreError`` when several)."""
     organ = str(items[0][0].info.sender.code)
     if any(str(envelope.info.sender.code) != organ for envelope, _ in items):
@@ -122,9 +123,9 @@ def batch_sender(items: Sequence[tuple[Envelope, bytes]]) -> str:
     return organ
 
 
-def sha256(data: bytes) -> str:
-    """The SHA-256 of ``data``, in hex."""
-    return hashlib.sha256(data).hexdigest()
+def sha256(data: PacketData) -> str:
+    """The SHA-256 of ``data``, in hex (read in chunks when spooled)."""
+    return sha256_of(data)
 
 
 def entries(tx: Transaction, changes: Sequence[Entry], document_ref: int,
@@ -281,7 +282,7 @@ def destroy(tx: Transaction, document_ref: int, reason: str | None, actor: str) 
 
 
 def envelope(tx: Transaction, document_ref: int, kind: MessageKind, direction: Direction,
-             message_id: str | None, raw: bytes) -> int:
+             message_id: str | None, raw: PacketData) -> int:
     """Store signed bytes as an envelope of ``document_ref``; returns its id."""
     return tx.driver.insert_ids(s.envelopes, [{
         "document_ref": document_ref, "kind": kind, "direction": direction,

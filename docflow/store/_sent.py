@@ -23,6 +23,7 @@ from docflow.lifecycle import (
     OutgoingState,
     Step,
 )
+from docflow.spool import PacketData, as_bytes
 from docflow.store import _rows
 from docflow.store import _schema as s
 from docflow.store._unit import Transaction
@@ -31,7 +32,7 @@ from docflow.store._views import OutgoingRecord
 __all__ = ["record"]
 
 
-def record(tx: Transaction, items: Sequence[tuple[Envelope, bytes]], *, where: str
+def record(tx: Transaction, items: Sequence[tuple[Envelope, PacketData]], *, where: str
            ) -> list[OutgoingRecord]:
     """The rows of signed documents to send, of one sender, in ``tx``: each document
     (signed, then sent), its attachments, its packet and one queued delivery per
@@ -86,7 +87,7 @@ def record(tx: Transaction, items: Sequence[tuple[Envelope, bytes]], *, where: s
     return records
 
 
-def _register(tx: Transaction, items: Sequence[tuple[Envelope, bytes]],
+def _register(tx: Transaction, items: Sequence[tuple[Envelope, PacketData]],
               records: Sequence[OutgoingRecord]) -> None:
     """The sent documents' numbers in their organ's outgoing register, by the year each
     is dated."""
@@ -103,7 +104,7 @@ def _audit_send(tx: Transaction, ref: int, envelope: Envelope, digest: str) -> N
         "sha256": digest, "to": [str(r.code) for r in envelope.info.recipients],
     })
 
-def _record_one_pg(tx: Transaction, envelope: Envelope, packet: bytes, state: OutgoingState,
+def _record_one_pg(tx: Transaction, envelope: Envelope, packet: PacketData, state: OutgoingState,
                    steps: Sequence[tuple[OutgoingEvent, OutgoingState, Step[OutgoingState]]],
                    where: str) -> OutgoingRecord:
     """:func:`record` of one document on PostgreSQL: the same rows, written
@@ -127,7 +128,7 @@ def _record_one_pg(tx: Transaction, envelope: Envelope, packet: bytes, state: Ou
         "h_from": [before for _, before, _ in steps],
         "h_to": [step.state for _, _, step in steps],
         "h_final": [step.final for _, _, step in steps],
-        "e_sha256": digest, "e_size": len(packet), "e_raw": packet,
+        "e_sha256": digest, "e_size": len(packet), "e_raw": as_bytes(packet),
         "v_recipient": recipients, "v_transport": TRANSPORT.initial,
         "v_business": DELIVERY.initial, "v_change": CHANGE.initial,
     })

@@ -13,6 +13,7 @@ from sqlalchemy import Row
 from docflow.envelope import Finding, findings_from_json
 from docflow.lifecycle import INCOMING, OUTGOING, IncomingEvent, IncomingState, Step
 from docflow.model import StatusCode, StatusInfo
+from docflow.spool import PacketData
 
 _T = TypeVar("_T")
 
@@ -42,7 +43,8 @@ class Claim:
     kind: str
     recipient: str
     message_id: str | None
-    packet: bytes
+    #: a large packet comes spooled (read from the database in chunks)
+    packet: PacketData
     attempts: int
     #: the document's number and notation (``201/UBND-VP``), what logs name it by
     label: str = ""

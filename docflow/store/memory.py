@@ -40,6 +40,7 @@ from docflow.lifecycle import (
 )
 from docflow.model import OrganCode, StatusInfo
 from docflow.security import AuditCheckpoint, TrustStore, Verdict
+from docflow.spool import PacketData, as_bytes
 from docflow.store._audit import checkpoints_of, walk_chain
 from docflow.store._memory_outbox import MemoryOutbox, record
 from docflow.store._memory_queries import MemoryQueries
@@ -71,7 +72,7 @@ class MemoryInbox:
     def __init__(self, db: MemoryDatabase):
         self._db = db
 
-    def receive(self, envelope: Envelope, packet: bytes, *, organ: OrganCode,
+    def receive(self, envelope: Envelope, packet: PacketData, *, organ: OrganCode,
                 receipt: bytes | Callable[[], bytes], content_digest: str | None = None,
                 change_answer: Answer | None = None, signature: str | None = None,
                 findings: Sequence[Finding] = (), pdf_checks: Sequence[PdfCheck] = (),
@@ -136,7 +137,8 @@ class MemoryInbox:
                                              INCOMING.initial, step),), ref)
             tx.deadline_rows(ref, deadlines)
             tx.register_rows(holder, "in", arrival_year or tx.now.year, [ref])
-            tx.envelope(ref, MessageKind.DOCUMENT, Direction.IN, envelope.message_id, packet)
+            tx.envelope(ref, MessageKind.DOCUMENT, Direction.IN, envelope.message_id,
+                        as_bytes(packet))
             tx.checkpoint("after_envelope")
             tables.received[key] = SeenRow(ref, digest, identity, answer,
                                            tx.now + self._db.retention)

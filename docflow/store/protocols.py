@@ -26,6 +26,7 @@ from docflow.lifecycle import (
 )
 from docflow.model import OrganCode, StatusInfo
 from docflow.security import AuditCheckpoint, TrustStore
+from docflow.spool import PacketData
 from docflow.store._views import (
     Answer,
     AttachmentView,
@@ -118,13 +119,13 @@ class QueryRoom(Protocol):
 class OutboxRoom(Protocol):
     """Recording, claiming, acknowledging, failing and resending deliveries."""
 
-    def record(self, envelope: Envelope, packet: bytes, *,
+    def record(self, envelope: Envelope, packet: PacketData, *,
                deadlines: Sequence[Deadline] = (), now: dt.datetime | None = None
                ) -> OutgoingRecord:
         """A signed document to send, one delivery queued per recipient, with its
         deadlines."""
 
-    def record_batch(self, items: Sequence[tuple[Envelope, bytes]], *,
+    def record_batch(self, items: Sequence[tuple[Envelope, PacketData]], *,
                      deadlines: Sequence[Sequence[Deadline]] | None = None,
                      now: dt.datetime | None = None) -> list[OutgoingRecord]:
         """Many documents of one sender, all or none."""
@@ -176,7 +177,7 @@ class OutboxRoom(Protocol):
 class InboxRoom(Protocol):
     """Receiving documents idempotently, receipts owed, refusals noted."""
 
-    def receive(self, envelope: Envelope, packet: bytes, *, organ: OrganCode,
+    def receive(self, envelope: Envelope, packet: PacketData, *, organ: OrganCode,
                 receipt: bytes | Callable[[], bytes], content_digest: str | None = None,
                 change_answer: Answer | None = None, signature: str | None = None,
                 findings: Sequence[Finding] = (), pdf_checks: Sequence[PdfCheck] = (),

@@ -17,6 +17,7 @@ import requests
 from docflow.agencies import Agency
 from docflow.domain.retry import RetryPolicy
 from docflow.errors import RETRY_HINT, ConfigError, TransportError
+from docflow.spool import PacketData, as_bytes
 
 __all__ = ["CONNECT_RETRY", "EnvironmentOnce", "PlatformSender", "WaitingItem", "agency",
            "json_object", "listed", "network_reason", "object_in", "objects_in", "reach"]
@@ -192,15 +193,15 @@ class PlatformSender:
         """Queue ``packet`` (``edoc`` or ``status``); returns the platform's id for it."""
         raise NotImplementedError
 
-    def send_document(self, recipient: Any, packet: bytes, *,
+    def send_document(self, recipient: Any, packet: PacketData, *,
                       via: Any = None) -> bytes | None:
         """Queue a document (its recipients are read from it; no receipt now: None)."""
-        self.send_edoc(packet, message_type="edoc")
+        self.send_edoc(as_bytes(packet), message_type="edoc")
         return None
 
-    def send_status(self, recipient: Any, packet: bytes, *, via: Any = None) -> None:
+    def send_status(self, recipient: Any, packet: PacketData, *, via: Any = None) -> None:
         """Queue a status packet."""
-        self.send_edoc(packet, message_type="status")
+        self.send_edoc(as_bytes(packet), message_type="status")
 
 
 class EnvironmentOnce(requests.Session):

@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 from docflow.errors import TransportError
 from docflow.model import OrganCode
 from docflow.security import RequestToken
+from docflow.spool import PacketData
 
 __all__ = [
     "AxisChannel",
@@ -94,11 +95,13 @@ class Endpoint(Protocol):
     itself), None when the caller did not say.
     """
 
-    def receive_document(self, packet: bytes, recipient: OrganCode | None = None) -> bytes:
+    def receive_document(self, packet: PacketData, recipient: OrganCode | None = None
+                         ) -> bytes:
         """Take a signed document; answer with the signed receipt (status 01)."""
         ...
 
-    def receive_status(self, packet: bytes, recipient: OrganCode | None = None) -> None:
+    def receive_status(self, packet: PacketData, recipient: OrganCode | None = None
+                       ) -> None:
         """Take a signed status packet."""
         ...
 
@@ -136,12 +139,12 @@ class Transport(Protocol):
     :class:`~docflow.errors.TransportError`.
     """
 
-    def send_document(self, recipient: OrganCode, packet: bytes, *,
+    def send_document(self, recipient: OrganCode, packet: PacketData, *,
                       via: OrganCode | None = None) -> bytes | None:
         """Deliver a signed document; return the signed receipt (None: it comes later)."""
         ...
 
-    def send_status(self, recipient: OrganCode, packet: bytes, *,
+    def send_status(self, recipient: OrganCode, packet: PacketData, *,
                     via: OrganCode | None = None) -> None:
         """Deliver a signed status packet."""
         ...
@@ -210,7 +213,7 @@ class InMemoryTransport:
         self._endpoints: dict[OrganCode, Endpoint] = {}
         #: every packet sent, in order, when ``record`` (tests look at it; a long
         #: simulation turns it off, or it would hold every packet in memory)
-        self.sent: list[tuple[str, OrganCode, bytes]] = []
+        self.sent: list[tuple[str, OrganCode, PacketData]] = []
         self.record = record
 
     def register(self, organ: OrganCode | str, endpoint: Endpoint) -> None:
@@ -237,14 +240,14 @@ class InMemoryTransport:
                                  hint="pull from a hub")
         return endpoint
 
-    def send_document(self, recipient: OrganCode, packet: bytes, *,
+    def send_document(self, recipient: OrganCode, packet: PacketData, *,
                       via: OrganCode | None = None) -> bytes:
         endpoint = self._endpoint(via or recipient)
         if self.record:
             self.sent.append(("document", recipient, packet))
         return endpoint.receive_document(packet, recipient)
 
-    def send_status(self, recipient: OrganCode, packet: bytes, *,
+    def send_status(self, recipient: OrganCode, packet: PacketData, *,
                     via: OrganCode | None = None) -> None:
         endpoint = self._endpoint(via or recipient)
         if self.record:

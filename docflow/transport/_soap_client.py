@@ -11,7 +11,8 @@ defaults and does not check what was signed). Every failure surfaces as a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from docflow.envelope import schema_path
 from docflow.errors import RETRY_HINT, TransportError
 from docflow.model import OrganCode
 from docflow.security import RequestToken
+from docflow.spool import PacketData, Spool, as_bytes
 from docflow.transport._http import EnvironmentOnce, network_reason
 from docflow.transport._port import CopyTrace, Pending, StatusTrace, TraceReport
 from docflow.transport._soap_server import SERVICE_NS
@@ -41,14 +43,13 @@ _STREAMED_FROM = 1 << 20  # packets from this size are sent from their pieces
 
 class _Body:
     """A request body sent from its pieces (zeep's message around the packet's base64)
-    with a Content-Length, read in blocks: the pieces are never joined into one more copy
-    of a multi-megabyte message."""
+    with a Content-Length, read in blocks: the message is never joined into one more copy
+    of a multi-megabyte packet, and a spooled packet's base64 is made as it is read."""
 
-    def __init__(self, pieces: Sequence[bytes]) -> None:
-        self._pieces = [memoryview(piece) for piece in pieces]
-        self._length = sum(len(piece) for piece in pieces)
-        self._index = 0
-        self._offset = 0
+    def __init__(self, head: bytes, packet: PacketData, tail: bytes) -> None:
+        self._length = len(head) + 4 * ((len(packet) + 2) // 3) + len(tail)
+        self._chunks = itertools.chain((head,), _base64(packet), (tail,))
+        self._buffer = memoryview(b"")
 
     def __len__(self) -> int:
         return self._length
@@ -57,22 +58,30 @@ class _Body:
         while chunk := self.read(1 << 16):
             yield chunk
 
-    def __bytes__(self) -> bytes:
-        return b"".join(self._pieces)
-
     def read(self, size: int = -1) -> bytes:
         """The next ``size`` bytes (all that is left when ``size`` < 0)."""
         out = []
         wanted = self._length if size < 0 else size
-        while wanted > 0 and self._index < len(self._pieces):
-            piece = self._pieces[self._index]
-            chunk = piece[self._offset:self._offset + wanted]
-            out.append(chunk)
-            wanted -= len(chunk)
-            self._offset += len(chunk)
-            if self._offset >= len(piece):
-                self._index, self._offset = self._index + 1, 0
+        while wanted > 0:
+            if not self._buffer:
+                following = next(self._chunks, None)
+                if following is None:
+                    break
+                self._buffer = memoryview(following)
+            piece = self._buffer[:wanted]
+            out.append(piece)
+            self._buffer = self._buffer[len(piece):]
+            wanted -= len(piece)
         return b"".join(out)
+
+
+def _base64(packet: PacketData) -> Iterator[bytes]:
+    """The base64 of a packet: at once when in memory, in pieces (each from a multiple of
+    3 bytes, so they join into the whole's base64) when spooled."""
+    if not isinstance(packet, Spool):
+        yield pybase64.b64encode(packet)
+        return
+    yield from (pybase64.b64encode(chunk) for chunk in packet.chunks(size=3 << 18))
 
 
 class SoapClient:
@@ -125,7 +134,7 @@ class SoapClient:
         return service
 
     def _request(
-        self, to: OrganCode, operation: str, packet: bytes, recipient: OrganCode
+        self, to: OrganCode, operation: str, packet: PacketData, recipient: OrganCode
     ) -> tuple[bytes | _Body, dict[str, str]]:
         template = etree.tostring(self._client.create_message(
             self._service(to), operation, Packet=_PLACEHOLDER, Recipient=str(recipient)))
@@ -138,10 +147,9 @@ class SoapClient:
             headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'}
         else:
             headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"'}
-        pieces = (head, pybase64.b64encode(packet), tail)
         if len(packet) < _STREAMED_FROM:  # small: one buffer, one write
-            return b"".join(pieces), headers
-        return _Body(pieces), headers
+            return b"".join((head, pybase64.b64encode(as_bytes(packet)), tail)), headers
+        return _Body(head, packet, tail), headers
 
     @contextmanager
     def _errors(self, to: OrganCode) -> Iterator[None]:
@@ -161,7 +169,8 @@ class SoapClient:
             raise TransportError(f"{to} answered something that does not fit the contract: "
                                  f"{type(exc).__name__}: {exc}", where=str(to)) from exc
 
-    def _call(self, to: OrganCode, operation: str, packet: bytes, recipient: OrganCode) -> Any:
+    def _call(self, to: OrganCode, operation: str, packet: PacketData,
+              recipient: OrganCode) -> Any:
         url = self._urls.get(to)
         with self._errors(to):
             body, headers = self._request(to, operation, packet, recipient)
@@ -176,7 +185,7 @@ class SoapClient:
         directory or ``[peers]``): what ``Node.send`` asks before it signs anything."""
         return organ in self._urls
 
-    def send_document(self, recipient: OrganCode, packet: bytes, *,
+    def send_document(self, recipient: OrganCode, packet: PacketData, *,
                       via: OrganCode | None = None) -> bytes:
         """Deliver a signed document (to ``via`` when a hub is on the way); return the
         signed receipt."""
@@ -186,7 +195,7 @@ class SoapClient:
             raise TransportError(f"{to} answered without a receipt", where=str(to))
         return receipt
 
-    def send_status(self, recipient: OrganCode, packet: bytes, *,
+    def send_status(self, recipient: OrganCode, packet: PacketData, *,
                     via: OrganCode | None = None) -> None:
         """Deliver a signed status packet."""
         self._call(via or recipient, "SendStatus", packet, recipient)

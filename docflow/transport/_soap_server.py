@@ -16,7 +16,7 @@ import binascii
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ import pybase64
 from lxml import etree
 from werkzeug.wrappers import Request, Response
 
-from docflow.envelope import ParseLimits, parse_xml, parse_xml_stream, schema_path
+from docflow.envelope import ParseLimits, Skeleton, parse_xml, parse_xml_stream, scan, schema_path
 from docflow.errors import (
     DocflowError,
     OversizeError,
@@ -33,6 +33,7 @@ from docflow.errors import (
 )
 from docflow.model import OrganCode
 from docflow.security import RequestToken
+from docflow.spool import CHUNK, SPOOL_FROM, PacketData, Spool, SpoolWriter
 from docflow.transport._port import Endpoint, Mailbox, TraceReport
 
 __all__ = ["SERVICE_NS", "SOAP11_NS", "SOAP12_NS", "SoapApp"]
@@ -155,7 +156,16 @@ class SoapApp:
                          f"request of {length} bytes exceeds the limit of {self.max_body}",
                          status=413)
         limits = ParseLimits(max_bytes=self.max_body)
-        if length is not None and length > _STREAMED_FROM:
+        skeleton: Skeleton | None = None
+        if length is not None and length >= SPOOL_FROM:
+            # A large request is spooled to a temporary file and only its skeleton
+            # parsed: the packet's base64 is decoded from the file into the packet's own
+            # spool, and neither is ever held in memory (a 50 MiB packet is ~70 MB here).
+            body = b""
+            skeleton = scan(Spool.from_chunks(_body_chunks(request, length),
+                                              limit=self.max_body), limits=limits)
+            root = parse_xml(skeleton.xml, limits)
+        elif length is not None and length > _STREAMED_FROM:
             # A large request is parsed as it is read: its bytes and its tree are never
             # both held (a 20 MB attachment is ~28 MB of base64 twice over).
             body = b""
@@ -190,10 +200,10 @@ class SoapApp:
             del body
             return self._pull(version, name.localname, operation)
         recipient = _recipient(operation)
-        packet = _packet(operation)
+        packet = _packet(operation, skeleton)
         # The request body and its SOAP tree are each as large as the packet (base64):
         # let them go before the node parses, verifies and stores the packet itself.
-        del body, root, body_el, operations, operation
+        del body, root, body_el, operations, operation, skeleton
         if name.localname == "SendDocument":
             receipt = self.endpoint.receive_document(packet, recipient)
             return _response(version, "SendDocumentResponse", "Receipt",
@@ -307,13 +317,46 @@ def _recipient(operation: etree._Element) -> OrganCode | None:
         raise _FaultError(exc.fault_code, f"Recipient: {exc.message}") from exc
 
 
-def _packet(operation: etree._Element) -> bytes:
+def _body_chunks(request: Request, length: int) -> Iterator[bytes]:
+    """The request body in chunks, ``length`` bytes at most (fewer if it ends early:
+    what is short is then not well-formed)."""
+    left = length
+    while left > 0:
+        chunk = request.stream.read(min(CHUNK, left))
+        if not chunk:
+            return
+        left -= len(chunk)
+        yield chunk
+
+
+def _spooled_packet(chunks: Iterator[bytes]) -> Spool:
+    """A packet decoded from its base64 text (a run of the request's skeleton) as the text
+    is read, into its own spool."""
+    with SpoolWriter() as writer:
+        carry = b""
+        for chunk in chunks:
+            text = carry + chunk.translate(None, b" \t\r\n")
+            whole = len(text) - len(text) % 4
+            carry = text[whole:]
+            try:
+                writer.write(pybase64.b64decode(text[:whole], validate=True))
+            except (binascii.Error, ValueError) as exc:
+                raise _FaultError("docflow.transport.operation",
+                                  "Packet is not base64") from exc
+        if carry:
+            raise _FaultError("docflow.transport.operation", "Packet is not base64")
+        return writer.finish()
+
+
+def _packet(operation: etree._Element, skeleton: Skeleton | None = None) -> PacketData:
     element = operation.find(f"{{{SERVICE_NS}}}Packet")
     names = [etree.QName(child).localname for child in operation if isinstance(child.tag, str)]
     if element is None or names not in (["Packet"], ["Packet", "Recipient"]):
         raise _FaultError("docflow.transport.operation",
                           "the operation must hold one Packet and at most one Recipient")
     text = element.text or ""
+    if skeleton is not None and text in skeleton.runs:
+        return _spooled_packet(skeleton.text(text))
     element.text = None  # free libxml2's copy before decoding
     try:
         return pybase64.b64decode(text, validate=True)

@@ -30,6 +30,7 @@ from docflow.agencies import Agency
 from docflow.errors import OrganCodeError, TransportError
 from docflow.lifecycle import Outcome
 from docflow.model import OrganCode
+from docflow.spool import PacketData, as_bytes
 from docflow.transport._http import (
     CONNECT_RETRY,
     EnvironmentOnce,
@@ -259,13 +260,13 @@ class VxpClient:
 
     # ------------------------------------------------------------------ transport port
 
-    def send_document(self, recipient: OrganCode, packet: bytes, *,
+    def send_document(self, recipient: OrganCode, packet: PacketData, *,
                       via: OrganCode | None = None) -> bytes | None:
         """Queue a document at the axis for ``recipient`` (no receipt now: None)."""
-        self.send_edoc(packet, to=[recipient], message_type="edoc")
+        self.send_edoc(as_bytes(packet), to=[recipient], message_type="edoc")
         return None
 
-    def send_status(self, recipient: OrganCode, packet: bytes, *,
+    def send_status(self, recipient: OrganCode, packet: PacketData, *,
                     via: OrganCode | None = None) -> None:
         """Queue a status packet at the axis for ``recipient``."""
-        self.send_edoc(packet, to=[recipient], message_type="status")
+        self.send_edoc(as_bytes(packet), to=[recipient], message_type="status")
