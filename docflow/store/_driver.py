@@ -241,14 +241,30 @@ class DriverCursor:
         statement = _INSERTS.get(table.name)
         if statement is None:
             statement = _INSERTS[table.name] = table.insert()
-        cursor = self._raw()
         keys = tuple(rows[0])
         if self._sqlite:
             # One statement per row: in SQLite, a row's id is the cursor's lastrowid.
             compiled = _compile(self._connection, statement, keys, False)
             return [int(self._run(compiled, compiled.params(row)).lastrowid) for row in rows]
+        spooled = {index: row["raw"] for index, row in enumerate(rows)
+                   if table.name == "envelopes" and isinstance(row.get("raw"), Spool)}
+        if spooled:  # the row gets no bytes; its pieces follow, one row each
+            rows = [{**row, "raw": b""} if index in spooled else row
+                    for index, row in enumerate(rows)]
         compiled = _compile(self._connection, statement, keys, True)
         params = [_plain(compiled.params(row)) for row in rows]
+        if spooled:
+            ids = self._insert_returning(compiled, params)
+            pieces = table.metadata.tables["envelope_chunks"].insert()
+            for index, spool in spooled.items():
+                for seq, chunk in enumerate(spool.chunks(size=_CHUNK)):
+                    self.execute(pieces, {"envelope_ref": ids[index], "seq": seq,
+                                          "data": chunk})
+            return ids
+        return self._insert_returning(compiled, params)
+
+    def _insert_returning(self, compiled: _Compiled, params: list[Any]) -> list[int]:
+        cursor = self._raw()
         try:
             if len(params) == 1:
                 cursor.execute(compiled.sql, params[0])
@@ -275,7 +291,8 @@ class DriverCursor:
             cursor = self._raw()
             cursor.execute(f"SELECT id, raw FROM envelopes WHERE id IN ({marks})",  # noqa: S608
                            list(ids))
-            return {int(row[0]): bytes(row[1]) for row in cursor.fetchall()}
+            return {int(ident): bytes(raw) if raw else self._pieces(int(ident))
+                    for ident, raw in cursor.fetchall()}
         sql = (f"SELECT id, length(raw), CASE WHEN length(raw) < {LARGE} THEN raw END "  # noqa: S608
                f"FROM envelopes WHERE id IN ({marks})")
         cursor = self._raw()
@@ -296,6 +313,21 @@ class DriverCursor:
             return found
         except Exception as exc:
             raise self._wrap(exc, sql, list(ids)) from exc
+
+    def _pieces(self, envelope_id: int) -> Spool:
+        """A large packet written in pieces (PostgreSQL), read back one piece at a time
+        into a spool (a query for them all would fetch them all at once)."""
+        cursor = self._raw()
+        with SpoolWriter() as writer:
+            seq = 0
+            while True:
+                cursor.execute("SELECT data FROM envelope_chunks WHERE envelope_ref = %s "
+                               "AND seq = %s", (envelope_id, seq))
+                row = cursor.fetchone()
+                if row is None:
+                    return writer.finish()
+                writer.write(row[0])
+                seq += 1
 
     def close(self) -> None:
         if self._cursor is not None:

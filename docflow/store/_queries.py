@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, bindparam, case, func, select
+from sqlalchemy import Connection, Row, Select, bindparam, case, func, select
 
 from docflow.errors import NotFoundError, StoreError
 from docflow.lifecycle import INCOMING, OUTGOING, WAITING, Direction, MessageKind
@@ -34,12 +34,14 @@ from docflow.store._views import (
 __all__ = ["Queries"]
 
 _T = TypeVar("_T")
-_DELIVERY_PACKET = select(s.envelopes.c.raw).join(
+_DELIVERY_PACKET = select(s.envelopes.c.raw, s.envelopes.c.id).join(
     s.deliveries, s.deliveries.c.envelope_ref == s.envelopes.c.id).where(
     s.deliveries.c.id == bindparam("id"))
 
-_PACKET = select(s.envelopes.c.raw).where(s.envelopes.c.document_ref == bindparam("id"),
-                                          s.envelopes.c.kind == MessageKind.DOCUMENT)
+_PACKET = select(s.envelopes.c.raw, s.envelopes.c.id).where(
+    s.envelopes.c.document_ref == bindparam("id"), s.envelopes.c.kind == MessageKind.DOCUMENT)
+_PIECES = select(s.envelope_chunks.c.data).where(
+    s.envelope_chunks.c.envelope_ref == bindparam("id")).order_by(s.envelope_chunks.c.seq)
 
 _OUTSTANDING = select(func.count()).select_from(s.deliveries).where(
     s.deliveries.c.transport_state.in_(WAITING))
@@ -83,7 +85,8 @@ class Queries:
     def packet(self, document_ref: int) -> bytes:
         """The signed bytes of a document, exactly as sent or received."""
         with self._db.reader() as conn:
-            raw = conn.execute(_PACKET, {"id": document_ref}).scalar_one_or_none()
+            row = conn.execute(_PACKET, {"id": document_ref}).one_or_none()
+            raw = None if row is None else self._whole(conn, row)
         if raw is None:
             gone = self.tombstone(document_ref)
             if gone is not None:
@@ -97,7 +100,16 @@ class Queries:
             raise NotFoundError("no packet stored for this document" if known
                                 else "no such document", where=f"document {document_ref}",
                                 hint=None if known else "docflow inbox / outbox list them")
-        return bytes(raw)
+        return raw
+
+    @staticmethod
+    def _whole(conn: Connection, row: Row[Any]) -> bytes:
+        """An envelope's bytes: its row's, or its pieces' (a large packet on PostgreSQL,
+        whose row is then empty)."""
+        if row.raw:
+            return bytes(row.raw)
+        return b"".join(bytes(piece) for piece in conn.execute(_PIECES, {"id": row.id}
+                                                                ).scalars())
 
     def documents(
         self,
@@ -182,10 +194,10 @@ class Queries:
     def delivery_packet(self, delivery_id: int) -> bytes:
         """The signed bytes a delivery carries (a document, or a status packet)."""
         with self._db.reader() as conn:
-            raw = conn.execute(_DELIVERY_PACKET, {"id": delivery_id}).scalar_one_or_none()
-        if raw is None:
-            raise NotFoundError("no such delivery", where=f"delivery {delivery_id}")
-        return bytes(raw)
+            row = conn.execute(_DELIVERY_PACKET, {"id": delivery_id}).one_or_none()
+            if row is None:
+                raise NotFoundError("no such delivery", where=f"delivery {delivery_id}")
+            return self._whole(conn, row)
 
     def register(self, organ: OrganCode, book: str, year: int) -> list[RegisterEntry]:
         """``organ``'s register ``book`` ("in": arrivals, "out": sent) of ``year``, by

@@ -268,7 +268,9 @@ def destroy(tx: Transaction, document_ref: int, reason: str | None, actor: str) 
         if tx.conn.execute(select(links.document_ref).where(links.sha256 == digest).limit(1)
                            ).first() is None:
             tx.conn.execute(s.attachments.delete().where(files.sha256 == digest))
-    tx.conn.execute(s.envelopes.delete().where(e.id.in_([row.id for row in packets])))
+    gone = [row.id for row in packets]
+    tx.conn.execute(s.envelope_chunks.delete().where(s.envelope_chunks.c.envelope_ref.in_(gone)))
+    tx.conn.execute(s.envelopes.delete().where(e.id.in_(gone)))
     packet_sha256 = packets[0].sha256 if packets else ""
     packet_size = int(packets[0].size) if packets else 0
     removed = [(str(row.name), str(row.sha256), int(row.size)) for row in attached]

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["SCHEMA_REVISION", "metadata"]
 
 #: The Alembic revision this code expects (the store refuses an older database).
-SCHEMA_REVISION = "0015"
+SCHEMA_REVISION = "0016"
 
 metadata = MetaData(
     naming_convention={
@@ -123,6 +123,16 @@ envelopes = Table(
     # store writes large packets into one by incremental I/O; migration 0002).
     Column("raw", LargeBinary, nullable=False, comment="the signed bytes, as sent/received"),
     Index(None, "document_ref"),
+)
+
+envelope_chunks = Table(  # 0016
+    "envelope_chunks", metadata,
+    Column("envelope_ref", ForeignKey("envelopes.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+    comment="a large packet's bytes in pieces on PostgreSQL (whose driver binds a value "
+            "whole), its envelopes.raw then empty; SQLite writes large blobs by "
+            "incremental I/O instead",
 )
 
 deliveries = Table(

@@ -23,7 +23,7 @@ from docflow.lifecycle import (
     OutgoingState,
     Step,
 )
-from docflow.spool import PacketData, as_bytes
+from docflow.spool import PacketData, Spool, as_bytes
 from docflow.store import _rows
 from docflow.store import _schema as s
 from docflow.store._unit import Transaction
@@ -45,7 +45,9 @@ def record(tx: Transaction, items: Sequence[tuple[Envelope, PacketData]], *, whe
         step = OUTGOING.apply(state, event)
         steps.append((event, state, step))
         state = step.state
-    if len(items) == 1 and tx.conn.dialect.name == "postgresql":
+    # (a spooled packet goes the general way: its pieces are written after its row)
+    if len(items) == 1 and tx.conn.dialect.name == "postgresql" and not isinstance(
+            items[0][1], Spool):
         records = [_record_one_pg(tx, *items[0], state, steps, where)]
         _register(tx, items, records)
         return records
