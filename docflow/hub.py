@@ -57,7 +57,7 @@ from docflow.security import (
     verify,
     verify_request,
 )
-from docflow.spool import PacketData, Spool, as_bytes, sha256_of
+from docflow.spool import PacketData, Spool, sha256_of
 from docflow.store import Claim, Store
 from docflow.tracing import DocumentTrace, local_trace, stored_envelope
 from docflow.transport import (
@@ -317,8 +317,7 @@ class Hub(Endpoint[Directory, Store]):
                                              lease=self.pull_lease,
                                              now=self.clock(), recipients=[OrganCode(organ)],
                                              kind=kind, organ=self.code)
-        return [Pending(claim.delivery_id, claim.kind, as_bytes(claim.packet))
-                for claim in claims]
+        return [Pending(claim.delivery_id, claim.kind, claim.packet) for claim in claims]
 
     def acknowledge(self, token: RequestToken, handle: int, receipt: bytes | None = None,
                     error: str | None = None) -> None:

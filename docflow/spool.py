@@ -21,6 +21,7 @@ A value type of the core (no sockets, no clocks); its only I/O is its own file.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import os
 import tempfile
@@ -28,10 +29,13 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+import pybase64
+
 from docflow.errors import OversizeError
 
 __all__ = ["CHUNK", "SPOOL_FROM", "PacketData", "Spool", "SpoolWriter", "as_bytes",
-           "chunks_of", "sha256_of", "size_of", "spool_if_large"]
+           "base64_chunks", "base64_size", "chunks_of", "decode_base64_spool", "sha256_of",
+           "size_of", "spool_if_large"]
 
 #: the size of the pieces a spool is read and written in
 CHUNK = 1 << 20
@@ -226,6 +230,40 @@ def chunks_of(data: PacketData, *, size: int = CHUNK) -> Iterator[bytes]:
 def as_bytes(data: PacketData) -> bytes:
     """A packet as one ``bytes`` (a spool read whole: for the paths that need it so)."""
     return bytes(data) if isinstance(data, Spool) else data
+
+
+def base64_size(size: int) -> int:
+    """The length of the base64 of ``size`` bytes (padded, no line breaks)."""
+    return 4 * ((size + 2) // 3)
+
+
+def base64_chunks(data: PacketData) -> Iterator[bytes]:
+    """The base64 of a packet: at once when in memory, in pieces when spooled (each
+    from a multiple of 3 bytes, so that they join into the base64 of the whole)."""
+    if not isinstance(data, Spool):
+        yield pybase64.b64encode(data)
+        return
+    for chunk in data.chunks(size=3 << 18):
+        yield pybase64.b64encode(chunk)
+
+
+def decode_base64_spool(chunks: Iterable[bytes], *, limit: int | None = None) -> Spool:
+    """A spool of the bytes whose base64 text comes in ``chunks`` (white space allowed
+    anywhere, as in MIME base64), decoded as it comes; ``ValueError`` for what is not
+    base64, :class:`~docflow.errors.OversizeError` past ``limit`` decoded bytes."""
+    with SpoolWriter(limit=limit) as writer:
+        carry = b""
+        for chunk in chunks:
+            text = carry + chunk.translate(None, b" \t\r\n")
+            whole = len(text) - len(text) % 4
+            carry = text[whole:]
+            try:
+                writer.write(pybase64.b64decode(text[:whole], validate=True))
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"not base64: {exc}") from exc
+        if carry:
+            raise ValueError("not base64: the text ends in an incomplete group")
+        return writer.finish()
 
 
 def spool_if_large(data: bytes, *, threshold: int = SPOOL_FROM) -> PacketData:

@@ -50,7 +50,8 @@ class Pending:
 
     handle: int
     kind: str
-    packet: bytes
+    #: a large packet comes spooled
+    packet: PacketData
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ defaults and does not check what was signed). Every failure surfaces as a
 
 from __future__ import annotations
 
+import binascii
 import itertools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,11 +25,20 @@ import zeep.exceptions
 from lxml import etree
 from zeep.transports import Transport as ZeepTransport
 
-from docflow.envelope import schema_path
+from docflow.envelope import ParseLimits, parse_xml, scan, schema_path
 from docflow.errors import RETRY_HINT, TransportError
 from docflow.model import OrganCode
 from docflow.security import RequestToken
-from docflow.spool import PacketData, Spool, as_bytes
+from docflow.spool import (
+    CHUNK,
+    SPOOL_FROM,
+    PacketData,
+    Spool,
+    as_bytes,
+    base64_chunks,
+    base64_size,
+    decode_base64_spool,
+)
 from docflow.transport._http import EnvironmentOnce, network_reason
 from docflow.transport._port import CopyTrace, Pending, StatusTrace, TraceReport
 from docflow.transport._soap_server import SERVICE_NS
@@ -39,6 +49,8 @@ __all__ = ["SoapClient"]
 _PLACEHOLDER = b"\x00"
 _PLACEHOLDER_B64 = b">AA==<"
 _STREAMED_FROM = 1 << 20  # packets from this size are sent from their pieces
+#: the largest answer to a pull read (50 items of the axis's 50 MiB packets, in base64)
+_MAX_ANSWER = 50 * 70 * 1024 * 1024
 
 
 class _Body:
@@ -47,8 +59,8 @@ class _Body:
     of a multi-megabyte packet, and a spooled packet's base64 is made as it is read."""
 
     def __init__(self, head: bytes, packet: PacketData, tail: bytes) -> None:
-        self._length = len(head) + 4 * ((len(packet) + 2) // 3) + len(tail)
-        self._chunks = itertools.chain((head,), _base64(packet), (tail,))
+        self._length = len(head) + base64_size(len(packet)) + len(tail)
+        self._chunks = itertools.chain((head,), base64_chunks(packet), (tail,))
         self._buffer = memoryview(b"")
 
     def __len__(self) -> int:
@@ -73,15 +85,6 @@ class _Body:
             self._buffer = self._buffer[len(piece):]
             wanted -= len(piece)
         return b"".join(out)
-
-
-def _base64(packet: PacketData) -> Iterator[bytes]:
-    """The base64 of a packet: at once when in memory, in pieces (each from a multiple of
-    3 bytes, so they join into the whole's base64) when spooled."""
-    if not isinstance(packet, Spool):
-        yield pybase64.b64encode(packet)
-        return
-    yield from (pybase64.b64encode(chunk) for chunk in packet.chunks(size=3 << 18))
 
 
 class SoapClient:
@@ -142,14 +145,16 @@ class SoapClient:
         head, tail = head + b">", b"<" + tail
         if not marker:  # zeep changed how it writes base64: fail loudly, not silently
             raise TransportError("cannot place the packet in zeep's SOAP message")
-        action = self._binding.get(operation).soapaction
-        if self._soap12:
-            headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'}
-        else:
-            headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"'}
+        headers = self._headers(operation)
         if len(packet) < _STREAMED_FROM:  # small: one buffer, one write
             return b"".join((head, pybase64.b64encode(as_bytes(packet)), tail)), headers
         return _Body(head, packet, tail), headers
+
+    def _headers(self, operation: str) -> dict[str, str]:
+        action = self._binding.get(operation).soapaction
+        if self._soap12:
+            return {"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'}
+        return {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"'}
 
     @contextmanager
     def _errors(self, to: OrganCode) -> Iterator[None]:
@@ -206,9 +211,19 @@ class SoapClient:
                 limit: int) -> list[Pending]:
         """Lease up to ``limit`` packets of ``kind`` the hub holds for the caller."""
         operation = "GetPendingDocuments" if kind == "document" else "GetPendingStatuses"
+        message = etree.tostring(self._client.create_message(
+            self._service(hub), operation, Token=token.to_text(), Limit=limit))
         with self._errors(hub):
-            result = getattr(self._service(hub), operation)(Token=token.to_text(),
-                                                            Limit=limit)
+            response = self.session.post(self._urls.get(hub) or "", data=message,
+                                         headers=self._headers(operation),
+                                         timeout=self._timeout, stream=True)
+            with response:
+                length = response.headers.get("Content-Length", "")
+                if response.status_code == 200 and length.isdigit() and \
+                        int(length) >= SPOOL_FROM:
+                    return _pending_spooled(response, hub, kind, operation)
+                result = self._binding.process_reply(  # zeep reads .content: all of it
+                    self._client, self._binding.get(operation), response)
             items = [] if result is None else result
             return [Pending(int(item.Handle), kind, bytes(item.Packet)) for item in items]
 
@@ -240,6 +255,35 @@ class SoapClient:
     def close(self) -> None:
         """Close the HTTP connections."""
         self.session.close()
+
+
+def _pending_spooled(response: requests.Response, hub: OrganCode, kind: str,
+                     operation: str) -> list[Pending]:
+    """A large answer to a pull (a hub holding scanned decisions), read as it arrives
+    into a spool: its skeleton parsed, each large packet decoded from the spool into
+    its own (what zeep would hold several times over: the answer, its tree, the texts)."""
+    limits = ParseLimits(max_bytes=_MAX_ANSWER)
+    skeleton = scan(Spool.from_chunks(response.iter_content(CHUNK), limit=_MAX_ANSWER),
+                    limits=limits)
+    root = parse_xml(skeleton.xml, limits)
+    result = next(iter(root.iterfind(f"./{{*}}Body/{{{SERVICE_NS}}}{operation}Response")),
+                  None)
+    if result is None:
+        raise TransportError(f"{hub} answered {operation} with something else",
+                             where=str(hub))
+    items = []
+    for entry in result.iterfind(f"{{{SERVICE_NS}}}Item"):
+        handle = entry.findtext(f"{{{SERVICE_NS}}}Handle") or ""
+        text = entry.findtext(f"{{{SERVICE_NS}}}Packet") or ""
+        try:
+            packet: PacketData = (decode_base64_spool(skeleton.text(text))
+                                  if text in skeleton.runs
+                                  else pybase64.b64decode(text, validate=True))
+            items.append(Pending(int(handle), kind, packet))
+        except (ValueError, binascii.Error) as exc:
+            raise TransportError(f"{hub} answered {operation} with an item that does not "
+                                 f"fit the contract: {exc}", where=str(hub)) from exc
+    return items
 
 
 def _fault_detail(fault: zeep.exceptions.Fault) -> tuple[str | None, str | None]:

@@ -16,6 +16,7 @@ import binascii
 import datetime as dt
 import json
 import logging
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,16 @@ from docflow.errors import (
 )
 from docflow.model import OrganCode
 from docflow.security import RequestToken
-from docflow.spool import CHUNK, SPOOL_FROM, PacketData, Spool, SpoolWriter
+from docflow.spool import (
+    CHUNK,
+    SPOOL_FROM,
+    PacketData,
+    Spool,
+    as_bytes,
+    base64_chunks,
+    base64_size,
+    decode_base64_spool,
+)
 from docflow.transport._port import Endpoint, Mailbox, TraceReport
 
 __all__ = ["SERVICE_NS", "SOAP11_NS", "SOAP12_NS", "SoapApp"]
@@ -224,11 +234,19 @@ class SoapApp:
             items = mailbox.pending(token, kind, int(_text(element, "Limit")))
             root, body = _envelope(version)
             result = etree.SubElement(body, f"{{{SERVICE_NS}}}{operation}Response")
+            large: dict[bytes, PacketData] = {}
             for item in items:
                 entry = etree.SubElement(result, f"{{{SERVICE_NS}}}Item")
                 etree.SubElement(entry, f"{{{SERVICE_NS}}}Handle").text = str(item.handle)
-                etree.SubElement(entry, f"{{{SERVICE_NS}}}Packet").text = (
-                    pybase64.b64encode(item.packet))
+                packet = etree.SubElement(entry, f"{{{SERVICE_NS}}}Packet")
+                if len(item.packet) < _STREAMED_FROM:
+                    packet.text = pybase64.b64encode(as_bytes(item.packet))
+                else:  # its base64 is written into the answer as the answer is sent
+                    marker = secrets.token_hex(16)
+                    packet.text = marker
+                    large[marker.encode("ascii")] = item.packet
+            if large:
+                return _spliced_response(version, root, large)
             return _xml_response(version, root)
         if operation == "Acknowledge":
             receipt = element.findtext(f"{{{SERVICE_NS}}}Receipt")
@@ -332,20 +350,10 @@ def _body_chunks(request: Request, length: int) -> Iterator[bytes]:
 def _spooled_packet(chunks: Iterator[bytes]) -> Spool:
     """A packet decoded from its base64 text (a run of the request's skeleton) as the text
     is read, into its own spool."""
-    with SpoolWriter() as writer:
-        carry = b""
-        for chunk in chunks:
-            text = carry + chunk.translate(None, b" \t\r\n")
-            whole = len(text) - len(text) % 4
-            carry = text[whole:]
-            try:
-                writer.write(pybase64.b64decode(text[:whole], validate=True))
-            except (binascii.Error, ValueError) as exc:
-                raise _FaultError("docflow.transport.operation",
-                                  "Packet is not base64") from exc
-        if carry:
-            raise _FaultError("docflow.transport.operation", "Packet is not base64")
-        return writer.finish()
+    try:
+        return decode_base64_spool(chunks)
+    except ValueError as exc:
+        raise _FaultError("docflow.transport.operation", "Packet is not base64") from exc
 
 
 def _packet(operation: etree._Element, skeleton: Skeleton | None = None) -> PacketData:
@@ -384,6 +392,34 @@ def _response(version: _Version, element: str, child: str, text: bytes) -> Respo
 def _xml_response(version: _Version, root: etree._Element) -> Response:
     return Response(etree.tostring(root, xml_declaration=True, encoding="UTF-8"),
                     content_type=version.content_type)
+
+
+def _spliced_response(version: _Version, root: etree._Element,
+                      large: dict[bytes, PacketData]) -> Response:
+    """An answer whose large packets' base64 is made as it is sent, from their spools:
+    each marker in the serialized answer replaced by its packet (base64 needs no
+    escaping in a text), with the whole answer's Content-Length."""
+    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    pieces: list[bytes | PacketData] = []
+    for marker, packet in large.items():
+        before, found, data = data.partition(marker)
+        if not found:  # pragma: no cover - each marker was written once, just now
+            raise TransportError("a packet's place in the answer was lost")
+        pieces += [before, packet]
+    pieces.append(data)
+    length = sum(len(piece) if index % 2 == 0 else base64_size(len(piece))
+                 for index, piece in enumerate(pieces))
+
+    def chunks() -> Iterator[bytes]:
+        for index, piece in enumerate(pieces):
+            if index % 2 == 0:
+                yield as_bytes(piece)
+            else:
+                yield from base64_chunks(piece)
+
+    response = Response(chunks(), content_type=version.content_type)
+    response.headers["Content-Length"] = str(length)
+    return response
 
 
 def _trace_response(version: _Version, report: TraceReport) -> etree._Element:

@@ -7,6 +7,7 @@ driver binds the packet whole)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,10 +22,10 @@ from docflow.model import Attachment, OrganCode, OrganInfo
 from docflow.node import Node
 from docflow.routing import Directory
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
-from docflow.security import verify
+from docflow.security import RequestToken, issue_certificate, verify
 from docflow.spool import SPOOL_FROM, PacketData, Spool
 from docflow.store import Store
-from docflow.transport import SoapApp, SoapClient
+from docflow.transport import Pending, SoapApp, SoapClient, TraceReport
 from tests.conftest import Pki
 from tests.integration.test_soap import Server, _call, _fault_code, _post
 
@@ -48,7 +49,14 @@ name = "UBND thành phố Tam Kỳ"
 level = "district"
 hub = "{hub}"
 endpoint = "{district_url}"
+[[organs]]
+code = "{commune}"
+name = "UBND xã Tam Thăng"
+level = "commune"
+hub = "{hub}"
+pull = true
 """
+COMMUNE = OrganCode.parse("000.01.01.H41")
 
 
 class Spy:
@@ -72,6 +80,20 @@ class Spy:
         assert self.target is not None
         self.target.receive_status(packet, recipient)
 
+    # a hub's pull side, as it is
+    def pending(self, token: RequestToken, kind: str, limit: int) -> list[Pending]:
+        assert isinstance(self.target, Hub)
+        return self.target.pending(token, kind, limit)
+
+    def acknowledge(self, token: RequestToken, handle: int, receipt: bytes | None = None,
+                    error: str | None = None) -> None:
+        assert isinstance(self.target, Hub)
+        self.target.acknowledge(token, handle, receipt, error)
+
+    def trace(self, token: RequestToken, message_id: str) -> TraceReport:
+        assert isinstance(self.target, Hub)
+        return self.target.trace(token, message_id)
+
 
 @dataclass
 class Province:
@@ -79,6 +101,7 @@ class Province:
     hub: Hub
     district: Node
     spies: dict[str, Spy]
+    commune: Node
 
 
 @pytest.fixture
@@ -88,20 +111,23 @@ def province(pki: Pki, tmp_path: Path, store_url: str) -> Iterator[Province]:
     servers = {role: Server(SoapApp(spy)) for role, spy in spies.items()}
     path = tmp_path / "directory.toml"
     path.write_text(DIRECTORY.format(hub=HUB, province=PROVINCE.code, district=TAM_KY.code,
-                                     hub_url=servers["hub"].url,
+                                     commune=COMMUNE, hub_url=servers["hub"].url,
                                      district_url=servers["district"].url), encoding="utf-8")
     directory = Directory.from_toml(path)
     client = SoapClient(directory.addresses(), timeout=60)
     hub_store = Store.open(store_url, clock=clock)
     stores = [Store.open(f"sqlite:///{tmp_path / name}.db", clock=clock)
-              for name in ("province", "district")]
+              for name in ("province", "district", "commune")]
     hub = Hub(OrganInfo(HUB, "LGSP Quảng Nam"), pki.hub, pki.trust, hub_store, client,
               directory, clock=clock)
     district = Node(TAM_KY, pki.district, pki.trust, stores[1], client, directory=directory,
                     clock=clock)
     spies["hub"].target, spies["district"].target = hub, district
+    credentials = issue_certificate(pki.ca, str(COMMUNE), "UBND xã Tam Thăng", now=pki.now)
+    commune = Node(OrganInfo(COMMUNE, "UBND xã Tam Thăng"), credentials, pki.trust,
+                   stores[2], client, directory=directory, clock=clock)
     yield Province(Node(PROVINCE, pki.province, pki.trust, stores[0], client,
-                        directory=directory, clock=clock), hub, district, spies)
+                        directory=directory, clock=clock), hub, district, spies, commune)
     client.close()
     for server in servers.values():
         server.close()
@@ -131,6 +157,36 @@ def test_a_large_document_streams_through_the_hub(province: Province, pki: Pki) 
     stored = province.district.store.queries.attachments(received.id)
     assert [(att.name, att.size) for att in stored] == [("ban-do.pdf", len(SCAN))]
     assert parse_packet(packet).attachments == verified.envelope.attachments
+
+
+@pytest.mark.slow
+def test_a_pulling_commune_takes_a_large_document_from_the_hub(province: Province,
+                                                               pki: Pki) -> None:
+    """The hub writes the packet's base64 into its answer from its spool as it sends
+    it; the commune spools the answer and decodes the packet from it."""
+    info = sample_envelope(attachment_bytes=0).info
+    info = dataclasses.replace(info, recipients=(OrganInfo(COMMUNE, "UBND xã Tam Thăng"),))
+    province.province.send(info, [Attachment("ban-do.pdf", SCAN)])
+    assert province.province.deliver().delivered == 1
+    assert province.hub.deliver().forwarded == 0  # held for the commune to pull
+    seen: list[type] = []
+    receive = province.commune.receive_document
+
+    def noting(packet: PacketData, *args: object, **kwargs: object) -> bytes:
+        seen.append(type(packet))
+        return receive(packet, *args, **kwargs)  # type: ignore[arg-type]
+
+    province.commune.receive_document = noting  # type: ignore[method-assign]
+    report = province.commune.pull()
+    assert seen == [Spool]  # the answer spooled, the packet decoded into its own
+    assert (report.documents, report.refused) == (1, 0), report.errors
+    (received,) = province.commune.store.queries.documents(direction="in").items
+    verified = verify(province.commune.store.queries.packet(received.id), pki.trust,
+                      now=pki.now)
+    assert verified.envelope.attachments[0].data == SCAN
+    assert [str(hop.organ) for hop in verified.hops] == [str(HUB)]
+    # the commune's receipt reached the hub with the acknowledgement
+    assert province.hub.store.queries.waiting_for([COMMUNE]) == {}
 
 
 def _large_call(packet: bytes) -> bytes:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from docflow.store._schema import SCHEMA_REVISION
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -119,7 +121,7 @@ def test_the_installed_command_sets_up_a_home_and_validates(installed: Path,
     assert (home / "node.toml").is_file()
     upgraded = _run(installed, tmp_path, "docflow", "db", "upgrade", "--database",
                     f"sqlite:///{tmp_path / 'another.db'}")
-    assert "0015" in upgraded.stdout
+    assert SCHEMA_REVISION in upgraded.stdout
     packet = tmp_path / "decision.edxml"
     _run(installed, tmp_path, "docflow", "sample", "decision", "-o", str(packet))
     valid = _run(installed, tmp_path, "docflow", "validate", str(packet))
