@@ -26,7 +26,7 @@ from lxml import etree
 from zeep.transports import Transport as ZeepTransport
 
 from docflow.envelope import ParseLimits, parse_xml, scan, schema_path
-from docflow.errors import RETRY_HINT, TransportError
+from docflow.errors import RETRY_HINT, EnvelopeError, TransportError
 from docflow.model import OrganCode
 from docflow.security import RequestToken
 from docflow.spool import (
@@ -49,8 +49,9 @@ __all__ = ["SoapClient"]
 _PLACEHOLDER = b"\x00"
 _PLACEHOLDER_B64 = b">AA==<"
 _STREAMED_FROM = 1 << 20  # packets from this size are sent from their pieces
-#: the largest answer to a pull read (50 items of the axis's 50 MiB packets, in base64)
-_MAX_ANSWER = 50 * 70 * 1024 * 1024
+#: the most a pull's answer may take per item asked for (a 50 MiB packet in base64, and
+#: room for the SOAP around it): what a hub sends beyond is refused, not stored
+_MAX_ITEM = 70 * 1024 * 1024
 
 
 class _Body:
@@ -221,7 +222,8 @@ class SoapClient:
                 length = response.headers.get("Content-Length", "")
                 if response.status_code == 200 and length.isdigit() and \
                         int(length) >= SPOOL_FROM:
-                    return _pending_spooled(response, hub, kind, operation)
+                    return _pending_spooled(response, hub, kind, operation,
+                                            limit=max(1, limit) * _MAX_ITEM)
                 result = self._binding.process_reply(  # zeep reads .content: all of it
                     self._client, self._binding.get(operation), response)
             items = [] if result is None else result
@@ -258,14 +260,19 @@ class SoapClient:
 
 
 def _pending_spooled(response: requests.Response, hub: OrganCode, kind: str,
-                     operation: str) -> list[Pending]:
+                     operation: str, *, limit: int) -> list[Pending]:
     """A large answer to a pull (a hub holding scanned decisions), read as it arrives
     into a spool: its skeleton parsed, each large packet decoded from the spool into
-    its own (what zeep would hold several times over: the answer, its tree, the texts)."""
-    limits = ParseLimits(max_bytes=_MAX_ANSWER)
-    skeleton = scan(Spool.from_chunks(response.iter_content(CHUNK), limit=_MAX_ANSWER),
-                    limits=limits)
-    root = parse_xml(skeleton.xml, limits)
+    its own (what zeep would hold several times over: the answer, its tree, the texts).
+    An answer past ``limit`` bytes is refused as it arrives (OversizeError)."""
+    limits = ParseLimits(max_bytes=limit)
+    try:
+        skeleton = scan(Spool.from_chunks(response.iter_content(CHUNK), limit=limit),
+                        limits=limits)
+        root = parse_xml(skeleton.xml, limits)
+    except EnvelopeError as exc:  # too large, not XML, hostile: the hub's answer is bad
+        raise TransportError(f"{hub} answered {operation} with what cannot be read: "
+                             f"{exc.message}", where=str(hub)) from exc
     result = next(iter(root.iterfind(f"./{{*}}Body/{{{SERVICE_NS}}}{operation}Response")),
                   None)
     if result is None:

@@ -12,20 +12,22 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from docflow.envelope import parse_packet
+from docflow.errors import TransportError
 from docflow.hub import Hub
 from docflow.model import Attachment, OrganCode, OrganInfo
 from docflow.node import Node
 from docflow.routing import Directory
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
-from docflow.security import RequestToken, issue_certificate, verify
+from docflow.security import RequestToken, issue_certificate, sign_request, verify
 from docflow.spool import SPOOL_FROM, PacketData, Spool
 from docflow.store import Store
-from docflow.transport import Pending, SoapApp, SoapClient, TraceReport
+from docflow.transport import Pending, PullOperation, SoapApp, SoapClient, TraceReport
 from tests.conftest import Pki
 from tests.integration.test_soap import Server, _call, _fault_code, _post
 
@@ -229,3 +231,28 @@ def test_a_short_body_for_its_length_is_refused(province: Province) -> None:
             return  # the server waited for the rest and the connection was closed
     assert response.status_code in (400, 500)
     assert province.district.store.queries.documents().total == 0
+
+
+@pytest.mark.parametrize("answer", [
+    b"x" * SPOOL_FROM,  # not XML at all
+    b'<!DOCTYPE x [<!ENTITY e "e">]><x>' + b"A" * SPOOL_FROM + b"</x>",
+    b'<x xmlns="urn:other">' + b"A" * SPOOL_FROM + b"</x>",  # XML, not the answer
+])
+def test_a_hubs_large_bad_answer_to_a_pull_is_a_transport_error(pki: Pki,
+                                                                 answer: bytes) -> None:
+    """What a hub answers is outside input too: read into a spool, then refused as a
+    TransportError (intake sets the pass aside), nothing kept."""
+    def app(environ: dict[str, object], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"),
+                                  ("Content-Length", str(len(answer)))])
+        return [answer]
+
+    server = Server(app)
+    client = SoapClient({HUB: server.url}, timeout=10)
+    try:
+        token = sign_request(pki.district, PullOperation.PENDING, "document", now=pki.now)
+        with pytest.raises(TransportError, match=str(HUB)):
+            client.pending(HUB, token, "document", 5)
+    finally:
+        client.close()
+        server.close()
