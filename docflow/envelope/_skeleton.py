@@ -16,8 +16,8 @@ the text itself counts, the run is read from the spool:
 - a packet written again (a hub's hop): the serialized skeleton, cut at its markers, with
   each run's bytes as they came (:meth:`Skeleton.raw_pieces`).
 
-Only UTF-8 packets are cut (a run's bytes are then its characters); another encoding is
-scanned for its refusals but keeps its texts in the skeleton.
+Only UTF-8 packets are scanned and cut (a run's bytes are then its characters); another
+encoding (UTF-16 or -32, which every parser must read too) is its own skeleton, whole.
 """
 
 from __future__ import annotations
@@ -29,7 +29,14 @@ from dataclasses import dataclass
 from typing import Any
 from xml.parsers import expat
 
-from docflow.envelope._xml import _DOCTYPE, _DOCTYPE_HINT, DEFAULT_LIMITS, ParseLimits
+from docflow.envelope._xml import (
+    _DOCTYPE,
+    _DOCTYPE_HINT,
+    _PROLOG_SCAN,
+    DEFAULT_LIMITS,
+    ParseLimits,
+    _has_doctype,
+)
 from docflow.errors import OversizeError, UnsafeXmlError, XmlError
 from docflow.spool import CHUNK, Spool
 
@@ -122,8 +129,9 @@ class Skeleton:
 
 
 def _utf8(head: bytes) -> bool:
-    if head.startswith((b"\xfe\xff", b"\xff\xfe", b"\x00", b"\x4c\x6f\xa7\x94")):
-        return False  # UTF-16/32 or EBCDIC
+    if head.startswith((b"\xfe\xff", b"\xff\xfe", b"\x4c\x6f\xa7\x94")) or \
+            b"\x00" in head[:4]:
+        return False  # UTF-16/32 (with or without a BOM) or EBCDIC: never NUL in UTF-8
     declared = _ENCODING.match(head)
     return declared is None or declared.group(1).lower().replace(b"_", b"-") in (
         b"utf-8", b"utf8")
@@ -184,6 +192,12 @@ def scan(spool: Spool, *, limits: ParseLimits = DEFAULT_LIMITS,
         raise OversizeError(len(spool), limits.max_bytes)
     if not len(spool):
         raise XmlError("empty input", hint="send a complete edXML packet")
+    head = spool.read(0, _PROLOG_SCAN)
+    if _has_doctype(head):  # the parsers' own pre-filter: every encoding, any prolog
+        raise UnsafeXmlError(_DOCTYPE, hint=_DOCTYPE_HINT)
+    prefix = secrets.token_hex(_MARKER // 2 - 4).encode("ascii")
+    if not _utf8(head):  # nothing is cut: the parser reads it whole (expat has no UTF-32)
+        return Skeleton(bytes(spool), {}, spool, prefix)
     scanner = _Scanner(min_run)
     try:
         for chunk in spool.chunks():
@@ -193,12 +207,10 @@ def scan(spool: Spool, *, limits: ParseLimits = DEFAULT_LIMITS,
         raise XmlError(f"the packet is not well-formed XML: {expat.ErrorString(exc.code)}",
                        line=exc.lineno, hint="send a complete, well-formed edXML packet"
                        ) from None
-    runs = scanner.runs if _utf8(spool.read(0, 256)) else []
-    prefix = secrets.token_hex(_MARKER // 2 - 4).encode("ascii")
     pieces: list[bytes] = []
     kept: dict[str, Run] = {}
     position = 0
-    for run in runs:
+    for run in scanner.runs:
         if any(b"&" in chunk for chunk in spool.chunks(run.start, run.stop, size=CHUNK)):
             continue  # written with references: its bytes are not its characters
         marker = prefix + b"%08x" % len(kept)

@@ -28,11 +28,12 @@ from werkzeug.test import Client
 
 from docflow.cli import cli
 from docflow.emulators import AxisApp, AxisSystem
-from docflow.envelope import parse_envelope, parse_packet, parse_xml, parse_xml_stream
+from docflow.envelope import parse_envelope, parse_packet, parse_xml, parse_xml_stream, scan
 from docflow.errors import DocflowError, UnsafeXmlError
 from docflow.node import Node
 from docflow.samples import PROVINCE, TAM_KY, sample_envelope
 from docflow.security import sign, verify
+from docflow.spool import SPOOL_FROM, Spool
 from docflow.store import Store, sqlite_url
 from docflow.transport import InMemoryTransport, SoapApp, sign_headers
 from tests.conftest import Pki
@@ -125,6 +126,33 @@ def test_a_streamed_request_behind_a_long_prolog_loads_nothing(fifo: Path,
     error = refused(never_opens(fifo, lambda: parse_xml_stream(io.BytesIO(data).read,
                                                                len(data))))
     assert isinstance(error, UnsafeXmlError)
+
+
+@pytest.mark.parametrize(("encoding", "prolog"), CASES)
+def test_the_scan_of_a_spooled_packet_loads_nothing(fifo: Path, encoding: str,
+                                                    prolog: str) -> None:
+    """The streaming path's expat pass (docflow.envelope.scan) refuses a UTF-8 packet at
+    its DOCTYPE before expat reads a declaration; another encoding is not scanned but
+    parsed whole, with the parsers' refusals."""
+    spool = Spool.from_chunks([hostile(fifo, encoding, prolog)])
+    calls = [lambda: parse_packet(spool)]
+    if encoding.startswith("utf-8"):
+        calls.append(lambda: scan(spool))
+    for call in calls:
+        error = refused(never_opens(fifo, call))
+        assert isinstance(error, UnsafeXmlError), error
+        assert "DOCTYPE" in error.message
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_a_spooled_request_loads_nothing(fifo: Path, served: Served, encoding: str) -> None:
+    """8 MiB and more: the SOAP endpoint spools the request and scans it."""
+    client = Client(SoapApp(served.node))
+    request = hostile(fifo, encoding, "none", body=soap_body("SendDocument").decode().replace(
+        "<soap:Body>", "<soap:Body>" + " " * SPOOL_FROM, 1))
+    response = never_opens(fifo, client.post, "/", data=request, headers=_SOAP)
+    assert b"docflow.envelope.unsafe" in _fault(response), encoding
+    assert served.node.inbox().total == 0
 
 
 def test_verify_loads_nothing(fifo: Path, pki: Pki) -> None:
