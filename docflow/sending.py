@@ -10,6 +10,7 @@ import logging
 import re
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from docflow.delivery import DeliveryReport, check_receipt, run_outbox
 from docflow.domain.deadlines import sent_deadlines
@@ -31,7 +32,16 @@ from docflow.spool import SPOOL_FROM, PacketData
 from docflow.store import Claim, OutgoingRecord
 from docflow.store.protocols import NodeStore
 
-__all__ = ["Sending"]
+__all__ = ["Sending", "SentNow"]
+
+
+@dataclass(frozen=True)
+class SentNow:
+    """What :meth:`Sending.send_now` did: the document recorded, and the pass that
+    delivered its copies."""
+
+    record: OutgoingRecord
+    report: DeliveryReport
 
 _LOG = logging.getLogger("docflow.node")
 
@@ -50,6 +60,26 @@ class Sending(Endpoint[Directory | None, NodeStore]):
         ``To`` with their contact elements (from the directory where ``info`` leaves them
         out), and the sender's own ``TraceHeader`` (this organ, now) first in
         ``TraceHeaderList``, covered by the signature."""
+        return self._send(info, attachments, to, message_id, None)
+
+    def send_now(self, info: DocumentInfo, attachments: Sequence[Attachment] = (), *,
+                 to: Sequence[OrganCode | str] | None = None, message_id: str | None = None,
+                 worker: str = "node", lease: dt.timedelta = dt.timedelta(minutes=5),
+                 workers: int = 1) -> SentNow:
+        """:meth:`send`, then deliver the new document's copies at once, as
+        :meth:`deliver` would: the document is recorded and its deliveries claimed for
+        ``worker`` in one transaction (one commit fewer than ``send`` then ``deliver``;
+        the packet in hand is sent, not read back). What fails is retried by later
+        passes of :meth:`deliver`, as any delivery: a process that dies before the
+        answer leaves the copies to be claimed again once ``lease`` runs out."""
+        record = self._send(info, attachments, to, message_id, (worker, lease))
+        report = run_outbox(record.claims, self.store, self.transport, self.clock,
+                            via=self._via, settle=self._settle, workers=workers)
+        return SentNow(record, report)
+
+    def _send(self, info: DocumentInfo, attachments: Sequence[Attachment],
+              to: Sequence[OrganCode | str] | None, message_id: str | None,
+              claim: tuple[str, dt.timedelta] | None) -> OutgoingRecord:
         if isinstance(info, Envelope):
             raise ModelError("Node.send takes a DocumentInfo, not an Envelope",
                              where="Node.send(info)",
@@ -113,8 +143,11 @@ class Sending(Endpoint[Directory | None, NodeStore]):
         packet = (sign_envelope_spooled(envelope, self.credentials)
                   if sum(len(att.data) for att in envelope.attachments) * 4 // 3 >= SPOOL_FROM
                   else sign_envelope(envelope, self.credentials))
-        record = self.store.outbox.record(
-            envelope, packet, deadlines=sent_deadlines(info.due_date, self.zone), now=now)
+        deadlines = sent_deadlines(info.due_date, self.zone)
+        record = (self.store.outbox.record(envelope, packet, deadlines=deadlines, now=now)
+                  if claim is None else
+                  self.store.outbox.record(envelope, packet, deadlines=deadlines, now=now,
+                                           claim_for=claim[0], lease=claim[1]))
         _LOG.info("signed document %d (%s, message %s) for %s", record.document_ref,
                   info.code, envelope.message_id,
                   ", ".join(str(organ.code) for organ in info.recipients))
@@ -215,17 +248,18 @@ class Sending(Endpoint[Directory | None, NodeStore]):
         the outcome. A missing, unsigned, wrongly signed or mismatching receipt counts as
         no receipt: the delivery is retried later. ``workers`` sends that many at a time
         (see :func:`run_outbox`)."""
-        def settle(claim: Claim, recipient: OrganCode, via: OrganCode | None,
-                   receipt: bytes) -> None:
-            verified = self._check_receipt(receipt, recipient, via, claim.message_id,
-                                           claim.packet)
-            self.store.outbox.acknowledge(claim.delivery_id, receipt, verified.status,
-                                          content_digest=verified.content_digest, now=self.clock())
-
         claims = self.store.outbox.claim_due(worker, limit=limit, now=self.clock(),
                                              organ=self.code, lease=lease)
         return run_outbox(claims, self.store, self.transport, self.clock, via=self._via,
-                          settle=settle, workers=workers)
+                          settle=self._settle, workers=workers)
+
+    def _settle(self, claim: Claim, recipient: OrganCode, via: OrganCode | None,
+                receipt: bytes) -> None:
+        """Verify a copy's receipt and record it (a bad one: the copy is retried)."""
+        verified = self._check_receipt(receipt, recipient, via, claim.message_id,
+                                       claim.packet)
+        self.store.outbox.acknowledge(claim.delivery_id, receipt, verified.status,
+                                      content_digest=verified.content_digest, now=self.clock())
 
     def _via(self, recipient: OrganCode) -> OrganCode | None:
         if self.directory is None:

@@ -3,6 +3,7 @@ and the rows of a document it sends (:func:`record`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -47,15 +48,18 @@ class MemoryOutbox:
         self._db, self._queries = db, queries
 
     def record(self, envelope: Envelope, packet: PacketData, *,
-               deadlines: Sequence[Deadline] = (), now: dt.datetime | None = None
+               deadlines: Sequence[Deadline] = (), now: dt.datetime | None = None,
+               claim_for: str | None = None, lease: dt.timedelta = _LEASE
                ) -> OutgoingRecord:
         """Record a signed document and one queued delivery per recipient, with its
-        deadlines."""
-        return self.record_batch([(envelope, packet)], deadlines=[deadlines], now=now)[0]
+        deadlines (and claimed for ``claim_for``, in the same transaction)."""
+        return self.record_batch([(envelope, packet)], deadlines=[deadlines], now=now,
+                                 claim_for=claim_for, lease=lease)[0]
 
     def record_batch(self, items: Sequence[tuple[Envelope, PacketData]], *,
                      deadlines: Sequence[Sequence[Deadline]] | None = None,
-                     now: dt.datetime | None = None) -> list[OutgoingRecord]:
+                     now: dt.datetime | None = None, claim_for: str | None = None,
+                     lease: dt.timedelta = _LEASE) -> list[OutgoingRecord]:
         """:meth:`record` for many documents of one sender, all or none."""
         if not items:
             return []
@@ -64,7 +68,23 @@ class MemoryOutbox:
             records = [record(tx, envelope, packet) for envelope, packet in items]
             for done, owed in zip(records, deadlines or (), strict=False):
                 tx.deadline_rows(done.document_ref, owed)
-            return records
+            if claim_for is None:
+                return records
+            claimed = []
+            for done, (envelope, packet) in zip(records, items, strict=True):
+                claims = []
+                for delivery_id in done.deliveries:
+                    row = tx.tables.delivery(delivery_id)
+                    attempts = row.attempts + 1
+                    tx.transport(row, TransportEvent.CLAIM, reason=claim_for,
+                                 claimed_by=claim_for, claimed_until=tx.now + lease,
+                                 attempts=attempts)
+                    claims.append(Claim(row.id, row.document_ref, row.kind, row.recipient,
+                                        envelope.message_id, packet, attempts,
+                                        f"{envelope.info.code_number}/"
+                                        f"{envelope.info.code_notation}"))
+                claimed.append(dataclasses.replace(done, claims=tuple(claims)))
+            return claimed
 
     def claim_due(self, worker: str, *, limit: int = 10, lease: dt.timedelta = _LEASE,
                   now: dt.datetime | None = None, recipients: Sequence[OrganCode] | None = None,

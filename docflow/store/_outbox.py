@@ -8,6 +8,7 @@ jitter) and at last a dead letter, which an operator may resend.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Sequence
@@ -48,17 +49,24 @@ class Outbox:
 
     def record(
         self, envelope: Envelope, packet: PacketData, *, deadlines: Sequence[Deadline] = (),
-        now: dt.datetime | None = None
+        now: dt.datetime | None = None, claim_for: str | None = None,
+        lease: dt.timedelta = dt.timedelta(minutes=5)
     ) -> OutgoingRecord:
         """Record a signed document to send and one queued delivery per recipient, in one
         transaction (the outbox pattern: workers deliver it afterwards), with its
-        văn thư ``deadlines`` (:func:`docflow.domain.deadlines.sent_deadlines`)."""
-        return self.record_batch([(envelope, packet)], deadlines=[deadlines], now=now)[0]
+        văn thư ``deadlines`` (:func:`docflow.domain.deadlines.sent_deadlines`).
+        ``claim_for`` also claims the new deliveries for that worker until ``now +
+        lease``, in the same transaction (:meth:`Node.send_now
+        <docflow.node.Node.send_now>`: one commit fewer; a worker that dies leaves them
+        to be claimed again once the lease runs out, as any claim)."""
+        return self.record_batch([(envelope, packet)], deadlines=[deadlines], now=now,
+                                 claim_for=claim_for, lease=lease)[0]
 
     def record_batch(
         self, items: Sequence[tuple[Envelope, PacketData]], *,
         deadlines: Sequence[Sequence[Deadline]] | None = None,
-        now: dt.datetime | None = None
+        now: dt.datetime | None = None, claim_for: str | None = None,
+        lease: dt.timedelta = dt.timedelta(minutes=5)
     ) -> list[OutgoingRecord]:
         """:meth:`record` for many documents of one sender in one transaction
         (a broadcast to every commune, a batch import): all or none. ``deadlines``, if
@@ -70,7 +78,25 @@ class Outbox:
             records = _sent.record(tx, items, where=self._db.where)
             for record, owed in zip(records, deadlines or (), strict=False):
                 _rows.deadline_rows(tx, record.document_ref, owed)
-            return records
+            if claim_for is None:
+                return records
+            return [dataclasses.replace(record, claims=tuple(
+                self._claim_new(tx, delivery_id, envelope, packet, claim_for, lease)
+                for delivery_id in record.deliveries))
+                for record, (envelope, packet) in zip(records, items, strict=True)]
+
+    @staticmethod
+    def _claim_new(tx: Transaction, delivery_id: int, envelope: Envelope,
+                   packet: PacketData, worker: str, lease: dt.timedelta) -> Claim:
+        """A delivery just recorded, claimed in the same transaction (its packet is the
+        one in hand: nothing read back)."""
+        row = _rows.delivery(tx, delivery_id)
+        _rows.transport(tx, row, TransportEvent.CLAIM, reason=worker, claimed_by=worker,
+                        claimed_until=tx.now + lease, attempts=row.attempts + 1)
+        info = envelope.info
+        return Claim(delivery_id, row.document_ref, row.kind, row.recipient,
+                     envelope.message_id, packet, row.attempts + 1,
+                     f"{info.code_number}/{info.code_notation}")
 
     def claim_due(
         self,

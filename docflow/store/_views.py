@@ -27,10 +27,12 @@ class StoreHooks:
 
 @dataclass(frozen=True)
 class OutgoingRecord:
-    """What :meth:`Outbox.record` created."""
+    """What :meth:`Outbox.record` created (and claimed, when asked to)."""
 
     document_ref: int
     deliveries: tuple[int, ...]
+    #: the deliveries claimed in the same transaction (``record(claim_for=...)``)
+    claims: tuple[Claim, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -120,10 +120,11 @@ class OutboxRoom(Protocol):
     """Recording, claiming, acknowledging, failing and resending deliveries."""
 
     def record(self, envelope: Envelope, packet: PacketData, *,
-               deadlines: Sequence[Deadline] = (), now: dt.datetime | None = None
+               deadlines: Sequence[Deadline] = (), now: dt.datetime | None = None,
+               claim_for: str | None = None, lease: dt.timedelta = ...
                ) -> OutgoingRecord:
         """A signed document to send, one delivery queued per recipient, with its
-        deadlines."""
+        deadlines (claimed for ``claim_for`` in the same transaction when given)."""
 
     def record_batch(self, items: Sequence[tuple[Envelope, PacketData]], *,
                      deadlines: Sequence[Sequence[Deadline]] | None = None,
