@@ -183,7 +183,8 @@ class DriverCursor:
         large = compiled.large(params) if self._sqlite and compiled.table else ()
         try:
             if not large:
-                params = _plain(params)
+                if compiled.blobs:  # only a binary value may be a spool
+                    params = _plain(params)
                 cursor.execute(compiled.sql, params)
                 return cursor
             cursor.execute(_zeroblobs(compiled.sql, large), _plain([
@@ -228,7 +229,8 @@ class DriverCursor:
             for row in params:
                 self._run(compiled, row)
             return
-        params = [_plain(row) for row in params]
+        if compiled.blobs:
+            params = [_plain(row) for row in params]
         try:
             self._raw().executemany(compiled.sql, params)
         except Exception as exc:
@@ -252,7 +254,9 @@ class DriverCursor:
             rows = [{**row, "raw": b""} if index in spooled else row
                     for index, row in enumerate(rows)]
         compiled = _compile(self._connection, statement, keys, True)
-        params = [_plain(compiled.params(row)) for row in rows]
+        params = [compiled.params(row) for row in rows]
+        if compiled.blobs:
+            params = [_plain(row) for row in params]
         if spooled:
             ids = self._insert_returning(compiled, params)
             pieces = table.metadata.tables["envelope_chunks"].insert()
