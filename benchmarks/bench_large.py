@@ -19,29 +19,13 @@ from pathlib import Path
 from benchmarks._harness import Row, sized, wait_until_served
 from docflow.samples import PROVINCE, TAM_KY
 from docflow.security import create_ca, issue_certificate
+from tests.directories import LGSP_AND_DISTRICT
 
 SIZE = sized(74, 14) * 512 * 1024  # 37 MiB, a packet just under 50 MiB (quick: 7 MiB, a
 # packet past SPOOL_FROM, so that the quick run takes the streaming path too)
 HUB = "000.00.90.H41"
 NOTES: list[str] = []
 
-DIRECTORY = """
-[[hubs]]
-code = "{hub}"
-name = "LGSP Quảng Nam"
-endpoint = "{hub_url}"
-[[organs]]
-code = "{province}"
-name = "UBND tỉnh Quảng Nam"
-level = "province"
-hub = "{hub}"
-[[organs]]
-code = "{district}"
-name = "UBND thành phố Tam Kỳ"
-level = "district"
-hub = "{hub}"
-endpoint = "{district_url}"
-"""
 
 COMMON = textwrap.dedent(
     """
@@ -138,7 +122,7 @@ def run() -> list[Row]:
             issue_certificate(ca, code, name, now=now).save(home / f"{role}.key",
                                                             home / f"{role}.crt")
         ports = {"hub": free_port(), "district": free_port()}
-        (home / "directory.toml").write_text(DIRECTORY.format(
+        (home / "directory.toml").write_text(LGSP_AND_DISTRICT.format(
             hub=HUB, province=PROVINCE.code, district=TAM_KY.code,
             hub_url=f"http://127.0.0.1:{ports['hub']}/",
             district_url=f"http://127.0.0.1:{ports['district']}/"), encoding="utf-8")

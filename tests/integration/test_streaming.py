@@ -29,29 +29,14 @@ from docflow.spool import SPOOL_FROM, PacketData, Spool
 from docflow.store import Store
 from docflow.transport import Pending, PullOperation, SoapApp, SoapClient, TraceReport
 from tests.conftest import Pki
+from tests.directories import LGSP_AND_DISTRICT
 from tests.integration.test_soap import Server, _call, _fault_code, _post
 
 HUB = OrganCode.parse("000.00.90.H41")
 #: a scan whose packet is past the streaming threshold
 SCAN = bytes(range(256)) * (SPOOL_FROM // 256 + 4096)
 
-DIRECTORY = """
-[[hubs]]
-code = "{hub}"
-name = "LGSP Quảng Nam"
-endpoint = "{hub_url}"
-[[organs]]
-code = "{province}"
-name = "UBND tỉnh Quảng Nam"
-level = "province"
-hub = "{hub}"
-[[organs]]
-code = "{district}"
-name = "UBND thành phố Tam Kỳ"
-level = "district"
-hub = "{hub}"
-endpoint = "{district_url}"
-[[organs]]
+DIRECTORY = LGSP_AND_DISTRICT + """[[organs]]
 code = "{commune}"
 name = "UBND xã Tam Thăng"
 level = "commune"
