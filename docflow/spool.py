@@ -34,8 +34,8 @@ import pybase64
 from docflow.errors import OversizeError
 
 __all__ = ["CHUNK", "SPOOL_FROM", "PacketData", "Spool", "SpoolWriter", "as_bytes",
-           "base64_chunks", "base64_size", "chunks_of", "decode_base64_spool", "sha256_of",
-           "size_of", "spool_if_large"]
+           "base64_chunks", "base64_decoded", "base64_size", "chunks_of",
+           "decode_base64_spool", "sha256_of", "size_of", "spool_if_large"]
 
 #: the size of the pieces a spool is read and written in
 CHUNK = 1 << 20
@@ -247,23 +247,27 @@ def base64_chunks(data: PacketData) -> Iterator[bytes]:
         yield pybase64.b64encode(chunk)
 
 
+def base64_decoded(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The bytes whose base64 text comes in ``chunks`` (white space allowed anywhere, as
+    in MIME base64), decoded piece by piece as the text comes; ``ValueError`` for what is
+    not base64."""
+    carry = b""
+    for chunk in chunks:
+        text = carry + chunk.translate(None, b" \t\r\n")
+        whole = len(text) - len(text) % 4
+        carry = text[whole:]
+        try:
+            yield pybase64.b64decode(text[:whole], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(str(exc)) from exc
+    if carry:
+        raise ValueError("the text ends in an incomplete base64 group")
+
+
 def decode_base64_spool(chunks: Iterable[bytes], *, limit: int | None = None) -> Spool:
-    """A spool of the bytes whose base64 text comes in ``chunks`` (white space allowed
-    anywhere, as in MIME base64), decoded as it comes; ``ValueError`` for what is not
-    base64, :class:`~docflow.errors.OversizeError` past ``limit`` decoded bytes."""
-    with SpoolWriter(limit=limit) as writer:
-        carry = b""
-        for chunk in chunks:
-            text = carry + chunk.translate(None, b" \t\r\n")
-            whole = len(text) - len(text) % 4
-            carry = text[whole:]
-            try:
-                writer.write(pybase64.b64decode(text[:whole], validate=True))
-            except (binascii.Error, ValueError) as exc:
-                raise ValueError(f"not base64: {exc}") from exc
-        if carry:
-            raise ValueError("not base64: the text ends in an incomplete group")
-        return writer.finish()
+    """A spool of :func:`base64_decoded` ``chunks``;
+    :class:`~docflow.errors.OversizeError` past ``limit`` decoded bytes."""
+    return Spool.from_chunks(base64_decoded(chunks), limit=limit)
 
 
 def spool_if_large(data: bytes, *, threshold: int = SPOOL_FROM) -> PacketData:

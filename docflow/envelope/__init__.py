@@ -36,7 +36,7 @@ from docflow.envelope._findings import (
 )
 from docflow.envelope._packet import SIGNED_IDS, Envelope, SignedIds, derived_message_id
 from docflow.envelope._schema import PacketKind, schema_path, validate_tree
-from docflow.envelope._skeleton import Skeleton, scan
+from docflow.envelope._skeleton import PAYLOADS, Skeleton, scan
 from docflow.envelope._writer import (
     build_envelope,
     build_status,
@@ -59,6 +59,7 @@ __all__ = [
     "EDXML_NS",
     "LENGTHS",
     "MAX_FINDINGS",
+    "PAYLOADS",
     "SIGNED_IDS",
     "XLINK_NS",
     "Envelope",

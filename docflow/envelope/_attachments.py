@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pybase64
 
 from docflow.errors import OversizeError
+from docflow.spool import base64_decoded
 
 __all__ = ["Decoded", "decode_base64", "decode_base64_chunks", "sniff", "unwrap"]
 
@@ -53,20 +54,10 @@ def decode_base64_chunks(chunks: Iterable[bytes], limit: int) -> bytes:
     decoded as it comes: only the output is ever whole. Stops once the output passes
     ``limit`` bytes (the caller refuses it: its length says so)."""
     out = io.BytesIO()
-    carry = b""
-    for chunk in chunks:
-        text = carry + chunk.translate(None, b" \t\r\n")
-        whole = len(text) - len(text) % 4
-        carry = text[whole:]
-        if whole:
-            try:
-                out.write(pybase64.b64decode(text[:whole], validate=True))
-            except (binascii.Error, ValueError) as exc:
-                raise ValueError(str(exc)) from exc
+    for piece in base64_decoded(chunks):
+        out.write(piece)
         if out.tell() > limit:
             break
-    if carry and out.tell() <= limit:
-        raise ValueError("the base64 text ends in an incomplete group")
     return out.getvalue()
 
 

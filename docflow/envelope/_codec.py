@@ -27,7 +27,7 @@ from docflow.envelope._findings import DEFAULT_POLICY, Finding, Policy, Severity
 from docflow.envelope._packet import Envelope
 from docflow.envelope._reader import read_document, read_legacy_soap_status, read_status
 from docflow.envelope._schema import PacketKind, validate_tree
-from docflow.envelope._skeleton import Skeleton, scan
+from docflow.envelope._skeleton import PAYLOADS, Skeleton, scan
 from docflow.envelope._writer import serialize, trace_header
 from docflow.envelope._xml import (
     DEFAULT_LIMITS,
@@ -105,7 +105,7 @@ def load_skeleton(
     """:func:`load_tree` for a spooled packet: its :class:`Skeleton` scanned, parsed and
     validated (the large texts left in the spool); pass the skeleton to
     :func:`read_tree`."""
-    skeleton = scan(packet, limits=limits)
+    skeleton = scan(packet, limits=limits, names=PAYLOADS)
     root, kind = _load_kind(skeleton.xml, None, limits)
     return root, kind, skeleton
 
@@ -125,11 +125,22 @@ def read_tree(
     if skeleton is not None:
         reader.spooled = {marker: functools.partial(skeleton.text, marker)
                           for marker in skeleton.runs}
+        _put_back(root, skeleton)
     packet = (read_status(reader, root) if kind is PacketKind.STATUS
               else read_document(reader, root))
     if packet is None:  # pragma: no cover - the strict reader raises first
         raise SchemaError("the packet cannot be read", path="/edXML")
     return packet
+
+
+def _put_back(root: etree._Element, skeleton: Skeleton) -> None:
+    """Every text cut out of the skeleton but an attachment's base64 (which the reader
+    decodes from the spool) put back in the tree before anything is read: the model must
+    hold the packet's texts, never a marker (a scan cuts other texts only when asked)."""
+    for element in root.iter():
+        text = element.text
+        if text and text in skeleton.runs and local(element) not in PAYLOADS:
+            element.text = b"".join(skeleton.text(text)).decode("utf-8")
 
 
 def parse_packet(

@@ -2,7 +2,8 @@
 replaced by a marker, the text itself left in the :class:`~docflow.spool.Spool`.
 
 The packet is scanned once with expat (fed in chunks: no tree, no text held); a leaf
-element's text of ``min_run`` bytes or more, written without entity or character
+element's text of ``min_run`` bytes or more (of the elements ``names``: for an edXML
+packet :data:`PAYLOADS`, the attachments' base64), written without entity or character
 references, becomes a *run*: its byte range in the spool. The skeleton is the packet's
 own bytes with each run cut out and a marker in its place (32 hexadecimal digits with a
 random prefix drawn per scan: valid base64, valid text, unguessable by a sender), so
@@ -40,10 +41,13 @@ from docflow.envelope._xml import (
 from docflow.errors import OversizeError, UnsafeXmlError, XmlError
 from docflow.spool import CHUNK, Spool
 
-__all__ = ["MIN_RUN", "Run", "Skeleton", "scan"]
+__all__ = ["MIN_RUN", "PAYLOADS", "Run", "Skeleton", "scan"]
 
 #: texts this long and longer are left in the spool
 MIN_RUN = 64 * 1024
+#: the elements of an edXML packet whose texts are cut: the attachments' base64, which
+#: the reader decodes from the spool (any other text is put back before reading)
+PAYLOADS = frozenset({"ContentTransferEncoded"})
 _MARKER = 32  # hex digits in a marker: a 24-digit prefix and an 8-digit index
 _ENCODING = re.compile(rb"""\A(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["']([^"']+)["']""")
 
@@ -140,8 +144,10 @@ def _utf8(head: bytes) -> bool:
 class _Scanner:
     """expat's handlers: the byte ranges of the leaf texts worth leaving in the spool."""
 
-    def __init__(self, min_run: int) -> None:
+    def __init__(self, min_run: int, names: frozenset[str] | None) -> None:
         self.min_run = min_run
+        self.names = names
+        self._name = ""
         self.parser = expat.ParserCreate()
         self.parser.buffer_text = False
         self.parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
@@ -159,12 +165,13 @@ class _Scanner:
         parser.StartDoctypeDeclHandler = self._doctype
         parser.EntityDeclHandler = self._doctype
 
-    def _start(self, *_: object) -> None:
-        self._after_start, self._text_from = True, None
+    def _start(self, name: str, *_: object) -> None:
+        self._after_start, self._text_from, self._name = True, None, name
 
     def _end(self, *_: object) -> None:
         start = self._text_from
-        if start is not None:
+        if start is not None and (self.names is None
+                                  or self._name.rpartition(":")[2] in self.names):
             stop = self.parser.CurrentByteIndex
             if stop - start >= self.min_run:
                 self.runs.append(Run(start, stop))
@@ -183,8 +190,10 @@ class _Scanner:
 
 
 def scan(spool: Spool, *, limits: ParseLimits = DEFAULT_LIMITS,
-         min_run: int = MIN_RUN) -> Skeleton:
-    """Scan a spooled packet into its :class:`Skeleton` (see the module docstring):
+         min_run: int = MIN_RUN, names: frozenset[str] | None = None) -> Skeleton:
+    """Scan a spooled packet into its :class:`Skeleton` (see the module docstring); only
+    the texts of elements of these local ``names`` are cut when given (an edXML packet:
+    :data:`PAYLOADS`, the attachments' base64), any leaf's otherwise:
     :class:`~docflow.errors.OversizeError` past ``limits.max_bytes``,
     :class:`~docflow.errors.UnsafeXmlError` for a DOCTYPE,
     :class:`~docflow.errors.XmlError` for what is not well-formed."""
@@ -198,7 +207,7 @@ def scan(spool: Spool, *, limits: ParseLimits = DEFAULT_LIMITS,
     prefix = secrets.token_hex(_MARKER // 2 - 4).encode("ascii")
     if not _utf8(head):  # nothing is cut: the parser reads it whole (expat has no UTF-32)
         return Skeleton(bytes(spool), {}, spool, prefix)
-    scanner = _Scanner(min_run)
+    scanner = _Scanner(min_run, names)
     try:
         for chunk in spool.chunks():
             scanner.parser.Parse(chunk, False)

@@ -268,7 +268,7 @@ def _pending_spooled(response: requests.Response, hub: OrganCode, kind: str,
     limits = ParseLimits(max_bytes=limit)
     try:
         skeleton = scan(Spool.from_chunks(response.iter_content(CHUNK), limit=limit),
-                        limits=limits)
+                        limits=limits, names=frozenset({"Packet"}))
         root = parse_xml(skeleton.xml, limits)
     except EnvelopeError as exc:  # too large, not XML, hostile: the hub's answer is bad
         raise TransportError(f"{hub} answered {operation} with what cannot be read: "

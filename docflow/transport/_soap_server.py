@@ -54,6 +54,7 @@ SERVICE_NS = "urn:docflow:node:1"
 _WSDL_ADDRESS = b"http://localhost:8080/"
 _LOG = logging.getLogger("docflow.soap")
 _STREAMED_FROM = 1 << 20  # request bodies larger than this are parsed as they are read
+_PACKETS = frozenset({"Packet"})  # the texts a spooled request leaves in its file
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,8 @@ class SoapApp:
             # spool, and neither is ever held in memory (a 50 MiB packet is ~70 MB here).
             body = b""
             skeleton = scan(Spool.from_chunks(_body_chunks(request, length),
-                                              limit=self.max_body), limits=limits)
+                                              limit=self.max_body), limits=limits,
+                            names=_PACKETS)
             root = parse_xml(skeleton.xml, limits)
         elif length is not None and length > _STREAMED_FROM:
             # A large request is parsed as it is read: its bytes and its tree are never

@@ -90,7 +90,7 @@ def test_a_claim_of_send_now_held_by_a_dead_process_is_taken_again(pki: Pki,
 
 
 @pytest.mark.parametrize("claim_for", [None, "w"])
-def test_record_without_claim_for_claims_nothing(both_stores: tuple[Node, Node],
+def test_record_claims_only_when_asked(both_stores: tuple[Node, Node],
                                                  claim_for: str | None, pki: Pki) -> None:
     province, _ = both_stores
     envelope = sample_envelope()
